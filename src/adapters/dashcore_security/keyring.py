@@ -1,0 +1,148 @@
+"""The vault key ring: one active key that seals, any number of decrypt-only keys.
+
+Sources (the entrypoint picks one):
+- a JSON file (``keys/vault.json``, mode 0600) that ``dashcore keys generate|rotate|remove`` edit;
+- an environment value ``kid=base64url,kid=base64url`` whose first entry is the active key.
+
+Keys are 32 random bytes (AES-256). A ring made by ``generate --development`` is marked as
+such, and production refuses to start with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["KEY_BYTES", "KeyRing", "KeyRingError", "VaultKey"]
+
+KEY_BYTES = 32
+
+
+class KeyRingError(ValueError):
+    """The key ring is missing, malformed or would be left unusable by a change."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as exc:
+        raise KeyRingError("a key is not valid base64url") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class VaultKey:
+    id: str
+    material: bytes = field(repr=False)
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.isascii() or len(self.id) > 64 or "," in self.id:
+            raise KeyRingError(f"invalid key id {self.id!r}")
+        if len(self.material) != KEY_BYTES:
+            raise KeyRingError(f"key {self.id} must be {KEY_BYTES} bytes, not {len(self.material)}")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    active_id: str
+    keys: Mapping[str, VaultKey]
+    development: bool = False
+
+    def __post_init__(self) -> None:
+        if self.active_id not in self.keys:
+            raise KeyRingError(f"active key {self.active_id} is not in the ring")
+
+    def __repr__(self) -> str:
+        return f"KeyRing(active_id={self.active_id!r}, key_ids={sorted(self.keys)!r})"
+
+    @property
+    def active(self) -> VaultKey:
+        return self.keys[self.active_id]
+
+    # -- changes (each returns a new ring) ----------------------------------------------
+    @classmethod
+    def generate(cls, *, development: bool = False, now: datetime | None = None) -> KeyRing:
+        key = _new_key(now or datetime.now(UTC))
+        return cls(key.id, {key.id: key}, development)
+
+    def rotate(self, *, now: datetime | None = None) -> KeyRing:
+        """Add a fresh key and make it active; every old key stays for decryption."""
+        key = _new_key(now or datetime.now(UTC))
+        return replace(self, active_id=key.id, keys={**self.keys, key.id: key})
+
+    def without(self, key_id: str) -> KeyRing:
+        """Drop a decrypt-only key. The caller must first prove no ciphertext uses it."""
+        if key_id == self.active_id:
+            raise KeyRingError("the active key cannot be removed; rotate first")
+        if key_id not in self.keys:
+            raise KeyRingError(f"no key {key_id} in the ring")
+        return replace(self, keys={k: v for k, v in self.keys.items() if k != key_id})
+
+    # -- persistence -----------------------------------------------------------------
+    @classmethod
+    def from_env_value(cls, value: str) -> KeyRing:
+        entries = [item.strip() for item in value.split(",") if item.strip()]
+        if not entries:
+            raise KeyRingError("no keys given")
+        keys: dict[str, VaultKey] = {}
+        for entry in entries:
+            kid, sep, material = entry.partition("=")
+            if not sep:
+                raise KeyRingError("each key must be written kid=base64url")
+            keys[kid] = VaultKey(kid, _unb64(material), datetime.fromtimestamp(0, UTC))
+        return cls(entries[0].partition("=")[0], keys)
+
+    def to_env_value(self) -> str:
+        ordered = [self.active_id, *(k for k in self.keys if k != self.active_id)]
+        return ",".join(f"{kid}={_b64(self.keys[kid].material)}" for kid in ordered)
+
+    @classmethod
+    def load(cls, path: Path) -> KeyRing:
+        try:
+            document: dict[str, Any] = json.loads(path.read_text("utf-8"))
+            keys = {
+                item["id"]: VaultKey(
+                    item["id"], _unb64(item["key"]), datetime.fromisoformat(item["created_at"])
+                )
+                for item in document["keys"]
+            }
+            return cls(document["active"], keys, bool(document.get("development", False)))
+        except FileNotFoundError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyRingError(f"{path} is not a valid key ring: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        """Write atomically with mode 0600 (a crash leaves the old file, never half a ring)."""
+        document = {
+            "active": self.active_id,
+            "development": self.development,
+            "keys": [
+                {"id": k.id, "key": _b64(k.material), "created_at": k.created_at.isoformat()}
+                for k in self.keys.values()
+            ],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+
+def _new_key(now: datetime) -> VaultKey:
+    kid = f"k{now.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
+    return VaultKey(kid, secrets.token_bytes(KEY_BYTES), now)

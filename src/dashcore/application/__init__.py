@@ -1,0 +1,1 @@
+"""Use cases: they orchestrate domain objects through ports and own their transactions."""

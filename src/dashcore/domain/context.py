@@ -1,0 +1,20 @@
+"""Who is asking, from where: facts about the caller that audit events record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CallerContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerContext:
+    """The actor and transport facts of one request or job (all optional for system jobs)."""
+
+    actor: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM = CallerContext()

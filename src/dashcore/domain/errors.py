@@ -1,0 +1,176 @@
+"""The one error hierarchy of dashcore.
+
+Every error a use case can raise derives from :class:`DashcoreError` and carries a stable,
+machine-readable ``code``. Entrypoints map each class to one outcome (HTTP status, CLI exit
+code) in a single table; nothing outside the core decides what an error *means*.
+
+    DashcoreError
+    ├── InvalidInput                 the caller sent something unacceptable (field errors attached)
+    ├── NotFound                     the thing does not exist (or the caller may not know it does)
+    ├── Conflict                     the request contradicts current state (duplicates, races)
+    ├── AuthenticationFailed         who you are could not be established
+    ├── Forbidden                    you are known but not allowed
+    ├── RateLimited                  slow down; ``retry_after`` seconds
+    ├── ReauthRequired               a provider connection needs the user to log in again
+    ├── ProviderUnavailable          a broker cannot be reached or is failing
+    ├── OrderStateUnknown            an order was sent but its fate is not yet known
+    ├── DependencyUnavailable        our own database, cache or key service is down
+    └── IntegrityError               stored data failed an integrity check
+        ├── DecryptionFailed         a ciphertext does not open under its context
+        └── AuditChainBroken         the audit hash chain does not verify
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "AuditChainBroken",
+    "AuthenticationFailed",
+    "Conflict",
+    "DashcoreError",
+    "DecryptionFailed",
+    "DependencyUnavailable",
+    "FieldError",
+    "Forbidden",
+    "IntegrityError",
+    "InvalidInput",
+    "NotFound",
+    "OrderStateUnknown",
+    "ProviderUnavailable",
+    "RateLimited",
+    "ReauthRequired",
+]
+
+
+class DashcoreError(Exception):
+    """Base of every error the core raises. ``code`` is stable: clients may switch on it."""
+
+    code: str = "dashcore_error"
+    default_message: str = "An error occurred."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        self.message = message or self.default_message
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one input field; ``field`` is a dotted path (``address.city``)."""
+
+    field: str
+    message: str
+
+
+class InvalidInput(DashcoreError):
+    code = "invalid_input"
+    default_message = "The request contains invalid data."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        errors: tuple[FieldError, ...] = (),
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        if field is not None:
+            errors = (FieldError(field, self.message), *errors)
+        self.errors = errors
+
+
+class NotFound(DashcoreError):
+    code = "not_found"
+    default_message = "The resource does not exist."
+
+
+class Conflict(DashcoreError):
+    code = "conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class AuthenticationFailed(DashcoreError):
+    code = "authentication_failed"
+    default_message = "Authentication failed."
+
+
+class Forbidden(DashcoreError):
+    code = "forbidden"
+    default_message = "You are not allowed to do this."
+
+
+class RateLimited(DashcoreError):
+    code = "rate_limited"
+    default_message = "Too many requests."
+
+    def __init__(self, message: str | None = None, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = max(0, retry_after)
+
+
+class ReauthRequired(DashcoreError):
+    code = "reauth_required"
+    default_message = "The provider connection must be re-authorised."
+
+
+class ProviderUnavailable(DashcoreError):
+    code = "provider_unavailable"
+    default_message = "The provider cannot be reached right now."
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class OrderStateUnknown(DashcoreError):
+    code = "order_state_unknown"
+    default_message = "The order was sent but its state is not yet confirmed."
+
+
+class DependencyUnavailable(DashcoreError):
+    """One of our own services (database, cache, key service) is not answering."""
+
+    code = "dependency_unavailable"
+    default_message = "A required service is unavailable."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        dependency: str,
+        retry_after: int | None = 5,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.dependency = dependency
+        self.retry_after = retry_after
+
+
+class IntegrityError(DashcoreError):
+    """Stored data failed a check: a fail-closed condition, never a client mistake."""
+
+    code = "integrity_error"
+    default_message = "Stored data failed an integrity check."
+
+
+class DecryptionFailed(IntegrityError):
+    code = "decryption_failed"
+    default_message = "A sealed secret could not be opened."
+
+
+class AuditChainBroken(IntegrityError):
+    code = "audit_chain_broken"
+    default_message = "The audit chain does not verify."
+
+    def __init__(self, message: str | None = None, *, details: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.details = dict(details or {})

@@ -1,0 +1,112 @@
+"""Money: an exact ``Decimal`` amount in one ISO 4217 currency.
+
+Business rules:
+- amounts are ``Decimal`` (or ``int``/``str`` converted exactly); ``float`` is refused because it
+  cannot represent most decimal fractions;
+- arithmetic and ordering are defined only between amounts of the same currency;
+- NaN and infinities are not money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Self
+
+from dashcore.domain.errors import InvalidInput
+
+__all__ = ["Currency", "Money", "to_decimal"]
+
+
+def to_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
+    """Convert exactly to a finite ``Decimal``; floats and non-numbers are refused."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise InvalidInput("Amounts must be decimal strings or integers.", field=field)
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(value)
+    except InvalidOperation as exc:
+        raise InvalidInput("Not a decimal number.", field=field) from exc
+    if not result.is_finite():
+        raise InvalidInput("Amounts must be finite.", field=field)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """An ISO 4217 alphabetic code: three upper-case ASCII letters (``USD``, ``INR``)."""
+
+    code: str
+
+    def __post_init__(self) -> None:
+        if not (len(self.code) == 3 and self.code.isascii() and self.code.isupper()):
+            raise InvalidInput("A currency is a three-letter ISO 4217 code.", field="currency")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: Currency
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", to_decimal(self.amount))
+
+    @classmethod
+    def of(cls, amount: Decimal | int | str, currency: str | Currency) -> Self:
+        cur = currency if isinstance(currency, Currency) else Currency(currency)
+        return cls(to_decimal(amount), cur)
+
+    @classmethod
+    def zero(cls, currency: str | Currency) -> Self:
+        return cls.of(0, currency)
+
+    def _same(self, other: Money) -> None:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise InvalidInput(
+                f"Cannot combine {self.currency} with {other.currency}.", field="currency"
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __mul__(self, factor: Decimal | int) -> Money:
+        if isinstance(factor, bool) or not isinstance(factor, Decimal | int):
+            raise TypeError("Money can only be multiplied by a Decimal or an int")
+        return Money(self.amount * factor, self.currency)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def rounded(self, places: int = 2) -> Money:
+        """Round half-to-even (banker's rounding) to ``places`` decimal places."""
+        return Money(self.amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN), self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"

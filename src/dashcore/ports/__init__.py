@@ -1,0 +1,1 @@
+"""Ports: the interfaces the core needs, as ``typing.Protocol`` classes (one module per family)."""

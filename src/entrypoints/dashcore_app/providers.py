@@ -1,0 +1,149 @@
+"""The composition root: dishka providers, grouped by layer, chosen from the settings.
+
+APP scope holds what lives as long as the process (engine, Redis pool, key ring, vault, clock);
+REQUEST scope holds one unit of work per request or job and the use cases built on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dishka import (
+    AsyncContainer,
+    Provider,
+    Scope,
+    alias,
+    collect,
+    from_context,
+    make_async_container,
+    provide,
+)
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.key_rotation import ReencryptSecrets
+from dashcore.application.secrets import SecretKeeper
+from dashcore.application.verify_audit_chain import VerifyAuditChain
+from dashcore.ports.audit import AuditLog
+from dashcore.ports.clock import Clock
+from dashcore.ports.health import DependencyProbe
+from dashcore.ports.ids import IdGenerator
+from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.vault import SealedSecretRepository, Vault
+from dashcore_app.keys import load_key_ring
+from dashcore_app.settings import Settings
+from dashcore_memory import (
+    MemoryAuditLog,
+    MemoryDatabase,
+    MemorySealedSecretRepository,
+    MemoryUnitOfWork,
+)
+from dashcore_redis import RedisProbe, create_redis
+from dashcore_security import AesGcmVault, KeyRing
+from dashcore_sql import (
+    SqlAuditLog,
+    SqlDatabaseProbe,
+    SqlSealedSecretRepository,
+    SqlUnitOfWork,
+    create_engine,
+    unit_of_work,
+)
+from dashcore_system import SystemClock, Uuid7Generator
+
+__all__ = ["build_container", "providers_for"]
+
+
+class CoreProvider(Provider):
+    settings = from_context(provides=Settings, scope=Scope.APP)
+    clock = provide(SystemClock, provides=Clock, scope=Scope.APP)
+    ids = provide(Uuid7Generator, provides=IdGenerator, scope=Scope.APP)
+    probes = collect(DependencyProbe, scope=Scope.APP)
+
+
+class SecurityProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    def key_ring(self, settings: Settings) -> KeyRing:
+        return load_key_ring(settings)
+
+    @provide
+    def vault(self, ring: KeyRing) -> Vault:
+        return AesGcmVault(ring)
+
+
+class SqlProvider(Provider):
+    @provide(scope=Scope.APP)
+    async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+        engine = create_engine(settings.database_url)
+        yield engine
+        await engine.dispose()
+
+    @provide(scope=Scope.APP, provides=DependencyProbe)
+    def database_probe(self, engine: AsyncEngine) -> SqlDatabaseProbe:
+        return SqlDatabaseProbe(engine)
+
+    @provide(scope=Scope.REQUEST)
+    async def unit_of_work(self, engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWork]:
+        async with unit_of_work(engine) as uow:
+            yield uow
+
+    uow = alias(source=SqlUnitOfWork, provides=UnitOfWork)
+    audit_log = provide(SqlAuditLog, provides=AuditLog, scope=Scope.REQUEST)
+    secrets = provide(
+        SqlSealedSecretRepository, provides=SealedSecretRepository, scope=Scope.REQUEST
+    )
+
+
+class MemoryProvider(Provider):
+    database = provide(MemoryDatabase, scope=Scope.APP)
+
+    @provide(scope=Scope.REQUEST)
+    async def unit_of_work(self, database: MemoryDatabase) -> AsyncIterator[MemoryUnitOfWork]:
+        uow = MemoryUnitOfWork(database)
+        yield uow
+        await uow.rollback()
+
+    uow = alias(source=MemoryUnitOfWork, provides=UnitOfWork)
+    audit_log = provide(MemoryAuditLog, provides=AuditLog, scope=Scope.REQUEST)
+    secrets = provide(
+        MemorySealedSecretRepository, provides=SealedSecretRepository, scope=Scope.REQUEST
+    )
+
+
+class RedisProvider(Provider):
+    @provide(scope=Scope.APP)
+    async def client(self, settings: Settings) -> AsyncIterator[Redis]:
+        assert settings.redis_url is not None
+        client = create_redis(settings.redis_url)
+        yield client
+        await client.aclose()
+
+    probe = provide(RedisProbe, provides=DependencyProbe, scope=Scope.APP)
+
+
+class UseCaseProvider(Provider):
+    scope = Scope.REQUEST
+
+    audit_trail = provide(AuditTrail)
+    secret_keeper = provide(SecretKeeper)
+    reencrypt_secrets = provide(ReencryptSecrets)
+    verify_audit_chain = provide(VerifyAuditChain)
+
+
+def providers_for(settings: Settings) -> list[Provider]:
+    """The adapter set the settings ask for: SQLite/PostgreSQL or memory; Redis or not."""
+    providers: list[Provider] = [CoreProvider(), SecurityProvider(), UseCaseProvider()]
+    providers.append(MemoryProvider() if settings.uses_memory_database else SqlProvider())
+    if settings.redis_url:
+        providers.append(RedisProvider())
+    return providers
+
+
+def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
+    """Build the container; ``overrides`` replace any factory (tests swap adapters this way)."""
+    return make_async_container(
+        *providers_for(settings), *overrides, context={Settings: settings}
+    )
+

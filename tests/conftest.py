@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.services import database_url, redis_url, require
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("default")
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSchema:
+    """A PostgreSQL URL plus a private schema that exists for one test only."""
+
+    url: str
+    schema: str
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return require("PostgreSQL", database_url(), 5432)
+
+
+@pytest.fixture
+async def postgres_schema(postgres_url: str) -> AsyncIterator[PostgresSchema]:
+    import asyncpg
+
+    dsn = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f'CREATE SCHEMA "{schema}"')
+        yield PostgresSchema(postgres_url, schema)
+    finally:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    return require("Redis", redis_url(), 6379)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix private to one test."""
+    yield f"test:{uuid.uuid4().hex[:12]}:"

@@ -38,7 +38,7 @@ class Currency:
     code: str
 
     def __post_init__(self) -> None:
-        if not (len(self.code) == 3 and self.code.isascii() and self.code.isupper()):
+        if not (len(self.code) == 3 and self.code.isascii() and self.code.isalpha() and self.code.isupper()):
             raise InvalidInput("A currency is a three-letter ISO 4217 code.", field="currency")
 
     def __str__(self) -> str:

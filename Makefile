@@ -1,0 +1,56 @@
+# Every target bootstraps what it needs: uv (installed with pip if missing), the virtual
+# environment, and the locked packages of requirements.lock. A newcomer types `make serve`
+# or `make test` and nothing else.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+SYNCED := $(VENV)/.synced
+PACKAGES := -p dashcore -p dashcore_sql -p dashcore_memory -p dashcore_security \
+            -p dashcore_redis -p dashcore_system -p dashcore_app -p dashcore_http -p dashcore_cli
+
+.PHONY: help bootstrap serve test lint fmt bench migrate lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(SYNCED): requirements.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@touch $@
+
+bootstrap: $(SYNCED)  ## install uv, the venv and the locked packages
+
+serve: $(SYNCED)  ## run the API on the embedded default (SQLite under ./var)
+	$(BIN)/dashcore serve
+
+test: $(SYNCED)  ## run the whole test suite (CI=true makes PostgreSQL/Redis mandatory)
+	$(BIN)/pytest
+
+lint: $(SYNCED)  ## ruff, ruff format --check, mypy --strict, import-linter
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/lint-imports
+
+fmt: $(SYNCED)  ## format and auto-fix
+	$(BIN)/ruff format src tests bench examples
+	$(BIN)/ruff check --fix src tests bench examples
+
+bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/
+	$(BIN)/python -m bench
+
+migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
+	$(BIN)/dashcore migrate up
+
+lock:  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
+	$(UV) pip compile --quiet pyproject.toml --all-extras --universal --python-version 3.11 \
+	  --generate-hashes --no-header -o requirements.lock
+
+clean:  ## remove the venv and caches (keeps ./var)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

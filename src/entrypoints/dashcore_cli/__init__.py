@@ -1,0 +1,5 @@
+"""The ``dashcore`` command."""
+
+from dashcore_cli.main import cli
+
+__all__ = ["cli"]

@@ -1,0 +1,3 @@
+from dashcore_cli.main import cli
+
+cli()

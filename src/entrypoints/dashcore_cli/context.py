@@ -1,0 +1,41 @@
+"""What every command needs: validated settings and a way to run async work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dashcore.domain.errors import DashcoreError
+from dashcore_app import Settings, SettingsError, StartupError
+from dashcore_sql import create_engine
+
+__all__ = ["load_settings", "open_engine", "run"]
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run async work; configuration and domain errors become clean CLI errors."""
+    try:
+        return asyncio.run(coroutine)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except DashcoreError as exc:
+        raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
+
+
+def open_engine(settings: Settings) -> AsyncEngine:
+    if settings.uses_memory_database:
+        raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no schema to manage")
+    return create_engine(settings.database_url)

@@ -1,0 +1,147 @@
+"""``dashcore keys``: the vault key ring (CRYPTO-2).
+
+Rotation is: ``keys rotate`` (new active key; old keys stay for decryption) → ``keys
+reencrypt`` (moves every sealed secret to the active key; resumable) → ``keys remove KID``
+(refused while any ciphertext still uses the key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.key_rotation import (
+    ReencryptProgress,
+    ReencryptSecrets,
+    check_key_unused,
+)
+from dashcore.domain.context import CallerContext
+from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.vault import SealedSecretRepository
+from dashcore_app import Dashcore, DashcoreScope, Settings
+from dashcore_cli.context import load_settings, run
+from dashcore_security import KeyRing, KeyRingError
+
+__all__ = ["keys"]
+
+T = TypeVar("T")
+OPERATOR = CallerContext(actor="operator:cli")
+
+
+def _file_ring(settings: Settings) -> KeyRing:
+    if settings.vault_keys:
+        raise click.ClickException(
+            "keys come from DASHCORE_VAULT_KEYS; change that value instead "
+            "(`dashcore keys generate --print` makes one)"
+        )
+    try:
+        return KeyRing.load(settings.vault_key_file)
+    except FileNotFoundError as exc:
+        raise click.ClickException(
+            f"{settings.vault_key_file} does not exist; run `dashcore keys generate`"
+        ) from exc
+    except KeyRingError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _in_scope(settings: Settings, work: Callable[[DashcoreScope], Awaitable[T]]) -> T:
+    async with Dashcore.open(settings) as core, core.scope() as scope:
+        return await work(scope)
+
+
+async def _audit(scope: DashcoreScope, action: str, key_id: str) -> None:
+    trail = await scope.get(AuditTrail)
+    await trail.record(action, caller=OPERATOR, target=f"key:{key_id}")
+    await (await scope.get(UnitOfWork)).commit()
+
+
+@click.group()
+def keys() -> None:
+    """Generate, rotate, re-encrypt under and remove vault keys."""
+
+
+@keys.command()
+@click.option("--development", is_flag=True, help="Mark the ring as development-only.")
+@click.option("--force", is_flag=True, help="Replace an existing key file (its secrets are lost).")
+@click.option("--print", "to_stdout", is_flag=True, help="Print a DASHCORE_VAULT_KEYS value.")
+def generate(development: bool, force: bool, to_stdout: bool) -> None:
+    """Create a new key ring."""
+    ring = KeyRing.generate(development=development)
+    if to_stdout:
+        click.echo(ring.to_env_value())
+        return
+    settings = load_settings()
+    path = settings.vault_key_file
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use `keys rotate`, or --force to replace it")
+    ring.save(path)
+    click.echo(f"wrote {path} (active key {ring.active_id})")
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """Show the keys and how many secrets each one seals."""
+    settings = load_settings()
+    ring = _file_ring(settings)
+
+    async def counts(scope: DashcoreScope) -> dict[str, int]:
+        return await (await scope.get(SealedSecretRepository)).count_by_key()
+
+    usage = run(_in_scope(settings, counts))
+    for key_id, key in ring.keys.items():
+        role = "active" if key_id == ring.active_id else "decrypt-only"
+        click.echo(f"{key_id}  {role:12}  created {key.created_at:%Y-%m-%d}  seals {usage.get(key_id, 0)}")
+
+
+@keys.command()
+def rotate() -> None:
+    """Add a new active key; old keys stay for decryption until re-encryption."""
+    settings = load_settings()
+    ring = _file_ring(settings).rotate()
+    ring.save(settings.vault_key_file)
+
+    async def record(scope: DashcoreScope) -> None:
+        await _audit(scope, "key_rotated", ring.active_id)
+
+    run(_in_scope(settings, record))
+    click.echo(f"active key is now {ring.active_id}; run `dashcore keys reencrypt`")
+
+
+@keys.command()
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+def reencrypt(batch_size: int) -> None:
+    """Move every sealed secret to the active key (safe to interrupt and run again)."""
+    settings = load_settings()
+
+    def report(progress: ReencryptProgress) -> None:
+        click.echo(f"re-encrypted {progress.reencrypted}, {progress.remaining} remaining")
+
+    async def work(scope: DashcoreScope) -> ReencryptProgress:
+        job = await scope.get(ReencryptSecrets)
+        return await job(batch_size=batch_size, caller=OPERATOR, on_progress=report)
+
+    result = run(_in_scope(settings, work))
+    click.echo(f"done: {result.reencrypted} secret(s) now under {result.active_key_id}")
+
+
+@keys.command()
+@click.argument("key_id")
+def remove(key_id: str) -> None:
+    """Remove a decrypt-only key once no secret uses it."""
+    settings = load_settings()
+    ring = _file_ring(settings)
+    try:
+        smaller = ring.without(key_id)
+    except KeyRingError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def guard_and_record(scope: DashcoreScope) -> None:
+        await check_key_unused(await scope.get(SealedSecretRepository), key_id)
+        smaller.save(settings.vault_key_file)
+        await _audit(scope, "key_removed", key_id)
+
+    run(_in_scope(settings, guard_and_record))
+    click.echo(f"removed key {key_id}")

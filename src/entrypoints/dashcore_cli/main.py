@@ -1,0 +1,24 @@
+"""The ``dashcore`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from dashcore_cli.audit import audit
+from dashcore_cli.keys import keys
+from dashcore_cli.migrate import migrate
+from dashcore_cli.serve import serve
+
+__all__ = ["cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dashcore")
+def cli() -> None:
+    """dashcore: financial-data aggregation and brokerage trading core."""
+
+
+cli.add_command(serve)
+cli.add_command(migrate)
+cli.add_command(keys)
+cli.add_command(audit)

@@ -1,0 +1,96 @@
+"""``dashcore serve``: the HTTP API under granian.
+
+Outside production, serve prepares the embedded default on first start: it creates the data
+directory, generates development vault keys there and migrates the database. Production does
+none of that implicitly: keys and migrations are deliberate operator steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from granian import Granian
+from granian.constants import Interfaces, Loops
+
+from dashcore_app import Settings, StartupError, ensure_development_keys, load_key_ring
+from dashcore_cli.context import load_settings, open_engine, run
+from dashcore_cli.tls import ensure_self_signed
+from dashcore_sql import migrate as migrations
+
+__all__ = ["serve"]
+
+APP_FACTORY = "dashcore_http.asgi:app_from_env"
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = open_engine(settings)
+    try:
+        await migrations.upgrade(engine, "head")
+    finally:
+        await engine.dispose()
+
+
+def prepare_embedded_default(settings: Settings) -> None:
+    """Data directory, development keys and schema, so a fresh checkout just runs."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if ensure_development_keys(settings):
+        click.echo(f"generated development vault keys in {settings.vault_key_file}")
+    if not settings.uses_memory_database:
+        run(_migrate(settings))
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default: DASHCORE_HOST).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: DASHCORE_PORT.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-self-signed", is_flag=True, help="Generate and use a development certificate.")
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_self_signed: bool,
+) -> None:
+    """Start the API server."""
+    settings = load_settings()
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_self_signed:
+        if settings.is_production:
+            raise click.UsageError("--tls-self-signed is for development, not production")
+        tls_cert, tls_key = ensure_self_signed(settings.data_dir / "tls", host or settings.host)
+    if not settings.is_production:
+        prepare_embedded_default(settings)
+    run_checks(settings)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    scheme = "https" if tls_cert else "http"
+    shown_host = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0", "::"} else bind_host  # noqa: S104
+    base = f"{scheme}://{shown_host}:{bind_port}"
+    click.echo(
+        f"dashcore ({settings.env}) on {settings.database_url.split('://')[0]}\n"
+        f"  API docs   {base}/docs\n  readiness  {base}/health/ready"
+    )
+    Granian(
+        APP_FACTORY,
+        factory=True,
+        address=bind_host,
+        port=bind_port,
+        interface=Interfaces.ASGI,
+        loop=Loops.uvloop,
+        workers=workers,
+        log_access=False,
+        ssl_cert=tls_cert,
+        ssl_key=tls_key,
+    ).serve()
+
+
+def run_checks(settings: Settings) -> None:
+    """Fail before binding a port if the keys are missing or refused (production rules)."""
+    try:
+        load_key_ring(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc

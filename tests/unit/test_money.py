@@ -1,0 +1,50 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dashcore.domain.errors import InvalidInput
+from dashcore.domain.money import Currency, Money, to_decimal
+
+amounts = st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-10**12, max_value=10**12)
+
+
+def test_arithmetic_stays_exact() -> None:
+    total = Money.of("0.10", "USD") + Money.of("0.20", "USD")
+    assert total == Money.of("0.30", "USD")
+    assert Money.of("10", "INR") - Money.of("2.5", "INR") == Money.of("7.5", "INR")
+    assert Money.of("1.25", "USD") * 3 == Money.of("3.75", "USD")
+
+
+def test_currencies_never_mix() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        Money.of(1, "USD") + Money.of(1, "INR")
+    assert raised.value.errors[0].field == "currency"
+    with pytest.raises(InvalidInput):
+        _ = Money.of(1, "USD") < Money.of(2, "EUR")
+
+
+@pytest.mark.parametrize("bad", [0.1, float("nan"), "abc", "Infinity", True, None])
+def test_floats_and_non_numbers_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidInput):
+        to_decimal(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", ["usd", "US", "USDT", "U$D", "ÜSD"])
+def test_currency_is_three_upper_case_letters(code: str) -> None:
+    with pytest.raises(InvalidInput):
+        Currency(code)
+
+
+def test_rounding_is_half_even() -> None:
+    assert Money.of("2.345", "USD").rounded() == Money.of("2.34", "USD")
+    assert Money.of("2.355", "USD").rounded() == Money.of("2.36", "USD")
+
+
+@given(amounts, amounts)
+def test_addition_is_commutative_and_subtraction_inverts_it(a: Decimal, b: Decimal) -> None:
+    x, y = Money.of(a, "USD"), Money.of(b, "USD")
+    assert x + y == y + x
+    assert (x + y) - y == x
+    assert -(-x) == x

@@ -1,0 +1,26 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from dashcore.domain.errors import InvalidInput
+from dashcore.domain.time import ensure_utc, parse_utc
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(InvalidInput):
+        ensure_utc(datetime(2026, 1, 1, 12, 0))  # noqa: DTZ001
+
+
+def test_aware_datetimes_are_converted_to_utc() -> None:
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    converted = ensure_utc(datetime(2026, 1, 1, 6, 0, tzinfo=kolkata))
+    assert converted == datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
+    assert converted.tzinfo is UTC
+
+
+def test_parse_requires_an_offset() -> None:
+    assert parse_utc("2026-03-01T10:00:00Z") == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    with pytest.raises(InvalidInput):
+        parse_utc("2026-03-01T10:00:00")
+    with pytest.raises(InvalidInput):
+        parse_utc("yesterday")

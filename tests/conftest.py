@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -49,6 +49,6 @@ def redis_server_url() -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> Iterator[str]:
+def redis_prefix() -> str:
     """A key prefix private to one test."""
-    yield f"test:{uuid.uuid4().hex[:12]}:"
+    return f"test:{uuid.uuid4().hex[:12]}:"

@@ -63,10 +63,12 @@ async def test_interrupted_reencryption_resumes_without_loss() -> None:
     assert (await again(batch_size=10)).reencrypted == 0
 
     only_new = AesGcmVault(NEW.without(OLD.active_id))
-    keeper = SecretKeeper(only_new, MemorySealedSecretRepository(MemoryUnitOfWork(database)),
-                          FakeClock(), IDS)
+    keeper = SecretKeeper(
+        only_new, MemorySealedSecretRepository(MemoryUnitOfWork(database)), FakeClock(), IDS
+    )
     assert [await keeper.reveal(f"user:{n}", "broker_token") for n in (0, 24)] == [
-        b"token-0", b"token-24",
+        b"token-0",
+        b"token-24",
     ]
     await check_key_unused(repo, OLD.active_id)
 

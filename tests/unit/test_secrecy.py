@@ -5,8 +5,21 @@ from dashcore.domain.secrecy import is_secret_name
 
 @pytest.mark.parametrize(
     "name",
-    ["password", "new_password", "access_token", "refreshToken", "X-Api-Key", "api_secret",
-     "otp", "totp_code", "Authorization", "private_key", "client_secret", "Cookie", "pin"],
+    [
+        "password",
+        "new_password",
+        "access_token",
+        "refreshToken",
+        "X-Api-Key",
+        "api_secret",
+        "otp",
+        "totp_code",
+        "Authorization",
+        "private_key",
+        "client_secret",
+        "Cookie",
+        "pin",
+    ],
 )
 def test_secret_names(name: str) -> None:
     assert is_secret_name(name)

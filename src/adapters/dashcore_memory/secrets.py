@@ -22,14 +22,15 @@ class MemorySealedSecretRepository(SealedSecretRepository):
 
     async def add(self, secret: SealedSecret) -> None:
         self._uow.put(
-            TABLE, secret.id, secret, insert=True,
+            TABLE,
+            secret.id,
+            secret,
+            insert=True,
             unique=(("owner_purpose", (secret.owner, secret.purpose)),),
         )
 
     async def get(self, owner: str, purpose: str) -> SealedSecret | None:
-        return next(
-            (s for s in self._all() if (s.owner, s.purpose) == (owner, purpose)), None
-        )
+        return next((s for s in self._all() if (s.owner, s.purpose) == (owner, purpose)), None)
 
     async def delete(self, owner: str, purpose: str) -> bool:
         secret = await self.get(owner, purpose)
@@ -55,7 +56,9 @@ class MemorySealedSecretRepository(SealedSecretRepository):
         if current is None or current.ciphertext != expected:
             return False
         self._uow.put(
-            TABLE, secret_id, replace(current, ciphertext=ciphertext, key_id=key_id),
+            TABLE,
+            secret_id,
+            replace(current, ciphertext=ciphertext, key_id=key_id),
             unique=(("owner_purpose", (current.owner, current.purpose)),),
         )
         return True

@@ -76,7 +76,9 @@ class MemoryUnitOfWork(UnitOfWork):
             raise Conflict(f"{table} {key!r} already exists.", code=f"{table}_exists")
         self._check_unique(table, key, unique)
         previous = self._journal.get((table, key))
-        self._journal[(table, key)] = _Write(value, insert or bool(previous and previous.insert), unique)
+        self._journal[(table, key)] = _Write(
+            value, insert or bool(previous and previous.insert), unique
+        )
 
     def delete(self, table: str, key: Hashable) -> None:
         self._journal[(table, key)] = _Write(_DELETED, False, ())
@@ -126,9 +128,13 @@ class MemoryUnitOfWork(UnitOfWork):
             if owner is not None and owner != key:
                 pending = self._journal.get((table, owner))
                 if pending is None or pending.value is not _DELETED:
-                    raise Conflict(f"{table}.{index} must be unique.", code=f"{table}_{index}_taken")
+                    raise Conflict(
+                        f"{table}.{index} must be unique.", code=f"{table}_{index}_taken"
+                    )
             if committed_only:
                 continue
             for (name, other), write in self._journal.items():
                 if name == table and other != key and (index, value) in write.unique:
-                    raise Conflict(f"{table}.{index} must be unique.", code=f"{table}_{index}_taken")
+                    raise Conflict(
+                        f"{table}.{index} must be unique.", code=f"{table}_{index}_taken"
+                    )

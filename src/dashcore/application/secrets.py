@@ -38,7 +38,9 @@ class SecretKeeper:
                 existing, ciphertext=ciphertext, key_id=self._vault.active_key_id, updated_at=now
             )
             await self._secrets.replace_ciphertext(
-                existing.id, expected=existing.ciphertext, ciphertext=ciphertext,
+                existing.id,
+                expected=existing.ciphertext,
+                ciphertext=ciphertext,
                 key_id=updated.key_id,
             )
             return updated

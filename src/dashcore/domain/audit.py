@@ -32,13 +32,13 @@ __all__ = [
     "AuditEvent",
     "AuditOutcome",
     "ChainBreak",
-    "ChainVerifier",
     "ChainHead",
+    "ChainVerifier",
     "MetadataValue",
     "RecordedAuditEvent",
     "chain_for_actor",
     "compute_event_hash",
-    ]
+]
 
 GENESIS_HASH = "0" * 64
 SYSTEM_CHAIN = "system"

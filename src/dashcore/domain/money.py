@@ -38,7 +38,12 @@ class Currency:
     code: str
 
     def __post_init__(self) -> None:
-        if not (len(self.code) == 3 and self.code.isascii() and self.code.isalpha() and self.code.isupper()):
+        if not (
+            len(self.code) == 3
+            and self.code.isascii()
+            and self.code.isalpha()
+            and self.code.isupper()
+        ):
             raise InvalidInput("A currency is a three-letter ISO 4217 code.", field="currency")
 
     def __str__(self) -> str:
@@ -106,7 +111,9 @@ class Money:
 
     def rounded(self, places: int = 2) -> Money:
         """Round half-to-even (banker's rounding) to ``places`` decimal places."""
-        return Money(self.amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN), self.currency)
+        return Money(
+            self.amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN), self.currency
+        )
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

@@ -143,7 +143,4 @@ def providers_for(settings: Settings) -> list[Provider]:
 
 def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
     """Build the container; ``overrides`` replace any factory (tests swap adapters this way)."""
-    return make_async_container(
-        *providers_for(settings), *overrides, context={Settings: settings}
-    )
-
+    return make_async_container(*providers_for(settings), *overrides, context={Settings: settings})

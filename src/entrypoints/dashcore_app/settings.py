@@ -104,7 +104,9 @@ class Settings:
             api_docs=reader.get("API_DOCS", _boolean, True),
         )
         if settings.is_production and settings.uses_memory_database:
-            reader.problems.append("DASHCORE_DATABASE_URL: memory:// is not durable; not in production")
+            reader.problems.append(
+                "DASHCORE_DATABASE_URL: memory:// is not durable; not in production"
+            )
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings

@@ -93,7 +93,9 @@ def list_keys() -> None:
     usage = run(_in_scope(settings, counts))
     for key_id, key in ring.keys.items():
         role = "active" if key_id == ring.active_id else "decrypt-only"
-        click.echo(f"{key_id}  {role:12}  created {key.created_at:%Y-%m-%d}  seals {usage.get(key_id, 0)}")
+        click.echo(
+            f"{key_id}  {role:12}  created {key.created_at:%Y-%m-%d}  seals {usage.get(key_id, 0)}"
+        )
 
 
 @keys.command()

@@ -90,10 +90,13 @@ class SqlProvider(Provider):
             yield uow
 
     uow = alias(source=SqlUnitOfWork, provides=UnitOfWork)
-    audit_log = provide(SqlAuditLog, provides=AuditLog, scope=Scope.REQUEST)
     secrets = provide(
         SqlSealedSecretRepository, provides=SealedSecretRepository, scope=Scope.REQUEST
     )
+
+    @provide(scope=Scope.REQUEST)
+    def audit_log(self, uow: SqlUnitOfWork) -> AuditLog:
+        return SqlAuditLog(uow)
 
 
 class MemoryProvider(Provider):

@@ -1,0 +1,132 @@
+"""The `dashcore` command on the embedded SQLite default: migrate, keys, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dashcore.application.key_rotation import ReencryptProgress, ReencryptSecrets
+from dashcore.application.secrets import SecretKeeper
+from dashcore.ports.uow import UnitOfWork
+from dashcore_app import Dashcore, Settings
+from dashcore_cli import cli
+from dashcore_security import KeyRing
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"DASHCORE_DATA_DIR": str(tmp_path), "DASHCORE_ENV": "development"}
+
+
+def invoke(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def settings_for(env: dict[str, str]) -> Settings:
+    return Settings.from_env(env)
+
+
+async def seal_secrets(settings: Settings, count: int) -> None:
+    async with Dashcore.open(settings) as core, core.scope() as scope:
+        keeper = await scope.get(SecretKeeper)
+        for n in range(count):
+            await keeper.store(f"user:{n}", "broker_token", f"token-{n}".encode())
+        await (await scope.get(UnitOfWork)).commit()
+
+
+async def reveal_all(settings: Settings, count: int) -> list[bytes]:
+    async with Dashcore.open(settings) as core, core.scope() as scope:
+        keeper = await scope.get(SecretKeeper)
+        return [await keeper.reveal(f"user:{n}", "broker_token") for n in range(count)]
+
+
+async def interrupted_reencrypt(settings: Settings) -> None:
+    def stop(_: ReencryptProgress) -> None:
+        raise Interrupted
+
+    async with Dashcore.open(settings) as core, core.scope() as scope:
+        job = await scope.get(ReencryptSecrets)
+        with pytest.raises(Interrupted):
+            await job(batch_size=4, on_progress=stop)
+
+
+def test_migrate_up_current_history_and_down(env: dict[str, str]) -> None:
+    assert invoke(env, "migrate", "current").output.strip() == "base"
+    up = invoke(env, "migrate", "up")
+    assert up.exit_code == 0 and "database at revision" in up.output
+    head = invoke(env, "migrate", "current").output.strip()
+    assert head != "base" and head in invoke(env, "migrate", "history").output
+    assert "revision base" in invoke(env, "migrate", "down", "base").output
+
+
+def test_rotate_reencrypt_then_remove_the_old_key(env: dict[str, str]) -> None:
+    settings = settings_for(env)
+    assert invoke(env, "keys", "generate").exit_code == 0
+    invoke(env, "migrate", "up")
+    old_key = KeyRing.load(settings.vault_key_file).active_id
+    asyncio.run(seal_secrets(settings, 10))
+
+    rotated = invoke(env, "keys", "rotate")
+    assert rotated.exit_code == 0
+    new_key = KeyRing.load(settings.vault_key_file).active_id
+    assert new_key != old_key
+
+    refused = CliRunner().invoke(cli, ["keys", "remove", old_key], env=env)
+    assert refused.exit_code == 1 and "still seals 10" in refused.output
+
+    asyncio.run(interrupted_reencrypt(settings))  # one batch of 4 done, then a crash
+    listing = invoke(env, "keys", "list").output
+    assert "seals 6" in listing and "seals 4" in listing
+
+    finished = invoke(env, "keys", "reencrypt", "--batch-size", "4")
+    assert finished.exit_code == 0
+    assert "re-encrypted 4, 2 remaining" in finished.output
+    assert "done: 6 secret(s)" in finished.output
+
+    assert invoke(env, "keys", "remove", old_key).exit_code == 0
+    assert old_key not in KeyRing.load(settings.vault_key_file).keys
+    assert asyncio.run(reveal_all(settings, 10)) == [f"token-{n}".encode() for n in range(10)]
+    audit = invoke(env, "audit", "verify")
+    assert audit.exit_code == 0 and "intact" in audit.output
+
+
+def test_audit_verify_names_the_first_tampered_event(env: dict[str, str]) -> None:
+    settings = settings_for(env)
+    invoke(env, "keys", "generate")
+    invoke(env, "migrate", "up")
+    for _ in range(3):
+        invoke(env, "keys", "rotate")  # each rotation appends an audit event
+    assert invoke(env, "audit", "verify").exit_code == 0
+
+    database = settings.data_dir / "dashcore.db"
+    with sqlite3.connect(database) as connection:
+        event_id = connection.execute(
+            "SELECT id FROM audit_events WHERE seq = 2"
+        ).fetchone()[0]
+        connection.execute("UPDATE audit_events SET target = 'key:forged' WHERE seq = 2")
+    broken = CliRunner().invoke(cli, ["audit", "verify"], env=env)
+    assert broken.exit_code == 1
+    assert "seq 2" in broken.output and "altered" in broken.output
+    assert str(event_id).replace("-", "")[:8] in broken.output.replace("-", "")
+
+
+def test_generate_refuses_to_overwrite_and_prints_env_values(env: dict[str, str]) -> None:
+    assert invoke(env, "keys", "generate").exit_code == 0
+    again = CliRunner().invoke(cli, ["keys", "generate"], env=env)
+    assert again.exit_code == 1 and "exists" in again.output
+    printed = invoke(env, "keys", "generate", "--print").output.strip()
+    assert KeyRing.from_env_value(printed).active_id in printed
+
+
+def test_bad_configuration_is_reported_by_variable_name(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["migrate", "current"], env={**env, "DASHCORE_PORT": "x"})
+    assert result.exit_code == 1
+    assert "DASHCORE_PORT='x'" in result.output

@@ -1,0 +1,101 @@
+"""`dashcore serve` as a newcomer runs it: a fresh data directory, no services, one command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dashcore_security import KeyRing
+
+DASHCORE = [sys.executable, "-m", "dashcore_cli"]
+Starter = Callable[..., "subprocess.Popen[str]"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited early:\n{process.communicate()[0]}")
+        try:
+            return httpx.get(url, timeout=1, verify=False)  # noqa: S501 (self-signed dev cert)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail("server did not answer in time")
+
+
+@pytest.fixture
+def server_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASHCORE_")}
+    return {**env, "DASHCORE_DATA_DIR": str(tmp_path / "var"), "DASHCORE_LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture
+def serve(server_env: dict[str, str], tmp_path: Path) -> Iterator[Starter]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [*DASHCORE, "serve", *args],
+            env=env or server_env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_first_start_creates_keys_migrates_and_is_ready(serve: Starter, tmp_path: Path) -> None:
+    port = free_port()
+    process = serve("--port", str(port))
+    ready = wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok"}
+    assert (tmp_path / "var" / "keys" / "vault.json").exists()
+    assert (tmp_path / "var" / "dashcore.db").exists()
+
+
+def test_tls_self_signed_serves_https(serve: Starter, tmp_path: Path) -> None:
+    port = free_port()
+    process = serve("--port", str(port), "--tls-self-signed")
+    assert wait_ready(f"https://127.0.0.1:{port}/health", process).status_code == 200
+    assert (tmp_path / "var" / "tls" / "dev-cert.pem").exists()
+
+
+def test_production_refuses_development_keys(server_env: dict[str, str], tmp_path: Path) -> None:
+    keys = tmp_path / "var" / "keys" / "vault.json"
+    KeyRing.generate(development=True).save(keys)
+    completed = subprocess.run(
+        [*DASHCORE, "serve", "--port", str(free_port())],
+        env={**server_env, "DASHCORE_ENV": "production"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 1
+    assert "production refuses development keys" in completed.stderr

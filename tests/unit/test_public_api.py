@@ -1,0 +1,47 @@
+"""Pins the public API of the core: removing or renaming a name is a breaking change."""
+
+import subprocess
+import sys
+
+import dashcore
+from dashcore.domain import errors
+
+PINNED = {
+    "AuditChainBroken", "AuditEvent", "AuditOutcome", "AuthenticationFailed", "CallerContext",
+    "Conflict", "Currency", "DashcoreError", "DecryptionFailed", "DependencyUnavailable", "Email",
+    "FieldError", "Forbidden", "IntegrityError", "InvalidInput", "Money", "NotFound",
+    "OrderStateUnknown", "ProviderUnavailable", "RateLimited", "ReauthRequired", "__version__",
+}  # fmt: skip
+
+
+def test_public_names_are_pinned() -> None:
+    assert set(dashcore.__all__) == PINNED
+    for name in dashcore.__all__:
+        assert hasattr(dashcore, name)
+
+
+def test_every_error_has_a_distinct_stable_code() -> None:
+    classes = [getattr(errors, name) for name in errors.__all__ if name != "FieldError"]
+    codes = [cls.code for cls in classes]
+    assert len(set(codes)) == len(codes)
+    assert all(issubclass(cls, errors.DashcoreError) for cls in classes)
+
+
+def test_the_core_imports_without_any_third_party_package() -> None:
+    """The core must be importable with nothing but the standard library."""
+    probe = (
+        "import sys, importlib\n"
+        "for name in ('dashcore', 'dashcore.application.key_rotation',"
+        " 'dashcore.application.verify_audit_chain', 'dashcore.testing'):\n"
+        "    importlib.import_module(name)\n"
+        "stdlib = set(sys.stdlib_module_names)\n"
+        "foreign = sorted({m.split('.')[0] for m in sys.modules} - stdlib - {'dashcore'})\n"
+        "print(','.join(f for f in foreign if not f.startswith('_')))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.strip() == ""

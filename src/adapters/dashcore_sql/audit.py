@@ -1,0 +1,133 @@
+"""The audit log in SQL: one hash chain per actor, appended under a lock on the chain's head."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from sqlalchemy import Insert, RowMapping, Table, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dashcore.domain.audit import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditOutcome,
+    ChainHead,
+    RecordedAuditEvent,
+    compute_event_hash,
+)
+from dashcore.domain.errors import AuditChainBroken, DashcoreError
+from dashcore.ports.audit import AuditLog
+from dashcore_sql.tables import audit_chain_heads, audit_events
+from dashcore_sql.uow import SqlUnitOfWork
+
+__all__ = ["SqlAuditLog"]
+
+_heads = audit_chain_heads.c
+_events = audit_events.c
+
+
+class SqlAuditLog(AuditLog):
+    """Appends events in the caller's unit of work; they commit or roll back with it.
+
+    Appends to one chain serialize on that chain's head row: a new chain's head is created
+    with ``INSERT … ON CONFLICT DO NOTHING``, then locked (``SELECT … FOR UPDATE`` on
+    PostgreSQL; on SQLite that first write takes the database's single write lock), so two
+    concurrent appends get consecutive positions and never fork the chain. Appends to
+    different chains never wait for each other on PostgreSQL.
+
+    ``records()`` reads in pages of ``page_size`` rows in (chain, seq) order, so memory stays
+    flat however long the log is.
+    """
+
+    def __init__(self, uow: SqlUnitOfWork, *, page_size: int = 500) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be positive")
+        self._uow = uow
+        self._page_size = page_size
+
+    async def append(self, event: AuditEvent) -> RecordedAuditEvent:
+        chain = event.chain
+        new_head = _insert_ignoring_duplicates(self._uow.dialect_name, audit_chain_heads)
+        await self._uow.execute(new_head.values(chain=chain, seq=0, hash=GENESIS_HASH))
+        locked = select(_heads.seq, _heads.hash).where(_heads.chain == chain).with_for_update()
+        head = (await self._uow.execute(locked)).one()
+        seq, prev_hash = head.seq + 1, head.hash
+        digest = compute_event_hash(event, chain=chain, seq=seq, prev_hash=prev_hash)
+        record = RecordedAuditEvent(event, chain, seq, prev_hash, digest)
+        await self._uow.execute(insert(audit_events).values(_event_row(record)))
+        await self._uow.execute(
+            update(audit_chain_heads).where(_heads.chain == chain).values(seq=seq, hash=digest)
+        )
+        return record
+
+    async def records(self) -> AsyncIterator[RecordedAuditEvent]:
+        page = select(audit_events).order_by(_events.chain, _events.seq).limit(self._page_size)
+        query = page
+        while True:
+            rows = (await self._uow.execute(query)).mappings().all()
+            for row in rows:
+                yield _recorded(row)
+            if len(rows) < self._page_size:
+                return
+            last = rows[-1]
+            query = page.where(tuple_(_events.chain, _events.seq) > (last["chain"], last["seq"]))
+
+    async def heads(self) -> dict[str, ChainHead]:
+        rows = await self._uow.execute(select(_heads.chain, _heads.seq, _heads.hash))
+        return {row.chain: ChainHead(row.chain, row.seq, row.hash) for row in rows}
+
+
+def _insert_ignoring_duplicates(dialect_name: str, table: Table) -> Insert:
+    key = list(table.primary_key)
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+
+
+def _canonical_json(metadata: Mapping[str, Any]) -> str:
+    return json.dumps(dict(metadata), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _event_row(record: RecordedAuditEvent) -> dict[str, Any]:
+    event = record.event
+    return {
+        "id": event.id,
+        "chain": record.chain,
+        "seq": record.seq,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+        "occurred_at": event.occurred_at,
+        "action": event.action,
+        "outcome": str(event.outcome),
+        "actor": event.actor,
+        "target": event.target,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "metadata": _canonical_json(event.metadata),
+    }
+
+
+def _recorded(row: RowMapping) -> RecordedAuditEvent:
+    """Rebuild the event exactly as appended; a row that no longer reads back is tampering."""
+    try:
+        event = AuditEvent(
+            id=row["id"],
+            occurred_at=row["occurred_at"],
+            action=row["action"],
+            outcome=AuditOutcome(row["outcome"]),
+            actor=row["actor"],
+            target=row["target"],
+            ip=row["ip"],
+            user_agent=row["user_agent"],
+            request_id=row["request_id"],
+            metadata=json.loads(row["metadata"]),
+        )
+    except (ValueError, TypeError, AttributeError, DashcoreError) as exc:
+        raise AuditChainBroken(
+            "An audit event cannot be read back.",
+            details={"chain": str(row["chain"]), "seq": str(row["seq"])},
+        ) from exc
+    return RecordedAuditEvent(event, row["chain"], row["seq"], row["prev_hash"], row["hash"])

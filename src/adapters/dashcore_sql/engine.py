@@ -1,0 +1,101 @@
+"""Building the async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+Rules:
+- a dead database must fail fast: connecting gives up after ``CONNECT_TIMEOUT`` seconds;
+- pooled connections are pinged before use, so a restarted server costs one retry, not an error;
+- SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
+  waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
+- on SQLite every transaction starts with an explicit ``BEGIN``, so reads are part of it too
+  (the ``sqlite3`` driver's legacy mode would leave a SELECT outside the transaction);
+- ``schema`` (PostgreSQL only) puts one schema first on the ``search_path`` of every connection,
+  which is how tests and co-hosted deployments stay apart.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["CONNECT_TIMEOUT", "create_engine", "normalize_url"]
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a connection (or, on SQLite, for the write lock) before giving up."""
+
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Return ``url`` with its async driver: ``postgresql://`` becomes ``postgresql+asyncpg://``
+    and ``sqlite:///`` becomes ``sqlite+aiosqlite:///``. Any other database is refused."""
+    parsed = make_url(url)
+    drivername = _ASYNC_DRIVERS.get(parsed.drivername)
+    if drivername is None:
+        raise ValueError(
+            f"Unsupported database URL scheme {parsed.drivername!r}: "
+            "use postgresql+asyncpg:// or sqlite+aiosqlite:///"
+        )
+    return parsed.set(drivername=drivername)
+
+
+def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+    """An engine for ``url`` (see :func:`normalize_url`); creating it opens no connection."""
+    target = normalize_url(url)
+    if target.get_backend_name() == "sqlite":
+        if schema is not None:
+            raise ValueError("A schema can only be chosen on PostgreSQL.")
+        return _sqlite_engine(target, echo=echo)
+    return _postgres_engine(target, schema=schema, echo=echo)
+
+
+def _postgres_engine(url: URL, *, schema: str | None, echo: bool) -> AsyncEngine:
+    server_settings = {"application_name": "dashcore"}
+    if schema is not None:
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"Invalid schema name {schema!r}.")
+        server_settings["search_path"] = f'"{schema}"'
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": server_settings},
+    )
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": CONNECT_TIMEOUT})
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver must not issue BEGIN on its own: _begin_sqlite_transaction does, for every
+    # statement kind (see module docstring).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA busy_timeout = {int(CONNECT_TIMEOUT * 1000)}")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")

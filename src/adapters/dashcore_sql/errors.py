@@ -1,0 +1,135 @@
+"""Translating database errors into domain errors, at the adapter's boundary.
+
+No SQLAlchemy, asyncpg or sqlite3 exception leaves ``dashcore_sql``:
+
+- a violated constraint is looked up by name in ``CONSTRAINT_CONFLICTS`` and becomes that
+  ``Conflict``; a constraint not listed there becomes a plain ``Conflict``;
+- a transaction that lost a race (serialization failure, deadlock) is a ``Conflict`` too: the
+  caller may retry;
+- an unreachable, restarting, overloaded, locked or timed-out database is
+  ``DependencyUnavailable(dependency="database")``;
+- an error raised while binding a value is re-raised as itself: a domain error for a refused
+  value (a naive datetime, a float amount), a ``TypeError`` for a programming mistake;
+- anything else is a ``DashcoreError`` with code ``database_error`` (a defect, not the caller's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Final
+
+from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from dashcore.domain.errors import Conflict, DashcoreError, DependencyUnavailable
+from dashcore_sql.tables import metadata
+
+__all__ = [
+    "CONSTRAINT_CONFLICTS",
+    "DATABASE",
+    "constraint_name",
+    "database_errors",
+    "translate_error",
+]
+
+DATABASE = "database"
+
+CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
+    "pk_sealed_secrets": ("sealed_secrets_exists", "A secret with this id already exists."),
+    "uq_sealed_secrets_owner_purpose": (
+        "sealed_secrets_owner_purpose_taken",
+        "The owner already has a secret for this purpose.",
+    ),
+    "pk_audit_events": ("audit_events_exists", "An audit event with this id already exists."),
+    "uq_audit_events_chain_seq": (
+        "audit_events_exists",
+        "The audit chain already has an event at this position.",
+    ),
+}
+"""Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
+
+# SQLSTATE classes (PostgreSQL): 08 connection, 53 resources, 57 operator intervention
+# (shutdown, statement timeout), 40 transaction rollback (serialization failure, deadlock).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+_RACE_SQLSTATE_CLASS = "40"
+_SQLITE_COLUMNS = re.compile(r"(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
+_SQLITE_NAMED = re.compile(r"CHECK constraint failed: (\w+)")
+
+
+def _column_sets(schema: MetaData) -> dict[tuple[str, frozenset[str]], str]:
+    """(table, columns) -> constraint name, for every unique and primary key constraint."""
+    names: dict[tuple[str, frozenset[str]], str] = {}
+    for table in schema.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint | PrimaryKeyConstraint):
+                columns = frozenset(column.name for column in constraint.columns)
+                names[(table.name, columns)] = str(constraint.name)
+    return names
+
+
+_CONSTRAINT_BY_COLUMNS: Final = _column_sets(metadata)
+
+
+def constraint_name(error: SqlIntegrityError) -> str | None:
+    """The name of the violated constraint, from asyncpg's report or SQLite's message."""
+    driver_error = error.orig
+    named = getattr(getattr(driver_error, "__cause__", None), "constraint_name", None)
+    if isinstance(named, str):
+        return named
+    message = str(driver_error)
+    if match := _SQLITE_NAMED.search(message):
+        return match.group(1)
+    if match := _SQLITE_COLUMNS.search(message):
+        qualified = [part.strip().split(".", 1) for part in match.group(1).split(",")]
+        if len({table for table, _ in qualified}) == 1:
+            key = (qualified[0][0], frozenset(column for _, column in qualified))
+            return _CONSTRAINT_BY_COLUMNS.get(key)
+    return None
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return str(getattr(error.orig, "sqlstate", None) or "")
+
+
+def translate_error(error: Exception) -> Exception:
+    """The domain error to raise in place of ``error`` (see the module docstring)."""
+    if isinstance(error, DashcoreError):
+        return error
+    if isinstance(error, SqlIntegrityError):
+        name = constraint_name(error)
+        code, message = CONSTRAINT_CONFLICTS.get(name or "", ("conflict", None))
+        return Conflict(message, code=code)
+    if isinstance(error, DBAPIError):
+        sqlstate = _sqlstate(error)
+        if sqlstate.startswith(_RACE_SQLSTATE_CLASS):
+            return Conflict("A concurrent change got there first; retry.", code="concurrent_update")
+        if (
+            error.connection_invalidated
+            or isinstance(error, OperationalError | InterfaceError)
+            or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+        ):
+            return DependencyUnavailable("The database is unavailable.", dependency=DATABASE)
+    elif isinstance(error, StatementError) and isinstance(error.orig, DashcoreError | TypeError):
+        return error.orig
+    if isinstance(error, PoolTimeoutError | OSError | TimeoutError):
+        return DependencyUnavailable("The database is unavailable.", dependency=DATABASE)
+    return DashcoreError("The database rejected a statement.", code="database_error")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Run a block whose database errors leave it as domain errors."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError, TimeoutError) as error:
+        raise translate_error(error) from error

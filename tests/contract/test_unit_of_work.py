@@ -1,0 +1,157 @@
+"""The unit-of-work contract: isolation until commit, nothing committed implicitly, domain errors
+only. Writes go through the sealed-secret repository, the simplest one to observe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dashcore.domain.errors import Conflict, DependencyUnavailable
+from dashcore.domain.secrets import SealedSecret
+from dashcore_sql import SqlDatabaseProbe, create_engine, normalize_url, unit_of_work
+from dashcore_sql.errors import CONSTRAINT_CONFLICTS
+from dashcore_sql.tables import metadata
+from tests.contract.conftest import Backend
+
+NOW = datetime(2026, 1, 1, 9, 0, 0, 123456, tzinfo=UTC)
+DEAD_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
+
+
+def secret(number: int, *, owner: str = "user:1", purpose: str | None = None) -> SealedSecret:
+    return SealedSecret(
+        id=UUID(int=number),
+        owner=owner,
+        purpose=purpose or f"purpose-{number}",
+        ciphertext=b"\x00sealed" + bytes([number]),
+        key_id="k1",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def stored(backend: Backend, owner: str, purpose: str) -> SealedSecret | None:
+    """What a fresh unit of work sees."""
+    async with backend.work() as work:
+        return await work.secrets.get(owner, purpose)
+
+
+async def test_uncommitted_writes_are_private_and_vanish_when_the_unit_of_work_ends(
+    backend: Backend,
+) -> None:
+    first = secret(1)
+    async with backend.work() as writer:
+        await writer.secrets.add(first)
+        assert await writer.secrets.get(first.owner, first.purpose) == first
+        async with backend.work() as reader:
+            assert await reader.secrets.get(first.owner, first.purpose) is None
+    assert await stored(backend, first.owner, first.purpose) is None
+
+
+async def test_commit_makes_writes_visible_to_other_units_of_work(backend: Backend) -> None:
+    first = secret(1)
+    async with backend.work() as writer:
+        await writer.secrets.add(first)
+        await writer.uow.commit()
+        async with backend.work() as reader:
+            assert await reader.secrets.get(first.owner, first.purpose) == first
+    assert await stored(backend, first.owner, first.purpose) == first
+
+
+async def test_rollback_discards_and_the_unit_of_work_goes_on(backend: Backend) -> None:
+    discarded, kept = secret(1), secret(2)
+    async with backend.work() as work:
+        await work.secrets.add(discarded)
+        await work.uow.rollback()
+        assert await work.secrets.get(discarded.owner, discarded.purpose) is None
+        await work.secrets.add(kept)
+        await work.uow.commit()
+    assert await stored(backend, discarded.owner, discarded.purpose) is None
+    assert await stored(backend, kept.owner, kept.purpose) == kept
+
+
+async def test_writes_after_a_commit_are_rolled_back_unless_committed_again(
+    backend: Backend,
+) -> None:
+    committed, abandoned = secret(1), secret(2)
+    async with backend.work() as work:
+        await work.secrets.add(committed)
+        await work.uow.commit()
+        await work.secrets.add(abandoned)
+    assert await stored(backend, committed.owner, committed.purpose) == committed
+    assert await stored(backend, abandoned.owner, abandoned.purpose) is None
+
+
+async def test_unique_violation_is_a_conflict_with_a_stable_code(backend: Backend) -> None:
+    original = secret(1, purpose="totp_seed")
+    async with backend.work() as work:
+        await work.secrets.add(original)
+        await work.uow.commit()
+    async with backend.work() as work:
+        with pytest.raises(Conflict) as raised:
+            await work.secrets.add(secret(2, purpose="totp_seed"))
+        assert raised.value.code == "sealed_secrets_owner_purpose_taken"
+        await work.uow.rollback()
+        await work.secrets.add(secret(3, purpose="other"))
+        await work.uow.commit()
+    assert await stored(backend, "user:1", "other") == secret(3, purpose="other")
+
+
+# -- SQL adapter boundary ---------------------------------------------------------------------
+
+
+def test_every_translated_constraint_exists_in_the_schema() -> None:
+    names = {
+        str(constraint.name)
+        for table in metadata.tables.values()
+        for constraint in table.constraints
+    }
+    assert set(CONSTRAINT_CONFLICTS) <= names
+    unique = {
+        str(constraint.name)
+        for table in metadata.tables.values()
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    }
+    assert unique <= set(CONSTRAINT_CONFLICTS), "every unique constraint needs a stable code"
+
+
+async def test_an_unreachable_database_is_dependency_unavailable() -> None:
+    engine = create_engine(DEAD_DATABASE)
+    try:
+        with pytest.raises(DependencyUnavailable) as raised:
+            async with unit_of_work(engine):
+                pass
+        assert raised.value.dependency == "database"
+        with pytest.raises(DependencyUnavailable):
+            await SqlDatabaseProbe(engine).check(timeout=5)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_probe_passes_on_a_live_database(sql_engine: AsyncEngine) -> None:
+    probe = SqlDatabaseProbe(sql_engine)
+    assert probe.name == "database"
+    await probe.check(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u@db:5432/app", "postgresql+asyncpg://u@db:5432/app"),
+        ("postgres://u@db/app", "postgresql+asyncpg://u@db/app"),
+        ("postgresql+asyncpg://u@db/app", "postgresql+asyncpg://u@db/app"),
+        ("sqlite:///var/dashcore.db", "sqlite+aiosqlite:///var/dashcore.db"),
+    ],
+)
+def test_urls_get_their_async_driver(given: str, expected: str) -> None:
+    assert normalize_url(given).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://u@db/app", "postgresql+psycopg2://u@db/app"])
+def test_other_databases_and_drivers_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="Unsupported database URL"):
+        normalize_url(url)

@@ -12,6 +12,7 @@ from dashcore.domain.secrets import SealedSecret
 from tests.contract.conftest import Backend
 
 CREATED = datetime(2026, 3, 1, 12, 30, 15, 654321, tzinfo=UTC)
+LATER = CREATED + timedelta(days=90, microseconds=7)
 
 
 def secret(number: int, *, key_id: str = "k1", owner: str | None = None) -> SealedSecret:
@@ -115,13 +116,21 @@ async def test_replace_ciphertext_swaps_only_when_the_old_ciphertext_matches(
     await committed(backend, original)
     async with backend.work() as work:
         assert await work.secrets.replace_ciphertext(
-            original.id, expected=original.ciphertext, ciphertext=b"resealed", key_id="new"
+            original.id,
+            expected=original.ciphertext,
+            ciphertext=b"resealed",
+            key_id="new",
+            updated_at=LATER,
         )
         assert not await work.secrets.replace_ciphertext(
-            original.id, expected=original.ciphertext, ciphertext=b"stale write", key_id="stale"
+            original.id,
+            expected=original.ciphertext,
+            ciphertext=b"stale write",
+            key_id="stale",
+            updated_at=LATER,
         )
         assert not await work.secrets.replace_ciphertext(
-            secret(2).id, expected=b"anything", ciphertext=b"x", key_id="new"
+            secret(2).id, expected=b"anything", ciphertext=b"x", key_id="new", updated_at=LATER
         )
         await work.uow.commit()
     async with backend.work() as work:
@@ -130,6 +139,7 @@ async def test_replace_ciphertext_swaps_only_when_the_old_ciphertext_matches(
     assert loaded is not None
     assert (loaded.ciphertext, loaded.key_id) == (b"resealed", "new")
     assert (loaded.id, loaded.created_at) == (original.id, original.created_at)
+    assert loaded.updated_at == LATER
 
 
 async def test_a_concurrent_rotation_loses_the_compare_and_set(backend: Backend) -> None:
@@ -138,12 +148,20 @@ async def test_a_concurrent_rotation_loses_the_compare_and_set(backend: Backend)
     await committed(backend, original)
     async with backend.work() as first:
         assert await first.secrets.replace_ciphertext(
-            original.id, expected=original.ciphertext, ciphertext=b"first", key_id="new"
+            original.id,
+            expected=original.ciphertext,
+            ciphertext=b"first",
+            key_id="new",
+            updated_at=LATER,
         )
         await first.uow.commit()
     async with backend.work() as second:
         assert not await second.secrets.replace_ciphertext(
-            original.id, expected=original.ciphertext, ciphertext=b"second", key_id="new"
+            original.id,
+            expected=original.ciphertext,
+            ciphertext=b"second",
+            key_id="new",
+            updated_at=LATER,
         )
         await second.uow.commit()
     async with backend.work() as work:

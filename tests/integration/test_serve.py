@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -99,3 +101,37 @@ def test_production_refuses_development_keys(server_env: dict[str, str], tmp_pat
     )
     assert completed.returncode == 1
     assert "production refuses development keys" in completed.stderr
+
+
+@pytest.fixture
+async def fresh_postgres_database(postgres_url: str) -> AsyncIterator[str]:
+    """A brand-new PostgreSQL database for a server process, dropped afterwards."""
+    import asyncpg
+
+    name = f"dashcore_serve_{uuid.uuid4().hex[:12]}"
+    admin_dsn = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_the_same_server_runs_on_postgresql_and_redis(
+    serve: Starter,
+    server_env: dict[str, str],
+    fresh_postgres_database: str,
+    redis_server_url: str,
+) -> None:
+    port = free_port()
+    env = {
+        **server_env,
+        "DASHCORE_DATABASE_URL": fresh_postgres_database,
+        "DASHCORE_REDIS_URL": redis_server_url,
+    }
+    process = serve("--port", str(port), env=env)
+    ready = await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/health/ready", process)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}

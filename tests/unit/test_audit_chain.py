@@ -7,7 +7,13 @@ import pytest
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.verify_audit_chain import VerifyAuditChain
-from dashcore.domain.audit import GENESIS_HASH, AuditEvent, AuditOutcome, RecordedAuditEvent
+from dashcore.domain.audit import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditOutcome,
+    ChainVerifier,
+    RecordedAuditEvent,
+)
 from dashcore.domain.context import CallerContext
 from dashcore.testing import FakeClock, SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
@@ -106,3 +112,25 @@ def test_control_characters_are_escaped_against_log_injection() -> None:
         target="mike\r\nFAKE audit line",
     )
     assert event.target == "mike\\r\\nFAKE audit line"
+
+
+async def test_events_appended_during_verification_are_not_tampering(
+    database: MemoryDatabase,
+) -> None:
+    await record(database, ALICE, "a_1", "a_2")
+    log = MemoryAuditLog(MemoryUnitOfWork(database))
+    heads = await log.heads()
+    await record(database, ALICE, "a_3")  # appended after the heads snapshot
+    await record(database, BOB, "b_1")  # a chain born after the snapshot
+    verifier = ChainVerifier(heads)
+    async for recorded in log.records():
+        assert verifier.feed(recorded) is None
+    assert verifier.finish(await log.heads()) is None
+    assert verifier.events_checked == 3
+
+
+async def test_a_deleted_head_row_is_detected(database: MemoryDatabase) -> None:
+    await record(database, ALICE, "a_1")
+    del database.tables["audit_chain_heads"]["user:alice"]
+    broken = (await (await verify(database))()).first_break
+    assert broken is not None and broken.reason == "chain has no head record"

@@ -36,7 +36,7 @@ def job(database: MemoryDatabase) -> tuple[ReencryptSecrets, MemorySealedSecretR
     uow = MemoryUnitOfWork(database)
     repo = MemorySealedSecretRepository(uow)
     trail = AuditTrail(MemoryAuditLog(uow), FakeClock(), IDS)
-    return ReencryptSecrets(AesGcmVault(NEW), repo, uow, trail), repo
+    return ReencryptSecrets(AesGcmVault(NEW), repo, uow, trail, FakeClock()), repo
 
 
 async def test_interrupted_reencryption_resumes_without_loss() -> None:

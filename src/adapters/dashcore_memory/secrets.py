@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from uuid import UUID
 
 from dashcore.domain.secrets import SealedSecret
@@ -50,7 +51,13 @@ class MemorySealedSecretRepository(SealedSecretRepository):
         return counts
 
     async def replace_ciphertext(
-        self, secret_id: UUID, *, expected: bytes, ciphertext: bytes, key_id: str
+        self,
+        secret_id: UUID,
+        *,
+        expected: bytes,
+        ciphertext: bytes,
+        key_id: str,
+        updated_at: datetime,
     ) -> bool:
         current: SealedSecret | None = self._uow.get(TABLE, secret_id)
         if current is None or current.ciphertext != expected:
@@ -58,7 +65,7 @@ class MemorySealedSecretRepository(SealedSecretRepository):
         self._uow.put(
             TABLE,
             secret_id,
-            replace(current, ciphertext=ciphertext, key_id=key_id),
+            replace(current, ciphertext=ciphertext, key_id=key_id, updated_at=updated_at),
             unique=(("owner_purpose", (current.owner, current.purpose)),),
         )
         return True

@@ -70,12 +70,18 @@ class SqlSealedSecretRepository(SealedSecretRepository):
         return {row.key_id: row.secrets for row in await self._uow.execute(query)}
 
     async def replace_ciphertext(
-        self, secret_id: UUID, *, expected: bytes, ciphertext: bytes, key_id: str
+        self,
+        secret_id: UUID,
+        *,
+        expected: bytes,
+        ciphertext: bytes,
+        key_id: str,
+        updated_at: datetime,
     ) -> bool:
         statement = (
             update(sealed_secrets)
             .where(_secrets.id == secret_id, _secrets.ciphertext == expected)
-            .values(ciphertext=ciphertext, key_id=key_id)
+            .values(ciphertext=ciphertext, key_id=key_id, updated_at=updated_at)
         )
         return (await self._uow.execute(statement)).rowcount == 1
 

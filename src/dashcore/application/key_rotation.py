@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.domain.context import SYSTEM, CallerContext
 from dashcore.domain.errors import Conflict
+from dashcore.ports.clock import Clock
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.vault import SealedSecretRepository, Vault
 
@@ -34,8 +35,14 @@ class ReencryptSecrets:
     """
 
     def __init__(
-        self, vault: Vault, secrets: SealedSecretRepository, uow: UnitOfWork, audit: AuditTrail
+        self,
+        vault: Vault,
+        secrets: SealedSecretRepository,
+        uow: UnitOfWork,
+        audit: AuditTrail,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._vault = vault
         self._secrets = secrets
         self._uow = uow
@@ -62,6 +69,7 @@ class ReencryptSecrets:
                     expected=secret.ciphertext,
                     ciphertext=self._vault.seal(plaintext, secret.context),
                     key_id=active,
+                    updated_at=self._clock.now(),
                 )
                 moved += int(swapped)
             await self._audit.record(

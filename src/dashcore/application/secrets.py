@@ -42,6 +42,7 @@ class SecretKeeper:
                 expected=existing.ciphertext,
                 ciphertext=ciphertext,
                 key_id=updated.key_id,
+                updated_at=now,
             )
             return updated
         shell = SealedSecret(self._ids.new_id(), owner, purpose, b"", "", now, now)

@@ -22,7 +22,11 @@ class AuditVerification:
 
 
 class VerifyAuditChain:
-    """Streams the log through a :class:`ChainVerifier`; stops at the first break."""
+    """Streams the log through a :class:`ChainVerifier`; stops at the first break.
+
+    Heads are read before the records and again after them, so events appended while the
+    verification runs never look like tampering.
+    """
 
     def __init__(self, log: AuditLog) -> None:
         self._log = log
@@ -36,5 +40,5 @@ class VerifyAuditChain:
             if first_break:
                 break
         else:
-            first_break = verifier.finish()
+            first_break = verifier.finish(await self._log.heads())
         return AuditVerification(verifier.events_checked, len(heads), first_break)

@@ -166,6 +166,11 @@ class ChainVerifier:
 
     Per chain: seq starts at 1 without gaps; each ``prev_hash`` equals the predecessor's hash;
     each stored hash equals the recomputed one; the chain ends where its head says it does.
+
+    The log keeps growing while it is verified. ``heads`` is read *before* the records, so a
+    record beyond its chain's head was appended after that snapshot: it is skipped (the next run
+    checks it). A chain without a head in the snapshot is checked against ``late_heads`` given to
+    :meth:`finish`, read after the records.
     """
 
     def __init__(self, heads: Mapping[str, ChainHead]) -> None:
@@ -174,28 +179,33 @@ class ChainVerifier:
         self._next_seq = 1
         self._previous = GENESIS_HASH
         self._seen: set[str] = set()
+        self._unanchored: dict[str, ChainHead] = {}
         self.events_checked = 0
 
-    def _check_tail(self) -> ChainBreak | None:
+    def _close_chain(self) -> ChainBreak | None:
         if self._chain is None:
             return None
-        last_seq = self._next_seq - 1
+        tail = ChainHead(self._chain, self._next_seq - 1, self._previous)
         head = self._heads.get(self._chain)
         if head is None:
-            return ChainBreak(self._chain, last_seq, None, "chain has no head record")
-        if head.seq != last_seq or head.hash != self._previous:
+            self._unanchored[self._chain] = tail
+            return None
+        if head.seq != tail.seq or head.hash != tail.hash:
             return ChainBreak(
-                self._chain, last_seq + 1, None, f"events after seq {last_seq} are missing"
+                tail.chain, tail.seq + 1, None, f"events after seq {tail.seq} are missing"
             )
         return None
 
     def feed(self, record: RecordedAuditEvent) -> ChainBreak | None:
         if record.chain != self._chain:
-            broken = self._check_tail()
+            broken = self._close_chain()
             if broken:
                 return broken
             self._chain, self._next_seq, self._previous = record.chain, 1, GENESIS_HASH
             self._seen.add(record.chain)
+        head = self._heads.get(record.chain)
+        if head is not None and record.seq > head.seq:
+            return None  # appended after the snapshot of heads
         self.events_checked += 1
         event_id = record.event.id
         if record.seq != self._next_seq:
@@ -210,10 +220,16 @@ class ChainVerifier:
         self._previous, self._next_seq = record.hash, self._next_seq + 1
         return None
 
-    def finish(self) -> ChainBreak | None:
-        broken = self._check_tail()
+    def finish(self, late_heads: Mapping[str, ChainHead]) -> ChainBreak | None:
+        broken = self._close_chain()
         if broken:
             return broken
         for chain in sorted(set(self._heads) - self._seen):
             return ChainBreak(chain, 1, None, "every event of the chain is missing")
+        for chain, tail in sorted(self._unanchored.items()):
+            head = late_heads.get(chain)
+            if head is None:
+                return ChainBreak(chain, tail.seq, None, "chain has no head record")
+            if head.seq < tail.seq or (head.seq == tail.seq and head.hash != tail.hash):
+                return ChainBreak(chain, tail.seq, None, "head record does not match the chain")
         return None

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from dashcore.domain.time import ensure_utc
+
 __all__ = ["SealedSecret", "SecretContext"]
 
 
@@ -42,6 +44,10 @@ class SealedSecret:
     key_id: str
     created_at: datetime
     updated_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
+        object.__setattr__(self, "updated_at", ensure_utc(self.updated_at, field="updated_at"))
 
     @property
     def context(self) -> SecretContext:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -43,7 +44,13 @@ class SealedSecretRepository(Protocol):
     async def count_by_key(self) -> dict[str, int]: ...
 
     async def replace_ciphertext(
-        self, secret_id: UUID, *, expected: bytes, ciphertext: bytes, key_id: str
+        self,
+        secret_id: UUID,
+        *,
+        expected: bytes,
+        ciphertext: bytes,
+        key_id: str,
+        updated_at: datetime,
     ) -> bool:
         """Swap the ciphertext only if it is still ``expected`` (safe against a concurrent job)."""
         ...

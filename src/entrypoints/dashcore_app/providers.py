@@ -100,7 +100,10 @@ class SqlProvider(Provider):
 
 
 class MemoryProvider(Provider):
-    database = provide(MemoryDatabase, scope=Scope.APP)
+    @provide(scope=Scope.APP)
+    def database(self) -> MemoryDatabase:
+        # A factory, not provide(MemoryDatabase): dishka would take its fields for dependencies.
+        return MemoryDatabase()
 
     @provide(scope=Scope.REQUEST)
     async def unit_of_work(self, database: MemoryDatabase) -> AsyncIterator[MemoryUnitOfWork]:

@@ -1,0 +1,163 @@
+"""Logging: structlog configured once, JSON in production, pretty in a terminal, never a secret.
+
+Rules:
+- Every line is one event: an event name plus structured fields, an ISO-8601 UTC ``timestamp``,
+  the ``level`` and whatever is bound in contextvars (``request_id``, ``user_id``, …).
+- The standard library's loggers (uvicorn, granian, litestar, sqlalchemy) go through the same
+  processors, so their lines are formatted and redacted the same way.
+- :func:`redact_secrets` runs last before rendering: a field whose name
+  :func:`~dashcore.domain.secrecy.is_secret_name` calls secret loses its value at any depth,
+  and every string (exception text included) is scrubbed of JWTs, ``Bearer``/``Basic``
+  credentials, ``name=value`` pairs with a secret name and PEM private keys.
+- Output goes to whatever ``sys.stdout`` is when the line is written (12-factor; test runners
+  swap it), one line per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from dashcore.domain.secrecy import REDACTED, is_secret_name
+from dashcore_app.settings import Environment, LogFormat, Settings
+
+__all__ = ["configure_logging", "redact_secrets", "scrub"]
+
+_MAX_DEPTH: Final = 16
+_SECRET_TEXT: Final = re.compile(
+    r"(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*))"
+    r"|(?P<jwt>eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)+)"
+    r"|(?P<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>[\"']?\s*[=:]\s*)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:Bearer|Basic)\s+)?[^\s&#;,\"'}\]]+)",
+    re.DOTALL | re.IGNORECASE,
+)
+_FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "granian", "_granian", "litestar")
+# Replaced by the one canonical ``http_request`` line of dashcore_http.
+_SILENCED_ACCESS_LOGGERS: Final = ("uvicorn.access", "granian.access")
+
+
+def _replace(match: re.Match[str]) -> str:
+    if match["scheme"] is not None:
+        return match["scheme"] + REDACTED
+    if match["name"] is not None:
+        # A JWT may hide inside the name or the value of a harmless pair: scrub both parts.
+        value = REDACTED if is_secret_name(match["name"]) else scrub(match["value"])
+        return scrub(match["name"]) + match["sep"] + value
+    return REDACTED
+
+
+def scrub(text: str) -> str:
+    """``text`` with every secret-looking substring replaced by ``REDACTED``."""
+    return _SECRET_TEXT.sub(_replace, text)
+
+
+def _clean(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= _MAX_DEPTH:
+        return "[truncated]"
+    if isinstance(value, Mapping):
+        return {
+            scrub(str(key)): REDACTED if is_secret_name(str(key)) else _clean(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, depth + 1) for item in value]
+    return scrub(str(value))
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Processor: secret-named fields become ``REDACTED``; strings are scrubbed; recursively."""
+    return {
+        scrub(key): REDACTED if is_secret_name(key) else _clean(value, 0)
+        for key, value in event_dict.items()
+    }
+
+
+_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
+def _render_json_bytes(_: WrappedLogger, __: str, event_dict: EventDict) -> bytes:
+    return _encoder.encode(event_dict)
+
+
+def _render_json_text(_: WrappedLogger, __: str, event_dict: EventDict) -> str:
+    return _encoder.encode(event_dict).decode("utf-8")
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes to the current ``sys.stdout``, not the one seen at configuration."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def _wants_json(settings: Settings) -> bool:
+    if settings.log_format is LogFormat.AUTO:
+        return settings.env is Environment.PRODUCTION or not sys.stdout.isatty()
+    return settings.log_format is LogFormat.JSON
+
+
+def configure_logging(settings: Settings) -> None:
+    """Configure structlog and the standard library's root logger from ``settings``.
+
+    Calling it again replaces the previous configuration (it never stacks handlers).
+    """
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    as_json = _wants_json(settings)
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    finishing: list[Processor] = [
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.processors.UnicodeDecoder(),
+        redact_secrets,
+    ]
+    console = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    structlog.configure(
+        processors=[*shared, *finishing, _render_json_bytes if as_json else console],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=(
+            structlog.BytesLoggerFactory() if as_json else structlog.WriteLoggerFactory()
+        ),
+        # Not cached: loggers look up the configuration per call, so tests can capture_logs().
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *finishing,
+            _render_json_text if as_json else console,
+        ],
+    )
+    handler = _StdoutHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in _FOREIGN_LOGGERS:
+        _adopt(logging.getLogger(name), level)
+    for name in _SILENCED_ACCESS_LOGGERS:
+        _adopt(logging.getLogger(name), logging.WARNING)
+
+
+def _adopt(logger: logging.Logger, level: int) -> None:
+    """Make a server's own logger propagate to our root handler instead of its own."""
+    logger.handlers.clear()
+    logger.propagate = True
+    logger.setLevel(level)

@@ -1,0 +1,64 @@
+"""Checks every request body passes before it is decoded (an app-wide ``before_request`` hook).
+
+Rules (ASVS 4.1.1, 13.4.4; security reference API-1):
+- A route that takes a body (a ``data`` parameter) accepts exactly the media type it declares,
+  ``application/json`` unless it says otherwise (parameters such as ``charset`` are ignored);
+  anything else is a 415 before a byte of the body is read.
+- A JSON body is decoded here, once (Litestar reuses the result): a body that is not JSON is a
+  400 ``malformed_body``, one nested so deeply that it would exhaust the decoder's recursion a
+  400 ``body_too_deep`` (never a 500). Typed msgspec schemas bound the depth of what is
+  accepted; arrays are capped per field with ``msgspec.Meta(max_length=...)``.
+- The size limit is Litestar's ``request_max_body_size`` (413, checked while streaming, so an
+  oversized chunked body is refused without being read to the end).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Final
+
+from litestar import Request
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, SerializationException
+from litestar.handlers import HTTPRouteHandler
+
+from dashcore_http.problems import RequestRejected
+
+__all__ = ["check_request_body"]
+
+_BODYLESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
+
+
+@cache
+def _declared_media_type(handler: HTTPRouteHandler) -> str | None:
+    """The media type the handler's body parameter takes, or None if it takes no body."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return None
+    declared = getattr(data.kwarg_definition, "media_type", None) or RequestEncodingType.JSON
+    return str(getattr(declared, "value", declared))
+
+
+async def check_request_body(request: Request[Any, Any, Any]) -> None:
+    """Refuse a body of the wrong media type (415), not JSON (400) or nested too deeply (400)."""
+    if request.scope["method"] in _BODYLESS:
+        return
+    expected = _declared_media_type(request.route_handler)
+    if expected is None:
+        return
+    if request.content_type[0] != expected:
+        raise RequestRejected(
+            f"This endpoint accepts {expected} only.",
+            status_code=415,
+            code="unsupported_media_type",
+        )
+    if expected != RequestEncodingType.JSON.value:
+        return
+    try:
+        await request.json()
+    except SerializationException as error:
+        raise ClientException(str(error)) from error
+    except RecursionError as error:
+        raise RequestRejected(
+            "The JSON body is nested too deeply.", status_code=400, code="body_too_deep"
+        ) from error

@@ -1,0 +1,138 @@
+"""The request-context middleware: request id, security headers and the canonical log line.
+
+One pure-ASGI layer, outermost, so that it also covers what Litestar answers itself (404, 405,
+413) and failures outside Litestar's exception handling.
+
+Rules:
+- An incoming ``X-Request-ID`` is kept when it is a sane token (1-64 of ``[A-Za-z0-9._-]``);
+  otherwise a fresh one is made. The id is echoed in the response, bound into structlog's
+  contextvars for every line logged during the request, and quoted in problem bodies.
+- Every response carries ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+  ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` (unless the response set its own) and a
+  JSON-only CSP (``default-src 'none'; frame-ancestors 'none'``); the API docs pages get a CSP
+  that lets Swagger UI and ReDoc load their scripts, and nothing else does. Requests that came
+  over https also get ``Strict-Transport-Security``.
+- Each request produces exactly one ``http_request`` line: method, path (never the query string,
+  which may hold secrets), status, duration_ms, client, user_agent (request_id from context).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Final
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
+
+__all__ = ["RequestContextMiddleware"]
+
+_SANE_ID: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_API_CSP: Final = b"default-src 'none'; frame-ancestors 'none'"
+_DOCS_CSP: Final = (
+    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
+    b"https://cdn.redoc.ly; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
+    b"https://fonts.googleapis.com; font-src https://fonts.gstatic.com; img-src 'self' data: "
+    b"https://cdn.jsdelivr.net https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; "
+    b"frame-ancestors 'none'"
+)
+_COMMON: Final = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+_HSTS: Final = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+_NO_STORE: Final = (b"cache-control", b"no-store")
+
+_log = structlog.get_logger("dashcore_http")
+
+
+class RequestContextMiddleware:
+    """Wraps the whole Litestar ASGI handler.
+
+    ``docs_path`` is where the API docs live; ``log_requests`` is false when the log level
+    drops INFO lines anyway, so that the canonical line costs nothing then.
+    """
+
+    def __init__(self, app: ASGIApp, *, docs_path: str | None, log_requests: bool) -> None:
+        self._app = app
+        self._docs_prefix = docs_path
+        self._log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = user_agent = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _SANE_ID.fullmatch(value):
+                request_id = value.decode("ascii")
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+        request_id = request_id or os.urandom(16).hex()
+        scope["state"]["request_id"] = request_id
+        path = scope["path"]
+        is_docs = self._docs_prefix is not None and path.startswith(self._docs_prefix)
+        extra = [
+            *_COMMON,
+            (b"x-request-id", request_id.encode("ascii")),
+            (b"content-security-policy", _DOCS_CSP if is_docs else _API_CSP),
+        ]
+        if scope["scheme"] == "https":
+            extra.append(_HSTS)
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", ()), *extra]
+                for name, _ in headers:
+                    if name == b"cache-control":
+                        break
+                else:
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self._app(scope, receive, send_with_headers)
+        except Exception as error:
+            _log.error("unhandled_exception", exc_info=error)
+            if not status:
+                await self._internal_error(send_with_headers, path, request_id)
+            status = status or 500
+        finally:
+            if self._log_requests:
+                client = scope.get("client")
+                _log.info(
+                    "http_request",
+                    method=scope["method"],
+                    path=path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    client=client[0] if client else None,
+                    user_agent=user_agent,
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    @staticmethod
+    async def _internal_error(send: Send, path: str, request_id: str) -> None:
+        body = internal_error_body(path, request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})

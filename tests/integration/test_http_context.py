@@ -1,0 +1,138 @@
+"""Request ids, security headers, the canonical log line, CORS and the API docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from litestar import get
+
+from dashcore_app.settings import Settings
+from tests.integration.conftest import AppClient
+
+
+@get("/test/log")
+async def log_something() -> dict[str, str]:
+    structlog.get_logger("test").warning("inside_handler")
+    return {"ok": "yes"}
+
+
+@pytest.fixture
+async def client(serve: AppClient, memory_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(memory_settings, route_handlers=[log_something]) as client:
+        yield client
+
+
+async def test_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "edge-42.a_b"})
+    assert response.headers["x-request-id"] == "edge-42.a_b"
+
+
+@pytest.mark.parametrize(
+    "incoming", ["x" * 65, "has space", "semi;colon", "new\\nline", "ünïcode".encode().hex() + "é"]
+)
+async def test_insane_request_id_is_replaced(client: httpx.AsyncClient, incoming: str) -> None:
+    response = await client.get("/health", headers={b"X-Request-ID": incoming.encode()})
+    generated = response.headers["x-request-id"]
+    assert generated != incoming
+    assert len(generated) == 32
+    assert int(generated, 16) >= 0
+
+
+async def test_each_request_gets_its_own_id(client: httpx.AsyncClient) -> None:
+    ids = {(await client.get("/health")).headers["x-request-id"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("path", ["/health", "/nowhere"])
+async def test_security_headers_on_every_response(client: httpx.AsyncClient, path: str) -> None:
+    headers = (await client.get(path)).headers
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "no-store"
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert "strict-transport-security" not in headers
+
+
+async def test_hsts_only_over_https(serve: AppClient, memory_settings: Settings) -> None:
+    async with serve(memory_settings, base_url="https://api.example") as client:
+        response = await client.get("/health")
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_log_lines_during_a_request_carry_its_id(
+    client: httpx.AsyncClient, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    log_lines()
+    response = await client.get("/test/log", headers={"X-Request-ID": "trace-me"})
+    inside = [line for line in log_lines() if line["event"] == "inside_handler"]
+    assert response.status_code == 200
+    assert [line["request_id"] for line in inside] == ["trace-me"]
+
+
+async def test_one_canonical_line_per_request_without_query_string(
+    client: httpx.AsyncClient, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    log_lines()
+    response = await client.get("/health?access_token=hunter2", headers={"User-Agent": "probe/1.0"})
+    lines = [line for line in log_lines() if line["event"] == "http_request"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["method"] == "GET"
+    assert line["path"] == "/health"
+    assert line["status"] == 200
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert line["client"] == "127.0.0.1"
+    assert line["user_agent"] == "probe/1.0"
+    assert line["duration_ms"] >= 0
+    assert line["level"] == "info"
+    assert line["timestamp"].endswith("Z")
+    assert "hunter2" not in str(line)
+
+
+async def test_no_canonical_line_below_info(
+    serve: AppClient, memory_settings: Settings, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    async with serve(replace(memory_settings, log_level="WARNING")) as client:
+        log_lines()
+        await client.get("/health")
+    assert not [line for line in log_lines() if line["event"] == "http_request"]
+
+
+async def test_no_cors_unless_configured(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_allows_only_listed_origins(serve: AppClient, memory_settings: Settings) -> None:
+    settings = replace(memory_settings, cors_origins=("https://app.example",))
+    async with serve(settings) as client:
+        allowed = await client.options(
+            "/health",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+        )
+        refused = await client.get("/health", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_api_docs(client: httpx.AsyncClient) -> None:
+    schema = await client.get("/docs/openapi.json")
+    assert schema.status_code == 200
+    assert "/health/ready" in schema.json()["paths"]
+    for page in ("/docs/swagger", "/docs/redoc"):
+        response = await client.get(page)
+        assert response.status_code == 200
+        assert "text/html" in response.headers["content-type"]
+        assert "script-src" in response.headers["content-security-policy"]
+
+
+async def test_api_docs_can_be_turned_off(serve: AppClient, memory_settings: Settings) -> None:
+    async with serve(replace(memory_settings, api_docs=False)) as client:
+        for path in ("/docs/openapi.json", "/docs/swagger", "/docs/redoc"):
+            assert (await client.get(path)).status_code == 404

@@ -1,0 +1,249 @@
+"""Every error leaves as one RFC 9457 problem: the right status, never a 500 for bad input,
+never a traceback in the body (security reference API-1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from litestar import get, post
+from litestar.params import FromPath, JSONBody
+
+from dashcore.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DashcoreError,
+    DecryptionFailed,
+    DependencyUnavailable,
+    FieldError,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    OrderStateUnknown,
+    ProviderUnavailable,
+    RateLimited,
+    ReauthRequired,
+)
+from dashcore_app.settings import Settings
+from tests.integration.conftest import AppClient
+
+LEAK = re.compile(r'Traceback|File "')
+
+
+class Order(msgspec.Struct, forbid_unknown_fields=True):
+    symbol: str
+    quantity: int
+
+
+@post("/test/orders")
+async def create_order(data: JSONBody[Order]) -> dict[str, str]:
+    return {"symbol": data.symbol}
+
+
+@get("/test/boom")
+async def boom() -> None:
+    raise RuntimeError("kaboom")
+
+
+DOMAIN_ERRORS: dict[str, DashcoreError] = {
+    "invalid_input": InvalidInput(errors=(FieldError("email", "not an address"),)),
+    "not_found": NotFound(),
+    "conflict": Conflict(),
+    "authentication_failed": AuthenticationFailed(),
+    "forbidden": Forbidden(),
+    "rate_limited": RateLimited(retry_after=7),
+    "reauth_required": ReauthRequired(),
+    "provider_unavailable": ProviderUnavailable(retry_after=30),
+    "order_state_unknown": OrderStateUnknown(),
+    "dependency_unavailable": DependencyUnavailable(dependency="redis"),
+    "integrity_error": IntegrityError(),
+    "decryption_failed": DecryptionFailed("ciphertext for key k1 failed its tag check"),
+}
+
+
+@get("/test/raise/{name:str}")
+async def raise_domain_error(name: FromPath[str]) -> None:
+    raise DOMAIN_ERRORS[name]
+
+
+ROUTES = [create_order, boom, raise_domain_error]
+
+
+@pytest.fixture
+async def client(serve: AppClient, memory_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(memory_settings, route_handlers=ROUTES) as client:
+        yield client
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response's problem document, after checking its shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert not LEAK.search(response.text)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"/problems/{code}"
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["instance"] == response.request.url.path
+    assert body["title"] and body["detail"]
+    return body
+
+
+async def test_unknown_path_is_404(client: httpx.AsyncClient) -> None:
+    problem(await client.get("/nowhere"), 404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT", "TRACE"])
+async def test_undocumented_method_is_405(client: httpx.AsyncClient, method: str) -> None:
+    response = await client.request(method, "/health")
+    problem(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["allow"]
+
+
+async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    body = b'{"symbol": "' + b"A" * (65 * 1024) + b'", "quantity": 1}'
+    response = await client.post(
+        "/test/orders", content=body, headers={"content-type": "application/json"}
+    )
+    problem(response, 413, "request_too_large")
+
+
+async def test_chunked_body_over_the_limit_is_413_before_it_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(1000):  # 1000 KiB, no Content-Length
+            sent += 1
+            yield b" " * 1024
+
+    response = await client.post(
+        "/test/orders", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    problem(response, 413, "request_too_large")
+    assert sent <= 66  # the limit is 64 KiB: reading stopped right after it
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_wrong_content_type_is_415(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.post(
+        "/test/orders", content=b'{"symbol": "X", "quantity": 1}', headers=headers
+    )
+    problem(response, 415, "unsupported_media_type")
+
+
+async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/test/orders",
+        content=b'{"symbol": "X", "quantity": 1}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert response.status_code == 201
+    assert response.json() == {"symbol": "X"}
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"symbol": "X",', b"\xff\xfe"])
+async def test_malformed_json_is_400(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post(
+        "/test/orders", content=body, headers={"content-type": "application/json"}
+    )
+    problem(response, 400, "malformed_body")
+
+
+async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient) -> None:
+    body = b"[" * 10_000 + b"]" * 10_000
+    response = await client.post(
+        "/test/orders", content=body, headers={"content-type": "application/json"}
+    )
+    problem(response, 400, "body_too_deep")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"symbol": "X", "quantity": "many"}', "quantity"),
+        (b'{"symbol": "X", "quantity": 1, "price": "1"}', "price"),
+        (b'{"symbol": "X"}', "quantity"),
+    ],
+    ids=["wrong-type", "unknown-field", "missing-field"],
+)
+async def test_schema_violation_is_422_naming_the_field(
+    client: httpx.AsyncClient, body: bytes, field: str
+) -> None:
+    response = await client.post(
+        "/test/orders", content=body, headers={"content-type": "application/json"}
+    )
+    errors = problem(response, 422, "invalid_input")["errors"]
+    assert [error["field"] for error in errors] == [field]
+
+
+async def test_unexpected_exception_is_a_500_logged_once(
+    client: httpx.AsyncClient, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    log_lines()
+    response = await client.get("/test/boom")
+    body = problem(response, 500, "internal_error")
+    assert "kaboom" not in response.text
+    logged = [line for line in log_lines() if "exception" in line]
+    assert len(logged) == 1
+    assert logged[0]["event"] == "unhandled_exception"
+    assert logged[0]["request_id"] == body["request_id"]
+    assert "RuntimeError: kaboom" in logged[0]["exception"]
+
+
+EXPECTED = {
+    "invalid_input": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "authentication_failed": 401,
+    "forbidden": 403,
+    "rate_limited": 429,
+    "reauth_required": 409,
+    "provider_unavailable": 503,
+    "order_state_unknown": 202,
+    "dependency_unavailable": 503,
+    "integrity_error": 500,
+    "decryption_failed": 500,
+}
+
+
+@pytest.mark.parametrize(("code", "status"), EXPECTED.items())
+async def test_domain_error_maps_to_its_status(
+    client: httpx.AsyncClient, code: str, status: int
+) -> None:
+    problem(await client.get(f"/test/raise/{code}"), status, code)
+
+
+async def test_domain_error_extras(client: httpx.AsyncClient) -> None:
+    invalid = (await client.get("/test/raise/invalid_input")).json()
+    assert invalid["errors"] == [{"field": "email", "message": "not an address"}]
+    unauthenticated = await client.get("/test/raise/authentication_failed")
+    assert unauthenticated.headers["www-authenticate"] == "Bearer"
+    assert (await client.get("/test/raise/rate_limited")).headers["retry-after"] == "7"
+    assert (await client.get("/test/raise/provider_unavailable")).headers["retry-after"] == "30"
+    dependency = await client.get("/test/raise/dependency_unavailable")
+    assert dependency.json()["dependency"] == "redis"
+    assert dependency.headers["retry-after"] == "5"
+
+
+async def test_integrity_errors_keep_their_details_in_the_log(
+    client: httpx.AsyncClient, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    log_lines()
+    response = await client.get("/test/raise/decryption_failed")
+    assert "k1" not in response.text
+    logged = [line for line in log_lines() if "exception" in line]
+    assert len(logged) == 1
+    assert logged[0]["problem"] == "decryption_failed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -21,6 +22,10 @@ from dashcore_security import KeyRing
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+class LifespanFailed(RuntimeError):
+    """The app refused to start (or to stop); the message is the app's."""
+
+
 class _Lifespan:
     """The ASGI lifespan protocol, run in a task of its own as a server runs it (so that
     fixtures may start and stop it from different tasks)."""
@@ -33,7 +38,11 @@ class _Lifespan:
 
     async def _expect(self, message_type: str) -> None:
         message = await self._from_app.get()
-        assert message["type"] == message_type, message
+        if message["type"] != message_type:
+            assert self._task is not None
+            with contextlib.suppress(Exception):
+                await self._task
+            raise LifespanFailed(message.get("message", message["type"]))
 
     async def __aenter__(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}

@@ -13,10 +13,11 @@ from dishka import Provider, Scope, provide
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.ports.health import DependencyProbe
-from dashcore_app.settings import Settings
+from dashcore_app.settings import Environment, Settings
+from dashcore_security import KeyRing
 from dashcore_sql import create_engine
 from tests.conftest import PostgresSchema
-from tests.integration.conftest import AppClient
+from tests.integration.conftest import AppClient, LifespanFailed
 
 
 class NeverAnswers(DependencyProbe):
@@ -114,3 +115,17 @@ async def test_a_hanging_dependency_cannot_hold_readiness_past_the_timeout(
     assert response.status_code == 503
     assert response.json()["checks"] == {"slowpoke": "unavailable"}
     assert elapsed < 0.2 + 1.0
+
+
+async def test_production_refuses_to_start_with_development_keys(
+    serve: AppClient, tmp_path: Path
+) -> None:
+    settings = Settings(
+        env=Environment.PRODUCTION,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/dash.db",
+        keys_dir=tmp_path / "keys",
+    )
+    KeyRing.generate(development=True).save(settings.vault_key_file)
+    with pytest.raises(LifespanFailed, match="development keys"):
+        async with serve(settings):
+            pass

@@ -187,7 +187,7 @@ def _domain_error(request: Request[Any, Any, Any], error: DashcoreError) -> Resp
         headers["WWW-Authenticate"] = "Bearer"
     elif isinstance(error, DependencyUnavailable):
         extensions["dependency"] = error.dependency
-    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
         _log.error("domain_error", problem=error.code, exc_info=error)
         detail = error.default_message
     return problem_response(request, status, error.code, detail, headers=headers, **extensions)

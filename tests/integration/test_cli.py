@@ -108,9 +108,7 @@ def test_audit_verify_names_the_first_tampered_event(env: dict[str, str]) -> Non
 
     database = settings.data_dir / "dashcore.db"
     with sqlite3.connect(database) as connection:
-        event_id = connection.execute(
-            "SELECT id FROM audit_events WHERE seq = 2"
-        ).fetchone()[0]
+        event_id = connection.execute("SELECT id FROM audit_events WHERE seq = 2").fetchone()[0]
         connection.execute("UPDATE audit_events SET target = 'key:forged' WHERE seq = 2")
     broken = CliRunner().invoke(cli, ["audit", "verify"], env=env)
     assert broken.exit_code == 1

@@ -122,6 +122,8 @@ def test_standard_library_lines_get_the_same_treatment(render: Callable[[], list
         ("GET /x?password=hunter2&page=2", f"GET /x?password={REDACTED}&page=2"),
         ("Authorization: Bearer abcdefghijklmnop", f"Authorization: {REDACTED}"),
         ("sent Basic dXNlcjpwYXNzd29yZA==", f"sent Basic {REDACTED}"),
+        ("BEARER abcdefghijklmnop", f"BEARER {REDACTED}"),
+        ("heyJoe, no token here", "heyJoe, no token here"),
         ("jwt eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl end", f"jwt {REDACTED} end"),
         ('{"api_key": "k 1", "user": "ann"}', f'{{"api_key": {REDACTED}, "user": "ann"}}'),
         (

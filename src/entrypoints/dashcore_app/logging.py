@@ -2,7 +2,9 @@
 
 Rules:
 - Every line is one event: an event name plus structured fields, an ISO-8601 UTC ``timestamp``,
-  the ``level`` and whatever is bound in contextvars (``request_id``, ``user_id``, …).
+  the ``level``, the ``request_id`` of the request being served (:data:`request_id_var`, set
+  by the HTTP entrypoint) and whatever else is bound with structlog's contextvars
+  (``user_id``, ``provider``, …).
 - The standard library's loggers (uvicorn, granian, litestar, sqlalchemy) go through the same
   processors, so their lines are formatted and redacted the same way.
 - :func:`redact_secrets` runs last before rendering: a field whose name
@@ -19,6 +21,8 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any, Final
 
 import msgspec
@@ -28,20 +32,30 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from dashcore.domain.secrecy import REDACTED, is_secret_name
 from dashcore_app.settings import Environment, LogFormat, Settings
 
-__all__ = ["configure_logging", "redact_secrets", "scrub"]
+__all__ = ["add_request_id", "configure_logging", "redact_secrets", "request_id_var", "scrub"]
+
+request_id_var: ContextVar[str | None] = ContextVar("dashcore_request_id", default=None)
+"""The id of the request being served; one ``ContextVar.set`` per request is cheaper than
+``structlog.contextvars.bind_contextvars``, and the HTTP middleware sets it on every request."""
 
 _MAX_DEPTH: Final = 16
 _SECRET_TEXT: Final = re.compile(
     r"(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*))"
     r"|(?P<jwt>eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)+)"
     r"|(?P<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>[\"']?\s*[=:]\s*)"
+    # A name starts where an identifier starts: never retried from inside one (linear time).
+    r"|(?<![A-Za-z0-9_.-])(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>[\"']?\s*[=:]\s*)"
     r"(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:Bearer|Basic)\s+)?[^\s&#;,\"'}\]]+)",
     re.DOTALL | re.IGNORECASE,
 )
+# Written by our own processors, never by a caller: nothing to scrub.
+_OWN_FIELDS: Final = frozenset({"timestamp", "level"})
 _FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "granian", "_granian", "litestar")
 # Replaced by the one canonical ``http_request`` line of dashcore_http.
 _SILENCED_ACCESS_LOGGERS: Final = ("uvicorn.access", "granian.access")
+
+
+_is_secret_key = lru_cache(maxsize=4096)(is_secret_name)
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -49,14 +63,26 @@ def _replace(match: re.Match[str]) -> str:
         return match["scheme"] + REDACTED
     if match["name"] is not None:
         # A JWT may hide inside the name or the value of a harmless pair: scrub both parts.
-        value = REDACTED if is_secret_name(match["name"]) else scrub(match["value"])
+        value = REDACTED if _is_secret_key(match["name"]) else scrub(match["value"])
         return scrub(match["name"]) + match["sep"] + value
     return REDACTED
 
 
 def scrub(text: str) -> str:
     """``text`` with every secret-looking substring replaced by ``REDACTED``."""
-    return _SECRET_TEXT.sub(_replace, text)
+    lowered = text.lower()
+    # Substring tests run at C speed; the regex (~0.25 us per character) runs only when one of
+    # its alternatives could match at all.
+    if (
+        "=" in lowered
+        or ":" in lowered
+        or "eyj" in lowered
+        or "bearer" in lowered
+        or "basic" in lowered
+        or "-----begin" in lowered
+    ):
+        return _SECRET_TEXT.sub(_replace, text)
+    return text
 
 
 def _clean(value: Any, depth: int) -> Any:
@@ -68,7 +94,7 @@ def _clean(value: Any, depth: int) -> Any:
         return "[truncated]"
     if isinstance(value, Mapping):
         return {
-            scrub(str(key)): REDACTED if is_secret_name(str(key)) else _clean(item, depth + 1)
+            scrub(str(key)): REDACTED if _is_secret_key(str(key)) else _clean(item, depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
@@ -76,12 +102,25 @@ def _clean(value: Any, depth: int) -> Any:
     return scrub(str(value))
 
 
+def add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Processor: the current request's id, if a request is being served."""
+    request_id = request_id_var.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Processor: secret-named fields become ``REDACTED``; strings are scrubbed; recursively."""
-    return {
-        scrub(key): REDACTED if is_secret_name(key) else _clean(value, 0)
-        for key, value in event_dict.items()
-    }
+    cleaned: EventDict = {}
+    for key, value in event_dict.items():
+        if _is_secret_key(key):
+            cleaned[scrub(key)] = REDACTED
+        elif key in _OWN_FIELDS:
+            cleaned[key] = value
+        else:
+            cleaned[scrub(key)] = _clean(value, 0)
+    return cleaned
 
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
@@ -118,6 +157,7 @@ def configure_logging(settings: Settings) -> None:
     as_json = _wants_json(settings)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -5,8 +5,9 @@ One pure-ASGI layer, outermost, so that it also covers what Litestar answers its
 
 Rules:
 - An incoming ``X-Request-ID`` is kept when it is a sane token (1-64 of ``[A-Za-z0-9._-]``);
-  otherwise a fresh one is made. The id is echoed in the response, bound into structlog's
-  contextvars for every line logged during the request, and quoted in problem bodies.
+  otherwise a fresh one is made. The id is echoed in the response, set in
+  ``dashcore_app.logging.request_id_var`` so that every line logged during the request carries
+  it, and quoted in problem bodies.
 - Every response carries ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` (unless the response set its own) and a
   JSON-only CSP (``default-src 'none'; frame-ancestors 'none'``); the API docs pages get a CSP
@@ -27,6 +28,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashcore_app.logging import request_id_var
 from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
 
 __all__ = ["RequestContextMiddleware"]
@@ -45,6 +47,8 @@ _COMMON: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+_API: Final = (*_COMMON, (b"content-security-policy", _API_CSP))
+_DOCS: Final = (*_COMMON, (b"content-security-policy", _DOCS_CSP))
 _HSTS: Final = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _NO_STORE: Final = (b"cache-control", b"no-store")
 
@@ -77,11 +81,9 @@ class RequestContextMiddleware:
         request_id = request_id or os.urandom(16).hex()
         scope["state"]["request_id"] = request_id
         path = scope["path"]
-        is_docs = self._docs_prefix is not None and path.startswith(self._docs_prefix)
         extra = [
-            *_COMMON,
+            *(_DOCS if self._docs_prefix and path.startswith(self._docs_prefix) else _API),
             (b"x-request-id", request_id.encode("ascii")),
-            (b"content-security-policy", _DOCS_CSP if is_docs else _API_CSP),
         ]
         if scope["scheme"] == "https":
             extra.append(_HSTS)
@@ -100,7 +102,7 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        token = request_id_var.set(request_id)
         try:
             await self._app(scope, receive, send_with_headers)
         except Exception as error:
@@ -120,7 +122,7 @@ class RequestContextMiddleware:
                     client=client[0] if client else None,
                     user_agent=user_agent,
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
 
     @staticmethod
     async def _internal_error(send: Send, path: str, request_id: str) -> None:

@@ -27,6 +27,19 @@ def machine_facts(wrk: str) -> dict[str, Any]:
     }
 
 
+def source_revision(repo: Path) -> dict[str, Any]:
+    """The commit measured, and whether src/ had uncommitted changes at the time."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "src_dirty": bool(git("status", "--porcelain", "--", "src")),
+    }
+
+
 def _cpu_model() -> str | None:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.machine import machine_facts
-from bench.servers import SERVERS, RunningServer, ServerStartError, running_server
+from bench.machine import machine_facts, source_revision
+from bench.servers import SERVERS, RunningServer, ServerStartError, cpu_seconds, running_server
 from bench.wrk import WrkError, WrkResult, ensure_wrk, run_wrk, wrk_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,10 +51,13 @@ class Series:
     warmup: WrkResult | None = None
     rounds: list[WrkResult] = field(default_factory=list)
     loadavg: list[float] = field(default_factory=list)  # 1-min load right after each round
+    cpu_us: list[float] = field(default_factory=list)  # server CPU time per request, each round
 
     def median(self, metric: str) -> float:
         if metric == "rps":
             return statistics.median(r.requests_per_second for r in self.rounds)
+        if metric == "cpu_us":
+            return statistics.median(self.cpu_us)
         return statistics.median(r.latency_ms[metric] for r in self.rounds)
 
 
@@ -99,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         base_env = _base_env()
         started = datetime.now(UTC)
         facts = machine_facts(wrk)
+        revision = source_revision(REPO)
         series: dict[tuple[str, str], Series] = {}
         with ExitStack() as stack:
             for kind in servers:
@@ -124,14 +128,18 @@ def _run(args: argparse.Namespace) -> int:
                     command = wrk_command(
                         wrk, one.server.url, args.threads, args.connections, args.duration
                     )
+                    cpu_before = cpu_seconds(one.server.pid)
                     result, _ = run_wrk(command)
+                    cpu = cpu_seconds(one.server.pid) - cpu_before
                     one.rounds.append(result)
+                    one.cpu_us.append(round(cpu / max(result.requests, 1) * 1e6, 1))
                     one.loadavg.append(round(os.getloadavg()[0], 2))
-                    print(
-                        f"bench: round {index + 1} {key[0]}/{key[1]}: {_line(result)}", flush=True
-                    )
+                    where = f"round {index + 1} {key[0]}/{key[1]}"
+                    cpu_text = f"cpu {one.cpu_us[-1]:.0f} us/req"
+                    print(f"bench: {where}: {_line(result)}  {cpu_text}", flush=True)
                     time.sleep(1.0)
         report = _report(args, apps, facts, started, series, wrk)
+        report["source"] = revision
     _print_summary(report)
     if not args.no_save:
         _save(report, started)
@@ -253,6 +261,9 @@ def _report(
                     _ratio(x.requests_per_second, y.requests_per_second)
                     for x, y in zip(a.rounds, b.rounds, strict=True)
                 ),
+                "server_cpu_per_request_ratio_of_medians": _ratio(
+                    a.median("cpu_us"), b.median("cpu_us")
+                ),
                 "p50_latency_ratio_of_medians": _ratio(a.median("p50"), b.median("p50")),
                 "p99_latency_ratio_of_medians": _ratio(a.median("p99"), b.median("p99")),
             }
@@ -308,11 +319,12 @@ def _series_json(one: Series) -> dict[str, Any]:
         "url": one.server.url,
         "warmup": _result_json(one.warmup) if one.warmup else None,
         "rounds": [
-            {**_result_json(r), "loadavg_1min_after": load}
-            for r, load in zip(one.rounds, one.loadavg, strict=True)
+            {**_result_json(r), "server_cpu_us_per_request": cpu, "loadavg_1min_after": load}
+            for r, cpu, load in zip(one.rounds, one.cpu_us, one.loadavg, strict=True)
         ],
         "median": {
             "rps": round(one.median("rps"), 1),
+            "server_cpu_us_per_request": one.median("cpu_us"),
             **{p: one.median(p) for p in ("p50", "p75", "p90", "p99")},
         },
         "min_rps": min(r.requests_per_second for r in one.rounds),
@@ -337,15 +349,24 @@ def _redacted(env: dict[str, str]) -> dict[str, str]:
 
 def _print_summary(report: dict[str, Any]) -> None:
     print("\nbench: medians over", report["settings"]["rounds"], "rounds")
-    print(f"  {'server/app':<24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'min..max req/s':>20}")
+    header = ("server/app", "req/s", "p50 ms", "p99 ms", "min..max req/s", "cpu us/req")
+    print("  {:<24}{:>10}{:>9}{:>9}{:>20}{:>12}".format(*header))
     for key, one in report["measurements"].items():
         med = one["median"]
         spread = f"{one['min_rps']:.0f}..{one['max_rps']:.0f}"
-        print(f"  {key:<24}{med['rps']:>10.0f}{med['p50']:>9.2f}{med['p99']:>9.2f}{spread:>20}")
+        cpu = med["server_cpu_us_per_request"]
+        print(
+            f"  {key:<24}{med['rps']:>10.0f}{med['p50']:>9.2f}{med['p99']:>9.2f}{spread:>20}"
+            f"{cpu:>12.0f}"
+        )
     for app, ratio in report["server_ratios"].items():
         print(f"  {app}: {ratio['ratio']} = {ratio['rps_ratio_of_medians']:.3f}")
     for key, ratio in report["app_ratios"].items():
-        print(f"  {key}: {ratio['ratio']} = {ratio['rps_ratio_of_medians']:.1%}")
+        print(
+            f"  {key}: {ratio['ratio']} = {ratio['rps_ratio_of_medians']:.1%} req/s "
+            f"(per-round median {ratio['median_of_per_round_ratios']:.1%}); server CPU per "
+            f"request x{ratio['server_cpu_per_request_ratio_of_medians']:.2f}"
+        )
     print(f"  winner: {report['winner']['server']}")
     print(f"  verdict: {report['verdict'].upper()} ({report['verdict_reason']})")
 

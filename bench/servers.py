@@ -168,6 +168,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         break
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(session: int) -> float:
+    """User + system CPU seconds of every live process in ``session`` (a server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the parenthesised command: state ppid pgrp session ... utime(14) stime(15)
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

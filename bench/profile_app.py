@@ -1,9 +1,10 @@
 """Where a /health request spends its time, without a server: drive the ASGI app in-process.
 
-``python -m bench.profile_app`` runs the lifespan, sends N sequential GET /health through the
-ASGI callable of each app (bare, then dashcore), prints microseconds per request and, for
-dashcore, a cProfile summary: own time grouped by package and the top functions.
-No sockets and no server, so the figures are the app's own cost per request.
+``python -m bench.profile_app`` runs each app's lifespan, then sends sequential GET /health
+through the ASGI callables of bare and dashcore in alternating chunks (a shared machine's noise
+hits both alike), prints microseconds per request (median and min of the chunks) and a cProfile
+of dashcore: own time grouped by package and the top functions. No sockets and no server, so
+the figures are the app's own cost per request; ``--log-level INFO`` includes the request log.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 import os
 import pstats
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -187,19 +189,23 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in timings.items():
             print(
                 f"{name:<10}{statistics.median(values):8.1f} us/request median "
-                f"(min {min(values):.1f}; in-process, no server)"
+                f"(min {min(values):.1f}; in-process, no server)",
+                file=sys.stderr,
             )
         if args.bare_only:
             return 0
         bare, dash = min(timings["bare"]), min(timings["dashcore"])
-        print(f"dashcore/bare cost {dash / bare:.2f}x (min chunks); extra {dash - bare:.1f} us")
+        print(
+            f"dashcore/bare cost {dash / bare:.2f}x (min chunks); extra {dash - bare:.1f} us",
+            file=sys.stderr,
+        )
         profile = asyncio.run(profiled(load(DASHCORE), args.path, args.count))
-    stats = pstats.Stats(profile)
-    print("\nown time by package (profiled, includes profiler overhead):")
+    stats = pstats.Stats(profile, stream=sys.stderr)
+    print("\nown time by package (profiled, includes profiler overhead):", file=sys.stderr)
     total = sum(seconds for _, seconds in by_package(stats, top=1000))
     for name, seconds in by_package(stats):
-        print(f"  {name:<32}{seconds / total:7.1%}")
-    print()
+        print(f"  {name:<32}{seconds / total:7.1%}", file=sys.stderr)
+    print(file=sys.stderr)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(40)
     return 0

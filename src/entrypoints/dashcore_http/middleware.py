@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -31,7 +32,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from dashcore_app.logging import request_id_var
 from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
 
-__all__ = ["RequestContextMiddleware"]
+__all__ = ["RequestContextMiddleware", "RequestIds"]
 
 _SANE_ID: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _API_CSP: Final = b"default-src 'none'; frame-ancestors 'none'"
@@ -55,34 +56,53 @@ _NO_STORE: Final = (b"cache-control", b"no-store")
 _log = structlog.get_logger("dashcore_http")
 
 
+class RequestIds:
+    """Generated request ids: 16 random hex digits per process, then a 16-digit counter.
+
+    Unique across processes and restarts without a system call per request; a request id is a
+    correlation handle, not a secret, so it need not be unpredictable.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
 class RequestContextMiddleware:
     """Wraps the whole Litestar ASGI handler.
 
     ``docs_path`` is where the API docs live; ``log_requests`` is false when the log level
-    drops INFO lines anyway, so that the canonical line costs nothing then.
+    drops INFO lines anyway, so that the canonical line (and its clock reads) cost nothing then.
     """
 
     def __init__(self, app: ASGIApp, *, docs_path: str | None, log_requests: bool) -> None:
         self._app = app
         self._docs_prefix = docs_path
         self._log_requests = log_requests
+        self._new_id = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = time.perf_counter() if self._log_requests else 0.0
         request_id = user_agent = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _SANE_ID.fullmatch(value):
-                request_id = value.decode("ascii")
+            if name == b"x-request-id":
+                if _SANE_ID.fullmatch(value):
+                    request_id = value.decode("ascii")
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
-        request_id = request_id or os.urandom(16).hex()
+        if request_id is None:
+            request_id = self._new_id()
         scope["state"]["request_id"] = request_id
         path = scope["path"]
+        documentation = self._docs_prefix is not None and path.startswith(self._docs_prefix)
         extra = [
-            *(_DOCS if self._docs_prefix and path.startswith(self._docs_prefix) else _API),
+            *(_DOCS if documentation else _API),
             (b"x-request-id", request_id.encode("ascii")),
         ]
         if scope["scheme"] == "https":
@@ -93,12 +113,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), *extra]
+                headers = list(message.get("headers", ()))
                 for name, _ in headers:
                     if name == b"cache-control":
                         break
                 else:
                     headers.append(_NO_STORE)
+                headers.extend(extra)
                 message["headers"] = headers
             await send(message)
 

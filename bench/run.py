@@ -80,7 +80,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--apps",
         default="dashcore,bare",
-        help="comma list of dashcore, bare, dashcore-info (INFO+JSON logs): %(default)s",
+        help="comma list of dashcore, bare, dashcore-quiet (WARNING logs): %(default)s",
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _apps(names: list[str], tmp: Path, database: str) -> list[AppSpec]:
-    known = {"dashcore", "bare", "dashcore-info"}
+    known = {"dashcore", "bare", "dashcore-quiet"}
     unknown = set(names) - known
     if unknown:
         raise SystemExit(f"bench: unknown app(s) {sorted(unknown)}; choose from {sorted(known)}")
@@ -156,9 +156,9 @@ def _apps(names: list[str], tmp: Path, database: str) -> list[AppSpec]:
         dashcore_env = _dashcore_env(tmp, database)
         if "dashcore" in names:
             apps.append(AppSpec("dashcore", DASHCORE_TARGET, dashcore_env))
-        if "dashcore-info" in names:
-            info_env = {**dashcore_env, "DASHCORE_LOG_LEVEL": "INFO", "DASHCORE_LOG_FORMAT": "json"}
-            apps.append(AppSpec("dashcore-info", DASHCORE_TARGET, info_env))
+        if "dashcore-quiet" in names:
+            quiet_env = {**dashcore_env, "DASHCORE_LOG_LEVEL": "WARNING"}
+            apps.append(AppSpec("dashcore-quiet", DASHCORE_TARGET, quiet_env))
     if "bare" in names:
         apps.append(AppSpec("bare", "bench.bare_app:app_from_env"))
     return apps
@@ -191,7 +191,9 @@ def _dashcore_env(tmp: Path, database: str) -> dict[str, str]:
     env = {
         "DASHCORE_DATA_DIR": str(data_dir),
         "DASHCORE_VAULT_KEYS": KeyRing.generate().to_env_value(),
-        "DASHCORE_LOG_LEVEL": "WARNING",
+        # The production defaults: INFO, JSON lines (stdout is not a terminal here anyway).
+        "DASHCORE_LOG_LEVEL": "INFO",
+        "DASHCORE_LOG_FORMAT": "json",
     }
     if database == "memory":
         env["DASHCORE_DATABASE_URL"] = "memory://"

@@ -79,12 +79,14 @@ async def test_one_canonical_line_per_request_without_query_string(
     client: httpx.AsyncClient, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     log_lines()
-    response = await client.get("/health?access_token=hunter2", headers={"User-Agent": "probe/1.0"})
+    response = await client.get(
+        "/test/log?access_token=hunter2", headers={"User-Agent": "probe/1.0"}
+    )
     lines = [line for line in log_lines() if line["event"] == "http_request"]
     assert len(lines) == 1
     line = lines[0]
     assert line["method"] == "GET"
-    assert line["path"] == "/health"
+    assert line["path"] == "/test/log"
     assert line["status"] == 200
     assert line["request_id"] == response.headers["x-request-id"]
     assert line["client"] == "127.0.0.1"
@@ -93,6 +95,22 @@ async def test_one_canonical_line_per_request_without_query_string(
     assert line["level"] == "info"
     assert line["timestamp"].endswith("Z")
     assert "hunter2" not in str(line)
+
+
+@pytest.mark.parametrize(("level", "logged"), [("INFO", False), ("DEBUG", True)])
+async def test_successful_health_probes_are_logged_only_at_debug(
+    serve: AppClient,
+    memory_settings: Settings,
+    log_lines: Callable[[], list[dict[str, Any]]],
+    level: str,
+    logged: bool,
+) -> None:
+    async with serve(replace(memory_settings, log_level=level)) as client:
+        log_lines()
+        await client.get("/health")
+        await client.get("/health/ready")
+        paths = [line["path"] for line in log_lines() if line["event"] == "http_request"]
+    assert paths == (["/health", "/health/ready"] if logged else [])
 
 
 async def test_no_canonical_line_below_info(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dishka import Provider, Scope, provide
@@ -90,12 +91,15 @@ async def test_ready_on_postgresql_and_redis(
 
 
 async def test_unreachable_redis_makes_it_unready(
-    serve: AppClient, memory_settings: Settings
+    serve: AppClient, memory_settings: Settings, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     settings = replace(memory_settings, redis_url="redis://127.0.0.1:1/0", readiness_timeout=1.0)
     async with serve(settings) as client:
+        log_lines()
         response = await client.get("/health/ready")
     assert response.status_code == 503
+    logged = [line for line in log_lines() if line["event"] == "http_request"]
+    assert [(line["path"], line["status"]) for line in logged] == [("/health/ready", 503)]
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["code"] == "dependency_unavailable"

@@ -55,15 +55,12 @@ _FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "granian", "_granian", "l
 _SILENCED_ACCESS_LOGGERS: Final = ("uvicorn.access", "granian.access")
 
 
-_is_secret_key = lru_cache(maxsize=4096)(is_secret_name)
-
-
 def _replace(match: re.Match[str]) -> str:
     if match["scheme"] is not None:
         return match["scheme"] + REDACTED
     if match["name"] is not None:
         # A JWT may hide inside the name or the value of a harmless pair: scrub both parts.
-        value = REDACTED if _is_secret_key(match["name"]) else scrub(match["value"])
+        value = REDACTED if _key(match["name"]) is None else scrub(match["value"])
         return scrub(match["name"]) + match["sep"] + value
     return REDACTED
 
@@ -85,6 +82,12 @@ def scrub(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
+def _key(key: str) -> str | None:
+    """The key as logged (scrubbed), or None when it names a secret. Keys repeat: cached."""
+    return None if is_secret_name(key) else scrub(key)
+
+
 def _clean(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return scrub(value)
@@ -93,10 +96,11 @@ def _clean(value: Any, depth: int) -> Any:
     if depth >= _MAX_DEPTH:
         return "[truncated]"
     if isinstance(value, Mapping):
-        return {
-            scrub(str(key)): REDACTED if _is_secret_key(str(key)) else _clean(item, depth + 1)
-            for key, item in value.items()
-        }
+        cleaned = {}
+        for key, item in value.items():
+            name = _key(str(key))
+            cleaned[name or scrub(str(key))] = REDACTED if name is None else _clean(item, depth + 1)
+        return cleaned
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(item, depth + 1) for item in value]
     return scrub(str(value))
@@ -114,12 +118,18 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     """Processor: secret-named fields become ``REDACTED``; strings are scrubbed; recursively."""
     cleaned: EventDict = {}
     for key, value in event_dict.items():
-        if _is_secret_key(key):
-            cleaned[scrub(key)] = REDACTED
-        elif key in _OWN_FIELDS:
+        if key in _OWN_FIELDS:
             cleaned[key] = value
+            continue
+        name = _key(key)
+        if name is None:
+            cleaned[scrub(key)] = REDACTED
+        elif isinstance(value, str):
+            cleaned[name] = scrub(value)
+        elif value is None or isinstance(value, bool | int | float):
+            cleaned[name] = value
         else:
-            cleaned[scrub(key)] = _clean(value, 0)
+            cleaned[name] = _clean(value, 0)
     return cleaned
 
 

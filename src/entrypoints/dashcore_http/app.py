@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
+import dashcore
 from dashcore.ports.vault import Vault
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
@@ -32,7 +33,6 @@ from dashcore_http.problems import EXCEPTION_HANDLERS
 __all__ = ["DOCS_PATH", "create_app"]
 
 DOCS_PATH = "/docs"
-_VERSION = "0.1.0"
 
 
 def _openapi(settings: Settings) -> OpenAPIConfig | None:
@@ -40,7 +40,7 @@ def _openapi(settings: Settings) -> OpenAPIConfig | None:
         return None
     return OpenAPIConfig(
         title="dashcore",
-        version=_VERSION,
+        version=dashcore.__version__,
         path=DOCS_PATH,
         render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
     )
@@ -94,5 +94,6 @@ def create_app(
         app.asgi_handler,
         docs_path=DOCS_PATH if settings.api_docs else None,
         log_requests=settings.log_level in {"DEBUG", "INFO"},
+        log_probes=settings.log_level == "DEBUG",
     )
     return app

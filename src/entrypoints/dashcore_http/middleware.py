@@ -13,8 +13,11 @@ Rules:
   JSON-only CSP (``default-src 'none'; frame-ancestors 'none'``); the API docs pages get a CSP
   that lets Swagger UI and ReDoc load their scripts, and nothing else does. Requests that came
   over https also get ``Strict-Transport-Security``.
-- Each request produces exactly one ``http_request`` line: method, path (never the query string,
-  which may hold secrets), status, duration_ms, client, user_agent (request_id from context).
+- Each request produces exactly one ``http_request`` line at INFO: method, path (never the query
+  string, which may hold secrets), status, duration_ms, client, user_agent (request_id from
+  context). Successful health probes (``/health``, ``/health/ready``) are the exception: load
+  balancers and orchestrators poll them every few seconds, so their lines are DEBUG-only; a
+  failing probe (status >= 400) is logged like any request.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ _API: Final = (*_COMMON, (b"content-security-policy", _API_CSP))
 _DOCS: Final = (*_COMMON, (b"content-security-policy", _DOCS_CSP))
 _HSTS: Final = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _NO_STORE: Final = (b"cache-control", b"no-store")
+_PROBE_PATHS: Final = frozenset({"/health", "/health/ready"})
 
 _log = structlog.get_logger("dashcore_http")
 
@@ -75,13 +79,17 @@ class RequestContextMiddleware:
     """Wraps the whole Litestar ASGI handler.
 
     ``docs_path`` is where the API docs live; ``log_requests`` is false when the log level
-    drops INFO lines anyway, so that the canonical line (and its clock reads) cost nothing then.
+    drops INFO lines anyway, so that the canonical line (and its clock reads) cost nothing then;
+    ``log_probes`` says whether successful health probes are logged too (DEBUG).
     """
 
-    def __init__(self, app: ASGIApp, *, docs_path: str | None, log_requests: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, docs_path: str | None, log_requests: bool, log_probes: bool
+    ) -> None:
         self._app = app
         self._docs_prefix = docs_path
         self._log_requests = log_requests
+        self._log_probes = log_probes
         self._new_id = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +140,9 @@ class RequestContextMiddleware:
                 await self._internal_error(send_with_headers, path, request_id)
             status = status or 500
         finally:
-            if self._log_requests:
+            if self._log_requests and (
+                status >= 400 or self._log_probes or path not in _PROBE_PATHS
+            ):
                 client = scope.get("client")
                 _log.info(
                     "http_request",

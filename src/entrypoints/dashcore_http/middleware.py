@@ -99,36 +99,33 @@ class RequestContextMiddleware:
         started = time.perf_counter() if self._log_requests else 0.0
         request_id = user_agent = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                if _SANE_ID.fullmatch(value):
-                    request_id = value.decode("ascii")
-            elif name == b"user-agent":
+            if name == b"user-agent":
                 user_agent = value.decode("latin-1")
+            elif name == b"x-request-id" and _SANE_ID.fullmatch(value):
+                request_id = value.decode("ascii")
         if request_id is None:
             request_id = self._new_id()
         scope["state"]["request_id"] = request_id
         path = scope["path"]
         documentation = self._docs_prefix is not None and path.startswith(self._docs_prefix)
-        extra = [
+        own = (
             *(_DOCS if documentation else _API),
             (b"x-request-id", request_id.encode("ascii")),
-        ]
-        if scope["scheme"] == "https":
-            extra.append(_HSTS)
+            *((_HSTS,) if scope["scheme"] == "https" else ()),
+        )
         status = 0
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
+                headers = message["headers"] = list(message.get("headers", ()))
                 for name, _ in headers:
                     if name == b"cache-control":
                         break
                 else:
                     headers.append(_NO_STORE)
-                headers.extend(extra)
-                message["headers"] = headers
+                headers.extend(own)
             await send(message)
 
         token = request_id_var.set(request_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -13,7 +13,7 @@ from dashcore.domain.errors import DashcoreError
 from dashcore_app import Settings, SettingsError, StartupError
 from dashcore_sql import create_engine
 
-__all__ = ["load_settings", "open_engine", "run"]
+__all__ = ["load_settings", "open_engine", "run", "with_engine"]
 
 T = TypeVar("T")
 
@@ -39,3 +39,12 @@ def open_engine(settings: Settings) -> AsyncEngine:
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no schema to manage")
     return create_engine(settings.database_url)
+
+
+async def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` on an engine for the configured database, disposed afterwards."""
+    engine = open_engine(settings)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dashcore_cli.context import load_settings, open_engine, run
+from dashcore_cli.context import load_settings, run, with_engine
 from dashcore_sql import migrate as migrations
 
 __all__ = ["migrate"]
@@ -20,15 +21,11 @@ def migrate() -> None:
 def up(revision: str) -> None:
     """Upgrade to REVISION (default: the newest)."""
 
-    async def work() -> str | None:
-        engine = open_engine(load_settings())
-        try:
-            await migrations.upgrade(engine, revision)
-            return await migrations.current(engine)
-        finally:
-            await engine.dispose()
+    async def upgrade(engine: AsyncEngine) -> str | None:
+        await migrations.upgrade(engine, revision)
+        return await migrations.current(engine)
 
-    click.echo(f"database at revision {run(work()) or 'base'}")
+    click.echo(f"database at revision {run(with_engine(load_settings(), upgrade)) or 'base'}")
 
 
 @migrate.command("down")
@@ -36,29 +33,17 @@ def up(revision: str) -> None:
 def down(revision: str) -> None:
     """Downgrade to REVISION (default: one step back; `base` removes every table)."""
 
-    async def work() -> str | None:
-        engine = open_engine(load_settings())
-        try:
-            await migrations.downgrade(engine, revision)
-            return await migrations.current(engine)
-        finally:
-            await engine.dispose()
+    async def downgrade(engine: AsyncEngine) -> str | None:
+        await migrations.downgrade(engine, revision)
+        return await migrations.current(engine)
 
-    click.echo(f"database at revision {run(work()) or 'base'}")
+    click.echo(f"database at revision {run(with_engine(load_settings(), downgrade)) or 'base'}")
 
 
 @migrate.command("current")
 def current() -> None:
     """Print the revision the database is at."""
-
-    async def work() -> str | None:
-        engine = open_engine(load_settings())
-        try:
-            return await migrations.current(engine)
-        finally:
-            await engine.dispose()
-
-    click.echo(run(work()) or "base")
+    click.echo(run(with_engine(load_settings(), migrations.current)) or "base")
 
 
 @migrate.command("history")

@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 from granian import Granian
 from granian.constants import Interfaces, Loops
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore_app import Settings, StartupError, ensure_development_keys, load_key_ring
-from dashcore_cli.context import load_settings, open_engine, run
+from dashcore_cli.context import load_settings, run, with_engine
 from dashcore_cli.tls import ensure_self_signed
 from dashcore_sql import migrate as migrations
 
@@ -23,12 +24,8 @@ __all__ = ["serve"]
 APP_FACTORY = "dashcore_http.asgi:app_from_env"
 
 
-async def _migrate(settings: Settings) -> None:
-    engine = open_engine(settings)
-    try:
-        await migrations.upgrade(engine, "head")
-    finally:
-        await engine.dispose()
+async def _upgrade_to_head(engine: AsyncEngine) -> None:
+    await migrations.upgrade(engine, "head")
 
 
 def prepare_embedded_default(settings: Settings) -> None:
@@ -37,7 +34,7 @@ def prepare_embedded_default(settings: Settings) -> None:
     if ensure_development_keys(settings):
         click.echo(f"generated development vault keys in {settings.vault_key_file}")
     if not settings.uses_memory_database:
-        run(_migrate(settings))
+        run(with_engine(settings, _upgrade_to_head))
 
 
 @click.command()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dashcore_app.keys import StartupError, load_key_ring
-from dashcore_app.settings import Environment, LogFormat, Settings, SettingsError
+from dashcore_app.keys import load_key_ring
+from dashcore_app.settings import Environment, LogFormat, Settings, SettingsError, StartupError
 from dashcore_security import KeyRing
 
 

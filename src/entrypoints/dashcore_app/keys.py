@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from dashcore_app.settings import Settings
+from dashcore_app.settings import Settings, StartupError
 from dashcore_security import KeyRing, KeyRingError
 
 __all__ = ["StartupError", "ensure_development_keys", "load_key_ring"]
-
-
-class StartupError(RuntimeError):
-    """The process must not start: the message says what to fix."""
 
 
 def load_key_ring(settings: Settings) -> KeyRing:

@@ -6,6 +6,7 @@ REQUEST scope holds one unit of work per request or job and the use cases built 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
 
 from dishka import (
@@ -18,7 +19,6 @@ from dishka import (
     make_async_container,
     provide,
 )
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.application.audit_trail import AuditTrail
@@ -32,14 +32,13 @@ from dashcore.ports.ids import IdGenerator
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.vault import SealedSecretRepository, Vault
 from dashcore_app.keys import load_key_ring
-from dashcore_app.settings import Settings
+from dashcore_app.settings import Settings, StartupError
 from dashcore_memory import (
     MemoryAuditLog,
     MemoryDatabase,
     MemorySealedSecretRepository,
     MemoryUnitOfWork,
 )
-from dashcore_redis import RedisProbe, create_redis
 from dashcore_security import AesGcmVault, KeyRing
 from dashcore_sql import (
     SqlAuditLog,
@@ -118,17 +117,6 @@ class MemoryProvider(Provider):
     )
 
 
-class RedisProvider(Provider):
-    @provide(scope=Scope.APP)
-    async def client(self, settings: Settings) -> AsyncIterator[Redis]:
-        assert settings.redis_url is not None
-        client = create_redis(settings.redis_url)
-        yield client
-        await client.aclose()
-
-    probe = provide(RedisProbe, provides=DependencyProbe, scope=Scope.APP)
-
-
 class UseCaseProvider(Provider):
     scope = Scope.REQUEST
 
@@ -142,9 +130,22 @@ def providers_for(settings: Settings) -> list[Provider]:
     """The adapter set the settings ask for: SQLite/PostgreSQL or memory; Redis or not."""
     providers: list[Provider] = [CoreProvider(), SecurityProvider(), UseCaseProvider()]
     providers.append(MemoryProvider() if settings.uses_memory_database else SqlProvider())
+    if settings.database_url.startswith("postgresql"):
+        require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")
     if settings.redis_url:
+        require_extra("redis", "redis", "DASHCORE_REDIS_URL is set")
+        from dashcore_app.redis_provider import RedisProvider  # only with the redis extra
+
         providers.append(RedisProvider())
     return providers
+
+
+def require_extra(module: str, extra: str, because: str) -> None:
+    """Fail at start-up, with the fix, when a configured adapter's library is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise StartupError(
+            f"{because}, but {module} is not installed: pip install 'dashcore[{extra}]'"
+        )
 
 
 def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:

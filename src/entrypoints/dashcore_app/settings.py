@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["Environment", "LogFormat", "Settings", "SettingsError"]
+__all__ = ["Environment", "LogFormat", "Settings", "SettingsError", "StartupError"]
 
 T = TypeVar("T")
 
@@ -37,6 +37,10 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class StartupError(RuntimeError):
+    """The process must not start (missing keys, a missing extra…): the message says the fix."""
 
 
 DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg", "memory")

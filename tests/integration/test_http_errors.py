@@ -30,6 +30,8 @@ from dashcore.domain.errors import (
     ReauthRequired,
 )
 from dashcore_app.settings import Settings
+from dashcore_http import create_app
+from dashcore_http.inputs import check_request_body
 from tests.integration.conftest import AppClient
 
 LEAK = re.compile(r'Traceback|File "')
@@ -247,3 +249,12 @@ async def test_integrity_errors_keep_their_details_in_the_log(
     logged = [line for line in log_lines() if "exception" in line]
     assert len(logged) == 1
     assert logged[0]["problem"] == "decryption_failed"
+
+
+def test_every_route_runs_the_body_checks(memory_settings: Settings) -> None:
+    """A controller or handler with its own ``before_request`` would silently replace the
+    app-wide body checks (415, malformed JSON, depth); this keeps every route honest."""
+    app = create_app(memory_settings, route_handlers=ROUTES)
+    handlers = [h for route in app.routes for h in getattr(route, "route_handlers", ())]
+    assert handlers
+    assert all(h.resolve_before_request() is check_request_body for h in handlers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Insert, RowMapping, Table, insert, select, tuple_, update
@@ -15,6 +15,7 @@ from dashcore.domain.audit import (
     AuditOutcome,
     ChainHead,
     RecordedAuditEvent,
+    canonical_json,
     compute_event_hash,
 )
 from dashcore.domain.errors import AuditChainBroken, DashcoreError
@@ -86,10 +87,6 @@ def _insert_ignoring_duplicates(dialect_name: str, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
 
 
-def _canonical_json(metadata: Mapping[str, Any]) -> str:
-    return json.dumps(dict(metadata), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
 def _event_row(record: RecordedAuditEvent) -> dict[str, Any]:
     event = record.event
     return {
@@ -106,7 +103,7 @@ def _event_row(record: RecordedAuditEvent) -> dict[str, Any]:
         "ip": event.ip,
         "user_agent": event.user_agent,
         "request_id": event.request_id,
-        "metadata": _canonical_json(event.metadata),
+        "metadata": canonical_json(event.metadata),
     }
 
 

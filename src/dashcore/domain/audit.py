@@ -36,6 +36,7 @@ __all__ = [
     "ChainVerifier",
     "MetadataValue",
     "RecordedAuditEvent",
+    "canonical_json",
     "chain_for_actor",
     "compute_event_hash",
 ]
@@ -130,6 +131,11 @@ class ChainHead:
     hash: str
 
 
+def canonical_json(document: Mapping[str, object]) -> str:
+    """The one JSON spelling that hashes are computed over: sorted keys, no spaces, ASCII."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def compute_event_hash(event: AuditEvent, *, chain: str, seq: int, prev_hash: str) -> str:
     """SHA-256 over a canonical JSON encoding of every field and the link to the predecessor."""
     document = {
@@ -147,8 +153,7 @@ def compute_event_hash(event: AuditEvent, *, chain: str, seq: int, prev_hash: st
         "seq": seq,
         "prev_hash": prev_hash,
     }
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+    return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

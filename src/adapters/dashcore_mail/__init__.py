@@ -1,0 +1,1 @@
+"""Mail delivery adapters: console (development), SMTP (aiosmtplib) and Amazon SES (boto3)."""

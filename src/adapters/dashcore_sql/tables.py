@@ -9,8 +9,10 @@ from __future__ import annotations
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    CheckConstraint,
     Column,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -22,7 +24,14 @@ from sqlalchemy import (
 
 from dashcore_sql.types import UtcDateTime
 
-__all__ = ["NAMING_CONVENTION", "audit_chain_heads", "audit_events", "metadata", "sealed_secrets"]
+__all__ = [
+    "NAMING_CONVENTION",
+    "audit_chain_heads",
+    "audit_events",
+    "mail_outbox",
+    "metadata",
+    "sealed_secrets",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -81,3 +90,29 @@ sealed_secrets = Table(
     Index(None, "key_id"),
 )
 """One ciphertext per (owner, purpose); ``key_id`` is indexed for the key-rotation job."""
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("recipient", Text(), nullable=False),
+    Column("subject", Text(), nullable=False),
+    Column("template", Text(), nullable=False),
+    Column("body", LargeBinary()),
+    Column("status", Text(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("locked_until", UtcDateTime()),
+    Column("sent_at", UtcDateTime()),
+    Column("last_error", Text()),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("status IN ('pending', 'failed', 'sent', 'dead')", name="status"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    Index(None, "status", "next_attempt_at"),
+)
+"""Mail waiting to be sent, written in the same transaction as the change that caused it.
+
+``body`` is the text and HTML sealed by the vault, bound to the row id; it is set to NULL once
+the message is sent or dead. ``locked_until`` is the lease of the dispatcher that claimed it.
+"""

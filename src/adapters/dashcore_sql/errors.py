@@ -55,6 +55,10 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "audit_events_exists",
         "The audit chain already has an event at this position.",
     ),
+    "pk_users": ("users_exists", "A user with this id already exists."),
+    "uq_users_email_key": ("users_email_taken", "An account with this email already exists."),
+    "pk_email_tokens": ("email_tokens_exists", "A token with this id already exists."),
+    "uq_email_tokens_token_hash": ("email_tokens_exists", "This token already exists."),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

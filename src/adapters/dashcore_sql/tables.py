@@ -9,8 +9,10 @@ from __future__ import annotations
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -28,9 +30,11 @@ __all__ = [
     "NAMING_CONVENTION",
     "audit_chain_heads",
     "audit_events",
+    "email_tokens",
     "mail_outbox",
     "metadata",
     "sealed_secrets",
+    "users",
 ]
 
 NAMING_CONVENTION = {
@@ -116,3 +120,48 @@ mail_outbox = Table(
 ``body`` is the text and HTML sealed by the vault, bound to the row id; it is set to NULL once
 the message is sent or dead. ``locked_until`` is the lease of the dispatcher that claimed it.
 """
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("email", Text(), nullable=False),
+    Column("email_key", Text(), nullable=False),
+    Column("password_hash", Text(), nullable=False),
+    Column("verified", Boolean(), nullable=False),
+    Column("role", Text(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("plan", Text()),
+    Column("display_name", Text()),
+    Column("failed_logins", Integer(), nullable=False),
+    Column("last_failed_login_at", UtcDateTime()),
+    Column("locked_until", UtcDateTime()),
+    Column("password_login_disabled", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("email_key"),
+    CheckConstraint("role IN ('user', 'admin')", name="role"),
+    CheckConstraint("status IN ('active', 'disabled')", name="status"),
+    CheckConstraint("failed_logins >= 0", name="failed_logins"),
+)
+"""Accounts. ``email`` is the address as given (mail goes there); ``email_key`` its canonical
+form, unique. The lockout counter lives here, not in a cache (security.md LOCK-1)."""
+
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", Text(), nullable=False),
+    Column("token_hash", LargeBinary(), nullable=False),
+    Column("email_key", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("token_hash"),
+    Index(None, "user_id", "purpose"),
+    CheckConstraint("purpose IN ('verify_email', 'password_reset')", name="purpose"),
+)
+"""Email verification and password-reset tokens, stored as SHA-256 and found by that hash."""

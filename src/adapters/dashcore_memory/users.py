@@ -1,0 +1,100 @@
+"""Users and email tokens in memory (embedded default, fast tests).
+
+Entities are copied on the way in and out, so a caller's uncommitted changes never leak into
+committed state. Counting concurrent failed logins is exact only within one task at a time:
+good enough for one process and for tests; PostgreSQL is the multi-process answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from dashcore.domain.email_tokens import EmailToken, TokenPurpose
+from dashcore.domain.users import LoginThrottle, Role, User
+from dashcore.ports.users import EmailTokenRepository, UserRepository
+from dashcore_memory.store import MemoryUnitOfWork
+
+__all__ = ["MemoryEmailTokenRepository", "MemoryUserRepository"]
+
+USERS = "users"
+TOKENS = "email_tokens"
+
+
+class MemoryUserRepository(UserRepository):
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _put(self, user: User, *, insert: bool) -> None:
+        self._uow.put(
+            USERS, user.id, replace(user), insert=insert, unique=(("email", user.email.key),)
+        )
+
+    async def add(self, user: User) -> None:
+        self._put(user, insert=True)
+
+    async def get(self, user_id: UUID) -> User | None:
+        user: User | None = self._uow.get(USERS, user_id)
+        return None if user is None else replace(user)
+
+    async def get_by_email_key(self, email_key: str) -> User | None:
+        for _, user in self._uow.rows(USERS):
+            if user.email.key == email_key:
+                return replace(user)
+        return None
+
+    async def save(self, user: User) -> None:
+        self._put(user, insert=False)
+
+    async def lock_throttle(self, user_id: UUID) -> LoginThrottle | None:
+        user: User | None = self._uow.get(USERS, user_id)
+        return None if user is None else user.throttle
+
+    async def save_throttle(self, user_id: UUID, throttle: LoginThrottle) -> None:
+        user: User | None = self._uow.get(USERS, user_id)
+        if user is not None:
+            self._put(replace(user, throttle=throttle), insert=False)
+
+    async def page(self, *, after: UUID | None, limit: int) -> Sequence[User]:
+        ordered = sorted((user for _, user in self._uow.rows(USERS)), key=lambda u: u.id)
+        return [replace(u) for u in ordered if after is None or u.id > after][:limit]
+
+    async def count_admins(self) -> int:
+        return sum(1 for _, user in self._uow.rows(USERS) if user.role is Role.ADMIN)
+
+
+class MemoryEmailTokenRepository(EmailTokenRepository):
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, token: EmailToken) -> None:
+        self._uow.put(
+            TOKENS, token.id, replace(token), insert=True, unique=(("hash", token.token_hash),)
+        )
+
+    async def find(self, token_hash: bytes, purpose: TokenPurpose) -> EmailToken | None:
+        for _, token in self._uow.rows(TOKENS):
+            if token.token_hash == token_hash and token.purpose is purpose:
+                return replace(token)
+        return None
+
+    async def consume(self, token_id: UUID, at: datetime) -> bool:
+        token: EmailToken | None = self._uow.get(TOKENS, token_id)
+        if token is None or token.used_at is not None:
+            return False
+        self._uow.put(
+            TOKENS, token_id, replace(token, used_at=at), unique=(("hash", token.token_hash),)
+        )
+        return True
+
+    async def void_for_user(self, user_id: UUID, purpose: TokenPurpose) -> int:
+        doomed = [
+            key
+            for key, token in self._uow.rows(TOKENS)
+            if token.user_id == user_id and token.purpose is purpose and token.used_at is None
+        ]
+        for key in doomed:
+            self._uow.delete(TOKENS, key)
+        return len(doomed)

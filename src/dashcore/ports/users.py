@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from dashcore.domain.email_tokens import EmailToken, TokenPurpose
+from dashcore.domain.users import LoginThrottle, User
+
+__all__ = ["EmailTokenRepository", "UserRepository"]
+
+
+class UserRepository(Protocol):
+    """Users, within the current unit of work.
+
+    ``add`` raises ``Conflict(code="users_email_taken")`` when the canonical email is taken
+    (on commit at the latest). ``save`` writes every mutable field of a user loaded earlier.
+    """
+
+    async def add(self, user: User) -> None: ...
+
+    async def get(self, user_id: UUID) -> User | None: ...
+
+    async def get_by_email_key(self, email_key: str) -> User | None: ...
+
+    async def save(self, user: User) -> None: ...
+
+    async def lock_throttle(self, user_id: UUID) -> LoginThrottle | None:
+        """The current throttle, with the row locked until the unit of work ends (``SELECT …
+        FOR UPDATE`` where the database has it), so that concurrent failures count exactly."""
+        ...
+
+    async def save_throttle(self, user_id: UUID, throttle: LoginThrottle) -> None: ...
+
+    async def page(self, *, after: UUID | None, limit: int) -> Sequence[User]:
+        """Users ordered by id (time-ordered), the first ``limit`` after ``after``."""
+        ...
+
+    async def count_admins(self) -> int: ...
+
+
+class EmailTokenRepository(Protocol):
+    async def add(self, token: EmailToken) -> None: ...
+
+    async def find(self, token_hash: bytes, purpose: TokenPurpose) -> EmailToken | None: ...
+
+    async def consume(self, token_id: UUID, at: datetime) -> bool:
+        """Mark the token used if it is not yet; ``False`` when someone else used it first."""
+        ...
+
+    async def void_for_user(self, user_id: UUID, purpose: TokenPurpose) -> int:
+        """Delete the user's unused tokens of ``purpose``; returns how many."""
+        ...

@@ -1,0 +1,180 @@
+"""The mail outbox: enqueue in the caller's transaction, deliver in the background.
+
+Delivery is at least once. A batch is claimed and the claim committed first, so the entries
+are leased to this dispatcher; each outcome is committed as soon as it is known. If the process
+dies mid-batch, the unrecorded entries become due again when their lease runs out: a message
+may then be sent twice, never lost. Choose the lease longer than a batch can take to send
+(``batch_size`` × the mailer's timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dashcore.domain.errors import DecryptionFailed, DependencyUnavailable, InvalidInput
+from dashcore.domain.mail import (
+    MailBody,
+    MailMessage,
+    MailRejected,
+    OutboxEntry,
+    RetryPolicy,
+    system_random,
+)
+from dashcore.ports.clock import Clock
+from dashcore.ports.ids import IdGenerator
+from dashcore.ports.mail import Mailer, Outbox
+from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.vault import Vault
+
+__all__ = ["DeliverOutbox", "DeliveryReport", "MailQueue", "OutboxDispatcher"]
+
+
+class MailQueue:
+    """Puts messages in the outbox, body sealed, within the caller's unit of work (it never
+    commits: the mail leaves only if the change that caused it is committed)."""
+
+    def __init__(self, outbox: Outbox, vault: Vault, ids: IdGenerator) -> None:
+        self._outbox = outbox
+        self._vault = vault
+        self._ids = ids
+
+    async def add(self, message: MailMessage) -> OutboxEntry:
+        entry_id = self._ids.new_id()
+        sealed = self._vault.seal(message.body.encode(), OutboxEntry.context_for(entry_id))
+        entry = OutboxEntry.new(entry_id, message, sealed)
+        await self._outbox.add(entry)
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What one delivery run did. ``lost`` counts outcomes not recorded because the lease had
+    run out and another dispatcher owns the entry now."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    lost: int = 0
+
+
+class DeliverOutbox:
+    """Sends one batch of due outbox entries through the mailer.
+
+    - accepted by the mail service → ``sent``, body dropped;
+    - ``MailRejected`` (refused for good) or a body that no longer opens → ``dead``;
+    - any other failure (``DependencyUnavailable``, an unexpected error in the mailer) →
+      ``failed``, retried after the policy's backoff, ``dead`` once attempts run out.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        outbox: Outbox,
+        mailer: Mailer,
+        vault: Vault,
+        clock: Clock,
+        *,
+        policy: RetryPolicy | None = None,
+        batch_size: int = 50,
+        lease: timedelta = timedelta(minutes=5),
+        random: Callable[[], float] = system_random,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._uow = uow
+        self._outbox = outbox
+        self._mailer = mailer
+        self._vault = vault
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._batch_size = batch_size
+        self._lease = lease
+        self._random = random
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    async def __call__(self) -> DeliveryReport:
+        claimed = await self._outbox.claim_due(
+            self._clock.now(), limit=self._batch_size, lease=self._lease
+        )
+        await self._uow.commit()
+        counts = {"sent": 0, "retrying": 0, "dead": 0, "lost": 0}
+        for entry in claimed:
+            outcome, recorded = await self._deliver(entry)
+            await self._uow.commit()
+            counts[outcome if recorded else "lost"] += 1
+        return DeliveryReport(claimed=len(claimed), **counts)
+
+    async def _deliver(self, entry: OutboxEntry) -> tuple[str, bool]:
+        try:
+            message = entry.message(self._open(entry))
+        except (DecryptionFailed, InvalidInput) as exc:
+            return "dead", await self._outbox.mark_dead(entry, error=f"unreadable: {exc.code}")
+        try:
+            await self._mailer.send(message)
+        except MailRejected as exc:
+            return "dead", await self._outbox.mark_dead(entry, error=f"rejected: {exc.message}")
+        except DependencyUnavailable as exc:
+            return await self._retry(entry, f"unavailable: {exc.message}")
+        except Exception as exc:  # a defect in one adapter must not stall the whole outbox
+            return await self._retry(entry, f"unexpected: {type(exc).__name__}")
+        return "sent", await self._outbox.mark_sent(entry, at=self._clock.now())
+
+    def _open(self, entry: OutboxEntry) -> MailBody:
+        if entry.body is None:
+            raise InvalidInput("The entry has no body.", field="body")
+        return MailBody.decode(self._vault.open(entry.body, entry.context))
+
+    async def _retry(self, entry: OutboxEntry, error: str) -> tuple[str, bool]:
+        now = self._clock.now()
+        next_attempt_at = self._policy.next_attempt(entry.attempts + 1, now, self._random)
+        if next_attempt_at is None:
+            return "dead", await self._outbox.mark_dead(entry, error=error)
+        recorded = await self._outbox.mark_failed(
+            entry, next_attempt_at=next_attempt_at, error=error
+        )
+        return "retrying", recorded
+
+
+class OutboxDispatcher:
+    """Runs delivery in a loop until ``stop`` is set: an entrypoint starts it in the background.
+
+    ``deliver`` runs one batch in a fresh unit of work (the entrypoint opens a DI scope per
+    call). A full batch is followed at once by the next; otherwise the loop waits
+    ``poll_interval`` seconds or until stopped. A failing run (database down) is handed to
+    ``on_error`` and retried after ``poll_interval``; the loop never dies of it.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[], Awaitable[DeliveryReport]],
+        *,
+        batch_size: int,
+        on_error: Callable[[Exception], None],
+        poll_interval: float = 5.0,
+    ) -> None:
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        self._deliver = deliver
+        self._batch_size = batch_size
+        self._on_error = on_error
+        self._poll_interval = poll_interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                report = await self._deliver()
+            except Exception as exc:  # reported, then retried after a pause
+                self._on_error(exc)
+                report = DeliveryReport()
+            if report.claimed >= self._batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)

@@ -185,8 +185,12 @@ class RetryPolicy:
         """The longest wait after ``attempts`` failed attempts (``attempts >= 1``)."""
         if attempts < 1:
             raise ValueError("attempts counts from 1")
-        doublings = min(attempts - 1, 62)  # beyond this the cap has long been reached
-        return min(self.cap, self.base * (1 << doublings))
+        ceiling = self.base
+        for _ in range(attempts - 1):
+            if ceiling >= self.cap:
+                break
+            ceiling *= 2
+        return min(self.cap, ceiling)
 
     def delay(self, attempts: int, random: Callable[[], float] = system_random) -> timedelta:
         """The wait after ``attempts`` failed attempts; ``random()`` is uniform in [0, 1)."""
@@ -205,7 +209,7 @@ class RetryPolicy:
 
 def _clean_error(error: str) -> str:
     """An error text safe to store and show: one line, no control characters, bounded."""
-    flat = _CONTROL.sub(" ", _LINE_BREAKS.sub(" ", error)).strip()
+    flat = " ".join(_CONTROL.sub(" ", _LINE_BREAKS.sub(" ", error)).split())
     return flat[:MAX_ERROR_LENGTH] or "unknown error"
 
 

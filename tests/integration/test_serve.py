@@ -94,7 +94,7 @@ def test_production_refuses_development_keys(server_env: dict[str, str], tmp_pat
     KeyRing.generate(development=True).save(keys)
     completed = subprocess.run(
         [*DASHCORE, "serve", "--port", str(free_port())],
-        env={**server_env, "DASHCORE_ENV": "production"},
+        env={**server_env, "DASHCORE_ENV": "production", "DASHCORE_MAILER": "smtp"},
         capture_output=True,
         text=True,
         timeout=60,

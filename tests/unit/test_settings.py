@@ -101,13 +101,16 @@ def test_a_bad_vault_key_value_is_not_echoed() -> None:
     assert "secretmaterial" not in repr(Settings(vault_keys="k1=secretmaterial"))
 
 
+PRODUCTION = {"DASHCORE_ENV": "production", "DASHCORE_MAILER": "smtp"}
+
+
 def test_production_refuses_the_memory_database() -> None:
     with pytest.raises(SettingsError, match="DASHCORE_DATABASE_URL"):
         Settings.from_env({"DASHCORE_ENV": "production", "DASHCORE_DATABASE_URL": "memory://"})
 
 
 def test_production_refuses_development_keys(tmp_path: Path) -> None:
-    settings = Settings.from_env({"DASHCORE_ENV": "production", "DASHCORE_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env({**PRODUCTION, "DASHCORE_DATA_DIR": str(tmp_path)})
     KeyRing.generate(development=True).save(settings.vault_key_file)
     with pytest.raises(StartupError, match="development keys"):
         load_key_ring(settings)
@@ -116,7 +119,7 @@ def test_production_refuses_development_keys(tmp_path: Path) -> None:
 def test_production_takes_development_keys_only_when_told(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
-            "DASHCORE_ENV": "production",
+            **PRODUCTION,
             "DASHCORE_DATA_DIR": str(tmp_path),
             "DASHCORE_ALLOW_DEVELOPMENT_KEYS": "true",
         }
@@ -129,3 +132,39 @@ def test_production_takes_development_keys_only_when_told(tmp_path: Path) -> Non
 def test_missing_keys_say_how_to_make_them(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="dashcore keys generate"):
         load_key_ring(Settings.from_env({"DASHCORE_DATA_DIR": str(tmp_path)}))
+
+
+def test_production_refuses_the_console_mailer_and_the_test_hash_profile() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"DASHCORE_ENV": "production", "DASHCORE_HASH_PROFILE": "test"})
+    assert "DASHCORE_MAILER=console" in str(raised.value)
+    assert "DASHCORE_HASH_PROFILE=test" in str(raised.value)
+    allowed = Settings.from_env(
+        {"DASHCORE_ENV": "production", "DASHCORE_ALLOW_CONSOLE_MAILER": "1"}
+    )
+    assert allowed.mailer == "console"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("DASHCORE_PUBLIC_BASE_URL", "app.example.com", "absolute http(s) URL"),
+        ("DASHCORE_PUBLIC_BASE_URL", "https://app.example.com/?next=x", "without query"),
+        ("DASHCORE_ACCESS_TOKEN_TTL", "5", "between 60 and 3600"),
+        ("DASHCORE_REFRESH_GRACE_SECONDS", "61", "between 0 and 60"),
+        ("DASHCORE_TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip", "not-an-ip"),
+        ("DASHCORE_MAILER", "pigeon", "pigeon"),
+        ("DASHCORE_MAIL_FROM", "no address", "one address"),
+        ("DASHCORE_HASH_PROFILE", "fast", "recommended"),
+    ],
+)
+def test_identity_settings_are_validated(variable: str, value: str, complaint: str) -> None:
+    with pytest.raises(SettingsError, match=variable) as raised:
+        Settings.from_env({variable: value})
+    assert complaint in str(raised.value)
+
+
+def test_the_smtp_password_and_signing_keys_never_show() -> None:
+    settings = Settings(smtp_password="hunter2-smtp", signing_keys="k=material")
+    assert "hunter2-smtp" not in repr(settings)
+    assert "material" not in repr(settings)

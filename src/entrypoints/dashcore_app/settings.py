@@ -10,11 +10,20 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from ipaddress import ip_network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["Environment", "LogFormat", "Settings", "SettingsError", "StartupError"]
+__all__ = [
+    "Environment",
+    "LogFormat",
+    "MailerKind",
+    "Settings",
+    "SettingsError",
+    "SmtpSecurity",
+    "StartupError",
+]
 
 T = TypeVar("T")
 
@@ -29,6 +38,19 @@ class LogFormat(StrEnum):
     AUTO = "auto"  # pretty in a terminal, JSON otherwise
     JSON = "json"
     CONSOLE = "console"
+
+
+class MailerKind(StrEnum):
+    CONSOLE = "console"  # development: prints each message (and its link) to stdout
+    MEMORY = "memory"  # tests: keeps messages in the process
+    SMTP = "smtp"
+    SES = "ses"
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
 
 
 class SettingsError(ValueError):
@@ -66,6 +88,29 @@ class Settings:
     log_format: LogFormat = LogFormat.AUTO
     readiness_timeout: float = 1.0
     api_docs: bool = True
+    public_base_url: str = "http://127.0.0.1:8000"
+    signing_keys: str | None = field(default=None, repr=False)
+    jwt_issuer: str = "dashcore"
+    jwt_audience: str = "dashcore-api"
+    access_token_ttl: int = 600
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    refresh_grace_seconds: int = 10
+    max_sessions: int = 10
+    hash_profile: str = "recommended"
+    trusted_proxies: tuple[str, ...] = ()
+    rate_limits: bool = True
+    mailer: MailerKind = MailerKind.CONSOLE
+    mail_from: str = "dashcore <no-reply@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_timeout: float = 10.0
+    ses_region: str = "us-east-1"
+    ses_endpoint_url: str | None = None
+    allow_console_mailer: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -82,6 +127,10 @@ class Settings:
     @property
     def vault_key_file(self) -> Path:
         return self.keys_dir / "vault.json"
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.keys_dir / "signing.json"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,14 +155,53 @@ class Settings:
             log_format=reader.get("LOG_FORMAT", LogFormat, LogFormat.AUTO),
             readiness_timeout=reader.get("READINESS_TIMEOUT", _positive_float, 1.0),
             api_docs=reader.get("API_DOCS", _boolean, True),
+            public_base_url=reader.get("PUBLIC_BASE_URL", _base_url, "http://127.0.0.1:8000"),
+            signing_keys=reader.get("SIGNING_KEYS", str, None),
+            jwt_issuer=reader.get("JWT_ISSUER", str, "dashcore"),
+            jwt_audience=reader.get("JWT_AUDIENCE", str, "dashcore-api"),
+            access_token_ttl=reader.get("ACCESS_TOKEN_TTL", _bounded(60, 3600), 600),
+            session_idle_minutes=reader.get("SESSION_IDLE_MINUTES", _bounded(1, 1440), 30),
+            session_absolute_hours=reader.get("SESSION_ABSOLUTE_HOURS", _bounded(1, 24 * 30), 12),
+            refresh_grace_seconds=reader.get("REFRESH_GRACE_SECONDS", _bounded(0, 60), 10),
+            max_sessions=reader.get("MAX_SESSIONS", _bounded(1, 100), 10),
+            hash_profile=reader.get("HASH_PROFILE", _hashing_profile, "recommended"),
+            trusted_proxies=reader.get("TRUSTED_PROXIES", _networks, ()),
+            rate_limits=reader.get("RATE_LIMITS", _boolean, True),
+            mailer=reader.get("MAILER", MailerKind, MailerKind.CONSOLE),
+            mail_from=reader.get("MAIL_FROM", _mail_from, "dashcore <no-reply@localhost>"),
+            smtp_host=reader.get("SMTP_HOST", str, "127.0.0.1"),
+            smtp_port=reader.get("SMTP_PORT", _port, 25),
+            smtp_username=reader.get("SMTP_USERNAME", str, None),
+            smtp_password=reader.get("SMTP_PASSWORD", str, None),
+            smtp_security=reader.get("SMTP_SECURITY", SmtpSecurity, SmtpSecurity.STARTTLS),
+            smtp_timeout=reader.get("SMTP_TIMEOUT", _positive_float, 10.0),
+            ses_region=reader.get("SES_REGION", str, "us-east-1"),
+            ses_endpoint_url=reader.get("SES_ENDPOINT_URL", _base_url, None),
+            allow_console_mailer=reader.get("ALLOW_CONSOLE_MAILER", _boolean, False),
         )
         if settings.is_production and settings.uses_memory_database:
             reader.problems.append(
                 "DASHCORE_DATABASE_URL: memory:// is not durable; not in production"
             )
+        if settings.is_production:
+            if settings.mailer in {MailerKind.CONSOLE, MailerKind.MEMORY} and not (
+                settings.allow_console_mailer
+            ):
+                reader.problems.append(
+                    f"DASHCORE_MAILER={settings.mailer.value}: production needs smtp or ses "
+                    "(or DASHCORE_ALLOW_CONSOLE_MAILER=true, knowingly)"
+                )
+            if settings.hash_profile == "test":
+                reader.problems.append(
+                    "DASHCORE_HASH_PROFILE=test: the test profile is far below the floor"
+                )
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
+
+
+_HIDDEN = frozenset({"VAULT_KEYS", "SIGNING_KEYS", "SMTP_PASSWORD"})
+HASHING_PROFILES = ("recommended", "floor", "test")
 
 
 class _Reader:
@@ -129,7 +217,7 @@ class _Reader:
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            shown = "(hidden)" if name == "VAULT_KEYS" else repr(raw)
+            shown = "(hidden)" if name in _HIDDEN else repr(raw)
             self.problems.append(f"{variable}={shown}: {exc}")
             return default
 
@@ -194,4 +282,45 @@ def _database_url(raw: str) -> str:
 def _redis_url(raw: str) -> str:
     if raw.partition("://")[0] not in REDIS_SCHEMES:
         raise ValueError(f"scheme must be one of {', '.join(REDIS_SCHEMES)}")
+    return raw
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            "expected an absolute http(s) URL without query, like https://app.example.com"
+        )
+    return raw.rstrip("/")
+
+
+def _hashing_profile(raw: str) -> str:
+    if raw not in HASHING_PROFILES:
+        raise ValueError(f"one of {', '.join(HASHING_PROFILES)}")
+    return raw
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    entries = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for entry in entries:
+        try:
+            ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR") from exc
+    return entries
+
+
+def _mail_from(raw: str) -> str:
+    if "\r" in raw or "\n" in raw or "@" not in raw:
+        raise ValueError("expected one address like 'dashcore <no-reply@example.com>'")
     return raw

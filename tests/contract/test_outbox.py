@@ -430,7 +430,7 @@ async def test_the_dispatcher_survives_a_failing_run(harness: Harness) -> None:
 
 
 def test_the_dispatcher_needs_a_positive_poll_interval() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="poll_interval"):
         OutboxDispatcher(_no_run, batch_size=1, on_error=_fail, poll_interval=0)
 
 

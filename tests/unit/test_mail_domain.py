@@ -86,7 +86,7 @@ def test_template_names_are_snake_case(template: str) -> None:
 
 def test_a_naive_creation_time_is_refused() -> None:
     with pytest.raises(InvalidInput):
-        message(created_at=datetime(2026, 1, 1, 9, 0))
+        message(created_at=datetime(2026, 1, 1, 9, 0))  # noqa: DTZ001 - naive on purpose
 
 
 def test_an_empty_body_is_refused() -> None:
@@ -222,12 +222,12 @@ def test_jitter_spans_the_upper_half_of_the_ceiling() -> None:
     ],
 )
 def test_a_nonsensical_policy_is_refused(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="retry policy needs"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
 def test_attempts_count_from_one() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attempts counts from 1"):
         RetryPolicy().ceiling(0)
 
 

@@ -172,7 +172,7 @@ async def test_a_login_code_is_six_ascii_digits(code: str) -> None:
     ],
 )
 def test_the_base_url_must_be_a_plain_absolute_http_url(base: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="public base URL"):
         notifications(MemoryUnitOfWork(MemoryDatabase()), base)
 
 

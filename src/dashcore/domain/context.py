@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["CallerContext"]
 
@@ -15,6 +15,10 @@ class CallerContext:
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
+
+    def with_actor(self, actor: str) -> CallerContext:
+        """The same request, attributed to ``actor`` (e.g. once a login established who)."""
+        return replace(self, actor=actor)
 
 
 SYSTEM = CallerContext()

@@ -29,8 +29,11 @@ from dashcore.ports.audit import AuditLog
 from dashcore.ports.clock import Clock
 from dashcore.ports.health import DependencyProbe
 from dashcore.ports.ids import IdGenerator
+from dashcore.ports.mail import Outbox
 from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.users import EmailTokenRepository, UserRepository
 from dashcore.ports.vault import SealedSecretRepository, Vault
+from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.keys import load_key_ring
 from dashcore_app.settings import Settings, StartupError
 from dashcore_memory import (
@@ -39,6 +42,8 @@ from dashcore_memory import (
     MemorySealedSecretRepository,
     MemoryUnitOfWork,
 )
+from dashcore_memory.outbox import MemoryOutbox
+from dashcore_memory.users import MemoryEmailTokenRepository, MemoryUserRepository
 from dashcore_security import AesGcmVault, KeyRing
 from dashcore_sql import (
     SqlAuditLog,
@@ -48,6 +53,8 @@ from dashcore_sql import (
     create_engine,
     unit_of_work,
 )
+from dashcore_sql.outbox import SqlOutbox
+from dashcore_sql.users import SqlEmailTokenRepository, SqlUserRepository
 from dashcore_system import SystemClock, Uuid7Generator
 
 __all__ = ["build_container", "providers_for"]
@@ -97,6 +104,12 @@ class SqlProvider(Provider):
     def audit_log(self, uow: SqlUnitOfWork) -> AuditLog:
         return SqlAuditLog(uow)
 
+    users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
+    email_tokens = provide(
+        SqlEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
+    )
+    outbox = provide(SqlOutbox, provides=Outbox, scope=Scope.REQUEST)
+
 
 class MemoryProvider(Provider):
     @provide(scope=Scope.APP)
@@ -115,6 +128,11 @@ class MemoryProvider(Provider):
     secrets = provide(
         MemorySealedSecretRepository, provides=SealedSecretRepository, scope=Scope.REQUEST
     )
+    users = provide(MemoryUserRepository, provides=UserRepository, scope=Scope.REQUEST)
+    email_tokens = provide(
+        MemoryEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
+    )
+    outbox = provide(MemoryOutbox, provides=Outbox, scope=Scope.REQUEST)
 
 
 class UseCaseProvider(Provider):
@@ -128,7 +146,12 @@ class UseCaseProvider(Provider):
 
 def providers_for(settings: Settings) -> list[Provider]:
     """The adapter set the settings ask for: SQLite/PostgreSQL or memory; Redis or not."""
-    providers: list[Provider] = [CoreProvider(), SecurityProvider(), UseCaseProvider()]
+    providers: list[Provider] = [
+        CoreProvider(),
+        SecurityProvider(),
+        UseCaseProvider(),
+        IdentityProvider(),
+    ]
     providers.append(MemoryProvider() if settings.uses_memory_database else SqlProvider())
     if settings.database_url.startswith("postgresql"):
         require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")
@@ -137,6 +160,8 @@ def providers_for(settings: Settings) -> list[Provider]:
         from dashcore_app.redis_provider import RedisProvider  # only with the redis extra
 
         providers.append(RedisProvider())
+    else:
+        providers.append(InProcessSessionsProvider())
     return providers
 
 

@@ -1,4 +1,8 @@
-"""Redis, when ``DASHCORE_REDIS_URL`` is set (imported only then: the ``redis`` extra)."""
+"""Redis, when ``DASHCORE_REDIS_URL`` is set (imported only then: the ``redis`` extra).
+
+Sessions and the revocation list live there, so every API process sees every login and every
+revocation (within a second, through pub/sub).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,13 @@ from collections.abc import AsyncIterator
 from dishka import Provider, Scope, provide
 from redis.asyncio import Redis
 
+from dashcore.ports.clock import Clock
 from dashcore.ports.health import DependencyProbe
+from dashcore.ports.sessions import RevocationList, SessionStore
 from dashcore_app.settings import Settings
 from dashcore_redis import RedisProbe, create_redis
+from dashcore_redis.revocations import RedisRevocationList
+from dashcore_redis.sessions import RedisSessionStore
 
 __all__ = ["RedisProvider"]
 
@@ -23,3 +31,14 @@ class RedisProvider(Provider):
         await client.aclose()
 
     probe = provide(RedisProbe, provides=DependencyProbe, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def sessions(self, client: Redis, clock: Clock) -> SessionStore:
+        return RedisSessionStore(client, clock)
+
+    @provide(scope=Scope.APP)
+    async def revocations(self, client: Redis, clock: Clock) -> AsyncIterator[RevocationList]:
+        revocations = RedisRevocationList(client, clock)
+        await revocations.start()
+        yield revocations
+        await revocations.stop()

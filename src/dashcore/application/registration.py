@@ -1,0 +1,241 @@
+"""Registration and email verification (security.md REG-1, REG-2, PW-1..3, ENUM-1).
+
+Rules:
+- Registering answers the same way whether or not the address already has an account (no
+  enumeration oracle, ENUM-1): the existing owner gets an "already registered" mail instead of
+  a second account, and the password is hashed either way so timing matches.
+- A new account is unverified and cannot log in until the emailed token is presented.
+- Verification tokens: 32 random bytes, stored as SHA-256, single use, 24 h, bound to the
+  address they were sent to; a resend voids the earlier ones. Resending never reveals whether the
+  address exists.
+- Mail goes through the outbox in the same transaction, so a mail outage never fails a request,
+  and only ever to the stored address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.notifications import Notifications
+from dashcore.domain.audit import AuditOutcome
+from dashcore.domain.context import CallerContext
+from dashcore.domain.email import Email
+from dashcore.domain.email_tokens import EmailToken, TokenPurpose, hash_token, new_token_secret
+from dashcore.domain.errors import Conflict, InvalidInput
+from dashcore.domain.passwords import PasswordPolicy
+from dashcore.domain.users import User
+from dashcore.ports.clock import Clock
+from dashcore.ports.ids import IdGenerator
+from dashcore.ports.passwords import PasswordHasher
+from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.users import EmailTokenRepository, UserRepository
+
+__all__ = [
+    "EmailTokens",
+    "RegisterUser",
+    "Registration",
+    "ResendVerification",
+    "VerifyEmail",
+    "email_fingerprint",
+]
+
+
+def email_fingerprint(key: str) -> str:
+    """A short, non-reversible label of a canonical address for audit metadata about
+    accounts that may not exist (the raw text might be a password typed in the wrong field)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    display_name: str | None = None
+
+
+class EmailTokens:
+    """Issues and redeems single-use email tokens of one purpose, in the caller's unit of work."""
+
+    def __init__(
+        self,
+        tokens: EmailTokenRepository,
+        clock: Clock,
+        ids: IdGenerator,
+        *,
+        ttls: Mapping[TokenPurpose, timedelta] | None = None,
+    ) -> None:
+        self._tokens = tokens
+        self._clock = clock
+        self._ids = ids
+        self._ttls = {purpose: purpose.default_ttl for purpose in TokenPurpose} | dict(ttls or {})
+
+    async def issue(self, user: User, purpose: TokenPurpose) -> str:
+        """A fresh token for ``user``'s current address; earlier unused ones are voided."""
+        await self._tokens.void_for_user(user.id, purpose)
+        secret = new_token_secret()
+        digest = hash_token(secret)
+        assert digest is not None
+        now = self._clock.now()
+        await self._tokens.add(
+            EmailToken(
+                id=self._ids.new_id(),
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=digest,
+                email_key=user.email.key,
+                created_at=now,
+                expires_at=now + self._ttls[purpose],
+            )
+        )
+        return secret
+
+    async def redeem(self, secret: str, purpose: TokenPurpose, users: UserRepository) -> User:
+        """The user the token was issued to, consuming it; ``InvalidInput`` with code
+        ``invalid_token`` for a token that is unknown, used, expired, of another purpose or
+        issued for an address the user no longer has."""
+        digest = hash_token(secret)
+        token = None if digest is None else await self._tokens.find(digest, purpose)
+        user = None if token is None else await users.get(token.user_id)
+        now = self._clock.now()
+        if (
+            token is None
+            or user is None
+            or not token.usable(now, user.email.key)
+            or not await self._tokens.consume(token.id, now)
+        ):
+            raise InvalidInput(
+                "The link is invalid or has expired; ask for a new one.",
+                code="invalid_token",
+                field="token",
+            )
+        return user
+
+
+class RegisterUser:
+    def __init__(
+        self,
+        users: UserRepository,
+        email_tokens: EmailTokens,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        notifications: Notifications,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+        self._hasher = hasher
+        self._policy = policy
+        self._notifications = notifications
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, registration: Registration, caller: CallerContext) -> None:
+        """Create an unverified account and mail its verification link — or, if the address
+        is taken, mail its owner instead. Returns nothing either way (ENUM-1)."""
+        email = Email(registration.email)
+        password = self._policy.check(registration.password)
+        password_hash = await self._hasher.hash(password)
+        now = self._clock.now()
+        user = User(
+            id=self._ids.new_id(),
+            email=email,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+            display_name=registration.display_name,
+        )
+        existing = await self._users.get_by_email_key(email.key)
+        if existing is None:
+            try:
+                await self._create(user, caller)
+                return
+            except Conflict as conflict:
+                if conflict.code != "users_email_taken":
+                    raise
+                await self._uow.rollback()
+                existing = await self._users.get_by_email_key(email.key)
+        if existing is not None:
+            await self._notifications.already_registered(existing.email)
+            await self._audit.record(
+                "authn_register_existing",
+                caller=caller,
+                outcome=AuditOutcome.FAILURE,
+                target=f"user:{existing.id}",
+            )
+            await self._uow.commit()
+
+    async def _create(self, user: User, caller: CallerContext) -> None:
+        await self._users.add(user)
+        secret = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
+        await self._notifications.verification(user.email, secret)
+        await self._audit.record(
+            "user_registered", caller=caller.with_actor(f"user:{user.id}"), target=f"user:{user.id}"
+        )
+        await self._uow.commit()
+
+
+class VerifyEmail:
+    def __init__(
+        self,
+        users: UserRepository,
+        email_tokens: EmailTokens,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, token: str, caller: CallerContext) -> User:
+        user = await self._email_tokens.redeem(token, TokenPurpose.VERIFY_EMAIL, self._users)
+        user.mark_verified(self._clock.now())
+        await self._users.save(user)
+        await self._audit.record(
+            "user_email_verified",
+            caller=caller.with_actor(f"user:{user.id}"),
+            target=f"user:{user.id}",
+        )
+        await self._uow.commit()
+        return user
+
+
+class ResendVerification:
+    def __init__(
+        self,
+        users: UserRepository,
+        email_tokens: EmailTokens,
+        notifications: Notifications,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+    ) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+        self._notifications = notifications
+        self._audit = audit
+        self._uow = uow
+
+    async def __call__(self, address: str, caller: CallerContext) -> None:
+        """Mail a new link if the address belongs to an unverified account; otherwise do
+        nothing. The caller cannot tell which happened."""
+        email = Email(address)
+        user = await self._users.get_by_email_key(email.key)
+        if user is None or user.verified:
+            return
+        secret = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
+        await self._notifications.verification(user.email, secret)
+        await self._audit.record(
+            "user_verification_resent", caller=caller, target=f"user:{user.id}"
+        )
+        await self._uow.commit()

@@ -1,0 +1,103 @@
+"""Bearer-token authentication for every route that is not marked public.
+
+Rules (security.md JWT-1..3, b.1 transport variants):
+- Every route under the API requires ``Authorization: Bearer <access token>`` unless its handler
+  says ``opt={"public": True}`` (register, login, refresh, verification, password reset, JWKS,
+  health, docs).
+- The scheme is matched case-insensitively (RFC 6750), followed by exactly one space and the
+  token; a second ``Authorization`` header, a token in the query string or an empty token is
+  refused. Tokens above 8 KiB are refused before any parsing.
+- A token must verify (signature, claims, type) *and* its session must not be revoked. The
+  revocation check reads a per-process set kept current by the revocation list (≤ 1 s behind
+  every other process), so it costs a set look-up, not a round trip.
+- Every refusal is the same 401 ``invalid_token`` problem with ``WWW-Authenticate: Bearer``.
+- On success the claims are ``request.user`` (:class:`AccessClaims`) and the user id is in
+  ``scope["state"]["user_id"]`` for per-user rate limits and logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar import Request
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from dashcore.domain.errors import AuthenticationFailed, Forbidden
+from dashcore.domain.tokens import AccessClaims
+from dashcore.ports.sessions import RevocationList
+from dashcore.ports.tokens import AccessTokenVerifier
+
+__all__ = ["PUBLIC", "BearerAuthentication", "principal", "require_admin"]
+
+PUBLIC: Final = {"public": True}
+"""``opt`` for handlers that anyone may call."""
+
+_MAX_HEADER = 8 * 1024 + 16
+
+
+def _refused() -> AuthenticationFailed:
+    return AuthenticationFailed("A valid access token is required.", code="invalid_token")
+
+
+def bearer_token(scope: Scope) -> str:
+    """The token of the one ``Authorization: Bearer`` header, or an ``invalid_token`` error."""
+    found: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if found is not None:
+                raise _refused()
+            found = value
+    if found is None or len(found) > _MAX_HEADER:
+        raise _refused()
+    scheme, space, token = found.partition(b" ")
+    if not space or scheme.lower() != b"bearer" or not token or b" " in token:
+        raise _refused()
+    try:
+        return token.decode("ascii")
+    except UnicodeDecodeError as error:
+        raise _refused() from error
+
+
+class BearerAuthentication(ASGIMiddleware):
+    """Installed on the API router; the verifier and revocation list are bound at start-up
+    (they live in the dependency container, which opens with the app)."""
+
+    scopes = (ScopeType.HTTP,)
+    exclude_opt_key = "public"
+
+    def __init__(self) -> None:
+        self._verifier: AccessTokenVerifier | None = None
+        self._revocations: RevocationList | None = None
+
+    def bind(self, verifier: AccessTokenVerifier, revocations: RevocationList) -> None:
+        self._verifier = verifier
+        self._revocations = revocations
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        verifier, revocations = self._verifier, self._revocations
+        assert verifier is not None and revocations is not None, "bind() runs at start-up"
+        if b"access_token=" in scope.get("query_string", b""):
+            raise _refused()
+        claims = verifier.verify(bearer_token(scope))
+        if revocations.is_revoked(claims.session_id):
+            raise _refused()
+        scope["user"] = claims
+        scope["state"]["user_id"] = str(claims.subject)
+        await next_app(scope, receive, send)
+
+
+def principal(request: Request[Any, Any, Any]) -> AccessClaims:
+    """The authenticated caller's claims (the middleware guarantees them on non-public routes)."""
+    claims = request.scope.get("user")
+    if not isinstance(claims, AccessClaims):
+        raise _refused()
+    return claims
+
+
+def require_admin(request: Request[Any, Any, Any]) -> AccessClaims:
+    claims = principal(request)
+    if not claims.is_admin:
+        raise Forbidden("This needs an administrator.", code="admin_required")
+    return claims

@@ -1,0 +1,199 @@
+"""``/api/v1/auth``: registration, verification, login, tokens, sessions and the profile.
+
+Controllers translate HTTP to use-case calls and back; the rules live in
+``dashcore.application``. Endpoints that must not reveal whether an account exists answer
+with the same status and body either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka import FromDishka
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from dashcore.application.access import IssuedTokens
+from dashcore.application.login import Login, LoginAttempt
+from dashcore.application.profile import GetProfile, UpdateProfile
+from dashcore.application.registration import (
+    RegisterUser,
+    Registration,
+    ResendVerification,
+    VerifyEmail,
+)
+from dashcore.application.sessions import Sessions
+from dashcore.application.token_refresh import RefreshTokens
+from dashcore.domain.sessions import RevocationReason, Session
+from dashcore.domain.users import User
+from dashcore_http.authentication import PUBLIC, principal
+from dashcore_http.caller import caller_of
+from dashcore_http.di import inject
+from dashcore_http.schemas.auth import (
+    Accepted,
+    EmailRequest,
+    LoginRequest,
+    Profile,
+    ProfileUpdate,
+    RefreshRequest,
+    RegisterRequest,
+    SessionView,
+    TokenResponse,
+    VerifiedResponse,
+    VerifyEmailRequest,
+)
+
+__all__ = ["AuthController"]
+
+
+def _tokens(issued: IssuedTokens) -> TokenResponse:
+    return TokenResponse(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        session_id=issued.session_id,
+    )
+
+
+def _profile(user: User) -> Profile:
+    return Profile(
+        id=user.id,
+        email=user.email.value,
+        display_name=user.display_name,
+        verified=user.verified,
+        role=user.role.value,
+        plan=user.plan,
+        created_at=user.created_at,
+    )
+
+
+def _session(session: Session, current: str) -> SessionView:
+    return SessionView(
+        id=session.id,
+        device_label=session.device_label,
+        user_agent=session.user_agent,
+        ip=session.ip,
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        expires_at=session.expires_at,
+        current=session.id == current,
+    )
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ("auth",)
+
+    @post("/register", opt=PUBLIC, status_code=HTTP_201_CREATED, summary="Create an account")
+    @inject
+    async def register(
+        self,
+        data: RegisterRequest,
+        request: Request[Any, Any, Any],
+        register: FromDishka[RegisterUser],
+    ) -> Accepted:
+        """Always 201 with the same body: an address that already has an account gets a mail
+        saying so instead of a second account (no enumeration oracle)."""
+        await register(
+            Registration(data.email, data.password, data.display_name), caller_of(request)
+        )
+        return Accepted()
+
+    @post("/verify-email", opt=PUBLIC, status_code=HTTP_200_OK, summary="Prove an address")
+    @inject
+    async def verify_email(
+        self,
+        data: VerifyEmailRequest,
+        request: Request[Any, Any, Any],
+        verify: FromDishka[VerifyEmail],
+    ) -> VerifiedResponse:
+        await verify(data.token, caller_of(request))
+        return VerifiedResponse()
+
+    @post(
+        "/verification-emails",
+        opt=PUBLIC,
+        status_code=HTTP_202_ACCEPTED,
+        summary="Send the verification link again",
+    )
+    @inject
+    async def resend_verification(
+        self,
+        data: EmailRequest,
+        request: Request[Any, Any, Any],
+        resend: FromDishka[ResendVerification],
+    ) -> Accepted:
+        await resend(data.email, caller_of(request))
+        return Accepted()
+
+    @post("/login", opt=PUBLIC, status_code=HTTP_200_OK, summary="Log in with a password")
+    @inject
+    async def login(
+        self, data: LoginRequest, request: Request[Any, Any, Any], login: FromDishka[Login]
+    ) -> TokenResponse:
+        attempt = LoginAttempt(data.email, data.password, data.remember_me, data.device_label)
+        return _tokens(await login(attempt, caller_of(request)))
+
+    @post("/refresh", opt=PUBLIC, status_code=HTTP_200_OK, summary="Rotate the refresh token")
+    @inject
+    async def refresh(
+        self,
+        data: RefreshRequest,
+        request: Request[Any, Any, Any],
+        refresh: FromDishka[RefreshTokens],
+    ) -> TokenResponse:
+        return _tokens(await refresh(data.refresh_token, caller_of(request)))
+
+    @post("/logout", status_code=204, summary="End this session")
+    @inject
+    async def logout(self, request: Request[Any, Any, Any], sessions: FromDishka[Sessions]) -> None:
+        claims = principal(request)
+        await sessions.revoke(
+            claims.subject,
+            claims.session_id,
+            caller=caller_of(request),
+            reason=RevocationReason.LOGOUT,
+        )
+
+    @post("/logout-all", status_code=204, summary="End every session of this account")
+    @inject
+    async def logout_all(
+        self, request: Request[Any, Any, Any], sessions: FromDishka[Sessions]
+    ) -> None:
+        claims = principal(request)
+        await sessions.revoke_all(claims.subject, caller=caller_of(request))
+
+    @get("/sessions", summary="This account's active sessions")
+    @inject
+    async def list_sessions(
+        self, request: Request[Any, Any, Any], sessions: FromDishka[Sessions]
+    ) -> list[SessionView]:
+        claims = principal(request)
+        return [_session(s, claims.session_id) for s in await sessions.list_active(claims.subject)]
+
+    @delete("/sessions/{session_id:str}", status_code=204, summary="End one session")
+    @inject
+    async def revoke_session(
+        self, session_id: str, request: Request[Any, Any, Any], sessions: FromDishka[Sessions]
+    ) -> None:
+        """Another user's session id is a 404, exactly like one that does not exist."""
+        claims = principal(request)
+        await sessions.revoke(claims.subject, session_id, caller=caller_of(request))
+
+    @get("/me", summary="The signed-in account")
+    @inject
+    async def me(self, request: Request[Any, Any, Any], profile: FromDishka[GetProfile]) -> Profile:
+        return _profile(await profile(principal(request).subject))
+
+    @patch("/me", summary="Change the profile")
+    @inject
+    async def update_me(
+        self,
+        data: ProfileUpdate,
+        request: Request[Any, Any, Any],
+        update: FromDishka[UpdateProfile],
+    ) -> Profile:
+        user = await update(
+            principal(request).subject, display_name=data.display_name, caller=caller_of(request)
+        )
+        return _profile(user)

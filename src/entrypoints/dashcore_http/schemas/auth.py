@@ -1,0 +1,102 @@
+"""Bodies of the authentication, session and profile endpoints.
+
+Input strings are bounded here so that nothing oversized reaches a use case (a password above
+512 characters is refused before any hashing: security.md DOS-1; the policy's own limit is 128
+code points). Unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+__all__ = [
+    "Accepted",
+    "EmailRequest",
+    "LoginRequest",
+    "Profile",
+    "ProfileUpdate",
+    "RefreshRequest",
+    "RegisterRequest",
+    "SessionView",
+    "TokenResponse",
+    "VerifiedResponse",
+    "VerifyEmailRequest",
+]
+
+EmailText = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+PasswordText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+TokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class RegisterRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    email: EmailText
+    password: PasswordText
+    display_name: ShortText | None = None
+
+
+class EmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: EmailText
+
+
+class VerifyEmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token: TokenText
+
+
+class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    email: EmailText
+    password: PasswordText
+    remember_me: bool = False
+    device_label: ShortText | None = None
+
+
+class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    refresh_token: TokenText
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """The one answer of endpoints that must not reveal whether an account exists."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str = "If the address can receive it, a message is on its way."
+
+
+class VerifiedResponse(msgspec.Struct, frozen=True):
+    status: Literal["verified"] = "verified"
+
+
+class TokenResponse(msgspec.Struct, frozen=True, kw_only=True):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the RFC 6750 type name)
+    expires_in: int
+    refresh_token: str
+    session_id: str
+
+
+class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    device_label: str | None
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    email: str
+    display_name: str | None
+    verified: bool
+    role: str
+    plan: str | None
+    created_at: datetime
+
+
+class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    display_name: ShortText | None = None

@@ -66,7 +66,7 @@ class AccessClaims:
             raise _refuse("must be after issued_at", "expires_at")
         if self.auth_time > self.issued_at:
             raise _refuse("cannot be after issued_at", "auth_time")
-        if self.role not in ACCESS_ROLES:
+        if not isinstance(self.role, str) or self.role not in ACCESS_ROLES:
             raise _refuse("must be one of " + ", ".join(sorted(ACCESS_ROLES)), "role")
         if not isinstance(self.amr, tuple) or not 0 < len(self.amr) <= _MAX_METHODS:
             raise _refuse(f"must name 1 to {_MAX_METHODS} methods", "amr")

@@ -1,13 +1,18 @@
-"""``dashcore keys``: the vault key ring (CRYPTO-2).
+"""``dashcore keys``: the vault key ring and the access-token signing ring (CRYPTO-2, JWT-1).
 
-Rotation is: ``keys rotate`` (new active key; old keys stay for decryption) → ``keys
+Vault rotation is: ``keys rotate`` (new active key; old keys stay for decryption) → ``keys
 reencrypt`` (moves every sealed secret to the active key; resumable) → ``keys remove KID``
 (refused while any ciphertext still uses the key).
+
+Signing rotation is one step, ``keys signing rotate``: the new key signs from the next start of
+each API process; the old one keeps verifying for the access-token lifetime + leeway (so no
+issued token is cut short), then retires by itself and the next change drops it from the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import click
@@ -24,6 +29,8 @@ from dashcore.ports.vault import SealedSecretRepository
 from dashcore_app import Dashcore, DashcoreScope, Settings
 from dashcore_cli.context import load_settings, run
 from dashcore_security import KeyRing, KeyRingError
+from dashcore_security.jwt import DEFAULT_LEEWAY
+from dashcore_security.signing import SigningKeyError, SigningKeyRing
 
 __all__ = ["keys"]
 
@@ -60,7 +67,7 @@ async def _audit(scope: DashcoreScope, action: str, key_id: str) -> None:
 
 @click.group()
 def keys() -> None:
-    """Generate, rotate, re-encrypt under and remove vault keys."""
+    """Vault keys (generate, rotate, reencrypt, remove) and access-token keys (signing)."""
 
 
 @keys.command()
@@ -147,3 +154,97 @@ def remove(key_id: str) -> None:
 
     run(_in_scope(settings, guard_and_record))
     click.echo(f"removed key {key_id}")
+
+
+# -- the access-token signing ring -----------------------------------------------------------
+def _signing_file_ring(settings: Settings) -> SigningKeyRing:
+    if settings.signing_keys:
+        raise click.ClickException(
+            "signing keys come from DASHCORE_SIGNING_KEYS; change that value instead "
+            "(`dashcore keys signing generate --print` makes one)"
+        )
+    try:
+        return SigningKeyRing.load(settings.signing_key_file)
+    except FileNotFoundError as exc:
+        raise click.ClickException(
+            f"{settings.signing_key_file} does not exist; run `dashcore keys signing generate`"
+        ) from exc
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@keys.group()
+def signing() -> None:
+    """Generate, rotate and list the Ed25519 keys that sign access tokens."""
+
+
+@signing.command("generate")
+@click.option("--development", is_flag=True, help="Mark the ring as development-only.")
+@click.option("--force", is_flag=True, help="Replace an existing file (its tokens stop verifying).")
+@click.option("--print", "to_stdout", is_flag=True, help="Print a DASHCORE_SIGNING_KEYS value.")
+def signing_generate(development: bool, force: bool, to_stdout: bool) -> None:
+    """Create a new signing key ring."""
+    ring = SigningKeyRing.generate(development=development)
+    if to_stdout:
+        click.echo(ring.to_env_value())
+        return
+    path = load_settings().signing_key_file
+    if path.exists() and not force:
+        raise click.ClickException(
+            f"{path} exists; use `keys signing rotate`, or --force to replace it"
+        )
+    ring.save(path)
+    click.echo(f"wrote {path} (active key {ring.active_id})")
+
+
+@signing.command("rotate")
+@click.option(
+    "--overlap",
+    type=click.IntRange(0, 86_400),
+    default=None,
+    help="Seconds the old key keeps verifying. Default: DASHCORE_ACCESS_TOKEN_TTL + 30 s leeway.",
+)
+def signing_rotate(overlap: int | None) -> None:
+    """Make a new key active; the old one verifies until its tokens have expired."""
+    settings = load_settings()
+    lifetime = timedelta(seconds=settings.access_token_ttl) + DEFAULT_LEEWAY
+    keep = lifetime if overlap is None else timedelta(seconds=overlap)
+    old = _signing_file_ring(settings)
+    ring = old.rotate(overlap=keep)
+    ring.save(settings.signing_key_file)
+
+    async def record(scope: DashcoreScope) -> None:
+        await _audit(scope, "signing_key_rotated", ring.active_id)
+
+    run(_in_scope(settings, record))
+    retired_at = ring.keys[old.active_id].retire_after
+    click.echo(
+        f"active signing key is now {ring.active_id}; {old.active_id} verifies until "
+        f"{retired_at:%Y-%m-%d %H:%M:%S}Z. Restart the API processes to sign with the new key."
+    )
+
+
+@signing.command("list")
+def signing_list() -> None:
+    """Show the signing keys and until when each one verifies."""
+    settings = load_settings()
+    ring = _signing_file_ring(settings)
+    for key in ring.keys.values():
+        if key.id == ring.active_id:
+            role = "active"
+        elif key.retire_after is None:
+            role = "verify-only"
+        else:
+            role = f"verify-only until {key.retire_after:%Y-%m-%d %H:%M:%S}Z"
+        click.echo(f"{key.id}  created {key.created_at:%Y-%m-%d}  {role}")
+    if ring.development:
+        click.echo("(development ring: production refuses it)")
+
+
+@signing.command("prune")
+def signing_prune() -> None:
+    """Rewrite the file without retired keys (they no longer verify anything)."""
+    settings = load_settings()
+    ring = _signing_file_ring(settings)  # loading leaves retired keys out
+    ring.save(settings.signing_key_file)
+    click.echo(f"kept {len(ring.keys)} signing key(s): {', '.join(ring.keys)}")

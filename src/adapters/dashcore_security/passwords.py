@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from passlib.context import CryptContext
@@ -40,6 +41,7 @@ from dashcore.ports.passwords import PasswordCheck, PasswordHasher
 __all__ = [
     "CHEAPEST",
     "FLOOR",
+    "PROFILES",
     "RECOMMENDED",
     "SALT_BYTES",
     "TAG_BYTES",
@@ -77,6 +79,10 @@ class Argon2Profile:
 FLOOR = Argon2Profile(memory_kib=19456, time_cost=2, parallelism=1)
 RECOMMENDED = Argon2Profile(memory_kib=65536, time_cost=3, parallelism=4)
 CHEAPEST = Argon2Profile(memory_kib=8, time_cost=1, parallelism=1)
+# By the names of the DASHCORE_HASH_PROFILE setting; "test" needs ``allow_weak=True``.
+PROFILES: Mapping[str, Argon2Profile] = MappingProxyType(
+    {"recommended": RECOMMENDED, "floor": FLOOR, "test": CHEAPEST}
+)
 
 
 def _b64(data: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -9,11 +10,12 @@ from datetime import UTC, datetime
 import pytest
 
 from dashcore.application.notifications import Notifications
-from dashcore.application.outbox import MailQueue
+from dashcore.application.outbox import DeliverOutbox, MailQueue
 from dashcore.domain.email import Email
 from dashcore.domain.errors import DecryptionFailed, InvalidInput
 from dashcore.domain.mail import MailBody, OutboxEntry, OutboxStatus
 from dashcore.testing import FakeClock, SequentialIds
+from dashcore_mail.console import BEGIN, END, ConsoleMailer
 from dashcore_memory.outbox import MemoryOutbox
 from dashcore_memory.store import MemoryDatabase, MemoryUnitOfWork
 from dashcore_security import AesGcmVault, KeyRing
@@ -197,3 +199,23 @@ async def test_nothing_is_queued_unless_the_caller_commits() -> None:
     await uow.rollback()
     counts = await MemoryOutbox(MemoryUnitOfWork(database)).counts()
     assert sum(counts.values()) == 0
+
+
+async def test_in_development_the_console_shows_a_link_to_copy() -> None:
+    database, stream = MemoryDatabase(), io.StringIO()
+    uow = MemoryUnitOfWork(database)
+    await notifications(uow).verification(MIKE, TOKEN)
+    await uow.commit()
+    deliver = DeliverOutbox(
+        uow,
+        MemoryOutbox(uow),
+        ConsoleMailer("no-reply@dashcore.test", stream),
+        VAULT,
+        FakeClock(AT),
+    )
+    assert (await deliver()).sent == 1
+    printed = stream.getvalue()
+    block = printed[printed.index(BEGIN) + len(BEGIN) : printed.index(END)]
+    assert "To: mike@example.org" in block
+    links = [line for line in block.splitlines() if line.startswith(BASE)]
+    assert links == [f"{BASE}/verify-email#token={TOKEN}"]

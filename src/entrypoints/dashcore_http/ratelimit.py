@@ -187,7 +187,9 @@ class RateLimitMiddleware:
             await self._app(scope, receive, send)
             return
         decisions = await self._decide(scope, limits)
-        advertised = [d for d, lim in zip(decisions, limits, strict=True) if lim.key != "global"]
+        advertised = [
+            d for d, lim in zip(decisions, limits, strict=True) if lim.key is not KeyKind.GLOBAL
+        ]
         headers: dict[str, str] = {}
         if advertised:
             headers["RateLimit-Policy"] = rate_limit_policy_field(advertised)

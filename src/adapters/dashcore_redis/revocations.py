@@ -73,6 +73,7 @@ class RedisRevocationList(RevocationList):
         until_ms, now_ms = _ms(until), _ms(self._clock.now())
         if until_ms <= now_ms:
             return
+        self._prune()
         self._remember(session_id, until_ms)
         async with redis_errors(), self._client.pipeline(transaction=True) as pipe:
             pipe.zadd(self.key, {session_id: until_ms}, gt=True)
@@ -88,6 +89,7 @@ class RedisRevocationList(RevocationList):
         """Subscribe and load the list; fail start-up if Redis does not answer in time."""
         if self._task is not None:
             return
+        self._loaded.clear()
         self._task = asyncio.create_task(self._follow(), name="revocation-list")
         try:
             async with asyncio.timeout(self._start_timeout):

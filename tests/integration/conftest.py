@@ -15,9 +15,10 @@ from dishka import Provider
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
 
-from dashcore_app.settings import LogFormat, Settings
+from dashcore_app.settings import LogFormat, MailerKind, Settings
 from dashcore_http import create_app
 from dashcore_security import KeyRing
+from dashcore_security.signing import SigningKeyRing
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -65,8 +66,21 @@ def vault_keys() -> str:
 
 
 @pytest.fixture
-def memory_settings(vault_keys: str) -> Settings:
-    return Settings(database_url="memory://", vault_keys=vault_keys, log_format=LogFormat.JSON)
+def signing_keys() -> str:
+    return SigningKeyRing.generate().to_env_value()
+
+
+@pytest.fixture
+def memory_settings(vault_keys: str, signing_keys: str) -> Settings:
+    """The embedded default in memory, with fresh keys, cheap hashing and the memory mailer."""
+    return Settings(
+        database_url="memory://",
+        vault_keys=vault_keys,
+        signing_keys=signing_keys,
+        log_format=LogFormat.JSON,
+        hash_profile="test",
+        mailer=MailerKind.MEMORY,
+    )
 
 
 @pytest.fixture

@@ -40,10 +40,8 @@ class MemoryUserRepository(UserRepository):
         return None if user is None else replace(user)
 
     async def get_by_email_key(self, email_key: str) -> User | None:
-        for _, user in self._uow.rows(USERS):
-            if user.email.key == email_key:
-                return replace(user)
-        return None
+        users: list[User] = [user for _, user in self._uow.rows(USERS)]
+        return next((replace(u) for u in users if u.email.key == email_key), None)
 
     async def save(self, user: User) -> None:
         self._put(user, insert=False)
@@ -75,10 +73,11 @@ class MemoryEmailTokenRepository(EmailTokenRepository):
         )
 
     async def find(self, token_hash: bytes, purpose: TokenPurpose) -> EmailToken | None:
-        for _, token in self._uow.rows(TOKENS):
-            if token.token_hash == token_hash and token.purpose is purpose:
-                return replace(token)
-        return None
+        tokens: list[EmailToken] = [token for _, token in self._uow.rows(TOKENS)]
+        return next(
+            (replace(t) for t in tokens if t.token_hash == token_hash and t.purpose is purpose),
+            None,
+        )
 
     async def consume(self, token_id: UUID, at: datetime) -> bool:
         token: EmailToken | None = self._uow.get(TOKENS, token_id)

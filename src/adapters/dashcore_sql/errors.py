@@ -55,6 +55,7 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "audit_events_exists",
         "The audit chain already has an event at this position.",
     ),
+    "pk_mail_outbox": ("mail_outbox_exists", "An outbox entry with this id already exists."),
     "pk_users": ("users_exists", "A user with this id already exists."),
     "uq_users_email_key": ("users_email_taken", "An account with this email already exists."),
     "pk_email_tokens": ("email_tokens_exists", "A token with this id already exists."),

@@ -98,7 +98,7 @@ class Notifications:
             "Confirm your email address",
             "Welcome to dashcore.",
             "",
-            "Open this link within an hour to confirm your email address:",
+            "Open this link within 24 hours to confirm your email address:",
             link,
         )
 

@@ -8,11 +8,12 @@ when the server shuts down. Nothing is opened at import time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from dishka import Provider
 from dishka.integrations.litestar import LitestarProvider
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -20,18 +21,25 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 import dashcore
+from dashcore.ports.sessions import RevocationList
+from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore.ports.vault import Vault
+from dashcore_app.background import outbox_delivery
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings
-from dashcore_http.controllers import HealthController
+from dashcore_http.authentication import BearerAuthentication
+from dashcore_http.caller import TRUSTED_PROXIES_STATE_KEY
+from dashcore_http.client_ip import TrustedProxies
+from dashcore_http.controllers import AuthController, HealthController, JwksController
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_http.inputs import check_request_body
 from dashcore_http.middleware import RequestContextMiddleware
 from dashcore_http.problems import EXCEPTION_HANDLERS
 
-__all__ = ["DOCS_PATH", "create_app"]
+__all__ = ["API_PATH", "DOCS_PATH", "create_app"]
 
+API_PATH = "/api/v1"
 DOCS_PATH = "/docs"
 
 
@@ -69,17 +77,29 @@ def create_app(
     ``overrides`` replace providers (tests swap adapters this way); ``route_handlers`` adds
     routes next to dashcore's own.
 
-    Start-up resolves the vault, so bad or (in production) development keys stop the server
-    before it accepts a request.
+    Start-up resolves the vault and the token keys, so bad or (in production) development
+    keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
+    access token unless its handler is marked public. While the app runs, the mail outbox is
+    delivered in the background.
     """
     configure_logging(settings)
     container = build_container(settings, LitestarProvider(), *overrides)
+    authentication = BearerAuthentication()
 
     async def verify_keys() -> None:
         await container.get(Vault)
+        authentication.bind(
+            await container.get(AccessTokenVerifier), await container.get(RevocationList)
+        )
 
+    @asynccontextmanager
+    async def background(_: Litestar) -> AsyncIterator[None]:
+        async with outbox_delivery(container):
+            yield
+
+    api = Router(API_PATH, route_handlers=[AuthController], middleware=[authentication])
     app = Litestar(
-        route_handlers=[HealthController, *route_handlers],
+        route_handlers=[HealthController, JwksController, api, *route_handlers],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_request_body,
         request_max_body_size=settings.max_body_bytes,
@@ -88,7 +108,13 @@ def create_app(
         logging_config=None,
         on_startup=[verify_keys],
         on_shutdown=[container.close],
-        state=State({CONTAINER_STATE_KEY: container}),
+        lifespan=[background],
+        state=State(
+            {
+                CONTAINER_STATE_KEY: container,
+                TRUSTED_PROXIES_STATE_KEY: TrustedProxies(settings.trusted_proxies),
+            }
+        ),
     )
     app.asgi_handler = RequestContextMiddleware(
         app.asgi_handler,

@@ -71,6 +71,11 @@ class BearerAuthentication(ASGIMiddleware):
         self._verifier: AccessTokenVerifier | None = None
         self._revocations: RevocationList | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> BearerAuthentication:
+        """Litestar deep-copies a router when the app registers it; the copy must stay this
+        instance, whose ports ``bind`` sets at start-up."""
+        return self
+
     def bind(self, verifier: AccessTokenVerifier, revocations: RevocationList) -> None:
         self._verifier = verifier
         self._revocations = revocations

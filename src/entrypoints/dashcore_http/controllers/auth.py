@@ -11,6 +11,7 @@ from typing import Any
 
 from dishka import FromDishka
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from dashcore.application.access import IssuedTokens
@@ -88,7 +89,7 @@ class AuthController(Controller):
     @inject
     async def register(
         self,
-        data: RegisterRequest,
+        data: JSONBody[RegisterRequest],
         request: Request[Any, Any, Any],
         register: FromDishka[RegisterUser],
     ) -> Accepted:
@@ -103,7 +104,7 @@ class AuthController(Controller):
     @inject
     async def verify_email(
         self,
-        data: VerifyEmailRequest,
+        data: JSONBody[VerifyEmailRequest],
         request: Request[Any, Any, Any],
         verify: FromDishka[VerifyEmail],
     ) -> VerifiedResponse:
@@ -119,7 +120,7 @@ class AuthController(Controller):
     @inject
     async def resend_verification(
         self,
-        data: EmailRequest,
+        data: JSONBody[EmailRequest],
         request: Request[Any, Any, Any],
         resend: FromDishka[ResendVerification],
     ) -> Accepted:
@@ -129,7 +130,7 @@ class AuthController(Controller):
     @post("/login", opt=PUBLIC, status_code=HTTP_200_OK, summary="Log in with a password")
     @inject
     async def login(
-        self, data: LoginRequest, request: Request[Any, Any, Any], login: FromDishka[Login]
+        self, data: JSONBody[LoginRequest], request: Request[Any, Any, Any], login: FromDishka[Login]
     ) -> TokenResponse:
         attempt = LoginAttempt(data.email, data.password, data.remember_me, data.device_label)
         return _tokens(await login(attempt, caller_of(request)))
@@ -138,7 +139,7 @@ class AuthController(Controller):
     @inject
     async def refresh(
         self,
-        data: RefreshRequest,
+        data: JSONBody[RefreshRequest],
         request: Request[Any, Any, Any],
         refresh: FromDishka[RefreshTokens],
     ) -> TokenResponse:
@@ -174,7 +175,7 @@ class AuthController(Controller):
     @delete("/sessions/{session_id:str}", status_code=204, summary="End one session")
     @inject
     async def revoke_session(
-        self, session_id: str, request: Request[Any, Any, Any], sessions: FromDishka[Sessions]
+        self, session_id: FromPath[str], request: Request[Any, Any, Any], sessions: FromDishka[Sessions]
     ) -> None:
         """Another user's session id is a 404, exactly like one that does not exist."""
         claims = principal(request)
@@ -189,7 +190,7 @@ class AuthController(Controller):
     @inject
     async def update_me(
         self,
-        data: ProfileUpdate,
+        data: JSONBody[ProfileUpdate],
         request: Request[Any, Any, Any],
         update: FromDishka[UpdateProfile],
     ) -> Profile:

@@ -1,0 +1,48 @@
+"""Background loops an API process (or, later, a worker) runs next to its requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from dishka import AsyncContainer
+
+from dashcore.application.outbox import DeliverOutbox, DeliveryReport, OutboxDispatcher
+
+__all__ = ["outbox_delivery"]
+
+_log = structlog.get_logger("dashcore_app")
+
+
+@contextlib.asynccontextmanager
+async def outbox_delivery(
+    container: AsyncContainer, *, poll_interval: float = 1.0
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Deliver the mail outbox in the background while the block runs; each batch runs in
+    its own unit of work. Several processes may do this at once: claims are leased."""
+
+    async def deliver() -> DeliveryReport:
+        async with container() as scope:
+            deliver_batch = await scope.get(DeliverOutbox)
+            report = await deliver_batch()
+        if report.sent or report.retrying or report.dead:
+            _log.info(
+                "outbox_delivered", sent=report.sent, retrying=report.retrying, dead=report.dead
+            )
+        return report
+
+    def failed(error: Exception) -> None:
+        _log.warning("outbox_delivery_failed", error=repr(error))
+
+    dispatcher = OutboxDispatcher(
+        deliver, batch_size=50, on_error=failed, poll_interval=poll_interval
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop), name="dashcore-outbox")
+    try:
+        yield task
+    finally:
+        stop.set()
+        await task

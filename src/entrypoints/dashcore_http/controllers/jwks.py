@@ -1,0 +1,35 @@
+"""``GET /.well-known/jwks.json``: the public keys that verify dashcore's access tokens.
+
+Other services verify our tokens with these keys and no shared secret (security.md JWT-1).
+Keys retired by a rotation stay listed until the last token they signed has expired. The set
+may be cached for five minutes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka import FromDishka
+from litestar import Controller, Request, Response, get
+
+from dashcore.ports.tokens import AccessTokenVerifier
+from dashcore_http.authentication import PUBLIC
+from dashcore_http.di import inject
+
+__all__ = ["JwksController"]
+
+
+class JwksController(Controller):
+    path = "/.well-known"
+    tags = ("auth",)
+
+    @get("/jwks.json", opt=PUBLIC, summary="Public keys of access tokens (RFC 7517)")
+    @inject
+    async def jwks(
+        self, request: Request[Any, Any, Any], verifier: FromDishka[AccessTokenVerifier]
+    ) -> Response[dict[str, Any]]:
+        return Response(
+            verifier.jwks(),
+            media_type="application/jwk-set+json",
+            headers={"Cache-Control": "public, max-age=300"},
+        )

@@ -1,0 +1,264 @@
+"""The identity journey through HTTP, on the embedded default and on PostgreSQL + Redis.
+
+register → verify (token from the outbox's mail) → login → me → refresh → sessions → logout,
+and the ways it must fail: refresh reuse revokes the family, a revoked session's access token
+is refused, enumeration gets identical answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import httpx
+import pytest
+
+from dashcore_app.settings import Settings
+from dashcore_sql import create_engine, upgrade
+from tests.conftest import PostgresSchema
+from tests.integration.auth_support import (
+    API,
+    PASSWORD,
+    Mailbox,
+    log_in,
+    register_and_verify,
+    signed_up,
+)
+from tests.integration.conftest import AppClient
+from tests.integration.test_http_health import engine_in_schema
+
+BACKENDS = [
+    "memory",
+    pytest.param("postgres_redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    settings: Settings
+    schema: str | None = None
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, memory_settings: Settings) -> Backend:
+    if request.param == "memory":
+        return Backend(memory_settings)
+    schema: PostgresSchema = request.getfixturevalue("postgres_schema")
+    redis_url: str = request.getfixturevalue("redis_server_url")
+    settings = replace(memory_settings, database_url=schema.url, redis_url=redis_url)
+    return Backend(settings, schema.schema)
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+async def client(
+    backend: Backend, serve: AppClient, mailbox: Mailbox
+) -> AsyncIterator[httpx.AsyncClient]:
+    if backend.schema is None:
+        async with serve(backend.settings, mailbox) as client:
+            yield client
+        return
+    engine = create_engine(backend.settings.database_url, schema=backend.schema)
+    await upgrade(engine)
+    await engine.dispose()
+    async with serve(backend.settings, engine_in_schema(backend.schema), mailbox) as client:
+        yield client
+
+
+async def test_the_whole_journey(client: httpx.AsyncClient, mailbox: Mailbox) -> None:
+    email = "Ada.Lovelace@Example.org"
+    await register_and_verify(client, mailbox, email)
+    account = await log_in(client, email, device_label="laptop")
+
+    me = await client.get(f"{API}/auth/me", headers=account.headers)
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    assert me.json()["verified"] is True
+    assert me.headers["cache-control"] == "no-store"
+
+    refreshed = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": account.refresh_token}
+    )
+    assert refreshed.status_code == 200
+    pair = refreshed.json()
+    assert pair["refresh_token"] != account.refresh_token
+    assert pair["session_id"] == account.session_id
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+
+    phone = await log_in(client, email, device_label="phone")
+    sessions = await client.get(f"{API}/auth/sessions", headers=headers)
+    assert sessions.status_code == 200
+    listed = {s["id"]: s for s in sessions.json()}
+    assert set(listed) == {account.session_id, phone.session_id}
+    assert listed[account.session_id]["current"] is True
+    assert listed[phone.session_id]["device_label"] == "phone"
+
+    assert (await client.post(f"{API}/auth/logout", headers=phone.headers)).status_code == 204
+    assert (await client.get(f"{API}/auth/me", headers=phone.headers)).status_code == 401
+    assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 200
+
+    assert (await client.post(f"{API}/auth/logout-all", headers=headers)).status_code == 204
+    refused = await client.get(f"{API}/auth/me", headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert refused.json()["code"] == "invalid_token"
+
+
+async def test_refresh_token_reuse_revokes_the_whole_session(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    account = await signed_up(client, mailbox, "reuse@example.org")
+    first = await client.post(f"{API}/auth/refresh", json={"refresh_token": account.refresh_token})
+    second_token = first.json()["refresh_token"]
+    second = await client.post(f"{API}/auth/refresh", json={"refresh_token": second_token})
+    assert second.status_code == 200
+
+    replay = await client.post(f"{API}/auth/refresh", json={"refresh_token": account.refresh_token})
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "invalid_refresh_token"
+    latest = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}
+    )
+    assert latest.status_code == 401
+    headers = {"Authorization": f"Bearer {second.json()['access_token']}"}
+    assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 401
+
+
+async def test_parallel_refreshes_with_one_token_get_one_successor(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    account = await signed_up(client, mailbox, "tabs@example.org")
+    answers = await asyncio.gather(
+        *(
+            client.post(f"{API}/auth/refresh", json={"refresh_token": account.refresh_token})
+            for _ in range(20)
+        )
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["refresh_token"] for a in answers}) == 1
+
+
+async def test_login_failures_are_indistinguishable(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await register_and_verify(client, mailbox, "known@example.org")
+    await client.post(
+        f"{API}/auth/register", json={"email": "unverified@example.org", "password": PASSWORD}
+    )
+    attempts = [
+        ("nobody@example.org", PASSWORD),
+        ("known@example.org", PASSWORD + " wrong"),
+        ("unverified@example.org", PASSWORD),
+    ]
+    answers = []
+    for email, password in attempts:
+        response = await client.post(
+            f"{API}/auth/login", json={"email": email, "password": password}
+        )
+        answers.append(response)
+    assert {a.status_code for a in answers} == {401}
+    bodies = [{k: v for k, v in a.json().items() if k != "request_id"} for a in answers]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert len({a.headers["content-length"] for a in answers}) == 1
+
+
+async def test_registering_a_taken_address_answers_the_same_and_mails_the_owner(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    first = await client.post(
+        f"{API}/auth/register", json={"email": "mike@example.org", "password": PASSWORD}
+    )
+    again = await client.post(
+        f"{API}/auth/register", json={"email": "ＭＩＫＥ@EXAMPLE.ORG", "password": PASSWORD}
+    )
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json() == again.json()
+    notice = await mailbox.wait_for("mike@example.org", "already_registered")
+    assert notice.to == "mike@example.org"
+    assert mailbox.mailer.to("ＭＩＫＥ@EXAMPLE.ORG") == []
+
+
+async def test_a_verification_token_works_once(client: httpx.AsyncClient, mailbox: Mailbox) -> None:
+    await client.post(
+        f"{API}/auth/register", json={"email": "once@example.org", "password": PASSWORD}
+    )
+    token = await mailbox.token("once@example.org", "verification")
+    assert (await client.post(f"{API}/auth/verify-email", json={"token": token})).status_code == 200
+    replay = await client.post(f"{API}/auth/verify-email", json={"token": token})
+    assert replay.status_code == 422
+    assert replay.json()["code"] == "invalid_token"
+
+
+async def test_resending_answers_the_same_whether_or_not_the_address_exists(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await client.post(
+        f"{API}/auth/register", json={"email": "late@example.org", "password": PASSWORD}
+    )
+    known = await client.post(f"{API}/auth/verification-emails", json={"email": "late@example.org"})
+    unknown = await client.post(
+        f"{API}/auth/verification-emails", json={"email": "ghost@example.org"}
+    )
+    assert (known.status_code, unknown.status_code) == (202, 202)
+    assert known.json() == unknown.json()
+    first = await mailbox.token("late@example.org", "verification", count=1)
+    second = await mailbox.token("late@example.org", "verification", count=2)
+    stale = await client.post(f"{API}/auth/verify-email", json={"token": first})
+    assert stale.status_code == 422
+    fresh = await client.post(f"{API}/auth/verify-email", json={"token": second})
+    assert fresh.status_code == 200
+
+
+async def test_weak_or_oversized_passwords_are_refused_with_field_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    for password, code in [
+        ("short", "password_too_short"),
+        ("passwordpassword", "password_too_common"),
+        ("x" * 129, "password_too_long"),
+    ]:
+        response = await client.post(
+            f"{API}/auth/register", json={"email": "weak@example.org", "password": password}
+        )
+        assert response.status_code == 422, password
+        assert response.json()["code"] == code
+    oversized = await client.post(
+        f"{API}/auth/login", json={"email": "weak@example.org", "password": "x" * 100_000}
+    )
+    assert oversized.status_code in {413, 422}
+
+
+async def test_another_users_session_cannot_be_revoked(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    alice = await signed_up(client, mailbox, "alice@example.org")
+    bob = await signed_up(client, mailbox, "bob@example.org")
+    response = await client.delete(f"{API}/auth/sessions/{alice.session_id}", headers=bob.headers)
+    assert response.status_code == 404
+    assert (await client.get(f"{API}/auth/me", headers=alice.headers)).status_code == 200
+
+
+async def test_jwks_publishes_the_verification_keys(client: httpx.AsyncClient) -> None:
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    keys = response.json()["keys"]
+    assert keys
+    assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key for key in keys)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer a.b.c", "Bearer  x", "bearer x y"],
+)
+async def test_protected_routes_need_a_valid_bearer_token(
+    client: httpx.AsyncClient, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = await client.get(f"{API}/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"

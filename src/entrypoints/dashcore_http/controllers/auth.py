@@ -130,7 +130,10 @@ class AuthController(Controller):
     @post("/login", opt=PUBLIC, status_code=HTTP_200_OK, summary="Log in with a password")
     @inject
     async def login(
-        self, data: JSONBody[LoginRequest], request: Request[Any, Any, Any], login: FromDishka[Login]
+        self,
+        data: JSONBody[LoginRequest],
+        request: Request[Any, Any, Any],
+        login: FromDishka[Login],
     ) -> TokenResponse:
         attempt = LoginAttempt(data.email, data.password, data.remember_me, data.device_label)
         return _tokens(await login(attempt, caller_of(request)))
@@ -175,7 +178,10 @@ class AuthController(Controller):
     @delete("/sessions/{session_id:str}", status_code=204, summary="End one session")
     @inject
     async def revoke_session(
-        self, session_id: FromPath[str], request: Request[Any, Any, Any], sessions: FromDishka[Sessions]
+        self,
+        session_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        sessions: FromDishka[Sessions],
     ) -> None:
         """Another user's session id is a 404, exactly like one that does not exist."""
         claims = principal(request)

@@ -15,6 +15,7 @@ from granian.constants import Interfaces, Loops
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore_app import Settings, StartupError, ensure_development_keys, load_key_ring
+from dashcore_app.keys import load_signing_key_ring
 from dashcore_cli.context import load_settings, run, with_engine
 from dashcore_cli.tls import ensure_self_signed
 from dashcore_sql import migrate as migrations
@@ -32,7 +33,7 @@ def prepare_embedded_default(settings: Settings) -> None:
     """Data directory, development keys and schema, so a fresh checkout just runs."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if ensure_development_keys(settings):
-        click.echo(f"generated development vault keys in {settings.vault_key_file}")
+        click.echo(f"generated development keys in {settings.keys_dir}")
     if not settings.uses_memory_database:
         run(with_engine(settings, _upgrade_to_head))
 
@@ -89,5 +90,6 @@ def run_checks(settings: Settings) -> None:
     """Fail before binding a port if the keys are missing or refused (production rules)."""
     try:
         load_key_ring(settings)
+        load_signing_key_ring(settings)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from exc

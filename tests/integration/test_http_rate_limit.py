@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from litestar import Litestar, get, post
+from litestar import Litestar, Router, get, post
 from litestar.params import FromPath
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
@@ -26,10 +26,10 @@ from dashcore_http.problems import EXCEPTION_HANDLERS, PROBLEM_MEDIA_TYPE
 from dashcore_http.ratelimit import (
     LOGIN_ROUTE,
     KeyKind,
+    RateLimitMiddleware,
     RateLimitTable,
     RouteLimit,
     default_rate_limit_table,
-    rate_limit_middleware,
 )
 from dashcore_ratelimit.limiter import LimitsRateLimiter
 
@@ -89,7 +89,7 @@ def build_app(limiter: RateLimiter, table: RateLimitTable, proxies: TrustedProxi
     app = Litestar(
         route_handlers=[login, thing, scarce, health, ready],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[stand_in_authentication, rate_limit_middleware(limiter, table, proxies)],
+        middleware=[stand_in_authentication, RateLimitMiddleware(table, proxies, limiter)],
         logging_config=None,
     )
     app.asgi_handler = RequestContextMiddleware(
@@ -185,12 +185,32 @@ async def test_refused_requests_never_reach_the_handler(limiter: LimitsRateLimit
 
     app = Litestar(
         route_handlers=[counted],
-        middleware=[rate_limit_middleware(limiter, TABLE, TrustedProxies())],
+        middleware=[RateLimitMiddleware(TABLE, TrustedProxies(), limiter)],
     )
     async with app.lifespan(), connector(app)() as client:
         statuses = [(await client.post("/api/v1/counted")).status_code for _ in range(6)]
     assert statuses == [200] * 4 + [429] * 2
     assert calls == 4
+
+
+async def test_installed_on_a_router_and_bound_at_start_up(limiter: LimitsRateLimiter) -> None:
+    """The way create_app installs it: after authentication on the API router, with the
+    limiter bound once the container is open."""
+
+    @post("/auth/login", status_code=200)
+    async def routed_login() -> None:
+        return None
+
+    rate_limits = RateLimitMiddleware(TABLE, TrustedProxies())
+
+    async def bind() -> None:
+        rate_limits.bind(limiter)
+
+    api = Router("/api/v1", route_handlers=[routed_login], middleware=[rate_limits])
+    app = Litestar(route_handlers=[api], on_startup=[bind])
+    async with app.lifespan(), connector(app)() as client:
+        statuses = [(await client.post(LOGIN)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,10 @@ Signalling (RateLimit header fields, draft-ietf-httpapi-ratelimit-headers-10):
   ``Retry-After`` = the largest ``t`` among the refusing policies, so a client that honours it
   is not refused again by them.
 
-Install it as Litestar middleware (``middleware=[rate_limit_middleware(...)]``), so that it
-runs after routing and inside the request-context middleware (request id in problem bodies),
-and after whatever middleware sets ``scope["state"]["user_id"]``.
+Install it as Litestar middleware (``middleware=[authentication, rate_limits]`` on the API
+router), so that it runs after routing (the template is known), inside the request-context
+middleware (request id in problem bodies) and after the middleware that sets
+``scope["state"]["user_id"]``.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from http import HTTPStatus
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.middleware import DefineMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from dashcore.domain.ratelimit import RateDecision, RatePolicy, retry_after
 from dashcore.ports.ratelimit import RateLimiter
@@ -63,7 +64,6 @@ __all__ = [
     "RouteLimit",
     "default_rate_limit_table",
     "rate_limit_field",
-    "rate_limit_middleware",
     "rate_limit_policy_field",
 ]
 
@@ -72,7 +72,7 @@ Route = tuple[str, str]
 
 LOGIN_ROUTE: Final[Route] = ("POST", "/api/v1/auth/login")
 REGISTER_ROUTE: Final[Route] = ("POST", "/api/v1/auth/register")
-VERIFICATION_EMAIL_ROUTE: Final[Route] = ("POST", "/api/v1/auth/verification-email")
+VERIFICATION_EMAIL_ROUTE: Final[Route] = ("POST", "/api/v1/auth/verification-emails")
 PASSWORD_RESET_ROUTE: Final[Route] = ("POST", "/api/v1/auth/password-reset")
 
 _REFUSAL_DETAIL: Final = "Too many requests; retry after the number of seconds in Retry-After."
@@ -167,24 +167,39 @@ def rate_limit_field(decisions: Iterable[RateDecision]) -> str:
     return ", ".join(f'"{d.policy.name}";r={d.remaining};t={d.reset_after}' for d in decisions)
 
 
-class RateLimitMiddleware:
-    """Applies ``table`` to every routed HTTP request (see the module docstring)."""
+class RateLimitMiddleware(ASGIMiddleware):
+    """Applies ``table`` to every routed HTTP request (see the module docstring).
+
+    One instance serves every route it is installed on. The limiter may be given now or bound
+    at start-up with :meth:`bind` (it lives in the dependency container, which opens with the
+    app), as the authentication middleware binds its ports.
+    """
+
+    scopes = (ScopeType.HTTP,)
 
     def __init__(
-        self, app: ASGIApp, *, limiter: RateLimiter, table: RateLimitTable, proxies: TrustedProxies
+        self,
+        table: RateLimitTable,
+        proxies: TrustedProxies,
+        limiter: RateLimiter | None = None,
     ) -> None:
-        self._app = app
-        self._limiter = limiter
         self._table = table
         self._proxies = proxies
+        self._limiter = limiter
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
-        limits = self._table.limits_for(scope["method"], scope["path_template"])
+    def __deepcopy__(self, memo: dict[int, Any]) -> RateLimitMiddleware:
+        """Litestar deep-copies a router when the app registers it; the copy must stay this
+        instance, the one :meth:`bind` reaches."""
+        return self
+
+    def bind(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        http = cast("HTTPScope", scope)  # ``scopes`` admits HTTP only
+        limits = self._table.limits_for(http["method"], http["path_template"])
         if not limits:
-            await self._app(scope, receive, send)
+            await next_app(scope, receive, send)
             return
         decisions = await self._decide(scope, limits)
         advertised = [
@@ -206,21 +221,23 @@ class RateLimitMiddleware:
                 message["headers"] = [*message.get("headers", ()), *encoded]
             await send(message)
 
-        await self._app(scope, receive, send_with_headers)
+        await next_app(scope, receive, send_with_headers)
 
     async def _decide(self, scope: Scope, limits: tuple[RouteLimit, ...]) -> list[RateDecision]:
+        limiter = self._limiter
+        assert limiter is not None, "bind() runs at start-up"
         partitions: dict[KeyKind, str] = {}
         for kind in {limit.key for limit in limits}:
             partitions[kind] = self._partition(scope, kind)
-        hits = [self._limiter.hit(limit.policy, partitions[limit.key]) for limit in limits]
+        hits = [limiter.hit(limit.policy, partitions[limit.key]) for limit in limits]
         if len(hits) == 1:
             return [await hits[0]]
         return list(await asyncio.gather(*hits))
 
     def _partition(self, scope: Scope, kind: KeyKind) -> str:
-        if kind == KeyKind.GLOBAL:
+        if kind is KeyKind.GLOBAL:
             return "global"
-        if kind == KeyKind.USER and (user_id := scope["state"].get("user_id")) is not None:
+        if kind is KeyKind.USER and (user_id := scope["state"].get("user_id")) is not None:
             return f"user:{user_id}"
         return f"ip:{rate_limit_bucket(self._proxies.client_ip(scope))}"
 
@@ -235,10 +252,3 @@ class RateLimitMiddleware:
             headers=headers,
         )
         await response.to_asgi_response(app=None, request=request)(scope, receive, send)
-
-
-def rate_limit_middleware(
-    limiter: RateLimiter, table: RateLimitTable, proxies: TrustedProxies
-) -> DefineMiddleware:
-    """The middleware definition to put in ``Litestar(middleware=[...])``."""
-    return DefineMiddleware(RateLimitMiddleware, limiter=limiter, table=table, proxies=proxies)

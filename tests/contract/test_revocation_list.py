@@ -20,7 +20,7 @@ from dashcore.ports.sessions import RevocationList
 from dashcore.testing.clock import FakeClock
 from dashcore_memory.sessions import MemoryRevocationList
 from dashcore_redis.client import create_redis
-from dashcore_redis.revocations import RedisRevocationList
+from dashcore_redis.revocations import RedisRevocationList, RevocationListProbe
 from tests.contract.sessions_support import BACKENDS, delete_prefix
 
 PROPAGATION = 1.0
@@ -204,12 +204,29 @@ async def test_a_stopped_list_can_start_again(cluster: Cluster) -> None:
     assert revocations.is_revoked(sid)
 
 
-async def test_start_fails_when_redis_does_not_answer() -> None:
+async def test_without_redis_start_returns_unready_instead_of_failing() -> None:
     client = create_redis("redis://127.0.0.1:1/0", timeout=0.2)
-    revocations = RedisRevocationList(client, FakeClock(), start_timeout=0.5)
-    with pytest.raises(DependencyUnavailable):
-        await revocations.start()
+    revocations = RedisRevocationList(client, FakeClock(), start_timeout=0.3)
+    probe = RevocationListProbe(revocations)
+    await revocations.start()
+    with pytest.raises(DependencyUnavailable) as caught:
+        await probe.check(1.0)
+    assert caught.value.dependency == "revocations"
+    await revocations.stop()
     await client.aclose()
+
+
+@pytest.mark.redis
+async def test_the_probe_is_ready_once_the_list_is_loaded(cluster: Cluster) -> None:
+    revocations = await cluster.process("a")
+    probe = RevocationListProbe(revocations)
+    with pytest.raises(DependencyUnavailable):
+        await probe.check(1.0)
+    await revocations.start()
+    await probe.check(1.0)
+    await revocations.stop()
+    with pytest.raises(DependencyUnavailable):
+        await probe.check(1.0)
 
 
 async def test_revoke_fails_as_a_dependency_error_but_holds_locally() -> None:

@@ -29,10 +29,11 @@ from redis.exceptions import RedisError
 from dashcore.domain.errors import DependencyUnavailable
 from dashcore.domain.sessions import SessionId
 from dashcore.ports.clock import Clock
+from dashcore.ports.health import DependencyProbe
 from dashcore.ports.sessions import RevocationList
 from dashcore_redis.sessions import redis_errors
 
-__all__ = ["RedisRevocationList"]
+__all__ = ["RedisRevocationList", "RevocationListProbe"]
 
 
 def _ms(instant: datetime) -> int:
@@ -46,7 +47,7 @@ class RedisRevocationList(RevocationList):
         clock: Clock,
         *,
         prefix: str = "dashcore:",
-        start_timeout: float = 5.0,
+        start_timeout: float = 2.0,
         reconnect_delay: float = 0.5,
         prune_interval: float = 30.0,
     ) -> None:
@@ -86,19 +87,19 @@ class RedisRevocationList(RevocationList):
 
     # -- following other processes ---------------------------------------------------------
     async def start(self) -> None:
-        """Subscribe and load the list; fail start-up if Redis does not answer in time."""
+        """Subscribe and load the list, waiting up to ``start_timeout`` for the first load.
+
+        If Redis does not answer by then the process starts anyway, *not ready*
+        (:class:`RevocationListProbe` fails) while the follower keeps retrying: a load balancer
+        keeps requests away from it until the list is loaded.
+        """
         if self._task is not None:
             return
         self._loaded.clear()
         self._task = asyncio.create_task(self._follow(), name="revocation-list")
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._start_timeout):
                 await self._loaded.wait()
-        except TimeoutError as exc:
-            await self.stop()
-            raise DependencyUnavailable(
-                "The revocation list cannot be loaded from Redis.", dependency="redis"
-            ) from exc
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -154,3 +155,19 @@ class RedisRevocationList(RevocationList):
         now_ms = _ms(self._clock.now())
         for stale in [sid for sid, until in self._until.items() if until <= now_ms]:
             del self._until[stale]
+
+
+class RevocationListProbe(DependencyProbe):
+    """Readiness: this process follows revocations (subscribed, list loaded). Without that it
+    could accept access tokens of sessions revoked elsewhere."""
+
+    def __init__(self, revocations: RedisRevocationList) -> None:
+        self._revocations = revocations
+
+    @property
+    def name(self) -> str:
+        return "revocations"
+
+    async def check(self, timeout: float) -> None:
+        if not self._revocations.connected:
+            raise DependencyUnavailable("Revocations are not being followed.", dependency=self.name)

@@ -15,27 +15,25 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
-from dashcore.domain.email_tokens import EmailToken, TokenPurpose, hash_token, new_token_secret
-from dashcore.domain.errors import Conflict, InvalidInput
+from dashcore.domain.email_tokens import TokenPurpose
+from dashcore.domain.errors import Conflict
 from dashcore.domain.passwords import PasswordPolicy
 from dashcore.domain.users import User
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import EmailTokenRepository, UserRepository
+from dashcore.ports.users import UserRepository
 
 __all__ = [
-    "EmailTokens",
     "RegisterUser",
     "Registration",
     "ResendVerification",
@@ -55,64 +53,6 @@ class Registration:
     email: str
     password: str
     display_name: str | None = None
-
-
-class EmailTokens:
-    """Issues and redeems single-use email tokens of one purpose, in the caller's unit of work."""
-
-    def __init__(
-        self,
-        tokens: EmailTokenRepository,
-        clock: Clock,
-        ids: IdGenerator,
-        *,
-        ttls: Mapping[TokenPurpose, timedelta] | None = None,
-    ) -> None:
-        self._tokens = tokens
-        self._clock = clock
-        self._ids = ids
-        self._ttls = {purpose: purpose.default_ttl for purpose in TokenPurpose} | dict(ttls or {})
-
-    async def issue(self, user: User, purpose: TokenPurpose) -> str:
-        """A fresh token for ``user``'s current address; earlier unused ones are voided."""
-        await self._tokens.void_for_user(user.id, purpose)
-        secret = new_token_secret()
-        digest = hash_token(secret)
-        assert digest is not None
-        now = self._clock.now()
-        await self._tokens.add(
-            EmailToken(
-                id=self._ids.new_id(),
-                user_id=user.id,
-                purpose=purpose,
-                token_hash=digest,
-                email_key=user.email.key,
-                created_at=now,
-                expires_at=now + self._ttls[purpose],
-            )
-        )
-        return secret
-
-    async def redeem(self, secret: str, purpose: TokenPurpose, users: UserRepository) -> User:
-        """The user the token was issued to, consuming it; ``InvalidInput`` with code
-        ``invalid_token`` for a token that is unknown, used, expired, of another purpose or
-        issued for an address the user no longer has."""
-        digest = hash_token(secret)
-        token = None if digest is None else await self._tokens.find(digest, purpose)
-        user = None if token is None else await users.get(token.user_id)
-        now = self._clock.now()
-        if (
-            token is None
-            or user is None
-            or not token.usable(now, user.email.key)
-            or not await self._tokens.consume(token.id, now)
-        ):
-            raise InvalidInput(
-                "The link is invalid or has expired; ask for a new one.",
-                code="invalid_token",
-                field="token",
-            )
-        return user
 
 
 class RegisterUser:

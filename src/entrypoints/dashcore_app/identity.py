@@ -20,13 +20,20 @@ from datetime import timedelta
 from dishka import Provider, Scope, provide
 
 from dashcore.application.access import AccessTokens
+from dashcore.application.admin import CreateAdmin, ListUsers, ManageUser
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.login import Login
 from dashcore.application.notifications import Notifications
 from dashcore.application.outbox import DeliverOutbox, MailQueue
+from dashcore.application.passwords import (
+    ChangePassword,
+    CheckPasswordReset,
+    CompletePasswordReset,
+    RequestPasswordReset,
+)
 from dashcore.application.profile import GetProfile, UpdateProfile
 from dashcore.application.registration import (
-    EmailTokens,
     RegisterUser,
     ResendVerification,
     VerifyEmail,
@@ -150,8 +157,12 @@ class IdentityProvider(Provider):
         return _mailer(settings)
 
     @provide(scope=Scope.APP)
-    def rate_limiter(self, settings: Settings) -> RateLimiter:
-        return LimitsRateLimiter(settings.redis_url or "memory://")
+    async def rate_limiter(self, settings: Settings) -> AsyncIterator[RateLimiter]:
+        limiter = LimitsRateLimiter(
+            settings.redis_url or "memory://", key_prefix=f"{settings.redis_prefix}ratelimit"
+        )
+        yield limiter
+        await limiter.aclose()
 
     # -- per request -------------------------------------------------------------------
     @provide(scope=Scope.REQUEST)
@@ -218,6 +229,13 @@ class IdentityProvider(Provider):
     refresh = provide(RefreshTokens, scope=Scope.REQUEST)
     get_profile = provide(GetProfile, scope=Scope.REQUEST)
     update_profile = provide(UpdateProfile, scope=Scope.REQUEST)
+    request_reset = provide(RequestPasswordReset, scope=Scope.REQUEST)
+    check_reset = provide(CheckPasswordReset, scope=Scope.REQUEST)
+    complete_reset = provide(CompletePasswordReset, scope=Scope.REQUEST)
+    change_password = provide(ChangePassword, scope=Scope.REQUEST)
+    list_users = provide(ListUsers, scope=Scope.REQUEST)
+    manage_user = provide(ManageUser, scope=Scope.REQUEST)
+    create_admin = provide(CreateAdmin, scope=Scope.REQUEST)
 
 
 class InProcessSessionsProvider(Provider):

@@ -33,12 +33,14 @@ class RedisProvider(Provider):
     probe = provide(RedisProbe, provides=DependencyProbe, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
-    def sessions(self, client: Redis, clock: Clock) -> SessionStore:
-        return RedisSessionStore(client, clock)
+    def sessions(self, client: Redis, clock: Clock, settings: Settings) -> SessionStore:
+        return RedisSessionStore(client, clock, prefix=settings.redis_prefix)
 
     @provide(scope=Scope.APP)
-    async def revocations(self, client: Redis, clock: Clock) -> AsyncIterator[RevocationList]:
-        revocations = RedisRevocationList(client, clock)
+    async def revocations(
+        self, client: Redis, clock: Clock, settings: Settings
+    ) -> AsyncIterator[RevocationList]:
+        revocations = RedisRevocationList(client, clock, prefix=settings.redis_prefix)
         await revocations.start()
         yield revocations
         await revocations.stop()

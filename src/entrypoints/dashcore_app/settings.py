@@ -77,6 +77,7 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
+    redis_prefix: str = "dashcore:"
     vault_keys: str | None = field(default=None, repr=False)
     keys_dir: Path = Path("var/keys")
     allow_development_keys: bool = False
@@ -144,6 +145,7 @@ class Settings:
                 "DATABASE_URL", _database_url, f"sqlite+aiosqlite:///{data_dir}/dashcore.db"
             ),
             redis_url=reader.get("REDIS_URL", _redis_url, None),
+            redis_prefix=reader.get("REDIS_PREFIX", _redis_prefix, "dashcore:"),
             vault_keys=reader.get("VAULT_KEYS", str, None),
             keys_dir=reader.get("KEYS_DIR", Path, data_dir / "keys"),
             allow_development_keys=reader.get("ALLOW_DEVELOPMENT_KEYS", _boolean, False),
@@ -323,4 +325,10 @@ def _networks(raw: str) -> tuple[str, ...]:
 def _mail_from(raw: str) -> str:
     if "\r" in raw or "\n" in raw or "@" not in raw:
         raise ValueError("expected one address like 'dashcore <no-reply@example.com>'")
+    return raw
+
+
+def _redis_prefix(raw: str) -> str:
+    if len(raw) > 64 or not raw.isascii() or not raw.isprintable() or " " in raw:
+        raise ValueError("at most 64 printable ASCII characters without spaces, like 'dashcore:'")
     return raw

@@ -21,6 +21,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 import dashcore
+from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore.ports.vault import Vault
@@ -31,11 +32,19 @@ from dashcore_app.settings import Settings
 from dashcore_http.authentication import BearerAuthentication
 from dashcore_http.caller import TRUSTED_PROXIES_STATE_KEY
 from dashcore_http.client_ip import TrustedProxies
-from dashcore_http.controllers import AuthController, HealthController, JwksController
+from dashcore_http.controllers import (
+    AdminUsersController,
+    AuthController,
+    HealthController,
+    JwksController,
+    PasswordChangeController,
+    PasswordResetController,
+)
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_http.inputs import check_request_body
 from dashcore_http.middleware import RequestContextMiddleware
 from dashcore_http.problems import EXCEPTION_HANDLERS
+from dashcore_http.ratelimit import RateLimitMiddleware, default_rate_limit_table
 
 __all__ = ["API_PATH", "DOCS_PATH", "create_app"]
 
@@ -61,7 +70,13 @@ def _cors(settings: Settings) -> CORSConfig | None:
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
-        expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "WWW-Authenticate",
+            "RateLimit",
+            "RateLimit-Policy",
+        ],
         allow_credentials=False,
         max_age=600,
     )
@@ -84,20 +99,33 @@ def create_app(
     """
     configure_logging(settings)
     container = build_container(settings, LitestarProvider(), *overrides)
+    proxies = TrustedProxies(settings.trusted_proxies)
     authentication = BearerAuthentication()
+    rate_limits = RateLimitMiddleware(default_rate_limit_table(), proxies)
 
     async def verify_keys() -> None:
         await container.get(Vault)
         authentication.bind(
             await container.get(AccessTokenVerifier), await container.get(RevocationList)
         )
+        rate_limits.bind(await container.get(RateLimiter))
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
         async with outbox_delivery(container):
             yield
 
-    api = Router(API_PATH, route_handlers=[AuthController], middleware=[authentication])
+    api = Router(
+        API_PATH,
+        route_handlers=[
+            AuthController,
+            PasswordChangeController,
+            PasswordResetController,
+            AdminUsersController,
+        ],
+        # Authentication first: it names the user whose budget the rate limits charge.
+        middleware=[authentication, rate_limits] if settings.rate_limits else [authentication],
+    )
     app = Litestar(
         route_handlers=[HealthController, JwksController, api, *route_handlers],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -112,7 +140,7 @@ def create_app(
         state=State(
             {
                 CONTAINER_STATE_KEY: container,
-                TRUSTED_PROXIES_STATE_KEY: TrustedProxies(settings.trusted_proxies),
+                TRUSTED_PROXIES_STATE_KEY: proxies,
             }
         ),
     )

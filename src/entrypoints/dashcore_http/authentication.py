@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -93,16 +93,16 @@ class BearerAuthentication(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-def principal(request: Request[Any, Any, Any]) -> AccessClaims:
+def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
     """The authenticated caller's claims (the middleware guarantees them on non-public routes)."""
-    claims = request.scope.get("user")
+    claims = connection.scope.get("user")
     if not isinstance(claims, AccessClaims):
         raise _refused()
     return claims
 
 
-def require_admin(request: Request[Any, Any, Any]) -> AccessClaims:
-    claims = principal(request)
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
+    claims = principal(connection)
     if not claims.is_admin:
         raise Forbidden("This needs an administrator.", code="admin_required")
     return claims

@@ -73,7 +73,7 @@ Route = tuple[str, str]
 LOGIN_ROUTE: Final[Route] = ("POST", "/api/v1/auth/login")
 REGISTER_ROUTE: Final[Route] = ("POST", "/api/v1/auth/register")
 VERIFICATION_EMAIL_ROUTE: Final[Route] = ("POST", "/api/v1/auth/verification-emails")
-PASSWORD_RESET_ROUTE: Final[Route] = ("POST", "/api/v1/auth/password-reset")
+PASSWORD_RESET_ROUTE: Final[Route] = ("POST", "/api/v1/password-resets")
 
 _REFUSAL_DETAIL: Final = "Too many requests; retry after the number of seconds in Retry-After."
 

@@ -1,7 +1,16 @@
 """HTTP controllers: each decodes a msgspec struct, calls one use case, encodes the result."""
 
+from dashcore_http.controllers.admin import AdminUsersController
 from dashcore_http.controllers.auth import AuthController
 from dashcore_http.controllers.health import HealthController
 from dashcore_http.controllers.jwks import JwksController
+from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
 
-__all__ = ["AuthController", "HealthController", "JwksController"]
+__all__ = [
+    "AdminUsersController",
+    "AuthController",
+    "HealthController",
+    "JwksController",
+    "PasswordChangeController",
+    "PasswordResetController",
+]

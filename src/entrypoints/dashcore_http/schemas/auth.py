@@ -17,10 +17,14 @@ __all__ = [
     "Accepted",
     "EmailRequest",
     "LoginRequest",
+    "NewPassword",
+    "PasswordChange",
+    "PasswordChanged",
     "Profile",
     "ProfileUpdate",
     "RefreshRequest",
     "RegisterRequest",
+    "ResetTokenState",
     "SessionView",
     "TokenResponse",
     "VerifiedResponse",
@@ -100,3 +104,20 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
 
 class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     display_name: ShortText | None = None
+
+
+class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    current_password: PasswordText
+    new_password: PasswordText
+
+
+class NewPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    password: PasswordText
+
+
+class ResetTokenState(msgspec.Struct, frozen=True):
+    status: Literal["valid"] = "valid"
+
+
+class PasswordChanged(msgspec.Struct, frozen=True):
+    status: Literal["password_changed"] = "password_changed"

@@ -8,16 +8,11 @@ is refused, enumeration gets identical answers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 
 import httpx
 import pytest
 
-from dashcore_app.settings import Settings
-from dashcore_sql import create_engine, upgrade
-from tests.conftest import PostgresSchema
-from tests.integration.auth_support import (
+from tests.integration.identity.support import (
     API,
     PASSWORD,
     Mailbox,
@@ -25,49 +20,11 @@ from tests.integration.auth_support import (
     register_and_verify,
     signed_up,
 )
-from tests.integration.conftest import AppClient
-from tests.integration.test_http_health import engine_in_schema
 
 BACKENDS = [
     "memory",
     pytest.param("postgres_redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    settings: Settings
-    schema: str | None = None
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, memory_settings: Settings) -> Backend:
-    if request.param == "memory":
-        return Backend(memory_settings)
-    schema: PostgresSchema = request.getfixturevalue("postgres_schema")
-    redis_url: str = request.getfixturevalue("redis_server_url")
-    settings = replace(memory_settings, database_url=schema.url, redis_url=redis_url)
-    return Backend(settings, schema.schema)
-
-
-@pytest.fixture
-def mailbox() -> Mailbox:
-    return Mailbox()
-
-
-@pytest.fixture
-async def client(
-    backend: Backend, serve: AppClient, mailbox: Mailbox
-) -> AsyncIterator[httpx.AsyncClient]:
-    if backend.schema is None:
-        async with serve(backend.settings, mailbox) as client:
-            yield client
-        return
-    engine = create_engine(backend.settings.database_url, schema=backend.schema)
-    await upgrade(engine)
-    await engine.dispose()
-    async with serve(backend.settings, engine_in_schema(backend.schema), mailbox) as client:
-        yield client
 
 
 async def test_the_whole_journey(client: httpx.AsyncClient, mailbox: Mailbox) -> None:

@@ -1,0 +1,89 @@
+"""Single-use tokens sent by email, issued and redeemed for one purpose (REG-1, RESET-1).
+
+The rules are in :mod:`dashcore.domain.email_tokens`; this module stores and checks them in
+the caller's unit of work (it never commits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from dashcore.domain.email_tokens import EmailToken, TokenPurpose, hash_token, new_token_secret
+from dashcore.domain.errors import InvalidInput
+from dashcore.domain.users import User
+from dashcore.ports.clock import Clock
+from dashcore.ports.ids import IdGenerator
+from dashcore.ports.users import EmailTokenRepository, UserRepository
+
+__all__ = ["EmailTokens"]
+
+
+class EmailTokens:
+    """Issues and redeems single-use email tokens of one purpose, in the caller's unit of work."""
+
+    def __init__(
+        self,
+        tokens: EmailTokenRepository,
+        clock: Clock,
+        ids: IdGenerator,
+        *,
+        ttls: Mapping[TokenPurpose, timedelta] | None = None,
+    ) -> None:
+        self._tokens = tokens
+        self._clock = clock
+        self._ids = ids
+        self._ttls = {purpose: purpose.default_ttl for purpose in TokenPurpose} | dict(ttls or {})
+
+    async def issue(self, user: User, purpose: TokenPurpose) -> str:
+        """A fresh token for ``user``'s current address; earlier unused ones are voided."""
+        await self._tokens.void_for_user(user.id, purpose)
+        secret = new_token_secret()
+        digest = hash_token(secret)
+        assert digest is not None
+        now = self._clock.now()
+        await self._tokens.add(
+            EmailToken(
+                id=self._ids.new_id(),
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=digest,
+                email_key=user.email.key,
+                created_at=now,
+                expires_at=now + self._ttls[purpose],
+            )
+        )
+        return secret
+
+    async def peek(
+        self, secret: str, purpose: TokenPurpose, users: UserRepository
+    ) -> tuple[EmailToken, User]:
+        """The token and its user if the token is usable now; ``InvalidInput`` with code
+        ``invalid_token`` for one that is unknown, used, expired, of another purpose or issued
+        for an address the user no longer has."""
+        digest = hash_token(secret)
+        token = None if digest is None else await self._tokens.find(digest, purpose)
+        user = None if token is None else await users.get(token.user_id)
+        if token is None or user is None or not token.usable(self._clock.now(), user.email.key):
+            raise _invalid_token()
+        return token, user
+
+    async def redeem(self, secret: str, purpose: TokenPurpose, users: UserRepository) -> User:
+        """Like :meth:`peek`, and consume the token (exactly once, even under a race)."""
+        token, user = await self.peek(secret, purpose, users)
+        if not await self._tokens.consume(token.id, self._clock.now()):
+            raise _invalid_token()
+        return user
+
+    async def void(self, user: User, purpose: TokenPurpose) -> None:
+        """Void the user's outstanding tokens of ``purpose`` (e.g. resets after any password
+        change)."""
+        await self._tokens.void_for_user(user.id, purpose)
+
+
+def _invalid_token() -> InvalidInput:
+    return InvalidInput(
+        "The link is invalid or has expired; ask for a new one.",
+        code="invalid_token",
+        field="token",
+    )

@@ -1,0 +1,207 @@
+"""Password reset and password change (security.md RESET-1, PW-2..4, NOTIF-1).
+
+Rules:
+- Asking for a reset never reveals whether the address has an account: the answer is always
+  the same and mail goes only to the stored address of an active account. At most
+  ``reset_account`` (3 per hour) reset mails go to one account; extra requests are dropped
+  silently, so the inbox cannot be bombed.
+- A reset token is random, stored hashed, single use and valid for one hour; it dies with any
+  password change. Checking a token does not consume it.
+- Completing a reset sets the new password (policy-checked), clears the lockout, ends every
+  session, notifies the owner and does not log anyone in.
+- Changing the password needs the current one; it ends every other session and notifies.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.email_tokens import EmailTokens
+from dashcore.application.notifications import Notifications
+from dashcore.application.sessions import Sessions
+from dashcore.domain.audit import AuditOutcome
+from dashcore.domain.context import CallerContext
+from dashcore.domain.email import Email
+from dashcore.domain.email_tokens import TokenPurpose
+from dashcore.domain.errors import AuthenticationFailed, Forbidden
+from dashcore.domain.passwords import PasswordPolicy, normalise_password
+from dashcore.domain.ratelimit import RatePolicy
+from dashcore.domain.sessions import RevocationReason, SessionId
+from dashcore.domain.users import User, UserStatus
+from dashcore.ports.clock import Clock
+from dashcore.ports.passwords import PasswordHasher
+from dashcore.ports.ratelimit import RateLimiter
+from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.users import UserRepository
+
+__all__ = [
+    "RESET_ACCOUNT_POLICY",
+    "ChangePassword",
+    "CheckPasswordReset",
+    "CompletePasswordReset",
+    "RequestPasswordReset",
+]
+
+RESET_ACCOUNT_POLICY = RatePolicy(name="reset_account", limit=3, window=3600)
+
+
+class RequestPasswordReset:
+    def __init__(
+        self,
+        users: UserRepository,
+        email_tokens: EmailTokens,
+        notifications: Notifications,
+        limiter: RateLimiter,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+    ) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+        self._notifications = notifications
+        self._limiter = limiter
+        self._audit = audit
+        self._uow = uow
+
+    async def __call__(self, address: str, caller: CallerContext) -> None:
+        """Mail a reset link to the account of ``address`` if there is an active one."""
+        email = Email(address)
+        user = await self._users.get_by_email_key(email.key)
+        if user is None or user.status is not UserStatus.ACTIVE:
+            return
+        decision = await self._limiter.hit(RESET_ACCOUNT_POLICY, str(user.id))
+        if not decision.allowed:
+            return
+        secret = await self._email_tokens.issue(user, TokenPurpose.PASSWORD_RESET)
+        await self._notifications.password_reset(user.email, secret)
+        await self._audit.record(
+            "password_reset_requested", caller=caller, target=f"user:{user.id}"
+        )
+        await self._uow.commit()
+
+
+class CheckPasswordReset:
+    def __init__(self, users: UserRepository, email_tokens: EmailTokens) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+
+    async def __call__(self, token: str) -> None:
+        """Nothing if the token can still reset a password; ``InvalidInput(invalid_token)``
+        otherwise. The token is not consumed."""
+        await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+
+
+class CompletePasswordReset:
+    def __init__(
+        self,
+        users: UserRepository,
+        email_tokens: EmailTokens,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        sessions: Sessions,
+        notifications: Notifications,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+        self._hasher = hasher
+        self._policy = policy
+        self._sessions = sessions
+        self._notifications = notifications
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, token: str, new_password: str, caller: CallerContext) -> None:
+        password = self._policy.check(new_password)
+        user = await self._email_tokens.redeem(token, TokenPurpose.PASSWORD_RESET, self._users)
+        caller = caller.with_actor(f"user:{user.id}")
+        await _set_password(
+            user, password, self._hasher, self._users, self._email_tokens, self._clock
+        )
+        await self._sessions.end_all(
+            user.id, reason=RevocationReason.PASSWORD_CHANGED, caller=caller
+        )
+        await self._notifications.password_changed(user.email, at=self._clock.now())
+        await self._audit.record(
+            "password_reset_completed", caller=caller, target=f"user:{user.id}"
+        )
+        await self._uow.commit()
+
+
+class ChangePassword:
+    def __init__(
+        self,
+        users: UserRepository,
+        email_tokens: EmailTokens,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        sessions: Sessions,
+        notifications: Notifications,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._email_tokens = email_tokens
+        self._hasher = hasher
+        self._policy = policy
+        self._sessions = sessions
+        self._notifications = notifications
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(
+        self,
+        user_id: UUID,
+        session_id: str,
+        *,
+        current_password: str,
+        new_password: str,
+        caller: CallerContext,
+    ) -> None:
+        """A wrong current password is ``Forbidden(wrong_password)``: the caller is signed in,
+        so it is not an authentication failure that should sign them out."""
+        password = self._policy.check(new_password)
+        user = await self._users.get(user_id)
+        if user is None or not user.can_log_in:
+            raise AuthenticationFailed("A valid access token is required.", code="invalid_token")
+        check = await self._hasher.verify(normalise_password(current_password), user.password_hash)
+        if not check.valid:
+            await self._audit.record(
+                "password_change_failed",
+                caller=caller,
+                outcome=AuditOutcome.FAILURE,
+                target=f"user:{user.id}",
+            )
+            await self._uow.commit()
+            raise Forbidden("The current password is wrong.", code="wrong_password")
+        await _set_password(
+            user, password, self._hasher, self._users, self._email_tokens, self._clock
+        )
+        await self._sessions.end_all(
+            user.id,
+            reason=RevocationReason.PASSWORD_CHANGED,
+            caller=caller,
+            except_session_id=SessionId(session_id),
+        )
+        await self._notifications.password_changed(user.email, at=self._clock.now())
+        await self._audit.record("password_changed", caller=caller, target=f"user:{user.id}")
+        await self._uow.commit()
+
+
+async def _set_password(
+    user: User,
+    password: str,
+    hasher: PasswordHasher,
+    users: UserRepository,
+    email_tokens: EmailTokens,
+    clock: Clock,
+) -> None:
+    """Store the new hash, clear the lockout and void every outstanding reset token."""
+    user.change_password(await hasher.hash(password), clock.now())
+    await users.save(user)
+    await email_tokens.void(user, TokenPurpose.PASSWORD_RESET)

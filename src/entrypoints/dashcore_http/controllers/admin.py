@@ -1,0 +1,119 @@
+"""``/api/v1/admin/users``: administrators list accounts, disable/enable them and manage plans.
+
+Every route needs an access token with the ``admin`` role; anyone else gets 403.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from dishka import FromDishka
+from litestar import Controller, Request, delete, get, post, put
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from dashcore.application.admin import MAX_PAGE, ListUsers, ManageUser
+from dashcore.domain.users import User
+from dashcore_http.authentication import require_admin
+from dashcore_http.caller import caller_of
+from dashcore_http.di import inject
+from dashcore_http.schemas.admin import PlanGrant, UserPage, UserView
+
+__all__ = ["AdminUsersController"]
+
+
+def admins_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    require_admin(connection)
+
+
+def user_view(user: User, now_locked: bool) -> UserView:
+    return UserView(
+        id=user.id,
+        email=user.email.value,
+        display_name=user.display_name,
+        verified=user.verified,
+        role=user.role.value,
+        status=user.status.value,
+        plan=user.plan,
+        locked=now_locked,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+def _view(user: User) -> UserView:
+    return user_view(
+        user, user.throttle.password_login_disabled or user.throttle.locked_until is not None
+    )
+
+
+class AdminUsersController(Controller):
+    path = "/admin/users"
+    tags = ("admin",)
+    guards = [admins_only]  # noqa: RUF012 (Litestar reads a list)
+
+    @get("/", summary="List accounts, oldest first")
+    @inject
+    async def list_users(
+        self,
+        request: Request[Any, Any, Any],
+        users: FromDishka[ListUsers],
+        after: FromQuery[UUID | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> UserPage:
+        page = await users(after=after, limit=limit)
+        items = [_view(user) for user in page]
+        return UserPage(items=items, next_after=page[-1].id if len(page) == limit else None)
+
+    @get("/{user_id:uuid}", summary="One account")
+    @inject
+    async def get_user(
+        self,
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        manage: FromDishka[ManageUser],
+    ) -> UserView:
+        return _view(await manage.get(user_id))
+
+    @post("/{user_id:uuid}/disable", status_code=200, summary="Disable (ends every session)")
+    @inject
+    async def disable(
+        self,
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        manage: FromDishka[ManageUser],
+    ) -> UserView:
+        return _view(await manage.disable(user_id, caller_of(request)))
+
+    @post("/{user_id:uuid}/enable", status_code=200, summary="Enable again")
+    @inject
+    async def enable(
+        self,
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        manage: FromDishka[ManageUser],
+    ) -> UserView:
+        return _view(await manage.enable(user_id, caller_of(request)))
+
+    @put("/{user_id:uuid}/plan", summary="Grant a subscription plan")
+    @inject
+    async def grant_plan(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[PlanGrant],
+        request: Request[Any, Any, Any],
+        manage: FromDishka[ManageUser],
+    ) -> UserView:
+        return _view(await manage.grant_plan(user_id, data.plan, caller_of(request)))
+
+    @delete("/{user_id:uuid}/plan", status_code=200, summary="Revoke the subscription plan")
+    @inject
+    async def revoke_plan(
+        self,
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        manage: FromDishka[ManageUser],
+    ) -> UserView:
+        return _view(await manage.revoke_plan(user_id, caller_of(request)))

@@ -1,0 +1,98 @@
+"""``/api/v1/password-resets`` and ``/api/v1/auth/me/password``.
+
+Asking for a reset always answers 202 with the same body. The token in the path is never
+logged (the request log masks it) and the pages that carry it send ``Referrer-Policy:
+no-referrer`` (every dashcore response does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka import FromDishka
+from litestar import Controller, Request, get, patch, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from dashcore.application.passwords import (
+    ChangePassword,
+    CheckPasswordReset,
+    CompletePasswordReset,
+    RequestPasswordReset,
+)
+from dashcore_http.authentication import PUBLIC, principal
+from dashcore_http.caller import caller_of
+from dashcore_http.di import inject
+from dashcore_http.schemas.auth import (
+    Accepted,
+    EmailRequest,
+    NewPassword,
+    PasswordChange,
+    PasswordChanged,
+    ResetTokenState,
+)
+
+__all__ = ["PasswordChangeController", "PasswordResetController"]
+
+
+class PasswordResetController(Controller):
+    path = "/password-resets"
+    tags = ("auth",)
+
+    @post("/", opt=PUBLIC, status_code=HTTP_202_ACCEPTED, summary="Mail a reset link")
+    @inject
+    async def request_reset(
+        self,
+        data: JSONBody[EmailRequest],
+        request: Request[Any, Any, Any],
+        request_reset: FromDishka[RequestPasswordReset],
+    ) -> Accepted:
+        await request_reset(data.email, caller_of(request))
+        return Accepted()
+
+    @get("/{token:str}", opt=PUBLIC, summary="Is this reset link still valid?")
+    @inject
+    async def check_reset(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        check: FromDishka[CheckPasswordReset],
+    ) -> ResetTokenState:
+        await check(token)
+        return ResetTokenState()
+
+    @patch("/{token:str}", opt=PUBLIC, summary="Set a new password with a reset link")
+    @inject
+    async def complete_reset(
+        self,
+        token: FromPath[str],
+        data: JSONBody[NewPassword],
+        request: Request[Any, Any, Any],
+        complete: FromDishka[CompletePasswordReset],
+    ) -> PasswordChanged:
+        """Ends every session and logs nobody in: sign in again with the new password."""
+        await complete(token, data.password, caller_of(request))
+        return PasswordChanged()
+
+
+class PasswordChangeController(Controller):
+    path = "/auth/me/password"
+    tags = ("auth",)
+
+    @post("/", status_code=204, summary="Change the password (needs the current one)")
+    @inject
+    async def change_password(
+        self,
+        data: JSONBody[PasswordChange],
+        request: Request[Any, Any, Any],
+        change: FromDishka[ChangePassword],
+    ) -> None:
+        """Every other session of the account ends; this one stays."""
+        claims = principal(request)
+        await change(
+            claims.subject,
+            claims.session_id,
+            current_password=data.current_password,
+            new_password=data.new_password,
+            caller=caller_of(request),
+        )

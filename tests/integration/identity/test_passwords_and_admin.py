@@ -1,0 +1,133 @@
+"""Password reset and change, lockout, and administration, through HTTP."""
+
+from __future__ import annotations
+
+import httpx
+from dishka import AsyncContainer
+
+from dashcore.application.admin import CreateAdmin
+from dashcore.domain.context import SYSTEM
+from tests.integration.identity.support import API, PASSWORD, Mailbox, log_in, signed_up
+
+NEW_PASSWORD = "a completely different passphrase"
+
+
+async def test_reset_ends_every_session_and_needs_the_new_password(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    account = await signed_up(client, mailbox, "forgetful@example.org")
+    asked = await client.post(f"{API}/password-resets", json={"email": "FORGETFUL@example.org"})
+    unknown = await client.post(f"{API}/password-resets", json={"email": "nobody@example.org"})
+    assert (asked.status_code, unknown.status_code) == (202, 202)
+    assert asked.json() == unknown.json()
+
+    token = await mailbox.token("forgetful@example.org", "password_reset")
+    assert (await client.get(f"{API}/password-resets/{token}")).status_code == 200
+    done = await client.patch(f"{API}/password-resets/{token}", json={"password": NEW_PASSWORD})
+    assert done.status_code == 200
+    assert "access_token" not in done.text
+
+    assert (await client.get(f"{API}/auth/me", headers=account.headers)).status_code == 401
+    stale = await client.post(f"{API}/auth/refresh", json={"refresh_token": account.refresh_token})
+    assert stale.status_code == 401
+    replay = await client.patch(f"{API}/password-resets/{token}", json={"password": PASSWORD})
+    assert replay.status_code == 422
+    assert (await client.get(f"{API}/password-resets/{token}")).status_code == 422
+    failed = await client.post(
+        f"{API}/auth/login", json={"email": "forgetful@example.org", "password": PASSWORD}
+    )
+    assert failed.status_code == 401
+    await log_in(client, "forgetful@example.org", NEW_PASSWORD)
+    await mailbox.wait_for("forgetful@example.org", "password_changed")
+
+
+async def test_a_reset_link_dies_when_the_password_changes_another_way(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    account = await signed_up(client, mailbox, "careful@example.org")
+    await client.post(f"{API}/password-resets", json={"email": "careful@example.org"})
+    token = await mailbox.token("careful@example.org", "password_reset")
+    changed = await client.post(
+        f"{API}/auth/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=account.headers,
+    )
+    assert changed.status_code == 204
+    dead = await client.patch(f"{API}/password-resets/{token}", json={"password": PASSWORD})
+    assert dead.status_code == 422
+
+
+async def test_changing_the_password_keeps_this_session_and_ends_the_others(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    laptop = await signed_up(client, mailbox, "two-devices@example.org")
+    phone = await log_in(client, "two-devices@example.org")
+    wrong = await client.post(
+        f"{API}/auth/me/password",
+        json={"current_password": "not the password at all", "new_password": NEW_PASSWORD},
+        headers=laptop.headers,
+    )
+    assert wrong.status_code == 403
+    assert wrong.json()["code"] == "wrong_password"
+    changed = await client.post(
+        f"{API}/auth/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=laptop.headers,
+    )
+    assert changed.status_code == 204
+    assert (await client.get(f"{API}/auth/me", headers=laptop.headers)).status_code == 200
+    assert (await client.get(f"{API}/auth/me", headers=phone.headers)).status_code == 401
+
+
+async def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await signed_up(client, mailbox, "target@example.org")
+    for _ in range(5):
+        response = await client.post(
+            f"{API}/auth/login", json={"email": "target@example.org", "password": "guess " * 3}
+        )
+        assert response.status_code in {401, 429}
+    locked = await client.post(
+        f"{API}/auth/login", json={"email": "Target@Example.org", "password": PASSWORD}
+    )
+    assert locked.status_code in {401, 429}
+
+
+async def test_admins_disable_accounts_and_that_ends_their_sessions(
+    client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
+) -> None:
+    async with core() as scope:
+        create_admin = await scope.get(CreateAdmin)
+        await create_admin("root@example.org", NEW_PASSWORD, SYSTEM)
+    admin = await log_in(client, "root@example.org", NEW_PASSWORD)
+    member = await signed_up(client, mailbox, "member@example.org")
+
+    forbidden = await client.get(f"{API}/admin/users", headers=member.headers)
+    assert forbidden.status_code == 403
+
+    listed = await client.get(f"{API}/admin/users", headers=admin.headers)
+    assert listed.status_code == 200
+    emails = {u["email"]: u for u in listed.json()["items"]}
+    member_id = emails["member@example.org"]["id"]
+    assert emails["root@example.org"]["role"] == "admin"
+
+    granted = await client.put(
+        f"{API}/admin/users/{member_id}/plan", json={"plan": "pro"}, headers=admin.headers
+    )
+    assert granted.json()["plan"] == "pro"
+    disabled = await client.post(f"{API}/admin/users/{member_id}/disable", headers=admin.headers)
+    assert disabled.json()["status"] == "disabled"
+    assert (await client.get(f"{API}/auth/me", headers=member.headers)).status_code == 401
+    again = await client.post(
+        f"{API}/auth/login", json={"email": "member@example.org", "password": PASSWORD}
+    )
+    assert again.status_code == 401
+    await mailbox.wait_for("member@example.org", "account_disabled")
+
+    admin_id = emails["root@example.org"]["id"]
+    itself = await client.post(f"{API}/admin/users/{admin_id}/disable", headers=admin.headers)
+    assert itself.status_code == 409
+    enabled = await client.post(f"{API}/admin/users/{member_id}/enable", headers=admin.headers)
+    assert enabled.json()["status"] == "active"
+    await log_in(client, "member@example.org")

@@ -8,6 +8,7 @@ from dashcore_cli.audit import audit
 from dashcore_cli.keys import keys
 from dashcore_cli.migrate import migrate
 from dashcore_cli.serve import serve
+from dashcore_cli.users import users
 
 __all__ = ["cli"]
 
@@ -22,3 +23,4 @@ cli.add_command(serve)
 cli.add_command(migrate)
 cli.add_command(keys)
 cli.add_command(audit)
+cli.add_command(users)

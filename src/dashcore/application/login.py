@@ -141,7 +141,7 @@ class Login:
                     target=f"user:{user.id}",
                     metadata={
                         "failures": after.failures,
-                        "password_login_disabled": after.password_login_disabled,
+                        "login_disabled": after.password_login_disabled,
                     },
                 )
         await self._fail(caller, "wrong_password", user=user)

@@ -135,3 +135,48 @@ async def test_the_same_server_runs_on_postgresql_and_redis(
     ready = await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/health/ready", process)
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_a_revoked_session_is_refused_by_another_process_within_a_second(
+    serve: Starter,
+    server_env: dict[str, str],
+    fresh_postgres_database: str,
+    redis_server_url: str,
+) -> None:
+    """JWT-3 across processes: log out on server A, and server B refuses the access token
+    within one second (revocations travel through Redis pub/sub)."""
+    env = {
+        **server_env,
+        "DASHCORE_DATABASE_URL": fresh_postgres_database,
+        "DASHCORE_REDIS_URL": redis_server_url,
+        "DASHCORE_REDIS_PREFIX": f"test:{uuid.uuid4().hex[:12]}:",
+        "DASHCORE_HASH_PROFILE": "test",
+    }
+    first, second = free_port(), free_port()
+    process_a = serve("--port", str(first), env=env)
+    await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{first}/health/ready", process_a)
+    process_b = serve("--port", str(second), env=env)
+    await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{second}/health/ready", process_b)
+    password = "a passphrase for two servers"
+    created = subprocess.run(
+        [*DASHCORE, "users", "create-admin", "--email", "two@example.org", "--password-stdin"],
+        env=env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    api_a, api_b = f"http://127.0.0.1:{first}/api/v1", f"http://127.0.0.1:{second}/api/v1"
+    async with httpx.AsyncClient(timeout=5) as client:
+        login = await client.post(
+            f"{api_a}/auth/login", json={"email": "two@example.org", "password": password}
+        )
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        assert (await client.get(f"{api_b}/auth/me", headers=headers)).status_code == 200
+        assert (await client.post(f"{api_a}/auth/logout", headers=headers)).status_code == 204
+        logged_out = time.monotonic()
+        while (await client.get(f"{api_b}/auth/me", headers=headers)).status_code != 401:
+            assert time.monotonic() - logged_out < 1.0, "server B still accepts the token"
+            await asyncio.sleep(0.02)

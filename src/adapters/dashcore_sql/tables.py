@@ -133,6 +133,7 @@ users = Table(
     Column("status", Text(), nullable=False),
     Column("plan", Text()),
     Column("display_name", Text()),
+    Column("pending_email", Text()),
     Column("failed_logins", Integer(), nullable=False),
     Column("last_failed_login_at", UtcDateTime()),
     Column("locked_until", UtcDateTime()),
@@ -162,6 +163,8 @@ email_tokens = Table(
     PrimaryKeyConstraint("id"),
     UniqueConstraint("token_hash"),
     Index(None, "user_id", "purpose"),
-    CheckConstraint("purpose IN ('verify_email', 'password_reset')", name="purpose"),
+    CheckConstraint(
+        "purpose IN ('verify_email', 'change_email', 'password_reset')", name="purpose"
+    ),
 )
 """Email verification and password-reset tokens, stored as SHA-256 and found by that hash."""

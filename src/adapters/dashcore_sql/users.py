@@ -136,6 +136,7 @@ def _columns(user: User) -> dict[str, Any]:
         "status": user.status.value,
         "plan": user.plan,
         "display_name": user.display_name,
+        "pending_email": None if user.pending_email is None else user.pending_email.value,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
         **_throttle_columns(user.throttle),
@@ -163,6 +164,7 @@ def _user(row: Row[Any]) -> User:
         status=UserStatus(row.status),
         plan=row.plan,
         display_name=row.display_name,
+        pending_email=None if row.pending_email is None else Email(row.pending_email),
         throttle=_throttle(row),
     )
 

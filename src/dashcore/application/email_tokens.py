@@ -36,7 +36,8 @@ class EmailTokens:
         self._ttls = {purpose: purpose.default_ttl for purpose in TokenPurpose} | dict(ttls or {})
 
     async def issue(self, user: User, purpose: TokenPurpose) -> str:
-        """A fresh token for ``user``'s current address; earlier unused ones are voided."""
+        """A fresh token for ``user``'s current address (the pending one for an email
+        change); earlier unused ones of the purpose are voided."""
         await self._tokens.void_for_user(user.id, purpose)
         secret = new_token_secret()
         digest = hash_token(secret)
@@ -48,7 +49,7 @@ class EmailTokens:
                 user_id=user.id,
                 purpose=purpose,
                 token_hash=digest,
-                email_key=user.email.key,
+                email_key=_bound_address(user, purpose),
                 created_at=now,
                 expires_at=now + self._ttls[purpose],
             )
@@ -64,7 +65,9 @@ class EmailTokens:
         digest = hash_token(secret)
         token = None if digest is None else await self._tokens.find(digest, purpose)
         user = None if token is None else await users.get(token.user_id)
-        if token is None or user is None or not token.usable(self._clock.now(), user.email.key):
+        if token is None or user is None:
+            raise _invalid_token()
+        if not token.usable(self._clock.now(), _bound_address(user, purpose)):
             raise _invalid_token()
         return token, user
 
@@ -79,6 +82,13 @@ class EmailTokens:
         """Void the user's outstanding tokens of ``purpose`` (e.g. resets after any password
         change)."""
         await self._tokens.void_for_user(user.id, purpose)
+
+
+def _bound_address(user: User, purpose: TokenPurpose) -> str:
+    """The canonical address a token of ``purpose`` is (or must be) bound to."""
+    if purpose is TokenPurpose.CHANGE_EMAIL:
+        return "" if user.pending_email is None else user.pending_email.key
+    return user.email.key
 
 
 def _invalid_token() -> InvalidInput:

@@ -24,7 +24,7 @@ from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
-from dashcore.domain.errors import Conflict
+from dashcore.domain.errors import Conflict, InvalidInput
 from dashcore.domain.passwords import PasswordPolicy
 from dashcore.domain.users import User
 from dashcore.ports.clock import Clock
@@ -124,28 +124,40 @@ class RegisterUser:
 
 
 class VerifyEmail:
+    """Redeems a mailed token: a registration's (the account becomes verified) or an email
+    change's (the account switches to the proven address and the old address is told)."""
+
     def __init__(
         self,
         users: UserRepository,
         email_tokens: EmailTokens,
+        notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
         self._users = users
         self._email_tokens = email_tokens
+        self._notifications = notifications
         self._audit = audit
         self._uow = uow
         self._clock = clock
 
     async def __call__(self, token: str, caller: CallerContext) -> User:
-        user = await self._email_tokens.redeem(token, TokenPurpose.VERIFY_EMAIL, self._users)
-        user.mark_verified(self._clock.now())
+        now = self._clock.now()
+        try:
+            user = await self._email_tokens.redeem(token, TokenPurpose.VERIFY_EMAIL, self._users)
+        except InvalidInput:
+            user = await self._email_tokens.redeem(token, TokenPurpose.CHANGE_EMAIL, self._users)
+            old = user.confirm_email_change(now)
+            await self._notifications.email_changed(old, user.email, at=now)
+            action = "user_email_changed"
+        else:
+            user.mark_verified(now)
+            action = "user_email_verified"
         await self._users.save(user)
         await self._audit.record(
-            "user_email_verified",
-            caller=caller.with_actor(f"user:{user.id}"),
-            target=f"user:{user.id}",
+            action, caller=caller.with_actor(f"user:{user.id}"), target=f"user:{user.id}"
         )
         await self._uow.commit()
         return user

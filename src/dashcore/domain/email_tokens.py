@@ -6,10 +6,10 @@ Rules:
 - Each token has one purpose; a verification token can never stand in for a reset token or the
   other way round (look-ups filter by purpose).
 - A token is bound to the user *and* the canonical email it was issued for: after an email change
-  it is void.
+  it is void. A ``change_email`` token is issued for (and bound to) the pending new address.
 - Single use: the first successful use marks it used; any later use fails. Issuing a new token of
   a purpose voids the user's earlier ones of that purpose.
-- TTL: verification 24 hours, password reset 1 hour (configurable).
+- TTL: verification and email change 24 hours, password reset 1 hour (configurable).
 """
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ _MAX_TOKEN_CHARS = 128
 
 class TokenPurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
+    CHANGE_EMAIL = "change_email"
     PASSWORD_RESET = "password_reset"  # noqa: S105 (a purpose, not a password)
 
     @property
     def default_ttl(self) -> timedelta:
-        return timedelta(hours=24) if self is TokenPurpose.VERIFY_EMAIL else timedelta(hours=1)
+        if self is TokenPurpose.PASSWORD_RESET:
+            return timedelta(hours=1)
+        return timedelta(hours=24)
 
 
 def new_token_secret() -> str:

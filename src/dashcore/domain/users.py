@@ -2,7 +2,8 @@
 
 Rules:
 - A user is identified by an email address (stored as given, unique by its canonical key,
-  security.md REG-2) and a UUIDv7 id.
+  security.md REG-2) and a UUIDv7 id. A new address is only *pending* until proven by the
+  token mailed to it; until then the account keeps (and logs in with) the old one.
 - Only *verified*, *active* users log in. A disabled user keeps its data but every session is
   revoked and no new one starts.
 - ``role`` is ``user`` or ``admin``; ``plan`` is the subscription plan (``None`` = free) that
@@ -125,6 +126,7 @@ class User:
     status: UserStatus = UserStatus.ACTIVE
     plan: str | None = None
     display_name: str | None = None
+    pending_email: Email | None = None
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def __post_init__(self) -> None:
@@ -162,13 +164,22 @@ class User:
         self.display_name = None if display_name is None else _display_name(display_name)
         self.updated_at = now
 
-    def change_email(self, email: Email, now: datetime) -> None:
-        """A new address must be proven again: the account is unverified until it is."""
-        if email.value == self.email.value:
+    def request_email_change(self, email: Email, now: datetime) -> None:
+        """Remember ``email`` as the pending address; the account keeps its current one (and
+        stays able to log in) until the new one is proven."""
+        if email == self.email:
             raise Conflict("That is already the account's address.", code="email_unchanged")
-        self.email = email
-        self.verified = False
+        self.pending_email = email
         self.updated_at = now
+
+    def confirm_email_change(self, now: datetime) -> Email:
+        """Switch to the proven pending address; returns the old one (it gets told)."""
+        if self.pending_email is None:
+            raise Conflict("No email change is pending.", code="no_email_change")
+        old, self.email, self.pending_email = self.email, self.pending_email, None
+        self.verified = True
+        self.updated_at = now
+        return old
 
     def disable(self, now: datetime) -> None:
         self.status = UserStatus.DISABLED

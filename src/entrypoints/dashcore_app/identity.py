@@ -32,7 +32,7 @@ from dashcore.application.passwords import (
     CompletePasswordReset,
     RequestPasswordReset,
 )
-from dashcore.application.profile import GetProfile, UpdateProfile
+from dashcore.application.profile import ChangeEmail, GetProfile, UpdateProfile
 from dashcore.application.registration import (
     RegisterUser,
     ResendVerification,
@@ -229,6 +229,7 @@ class IdentityProvider(Provider):
     refresh = provide(RefreshTokens, scope=Scope.REQUEST)
     get_profile = provide(GetProfile, scope=Scope.REQUEST)
     update_profile = provide(UpdateProfile, scope=Scope.REQUEST)
+    change_email = provide(ChangeEmail, scope=Scope.REQUEST)
     request_reset = provide(RequestPasswordReset, scope=Scope.REQUEST)
     check_reset = provide(CheckPasswordReset, scope=Scope.REQUEST)
     complete_reset = provide(CompletePasswordReset, scope=Scope.REQUEST)

@@ -131,3 +131,49 @@ async def test_admins_disable_accounts_and_that_ends_their_sessions(
     enabled = await client.post(f"{API}/admin/users/{member_id}/enable", headers=admin.headers)
     assert enabled.json()["status"] == "active"
     await log_in(client, "member@example.org")
+
+
+async def test_an_email_change_takes_effect_only_once_the_new_address_is_proven(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    account = await signed_up(client, mailbox, "old@example.org")
+    needs_password = await client.patch(
+        f"{API}/auth/me", json={"email": "new@example.org"}, headers=account.headers
+    )
+    assert needs_password.status_code == 422
+    asked = await client.patch(
+        f"{API}/auth/me",
+        json={"email": "new@example.org", "current_password": PASSWORD, "display_name": "Ada"},
+        headers=account.headers,
+    )
+    assert asked.status_code == 200
+    assert asked.json()["email"] == "old@example.org"
+    assert asked.json()["pending_email"] == "new@example.org"
+    assert asked.json()["display_name"] == "Ada"
+    await log_in(client, "old@example.org")
+
+    token = await mailbox.token("new@example.org", "verification")
+    assert (await client.post(f"{API}/auth/verify-email", json={"token": token})).status_code == 200
+    notice = await mailbox.wait_for("old@example.org", "email_changed")
+    assert "new@example.org" not in notice.body.text
+    me = await client.get(f"{API}/auth/me", headers=account.headers)
+    assert (me.json()["email"], me.json()["pending_email"]) == ("new@example.org", None)
+    await log_in(client, "new@example.org")
+    cleared = await client.patch(
+        f"{API}/auth/me", json={"display_name": None}, headers=account.headers
+    )
+    assert cleared.json()["display_name"] is None
+
+
+async def test_moving_to_a_taken_address_sends_nothing_and_changes_nothing(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await signed_up(client, mailbox, "owner@example.org")
+    mover = await signed_up(client, mailbox, "mover@example.org")
+    asked = await client.patch(
+        f"{API}/auth/me",
+        json={"email": "OWNER@example.org", "current_password": PASSWORD},
+        headers=mover.headers,
+    )
+    assert asked.status_code == 200
+    assert [m.template for m in mailbox.mailer.to("owner@example.org")] == ["verification"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from dishka import FromDishka
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
@@ -16,7 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from dashcore.application.access import IssuedTokens
 from dashcore.application.login import Login, LoginAttempt
-from dashcore.application.profile import GetProfile, UpdateProfile
+from dashcore.application.profile import ChangeEmail, GetProfile, UpdateProfile
 from dashcore.application.registration import (
     RegisterUser,
     Registration,
@@ -25,6 +26,7 @@ from dashcore.application.registration import (
 )
 from dashcore.application.sessions import Sessions
 from dashcore.application.token_refresh import RefreshTokens
+from dashcore.domain.errors import InvalidInput
 from dashcore.domain.sessions import RevocationReason, Session
 from dashcore.domain.users import User
 from dashcore_http.authentication import PUBLIC, principal
@@ -60,6 +62,7 @@ def _profile(user: User) -> Profile:
     return Profile(
         id=user.id,
         email=user.email.value,
+        pending_email=None if user.pending_email is None else user.pending_email.value,
         display_name=user.display_name,
         verified=user.verified,
         role=user.role.value,
@@ -199,8 +202,21 @@ class AuthController(Controller):
         data: JSONBody[ProfileUpdate],
         request: Request[Any, Any, Any],
         update: FromDishka[UpdateProfile],
+        change_email: FromDishka[ChangeEmail],
+        profile: FromDishka[GetProfile],
     ) -> Profile:
-        user = await update(
-            principal(request).subject, display_name=data.display_name, caller=caller_of(request)
-        )
-        return _profile(user)
+        user_id, caller = principal(request).subject, caller_of(request)
+        if data.email is not None:
+            if data.current_password is None:
+                raise InvalidInput(
+                    "Changing the email needs the current password.", field="current_password"
+                )
+            await change_email(
+                user_id,
+                new_email=data.email,
+                current_password=data.current_password,
+                caller=caller,
+            )
+        if data.display_name is not msgspec.UNSET:
+            await update(user_id, display_name=data.display_name, caller=caller)
+        return _profile(await profile(user_id))

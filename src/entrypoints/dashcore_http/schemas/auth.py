@@ -95,6 +95,7 @@ class SessionView(msgspec.Struct, frozen=True, kw_only=True):
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     email: str
+    pending_email: str | None
     display_name: str | None
     verified: bool
     role: str
@@ -103,7 +104,13 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProfileUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    display_name: ShortText | None = None
+    """Fields left out stay as they are (``display_name: null`` clears the name). A new
+    ``email`` needs ``current_password`` and only takes effect once the link mailed to it is
+    opened."""
+
+    display_name: ShortText | msgspec.UnsetType | None = msgspec.UNSET
+    email: EmailText | None = None
+    current_password: PasswordText | None = None
 
 
 class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

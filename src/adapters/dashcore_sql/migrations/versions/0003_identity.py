@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("plan", sa.Text(), nullable=True),
         sa.Column("display_name", sa.Text(), nullable=True),
+        sa.Column("pending_email", sa.Text(), nullable=True),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
         sa.Column("last_failed_login_at", INSTANT, nullable=True),
         sa.Column("locked_until", INSTANT, nullable=True),
@@ -65,7 +66,8 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.CheckConstraint(
-            "purpose IN ('verify_email', 'password_reset')", name="ck_email_tokens_purpose"
+            "purpose IN ('verify_email', 'change_email', 'password_reset')",
+            name="ck_email_tokens_purpose",
         ),
     )
     op.create_index("ix_email_tokens_user_id_purpose", "email_tokens", ["user_id", "purpose"])

@@ -86,11 +86,13 @@ def create_app(
     settings: Settings,
     *overrides: Provider,
     route_handlers: Sequence[ControllerRouterHandler] = (),
+    api_route_handlers: Sequence[ControllerRouterHandler] = (),
 ) -> Litestar:
     """The dashcore API for ``settings``.
 
     ``overrides`` replace providers (tests swap adapters this way); ``route_handlers`` adds
-    routes next to dashcore's own.
+    routes next to dashcore's own, ``api_route_handlers`` adds routes under ``/api/v1``, where
+    they get authentication and rate limits like dashcore's own API.
 
     Start-up resolves the vault and the token keys, so bad or (in production) development
     keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
@@ -122,6 +124,7 @@ def create_app(
             PasswordChangeController,
             PasswordResetController,
             AdminUsersController,
+            *api_route_handlers,
         ],
         # Authentication first: it names the user whose budget the rate limits charge.
         middleware=[authentication, rate_limits] if settings.rate_limits else [authentication],

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import httpx
 from dishka import AsyncContainer
+from litestar import get
 
 from dashcore.application.admin import CreateAdmin
 from dashcore.domain.context import SYSTEM
+from dashcore_app.settings import Settings
+from dashcore_http import create_app
+from dashcore_http.di import CONTAINER_STATE_KEY
+from dashcore_http.entitlements import requires_plan
+from tests.integration.conftest import _Lifespan
 from tests.integration.identity.support import API, PASSWORD, Mailbox, log_in, signed_up
 
 NEW_PASSWORD = "a completely different passphrase"
@@ -177,3 +183,36 @@ async def test_moving_to_a_taken_address_sends_nothing_and_changes_nothing(
     )
     assert asked.status_code == 200
     assert [m.template for m in mailbox.mailer.to("owner@example.org")] == ["verification"]
+
+
+async def test_a_plan_guard_follows_grants_and_revocations_at_once(
+    memory_settings: Settings, mailbox: Mailbox
+) -> None:
+    @get("/reports", guards=[requires_plan("pro")], sync_to_thread=False)
+    def reports() -> dict[str, str]:
+        return {"report": "ready"}
+
+    app = create_app(memory_settings, mailbox, api_route_handlers=[reports])
+    async with _Lifespan(app):
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            core: AsyncContainer = app.state[CONTAINER_STATE_KEY]
+            async with core() as scope:
+                await (await scope.get(CreateAdmin))("boss@example.org", NEW_PASSWORD, SYSTEM)
+            admin = await log_in(client, "boss@example.org", NEW_PASSWORD)
+            member = await signed_up(client, mailbox, "reader@example.org")
+            refused = await client.get(f"{API}/reports", headers=member.headers)
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "plan_required"
+            me = await client.get(f"{API}/auth/me", headers=member.headers)
+            grant = await client.put(
+                f"{API}/admin/users/{me.json()['id']}/plan",
+                json={"plan": "pro"},
+                headers=admin.headers,
+            )
+            assert grant.status_code == 200
+            assert (await client.get(f"{API}/reports", headers=member.headers)).status_code == 200
+            await client.delete(f"{API}/admin/users/{me.json()['id']}/plan", headers=admin.headers)
+            assert (await client.get(f"{API}/reports", headers=member.headers)).status_code == 403
+            assert (await client.get(f"{API}/reports", headers=admin.headers)).status_code == 200
+            assert (await client.get(f"{API}/reports")).status_code == 401

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import ip_network
 from pathlib import Path
@@ -157,7 +157,7 @@ class Settings:
             log_format=reader.get("LOG_FORMAT", LogFormat, LogFormat.AUTO),
             readiness_timeout=reader.get("READINESS_TIMEOUT", _positive_float, 1.0),
             api_docs=reader.get("API_DOCS", _boolean, True),
-            public_base_url=reader.get("PUBLIC_BASE_URL", _base_url, "http://127.0.0.1:8000"),
+            public_base_url=reader.get("PUBLIC_BASE_URL", _base_url, ""),
             signing_keys=reader.get("SIGNING_KEYS", str, None),
             jwt_issuer=reader.get("JWT_ISSUER", str, "dashcore"),
             jwt_audience=reader.get("JWT_AUDIENCE", str, "dashcore-api"),
@@ -185,6 +185,8 @@ class Settings:
             reader.problems.append(
                 "DASHCORE_DATABASE_URL: memory:// is not durable; not in production"
             )
+        if not settings.public_base_url:
+            settings = replace(settings, public_base_url=f"http://{settings.host}:{settings.port}")
         if settings.is_production:
             if settings.mailer in {MailerKind.CONSOLE, MailerKind.MEMORY} and not (
                 settings.allow_console_mailer

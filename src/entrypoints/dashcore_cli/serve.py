@@ -7,6 +7,7 @@ none of that implicitly: keys and migrations are deliberate operator steps.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -68,6 +69,9 @@ def serve(
     scheme = "https" if tls_cert else "http"
     shown_host = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0", "::"} else bind_host  # noqa: S104
     base = f"{scheme}://{shown_host}:{bind_port}"
+    # Workers read their settings from the environment: links in mail follow this server
+    # unless DASHCORE_PUBLIC_BASE_URL says otherwise.
+    os.environ.setdefault("DASHCORE_PUBLIC_BASE_URL", base)
     click.echo(
         f"dashcore ({settings.env}) on {settings.database_url.split('://')[0]}\n"
         f"  API docs   {base}/docs\n  readiness  {base}/health/ready"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.errors import Conflict, DependencyUnavailable
@@ -123,8 +123,8 @@ async def test_an_unreachable_database_is_dependency_unavailable() -> None:
     engine = create_engine(DEAD_DATABASE)
     try:
         with pytest.raises(DependencyUnavailable) as raised:
-            async with unit_of_work(engine):
-                pass
+            async with unit_of_work(engine) as uow:
+                await uow.execute(text("SELECT 1"))
         assert raised.value.dependency == "database"
         with pytest.raises(DependencyUnavailable):
             await SqlDatabaseProbe(engine).check(timeout=5)
@@ -155,3 +155,17 @@ def test_urls_get_their_async_driver(given: str, expected: str) -> None:
 def test_other_databases_and_drivers_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="Unsupported database URL"):
         normalize_url(url)
+
+
+async def test_a_unit_of_work_takes_a_connection_only_when_a_statement_runs(
+    sql_engine: AsyncEngine,
+) -> None:
+    """A request answered without the database (a cache hit) never touches the pool."""
+    pool = sql_engine.sync_engine.pool
+    async with unit_of_work(sql_engine) as uow:
+        await uow.commit()
+        await uow.rollback()
+        assert pool.checkedout() == 0
+        await uow.execute(text("SELECT 1"))
+        assert pool.checkedout() == 1
+    assert pool.checkedout() == 0

@@ -19,23 +19,42 @@ __all__ = ["SqlUnitOfWork", "unit_of_work"]
 class SqlUnitOfWork(UnitOfWork):
     """One connection with an open transaction, shared by the repositories built on it.
 
+    The connection is taken from the pool at the first statement, not before: a request whose
+    use case is answered without the database (a cache hit) never touches the pool.
+
     Writes are visible to other units of work only after ``commit()``. After ``commit()`` or
     ``rollback()`` the next statement starts a new transaction. A statement that fails leaves
     the transaction unusable on PostgreSQL: roll back before going on. Every database error
     leaves as a domain error (see ``dashcore_sql.errors``).
     """
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
 
     @property
     def connection(self) -> AsyncConnection:
+        """The open connection (a statement must have run already)."""
+        assert self._connection is not None, "no statement has run in this unit of work"
         return self._connection
 
     @property
     def dialect_name(self) -> str:
         """``postgresql`` or ``sqlite``: repositories pick dialect-specific SQL with it."""
-        return self._connection.dialect.name
+        return self._engine.dialect.name
+
+    async def _open(self) -> AsyncConnection:
+        connection = self._engine.connect()
+        with database_errors():
+            await connection.start()
+        try:
+            with database_errors():
+                await connection.begin()
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
+        return connection
 
     async def execute(
         self,
@@ -44,32 +63,38 @@ class SqlUnitOfWork(UnitOfWork):
     ) -> CursorResult[Any]:
         """Run one statement in this unit of work's transaction (rows come back buffered); a
         sequence of parameter sets runs it once per set."""
+        connection = self._connection or await self._open()
         with database_errors():
-            return await self._connection.execute(statement, parameters)
+            return await connection.execute(statement, parameters)
 
     async def commit(self) -> None:
-        with database_errors():
-            await self._connection.commit()
+        if self._connection is not None:
+            with database_errors():
+                await self._connection.commit()
 
     async def rollback(self) -> None:
-        with database_errors():
-            await self._connection.rollback()
+        if self._connection is not None:
+            with database_errors():
+                await self._connection.rollback()
 
-
-@asynccontextmanager
-async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWork]:
-    """Open a connection and a transaction; on the way out, roll back whatever was not
-    committed and give the connection back. Nothing is ever committed implicitly."""
-    connection = engine.connect()
-    with database_errors():
-        await connection.start()
-    try:
-        with database_errors():
-            await connection.begin()
-        yield SqlUnitOfWork(connection)
-    finally:
+    async def close(self) -> None:
+        """Roll back what was not committed and give the connection back to the pool."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
         with database_errors():
             try:
                 await connection.rollback()
             finally:
                 await connection.close()
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWork]:
+    """A unit of work on ``engine``; on the way out, roll back whatever was not committed and
+    give the connection back. Nothing is ever committed implicitly."""
+    uow = SqlUnitOfWork(engine)
+    try:
+        yield uow
+    finally:
+        await uow.close()

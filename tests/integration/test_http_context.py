@@ -21,9 +21,14 @@ async def log_something() -> dict[str, str]:
     return {"ok": "yes"}
 
 
+@get("/test/cached", cache=60)
+async def cached() -> dict[str, str]:
+    return {"cached": "yes"}
+
+
 @pytest.fixture
 async def client(serve: AppClient, memory_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(memory_settings, route_handlers=[log_something]) as client:
+    async with serve(memory_settings, route_handlers=[log_something, cached]) as client:
         yield client
 
 
@@ -46,6 +51,19 @@ async def test_insane_request_id_is_replaced(client: httpx.AsyncClient, incoming
 async def test_each_request_gets_its_own_id(client: httpx.AsyncClient) -> None:
     ids = {(await client.get("/health")).headers["x-request-id"] for _ in range(5)}
     assert len(ids) == 5
+
+
+async def test_a_cached_response_gets_the_headers_of_the_request_that_reads_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """Litestar's response cache keeps the messages it saw; the middleware must not have
+    written this request's id (or a second copy of the security headers) into them."""
+    first = await client.get("/test/cached", headers={"X-Request-ID": "first"})
+    second = await client.get("/test/cached", headers={"X-Request-ID": "second"})
+    assert first.json() == second.json() == {"cached": "yes"}
+    assert second.headers.get_list("x-request-id") == ["second"]
+    assert second.headers.get_list("x-frame-options") == ["DENY"]
+    assert second.headers.get_list("cache-control") == ["no-store"]
 
 
 @pytest.mark.parametrize("path", ["/health", "/nowhere"])

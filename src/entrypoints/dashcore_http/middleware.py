@@ -26,17 +26,20 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Awaitable, Iterator
 from typing import Final
 
 import structlog
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from dashcore_app.logging import request_id_var
 from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
 
-__all__ = ["RequestContextMiddleware", "RequestIds"]
+__all__ = ["RequestContextMiddleware", "request_ids"]
 
+# Looked up once: an enum attribute costs a lookup through its class on every request.
+_HTTP: Final = ScopeType.HTTP
 _SANE_ID: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _API_CSP: Final = b"default-src 'none'; frame-ancestors 'none'"
 _DOCS_CSP: Final = (
@@ -51,28 +54,33 @@ _COMMON: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
-_API: Final = (*_COMMON, (b"content-security-policy", _API_CSP))
-_DOCS: Final = (*_COMMON, (b"content-security-policy", _DOCS_CSP))
 _HSTS: Final = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+# The constant security headers by (documentation page?, came over https?), built once.
+_SECURITY: Final = {
+    (documentation, https): (
+        *_COMMON,
+        (b"content-security-policy", _DOCS_CSP if documentation else _API_CSP),
+        *((_HSTS,) if https else ()),
+    )
+    for documentation in (False, True)
+    for https in (False, True)
+}
 _NO_STORE: Final = (b"cache-control", b"no-store")
 _PROBE_PATHS: Final = frozenset({"/health", "/health/ready"})
 
 _log = structlog.get_logger("dashcore_http")
 
 
-class RequestIds:
-    """Generated request ids: 16 random hex digits per process, then a 16-digit counter.
+def request_ids() -> Iterator[str]:
+    """Generated request ids: 32 hex digits, a random 64-bit process prefix then a 64-bit counter.
 
     Unique across processes and restarts without a system call per request; a request id is a
-    correlation handle, not a secret, so it need not be unpredictable.
+    correlation handle, not a secret, so it need not be unpredictable. The prefix's top bit is
+    set so that every id has the same width. ``next()`` on the iterator runs in C (no Python
+    frame per id).
     """
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(8).hex()
-        self._counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self._prefix}{next(self._counter):016x}"
+    first = (1 << 63 | int.from_bytes(os.urandom(8))) << 64
+    return map("%x".__mod__, itertools.count(first))
 
 
 class RequestContextMiddleware:
@@ -81,6 +89,12 @@ class RequestContextMiddleware:
     ``docs_path`` is where the API docs live; ``log_requests`` is false when the log level
     drops INFO lines anyway, so that the canonical line (and its clock reads) cost nothing then;
     ``log_probes`` says whether successful health probes are logged too (DEBUG).
+
+    It runs on every request, and at ~1 us per Python call that matters next to Litestar's own
+    path (``bench.instructions``): constant header tuples are built once, the user agent is only
+    looked up when a line is written, and the send wrapper is a plain function handing back
+    ``send``'s awaitable (no coroutine of its own per message). It sends a new start message
+    rather than editing Litestar's, which a response cache may have kept.
     """
 
     def __init__(
@@ -90,43 +104,39 @@ class RequestContextMiddleware:
         self._docs_prefix = docs_path
         self._log_requests = log_requests
         self._log_probes = log_probes
-        self._new_id = RequestIds()
+        self._ids = request_ids()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != _HTTP:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter() if self._log_requests else 0.0
-        request_id = user_agent = None
+        request_id = None
         for name, value in scope["headers"]:
-            if name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"x-request-id" and _SANE_ID.fullmatch(value):
+            if name == b"x-request-id" and _SANE_ID.fullmatch(value):
                 request_id = value.decode("ascii")
         if request_id is None:
-            request_id = self._new_id()
+            request_id = next(self._ids)
         scope["state"]["request_id"] = request_id
         path = scope["path"]
         documentation = self._docs_prefix is not None and path.startswith(self._docs_prefix)
-        own = (
-            *(_DOCS if documentation else _API),
-            (b"x-request-id", request_id.encode("ascii")),
-            *((_HSTS,) if scope["scheme"] == "https" else ()),
-        )
+        own = _SECURITY[documentation, scope["scheme"] == "https"]
+        echoed = (b"x-request-id", request_id.encode("ascii"))
         status = 0
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = message["headers"] = list(message.get("headers", ()))
-                for name, _ in headers:
-                    if name == b"cache-control":
-                        break
-                else:
-                    headers.append(_NO_STORE)
-                headers.extend(own)
-            await send(message)
+            if message["type"] != "http.response.start":
+                return send(message)
+            status = message["status"]
+            given = message.get("headers", ())
+            headers = [*given, *own, echoed]
+            for name, _ in given:
+                if name == b"cache-control":
+                    break
+            else:
+                headers.append(_NO_STORE)
+            return send({**message, "headers": headers})
 
         token = request_id_var.set(request_id)
         try:
@@ -140,17 +150,23 @@ class RequestContextMiddleware:
             if self._log_requests and (
                 status >= 400 or self._log_probes or path not in _PROBE_PATHS
             ):
-                client = scope.get("client")
-                _log.info(
-                    "http_request",
-                    method=scope["method"],
-                    path=path,
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                    client=client[0] if client else None,
-                    user_agent=user_agent,
-                )
+                self._log(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    @staticmethod
+    def _log(scope: HTTPScope, status: int, seconds: float) -> None:
+        """The canonical ``http_request`` line."""
+        client = scope.get("client")
+        user_agent = next((v for n, v in scope["headers"] if n == b"user-agent"), None)
+        _log.info(
+            "http_request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round(seconds * 1000, 3),
+            client=client[0] if client else None,
+            user_agent=None if user_agent is None else user_agent.decode("latin-1"),
+        )
 
     @staticmethod
     async def _internal_error(send: Send, path: str, request_id: str) -> None:

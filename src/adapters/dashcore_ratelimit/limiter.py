@@ -47,7 +47,7 @@ from dashcore.domain.errors import InvalidInput
 from dashcore.domain.ratelimit import RateDecision, RatePolicy
 from dashcore.ports.ratelimit import RateLimiter
 
-__all__ = ["LimitsRateLimiter"]
+__all__ = ["LimitsRateLimiter", "NoRateLimits"]
 
 _T = TypeVar("_T")
 _LIMITS_SCHEMES: Final = {
@@ -230,3 +230,24 @@ class LimitsRateLimiter(RateLimiter):
             fallback="in_process",
             retry_in_s=self._probe_interval,
         )
+
+
+class NoRateLimits(RateLimiter):
+    """Every request allowed, nothing counted: ``DASHCORE_RATE_LIMITS=false`` (benchmarks,
+    or a deployment that limits at its gateway). Decisions still carry the policy so that
+    callers work unchanged."""
+
+    async def hit(self, policy: RatePolicy, key: str, cost: int = 1) -> RateDecision:
+        _check_cost(cost)
+        return await self.peek(policy, key)
+
+    async def peek(self, policy: RatePolicy, key: str) -> RateDecision:
+        return RateDecision.from_window(
+            policy, allowed=True, remaining=policy.limit, seconds_to_reset=policy.window
+        )
+
+    async def reset(self, policy: RatePolicy, key: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -1,5 +1,10 @@
 """The signed-in user's own account: read it, rename it, move it to another address.
 
+Reads come from a short-lived per-process snapshot (``ProfileCache``, 2 s): the profile is
+read on every ``GET /auth/me`` and every plan check, and must not cost a database round trip
+each time. A write in this process forgets the snapshot at once (``ForgetfulUsers``); a write
+in another process shows here within the snapshot's lifetime.
+
 An email change needs the current password; the new address is only pending until the token
 mailed to it is redeemed (``VerifyEmail``), and the answer does not reveal whether the new
 address already belongs to someone (nothing is sent then).
@@ -7,6 +12,7 @@ address already belongs to someone (nothing is sent then).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
@@ -17,13 +23,13 @@ from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
 from dashcore.domain.errors import AuthenticationFailed, Forbidden
 from dashcore.domain.passwords import normalise_password
-from dashcore.domain.users import User
+from dashcore.domain.users import LoginThrottle, User
 from dashcore.ports.clock import Clock
 from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import UserRepository
+from dashcore.ports.users import ProfileCache, UserRepository
 
-__all__ = ["ChangeEmail", "GetProfile", "UpdateProfile"]
+__all__ = ["ChangeEmail", "ForgetfulUsers", "GetProfile", "UpdateProfile"]
 
 
 async def _current(users: UserRepository, user_id: UUID) -> User:
@@ -35,11 +41,56 @@ async def _current(users: UserRepository, user_id: UUID) -> User:
 
 
 class GetProfile:
-    def __init__(self, users: UserRepository) -> None:
+    """The caller's account, from a recent snapshot when there is one (``ProfileCache``)."""
+
+    def __init__(self, users: UserRepository, cache: ProfileCache) -> None:
         self._users = users
+        self._cache = cache
 
     async def __call__(self, user_id: UUID) -> User:
-        return await _current(self._users, user_id)
+        user = self._cache.get(user_id)
+        if user is None:
+            user = await self._users.get(user_id)
+            if user is not None:
+                self._cache.put(user)
+        if user is None or not user.can_log_in:
+            raise AuthenticationFailed("A valid access token is required.", code="invalid_token")
+        return user
+
+
+class ForgetfulUsers(UserRepository):
+    """A user repository that drops the cached snapshot of every user it writes, so that
+    this process never serves a profile older than its own last write."""
+
+    def __init__(self, inner: UserRepository, cache: ProfileCache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def add(self, user: User) -> None:
+        self._cache.forget(user.id)
+        await self._inner.add(user)
+
+    async def get(self, user_id: UUID) -> User | None:
+        return await self._inner.get(user_id)
+
+    async def get_by_email_key(self, email_key: str) -> User | None:
+        return await self._inner.get_by_email_key(email_key)
+
+    async def save(self, user: User) -> None:
+        self._cache.forget(user.id)
+        await self._inner.save(user)
+
+    async def lock_throttle(self, user_id: UUID) -> LoginThrottle | None:
+        return await self._inner.lock_throttle(user_id)
+
+    async def save_throttle(self, user_id: UUID, throttle: LoginThrottle) -> None:
+        await self._inner.save_throttle(user_id, throttle)
+
+    async def page(self, *, after: UUID | None, limit: int) -> Sequence[User]:
+        return await self._inner.page(after=after, limit=limit)
+
+    async def count_admins(self) -> int:
+        return await self._inner.count_admins()
 
 
 class UpdateProfile:

@@ -8,7 +8,7 @@ from uuid import UUID
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, User
 
-__all__ = ["EmailTokenRepository", "UserRepository"]
+__all__ = ["EmailTokenRepository", "ProfileCache", "UserRepository"]
 
 
 class UserRepository(Protocol):
@@ -52,3 +52,18 @@ class EmailTokenRepository(Protocol):
     async def void_for_user(self, user_id: UUID, purpose: TokenPurpose) -> int:
         """Delete the user's unused tokens of ``purpose``; returns how many."""
         ...
+
+
+class ProfileCache(Protocol):
+    """Recent snapshots of users for read-mostly paths (``GET /auth/me``, plan guards).
+
+    A snapshot may lag a write made by *another* process by up to the cache's time-to-live;
+    writes in this process forget the user at once. Never used where a decision depends on
+    the freshest state (passwords, lockout, sessions).
+    """
+
+    def get(self, user_id: UUID) -> User | None: ...
+
+    def put(self, user: User) -> None: ...
+
+    def forget(self, user_id: UUID) -> None: ...

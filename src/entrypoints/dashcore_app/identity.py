@@ -17,7 +17,7 @@ import hmac
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from dishka import Provider, Scope, provide
+from dishka import Provider, Scope, decorate, provide
 
 from dashcore.application.access import AccessTokens
 from dashcore.application.admin import CreateAdmin, ListUsers, ManageUser
@@ -32,7 +32,7 @@ from dashcore.application.passwords import (
     CompletePasswordReset,
     RequestPasswordReset,
 )
-from dashcore.application.profile import ChangeEmail, GetProfile, UpdateProfile
+from dashcore.application.profile import ChangeEmail, ForgetfulUsers, GetProfile, UpdateProfile
 from dashcore.application.registration import (
     RegisterUser,
     ResendVerification,
@@ -52,14 +52,15 @@ from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RefreshSecretDeriver, RevocationList, SessionStore
 from dashcore.ports.tokens import AccessTokenIssuer, AccessTokenVerifier
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import EmailTokenRepository, UserRepository
+from dashcore.ports.users import EmailTokenRepository, ProfileCache, UserRepository
 from dashcore.ports.vault import Vault
 from dashcore_app.keys import load_signing_key_ring
 from dashcore_app.settings import MailerKind, Settings
 from dashcore_mail.console import ConsoleMailer
 from dashcore_mail.memory import MemoryMailer
+from dashcore_memory.profile_cache import MemoryProfileCache
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
-from dashcore_ratelimit.limiter import LimitsRateLimiter
+from dashcore_ratelimit.limiter import LimitsRateLimiter, NoRateLimits
 from dashcore_security import KeyRing
 from dashcore_security.jwt import JwtAccessTokens
 from dashcore_security.passwords import CHEAPEST, FLOOR, RECOMMENDED, LibpassHasher
@@ -158,13 +159,24 @@ class IdentityProvider(Provider):
 
     @provide(scope=Scope.APP)
     async def rate_limiter(self, settings: Settings) -> AsyncIterator[RateLimiter]:
-        limiter = LimitsRateLimiter(
-            settings.redis_url or "memory://", key_prefix=f"{settings.redis_prefix}ratelimit"
-        )
+        """``DASHCORE_RATE_LIMITS=false`` turns off every limit, the use cases' own too."""
+        limiter: LimitsRateLimiter | NoRateLimits = NoRateLimits()
+        if settings.rate_limits:
+            limiter = LimitsRateLimiter(
+                settings.redis_url or "memory://", key_prefix=f"{settings.redis_prefix}ratelimit"
+            )
         yield limiter
         await limiter.aclose()
 
+    @provide(scope=Scope.APP)
+    def profile_cache(self, clock: Clock) -> ProfileCache:
+        return MemoryProfileCache(clock)
+
     # -- per request -------------------------------------------------------------------
+    @decorate
+    def forgetful_users(self, users: UserRepository, cache: ProfileCache) -> UserRepository:
+        return ForgetfulUsers(users, cache)
+
     @provide(scope=Scope.REQUEST)
     def mail_queue(self, outbox: Outbox, vault: Vault, ids: IdGenerator) -> MailQueue:
         return MailQueue(outbox, vault, ids)

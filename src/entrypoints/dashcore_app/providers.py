@@ -150,9 +150,9 @@ def providers_for(settings: Settings) -> list[Provider]:
         CoreProvider(),
         SecurityProvider(),
         UseCaseProvider(),
-        IdentityProvider(),
+        MemoryProvider() if settings.uses_memory_database else SqlProvider(),
+        IdentityProvider(),  # after the repositories: it decorates UserRepository
     ]
-    providers.append(MemoryProvider() if settings.uses_memory_database else SqlProvider())
     if settings.database_url.startswith("postgresql"):
         require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")
     if settings.redis_url:

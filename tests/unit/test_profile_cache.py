@@ -15,7 +15,7 @@ from dashcore.domain.users import User
 from dashcore.testing import FakeClock
 from dashcore_memory import MemoryDatabase, MemoryUnitOfWork
 from dashcore_memory.profile_cache import MemoryProfileCache
-from dashcore_memory.users import MemoryUserRepository
+from dashcore_memory.users import MemoryUserDirectory, MemoryUserRepository
 from dashcore_ratelimit.limiter import NoRateLimits
 
 
@@ -63,7 +63,7 @@ async def test_a_write_through_the_repository_forgets_the_snapshot() -> None:
     account = user(clock)
     await users.add(account)
     await uow.commit()
-    profile = GetProfile(users, cache)
+    profile = GetProfile(MemoryUserDirectory(database), cache)
     assert (await profile(account.id)).display_name is None
     account.rename("Ada", clock.now())
     await users.save(account)

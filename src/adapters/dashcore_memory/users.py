@@ -14,10 +14,10 @@ from uuid import UUID
 
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, Role, User
-from dashcore.ports.users import EmailTokenRepository, UserRepository
-from dashcore_memory.store import MemoryUnitOfWork
+from dashcore.ports.users import EmailTokenRepository, UserDirectory, UserRepository
+from dashcore_memory.store import MemoryDatabase, MemoryUnitOfWork
 
-__all__ = ["MemoryEmailTokenRepository", "MemoryUserRepository"]
+__all__ = ["MemoryEmailTokenRepository", "MemoryUserDirectory", "MemoryUserRepository"]
 
 USERS = "users"
 TOKENS = "email_tokens"
@@ -61,6 +61,16 @@ class MemoryUserRepository(UserRepository):
 
     async def count_admins(self) -> int:
         return sum(1 for _, user in self._uow.rows(USERS) if user.role is Role.ADMIN)
+
+
+class MemoryUserDirectory(UserDirectory):
+    """Reads committed users."""
+
+    def __init__(self, database: MemoryDatabase) -> None:
+        self._database = database
+
+    async def get(self, user_id: UUID) -> User | None:
+        return await MemoryUserRepository(MemoryUnitOfWork(self._database)).get(user_id)
 
 
 class MemoryEmailTokenRepository(EmailTokenRepository):

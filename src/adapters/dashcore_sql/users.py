@@ -8,15 +8,16 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, Role, User, UserStatus
-from dashcore.ports.users import EmailTokenRepository, UserRepository
+from dashcore.ports.users import EmailTokenRepository, UserDirectory, UserRepository
 from dashcore_sql.tables import email_tokens, users
-from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.uow import SqlUnitOfWork, unit_of_work
 
-__all__ = ["SqlEmailTokenRepository", "SqlUserRepository"]
+__all__ = ["SqlEmailTokenRepository", "SqlUserDirectory", "SqlUserRepository"]
 
 _users = users.c
 _tokens = email_tokens.c
@@ -73,6 +74,17 @@ class SqlUserRepository(UserRepository):
     async def count_admins(self) -> int:
         query = select(func.count()).select_from(users).where(_users.role == Role.ADMIN.value)
         return int((await self._uow.execute(query)).scalar_one())
+
+
+class SqlUserDirectory(UserDirectory):
+    """One short unit of work per read."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, user_id: UUID) -> User | None:
+        async with unit_of_work(self._engine) as uow:
+            return await SqlUserRepository(uow).get(user_id)
 
 
 class SqlEmailTokenRepository(EmailTokenRepository):

@@ -27,7 +27,7 @@ from dashcore.domain.users import LoginThrottle, User
 from dashcore.ports.clock import Clock
 from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import ProfileCache, UserRepository
+from dashcore.ports.users import ProfileCache, UserDirectory, UserRepository
 
 __all__ = ["ChangeEmail", "ForgetfulUsers", "GetProfile", "UpdateProfile"]
 
@@ -41,9 +41,12 @@ async def _current(users: UserRepository, user_id: UUID) -> User:
 
 
 class GetProfile:
-    """The caller's account, from a recent snapshot when there is one (``ProfileCache``)."""
+    """The caller's account, from a recent snapshot when there is one (``ProfileCache``).
 
-    def __init__(self, users: UserRepository, cache: ProfileCache) -> None:
+    Process-wide (it needs no request's unit of work): a cache hit costs a dict look-up.
+    """
+
+    def __init__(self, users: UserDirectory, cache: ProfileCache) -> None:
         self._users = users
         self._cache = cache
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, User
 
-__all__ = ["EmailTokenRepository", "ProfileCache", "UserRepository"]
+__all__ = ["EmailTokenRepository", "ProfileCache", "UserDirectory", "UserRepository"]
 
 
 class UserRepository(Protocol):
@@ -67,3 +67,10 @@ class ProfileCache(Protocol):
     def put(self, user: User) -> None: ...
 
     def forget(self, user_id: UUID) -> None: ...
+
+
+class UserDirectory(Protocol):
+    """Reading one user outside any request's unit of work (each call uses its own short
+    read-only one): for process-wide readers such as the profile snapshot cache."""
+
+    async def get(self, user_id: UUID) -> User | None: ...

@@ -239,7 +239,7 @@ class IdentityProvider(Provider):
     verify_email = provide(VerifyEmail, scope=Scope.REQUEST)
     resend_verification = provide(ResendVerification, scope=Scope.REQUEST)
     refresh = provide(RefreshTokens, scope=Scope.REQUEST)
-    get_profile = provide(GetProfile, scope=Scope.REQUEST)
+    get_profile = provide(GetProfile, scope=Scope.APP)
     update_profile = provide(UpdateProfile, scope=Scope.REQUEST)
     change_email = provide(ChangeEmail, scope=Scope.REQUEST)
     request_reset = provide(RequestPasswordReset, scope=Scope.REQUEST)

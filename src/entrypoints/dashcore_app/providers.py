@@ -31,7 +31,7 @@ from dashcore.ports.health import DependencyProbe
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.mail import Outbox
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import EmailTokenRepository, UserRepository
+from dashcore.ports.users import EmailTokenRepository, UserDirectory, UserRepository
 from dashcore.ports.vault import SealedSecretRepository, Vault
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.keys import load_key_ring
@@ -43,7 +43,11 @@ from dashcore_memory import (
     MemoryUnitOfWork,
 )
 from dashcore_memory.outbox import MemoryOutbox
-from dashcore_memory.users import MemoryEmailTokenRepository, MemoryUserRepository
+from dashcore_memory.users import (
+    MemoryEmailTokenRepository,
+    MemoryUserDirectory,
+    MemoryUserRepository,
+)
 from dashcore_security import AesGcmVault, KeyRing
 from dashcore_sql import (
     SqlAuditLog,
@@ -54,7 +58,7 @@ from dashcore_sql import (
     unit_of_work,
 )
 from dashcore_sql.outbox import SqlOutbox
-from dashcore_sql.users import SqlEmailTokenRepository, SqlUserRepository
+from dashcore_sql.users import SqlEmailTokenRepository, SqlUserDirectory, SqlUserRepository
 from dashcore_system import SystemClock, Uuid7Generator
 
 __all__ = ["build_container", "providers_for"]
@@ -105,6 +109,7 @@ class SqlProvider(Provider):
         return SqlAuditLog(uow)
 
     users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
+    user_directory = provide(SqlUserDirectory, provides=UserDirectory, scope=Scope.APP)
     email_tokens = provide(
         SqlEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
     )
@@ -129,6 +134,7 @@ class MemoryProvider(Provider):
         MemorySealedSecretRepository, provides=SealedSecretRepository, scope=Scope.REQUEST
     )
     users = provide(MemoryUserRepository, provides=UserRepository, scope=Scope.REQUEST)
+    user_directory = provide(MemoryUserDirectory, provides=UserDirectory, scope=Scope.APP)
     email_tokens = provide(
         MemoryEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
     )

@@ -17,8 +17,9 @@ from dishka import AsyncContainer
 from dishka import Scope as DIScope
 from dishka.integrations.base import wrap_injection
 from litestar import Litestar, Request
+from litestar.connection import ASGIConnection
 
-__all__ = ["CONTAINER_STATE_KEY", "inject"]
+__all__ = ["CONTAINER_STATE_KEY", "app_object", "inject"]
 
 CONTAINER_STATE_KEY = "dishka_container"
 P = ParamSpec("P")
@@ -34,6 +35,13 @@ def _app_container(_: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncContainer
 
 def _context(_: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
     return {Request: kwargs["request"]}
+
+
+async def app_object(connection: ASGIConnection[Any, Any, Any, Any], kind: type[T]) -> T:
+    """A process-wide (APP scope) object, without opening a request scope: for hot read
+    paths whose use case needs no unit of work (``GET /auth/me``, plan checks)."""
+    container: AsyncContainer = connection.app.state[CONTAINER_STATE_KEY]
+    return await container.get(kind)
 
 
 def inject(func: Callable[P, T]) -> Callable[P, T]:

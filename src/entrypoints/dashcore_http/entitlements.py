@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dishka import AsyncContainer
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
@@ -19,7 +18,7 @@ from litestar.types import Guard
 from dashcore.application.profile import GetProfile
 from dashcore.domain.errors import Forbidden
 from dashcore_http.authentication import principal
-from dashcore_http.di import CONTAINER_STATE_KEY
+from dashcore_http.di import app_object
 
 __all__ = ["requires_plan"]
 
@@ -34,9 +33,8 @@ def requires_plan(*plans: str) -> Guard:
         claims = principal(connection)
         if claims.is_admin:
             return
-        container: AsyncContainer = connection.app.state[CONTAINER_STATE_KEY]
-        async with container() as scope:
-            user = await (await scope.get(GetProfile))(claims.subject)
+        profile = await app_object(connection, GetProfile)
+        user = await profile(claims.subject)
         if user.plan not in allowed:
             raise Forbidden(
                 f"This needs one of the plans: {', '.join(sorted(allowed))}.",

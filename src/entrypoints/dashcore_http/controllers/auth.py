@@ -31,7 +31,7 @@ from dashcore.domain.sessions import RevocationReason, Session
 from dashcore.domain.users import User
 from dashcore_http.authentication import PUBLIC, principal
 from dashcore_http.caller import caller_of
-from dashcore_http.di import inject
+from dashcore_http.di import app_object, inject
 from dashcore_http.schemas.auth import (
     Accepted,
     EmailRequest,
@@ -191,8 +191,9 @@ class AuthController(Controller):
         await sessions.revoke(claims.subject, session_id, caller=caller_of(request))
 
     @get("/me", summary="The signed-in account")
-    @inject
-    async def me(self, request: Request[Any, Any, Any], profile: FromDishka[GetProfile]) -> Profile:
+    async def me(self, request: Request[Any, Any, Any]) -> Profile:
+        """Served from the profile snapshot: no request scope, no database on a hit."""
+        profile = await app_object(request, GetProfile)
         return _profile(await profile(principal(request).subject))
 
     @patch("/me", summary="Change the profile")

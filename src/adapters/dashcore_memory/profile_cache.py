@@ -16,7 +16,8 @@ __all__ = ["MemoryProfileCache"]
 
 class MemoryProfileCache(ProfileCache):
     """Snapshots live ``ttl`` (2 s by default); at most ``capacity`` are kept, the oldest
-    insertion leaving first. Callers get copies: changing one does not change the cache."""
+    insertion leaving first. ``put`` stores a copy; ``get`` hands out the stored snapshot
+    itself (it is read on every ``GET /auth/me``), which readers must not change."""
 
     def __init__(
         self, clock: Clock, *, ttl: timedelta = timedelta(seconds=2), capacity: int = 10_000
@@ -36,7 +37,7 @@ class MemoryProfileCache(ProfileCache):
         if self._clock.now() >= expires_at:
             del self._entries[user_id]
             return None
-        return replace(user)
+        return user
 
     def put(self, user: User) -> None:
         self._entries.pop(user.id, None)

@@ -44,6 +44,7 @@ class GetProfile:
     """The caller's account, from a recent snapshot when there is one (``ProfileCache``).
 
     Process-wide (it needs no request's unit of work): a cache hit costs a dict look-up.
+    The user it returns is a shared snapshot: read it, never change it.
     """
 
     def __init__(self, users: UserDirectory, cache: ProfileCache) -> None:

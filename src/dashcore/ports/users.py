@@ -62,7 +62,9 @@ class ProfileCache(Protocol):
     the freshest state (passwords, lockout, sessions).
     """
 
-    def get(self, user_id: UUID) -> User | None: ...
+    def get(self, user_id: UUID) -> User | None:
+        """The snapshot, shared with other readers: read it, never change it."""
+        ...
 
     def put(self, user: User) -> None: ...
 

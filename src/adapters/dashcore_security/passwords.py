@@ -15,6 +15,10 @@
   freed only when its thread has finished, even if the caller was cancelled.
 * ``verify_dummy`` verifies against an unmatchable hash with the current parameters, through the
   same code path as ``verify``.
+* Unless an executor is given, hashing runs on the hasher's own threads at a lower scheduling
+  priority (nice +10 on Linux; argon2's lane threads inherit it): hashing still uses every idle
+  cycle, but the event loop thread wins the CPU whenever it has requests to serve, so a login
+  flood does not stall ``/health`` or other routes.
 
 One instance belongs to one event loop (its semaphore does).
 """
@@ -23,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -89,6 +95,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii").rstrip("=")
 
 
+_BACKGROUND_NICENESS = 10
+
+
+def _background_priority() -> None:
+    """Lower this thread's scheduling priority (Linux: niceness is per thread)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICENESS)
+
+
 class LibpassHasher(PasswordHasher):
     def __init__(
         self,
@@ -119,7 +134,9 @@ class LibpassHasher(PasswordHasher):
         self._slots = asyncio.Semaphore(slots)
         self._max_waiting = max_waiting
         self._waiting = 0
-        self._executor = executor
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=slots, thread_name_prefix="dashcore-hash", initializer=_background_priority
+        )
         self.dummy_hash = (
             f"$argon2id$v=19$m={profile.memory_kib},t={profile.time_cost},p={profile.parallelism}"
             f"${_b64(os.urandom(SALT_BYTES))}${_b64(os.urandom(TAG_BYTES))}"

@@ -3,6 +3,7 @@ only. Writes go through the sealed-secret repository, the simplest one to observ
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -46,8 +47,9 @@ async def test_uncommitted_writes_are_private_and_vanish_when_the_unit_of_work_e
     async with backend.work() as writer:
         await writer.secrets.add(first)
         assert await writer.secrets.get(first.owner, first.purpose) == first
-        async with backend.work() as reader:
-            assert await reader.secrets.get(first.owner, first.purpose) is None
+        if backend.name != "sqlite":  # SQLite serializes units of work: a reader would wait
+            async with backend.work() as reader:
+                assert await reader.secrets.get(first.owner, first.purpose) is None
     assert await stored(backend, first.owner, first.purpose) is None
 
 
@@ -169,3 +171,29 @@ async def test_a_unit_of_work_takes_a_connection_only_when_a_statement_runs(
         await uow.execute(text("SELECT 1"))
         assert pool.checkedout() == 1
     assert pool.checkedout() == 0
+
+
+async def test_on_sqlite_a_read_then_write_survives_a_writer_that_commits_meanwhile(
+    backend: Backend,
+) -> None:
+    """With a deferred BEGIN, a transaction that read before another writer committed could no
+    longer write (SQLITE_BUSY at once, a 503 for the user); BEGIN IMMEDIATE makes the second
+    writer wait instead. Every backend must let both finish."""
+    if backend.name == "memory":
+        pytest.skip("the memory backend has no transactions to serialize")
+    first, second = secret(1), secret(2)
+
+    async def other_writer() -> None:
+        async with backend.work() as other:
+            await other.secrets.add(second)
+            await other.uow.commit()
+
+    async with backend.work() as work:
+        assert await work.secrets.get(first.owner, first.purpose) is None
+        contender = asyncio.create_task(other_writer())
+        await asyncio.sleep(0.05)
+        await work.secrets.add(first)
+        await work.uow.commit()
+    await contender
+    assert await stored(backend, first.owner, first.purpose) == first
+    assert await stored(backend, second.owner, second.purpose) == second

@@ -5,8 +5,11 @@ Rules:
 - pooled connections are pinged before use, so a restarted server costs one retry, not an error;
 - SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
   waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
-- on SQLite every transaction starts with an explicit ``BEGIN``, so reads are part of it too
-  (the ``sqlite3`` driver's legacy mode would leave a SELECT outside the transaction);
+- on SQLite every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock up front
+  (waiting for it as above), so reads are part of the transaction and a transaction that reads
+  then writes can never fail because another writer committed in between (a deferred ``BEGIN``
+  would, at once, with SQLITE_BUSY). Transactions are short (use cases end theirs before slow
+  work such as password hashing), so taking the lock early costs little;
 - ``schema`` (PostgreSQL only) puts one schema first on the ``search_path`` of every connection,
   which is how tests and co-hosted deployments stay apart.
 """
@@ -98,4 +101,4 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolE
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

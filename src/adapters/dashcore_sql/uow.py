@@ -19,8 +19,10 @@ __all__ = ["SqlUnitOfWork", "unit_of_work"]
 class SqlUnitOfWork(UnitOfWork):
     """One connection with an open transaction, shared by the repositories built on it.
 
-    The connection is taken from the pool at the first statement, not before: a request whose
-    use case is answered without the database (a cache hit) never touches the pool.
+    The connection is taken from the pool at the first statement, not before, and given back
+    at every ``commit()`` or ``rollback()``: a request answered without the database (a cache
+    hit) never touches the pool, and a use case that ends its transaction before slow work
+    (password hashing) holds neither a connection nor a snapshot meanwhile.
 
     Writes are visible to other units of work only after ``commit()``. After ``commit()`` or
     ``rollback()`` the next statement starts a new transaction. A statement that fails leaves
@@ -68,16 +70,15 @@ class SqlUnitOfWork(UnitOfWork):
             return await connection.execute(statement, parameters)
 
     async def commit(self) -> None:
-        if self._connection is not None:
-            with database_errors():
-                await self._connection.commit()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                with database_errors():
+                    await connection.commit()
+            finally:
+                await connection.close()
 
     async def rollback(self) -> None:
-        if self._connection is not None:
-            with database_errors():
-                await self._connection.rollback()
-
-    async def close(self) -> None:
         """Roll back what was not committed and give the connection back to the pool."""
         connection, self._connection = self._connection, None
         if connection is None:
@@ -97,4 +98,4 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWork]:
     try:
         yield uow
     finally:
-        await uow.close()
+        await uow.rollback()

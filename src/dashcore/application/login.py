@@ -12,6 +12,8 @@ Rules:
   lock so that concurrent failures each count; attempts while locked do not count, and even
   the right password fails until the lock ends.
 - A success clears the throttle, upgrades an outdated hash (PW-1) and starts a session.
+- No database transaction stays open while a password is hashed (hundreds of milliseconds):
+  a login flood must not exhaust the connection pool or block SQLite's single writer.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Login:
         if not decision.allowed:
             raise RateLimited(retry_after=decision.reset_after)
         user = await self._users.get_by_email_key(email_key)
+        await self._uow.rollback()  # hold no transaction (nor connection) while hashing
         now = self._clock.now()
         if user is None:
             await self._hasher.verify_dummy(password)

@@ -116,11 +116,12 @@ class CompletePasswordReset:
 
     async def __call__(self, token: str, new_password: str, caller: CallerContext) -> None:
         password = self._policy.check(new_password)
+        await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+        await self._uow.rollback()  # no transaction open while hashing
+        password_hash = await self._hasher.hash(password)
         user = await self._email_tokens.redeem(token, TokenPurpose.PASSWORD_RESET, self._users)
         caller = caller.with_actor(f"user:{user.id}")
-        await _set_password(
-            user, password, self._hasher, self._users, self._email_tokens, self._clock
-        )
+        await _set_password(user, password_hash, self._users, self._email_tokens, self._clock)
         await self._sessions.end_all(
             user.id, reason=RevocationReason.PASSWORD_CHANGED, caller=caller
         )
@@ -169,6 +170,7 @@ class ChangePassword:
         user = await self._users.get(user_id)
         if user is None or not user.can_log_in:
             raise AuthenticationFailed("A valid access token is required.", code="invalid_token")
+        await self._uow.rollback()  # no transaction open while hashing
         check = await self._hasher.verify(normalise_password(current_password), user.password_hash)
         if not check.valid:
             await self._audit.record(
@@ -179,9 +181,8 @@ class ChangePassword:
             )
             await self._uow.commit()
             raise Forbidden("The current password is wrong.", code="wrong_password")
-        await _set_password(
-            user, password, self._hasher, self._users, self._email_tokens, self._clock
-        )
+        password_hash = await self._hasher.hash(password)
+        await _set_password(user, password_hash, self._users, self._email_tokens, self._clock)
         await self._sessions.end_all(
             user.id,
             reason=RevocationReason.PASSWORD_CHANGED,
@@ -194,14 +195,9 @@ class ChangePassword:
 
 
 async def _set_password(
-    user: User,
-    password: str,
-    hasher: PasswordHasher,
-    users: UserRepository,
-    email_tokens: EmailTokens,
-    clock: Clock,
+    user: User, password_hash: str, users: UserRepository, email_tokens: EmailTokens, clock: Clock
 ) -> None:
     """Store the new hash, clear the lockout and void every outstanding reset token."""
-    user.change_password(await hasher.hash(password), clock.now())
+    user.change_password(password_hash, clock.now())
     await users.save(user)
     await email_tokens.void(user, TokenPurpose.PASSWORD_RESET)

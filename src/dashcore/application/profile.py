@@ -141,6 +141,7 @@ class ChangeEmail:
     ) -> User:
         email = Email(new_email)
         user = await _current(self._users, user_id)
+        await self._uow.rollback()  # no transaction open while hashing
         check = await self._hasher.verify(normalise_password(current_password), user.password_hash)
         if not check.valid:
             raise Forbidden("The current password is wrong.", code="wrong_password")

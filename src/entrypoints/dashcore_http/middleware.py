@@ -14,10 +14,12 @@ Rules:
   that lets Swagger UI and ReDoc load their scripts, and nothing else does. Requests that came
   over https also get ``Strict-Transport-Security``.
 - Each request produces exactly one ``http_request`` line at INFO: method, path (never the query
-  string, which may hold secrets), status, duration_ms, client, user_agent (request_id from
-  context). Successful health probes (``/health``, ``/health/ready``) are the exception: load
-  balancers and orchestrators poll them every few seconds, so their lines are DEBUG-only; a
-  failing probe (status >= 400) is logged like any request.
+  string, which may hold secrets; a path segment that is a secret, such as the token of
+  ``/api/v1/password-resets/{token}``, is logged as ``{token}``), status, duration_ms, client,
+  user_agent (request_id from context). Successful health probes (``/health``,
+  ``/health/ready``) are the exception: load balancers and orchestrators poll them every few
+  seconds, so their lines are DEBUG-only; a failing probe (status >= 400) is logged like any
+  request.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from dashcore_app.logging import request_id_var
 from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
 
-__all__ = ["RequestContextMiddleware", "request_ids"]
+__all__ = ["RequestContextMiddleware", "loggable_path", "request_ids"]
 
 # Looked up once: an enum attribute costs a lookup through its class on every request.
 _HTTP: Final = ScopeType.HTTP
@@ -81,6 +83,17 @@ def request_ids() -> Iterator[str]:
     """
     first = (1 << 63 | int.from_bytes(os.urandom(8))) << 64
     return map("%x".__mod__, itertools.count(first))
+
+
+_SECRET_SEGMENT_PREFIXES: Final = ("/api/v1/password-resets/",)
+
+
+def loggable_path(path: str) -> str:
+    """``path`` with a secret segment (a reset token in the URL) replaced by ``{token}``."""
+    for prefix in _SECRET_SEGMENT_PREFIXES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix + "{token}"
+    return path
 
 
 class RequestContextMiddleware:
@@ -161,7 +174,7 @@ class RequestContextMiddleware:
         _log.info(
             "http_request",
             method=scope["method"],
-            path=scope["path"],
+            path=loggable_path(scope["path"]),
             status=status,
             duration_ms=round(seconds * 1000, 3),
             client=client[0] if client else None,

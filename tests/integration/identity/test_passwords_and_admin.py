@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from dishka import AsyncContainer
 from litestar import get
 
@@ -216,3 +217,21 @@ async def test_a_plan_guard_follows_grants_and_revocations_at_once(
             assert (await client.get(f"{API}/reports", headers=member.headers)).status_code == 403
             assert (await client.get(f"{API}/reports", headers=admin.headers)).status_code == 200
             assert (await client.get(f"{API}/reports")).status_code == 401
+
+
+async def test_a_reset_token_in_the_path_never_reaches_the_request_log(
+    client: httpx.AsyncClient, mailbox: Mailbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await signed_up(client, mailbox, "logged@example.org")
+    await client.post(f"{API}/password-resets", json={"email": "logged@example.org"})
+    token = await mailbox.token("logged@example.org", "password_reset")
+    capsys.readouterr()
+    assert (await client.get(f"{API}/password-resets/{token}")).status_code == 200
+    assert (await client.get(f"{API}/password-resets/not-a-real-token")).status_code == 422
+    server_lines = [
+        line for line in capsys.readouterr().out.splitlines() if '"logger":"httpx"' not in line
+    ]  # the test's own HTTP client logs its URLs; the server's lines are what matters
+    logged = "\n".join(server_lines)
+    assert token not in logged
+    assert "not-a-real-token" not in logged
+    assert logged.count('"path":"/api/v1/password-resets/{token}"') == 2

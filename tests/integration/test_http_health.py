@@ -87,7 +87,8 @@ async def test_ready_on_postgresql_and_redis(
     async with serve(settings, engine_in_schema(postgres_schema.schema)) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    checks = {"database": "ok", "redis": "ok", "revocations": "ok"}
+    assert response.json() == {"status": "ready", "checks": checks}
 
 
 async def test_unreachable_redis_makes_it_unready(
@@ -103,8 +104,8 @@ async def test_unreachable_redis_makes_it_unready(
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["code"] == "dependency_unavailable"
-    assert body["dependency"] == "redis"
-    assert body["checks"] == {"redis": "unavailable"}
+    assert body["dependency"] == "redis, revocations"
+    assert body["checks"] == {"redis": "unavailable", "revocations": "unavailable"}
     assert response.headers["retry-after"]
 
 

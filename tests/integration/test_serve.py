@@ -134,7 +134,7 @@ async def test_the_same_server_runs_on_postgresql_and_redis(
     process = serve("--port", str(port), env=env)
     ready = await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/health/ready", process)
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "revocations": "ok"}
 
 
 async def test_a_revoked_session_is_refused_by_another_process_within_a_second(

@@ -1,14 +1,15 @@
 """Redis, when ``DASHCORE_REDIS_URL`` is set (imported only then: the ``redis`` extra).
 
 Sessions and the revocation list live there, so every API process sees every login and every
-revocation (within a second, through pub/sub).
+revocation (within a second, through pub/sub). Readiness checks Redis and that this process
+follows the revocations: one that does not could accept tokens of sessions revoked elsewhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from dishka import Provider, Scope, provide
+from dishka import Provider, Scope, alias, provide
 from redis.asyncio import Redis
 
 from dashcore.ports.clock import Clock
@@ -16,7 +17,7 @@ from dashcore.ports.health import DependencyProbe
 from dashcore.ports.sessions import RevocationList, SessionStore
 from dashcore_app.settings import Settings
 from dashcore_redis import RedisProbe, create_redis
-from dashcore_redis.revocations import RedisRevocationList
+from dashcore_redis.revocations import RedisRevocationList, RevocationListProbe
 from dashcore_redis.sessions import RedisSessionStore
 
 __all__ = ["RedisProvider"]
@@ -39,8 +40,11 @@ class RedisProvider(Provider):
     @provide(scope=Scope.APP)
     async def revocations(
         self, client: Redis, clock: Clock, settings: Settings
-    ) -> AsyncIterator[RevocationList]:
+    ) -> AsyncIterator[RedisRevocationList]:
         revocations = RedisRevocationList(client, clock, prefix=settings.redis_prefix)
         await revocations.start()
         yield revocations
         await revocations.stop()
+
+    revocation_list = alias(source=RedisRevocationList, provides=RevocationList)
+    revocation_probe = provide(RevocationListProbe, provides=DependencyProbe, scope=Scope.APP)

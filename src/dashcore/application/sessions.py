@@ -25,6 +25,7 @@ from dashcore.domain.errors import InvalidInput, NotFound
 from dashcore.domain.sessions import (
     RefreshMatch,
     RefreshToken,
+    RefreshTokenReused,
     RevocationReason,
     Session,
     SessionId,
@@ -148,8 +149,8 @@ class Sessions:
 
         The current secret rotates (compare-and-set; a loser re-reads and finds itself the
         predecessor). The immediate predecessor within the grace window gets the same successor.
-        An older ancestor, or the predecessor after the window, revokes the session and is
-        audited as ``refresh_reuse_detected``.
+        An older ancestor, or the predecessor after the window, revokes the session, is
+        audited as ``refresh_reuse_detected`` and raises ``RefreshTokenReused``.
         """
         token = RefreshToken.parse(refresh_token)
         presented = token.secret_hash
@@ -172,6 +173,7 @@ class Sessions:
                 return SessionGrant(session, RefreshToken(session.id, successor).encode())
             if match is RefreshMatch.STALE_PREDECESSOR or self._is_ancestor(session, token):
                 await self._reuse_detected(session, caller)
+                raise RefreshTokenReused(session.user_id)
             raise invalid_refresh_token()
         raise invalid_refresh_token()
 

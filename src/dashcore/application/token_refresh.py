@@ -4,29 +4,49 @@ The session rules (rotation, grace, reuse detection, expiry) are ``Sessions.refr
 use case adds the account check: a refresh for a user who was disabled or removed meanwhile
 ends the session and fails like any invalid refresh token (disabling ends every session at
 once anyway; the check reads the profile snapshot). The new access token carries the user's
-role.
+role. A refresh token caught being reused (its session is then revoked) also mails the owner.
 """
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from dashcore.application.access import AccessTokens, IssuedTokens
+from dashcore.application.notifications import Notifications
 from dashcore.application.profile import GetProfile
 from dashcore.application.sessions import Sessions
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import AuthenticationFailed
-from dashcore.domain.sessions import RevocationReason, invalid_refresh_token
+from dashcore.domain.sessions import RefreshTokenReused, RevocationReason, invalid_refresh_token
+from dashcore.ports.clock import Clock
+from dashcore.ports.uow import UnitOfWork
 
 __all__ = ["RefreshTokens"]
 
 
 class RefreshTokens:
-    def __init__(self, sessions: Sessions, profile: GetProfile, access: AccessTokens) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        profile: GetProfile,
+        access: AccessTokens,
+        notifications: Notifications,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
         self._sessions = sessions
         self._profile = profile
         self._access = access
+        self._notifications = notifications
+        self._uow = uow
+        self._clock = clock
 
     async def __call__(self, refresh_token: str, caller: CallerContext) -> IssuedTokens:
-        grant = await self._sessions.refresh(refresh_token, caller=caller)
+        try:
+            grant = await self._sessions.refresh(refresh_token, caller=caller)
+        except RefreshTokenReused as reuse:
+            await self._warn_owner(reuse.user_id)
+            raise
         session = grant.session
         try:
             user = await self._profile(session.user_id)
@@ -39,3 +59,12 @@ class RefreshTokens:
             )
             raise invalid_refresh_token() from None
         return self._access.issue(user.id, user.role.value, session, grant.refresh_token)
+
+    async def _warn_owner(self, user_id: UUID) -> None:
+        """Tell the owner that a stolen or replayed refresh token was caught (RT-1)."""
+        try:
+            user = await self._profile(user_id)
+        except AuthenticationFailed:
+            return
+        await self._notifications.refresh_token_reuse(user.email, at=self._clock.now())
+        await self._uow.commit()

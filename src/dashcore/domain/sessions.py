@@ -48,6 +48,7 @@ __all__ = [
     "RefreshMatch",
     "RefreshState",
     "RefreshToken",
+    "RefreshTokenReused",
     "RevocationReason",
     "Session",
     "SessionId",
@@ -72,6 +73,18 @@ _SECRET_TEXT = re.compile(r"[A-Za-z0-9_-]{43}")
 def invalid_refresh_token() -> AuthenticationFailed:
     """The one failure every refresh problem turns into: unknown, malformed, expired, reused."""
     return AuthenticationFailed("The refresh token is not valid.", code="invalid_refresh_token")
+
+
+class RefreshTokenReused(AuthenticationFailed):
+    """A rotated-out refresh token came back and its session was revoked. To the client it is
+    the same ``invalid_refresh_token`` as any other failure; inside, it lets the caller warn
+    the account's owner (``user_id``)."""
+
+    code = "invalid_refresh_token"
+
+    def __init__(self, user_id: UUID) -> None:
+        super().__init__("The refresh token is not valid.")
+        self.user_id = user_id
 
 
 def new_session_id() -> SessionId:

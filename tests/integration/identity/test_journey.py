@@ -84,6 +84,8 @@ async def test_refresh_token_reuse_revokes_the_whole_session(
     assert latest.status_code == 401
     headers = {"Authorization": f"Bearer {second.json()['access_token']}"}
     assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 401
+    warning = await mailbox.wait_for("reuse@example.org", "refresh_token_reuse")
+    assert account.refresh_token not in warning.body.text
 
 
 async def test_parallel_refreshes_with_one_token_get_one_successor(

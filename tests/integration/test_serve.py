@@ -158,7 +158,8 @@ async def test_a_revoked_session_is_refused_by_another_process_within_a_second(
     process_b = serve("--port", str(second), env=env)
     await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{second}/health/ready", process_b)
     password = "a passphrase for two servers"
-    created = subprocess.run(
+    created = await asyncio.to_thread(
+        subprocess.run,
         [*DASHCORE, "users", "create-admin", "--email", "two@example.org", "--password-stdin"],
         env=env,
         input=password + "\n",

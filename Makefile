@@ -45,6 +45,7 @@ fmt: $(SYNCED)  ## format and auto-fix
 
 bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.identity
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

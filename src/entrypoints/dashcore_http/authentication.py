@@ -89,7 +89,7 @@ class BearerAuthentication(ASGIMiddleware):
         if revocations.is_revoked(claims.session_id):
             raise _refused()
         scope["user"] = claims
-        scope["state"]["user_id"] = str(claims.subject)
+        scope["state"]["user_id"] = claims.subject
         await next_app(scope, receive, send)
 
 

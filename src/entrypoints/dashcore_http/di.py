@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from inspect import Parameter
-from typing import Any, ParamSpec, TypeVar, get_type_hints
+from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
 
 from dishka import AsyncContainer
 from dishka import Scope as DIScope
@@ -22,6 +22,7 @@ from litestar.connection import ASGIConnection
 __all__ = ["CONTAINER_STATE_KEY", "app_object", "inject"]
 
 CONTAINER_STATE_KEY = "dishka_container"
+_APP_OBJECTS_STATE_KEY = "dashcore_app_objects"
 P = ParamSpec("P")
 T = TypeVar("T")
 _REQUEST = Parameter("request", Parameter.KEYWORD_ONLY, annotation=Request)
@@ -39,9 +40,15 @@ def _context(_: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[Any, Any]:
 
 async def app_object(connection: ASGIConnection[Any, Any, Any, Any], kind: type[T]) -> T:
     """A process-wide (APP scope) object, without opening a request scope: for hot read
-    paths whose use case needs no unit of work (``GET /auth/me``, plan checks)."""
-    container: AsyncContainer = connection.app.state[CONTAINER_STATE_KEY]
-    return await container.get(kind)
+    paths whose use case needs no unit of work (``GET /auth/me``, plan checks). APP objects
+    are singletons, so each is asked of the container once and then kept in the app's state."""
+    state = connection.app.state
+    known: dict[type[Any], Any] = state.setdefault(_APP_OBJECTS_STATE_KEY, {})
+    found = known.get(kind)
+    if found is None:
+        container: AsyncContainer = state[CONTAINER_STATE_KEY]
+        found = known[kind] = await container.get(kind)
+    return cast(T, found)
 
 
 def inject(func: Callable[P, T]) -> Callable[P, T]:

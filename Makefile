@@ -43,9 +43,10 @@ fmt: $(SYNCED)  ## format and auto-fix
 	$(BIN)/ruff format src tests bench examples
 	$(BIN)/ruff check --fix src tests bench examples
 
-bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/
-	$(BIN)/python -m bench
-	$(BIN)/python -m bench.identity
+bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/; fails if a target is missed
+	@$(BIN)/python -m bench; health=$$?; \
+	  $(BIN)/python -m bench.identity; identity=$$?; \
+	  exit $$(( health > identity ? health : identity ))
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

@@ -12,6 +12,7 @@
 
 Rate limits are switched off on the measured servers (``DASHCORE_RATE_LIMITS=false``): the
 default per-user budget of 100 requests a minute would otherwise be what is measured.
+Exit status: 0 when every target is met, 1 otherwise. Results: ``bench/results/identity-*.json``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "identity-latest.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"bench: wrote {path.relative_to(REPO)}")
-    return 0
+    measured = [v for k, v in report.items() if isinstance(v, dict) and "passed" in v]
+    return 0 if all(result["passed"] for result in measured) else 1
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -31,6 +31,7 @@ from dashcore.domain.errors import (
 )
 from dashcore_app.settings import Settings
 from dashcore_http import create_app
+from dashcore_http.authentication import BearerAuthentication
 from dashcore_http.inputs import check_request_body
 from tests.integration.conftest import AppClient
 
@@ -257,4 +258,24 @@ def test_every_route_runs_the_body_checks(memory_settings: Settings) -> None:
     app = create_app(memory_settings, route_handlers=ROUTES)
     handlers = [h for route in app.routes for h in getattr(route, "route_handlers", ())]
     assert handlers
-    assert all(h.resolve_before_request() is check_request_body for h in handlers)
+    hooks = {type(h.resolve_before_request()) for h in handlers}
+    # The API router's authentication hook runs the body checks itself (see the 415 test).
+    assert all(
+        h.resolve_before_request() is check_request_body
+        or isinstance(h.resolve_before_request(), BearerAuthentication)
+        for h in handlers
+    ), hooks
+
+
+async def test_api_routes_run_the_body_checks_too(
+    serve: AppClient, memory_settings: Settings
+) -> None:
+    async with serve(memory_settings) as client:
+        wrong_type = await client.post(
+            "/api/v1/auth/login", content=b"email=a", headers={"Content-Type": "text/plain"}
+        )
+        not_json = await client.post(
+            "/api/v1/auth/login", content=b"{", headers={"Content-Type": "application/json"}
+        )
+    assert (wrong_type.status_code, wrong_type.json()["code"]) == (415, "unsupported_media_type")
+    assert (not_json.status_code, not_json.json()["code"]) == (400, "malformed_body")

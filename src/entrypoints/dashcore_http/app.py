@@ -29,7 +29,7 @@ from dashcore_app.background import outbox_delivery
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings
-from dashcore_http.authentication import BearerAuthentication
+from dashcore_http.authentication import AUTHENTICATION_STATE_KEY, BearerAuthentication
 from dashcore_http.caller import TRUSTED_PROXIES_STATE_KEY
 from dashcore_http.client_ip import TrustedProxies
 from dashcore_http.controllers import (
@@ -110,7 +110,7 @@ def create_app(
         authentication.bind(
             await container.get(AccessTokenVerifier), await container.get(RevocationList)
         )
-        rate_limits.bind(await container.get(RateLimiter))
+        rate_limits.bind(await container.get(RateLimiter), authentication.subject)
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
@@ -126,8 +126,8 @@ def create_app(
             AdminUsersController,
             *api_route_handlers,
         ],
-        # Authentication first: it names the user whose budget the rate limits charge.
-        middleware=[authentication, rate_limits] if settings.rate_limits else [authentication],
+        before_request=authentication,  # then the body checks, which it runs itself
+        middleware=[rate_limits] if settings.rate_limits else [],
     )
     app = Litestar(
         route_handlers=[HealthController, JwksController, api, *route_handlers],
@@ -144,6 +144,7 @@ def create_app(
             {
                 CONTAINER_STATE_KEY: container,
                 TRUSTED_PROXIES_STATE_KEY: proxies,
+                AUTHENTICATION_STATE_KEY: authentication,
             }
         ),
     )

@@ -18,19 +18,27 @@ Rules (security.md JWT-1..3, b.1 transport variants):
 from __future__ import annotations
 
 from typing import Any, Final
+from uuid import UUID
 
+from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Scope
 
 from dashcore.domain.errors import AuthenticationFailed, Forbidden
 from dashcore.domain.tokens import AccessClaims
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
+from dashcore_http.inputs import check_request_body
 
-__all__ = ["PUBLIC", "BearerAuthentication", "principal", "require_admin"]
+__all__ = [
+    "AUTHENTICATION_STATE_KEY",
+    "PUBLIC",
+    "BearerAuthentication",
+    "principal",
+    "require_admin",
+]
 
+AUTHENTICATION_STATE_KEY: Final = "dashcore_authentication"
 PUBLIC: Final = {"public": True}
 """``opt`` for handlers that anyone may call."""
 
@@ -60,12 +68,15 @@ def bearer_token(scope: Scope) -> str:
         raise _refused() from error
 
 
-class BearerAuthentication(ASGIMiddleware):
-    """Installed on the API router; the verifier and revocation list are bound at start-up
-    (they live in the dependency container, which opens with the app)."""
+class BearerAuthentication:
+    """The API router's ``before_request`` hook: authenticates every non-public route, then
+    runs the app-wide body checks (a router's hook replaces the app's, so it must).
 
-    scopes = (ScopeType.HTTP,)
-    exclude_opt_key = "public"
+    A hook, not a middleware: Litestar runs it after routing at the cost of one call, where a
+    route-level middleware adds its own layer and exception handler to every request. The
+    verifier and the revocation list are bound at start-up (they live in the dependency
+    container, which opens with the app).
+    """
 
     def __init__(self) -> None:
         self._verifier: AccessTokenVerifier | None = None
@@ -80,7 +91,13 @@ class BearerAuthentication(ASGIMiddleware):
         self._verifier = verifier
         self._revocations = revocations
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, request: Request[Any, Any, Any]) -> None:
+        if not request.route_handler.opt.get("public") and request.scope.get("user") is None:
+            self.authenticate(request.scope)
+        await check_request_body(request)
+
+    def authenticate(self, scope: Scope) -> AccessClaims:
+        """Verify the request's access token and its session; put the claims in the scope."""
         verifier, revocations = self._verifier, self._revocations
         assert verifier is not None and revocations is not None, "bind() runs at start-up"
         if b"access_token=" in scope.get("query_string", b""):
@@ -90,15 +107,28 @@ class BearerAuthentication(ASGIMiddleware):
             raise _refused()
         scope["user"] = claims
         scope["state"]["user_id"] = claims.subject
-        await next_app(scope, receive, send)
+        return claims
+
+    def subject(self, scope: Scope) -> UUID | None:
+        """The user a request's access token names, if it verifies (else ``None``): for
+        per-user rate limits, which run before this hook."""
+        assert self._verifier is not None, "bind() runs at start-up"
+        try:
+            return self._verifier.verify(bearer_token(scope)).subject
+        except AuthenticationFailed:
+            return None
 
 
 def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
-    """The authenticated caller's claims (the middleware guarantees them on non-public routes)."""
+    """The authenticated caller's claims. Guards run before the router's hook, so the first
+    caller to ask (a guard or the hook) authenticates the request; later ones reuse it."""
     claims = connection.scope.get("user")
-    if not isinstance(claims, AccessClaims):
+    if isinstance(claims, AccessClaims):
+        return claims
+    authentication = connection.app.state.get(AUTHENTICATION_STATE_KEY)
+    if not isinstance(authentication, BearerAuthentication):
         raise _refused()
-    return claims
+    return authentication.authenticate(connection.scope)
 
 
 def require_admin(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:

@@ -36,7 +36,7 @@ middleware (request id in problem bodies) and after the middleware that sets
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from http import HTTPStatus
@@ -186,14 +186,20 @@ class RateLimitMiddleware(ASGIMiddleware):
         self._table = table
         self._proxies = proxies
         self._limiter = limiter
+        self._subject: Callable[[Scope], object | None] | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RateLimitMiddleware:
         """Litestar deep-copies a router when the app registers it; the copy must stay this
         instance, the one :meth:`bind` reaches."""
         return self
 
-    def bind(self, limiter: RateLimiter) -> None:
+    def bind(
+        self, limiter: RateLimiter, subject: Callable[[Scope], object | None] | None = None
+    ) -> None:
+        """``subject`` names the user of a request (its verified access token's subject) when
+        nothing before this middleware put one in ``scope["state"]["user_id"]``."""
         self._limiter = limiter
+        self._subject = subject
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         http = cast("HTTPScope", scope)  # ``scopes`` admits HTTP only
@@ -237,8 +243,12 @@ class RateLimitMiddleware(ASGIMiddleware):
     def _partition(self, scope: Scope, kind: KeyKind) -> str:
         if kind is KeyKind.GLOBAL:
             return "global"
-        if kind is KeyKind.USER and (user_id := scope["state"].get("user_id")) is not None:
-            return f"user:{user_id}"
+        if kind is KeyKind.USER:
+            user_id = scope["state"].get("user_id")
+            if user_id is None and self._subject is not None:
+                user_id = self._subject(scope)
+            if user_id is not None:
+                return f"user:{user_id}"
         return f"ip:{rate_limit_bucket(self._proxies.client_ip(scope))}"
 
     @staticmethod

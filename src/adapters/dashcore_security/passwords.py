@@ -4,9 +4,10 @@
   :class:`Argon2Profile`; :data:`RECOMMENDED` (RFC 9106 low-memory: m=64 MiB, t=3, p=4) by
   default. A profile below :data:`FLOOR` (m=19 MiB, t=2, p=1) is refused unless the caller says
   ``allow_weak=True`` (tests, with :data:`CHEAPEST`).
-* bcrypt hashes of imported users verify (with the ``bcrypt`` package installed, the only bcrypt
-  backend libpass has) and always need an update; so do argon2 hashes of another variant or
-  other parameters (passlib's rule: memory, parallelism or tag size that differ, fewer passes).
+* bcrypt hashes of imported users verify (through the ``bcrypt`` package, a dependency: the
+  only bcrypt backend libpass has) and always need an update; so do argon2 hashes of another
+  variant or other parameters (passlib's rule: memory, parallelism or tag size that differ,
+  fewer passes).
 * Every hash and verify runs in an executor thread, at most ``max_concurrency`` at a time
   (default: the number of CPUs). Peak memory is ``profile.memory_kib × max_concurrency``:
   64 MiB × CPUs with the recommended profile (128 MiB on 2 cores). A call waits for a free slot;
@@ -37,8 +38,6 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from passlib.context import CryptContext
-from passlib.exc import MissingBackendError
-from passlib.hash import bcrypt as passlib_bcrypt
 
 from dashcore.domain.errors import DependencyUnavailable, IntegrityError
 from dashcore.domain.passwords import normalise_password
@@ -142,11 +141,6 @@ class LibpassHasher(PasswordHasher):
             f"${_b64(os.urandom(SALT_BYTES))}${_b64(os.urandom(TAG_BYTES))}"
         )
 
-    @property
-    def accepts_bcrypt(self) -> bool:
-        """Whether bcrypt hashes can be verified here (the ``bcrypt`` package is installed)."""
-        return bool(passlib_bcrypt.has_backend())
-
     async def hash(self, password: str) -> str:
         normalised = normalise_password(password)
         return await self._run(self._context.hash, normalised)
@@ -162,13 +156,6 @@ class LibpassHasher(PasswordHasher):
     def _verify(self, password: str, stored_hash: str) -> PasswordCheck:
         try:
             valid = bool(self._context.verify(password, stored_hash))
-        except MissingBackendError as exc:
-            raise DependencyUnavailable(
-                "This password hash needs a library that is not installed.",
-                dependency="bcrypt",
-                retry_after=None,
-                code="password_scheme_unavailable",
-            ) from exc
         except ValueError as exc:
             raise IntegrityError(
                 "The stored password hash is not in a known format.",

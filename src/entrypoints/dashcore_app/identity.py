@@ -63,12 +63,11 @@ from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 from dashcore_ratelimit.limiter import LimitsRateLimiter, NoRateLimits
 from dashcore_security import KeyRing
 from dashcore_security.jwt import JwtAccessTokens
-from dashcore_security.passwords import CHEAPEST, FLOOR, RECOMMENDED, LibpassHasher
+from dashcore_security.passwords import CHEAPEST, PROFILES, LibpassHasher
 
 __all__ = ["IdentityProvider", "InProcessSessionsProvider"]
 
 ACCESS_TOKEN_LEEWAY = timedelta(seconds=30)
-_PROFILES = {"recommended": RECOMMENDED, "floor": FLOOR, "test": CHEAPEST}
 
 
 def session_policy(settings: Settings) -> SessionPolicy:
@@ -134,7 +133,7 @@ class IdentityProvider(Provider):
 
     @provide(scope=Scope.APP)
     def hasher(self, settings: Settings) -> PasswordHasher:
-        profile = _PROFILES[settings.hash_profile]
+        profile = PROFILES[settings.hash_profile]
         return LibpassHasher(profile, allow_weak=profile is CHEAPEST)
 
     @provide(scope=Scope.APP)

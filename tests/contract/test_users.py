@@ -17,8 +17,12 @@ from dashcore.domain.users import LockoutPolicy, LoginThrottle, Role, User, User
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import EmailTokenRepository, UserRepository
 from dashcore_memory.store import MemoryUnitOfWork
-from dashcore_memory.users import MemoryEmailTokenRepository, MemoryUserRepository
-from dashcore_sql.users import SqlEmailTokenRepository, SqlUserRepository
+from dashcore_memory.users import (
+    MemoryEmailTokenRepository,
+    MemoryKnownDevices,
+    MemoryUserRepository,
+)
+from dashcore_sql.users import SqlEmailTokenRepository, SqlKnownDevices, SqlUserRepository
 from tests.contract.conftest import Backend
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
@@ -192,3 +196,27 @@ async def test_voiding_removes_only_unused_tokens_of_that_purpose(backend: Backe
         assert await r.tokens.find(tokens[1].token_hash, TokenPurpose.VERIFY_EMAIL) is None
         assert await r.tokens.find(tokens[0].token_hash, TokenPurpose.VERIFY_EMAIL) is not None
         assert await r.tokens.find(tokens[2].token_hash, TokenPurpose.PASSWORD_RESET) is not None
+
+
+async def test_known_devices_tell_new_from_seen_per_account(backend: Backend) -> None:
+    owner, other = user(1), user(2)
+    await add(backend, owner, other)
+    async with backend.work() as work:
+        devices = (
+            MemoryKnownDevices(work.native)
+            if isinstance(work.native, MemoryUnitOfWork)
+            else SqlKnownDevices(work.native)
+        )
+        assert await devices.count(owner.id) == 0
+        assert await devices.remember(owner.id, "a" * 32, NOW) is True
+        assert await devices.remember(owner.id, "a" * 32, NOW + timedelta(hours=1)) is False
+        assert await devices.remember(owner.id, "b" * 32, NOW) is True
+        assert await devices.remember(other.id, "a" * 32, NOW) is True
+        await work.uow.commit()
+    async with backend.work() as work:
+        devices = (
+            MemoryKnownDevices(work.native)
+            if isinstance(work.native, MemoryUnitOfWork)
+            else SqlKnownDevices(work.native)
+        )
+        assert (await devices.count(owner.id), await devices.count(other.id)) == (2, 1)

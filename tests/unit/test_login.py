@@ -11,6 +11,8 @@ from passlib.hash import bcrypt
 from dashcore.application.access import AccessTokens
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.login import Login, LoginAttempt
+from dashcore.application.notifications import Notifications
+from dashcore.application.outbox import MailQueue
 from dashcore.application.sessions import HmacRefreshSecretDeriver, Sessions
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
@@ -20,9 +22,11 @@ from dashcore.domain.sessions import SessionPolicy
 from dashcore.domain.users import User
 from dashcore.testing import FakeClock, SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
+from dashcore_memory.outbox import MemoryOutbox
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
-from dashcore_memory.users import MemoryUserRepository
+from dashcore_memory.users import MemoryKnownDevices, MemoryUserRepository
 from dashcore_ratelimit.limiter import LimitsRateLimiter
+from dashcore_security import AesGcmVault, KeyRing
 from dashcore_security.jwt import JwtAccessTokens
 from dashcore_security.passwords import CHEAPEST, LibpassHasher
 from dashcore_security.signing import SigningKeyRing
@@ -41,6 +45,7 @@ class World:
     revocations: MemoryRevocationList
     tokens: JwtAccessTokens
     ids: SequentialIds
+    vault: AesGcmVault
 
     def login(self) -> tuple[Login, MemoryUnitOfWork]:
         uow = MemoryUnitOfWork(self.database)
@@ -57,7 +62,21 @@ class World:
         )
         access = AccessTokens(self.tokens, self.clock)
         users = MemoryUserRepository(uow)
-        login = Login(users, self.hasher, self.limiter, sessions, access, audit, uow, self.clock)
+        notifications = Notifications(
+            MailQueue(MemoryOutbox(uow), self.vault, self.ids), self.clock, "https://app.test"
+        )
+        login = Login(
+            users,
+            self.hasher,
+            self.limiter,
+            sessions,
+            access,
+            MemoryKnownDevices(uow),
+            notifications,
+            audit,
+            uow,
+            self.clock,
+        )
         return login, uow
 
     async def add_user(self, email: str, password_hash: str, *, verified: bool = True) -> User:
@@ -107,6 +126,7 @@ def world() -> World:
             clock,
         ),
         ids=SequentialIds(),
+        vault=AesGcmVault(KeyRing.generate()),
     )
 
 

@@ -10,17 +10,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, Role, User
-from dashcore.ports.users import EmailTokenRepository, UserDirectory, UserRepository
+from dashcore.ports.users import (
+    EmailTokenRepository,
+    KnownDevices,
+    UserDirectory,
+    UserRepository,
+)
 from dashcore_memory.store import MemoryDatabase, MemoryUnitOfWork
 
-__all__ = ["MemoryEmailTokenRepository", "MemoryUserDirectory", "MemoryUserRepository"]
+__all__ = [
+    "MemoryEmailTokenRepository",
+    "MemoryKnownDevices",
+    "MemoryUserDirectory",
+    "MemoryUserRepository",
+]
 
 USERS = "users"
 TOKENS = "email_tokens"
+DEVICES = "known_devices"
 
 
 class MemoryUserRepository(UserRepository):
@@ -107,3 +119,20 @@ class MemoryEmailTokenRepository(EmailTokenRepository):
         for key in doomed:
             self._uow.delete(TOKENS, key)
         return len(doomed)
+
+
+class MemoryKnownDevices(KnownDevices):
+    """Rows keyed by (user id, fingerprint), holding the first and last sighting."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    async def count(self, user_id: UUID) -> int:
+        keys: list[Any] = [key for key, _ in self._uow.rows(DEVICES)]
+        return sum(1 for owner, _ in keys if owner == user_id)
+
+    async def remember(self, user_id: UUID, fingerprint: str, at: datetime) -> bool:
+        key = (user_id, fingerprint)
+        seen: tuple[datetime, datetime] | None = self._uow.get(DEVICES, key)
+        self._uow.put(DEVICES, key, (at if seen is None else seen[0], at))
+        return seen is None

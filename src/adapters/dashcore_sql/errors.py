@@ -56,6 +56,7 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "The audit chain already has an event at this position.",
     ),
     "pk_mail_outbox": ("mail_outbox_exists", "An outbox entry with this id already exists."),
+    "pk_known_devices": ("known_devices_exists", "This device is already known."),
     "pk_users": ("users_exists", "A user with this id already exists."),
     "uq_users_email_key": ("users_email_taken", "An account with this email already exists."),
     "pk_email_tokens": ("email_tokens_exists", "A token with this id already exists."),

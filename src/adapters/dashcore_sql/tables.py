@@ -31,6 +31,7 @@ __all__ = [
     "audit_chain_heads",
     "audit_events",
     "email_tokens",
+    "known_devices",
     "mail_outbox",
     "metadata",
     "sealed_secrets",
@@ -168,3 +169,14 @@ email_tokens = Table(
     ),
 )
 """Email verification and password-reset tokens, stored as SHA-256 and found by that hash."""
+
+known_devices = Table(
+    "known_devices",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", CHAR(32), nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "fingerprint"),
+)
+"""Fingerprints of the clients each account signed in from (a new one is announced by mail)."""

@@ -13,14 +13,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, Role, User, UserStatus
-from dashcore.ports.users import EmailTokenRepository, UserDirectory, UserRepository
-from dashcore_sql.tables import email_tokens, users
+from dashcore.ports.users import (
+    EmailTokenRepository,
+    KnownDevices,
+    UserDirectory,
+    UserRepository,
+)
+from dashcore_sql.tables import email_tokens, known_devices, users
 from dashcore_sql.uow import SqlUnitOfWork, unit_of_work
 
-__all__ = ["SqlEmailTokenRepository", "SqlUserDirectory", "SqlUserRepository"]
+__all__ = [
+    "SqlEmailTokenRepository",
+    "SqlKnownDevices",
+    "SqlUserDirectory",
+    "SqlUserRepository",
+]
 
 _users = users.c
 _tokens = email_tokens.c
+_devices = known_devices.c
 
 
 class SqlUserRepository(UserRepository):
@@ -127,6 +138,30 @@ class SqlEmailTokenRepository(EmailTokenRepository):
             _tokens.used_at.is_(None),
         )
         return (await self._uow.execute(statement)).rowcount
+
+
+class SqlKnownDevices(KnownDevices):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def count(self, user_id: UUID) -> int:
+        query = select(func.count()).select_from(known_devices).where(_devices.user_id == user_id)
+        return int((await self._uow.execute(query)).scalar_one())
+
+    async def remember(self, user_id: UUID, fingerprint: str, at: datetime) -> bool:
+        seen = (
+            update(known_devices)
+            .where(_devices.user_id == user_id, _devices.fingerprint == fingerprint)
+            .values(last_seen_at=at)
+        )
+        if (await self._uow.execute(seen)).rowcount:
+            return False
+        await self._uow.execute(
+            insert(known_devices).values(
+                user_id=user_id, fingerprint=fingerprint, first_seen_at=at, last_seen_at=at
+            )
+        )
+        return True
 
 
 def _throttle_columns(throttle: LoginThrottle) -> dict[str, Any]:

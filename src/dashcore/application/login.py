@@ -11,7 +11,9 @@ Rules:
 - A wrong password counts against the account's throttle in the database (LOCK-1), under a row
   lock so that concurrent failures each count; attempts while locked do not count, and even
   the right password fails until the lock ends.
-- A success clears the throttle, upgrades an outdated hash (PW-1) and starts a session.
+- A success clears the throttle, upgrades an outdated hash (PW-1) and starts a session. A
+  sign-in from a device the account has not used before (after its first one) mails the
+  owner (NOTIF-1), with the device and address but no secret.
 - No database transaction stays open while a password is hashed (hundreds of milliseconds):
   a login flood must not exhaust the connection pool or block SQLite's single writer.
 """
@@ -23,10 +25,12 @@ from typing import NoReturn
 
 from dashcore.application.access import AccessTokens, IssuedTokens
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.notifications import Notifications
 from dashcore.application.registration import email_fingerprint
 from dashcore.application.sessions import Sessions
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
+from dashcore.domain.devices import device_fingerprint
 from dashcore.domain.email import canonical_email_key
 from dashcore.domain.errors import AuthenticationFailed, InvalidInput, RateLimited
 from dashcore.domain.passwords import normalise_password
@@ -36,7 +40,7 @@ from dashcore.ports.clock import Clock
 from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import UserRepository
+from dashcore.ports.users import KnownDevices, UserRepository
 
 __all__ = ["LOGIN_ACCOUNT_POLICY", "Login", "LoginAttempt"]
 
@@ -66,6 +70,8 @@ class Login:
         limiter: RateLimiter,
         sessions: Sessions,
         access: AccessTokens,
+        devices: KnownDevices,
+        notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -77,6 +83,8 @@ class Login:
         self._limiter = limiter
         self._sessions = sessions
         self._access = access
+        self._devices = devices
+        self._notifications = notifications
         self._audit = audit
         self._uow = uow
         self._clock = clock
@@ -121,6 +129,7 @@ class Login:
             device_label=attempt.device_label,
         )
         issued = self._access.issue(user.id, user.role.value, grant.session, grant.refresh_token)
+        await self._announce_new_device(user, attempt, caller)
         await self._audit.record(
             "authn_login_success",
             caller=caller,
@@ -129,6 +138,18 @@ class Login:
         )
         await self._uow.commit()
         return issued
+
+    async def _announce_new_device(
+        self, user: User, attempt: LoginAttempt, caller: CallerContext
+    ) -> None:
+        fingerprint = device_fingerprint(caller.user_agent)
+        first_device = await self._devices.count(user.id) == 0
+        now = self._clock.now()
+        if await self._devices.remember(user.id, fingerprint, now) and not first_device:
+            device = attempt.device_label or caller.user_agent
+            await self._notifications.new_device_login(
+                user.email, at=now, device=device, ip=caller.ip
+            )
 
     async def _count_failure(self, user: User, caller: CallerContext) -> NoReturn:
         throttle = await self._users.lock_throttle(user.id)

@@ -8,7 +8,13 @@ from uuid import UUID
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose
 from dashcore.domain.users import LoginThrottle, User
 
-__all__ = ["EmailTokenRepository", "ProfileCache", "UserDirectory", "UserRepository"]
+__all__ = [
+    "EmailTokenRepository",
+    "KnownDevices",
+    "ProfileCache",
+    "UserDirectory",
+    "UserRepository",
+]
 
 
 class UserRepository(Protocol):
@@ -76,3 +82,13 @@ class UserDirectory(Protocol):
     read-only one): for process-wide readers such as the profile snapshot cache."""
 
     async def get(self, user_id: UUID) -> User | None: ...
+
+
+class KnownDevices(Protocol):
+    """The device fingerprints each account has signed in from, in the current unit of work."""
+
+    async def count(self, user_id: UUID) -> int: ...
+
+    async def remember(self, user_id: UUID, fingerprint: str, at: datetime) -> bool:
+        """Record a sign-in from ``fingerprint`` at ``at``; ``True`` if it was not known."""
+        ...

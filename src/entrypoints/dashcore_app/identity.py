@@ -52,7 +52,12 @@ from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RefreshSecretDeriver, RevocationList, SessionStore
 from dashcore.ports.tokens import AccessTokenIssuer, AccessTokenVerifier
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import EmailTokenRepository, ProfileCache, UserRepository
+from dashcore.ports.users import (
+    EmailTokenRepository,
+    KnownDevices,
+    ProfileCache,
+    UserRepository,
+)
 from dashcore.ports.vault import Vault
 from dashcore_app.keys import load_signing_key_ring
 from dashcore_app.settings import MailerKind, Settings
@@ -226,12 +231,26 @@ class IdentityProvider(Provider):
         limiter: RateLimiter,
         sessions: Sessions,
         access: AccessTokens,
+        devices: KnownDevices,
+        notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
         lockout: LockoutPolicy,
     ) -> Login:
-        return Login(users, hasher, limiter, sessions, access, audit, uow, clock, lockout=lockout)
+        return Login(
+            users,
+            hasher,
+            limiter,
+            sessions,
+            access,
+            devices,
+            notifications,
+            audit,
+            uow,
+            clock,
+            lockout=lockout,
+        )
 
     access = provide(AccessTokens, scope=Scope.APP)
     register = provide(RegisterUser, scope=Scope.REQUEST)

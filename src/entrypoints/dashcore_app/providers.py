@@ -31,7 +31,12 @@ from dashcore.ports.health import DependencyProbe
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.mail import Outbox
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import EmailTokenRepository, UserDirectory, UserRepository
+from dashcore.ports.users import (
+    EmailTokenRepository,
+    KnownDevices,
+    UserDirectory,
+    UserRepository,
+)
 from dashcore.ports.vault import SealedSecretRepository, Vault
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.keys import load_key_ring
@@ -45,6 +50,7 @@ from dashcore_memory import (
 from dashcore_memory.outbox import MemoryOutbox
 from dashcore_memory.users import (
     MemoryEmailTokenRepository,
+    MemoryKnownDevices,
     MemoryUserDirectory,
     MemoryUserRepository,
 )
@@ -58,7 +64,12 @@ from dashcore_sql import (
     unit_of_work,
 )
 from dashcore_sql.outbox import SqlOutbox
-from dashcore_sql.users import SqlEmailTokenRepository, SqlUserDirectory, SqlUserRepository
+from dashcore_sql.users import (
+    SqlEmailTokenRepository,
+    SqlKnownDevices,
+    SqlUserDirectory,
+    SqlUserRepository,
+)
 from dashcore_system import SystemClock, Uuid7Generator
 
 __all__ = ["build_container", "providers_for"]
@@ -110,6 +121,7 @@ class SqlProvider(Provider):
 
     users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
     user_directory = provide(SqlUserDirectory, provides=UserDirectory, scope=Scope.APP)
+    known_devices = provide(SqlKnownDevices, provides=KnownDevices, scope=Scope.REQUEST)
     email_tokens = provide(
         SqlEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
     )
@@ -135,6 +147,7 @@ class MemoryProvider(Provider):
     )
     users = provide(MemoryUserRepository, provides=UserRepository, scope=Scope.REQUEST)
     user_directory = provide(MemoryUserDirectory, provides=UserDirectory, scope=Scope.APP)
+    known_devices = provide(MemoryKnownDevices, provides=KnownDevices, scope=Scope.REQUEST)
     email_tokens = provide(
         MemoryEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
     )

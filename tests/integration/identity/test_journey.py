@@ -221,3 +221,23 @@ async def test_protected_routes_need_a_valid_bearer_token(
     response = await client.get(f"{API}/auth/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+
+
+async def test_a_sign_in_from_a_new_device_is_announced_but_not_the_first_one(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await register_and_verify(client, mailbox, "devices@example.org")
+    laptop = {"User-Agent": "Laptop Browser/1.0"}
+    phone = {"User-Agent": "Phone App/2.0"}
+    for headers in (laptop, laptop, phone, laptop):
+        response = await client.post(
+            f"{API}/auth/login",
+            json={"email": "devices@example.org", "password": PASSWORD},
+            headers=headers,
+        )
+        assert response.status_code == 200
+    notice = await mailbox.wait_for("devices@example.org", "new_device_login")
+    assert "Phone App/2.0" in notice.body.text
+    assert [m.template for m in mailbox.mailer.to("devices@example.org")].count(
+        "new_device_login"
+    ) == 1

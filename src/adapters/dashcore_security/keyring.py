@@ -10,15 +10,15 @@ such, and production refuses to start with it.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from dashcore_security.files import b64url, from_b64url, write_private_json
 
 __all__ = ["KEY_BYTES", "KeyRing", "KeyRingError", "VaultKey"]
 
@@ -29,13 +29,9 @@ class KeyRingError(ValueError):
     """The key ring is missing, malformed or would be left unusable by a change."""
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
 def _unb64(text: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return from_b64url(text)
     except ValueError as exc:
         raise KeyRingError("a key is not valid base64url") from exc
 
@@ -105,7 +101,7 @@ class KeyRing:
 
     def to_env_value(self) -> str:
         ordered = [self.active_id, *(k for k in self.keys if k != self.active_id)]
-        return ",".join(f"{kid}={_b64(self.keys[kid].material)}" for kid in ordered)
+        return ",".join(f"{kid}={b64url(self.keys[kid].material)}" for kid in ordered)
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
@@ -129,18 +125,11 @@ class KeyRing:
             "active": self.active_id,
             "development": self.development,
             "keys": [
-                {"id": k.id, "key": _b64(k.material), "created_at": k.created_at.isoformat()}
+                {"id": k.id, "key": b64url(k.material), "created_at": k.created_at.isoformat()}
                 for k in self.keys.values()
             ],
         }
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_private_json(path, document)
 
 
 def _new_key(now: datetime) -> VaultKey:

@@ -18,10 +18,7 @@ is marked as such, and production refuses to start with it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -35,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from dashcore_security.files import b64url, from_b64url, write_private_json
+
 __all__ = ["KID_PATTERN", "SEED_BYTES", "SigningKey", "SigningKeyError", "SigningKeyRing"]
 
 SEED_BYTES = 32
@@ -46,14 +45,10 @@ class SigningKeyError(ValueError):
     """The signing key ring is missing, malformed or would be left unusable by a change."""
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
 def _unb64(text: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, binascii.Error) as exc:
+        return from_b64url(text)
+    except ValueError as exc:
         raise SigningKeyError("a key is not valid base64url") from exc
 
 
@@ -224,14 +219,7 @@ class SigningKeyRing:
                 for k in self.keys.values()
             ],
         }
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_private_json(path, document)
 
 
 def _parse_instant(text: str) -> datetime:

@@ -185,7 +185,10 @@ def _me_vs_bare(wrk: str, root: Path, args: argparse.Namespace) -> dict[str, Any
                     series.append(_wrk(wrk, url, args, header=auth))
     me_rps = statistics.median(r.requests_per_second for r in me)
     bare_rps = statistics.median(r.requests_per_second for r in bare)
+    paired = [m.requests_per_second / b.requests_per_second for m, b in zip(me, bare, strict=True)]
     return {
+        "per_round_ratios": [round(r, 3) for r in paired],
+        "per_round_median": round(statistics.median(paired), 3),
         "me_rps": [r.requests_per_second for r in me],
         "bare_rps": [r.requests_per_second for r in bare],
         "me_p50_ms": statistics.median(r.latency_ms["p50"] for r in me),
@@ -368,7 +371,10 @@ def _refresh_vs_sessions(root: Path, args: argparse.Namespace) -> dict[str, Any]
 
 def _print(report: dict[str, Any]) -> None:
     me = report["me_vs_bare"]
-    print(f"GET /auth/me vs bare: ratio {me['ratio']} (target >= {me['target']})")
+    print(
+        f"GET /auth/me vs bare: ratio {me['ratio']} (per-round median {me['per_round_median']}; "
+        f"target >= {me['target']})"
+    )
     login = report["login_vs_argon2"]
     print(
         f"login {login['logins_per_second']}/s vs argon2id {login['argon2_verifies_per_second']}/s:"

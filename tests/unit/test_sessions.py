@@ -13,7 +13,6 @@ import pytest
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.sessions import (
     HmacRefreshSecretDeriver,
-    SessionActivity,
     SessionGrant,
     Sessions,
 )
@@ -409,38 +408,6 @@ class CountingStore(MemorySessionStore):
     async def touch(self, session_id: SessionId, seen_at: datetime) -> bool:
         self.touches += 1
         return await super().touch(session_id, seen_at)
-
-
-async def test_activity_writes_at_most_once_a_minute_per_session() -> None:
-    clock = FakeClock()
-    store = CountingStore(clock)
-    world = World(
-        clock,
-        MemoryDatabase(),
-        store,
-        MemoryRevocationList(clock),
-        MemoryUnitOfWork(MemoryDatabase()),
-    )
-    grant = await world.start(uuid4())
-    activity = SessionActivity(store, clock)
-    for step in range(100):  # 50 s of requests, flushed every 5 s: first write at 5 s
-        clock.advance(seconds=0.5)
-        activity.seen(grant.session.id)
-        if step % 10 == 9:
-            await activity.flush()
-    assert store.touches == 1
-    clock.advance(seconds=15)  # a minute after the first write
-    activity.seen(grant.session.id)
-    await activity.flush()
-    assert store.touches == 2
-    stored = await store.get(grant.session.id)
-    assert stored is not None
-    assert stored.last_seen_at == clock.now()
-    clock.advance(minutes=29)  # idle counts from the last flushed activity
-    assert await store.get(grant.session.id) is not None
-
-
-# -- configuration -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from dashcore.application.access import AccessTokens, IssuedTokens
@@ -50,7 +50,7 @@ LOGIN_ACCOUNT_POLICY = RatePolicy(name="login_account", limit=5, window=60)
 @dataclass(frozen=True, slots=True)
 class LoginAttempt:
     email: str
-    password: str
+    password: str = field(repr=False)
     remember_me: bool = False
     device_label: str | None = None
 

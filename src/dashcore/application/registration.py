@@ -15,7 +15,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.email_tokens import EmailTokens
@@ -51,7 +51,7 @@ def email_fingerprint(key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Registration:
     email: str
-    password: str
+    password: str = field(repr=False)
     display_name: str | None = None
 
 

@@ -43,7 +43,6 @@ from dashcore.ports.uow import UnitOfWork
 __all__ = [
     "MAX_ANCESTRY",
     "HmacRefreshSecretDeriver",
-    "SessionActivity",
     "SessionGrant",
     "Sessions",
 ]
@@ -283,41 +282,6 @@ class Sessions:
         if caller.actor is not None:
             return caller
         return CallerContext(f"user:{user_id}", caller.ip, caller.user_agent, caller.request_id)
-
-
-class SessionActivity:
-    """Coalesces "this session was just used" into at most one store write per session per
-    ``interval`` (one per minute by default), so access-token requests never write per request.
-
-    ``seen`` is synchronous and touches only process memory; a background job calls ``flush``
-    (every few seconds) to slide ``last_seen_at`` in the store. Losing unflushed activity on a
-    crash costs at most ``interval`` of idle time.
-    """
-
-    def __init__(
-        self, store: SessionStore, clock: Clock, *, interval: timedelta = timedelta(minutes=1)
-    ) -> None:
-        self._store = store
-        self._clock = clock
-        self._interval = interval
-        self._pending: dict[SessionId, datetime] = {}
-        self._flushed: dict[SessionId, datetime] = {}
-
-    def seen(self, session_id: SessionId) -> None:
-        now = self._clock.now()
-        flushed = self._flushed.get(session_id)
-        if flushed is None or now - flushed >= self._interval:
-            self._pending[session_id] = now
-
-    async def flush(self) -> int:
-        """Write the pending activity; return how many sessions were touched."""
-        pending, self._pending = self._pending, {}
-        for session_id, seen_at in pending.items():
-            await self._store.touch(session_id, seen_at)
-            self._flushed[session_id] = seen_at
-        horizon = self._clock.now() - self._interval
-        self._flushed = {sid: at for sid, at in self._flushed.items() if at > horizon}
-        return len(pending)
 
 
 def _session_not_found() -> NotFound:

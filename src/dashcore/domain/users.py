@@ -107,10 +107,6 @@ class LoginThrottle:
             password_login_disabled=failures >= policy.disable_after,
         )
 
-    @property
-    def is_clear(self) -> bool:
-        return self == LoginThrottle()
-
 
 @dataclass(slots=True)
 class User:

@@ -4,8 +4,8 @@ secret's successor is derived.
 Activity and ``last_seen_at``: a refresh updates ``last_seen_at`` (inside the atomic rotate), and
 the idle timeout is a refresh-inactivity timeout (RT-3). Access-token requests do not write to
 the store: with access tokens shorter than the idle timeout an active client refreshes often
-enough. ``touch`` exists for a coalescing activity tracker (at most one write per session per
-interval), never for a write per request.
+enough. ``touch`` slides ``last_seen_at`` without a rotation; no use case calls it today, and
+nothing may call it once per request.
 """
 
 from __future__ import annotations

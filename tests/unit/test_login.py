@@ -19,7 +19,8 @@ from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.errors import AuthenticationFailed, RateLimited
 from dashcore.domain.sessions import SessionPolicy
-from dashcore.domain.users import User
+from dashcore.domain.users import User, UserStatus
+from dashcore.ports.passwords import PasswordCheck
 from dashcore.testing import FakeClock, SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
 from dashcore_memory.outbox import MemoryOutbox
@@ -189,3 +190,26 @@ async def test_the_account_and_address_limit_applies_before_any_hashing(world: W
     with pytest.raises(RateLimited) as limited:
         await attempt(world, "hammered@example.org", PASSWORD)
     assert limited.value.retry_after is not None
+
+
+async def test_a_disable_that_lands_while_the_password_is_hashed_is_not_undone(
+    world: World,
+) -> None:
+    """Login saves the user as stored after hashing, not the copy it read before."""
+    user = await world.add_user("racing@example.org", await world.hasher.hash(PASSWORD))
+    real_verify = world.hasher.verify
+
+    async def verify_while_an_admin_disables(password: str, stored: str) -> PasswordCheck:
+        uow = MemoryUnitOfWork(world.database)
+        users = MemoryUserRepository(uow)
+        current = await users.get(user.id)
+        assert current is not None
+        current.disable(world.clock.now())
+        await users.save(current)
+        await uow.commit()
+        return await real_verify(password, stored)
+
+    world.hasher.verify = verify_while_an_admin_disables  # type: ignore[method-assign]
+    with pytest.raises(AuthenticationFailed):
+        await attempt(world, "racing@example.org", PASSWORD)
+    assert (await world.stored(user)).status is UserStatus.DISABLED

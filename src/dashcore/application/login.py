@@ -111,11 +111,13 @@ class Login:
         check = await self._hasher.verify(password, user.password_hash)
         if not check.valid:
             await self._count_failure(user, caller)
+        upgraded = await self._hasher.hash(password) if check.needs_update else None
+        verified_hash, user = user.password_hash, await self._fresh(user, caller)
         if not user.can_log_in:
             reason = "account_unverified" if not user.verified else "account_disabled"
             await self._fail(caller, reason, user=user)
-        if check.needs_update:
-            user.rehash_password(await self._hasher.hash(password), now)
+        if upgraded is not None and user.password_hash == verified_hash:
+            user.rehash_password(upgraded, now)
         user.record_login_success()
         await self._users.save(user)
         caller = caller.with_actor(f"user:{user.id}")
@@ -138,6 +140,15 @@ class Login:
         )
         await self._uow.commit()
         return issued
+
+    async def _fresh(self, user: User, caller: CallerContext) -> User:
+        """The user as stored now: the copy read before hashing may be hundreds of
+        milliseconds old, and saving it would undo a change made meanwhile (a disable, a
+        password change)."""
+        current = await self._users.get(user.id)
+        if current is None:
+            await self._fail(caller, "unknown_account", user=user)
+        return current
 
     async def _announce_new_device(
         self, user: User, attempt: LoginAttempt, caller: CallerContext

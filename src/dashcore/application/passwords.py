@@ -182,6 +182,7 @@ class ChangePassword:
             await self._uow.commit()
             raise Forbidden("The current password is wrong.", code="wrong_password")
         password_hash = await self._hasher.hash(password)
+        user = await self._users.get(user_id) or user  # as stored now, not as before hashing
         await _set_password(user, password_hash, self._users, self._email_tokens, self._clock)
         await self._sessions.end_all(
             user.id,

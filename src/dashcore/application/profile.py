@@ -145,6 +145,7 @@ class ChangeEmail:
         check = await self._hasher.verify(normalise_password(current_password), user.password_hash)
         if not check.valid:
             raise Forbidden("The current password is wrong.", code="wrong_password")
+        user = await _current(self._users, user_id)  # as stored now, not as before hashing
         user.request_email_change(email, self._clock.now())
         await self._users.save(user)
         if await self._users.get_by_email_key(email.key) is None:

@@ -32,9 +32,12 @@ __all__ = [
     "audit_events",
     "email_tokens",
     "known_devices",
+    "login_challenges",
     "mail_outbox",
     "metadata",
+    "recovery_codes",
     "sealed_secrets",
+    "totp_factors",
     "users",
 ]
 
@@ -180,3 +183,63 @@ known_devices = Table(
     PrimaryKeyConstraint("user_id", "fingerprint"),
 )
 """Fingerprints of the clients each account signed in from (a new one is announced by mail)."""
+
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("confirmed_at", UtcDateTime()),
+    Column("last_used_step", BigInteger()),
+    Column("failures", Integer(), nullable=False),
+    Column("locked_until", UtcDateTime()),
+    PrimaryKeyConstraint("user_id"),
+    CheckConstraint("status IN ('pending', 'active')", name="status"),
+    CheckConstraint("(status = 'active') = (confirmed_at IS NOT NULL)", name="confirmed"),
+    CheckConstraint("failures >= 0", name="failures"),
+)
+"""At most one authenticator-app factor per account (TOTP-1); its secret is a sealed secret,
+not a column here. ``last_used_step`` is the last RFC 6238 counter accepted (each is accepted
+once); ``failures`` is the account's MFA failure counter."""
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+    PrimaryKeyConstraint("id"),
+    Index(None, "user_id"),
+)
+"""Recovery codes as individual password hashes, never the codes (RC-1); a code is spent by
+setting ``used_at`` once."""
+
+login_challenges = Table(
+    "login_challenges",
+    metadata,
+    Column("handle_hash", CHAR(64), nullable=False),
+    Column("kind", Text(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("amr", Text(), nullable=False),
+    Column("code_digest", Text()),
+    Column("remember_me", Boolean(), nullable=False),
+    Column("device_label", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("max_attempts", Integer(), nullable=False),
+    Column("consumed_at", UtcDateTime()),
+    PrimaryKeyConstraint("handle_hash"),
+    Index(None, "user_id", "kind"),
+    Index(None, "expires_at"),
+    CheckConstraint("kind IN ('email_otp', 'second_factor')", name="kind"),
+    CheckConstraint("(kind = 'email_otp') = (code_digest IS NOT NULL)", name="code_digest"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    CheckConstraint("max_attempts >= 1", name="max_attempts"),
+)
+"""Pending steps of logins (OTP-1), found by the SHA-256 of the handle the client holds.
+``amr`` is the JSON array of the factors already proven; ``code_digest`` is the keyed hash of an
+emailed code. ``expires_at`` is indexed for the clean-up job."""

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from dashcore.testing.clock import FakeClock
+from dashcore_brokers.sandbox.schwab import SchwabSandbox
+
+# 2026-01-05 10:00 IST (a Monday morning in India).
+START = datetime(2026, 1, 5, 4, 30, tzinfo=UTC)
+
+
+class RecordingSleep:
+    """Stands in for asyncio.sleep: records the delays a fault asked for, waits for none."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def schwab(clock: FakeClock, sleep: RecordingSleep) -> SchwabSandbox:
+    return SchwabSandbox(clock, sleep=sleep)
+
+
+@pytest.fixture
+async def schwab_client(schwab: SchwabSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=schwab)
+    async with httpx.AsyncClient(transport=transport, base_url="https://schwab.test") as client:
+        yield client

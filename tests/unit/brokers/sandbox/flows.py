@@ -1,0 +1,85 @@
+"""Client-side steps of each broker's login, written as an adapter would send them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from dashcore_brokers.sandbox.credentials import (
+    SCHWAB_APP_KEY,
+    SCHWAB_APP_SECRET,
+    SCHWAB_REDIRECT_URI,
+)
+
+
+def callback_params(response: httpx.Response) -> dict[str, str]:
+    """The query parameters of a redirect's Location (each must appear once)."""
+    assert response.status_code == 302, response.text
+    query = parse_qs(urlsplit(response.headers["location"]).query, keep_blank_values=True)
+    assert all(len(values) == 1 for values in query.values())
+    return {name: values[0] for name, values in query.items()}
+
+
+async def schwab_code(client: httpx.AsyncClient, state: str = "st-123") -> str:
+    response = await client.get(
+        "/v1/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": SCHWAB_APP_KEY,
+            "redirect_uri": SCHWAB_REDIRECT_URI,
+            "scope": "readonly",
+            "state": state,
+        },
+    )
+    return callback_params(response)["code"]
+
+
+async def schwab_token(
+    client: httpx.AsyncClient, data: dict[str, str], auth: tuple[str, str] | None = None
+) -> httpx.Response:
+    return await client.post(
+        "/v1/oauth/token", data=data, auth=auth or (SCHWAB_APP_KEY, SCHWAB_APP_SECRET)
+    )
+
+
+async def schwab_login(client: httpx.AsyncClient) -> dict[str, str]:
+    """A fresh Schwab token response body (access, refresh, id token …)."""
+    code = await schwab_code(client)
+    response = await schwab_token(
+        client,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": SCHWAB_REDIRECT_URI},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class BrokerCase:
+    """How a client reaches one sandbox's profile endpoint, and what its error bodies look like."""
+
+    key: str
+    profile_path: str
+    login: Callable[[httpx.AsyncClient], Awaitable[dict[str, str]]]
+    is_error_body: Callable[[Any], bool]
+
+
+async def _schwab_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    return bearer((await schwab_login(client))["access_token"])
+
+
+def _schwab_error(body: Any) -> bool:
+    return set(body) == {"message", "errors"} and isinstance(body["errors"], list)
+
+
+CASES = [
+    BrokerCase("schwab", "/trader/v1/userPreference", _schwab_headers, _schwab_error),
+]

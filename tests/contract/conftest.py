@@ -219,3 +219,10 @@ async def backend(backend_target: Target) -> AsyncIterator[Backend]:
         yield SqlBackend(backend_target.name, engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def sql_backend(sql_target: Target, sql_engine: AsyncEngine) -> SqlBackend:
+    """A migrated, empty SQL backend private to this test, for checks on the stored rows."""
+    await upgrade(sql_engine)
+    return SqlBackend(sql_target.name, sql_engine)

@@ -10,10 +10,11 @@ from dashcore.ports.clock import Clock
 from dashcore_brokers.sandbox.core import BrokerSandbox, Sleep
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
 from dashcore_brokers.sandbox.settings import ConsentMode
+from dashcore_brokers.sandbox.zerodha import KiteSandbox
 
 __all__ = ["SANDBOX_KEYS", "create_sandboxes"]
 
-SANDBOX_KEYS = ("schwab",)
+SANDBOX_KEYS = ("schwab", "zerodha")
 
 
 def create_sandboxes(
@@ -36,5 +37,8 @@ def create_sandboxes(
     return {
         "schwab": SchwabSandbox(
             clock, consent=consent, redirect_uri=uris.get("schwab"), sleep=sleep
+        ),
+        "zerodha": KiteSandbox(
+            clock, consent=consent, redirect_uri=uris.get("zerodha"), sleep=sleep
         ),
     }

@@ -8,6 +8,7 @@ import pytest
 
 from dashcore.testing.clock import FakeClock
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
+from dashcore_brokers.sandbox.zerodha import KiteSandbox
 
 # 2026-01-05 10:00 IST (a Monday morning in India).
 START = datetime(2026, 1, 5, 4, 30, tzinfo=UTC)
@@ -42,4 +43,16 @@ def schwab(clock: FakeClock, sleep: RecordingSleep) -> SchwabSandbox:
 async def schwab_client(schwab: SchwabSandbox) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=schwab)
     async with httpx.AsyncClient(transport=transport, base_url="https://schwab.test") as client:
+        yield client
+
+
+@pytest.fixture
+def kite(clock: FakeClock) -> KiteSandbox:
+    return KiteSandbox(clock)
+
+
+@pytest.fixture
+async def kite_client(kite: KiteSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=kite)
+    async with httpx.AsyncClient(transport=transport, base_url="https://kite.test") as client:
         yield client

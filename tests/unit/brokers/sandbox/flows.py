@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from dashcore_brokers.sandbox.credentials import (
+    KITE_API_KEY,
+    KITE_API_SECRET,
     SCHWAB_APP_KEY,
     SCHWAB_APP_SECRET,
     SCHWAB_REDIRECT_URI,
@@ -62,6 +65,41 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+KITE_HEADERS = {"X-Kite-Version": "3"}
+
+
+def kite_checksum(token: str, api_key: str = KITE_API_KEY, secret: str = KITE_API_SECRET) -> str:
+    return hashlib.sha256((api_key + token + secret).encode()).hexdigest()
+
+
+async def kite_request_token(client: httpx.AsyncClient, **extra: str) -> str:
+    response = await client.get(
+        "/connect/login", params={"v": "3", "api_key": KITE_API_KEY, **extra}
+    )
+    return callback_params(response)["request_token"]
+
+
+async def kite_login(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A fresh Kite session's ``data``."""
+    request_token = await kite_request_token(client)
+    response = await client.post(
+        "/session/token",
+        data={
+            "api_key": KITE_API_KEY,
+            "request_token": request_token,
+            "checksum": kite_checksum(request_token),
+        },
+        headers=KITE_HEADERS,
+    )
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def kite_auth(access_token: str, api_key: str = KITE_API_KEY) -> dict[str, str]:
+    return {**KITE_HEADERS, "Authorization": f"token {api_key}:{access_token}"}
+
+
 @dataclass(frozen=True)
 class BrokerCase:
     """How a client reaches one sandbox's profile endpoint, and what its error bodies look like."""
@@ -80,6 +118,19 @@ def _schwab_error(body: Any) -> bool:
     return set(body) == {"message", "errors"} and isinstance(body["errors"], list)
 
 
+async def _kite_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    return kite_auth((await kite_login(client))["access_token"])
+
+
+def _kite_error(body: Any) -> bool:
+    return (
+        set(body) == {"status", "message", "data", "error_type"}
+        and body["status"] == "error"
+        and body["error_type"].endswith("Exception")
+    )
+
+
 CASES = [
     BrokerCase("schwab", "/trader/v1/userPreference", _schwab_headers, _schwab_error),
+    BrokerCase("zerodha", "/user/profile", _kite_headers, _kite_error),
 ]

@@ -1,0 +1,58 @@
+"""The Kite Connect simulator: browser login with a request token, checksum session exchange,
+session refresh (approved apps only), logout and the user profile.
+
+Wire facts (``reference/brokers.md`` §2.2-2.3, §2.7): every API call carries
+``X-Kite-Version: 3``; bodies are form-encoded; answers are ``{"status": "success", "data": …}``
+or ``{"status": "error", "message", "data": null, "error_type"}``. The login page
+(``kite.zerodha.com/connect/login``) and the API (``api.kite.trade``) share one sandbox app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from litestar import Router
+
+from dashcore.ports.clock import Clock
+from dashcore_brokers.sandbox.apps import AppRegistry, RegisteredApp, SandboxUser
+from dashcore_brokers.sandbox.core import BrokerSandbox, Sleep
+from dashcore_brokers.sandbox.credentials import KITE_API_KEY, KITE_API_SECRET, KITE_REDIRECT_URI
+from dashcore_brokers.sandbox.settings import ConsentMode
+from dashcore_brokers.sandbox.zerodha.session import session_router
+from dashcore_brokers.sandbox.zerodha.user import user_router
+from dashcore_brokers.sandbox.zerodha.wire import kite_error, kite_error_type
+
+__all__ = ["KITE_USER", "KiteSandbox"]
+
+KITE_USER = SandboxUser(
+    user_id="SB0001",
+    user_name="Sandbox Kite Trader",
+    short_name="Sandbox",
+    email="trader@kite.sandbox.invalid",
+)
+
+
+class KiteSandbox(BrokerSandbox):
+    """Kite's login page (``/connect/login``) and API (``/session/*``, ``/user/*``)."""
+
+    name = "zerodha"
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        consent: ConsentMode = ConsentMode.APPROVE,
+        redirect_uri: str | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.apps = AppRegistry(
+            RegisteredApp(KITE_API_KEY, KITE_API_SECRET, redirect_uri or KITE_REDIRECT_URI)
+        )
+        self.user = KITE_USER
+        super().__init__(clock, consent=consent, sleep=sleep)
+
+    def routers(self) -> Sequence[Router]:
+        return [session_router(self), user_router(self)]
+
+    def error_body(self, status: int, message: str, path: str) -> object:
+        return kite_error(message, kite_error_type(status))

@@ -10,11 +10,12 @@ from dashcore.ports.clock import Clock
 from dashcore_brokers.sandbox.core import BrokerSandbox, Sleep
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
 from dashcore_brokers.sandbox.settings import ConsentMode
+from dashcore_brokers.sandbox.upstox import UpstoxSandbox
 from dashcore_brokers.sandbox.zerodha import KiteSandbox
 
 __all__ = ["SANDBOX_KEYS", "create_sandboxes"]
 
-SANDBOX_KEYS = ("schwab", "zerodha")
+SANDBOX_KEYS = ("schwab", "zerodha", "upstox")
 
 
 def create_sandboxes(
@@ -40,5 +41,8 @@ def create_sandboxes(
         ),
         "zerodha": KiteSandbox(
             clock, consent=consent, redirect_uri=uris.get("zerodha"), sleep=sleep
+        ),
+        "upstox": UpstoxSandbox(
+            clock, consent=consent, redirect_uri=uris.get("upstox"), sleep=sleep
         ),
     }

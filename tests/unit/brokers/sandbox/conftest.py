@@ -8,6 +8,7 @@ import pytest
 
 from dashcore.testing.clock import FakeClock
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
+from dashcore_brokers.sandbox.upstox import UpstoxSandbox
 from dashcore_brokers.sandbox.zerodha import KiteSandbox
 
 # 2026-01-05 10:00 IST (a Monday morning in India).
@@ -55,4 +56,16 @@ def kite(clock: FakeClock) -> KiteSandbox:
 async def kite_client(kite: KiteSandbox) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=kite)
     async with httpx.AsyncClient(transport=transport, base_url="https://kite.test") as client:
+        yield client
+
+
+@pytest.fixture
+def upstox(clock: FakeClock) -> UpstoxSandbox:
+    return UpstoxSandbox(clock)
+
+
+@pytest.fixture
+async def upstox_client(upstox: UpstoxSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=upstox)
+    async with httpx.AsyncClient(transport=transport, base_url="https://upstox.test") as client:
         yield client

@@ -16,6 +16,9 @@ from dashcore_brokers.sandbox.credentials import (
     SCHWAB_APP_KEY,
     SCHWAB_APP_SECRET,
     SCHWAB_REDIRECT_URI,
+    UPSTOX_CLIENT_ID,
+    UPSTOX_CLIENT_SECRET,
+    UPSTOX_REDIRECT_URI,
 )
 
 
@@ -100,6 +103,42 @@ def kite_auth(access_token: str, api_key: str = KITE_API_KEY) -> dict[str, str]:
     return {**KITE_HEADERS, "Authorization": f"token {api_key}:{access_token}"}
 
 
+async def upstox_code(client: httpx.AsyncClient, **extra: str) -> str:
+    response = await client.get(
+        "/v2/login/authorization/dialog",
+        params={
+            "response_type": "code",
+            "client_id": UPSTOX_CLIENT_ID,
+            "redirect_uri": UPSTOX_REDIRECT_URI,
+            **extra,
+        },
+    )
+    return callback_params(response)["code"]
+
+
+def upstox_token_form(code: str, **overrides: str) -> dict[str, str]:
+    return {
+        "code": code,
+        "client_id": UPSTOX_CLIENT_ID,
+        "client_secret": UPSTOX_CLIENT_SECRET,
+        "redirect_uri": UPSTOX_REDIRECT_URI,
+        "grant_type": "authorization_code",
+        **overrides,
+    }
+
+
+async def upstox_login(client: httpx.AsyncClient) -> dict[str, Any]:
+    code = await upstox_code(client)
+    response = await client.post(
+        "/v2/login/authorization/token",
+        data=upstox_token_form(code),
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 @dataclass(frozen=True)
 class BrokerCase:
     """How a client reaches one sandbox's profile endpoint, and what its error bodies look like."""
@@ -130,7 +169,21 @@ def _kite_error(body: Any) -> bool:
     )
 
 
+async def _upstox_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    return {**bearer((await upstox_login(client))["access_token"]), "Api-Version": "2.0"}
+
+
+def _upstox_error(body: Any) -> bool:
+    return (
+        body["status"] == "error"
+        and len(body["errors"]) == 1
+        and set(body["errors"][0]) == {"errorCode", "message", "propertyPath", "invalidValue"}
+        and body["errors"][0]["errorCode"].startswith("UDAPI")
+    )
+
+
 CASES = [
     BrokerCase("schwab", "/trader/v1/userPreference", _schwab_headers, _schwab_error),
     BrokerCase("zerodha", "/user/profile", _kite_headers, _kite_error),
+    BrokerCase("upstox", "/v2/user/profile", _upstox_headers, _upstox_error),
 ]

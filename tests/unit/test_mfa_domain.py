@@ -540,11 +540,6 @@ def test_second_factor_amr_keeps_order_drops_repeats_and_says_mfa(
     assert second_factor_amr(first, second) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain defect: second_factor_amr claims 'mfa' for a method that is not a second "
-    "factor (the module's SECOND_FACTORS set is unused)",
-)
 @pytest.mark.parametrize("second", [AMR_PASSWORD, AMR_EMAIL_OTP])
 def test_second_factor_amr_refuses_a_method_that_is_not_a_second_factor(second: str) -> None:
     with pytest.raises(ValueError, match="second factor"):

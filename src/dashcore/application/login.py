@@ -11,9 +11,9 @@ Rules:
 - A wrong password counts against the account's throttle in the database (LOCK-1), under a row
   lock so that concurrent failures each count; attempts while locked do not count, and even
   the right password fails until the lock ends.
-- A success clears the throttle, upgrades an outdated hash (PW-1) and starts a session. A
-  sign-in from a device the account has not used before (after its first one) mails the
-  owner (NOTIF-1), with the device and address but no secret.
+- A success clears the throttle, upgrades an outdated hash (PW-1) and hands over to
+  :class:`~dashcore.application.sign_in.SignIn`: a session, or first a second-factor
+  challenge when the account has an authenticator app.
 - No database transaction stays open while a password is hashed (hundreds of milliseconds):
   a login flood must not exhaust the connection pool or block SQLite's single writer.
 """
@@ -22,17 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import NoReturn
+from uuid import UUID
 
-from dashcore.application.access import AccessTokens, IssuedTokens
 from dashcore.application.audit_trail import AuditTrail
-from dashcore.application.notifications import Notifications
 from dashcore.application.registration import email_fingerprint
-from dashcore.application.sessions import Sessions
+from dashcore.application.sign_in import LoginResult, SignIn, SignInRequest
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
-from dashcore.domain.devices import device_fingerprint
 from dashcore.domain.email import canonical_email_key
 from dashcore.domain.errors import AuthenticationFailed, InvalidInput, RateLimited
+from dashcore.domain.mfa import AMR_PASSWORD
 from dashcore.domain.passwords import normalise_password
 from dashcore.domain.ratelimit import RatePolicy
 from dashcore.domain.users import LockoutPolicy, User
@@ -40,9 +39,9 @@ from dashcore.ports.clock import Clock
 from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.uow import UnitOfWork
-from dashcore.ports.users import KnownDevices, UserRepository
+from dashcore.ports.users import UserRepository
 
-__all__ = ["LOGIN_ACCOUNT_POLICY", "Login", "LoginAttempt"]
+__all__ = ["LOGIN_ACCOUNT_POLICY", "Login", "LoginAttempt", "count_password_failure"]
 
 LOGIN_ACCOUNT_POLICY = RatePolicy(name="login_account", limit=5, window=60)
 
@@ -68,10 +67,7 @@ class Login:
         users: UserRepository,
         hasher: PasswordHasher,
         limiter: RateLimiter,
-        sessions: Sessions,
-        access: AccessTokens,
-        devices: KnownDevices,
-        notifications: Notifications,
+        sign_in: SignIn,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -81,16 +77,13 @@ class Login:
         self._users = users
         self._hasher = hasher
         self._limiter = limiter
-        self._sessions = sessions
-        self._access = access
-        self._devices = devices
-        self._notifications = notifications
+        self._sign_in = sign_in
         self._audit = audit
         self._uow = uow
         self._clock = clock
         self._lockout = lockout or LockoutPolicy()
 
-    async def __call__(self, attempt: LoginAttempt, caller: CallerContext) -> IssuedTokens:
+    async def __call__(self, attempt: LoginAttempt, caller: CallerContext) -> LoginResult:
         password = normalise_password(attempt.password)
         try:
             email_key = canonical_email_key(attempt.email)
@@ -120,26 +113,10 @@ class Login:
             user.rehash_password(upgraded, now)
         user.record_login_success()
         await self._users.save(user)
-        caller = caller.with_actor(f"user:{user.id}")
-        grant = await self._sessions.start(
-            user.id,
-            caller=caller,
-            auth_time=now,
-            amr=("pwd",),
-            remember_me=attempt.remember_me,
-            role=user.role.value,
-            device_label=attempt.device_label,
+        return await self._sign_in(
+            SignInRequest(user, (AMR_PASSWORD,), attempt.remember_me, attempt.device_label),
+            caller,
         )
-        issued = self._access.issue(user.id, user.role.value, grant.session, grant.refresh_token)
-        await self._announce_new_device(user, attempt, caller)
-        await self._audit.record(
-            "authn_login_success",
-            caller=caller,
-            target=f"session:{grant.session.id}",
-            metadata={"amr": "pwd", "remember_me": attempt.remember_me},
-        )
-        await self._uow.commit()
-        return issued
 
     async def _fresh(self, user: User, caller: CallerContext) -> User:
         """The user as stored now: the copy read before hashing may be hundreds of
@@ -150,35 +127,10 @@ class Login:
             await self._fail(caller, "unknown_account", user=user)
         return current
 
-    async def _announce_new_device(
-        self, user: User, attempt: LoginAttempt, caller: CallerContext
-    ) -> None:
-        fingerprint = device_fingerprint(caller.user_agent)
-        first_device = await self._devices.count(user.id) == 0
-        now = self._clock.now()
-        if await self._devices.remember(user.id, fingerprint, now) and not first_device:
-            device = attempt.device_label or caller.user_agent
-            await self._notifications.new_device_login(
-                user.email, at=now, device=device, ip=caller.ip
-            )
-
     async def _count_failure(self, user: User, caller: CallerContext) -> NoReturn:
-        throttle = await self._users.lock_throttle(user.id)
-        if throttle is not None:
-            now = self._clock.now()
-            after = throttle.after_failure(now, self._lockout)
-            await self._users.save_throttle(user.id, after)
-            if after.is_locked(now) and not throttle.is_locked(now):
-                await self._audit.record(
-                    "authn_login_lock",
-                    caller=caller,
-                    outcome=AuditOutcome.FAILURE,
-                    target=f"user:{user.id}",
-                    metadata={
-                        "failures": after.failures,
-                        "login_disabled": after.password_login_disabled,
-                    },
-                )
+        await count_password_failure(
+            self._users, user.id, self._lockout, self._audit, self._clock, caller
+        )
         await self._fail(caller, "wrong_password", user=user)
 
     async def _fail(
@@ -201,3 +153,29 @@ class Login:
         )
         await self._uow.commit()
         raise _invalid_credentials()
+
+
+async def count_password_failure(
+    users: UserRepository,
+    user_id: UUID,
+    lockout: LockoutPolicy,
+    audit: AuditTrail,
+    clock: Clock,
+    caller: CallerContext,
+) -> None:
+    """Count a wrong password against the account's LOCK-1 throttle, under the row lock, and
+    audit the moment it locks. Leaves the commit to the caller."""
+    throttle = await users.lock_throttle(user_id)
+    if throttle is None:
+        return
+    now = clock.now()
+    after = throttle.after_failure(now, lockout)
+    await users.save_throttle(user_id, after)
+    if after.is_locked(now) and not throttle.is_locked(now):
+        await audit.record(
+            "authn_login_lock",
+            caller=caller,
+            outcome=AuditOutcome.FAILURE,
+            target=f"user:{user_id}",
+            metadata={"failures": after.failures, "login_disabled": after.password_login_disabled},
+        )

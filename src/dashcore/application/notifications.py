@@ -189,6 +189,36 @@ class Notifications:
             f"Your account was disabled on {_when(at)}. You can no longer sign in.",
         )
 
+    async def totp_enabled(self, to: Email, *, at: datetime) -> OutboxEntry:
+        return await self._send(
+            to,
+            "totp_enabled",
+            "Two-step sign-in is on for your dashcore account",
+            f"On {_when(at)} an authenticator app was set up as the second step of your sign-in.",
+            "Keep your recovery codes somewhere safe: they are the way in if the phone is lost.",
+        )
+
+    async def totp_disabled(
+        self, to: Email, *, at: datetime, by_administrator: bool
+    ) -> OutboxEntry:
+        who = "an administrator" if by_administrator else "you"
+        return await self._send(
+            to,
+            "totp_disabled",
+            "Two-step sign-in is off for your dashcore account",
+            f"On {_when(at)} {who} turned off the authenticator app of your account.",
+            "Your password alone now signs you in. Turn two-step sign-in on again soon.",
+        )
+
+    async def recovery_code_used(self, to: Email, *, at: datetime, remaining: int) -> OutboxEntry:
+        return await self._send(
+            to,
+            "recovery_code_used",
+            "A recovery code of your dashcore account was used",
+            f"On {_when(at)} one of your recovery codes was used to sign in or confirm an action.",
+            f"Unused codes left: {remaining}. You can make a new set in your security settings.",
+        )
+
     async def _send(self, to: Email, template: str, subject: str, *lines: str) -> OutboxEntry:
         footer = (
             "",

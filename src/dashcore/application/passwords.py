@@ -8,7 +8,10 @@ Rules:
 - A reset token is random, stored hashed, single use and valid for one hour; it dies with any
   password change. Checking a token does not consume it.
 - Completing a reset sets the new password (policy-checked), clears the lockout, ends every
-  session, notifies the owner and does not log anyone in.
+  session, notifies the owner and does not log anyone in. A reset does not bypass the
+  authenticator app (RESET-2): with one active, completing needs its code or a recovery code
+  as well (403 ``second_factor_required`` without, 403 ``wrong_code`` for a wrong one, counted
+  against the factor); checking the token tells the client whether it will.
 - Changing the password needs the current one; it ends every other session and notifies.
 """
 
@@ -19,6 +22,7 @@ from uuid import UUID
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
+from dashcore.application.second_factor import SecondFactorProof, SecondFactors
 from dashcore.application.sessions import Sessions
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
@@ -81,14 +85,18 @@ class RequestPasswordReset:
 
 
 class CheckPasswordReset:
-    def __init__(self, users: UserRepository, email_tokens: EmailTokens) -> None:
+    def __init__(
+        self, users: UserRepository, email_tokens: EmailTokens, second_factors: SecondFactors
+    ) -> None:
         self._users = users
         self._email_tokens = email_tokens
+        self._second_factors = second_factors
 
-    async def __call__(self, token: str) -> None:
-        """Nothing if the token can still reset a password; ``InvalidInput(invalid_token)``
-        otherwise. The token is not consumed."""
-        await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+    async def __call__(self, token: str) -> bool:
+        """Whether completing the reset will need a second factor, if the token can still
+        reset a password; ``InvalidInput(invalid_token)`` otherwise. Not consumed."""
+        _, user = await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+        return await self._second_factors.active_factor(user.id) is not None
 
 
 class CompletePasswordReset:
@@ -99,6 +107,7 @@ class CompletePasswordReset:
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         sessions: Sessions,
+        second_factors: SecondFactors,
         notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
@@ -109,14 +118,24 @@ class CompletePasswordReset:
         self._hasher = hasher
         self._policy = policy
         self._sessions = sessions
+        self._second_factors = second_factors
         self._notifications = notifications
         self._audit = audit
         self._uow = uow
         self._clock = clock
 
-    async def __call__(self, token: str, new_password: str, caller: CallerContext) -> None:
+    async def __call__(
+        self,
+        token: str,
+        new_password: str,
+        caller: CallerContext,
+        *,
+        second_factor: SecondFactorProof | None = None,
+    ) -> None:
         password = self._policy.check(new_password)
-        await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+        _, holder = await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+        if await self._second_factors.active_factor(holder.id) is not None:
+            await self._check_second_factor(holder, second_factor, caller)
         await self._uow.rollback()  # no transaction open while hashing
         password_hash = await self._hasher.hash(password)
         user = await self._email_tokens.redeem(token, TokenPurpose.PASSWORD_RESET, self._users)
@@ -130,6 +149,18 @@ class CompletePasswordReset:
             "password_reset_completed", caller=caller, target=f"user:{user.id}"
         )
         await self._uow.commit()
+
+    async def _check_second_factor(
+        self, user: User, proof: SecondFactorProof | None, caller: CallerContext
+    ) -> None:
+        if proof is None:
+            raise Forbidden(
+                "This account has an authenticator app: give its code or a recovery code.",
+                code="second_factor_required",
+            )
+        caller = caller.with_actor(f"user:{user.id}")
+        if await self._second_factors.verify(user, proof, caller, purpose="password_reset") is None:
+            raise Forbidden("The code is not valid.", code="wrong_code")
 
 
 class ChangePassword:

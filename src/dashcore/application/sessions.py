@@ -21,7 +21,7 @@ from uuid import UUID
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
-from dashcore.domain.errors import InvalidInput, NotFound
+from dashcore.domain.errors import AuthenticationFailed, InvalidInput, NotFound
 from dashcore.domain.sessions import (
     RefreshMatch,
     RefreshToken,
@@ -196,6 +196,39 @@ class Sessions:
             metadata={"generation": session.refresh.generation},
         )
         await self._uow.commit()
+
+    async def get_active(self, user_id: UUID, session_id: str) -> Session:
+        """The user's session if it is still active; else ``invalid_token`` (the access token
+        that named it is as good as revoked)."""
+        try:
+            session = await self._store.get(parse_session_id(session_id))
+        except InvalidInput:
+            session = None
+        if (
+            session is None
+            or session.user_id != user_id
+            or not session.is_active(self._clock.now())
+        ):
+            raise AuthenticationFailed("A valid access token is required.", code="invalid_token")
+        return session
+
+    async def step_up(
+        self, session: Session, *, amr: tuple[str, ...], caller: CallerContext
+    ) -> SessionGrant:
+        """Replace ``session`` by a new one authenticated now with ``amr`` (same device and
+        remember-me choice), and end the old one. Inside the caller's unit of work."""
+        grant = await self.start(
+            session.user_id,
+            caller=caller,
+            auth_time=self._clock.now(),
+            amr=amr,
+            remember_me=session.remember_me,
+            role=session.role,
+            device_label=session.device_label,
+        )
+        await self._store.revoke(session.id, RevocationReason.STEP_UP)
+        await self._ended(session.id, session.user_id, RevocationReason.STEP_UP, caller)
+        return grant
 
     # -- listing and ending ----------------------------------------------------------------
     async def list_active(self, user_id: UUID) -> list[Session]:

@@ -41,6 +41,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "ReauthRequired",
+    "StepUpRequired",
 ]
 
 
@@ -99,6 +100,19 @@ class Conflict(DashcoreError):
 class AuthenticationFailed(DashcoreError):
     code = "authentication_failed"
     default_message = "Authentication failed."
+
+
+class StepUpRequired(AuthenticationFailed):
+    """The caller is signed in, but not recently enough (or not with the account's strongest
+    factor) for this operation: re-authenticate (``POST /auth/step-up``) and retry.
+    ``max_age`` is how old, in seconds, an authentication may be (STEP-1, RFC 9470)."""
+
+    code = "step_up_required"
+    default_message = "This needs a recent sign-in: confirm it's you, then try again."
+
+    def __init__(self, message: str | None = None, *, max_age: int) -> None:
+        super().__init__(message)
+        self.max_age = max_age
 
 
 class Forbidden(DashcoreError):

@@ -42,6 +42,7 @@ __all__ = [
     "AMR_TOTP",
     "CHALLENGE_HANDLE_BYTES",
     "RECOVERY_CODE_COUNT",
+    "SECOND_FACTORS",
     "ChallengeKind",
     "ChallengePolicy",
     "FactorStatus",
@@ -91,7 +92,9 @@ def parse_one_time_code(text: str, *, field: str = "code") -> str:
 
 
 def second_factor_amr(first: tuple[str, ...], second: str) -> tuple[str, ...]:
-    """The ``amr`` of a login that added ``second`` to the factors in ``first``."""
+    """The ``amr`` of a login that added the second factor ``second`` to those in ``first``."""
+    if second not in SECOND_FACTORS:
+        raise ValueError(f"{second!r} is not a second factor")
     methods = tuple(dict.fromkeys((*first, second)))
     return methods if AMR_MFA in methods else (*methods, AMR_MFA)
 

@@ -23,7 +23,6 @@ from dashcore.application.access import AccessTokens
 from dashcore.application.admin import CreateAdmin, ListUsers, ManageUser
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.email_tokens import EmailTokens
-from dashcore.application.login import Login
 from dashcore.application.notifications import Notifications
 from dashcore.application.outbox import DeliverOutbox, MailQueue
 from dashcore.application.passwords import (
@@ -54,7 +53,6 @@ from dashcore.ports.tokens import AccessTokenIssuer, AccessTokenVerifier
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import (
     EmailTokenRepository,
-    KnownDevices,
     ProfileCache,
     UserRepository,
 )
@@ -222,35 +220,6 @@ class IdentityProvider(Provider):
         self, tokens: EmailTokenRepository, clock: Clock, ids: IdGenerator
     ) -> EmailTokens:
         return EmailTokens(tokens, clock, ids)
-
-    @provide(scope=Scope.REQUEST)
-    def login(
-        self,
-        users: UserRepository,
-        hasher: PasswordHasher,
-        limiter: RateLimiter,
-        sessions: Sessions,
-        access: AccessTokens,
-        devices: KnownDevices,
-        notifications: Notifications,
-        audit: AuditTrail,
-        uow: UnitOfWork,
-        clock: Clock,
-        lockout: LockoutPolicy,
-    ) -> Login:
-        return Login(
-            users,
-            hasher,
-            limiter,
-            sessions,
-            access,
-            devices,
-            notifications,
-            audit,
-            uow,
-            clock,
-            lockout=lockout,
-        )
 
     access = provide(AccessTokens, scope=Scope.APP)
     register = provide(RegisterUser, scope=Scope.REQUEST)

@@ -30,6 +30,11 @@ from dashcore.ports.clock import Clock
 from dashcore.ports.health import DependencyProbe
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.mail import Outbox
+from dashcore.ports.mfa import (
+    LoginChallengeRepository,
+    RecoveryCodeRepository,
+    TotpFactorRepository,
+)
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import (
     EmailTokenRepository,
@@ -40,12 +45,18 @@ from dashcore.ports.users import (
 from dashcore.ports.vault import SealedSecretRepository, Vault
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.keys import load_key_ring
+from dashcore_app.mfa import MfaProvider
 from dashcore_app.settings import Settings, StartupError
 from dashcore_memory import (
     MemoryAuditLog,
     MemoryDatabase,
     MemorySealedSecretRepository,
     MemoryUnitOfWork,
+)
+from dashcore_memory.mfa import (
+    MemoryLoginChallengeRepository,
+    MemoryRecoveryCodeRepository,
+    MemoryTotpFactorRepository,
 )
 from dashcore_memory.outbox import MemoryOutbox
 from dashcore_memory.users import (
@@ -62,6 +73,11 @@ from dashcore_sql import (
     SqlUnitOfWork,
     create_engine,
     unit_of_work,
+)
+from dashcore_sql.mfa import (
+    SqlLoginChallengeRepository,
+    SqlRecoveryCodeRepository,
+    SqlTotpFactorRepository,
 )
 from dashcore_sql.outbox import SqlOutbox
 from dashcore_sql.users import (
@@ -126,6 +142,15 @@ class SqlProvider(Provider):
         SqlEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
     )
     outbox = provide(SqlOutbox, provides=Outbox, scope=Scope.REQUEST)
+    totp_factors = provide(
+        SqlTotpFactorRepository, provides=TotpFactorRepository, scope=Scope.REQUEST
+    )
+    recovery_codes = provide(
+        SqlRecoveryCodeRepository, provides=RecoveryCodeRepository, scope=Scope.REQUEST
+    )
+    login_challenges = provide(
+        SqlLoginChallengeRepository, provides=LoginChallengeRepository, scope=Scope.REQUEST
+    )
 
 
 class MemoryProvider(Provider):
@@ -152,6 +177,15 @@ class MemoryProvider(Provider):
         MemoryEmailTokenRepository, provides=EmailTokenRepository, scope=Scope.REQUEST
     )
     outbox = provide(MemoryOutbox, provides=Outbox, scope=Scope.REQUEST)
+    totp_factors = provide(
+        MemoryTotpFactorRepository, provides=TotpFactorRepository, scope=Scope.REQUEST
+    )
+    recovery_codes = provide(
+        MemoryRecoveryCodeRepository, provides=RecoveryCodeRepository, scope=Scope.REQUEST
+    )
+    login_challenges = provide(
+        MemoryLoginChallengeRepository, provides=LoginChallengeRepository, scope=Scope.REQUEST
+    )
 
 
 class UseCaseProvider(Provider):
@@ -171,6 +205,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         UseCaseProvider(),
         MemoryProvider() if settings.uses_memory_database else SqlProvider(),
         IdentityProvider(),  # after the repositories: it decorates UserRepository
+        MfaProvider(),
     ]
     if settings.database_url.startswith("postgresql"):
         require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")

@@ -98,6 +98,8 @@ class Settings:
     session_absolute_hours: int = 12
     refresh_grace_seconds: int = 10
     max_sessions: int = 10
+    step_up_max_age: int = 300
+    otp_login_requires_totp: bool = True
     hash_profile: str = "recommended"
     trusted_proxies: tuple[str, ...] = ()
     rate_limits: bool = True
@@ -166,6 +168,8 @@ class Settings:
             session_absolute_hours=reader.get("SESSION_ABSOLUTE_HOURS", _bounded(1, 24 * 30), 12),
             refresh_grace_seconds=reader.get("REFRESH_GRACE_SECONDS", _bounded(0, 60), 10),
             max_sessions=reader.get("MAX_SESSIONS", _bounded(1, 100), 10),
+            step_up_max_age=reader.get("STEP_UP_MAX_AGE", _bounded(30, 3600), 300),
+            otp_login_requires_totp=reader.get("OTP_LOGIN_REQUIRES_TOTP", _boolean, True),
             hash_profile=reader.get("HASH_PROFILE", _hashing_profile, "recommended"),
             trusted_proxies=reader.get("TRUSTED_PROXIES", _networks, ()),
             rate_limits=reader.get("RATE_LIMITS", _boolean, True),

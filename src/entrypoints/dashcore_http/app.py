@@ -37,6 +37,7 @@ from dashcore_http.controllers import (
     AuthController,
     HealthController,
     JwksController,
+    MfaController,
     PasswordChangeController,
     PasswordResetController,
 )
@@ -123,6 +124,7 @@ def create_app(
             AuthController,
             PasswordChangeController,
             PasswordResetController,
+            MfaController,
             AdminUsersController,
             *api_route_handlers,
         ],

@@ -24,6 +24,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.types import Scope
 
+from dashcore.application.step_up import StepUpGate
 from dashcore.domain.errors import AuthenticationFailed, Forbidden
 from dashcore.domain.tokens import AccessClaims
 from dashcore.ports.sessions import RevocationList
@@ -35,6 +36,7 @@ __all__ = [
     "PUBLIC",
     "BearerAuthentication",
     "principal",
+    "recently_authenticated",
     "require_admin",
 ]
 
@@ -129,6 +131,16 @@ def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
     if not isinstance(authentication, BearerAuthentication):
         raise _refused()
     return authentication.authenticate(connection.scope)
+
+
+async def recently_authenticated(
+    connection: ASGIConnection[Any, Any, Any, Any], gate: StepUpGate
+) -> AccessClaims:
+    """The caller's claims, if they authenticated recently enough with the account's strongest
+    factor for a sensitive operation (STEP-1); else ``StepUpRequired`` (401)."""
+    claims = principal(connection)
+    await gate.require(claims.subject, claims.auth_time, claims.amr)
+    return claims
 
 
 def require_admin(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:

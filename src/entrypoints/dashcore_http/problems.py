@@ -9,6 +9,9 @@ Domain errors (``dashcore.domain.errors``), looked up by class along the MRO:
     NotFound                 404
     Conflict                 409
     AuthenticationFailed     401     ``WWW-Authenticate: Bearer``
+    StepUpRequired           401     ``WWW-Authenticate: Bearer error=
+                                     "insufficient_user_authentication", max_age=N``
+                                     (RFC 9470) and ``max_age`` in the body
     Forbidden                403
     RateLimited              429     ``Retry-After``
     ReauthRequired           409     the user is signed in to dashcore; it is the *provider*
@@ -61,6 +64,7 @@ from dashcore.domain.errors import (
     ProviderUnavailable,
     RateLimited,
     ReauthRequired,
+    StepUpRequired,
 )
 from dashcore_http.schemas.problem import FieldProblem, Problem
 
@@ -183,6 +187,11 @@ def _domain_error(request: Request[Any, Any, Any], error: DashcoreError) -> Resp
         headers["Retry-After"] = str(retry_after)
     if isinstance(error, InvalidInput):
         extensions["errors"] = tuple(FieldProblem(e.field, e.message) for e in error.errors)
+    elif isinstance(error, StepUpRequired):
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_user_authentication", max_age={error.max_age}'
+        )
+        extensions["max_age"] = error.max_age
     elif isinstance(error, AuthenticationFailed):
         headers["WWW-Authenticate"] = "Bearer"
     elif isinstance(error, DependencyUnavailable):

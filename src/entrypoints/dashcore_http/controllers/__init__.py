@@ -4,6 +4,7 @@ from dashcore_http.controllers.admin import AdminUsersController
 from dashcore_http.controllers.auth import AuthController
 from dashcore_http.controllers.health import HealthController
 from dashcore_http.controllers.jwks import JwksController
+from dashcore_http.controllers.mfa import MfaController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "AuthController",
     "HealthController",
     "JwksController",
+    "MfaController",
     "PasswordChangeController",
     "PasswordResetController",
 ]

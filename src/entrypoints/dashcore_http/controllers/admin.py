@@ -1,4 +1,5 @@
-"""``/api/v1/admin/users``: administrators list accounts, disable/enable them and manage plans.
+"""``/api/v1/admin/users``: administrators list accounts, disable/enable them, manage plans and
+reset a second factor.
 
 Every route needs an access token with the ``admin`` role; anyone else gets 403.
 """
@@ -15,6 +16,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from dashcore.application.admin import MAX_PAGE, ListUsers, ManageUser
+from dashcore.application.mfa import TotpEnrolment
 from dashcore.domain.users import User
 from dashcore_http.authentication import require_admin
 from dashcore_http.caller import caller_of
@@ -117,3 +119,19 @@ class AdminUsersController(Controller):
         manage: FromDishka[ManageUser],
     ) -> UserView:
         return _view(await manage.revoke_plan(user_id, caller_of(request)))
+
+    @delete(
+        "/{user_id:uuid}/mfa",
+        status_code=204,
+        summary="Reset the account's second factor (lost phone)",
+    )
+    @inject
+    async def reset_mfa(
+        self,
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        enrolment: FromDishka[TotpEnrolment],
+    ) -> None:
+        """Turns the authenticator app off and voids the recovery codes; audited
+        (``admin_mfa_reset``) and mailed to the owner. 404 ``mfa_not_enabled`` if there is none."""
+        await enrolment.disable(user_id, caller_of(request), by_administrator=True)

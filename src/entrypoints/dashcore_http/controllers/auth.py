@@ -11,14 +11,14 @@ from typing import Any
 
 import msgspec
 from dishka import FromDishka
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from dashcore.application.access import IssuedTokens
 from dashcore.application.login import Login, LoginAttempt
+from dashcore.application.otp_login import OtpLogin, OtpLoginAttempt, RequestLoginCode
 from dashcore.application.profile import ChangeEmail, GetProfile, UpdateProfile
 from dashcore.application.registration import (
     RegisterUser,
@@ -27,12 +27,15 @@ from dashcore.application.registration import (
     VerifyEmail,
 )
 from dashcore.application.sessions import Sessions
+from dashcore.application.sign_in import LoginResult, MfaRequired
+from dashcore.application.step_up import StepUp, StepUpGate, StepUpProof
 from dashcore.application.token_refresh import RefreshTokens
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.sessions import RevocationReason, Session
 from dashcore.domain.users import User
-from dashcore_http.authentication import PUBLIC, principal
+from dashcore_http.authentication import PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
+from dashcore_http.credentials import optional_second_factor, token_response
 from dashcore_http.di import app_object, inject
 from dashcore_http.responses import json_body
 from dashcore_http.schemas.auth import (
@@ -48,17 +51,18 @@ from dashcore_http.schemas.auth import (
     VerifiedResponse,
     VerifyEmailRequest,
 )
+from dashcore_http.schemas.mfa import LoginCodeChallenge, MfaRequiredResponse, StepUpRequest
 
 __all__ = ["AuthController"]
 
 
-def _tokens(issued: IssuedTokens) -> TokenResponse:
-    return TokenResponse(
-        access_token=issued.access_token,
-        expires_in=issued.expires_in,
-        refresh_token=issued.refresh_token,
-        session_id=issued.session_id,
-    )
+def _login_response(result: LoginResult) -> Response[TokenResponse | MfaRequiredResponse]:
+    if isinstance(result, MfaRequired):
+        body = MfaRequiredResponse(
+            mfa_token=result.mfa_token, expires_in=result.expires_in, methods=result.methods
+        )
+        return Response(body, status_code=HTTP_202_ACCEPTED)
+    return Response(token_response(result), status_code=HTTP_200_OK)
 
 
 def _profile(user: User) -> Profile:
@@ -133,16 +137,78 @@ class AuthController(Controller):
         await resend(data.email, caller_of(request))
         return Accepted()
 
-    @post("/login", opt=PUBLIC, status_code=HTTP_200_OK, summary="Log in with a password")
+    @post(
+        "/login",
+        opt=PUBLIC,
+        status_code=HTTP_200_OK,
+        summary="Log in with a password or an emailed code",
+        responses={
+            200: ResponseSpec(TokenResponse, description="Signed in"),
+            202: ResponseSpec(
+                MfaRequiredResponse, description="Right first factor: the second is due"
+            ),
+        },
+    )
     @inject
     async def login(
         self,
         data: JSONBody[LoginRequest],
         request: Request[Any, Any, Any],
         login: FromDishka[Login],
+        otp_login: FromDishka[OtpLogin],
+    ) -> Response[TokenResponse | MfaRequiredResponse]:
+        """``{email, password}``, or ``{email, otp, challenge_id}`` after ``POST
+        /auth/otp-challenges``. 200 with tokens, or 202 with an ``mfa_token`` when the account
+        has an authenticator app (finish with ``POST /auth/mfa/verify``)."""
+        caller = caller_of(request)
+        by_code = data.otp is not None or data.challenge_id is not None
+        if data.password is not None and not by_code:
+            attempt = LoginAttempt(data.email, data.password, data.remember_me, data.device_label)
+            return _login_response(await login(attempt, caller))
+        if data.password is None and data.otp is not None and data.challenge_id is not None:
+            code_attempt = OtpLoginAttempt(
+                data.email, data.otp, data.challenge_id, data.remember_me, data.device_label
+            )
+            return _login_response(await otp_login(code_attempt, caller))
+        raise InvalidInput(
+            "Give either password, or otp together with challenge_id.", field="password"
+        )
+
+    @post(
+        "/otp-challenges",
+        opt=PUBLIC,
+        status_code=HTTP_202_ACCEPTED,
+        summary="Email a sign-in code",
+    )
+    @inject
+    async def request_login_code(
+        self,
+        data: JSONBody[EmailRequest],
+        request: Request[Any, Any, Any],
+        request_code: FromDishka[RequestLoginCode],
+    ) -> LoginCodeChallenge:
+        """Always 202 with a challenge id, whether or not the address can sign in (only then is
+        a code mailed). Codes last 5 minutes; at most one a minute and five an hour per address."""
+        sent = await request_code(data.email, caller_of(request))
+        return LoginCodeChallenge(challenge_id=sent.challenge_id, expires_in=sent.expires_in)
+
+    @post("/step-up", status_code=HTTP_200_OK, summary="Confirm it's you (re-authenticate)")
+    @inject
+    async def step_up(
+        self,
+        data: JSONBody[StepUpRequest],
+        request: Request[Any, Any, Any],
+        step_up: FromDishka[StepUp],
     ) -> TokenResponse:
-        attempt = LoginAttempt(data.email, data.password, data.remember_me, data.device_label)
-        return _tokens(await login(attempt, caller_of(request)))
+        """With the authenticator app's ``code`` (or a ``recovery_code``) when the account has
+        one, else the ``password``. Answers with a new session's tokens; this session ends."""
+        claims = principal(request)
+        proof = StepUpProof(
+            password=data.password,
+            second_factor=optional_second_factor(data.code, data.recovery_code),
+        )
+        issued = await step_up(claims.subject, claims.session_id, proof, caller_of(request))
+        return token_response(issued)
 
     @post("/refresh", opt=PUBLIC, status_code=HTTP_200_OK, summary="Rotate the refresh token")
     @inject
@@ -152,7 +218,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         refresh: FromDishka[RefreshTokens],
     ) -> TokenResponse:
-        return _tokens(await refresh(data.refresh_token, caller_of(request)))
+        return token_response(await refresh(data.refresh_token, caller_of(request)))
 
     @post("/logout", status_code=204, summary="End this session")
     @inject
@@ -213,9 +279,13 @@ class AuthController(Controller):
         update: FromDishka[UpdateProfile],
         change_email: FromDishka[ChangeEmail],
         profile: FromDishka[GetProfile],
+        gate: FromDishka[StepUpGate],
     ) -> Profile:
+        """Changing ``email`` is sensitive: it needs a recent sign-in (step-up) as well as
+        ``current_password``."""
         user_id, caller = principal(request).subject, caller_of(request)
         if data.email is not None:
+            await recently_authenticated(request, gate)
             if data.current_password is None:
                 raise InvalidInput(
                     "Changing the email needs the current password.", field="current_password"

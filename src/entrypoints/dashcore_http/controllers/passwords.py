@@ -20,8 +20,10 @@ from dashcore.application.passwords import (
     CompletePasswordReset,
     RequestPasswordReset,
 )
-from dashcore_http.authentication import PUBLIC, principal
+from dashcore.application.step_up import StepUpGate
+from dashcore_http.authentication import PUBLIC, recently_authenticated
 from dashcore_http.caller import caller_of
+from dashcore_http.credentials import optional_second_factor
 from dashcore_http.di import inject
 from dashcore_http.schemas.auth import (
     Accepted,
@@ -58,8 +60,9 @@ class PasswordResetController(Controller):
         request: Request[Any, Any, Any],
         check: FromDishka[CheckPasswordReset],
     ) -> ResetTokenState:
-        await check(token)
-        return ResetTokenState()
+        """``second_factor_required``: completing needs the authenticator app's code (or a
+        recovery code) too."""
+        return ResetTokenState(second_factor_required=await check(token))
 
     @patch("/{token:str}", opt=PUBLIC, summary="Set a new password with a reset link")
     @inject
@@ -70,8 +73,14 @@ class PasswordResetController(Controller):
         request: Request[Any, Any, Any],
         complete: FromDishka[CompletePasswordReset],
     ) -> PasswordChanged:
-        """Ends every session and logs nobody in: sign in again with the new password."""
-        await complete(token, data.password, caller_of(request))
+        """Ends every session and logs nobody in: sign in again with the new password. An
+        account with an authenticator app also needs ``code`` or ``recovery_code`` (RESET-2)."""
+        await complete(
+            token,
+            data.password,
+            caller_of(request),
+            second_factor=optional_second_factor(data.code, data.recovery_code),
+        )
         return PasswordChanged()
 
 
@@ -79,16 +88,18 @@ class PasswordChangeController(Controller):
     path = "/auth/me/password"
     tags = ("auth",)
 
-    @post("/", status_code=204, summary="Change the password (needs the current one)")
+    @post("/", status_code=204, summary="Change the password (current one + step-up)")
     @inject
     async def change_password(
         self,
         data: JSONBody[PasswordChange],
         request: Request[Any, Any, Any],
         change: FromDishka[ChangePassword],
+        gate: FromDishka[StepUpGate],
     ) -> None:
-        """Every other session of the account ends; this one stays."""
-        claims = principal(request)
+        """Needs a recent sign-in (step-up) as well as the current password. Every other
+        session of the account ends; this one stays."""
+        claims = await recently_authenticated(request, gate)
         await change(
             claims.subject,
             claims.session_id,

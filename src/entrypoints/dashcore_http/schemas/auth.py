@@ -35,6 +35,10 @@ EmailText = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 PasswordText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 TokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+CodeText = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+"""A one-time, authenticator or recovery code (its exact shape is the domain's to check)."""
+HandleText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+"""A challenge id or MFA token."""
 
 
 class RegisterRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -52,8 +56,13 @@ class VerifyEmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True
 
 
 class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Either ``password``, or ``otp`` with the ``challenge_id`` of ``POST
+    /auth/otp-challenges`` (a code sent by email)."""
+
     email: EmailText
-    password: PasswordText
+    password: PasswordText | None = None
+    otp: CodeText | None = None
+    challenge_id: HandleText | None = None
     remember_me: bool = False
     device_label: ShortText | None = None
 
@@ -118,12 +127,17 @@ class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     new_password: PasswordText
 
 
-class NewPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class NewPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """With an authenticator app on the account, also ``code`` or ``recovery_code``."""
+
     password: PasswordText
+    code: CodeText | None = None
+    recovery_code: CodeText | None = None
 
 
-class ResetTokenState(msgspec.Struct, frozen=True):
+class ResetTokenState(msgspec.Struct, frozen=True, kw_only=True):
     status: Literal["valid"] = "valid"
+    second_factor_required: bool
 
 
 class PasswordChanged(msgspec.Struct, frozen=True):

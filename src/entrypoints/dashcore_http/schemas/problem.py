@@ -32,3 +32,5 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: tuple[FieldProblem, ...] = ()
     dependency: str | None = None
     checks: dict[str, str] | None = None
+    max_age: int | None = None
+    """Step-up problems: how old, in seconds, a sign-in may be for the operation."""

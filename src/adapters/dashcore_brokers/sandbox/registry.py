@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from dashcore.ports.clock import Clock
 from dashcore_brokers.sandbox.core import BrokerSandbox, Sleep
+from dashcore_brokers.sandbox.groww import GrowwSandbox
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
 from dashcore_brokers.sandbox.settings import ConsentMode
 from dashcore_brokers.sandbox.upstox import UpstoxSandbox
@@ -15,7 +16,8 @@ from dashcore_brokers.sandbox.zerodha import KiteSandbox
 
 __all__ = ["SANDBOX_KEYS", "create_sandboxes"]
 
-SANDBOX_KEYS = ("schwab", "zerodha", "upstox")
+SANDBOX_KEYS = ("schwab", "zerodha", "upstox", "groww")
+_REDIRECTING = ("schwab", "zerodha", "upstox")
 
 
 def create_sandboxes(
@@ -32,7 +34,7 @@ def create_sandboxes(
     ``PAGE`` for people. ``sleep`` replaces ``asyncio.sleep`` for latency and timeout faults.
     """
     uris = dict(redirect_uris or {})
-    unknown = set(uris) - set(SANDBOX_KEYS)
+    unknown = set(uris) - set(_REDIRECTING)
     if unknown:
         raise ValueError(f"no sandbox takes a redirect URI for: {sorted(unknown)}")
     return {
@@ -45,4 +47,5 @@ def create_sandboxes(
         "upstox": UpstoxSandbox(
             clock, consent=consent, redirect_uri=uris.get("upstox"), sleep=sleep
         ),
+        "groww": GrowwSandbox(clock, consent=consent, sleep=sleep),
     }

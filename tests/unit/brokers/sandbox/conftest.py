@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from dashcore.testing.clock import FakeClock
+from dashcore_brokers.sandbox.groww import GrowwSandbox
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
 from dashcore_brokers.sandbox.upstox import UpstoxSandbox
 from dashcore_brokers.sandbox.zerodha import KiteSandbox
@@ -68,4 +69,16 @@ def upstox(clock: FakeClock) -> UpstoxSandbox:
 async def upstox_client(upstox: UpstoxSandbox) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=upstox)
     async with httpx.AsyncClient(transport=transport, base_url="https://upstox.test") as client:
+        yield client
+
+
+@pytest.fixture
+def groww(clock: FakeClock) -> GrowwSandbox:
+    return GrowwSandbox(clock)
+
+
+@pytest.fixture
+async def groww_client(groww: GrowwSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=groww)
+    async with httpx.AsyncClient(transport=transport, base_url="https://groww.test") as client:
         yield client

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from dashcore_brokers.sandbox.credentials import (
+    GROWW_API_KEY,
+    GROWW_API_SECRET,
     KITE_API_KEY,
     KITE_API_SECRET,
     SCHWAB_APP_KEY,
@@ -139,6 +141,20 @@ async def upstox_login(client: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
+GROWW_HEADERS = {"X-API-VERSION": "1.0", "Accept": "application/json"}
+
+
+async def groww_mint(
+    client: httpx.AsyncClient, timestamp: int | str, *, api_key: str = GROWW_API_KEY
+) -> httpx.Response:
+    checksum = hashlib.sha256(f"{GROWW_API_SECRET}{timestamp}".encode()).hexdigest()
+    return await client.post(
+        "/v1/token/api/access",
+        json={"key_type": "approval", "checksum": checksum, "timestamp": timestamp},
+        headers={**bearer(api_key), **GROWW_HEADERS},
+    )
+
+
 @dataclass(frozen=True)
 class BrokerCase:
     """How a client reaches one sandbox's profile endpoint, and what its error bodies look like."""
@@ -182,8 +198,22 @@ def _upstox_error(body: Any) -> bool:
     )
 
 
+async def _groww_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    # The fake clock starts at a fixed instant; the checksum timestamp follows it.
+    from .conftest import START
+
+    response = await groww_mint(client, int(START.timestamp()))
+    assert response.status_code == 200, response.text
+    return {**bearer(response.json()["token"]), **GROWW_HEADERS}
+
+
+def _groww_error(body: Any) -> bool:
+    return body["status"] == "FAILURE" and set(body["error"]) >= {"code", "message", "metadata"}
+
+
 CASES = [
     BrokerCase("schwab", "/trader/v1/userPreference", _schwab_headers, _schwab_error),
     BrokerCase("zerodha", "/user/profile", _kite_headers, _kite_error),
     BrokerCase("upstox", "/v2/user/profile", _upstox_headers, _upstox_error),
+    BrokerCase("groww", "/v1/user/detail", _groww_headers, _groww_error),
 ]

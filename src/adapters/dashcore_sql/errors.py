@@ -61,6 +61,9 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
     "uq_users_email_key": ("users_email_taken", "An account with this email already exists."),
     "pk_email_tokens": ("email_tokens_exists", "A token with this id already exists."),
     "uq_email_tokens_token_hash": ("email_tokens_exists", "This token already exists."),
+    "pk_totp_factors": ("totp_factors_exists", "The user already has an authenticator factor."),
+    "pk_recovery_codes": ("recovery_codes_exists", "A recovery code with this id already exists."),
+    "pk_login_challenges": ("login_challenges_exists", "This challenge already exists."),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

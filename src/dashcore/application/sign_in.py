@@ -44,7 +44,14 @@ from dashcore.ports.mfa import LoginChallengeRepository
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import KnownDevices, UserRepository
 
-__all__ = ["CompleteMfaLogin", "LoginResult", "MfaRequired", "SignIn", "SignInRequest"]
+__all__ = [
+    "CompleteMfaLogin",
+    "ForgetExpiredChallenges",
+    "LoginResult",
+    "MfaRequired",
+    "SignIn",
+    "SignInRequest",
+]
 
 SECOND_FACTOR_METHODS = (AMR_TOTP, AMR_RECOVERY_CODE)
 
@@ -227,3 +234,18 @@ class CompleteMfaLogin:
         )
         await self._uow.commit()
         raise invalid_mfa_token()
+
+
+class ForgetExpiredChallenges:
+    """Deletes login challenges past their expiry (used or not): they can no longer be
+    answered, so keeping them only grows the table. Run periodically; commits."""
+
+    def __init__(self, challenges: LoginChallengeRepository, uow: UnitOfWork, clock: Clock) -> None:
+        self._challenges = challenges
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self) -> int:
+        deleted = await self._challenges.delete_expired(self._clock.now())
+        await self._uow.commit()
+        return deleted

@@ -10,8 +10,9 @@ import structlog
 from dishka import AsyncContainer
 
 from dashcore.application.outbox import DeliverOutbox, DeliveryReport, OutboxDispatcher
+from dashcore.application.sign_in import ForgetExpiredChallenges
 
-__all__ = ["outbox_delivery"]
+__all__ = ["challenge_cleanup", "outbox_delivery"]
 
 _log = structlog.get_logger("dashcore_app")
 
@@ -41,6 +42,34 @@ async def outbox_delivery(
     )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="dashcore-outbox")
+    try:
+        yield task
+    finally:
+        stop.set()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def challenge_cleanup(
+    container: AsyncContainer, *, interval: float = 600.0
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Delete expired login challenges every ``interval`` seconds while the block runs. A
+    failed round is logged and retried at the next one; several processes may run it."""
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        while not stop.is_set():
+            try:
+                async with container() as scope:
+                    deleted = await (await scope.get(ForgetExpiredChallenges))()
+                if deleted:
+                    _log.info("expired_challenges_deleted", count=deleted)
+            except Exception as error:  # a round may fail (database down); the next retries
+                _log.warning("challenge_cleanup_failed", error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    task = asyncio.create_task(run(), name="dashcore-challenge-cleanup")
     try:
         yield task
     finally:

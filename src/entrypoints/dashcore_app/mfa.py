@@ -20,7 +20,7 @@ from dashcore.application.login import Login
 from dashcore.application.mfa import RecoveryCodeSet, TotpEnrolment
 from dashcore.application.otp_login import LoginCodeDigest, OtpLogin, RequestLoginCode
 from dashcore.application.second_factor import SecondFactors
-from dashcore.application.sign_in import CompleteMfaLogin, SignIn
+from dashcore.application.sign_in import CompleteMfaLogin, ForgetExpiredChallenges, SignIn
 from dashcore.application.step_up import StepUp, StepUpGate, StepUpPolicy
 from dashcore.domain.mfa import ChallengePolicy, TotpPolicy
 from dashcore.domain.users import LockoutPolicy
@@ -99,6 +99,7 @@ class MfaProvider(Provider):
     second_factors = provide(SecondFactors, scope=Scope.REQUEST)
     sign_in = provide(SignIn, scope=Scope.REQUEST)
     complete_mfa_login = provide(CompleteMfaLogin, scope=Scope.REQUEST)
+    forget_expired_challenges = provide(ForgetExpiredChallenges, scope=Scope.REQUEST)
     step_up = provide(StepUp, scope=Scope.REQUEST)
     request_login_code = provide(RequestLoginCode, scope=Scope.REQUEST)
     step_up_gate = provide(StepUpGate, scope=Scope.REQUEST)

@@ -25,7 +25,7 @@ from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore.ports.vault import Vault
-from dashcore_app.background import outbox_delivery
+from dashcore_app.background import challenge_cleanup, outbox_delivery
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings
@@ -98,7 +98,7 @@ def create_app(
     Start-up resolves the vault and the token keys, so bad or (in production) development
     keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
     access token unless its handler is marked public. While the app runs, the mail outbox is
-    delivered in the background.
+    delivered and expired login challenges are deleted in the background.
     """
     configure_logging(settings)
     container = build_container(settings, LitestarProvider(), *overrides)
@@ -115,7 +115,7 @@ def create_app(
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
-        async with outbox_delivery(container):
+        async with outbox_delivery(container), challenge_cleanup(container):
             yield
 
     api = Router(

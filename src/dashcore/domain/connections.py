@@ -1,0 +1,349 @@
+"""Provider connections: a user's link to one brokerage login (issue #5; security.md OAUTH-3).
+
+A :class:`ProviderConnection` is created *pending*, becomes *connected* when the provider hands
+over credentials, and lives through refreshes until the provider's credentials end. Its states:
+
+    pending ──► connected ⇄ refreshing
+       │            │  ▲
+       │            ▼  │ (repair in place: same id, and later the same account ids)
+       │        needs_reauth
+       ▼
+    error (with a reason) ──► connected (after a new authorization) / needs_reauth
+    any state ──► disconnected (final: credentials deleted, revoked where the provider can)
+
+A connection's credentials expire on the provider's calendar (:class:`ExpiryRule`): Schwab's
+access token after 30 minutes and its refresh token 7 days after the *original* consent (a
+refresh does not extend it); Zerodha Kite's and Groww's tokens at the next 06:00 and Upstox's at
+the next 03:30, India Standard Time, whenever they were issued. An expired connection needs the
+user's consent again; it never retries silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta, timezone
+from enum import StrEnum
+from uuid import UUID
+
+from dashcore.domain.errors import Conflict, InvalidInput
+from dashcore.domain.time import ensure_utc
+
+__all__ = [
+    "IST",
+    "ConnectionError_",
+    "ConnectionScope",
+    "ConnectionStatus",
+    "CredentialExpiry",
+    "DailyReset",
+    "ExpiryRule",
+    "FixedLifetimes",
+    "ProviderConnection",
+    "parse_alias",
+    "parse_provider_key",
+]
+
+IST = timezone(timedelta(hours=5, minutes=30), "IST")
+"""India Standard Time: UTC+05:30 all year (no daylight saving since 1945)."""
+
+_PROVIDER_KEY = re.compile(r"[a-z][a-z0-9_]{1,31}", re.ASCII)
+ALIAS_MAX = 60
+
+
+def parse_provider_key(text: str) -> str:
+    """A provider key (``schwab``, ``zerodha``): 2-32 of ``a-z 0-9 _``, starting with a letter."""
+    if not isinstance(text, str) or not _PROVIDER_KEY.fullmatch(text):
+        raise InvalidInput("Not a provider key.", code="invalid_provider", field="provider")
+    return text
+
+
+def parse_alias(text: str | None) -> str | None:
+    """A person's name for a connection: trimmed, 1-60 printable characters, or ``None``."""
+    if text is None:
+        return None
+    alias = text.strip()
+    if not alias or len(alias) > ALIAS_MAX or not alias.isprintable():
+        raise InvalidInput(
+            f"An alias is 1 to {ALIAS_MAX} printable characters.",
+            code="invalid_alias",
+            field="alias",
+        )
+    return alias
+
+
+class ConnectionStatus(StrEnum):
+    PENDING = "pending"
+    CONNECTED = "connected"
+    REFRESHING = "refreshing"
+    NEEDS_REAUTH = "needs_reauth"
+    ERROR = "error"
+    DISCONNECTED = "disconnected"
+
+
+class ConnectionScope(StrEnum):
+    """What the connection may do at the provider: read data, or also trade."""
+
+    READ = "read"
+    TRADE = "trade"
+
+
+_TRANSITIONS: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
+    ConnectionStatus.PENDING: frozenset(
+        {ConnectionStatus.CONNECTED, ConnectionStatus.ERROR, ConnectionStatus.DISCONNECTED}
+    ),
+    ConnectionStatus.CONNECTED: frozenset(
+        {
+            ConnectionStatus.CONNECTED,
+            ConnectionStatus.REFRESHING,
+            ConnectionStatus.NEEDS_REAUTH,
+            ConnectionStatus.ERROR,
+            ConnectionStatus.DISCONNECTED,
+        }
+    ),
+    ConnectionStatus.REFRESHING: frozenset(
+        {
+            ConnectionStatus.CONNECTED,
+            ConnectionStatus.NEEDS_REAUTH,
+            ConnectionStatus.ERROR,
+            ConnectionStatus.DISCONNECTED,
+        }
+    ),
+    ConnectionStatus.NEEDS_REAUTH: frozenset(
+        {ConnectionStatus.CONNECTED, ConnectionStatus.ERROR, ConnectionStatus.DISCONNECTED}
+    ),
+    ConnectionStatus.ERROR: frozenset(
+        {
+            ConnectionStatus.CONNECTED,
+            ConnectionStatus.NEEDS_REAUTH,
+            ConnectionStatus.DISCONNECTED,
+        }
+    ),
+    ConnectionStatus.DISCONNECTED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionError_:  # noqa: N801 (ConnectionError is a builtin)
+    """Why a connection is not usable: a stable ``code`` and words for people (no secrets)."""
+
+    code: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if not self.code or len(self.code) > 64 or len(self.message) > 500:
+            raise ValueError("an error code is 1-64 characters, a message at most 500")
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialExpiry:
+    """When a connection's credentials stop working: the access token at ``access_expires_at``,
+    and the ability to refresh it at ``refresh_expires_at`` (``None``: the provider has no
+    refresh, so the access expiry is the end)."""
+
+    access_expires_at: datetime
+    refresh_expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "access_expires_at", ensure_utc(self.access_expires_at, field="access_expires_at")
+        )
+        if self.refresh_expires_at is not None:
+            object.__setattr__(
+                self,
+                "refresh_expires_at",
+                ensure_utc(self.refresh_expires_at, field="refresh_expires_at"),
+            )
+
+    @property
+    def ends_at(self) -> datetime:
+        """When the user must consent again."""
+        return self.refresh_expires_at or self.access_expires_at
+
+
+class ExpiryRule:
+    """A provider's credential calendar."""
+
+    def at_consent(self, issued_at: datetime) -> CredentialExpiry:
+        """Expiry of credentials from a fresh authorization at ``issued_at``."""
+        raise NotImplementedError
+
+    def at_refresh(self, issued_at: datetime, previous: CredentialExpiry) -> CredentialExpiry:
+        """Expiry after a refresh at ``issued_at``; the refresh horizon never moves."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class FixedLifetimes(ExpiryRule):
+    """Access tokens live ``access``; refreshing is possible until ``refresh`` after the
+    original consent and does not extend it (Schwab: 30 minutes and 7 days)."""
+
+    access: timedelta
+    refresh: timedelta | None = None
+
+    def at_consent(self, issued_at: datetime) -> CredentialExpiry:
+        issued_at = ensure_utc(issued_at)
+        horizon = None if self.refresh is None else issued_at + self.refresh
+        return CredentialExpiry(self._capped(issued_at + self.access, horizon), horizon)
+
+    def at_refresh(self, issued_at: datetime, previous: CredentialExpiry) -> CredentialExpiry:
+        horizon = previous.refresh_expires_at
+        return CredentialExpiry(self._capped(ensure_utc(issued_at) + self.access, horizon), horizon)
+
+    @staticmethod
+    def _capped(access: datetime, horizon: datetime | None) -> datetime:
+        return access if horizon is None else min(access, horizon)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyReset(ExpiryRule):
+    """Tokens die at the next ``at`` (wall clock in ``zone``) after they were issued, however
+    recently: Kite and Groww at 06:00 IST, Upstox at 03:30 IST (a token minted at 02:30 dies
+    an hour later). No refresh."""
+
+    at: time
+    zone: timezone = IST
+
+    def next_reset(self, after: datetime) -> datetime:
+        local = ensure_utc(after).astimezone(self.zone)
+        reset = datetime.combine(local.date(), self.at, tzinfo=self.zone)
+        if reset <= local:
+            reset += timedelta(days=1)
+        return reset.astimezone(UTC)
+
+    def at_consent(self, issued_at: datetime) -> CredentialExpiry:
+        return CredentialExpiry(self.next_reset(issued_at))
+
+    def at_refresh(self, issued_at: datetime, previous: CredentialExpiry) -> CredentialExpiry:
+        return CredentialExpiry(self.next_reset(issued_at))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConnection:
+    """One user's connection to one provider. Immutable: each transition returns the next
+    state and refuses a move the state machine does not allow (``Conflict``
+    ``invalid_connection_transition``)."""
+
+    id: UUID
+    user_id: UUID
+    provider: str
+    status: ConnectionStatus
+    scopes: frozenset[ConnectionScope]
+    created_at: datetime
+    updated_at: datetime
+    alias: str | None = None
+    connected_at: datetime | None = None
+    expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    last_refreshed_at: datetime | None = None
+    last_error: ConnectionError_ | None = None
+
+    def __post_init__(self) -> None:
+        parse_provider_key(self.provider)
+        for name in (
+            "created_at",
+            "updated_at",
+            "connected_at",
+            "expires_at",
+            "refresh_expires_at",
+            "last_refreshed_at",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, ensure_utc(value, field=name))
+        if ConnectionScope.READ not in self.scopes:
+            raise InvalidInput("Every connection can read.", code="invalid_scopes", field="scopes")
+
+    @classmethod
+    def create(
+        cls,
+        connection_id: UUID,
+        user_id: UUID,
+        provider: str,
+        now: datetime,
+        *,
+        alias: str | None = None,
+        scopes: frozenset[ConnectionScope] = frozenset({ConnectionScope.READ}),
+    ) -> ProviderConnection:
+        return cls(
+            id=connection_id,
+            user_id=user_id,
+            provider=parse_provider_key(provider),
+            status=ConnectionStatus.PENDING,
+            scopes=scopes | {ConnectionScope.READ},
+            created_at=now,
+            updated_at=now,
+            alias=parse_alias(alias),
+        )
+
+    @property
+    def can_trade(self) -> bool:
+        return ConnectionScope.TRADE in self.scopes
+
+    @property
+    def credential_expiry(self) -> CredentialExpiry | None:
+        if self.expires_at is None:
+            return None
+        return CredentialExpiry(self.expires_at, self.refresh_expires_at)
+
+    def is_usable(self, now: datetime) -> bool:
+        """Connected (or refreshing) with credentials not yet past their end."""
+        expiry = self.credential_expiry
+        return (
+            self.status in (ConnectionStatus.CONNECTED, ConnectionStatus.REFRESHING)
+            and expiry is not None
+            and now < expiry.ends_at
+        )
+
+    def _to(self, status: ConnectionStatus, now: datetime, **changes: object) -> ProviderConnection:
+        if status not in _TRANSITIONS[self.status]:
+            raise Conflict(
+                f"A {self.status} connection cannot become {status}.",
+                code="invalid_connection_transition",
+            )
+        return replace(self, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
+
+    def connected(self, now: datetime, expiry: CredentialExpiry) -> ProviderConnection:
+        """Credentials from a (new) authorization: the same connection, repaired in place."""
+        return self._to(
+            ConnectionStatus.CONNECTED,
+            now,
+            connected_at=now,
+            expires_at=expiry.access_expires_at,
+            refresh_expires_at=expiry.refresh_expires_at,
+            last_refreshed_at=None,
+            last_error=None,
+        )
+
+    def refreshing(self, now: datetime) -> ProviderConnection:
+        return self._to(ConnectionStatus.REFRESHING, now)
+
+    def refreshed(self, now: datetime, expiry: CredentialExpiry) -> ProviderConnection:
+        return self._to(
+            ConnectionStatus.CONNECTED,
+            now,
+            expires_at=expiry.access_expires_at,
+            refresh_expires_at=expiry.refresh_expires_at,
+            last_refreshed_at=now,
+            last_error=None,
+        )
+
+    def needs_reauth(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
+        return self._to(ConnectionStatus.NEEDS_REAUTH, now, last_error=error)
+
+    def failed(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
+        return self._to(ConnectionStatus.ERROR, now, last_error=error)
+
+    def consent_denied(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
+        """The user said no at the provider: the connection stays as it was, with the reason."""
+        return replace(self, updated_at=now, last_error=error)
+
+    def disconnected(self, now: datetime) -> ProviderConnection:
+        return self._to(
+            ConnectionStatus.DISCONNECTED,
+            now,
+            expires_at=None,
+            refresh_expires_at=None,
+        )
+
+    def renamed(self, alias: str | None, now: datetime) -> ProviderConnection:
+        return replace(self, alias=parse_alias(alias), updated_at=now)

@@ -20,10 +20,13 @@ user's consent again; it never retries silently.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, replace
+import secrets
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta, timezone
 from enum import StrEnum
+from typing import Protocol
 from uuid import UUID
 
 from dashcore.domain.errors import Conflict, InvalidInput
@@ -31,6 +34,7 @@ from dashcore.domain.time import ensure_utc
 
 __all__ = [
     "IST",
+    "PENDING_AUTHORIZATION_TTL",
     "ConnectionError_",
     "ConnectionScope",
     "ConnectionStatus",
@@ -38,7 +42,14 @@ __all__ = [
     "DailyReset",
     "ExpiryRule",
     "FixedLifetimes",
+    "KeyCredentials",
+    "LoginStyle",
+    "PendingAuthorization",
     "ProviderConnection",
+    "ProviderCredentials",
+    "ProviderDescriptor",
+    "hash_state",
+    "new_state",
     "parse_alias",
     "parse_provider_key",
 ]
@@ -160,20 +171,20 @@ class CredentialExpiry:
         return self.refresh_expires_at or self.access_expires_at
 
 
-class ExpiryRule:
+class ExpiryRule(Protocol):
     """A provider's credential calendar."""
 
     def at_consent(self, issued_at: datetime) -> CredentialExpiry:
         """Expiry of credentials from a fresh authorization at ``issued_at``."""
-        raise NotImplementedError
+        ...
 
     def at_refresh(self, issued_at: datetime, previous: CredentialExpiry) -> CredentialExpiry:
         """Expiry after a refresh at ``issued_at``; the refresh horizon never moves."""
-        raise NotImplementedError
+        ...
 
 
 @dataclass(frozen=True, slots=True)
-class FixedLifetimes(ExpiryRule):
+class FixedLifetimes:
     """Access tokens live ``access``; refreshing is possible until ``refresh`` after the
     original consent and does not extend it (Schwab: 30 minutes and 7 days)."""
 
@@ -195,7 +206,7 @@ class FixedLifetimes(ExpiryRule):
 
 
 @dataclass(frozen=True, slots=True)
-class DailyReset(ExpiryRule):
+class DailyReset:
     """Tokens die at the next ``at`` (wall clock in ``zone``) after they were issued, however
     recently: Kite and Groww at 06:00 IST, Upstox at 03:30 IST (a token minted at 02:30 dies
     an hour later). No refresh."""
@@ -347,3 +358,156 @@ class ProviderConnection:
 
     def renamed(self, alias: str | None, now: datetime) -> ProviderConnection:
         return replace(self, alias=parse_alias(alias), updated_at=now)
+
+
+# ------------------------------------------------------------------- providers and credentials
+
+
+class LoginStyle(StrEnum):
+    OAUTH2_CODE = "oauth2_code"
+    """Browser consent, back with ``code`` (+ ``state``): Schwab, Upstox."""
+    REQUEST_TOKEN = "request_token"  # noqa: S105 (a login style, not a token)
+    """Browser login, back with a ``request_token`` exchanged with a checksum: Zerodha Kite."""
+    API_KEY = "api_key"
+    """No browser: key + secret, or a TOTP key + code, mint a token: Groww."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDescriptor:
+    """What a provider is, as users and use cases see it."""
+
+    key: str
+    name: str
+    login_style: LoginStyle
+    expiry: ExpiryRule
+    refreshable: bool
+    revocable: bool
+    configured: bool = False
+    sandbox: bool = False
+
+    def __post_init__(self) -> None:
+        parse_provider_key(self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCredentials:
+    """What a provider handed over. Secrets never show in a ``repr``.
+
+    ``expires_at`` is what the provider said (``expires_in``, an ``expiry`` field) or ``None``;
+    the connection's calendar comes from the provider's :class:`ExpiryRule` and is capped by it.
+    ``account_ref`` is the provider's user id (Kite ``user_id``, Upstox ``user_id``), not secret.
+    """
+
+    access_token: str = field(repr=False)
+    issued_at: datetime
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
+    account_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.access_token:
+            raise ValueError("credentials need an access token")
+        object.__setattr__(self, "issued_at", ensure_utc(self.issued_at, field="issued_at"))
+        if self.expires_at is not None:
+            object.__setattr__(self, "expires_at", ensure_utc(self.expires_at, field="expires_at"))
+
+    def expiry(
+        self, rule: ExpiryRule, previous: CredentialExpiry | None = None
+    ) -> CredentialExpiry:
+        """The calendar of these credentials: the rule's, never later than what the provider
+        said."""
+        calendar = (
+            rule.at_consent(self.issued_at)
+            if previous is None
+            else rule.at_refresh(self.issued_at, previous)
+        )
+        if self.expires_at is None or self.expires_at >= calendar.access_expires_at:
+            return calendar
+        return replace(calendar, access_expires_at=self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCredentials:
+    """What a user gives a key-login provider (Groww): an API key with its secret, or a TOTP
+    key with the current code. Never stored as given: only the minted token is kept."""
+
+    api_key: str = field(repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    totp_code: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.api_key or len(self.api_key) > 4096:
+            raise InvalidInput(
+                "An API key is required.", code="invalid_credentials", field="api_key"
+            )
+        if (self.api_secret is None) == (self.totp_code is None):
+            raise InvalidInput(
+                "Give the API secret, or a TOTP code.",
+                code="invalid_credentials",
+                field="api_secret",
+            )
+
+
+# --------------------------------------------------------------------- pending authorizations
+
+PENDING_AUTHORIZATION_TTL = timedelta(minutes=10)
+STATE_BYTES = 32
+
+
+def new_state() -> str:
+    """A one-time OAuth ``state`` (or Kite ``redirect_params`` nonce): 256 bits, base64url."""
+    return secrets.token_urlsafe(STATE_BYTES)
+
+
+def hash_state(state: str) -> str:
+    """What is stored of a state: its SHA-256, hex (a leaked table cannot answer a callback)."""
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthorization:
+    """One authorization in flight (OAUTH-1, BKEY-1): bound to the user, the session that
+    started it, the connection and the provider; single use; 10 minutes."""
+
+    state_hash: str
+    user_id: UUID
+    session_id: str
+    connection_id: UUID
+    provider: str
+    redirect_uri: str
+    created_at: datetime
+    expires_at: datetime
+    code_verifier: str | None = field(default=None, repr=False)
+    return_to: str | None = None
+    consumed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("created_at", "expires_at", "consumed_at"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, ensure_utc(value, field=name))
+
+    @classmethod
+    def start(
+        cls,
+        state: str,
+        connection: ProviderConnection,
+        session_id: str,
+        redirect_uri: str,
+        now: datetime,
+        *,
+        code_verifier: str | None = None,
+        return_to: str | None = None,
+    ) -> PendingAuthorization:
+        return cls(
+            state_hash=hash_state(state),
+            user_id=connection.user_id,
+            session_id=session_id,
+            connection_id=connection.id,
+            provider=connection.provider,
+            redirect_uri=redirect_uri,
+            created_at=now,
+            expires_at=now + PENDING_AUTHORIZATION_TTL,
+            code_verifier=code_verifier,
+            return_to=return_to,
+        )

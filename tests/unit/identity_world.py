@@ -15,16 +15,16 @@ from datetime import timedelta
 from dashcore.application.access import AccessTokens
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.email_tokens import EmailTokens
-from dashcore.application.login import Login
+from dashcore.application.login import Login, LoginAttempt
 from dashcore.application.mfa import RecoveryCodeSet, TotpEnrolment
 from dashcore.application.notifications import Notifications
 from dashcore.application.otp_login import LoginCodeDigest, OtpLogin, RequestLoginCode
 from dashcore.application.outbox import MailQueue
 from dashcore.application.passwords import CheckPasswordReset, CompletePasswordReset
-from dashcore.application.second_factor import SecondFactors
+from dashcore.application.second_factor import FactorKind, SecondFactorProof, SecondFactors
 from dashcore.application.secrets import SecretKeeper
 from dashcore.application.sessions import HmacRefreshSecretDeriver, Sessions
-from dashcore.application.sign_in import CompleteMfaLogin, SignIn
+from dashcore.application.sign_in import CompleteMfaLogin, LoginResult, SignIn
 from dashcore.application.step_up import StepUp, StepUpGate, StepUpPolicy
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.common_passwords import shipped_common_passwords
@@ -32,7 +32,7 @@ from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
 from dashcore.domain.mail import MailBody, OutboxEntry
-from dashcore.domain.mfa import ChallengePolicy, TotpPolicy
+from dashcore.domain.mfa import ChallengePolicy, TotpFactor, TotpPolicy
 from dashcore.domain.passwords import PasswordPolicy
 from dashcore.domain.sessions import Session, SessionPolicy
 from dashcore.domain.users import LockoutPolicy, User
@@ -312,6 +312,29 @@ class World:
         await uow.commit()
         return token
 
+    async def disable(self, user: User) -> None:
+        """An administrator disables the account (as stored now)."""
+        uow = self.uow()
+        users = MemoryUserRepository(uow)
+        current = await users.get(user.id)
+        assert current is not None
+        current.disable(self.clock.now())
+        await users.save(current)
+        await uow.commit()
+
+    # -- acting ----------------------------------------------------------------------------
+    async def password_login(self, email: str, password: str = PASSWORD) -> LoginResult:
+        return await self.login(self.uow())(LoginAttempt(email, password), CALLER)
+
+    async def check_second_factor(
+        self, user: User, proof: SecondFactorProof, *, purpose: str = "login"
+    ) -> FactorKind | None:
+        """Check a proof as a flow would, committing the success with the flow's work."""
+        uow = self.uow()
+        kind = await self.second_factors(uow).verify(user, proof, CALLER, purpose=purpose)
+        await uow.commit()
+        return kind
+
     def code(self, secret: str, steps: int = 0) -> str:
         """The authenticator app's code ``steps`` steps from now (``-1``: the previous one)."""
         return self.totp.code_at(secret, self.totp_policy.step_at(self.clock.now()) + steps)
@@ -321,6 +344,9 @@ class World:
         found = await MemoryUserRepository(self.uow()).get(user.id)
         assert found is not None
         return found
+
+    async def factor(self, user: User) -> TotpFactor | None:
+        return await MemoryTotpFactorRepository(self.uow()).get(user.id)
 
     async def sessions_of(self, user: User) -> list[Session]:
         """The user's active sessions."""

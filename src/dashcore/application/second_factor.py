@@ -171,7 +171,7 @@ class SecondFactors:
         remaining = len(await self._recovery_codes.unused(user.id))
         await self._notifications.recovery_code_used(user.email, at=now, remaining=remaining)
         await self._succeeded(
-            user, FactorKind.RECOVERY_CODE, caller, purpose, remaining_codes=remaining
+            user, FactorKind.RECOVERY_CODE, caller, purpose, unused_left=remaining
         )
         return FactorKind.RECOVERY_CODE
 
@@ -261,11 +261,11 @@ class SecondFactors:
         caller: CallerContext,
         purpose: str,
         *,
-        remaining_codes: int | None = None,
+        unused_left: int | None = None,
     ) -> None:
         metadata: dict[str, str | int] = {"purpose": purpose, "factor": str(kind)}
-        if remaining_codes is not None:
-            metadata["remaining_codes"] = remaining_codes
+        if unused_left is not None:
+            metadata["unused_left"] = unused_left
         await self._audit.record(
             "authn_mfa_success" if kind is FactorKind.TOTP else "authn_recovery_code_used",
             caller=caller,

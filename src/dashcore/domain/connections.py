@@ -338,6 +338,16 @@ class ProviderConnection:
             last_error=None,
         )
 
+    def refresh_failed(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
+        """The provider could not be reached: still connected on the old credentials, with
+        the error recorded (the next attempt decides)."""
+        if self.status is not ConnectionStatus.REFRESHING:
+            raise Conflict(
+                f"A {self.status} connection was not refreshing.",
+                code="invalid_connection_transition",
+            )
+        return self._to(ConnectionStatus.CONNECTED, now, last_error=error)
+
     def needs_reauth(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
         return self._to(ConnectionStatus.NEEDS_REAUTH, now, last_error=error)
 

@@ -132,6 +132,10 @@ class ProviderConnectionRepository(Protocol):
 
     async def save(self, connection: ProviderConnection) -> None: ...
 
+    async def delete(self, connection_id: UUID) -> bool:
+        """Remove the connection (its pending authorizations go with it)."""
+        ...
+
     async def list_for_user(self, user_id: UUID) -> Sequence[ProviderConnection]:
         """The user's connections, oldest first (disconnected ones included)."""
         ...

@@ -242,16 +242,6 @@ async def test_with_totp_on_a_reset_with_a_code_sets_the_password_and_ends_sessi
     assert old.value.code == "invalid_credentials"
 
 
-RESET_DROPS_THE_PROOF = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "application/passwords.py:139 rolls the unit of work back after the second factor "
-        "was verified: the spent TOTP step, the consumed recovery code, the success audit and "
-        "the recovery_code_used mail are discarded, so the proof can be used again"
-    ),
-)
-
-
 async def test_with_totp_on_a_recovery_code_completes_a_reset(world: World) -> None:
     user = await ada(world)
     _, codes = await world.enrol_totp(user)
@@ -259,7 +249,6 @@ async def test_with_totp_on_a_recovery_code_completes_a_reset(world: World) -> N
     assert (await world.stored(user)).password_hash != user.password_hash
 
 
-@RESET_DROPS_THE_PROOF
 async def test_the_recovery_code_that_completed_a_reset_is_spent(world: World) -> None:
     user = await ada(world)
     _, codes = await world.enrol_totp(user)
@@ -270,7 +259,6 @@ async def test_the_recovery_code_that_completed_a_reset_is_spent(world: World) -
     assert await world.check_second_factor(user, proof) is None
 
 
-@RESET_DROPS_THE_PROOF
 async def test_the_totp_code_that_completed_a_reset_cannot_be_replayed(world: World) -> None:
     user = await ada(world)
     secret, _ = await world.enrol_totp(user)

@@ -136,7 +136,9 @@ class CompletePasswordReset:
         _, holder = await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
         if await self._second_factors.active_factor(holder.id) is not None:
             await self._check_second_factor(holder, second_factor, caller)
-        await self._uow.rollback()  # no transaction open while hashing
+        # Keep what the check spent (the code's step or the recovery code, its audit and mail)
+        # and hold no transaction while hashing.
+        await self._uow.commit()
         password_hash = await self._hasher.hash(password)
         user = await self._email_tokens.redeem(token, TokenPurpose.PASSWORD_RESET, self._users)
         caller = caller.with_actor(f"user:{user.id}")

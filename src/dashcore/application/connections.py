@@ -32,6 +32,7 @@ from typing import NoReturn
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.notifications import Notifications
 from dashcore.application.secrets import SecretKeeper
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.connections import (
@@ -65,6 +66,7 @@ from dashcore.ports.providers import (
     RefreshLock,
 )
 from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.users import UserRepository
 
 __all__ = [
     "CREDENTIALS_PURPOSE",
@@ -73,6 +75,7 @@ __all__ = [
     "ConnectionAuthorization",
     "Connections",
     "CredentialStore",
+    "ReauthWarnings",
     "RefreshConnections",
 ]
 
@@ -626,3 +629,60 @@ class RefreshConnections:
         )
         await self._uow.commit()
         return settled
+
+
+REAUTH_WARNING_WINDOW = timedelta(hours=24)
+
+
+class ReauthWarnings:
+    """Warns owners before a connection's credentials end — the ``connection.reauth_due``
+    event, audited and mailed once per credential end. Run periodically (a scheduler's job);
+    commits each warning on its own so one failure does not undo the others."""
+
+    def __init__(
+        self,
+        connections: ProviderConnectionRepository,
+        users: UserRepository,
+        registry: ProviderRegistry,
+        notifications: Notifications,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._connections = connections
+        self._users = users
+        self._registry = registry
+        self._notifications = notifications
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, *, window: timedelta = REAUTH_WARNING_WINDOW, limit: int = 500) -> int:
+        now = self._clock.now()
+        names = {d.key: d.name for d in self._registry.available()}
+        warned = 0
+        for candidate in await self._connections.expiring(now + window, limit=limit):
+            connection = await self._connections.lock(candidate.id)
+            user = None if connection is None else await self._users.get(connection.user_id)
+            if connection is None or user is None or not connection.reauth_warning_due(now, window):
+                await self._uow.rollback()
+                continue
+            expiry = connection.credential_expiry
+            assert expiry is not None
+            provider = names.get(connection.provider, connection.provider)
+            await self._notifications.connection_reauth_due(
+                user.email,
+                provider=provider,
+                connection=connection.alias or provider,
+                ends_at=expiry.ends_at,
+            )
+            await self._connections.save(connection.reauth_warned())
+            await self._audit.record(
+                "connection.reauth_due",
+                caller=CallerContext(actor="system:reauth-warnings"),
+                target=f"connection:{connection.id}",
+                metadata={"provider": connection.provider, "ends_at": expiry.ends_at.isoformat()},
+            )
+            await self._uow.commit()
+            warned += 1
+        return warned

@@ -219,6 +219,20 @@ class Notifications:
             f"Unused codes left: {remaining}. You can make a new set in your security settings.",
         )
 
+    async def connection_reauth_due(
+        self, to: Email, *, provider: str, connection: str, ends_at: datetime
+    ) -> OutboxEntry:
+        """Sent before a provider connection's credentials end (``connection`` is the alias
+        or the provider's name)."""
+        return await self._send(
+            to,
+            "connection_reauth_due",
+            f"Your {provider} connection needs you to log in again",
+            f'The connection "{_detail(connection)}" stops working on {_when(ends_at)}.',
+            f"Log in to {provider} again before then so your data stays up to date:",
+            self.link("/connections"),
+        )
+
     async def _send(self, to: Email, template: str, subject: str, *lines: str) -> OutboxEntry:
         footer = (
             "",

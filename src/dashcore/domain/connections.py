@@ -247,6 +247,8 @@ class ProviderConnection:
     refresh_expires_at: datetime | None = None
     last_refreshed_at: datetime | None = None
     last_error: ConnectionError_ | None = None
+    reauth_warned_for: datetime | None = None
+    """The credential end (``ends_at``) the owner was last warned about: one warning each."""
 
     def __post_init__(self) -> None:
         parse_provider_key(self.provider)
@@ -257,6 +259,7 @@ class ProviderConnection:
             "expires_at",
             "refresh_expires_at",
             "last_refreshed_at",
+            "reauth_warned_for",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -365,6 +368,21 @@ class ProviderConnection:
             expires_at=None,
             refresh_expires_at=None,
         )
+
+    def reauth_warning_due(self, now: datetime, window: timedelta) -> bool:
+        """Usable, ending within ``window``, and not yet warned about this end."""
+        expiry = self.credential_expiry
+        return (
+            self.is_usable(now)
+            and expiry is not None
+            and expiry.ends_at - now <= window
+            and self.reauth_warned_for != expiry.ends_at
+        )
+
+    def reauth_warned(self) -> ProviderConnection:
+        expiry = self.credential_expiry
+        assert expiry is not None, "only a connection with credentials is warned"
+        return replace(self, reauth_warned_for=expiry.ends_at)
 
     def renamed(self, alias: str | None, now: datetime) -> ProviderConnection:
         return replace(self, alias=parse_alias(alias), updated_at=now)

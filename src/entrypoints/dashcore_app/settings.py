@@ -7,6 +7,7 @@ variable and what is wrong with it. Nothing else in dashcore reads the environme
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -114,6 +115,14 @@ class Settings:
     ses_region: str = "us-east-1"
     ses_endpoint_url: str | None = None
     allow_console_mailer: bool = False
+    broker_sandboxes: bool = True
+    provider_connect_timeout: float = 10.0
+    provider_timeout: float = 30.0
+    provider_options: Mapping[str, Mapping[str, str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """``DASHCORE_PROVIDER_<KEY>_<OPTION>`` by provider key and option (``client_id``,
+    ``client_secret``, ``api_base_url``, ``login_base_url``, …): read once, secrets included."""
 
     @property
     def is_production(self) -> bool:
@@ -184,6 +193,13 @@ class Settings:
             ses_region=reader.get("SES_REGION", str, "us-east-1"),
             ses_endpoint_url=reader.get("SES_ENDPOINT_URL", _base_url, None),
             allow_console_mailer=reader.get("ALLOW_CONSOLE_MAILER", _boolean, False),
+            provider_connect_timeout=reader.get("PROVIDER_CONNECT_TIMEOUT", _positive_float, 10.0),
+            provider_timeout=reader.get("PROVIDER_TIMEOUT", _positive_float, 30.0),
+            provider_options=_provider_options(env),
+        )
+        settings = replace(
+            settings,
+            broker_sandboxes=reader.get("BROKER_SANDBOXES", _boolean, not settings.is_production),
         )
         if settings.is_production and settings.uses_memory_database:
             reader.problems.append(
@@ -199,6 +215,11 @@ class Settings:
                     f"DASHCORE_MAILER={settings.mailer.value}: production needs smtp or ses "
                     "(or DASHCORE_ALLOW_CONSOLE_MAILER=true, knowingly)"
                 )
+            if settings.broker_sandboxes:
+                reader.problems.append(
+                    "DASHCORE_BROKER_SANDBOXES=true: the simulated brokers (and their unguarded "
+                    "fault controls) are for development and tests only"
+                )
             if settings.hash_profile == "test":
                 reader.problems.append(
                     "DASHCORE_HASH_PROFILE=test: the test profile is far below the floor"
@@ -209,6 +230,22 @@ class Settings:
 
 
 _HIDDEN = frozenset({"VAULT_KEYS", "SIGNING_KEYS", "SMTP_PASSWORD"})
+_PROVIDER_OPTION = re.compile(
+    r"DASHCORE_PROVIDER_([A-Z][A-Z0-9_]*?)_(CLIENT_ID|CLIENT_SECRET|API_BASE_URL|LOGIN_BASE_URL|REFRESH_APPROVED)"
+)
+
+
+def _provider_options(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``DASHCORE_PROVIDER_SCHWAB_CLIENT_ID=…`` → ``{"schwab": {"client_id": …}}``."""
+    options: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        match = _PROVIDER_OPTION.fullmatch(name)
+        if match and value.strip():
+            provider, option = match.group(1).lower(), match.group(2).lower()
+            options.setdefault(provider, {})[option] = value.strip()
+    return options
+
+
 HASHING_PROFILES = ("recommended", "floor", "test")
 
 

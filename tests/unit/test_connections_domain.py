@@ -304,23 +304,11 @@ ALLOWED: dict[str, frozenset[ConnectionStatus]] = {
     "connected": frozenset({S.PENDING, S.CONNECTED, S.REFRESHING, S.NEEDS_REAUTH, S.ERROR}),
     "refreshing": frozenset({S.CONNECTED}),
     # A refresh result only lands on a connection that holds credentials and is refreshing.
-    "refreshed": frozenset({S.CONNECTED, S.REFRESHING}),
+    "refreshed": frozenset({S.REFRESHING}),
     "needs_reauth": frozenset({S.CONNECTED, S.REFRESHING, S.ERROR}),
     "failed": frozenset({S.PENDING, S.CONNECTED, S.REFRESHING, S.NEEDS_REAUTH}),
     "disconnected": frozenset(set(S) - {S.DISCONNECTED}),
 }
-
-REFRESH_REVIVES = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: refreshed() checks only the target status (connected), so a pending, "
-        "needs_reauth or error connection becomes connected by a 'refresh' without a new "
-        "consent (from pending even with connected_at None); issue #5: an expired connection "
-        "needs the user's consent again, it never retries silently"
-    ),
-)
-DEFECTS = {("refreshed", S.PENDING), ("refreshed", S.NEEDS_REAUTH), ("refreshed", S.ERROR)}
-
 
 def _matrix(allowed: bool) -> list[object]:
     cells: list[object] = []
@@ -328,8 +316,7 @@ def _matrix(allowed: bool) -> list[object]:
         for status in ConnectionStatus:
             if (status in ALLOWED[name]) is not allowed:
                 continue
-            marks = [REFRESH_REVIVES] if (name, status) in DEFECTS else []
-            cells.append(pytest.param(name, status, marks=marks, id=f"{status}-{name}"))
+            cells.append(pytest.param(name, status, id=f"{status}-{name}"))
     return cells
 
 
@@ -377,13 +364,6 @@ def test_disconnected_is_final() -> None:
     assert gone.credential_expiry is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: consent_denied() bypasses the state machine, so a late denied callback "
-        "rewrites updated_at and last_error of a disconnected (final) connection"
-    ),
-)
 def test_a_denied_consent_cannot_touch_a_disconnected_connection() -> None:
     with pytest.raises(Conflict):
         in_status(ConnectionStatus.DISCONNECTED).consent_denied(
@@ -772,13 +752,6 @@ def test_key_credentials_need_a_key_and_exactly_one_of_secret_or_code(
     assert "KEY-VALUE" not in shown and "SECRET-VALUE" not in shown and "123456" not in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: KeyCredentials checks only `is None`, so an empty api_secret or totp_code "
-        "counts as given; the mint then fails at Groww instead of as invalid_credentials"
-    ),
-)
 @pytest.mark.parametrize(("api_secret", "totp_code"), [("", None), (None, "")])
 def test_an_empty_secret_or_code_is_not_given(
     api_secret: str | None, totp_code: str | None

@@ -332,6 +332,9 @@ class ProviderConnection:
         return self._to(ConnectionStatus.REFRESHING, now)
 
     def refreshed(self, now: datetime, expiry: CredentialExpiry) -> ProviderConnection:
+        """New credentials from a refresh: only a refreshing connection gets them (a connection
+        that needs consent never comes back by a refresh)."""
+        self._require_refreshing()
         return self._to(
             ConnectionStatus.CONNECTED,
             now,
@@ -344,12 +347,15 @@ class ProviderConnection:
     def refresh_failed(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
         """The provider could not be reached: still connected on the old credentials, with
         the error recorded (the next attempt decides)."""
+        self._require_refreshing()
+        return self._to(ConnectionStatus.CONNECTED, now, last_error=error)
+
+    def _require_refreshing(self) -> None:
         if self.status is not ConnectionStatus.REFRESHING:
             raise Conflict(
                 f"A {self.status} connection was not refreshing.",
                 code="invalid_connection_transition",
             )
-        return self._to(ConnectionStatus.CONNECTED, now, last_error=error)
 
     def needs_reauth(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
         return self._to(ConnectionStatus.NEEDS_REAUTH, now, last_error=error)
@@ -358,7 +364,13 @@ class ProviderConnection:
         return self._to(ConnectionStatus.ERROR, now, last_error=error)
 
     def consent_denied(self, now: datetime, error: ConnectionError_) -> ProviderConnection:
-        """The user said no at the provider: the connection stays as it was, with the reason."""
+        """The user said no at the provider: the connection stays as it was, with the reason
+        (a disconnected one stays untouched: it is final)."""
+        if self.status is ConnectionStatus.DISCONNECTED:
+            raise Conflict(
+                "A disconnected connection cannot be authorized.",
+                code="invalid_connection_transition",
+            )
         return replace(self, updated_at=now, last_error=error)
 
     def disconnected(self, now: datetime) -> ProviderConnection:
@@ -468,7 +480,7 @@ class KeyCredentials:
             raise InvalidInput(
                 "An API key is required.", code="invalid_credentials", field="api_key"
             )
-        if (self.api_secret is None) == (self.totp_code is None):
+        if bool(self.api_secret) == bool(self.totp_code):
             raise InvalidInput(
                 "Give the API secret, or a TOTP code.",
                 code="invalid_credentials",

@@ -64,6 +64,14 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
     "pk_totp_factors": ("totp_factors_exists", "The user already has an authenticator factor."),
     "pk_recovery_codes": ("recovery_codes_exists", "A recovery code with this id already exists."),
     "pk_login_challenges": ("login_challenges_exists", "This challenge already exists."),
+    "pk_provider_connections": (
+        "provider_connections_exists",
+        "A connection with this id already exists.",
+    ),
+    "pk_pending_authorizations": (
+        "pending_authorizations_exists",
+        "This authorization is already pending.",
+    ),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

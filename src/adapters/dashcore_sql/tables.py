@@ -35,6 +35,8 @@ __all__ = [
     "login_challenges",
     "mail_outbox",
     "metadata",
+    "pending_authorizations",
+    "provider_connections",
     "recovery_codes",
     "sealed_secrets",
     "totp_factors",
@@ -243,3 +245,66 @@ login_challenges = Table(
 """Pending steps of logins (OTP-1), found by the SHA-256 of the handle the client holds.
 ``amr`` is the JSON array of the factors already proven; ``code_digest`` is the keyed hash of an
 emailed code. ``expires_at`` is indexed for the clean-up job."""
+
+provider_connections = Table(
+    "provider_connections",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", Text(), nullable=False),
+    Column("alias", Text()),
+    Column("status", Text(), nullable=False),
+    Column("scopes", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("connected_at", UtcDateTime()),
+    Column("expires_at", UtcDateTime()),
+    Column("refresh_expires_at", UtcDateTime()),
+    Column("last_refreshed_at", UtcDateTime()),
+    Column("last_error_code", Text()),
+    Column("last_error_message", Text()),
+    Column("reauth_warned_for", UtcDateTime()),
+    PrimaryKeyConstraint("id"),
+    Index(None, "user_id", "created_at"),
+    Index(None, "expires_at"),
+    Index(None, "refresh_expires_at"),
+    CheckConstraint(
+        "status IN ('pending', 'connected', 'refreshing', 'needs_reauth', 'error', 'disconnected')",
+        name="status",
+    ),
+    CheckConstraint("scopes IN ('read', 'read trade')", name="scopes"),
+    CheckConstraint("(last_error_code IS NULL) = (last_error_message IS NULL)", name="last_error"),
+)
+"""Users' connections to brokers (issue #5). ``scopes`` is the sorted, space-separated scope
+names (every connection can read). Credentials end at ``COALESCE(refresh_expires_at,
+expires_at)``; both columns are indexed so the refresh and re-auth jobs find the connections
+about to end without scanning the table. ``reauth_warned_for`` is the credential end the owner
+was last warned about (one warning each). Tokens are sealed secrets, never columns here."""
+
+pending_authorizations = Table(
+    "pending_authorizations",
+    metadata,
+    Column("state_hash", CHAR(64), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_id", Text(), nullable=False),
+    Column(
+        "connection_id",
+        Uuid(),
+        ForeignKey("provider_connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("provider", Text(), nullable=False),
+    Column("redirect_uri", Text(), nullable=False),
+    Column("code_verifier", Text()),
+    Column("return_to", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("consumed_at", UtcDateTime()),
+    PrimaryKeyConstraint("state_hash"),
+    Index(None, "user_id"),
+    Index(None, "connection_id"),
+    Index(None, "expires_at"),
+)
+"""Authorizations in flight (OAUTH-1, BKEY-1), found by the SHA-256 of their one-time
+``state``, never the state itself. Each is consumed once by setting ``consumed_at``;
+``expires_at`` is indexed for the clean-up job."""

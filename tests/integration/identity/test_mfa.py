@@ -13,6 +13,7 @@ clock, never by sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 
@@ -192,8 +193,10 @@ async def test_five_wrong_codes_kill_the_challenge_and_lock_the_factor(
 async def test_malformed_codes_and_foreign_challenges_are_clear_4xx_without_a_session(
     client: httpx.AsyncClient, mailbox: ClockedMailbox
 ) -> None:
-    _, app = await _with_totp(client, mailbox, "careful@example.org")
-    _, other_app = await _with_totp(client, mailbox, "other@example.org")
+    (_, app), (_, other_app) = await asyncio.gather(
+        _with_totp(client, mailbox, "careful@example.org"),
+        _with_totp(client, mailbox, "other@example.org"),
+    )
     token = await mfa_token(client, "careful@example.org")
     malformed: list[tuple[dict[str, str], str]] = [
         ({"code": "１２３４５６"}, "invalid_code"),  # fullwidth digits

@@ -47,6 +47,7 @@ from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.mail import Mailer, Outbox
 from dashcore.ports.passwords import PasswordHasher
+from dashcore.ports.providers import RefreshLock
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RefreshSecretDeriver, RevocationList, SessionStore
 from dashcore.ports.tokens import AccessTokenIssuer, AccessTokenVerifier
@@ -61,6 +62,7 @@ from dashcore_app.keys import load_signing_key_ring
 from dashcore_app.settings import MailerKind, Settings
 from dashcore_mail.console import ConsoleMailer
 from dashcore_mail.memory import MemoryMailer
+from dashcore_memory.connections import MemoryRefreshLock
 from dashcore_memory.profile_cache import MemoryProfileCache
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 from dashcore_ratelimit.limiter import LimitsRateLimiter, NoRateLimits
@@ -239,9 +241,14 @@ class IdentityProvider(Provider):
 
 
 class InProcessSessionsProvider(Provider):
-    """Sessions and revocations in this process: the embedded default (one API process)."""
+    """Sessions, revocations and provider-refresh locks in this process: the embedded default
+    (one API process)."""
 
     scope = Scope.APP
+
+    @provide
+    def refresh_lock(self) -> RefreshLock:
+        return MemoryRefreshLock()
 
     @provide
     def store(self, clock: Clock) -> SessionStore:

@@ -35,6 +35,10 @@ from dashcore.ports.mfa import (
     RecoveryCodeRepository,
     TotpFactorRepository,
 )
+from dashcore.ports.providers import (
+    PendingAuthorizationRepository,
+    ProviderConnectionRepository,
+)
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import (
     EmailTokenRepository,
@@ -52,6 +56,10 @@ from dashcore_memory import (
     MemoryDatabase,
     MemorySealedSecretRepository,
     MemoryUnitOfWork,
+)
+from dashcore_memory.connections import (
+    MemoryPendingAuthorizationRepository,
+    MemoryProviderConnectionRepository,
 )
 from dashcore_memory.mfa import (
     MemoryLoginChallengeRepository,
@@ -73,6 +81,10 @@ from dashcore_sql import (
     SqlUnitOfWork,
     create_engine,
     unit_of_work,
+)
+from dashcore_sql.connections import (
+    SqlPendingAuthorizationRepository,
+    SqlProviderConnectionRepository,
 )
 from dashcore_sql.mfa import (
     SqlLoginChallengeRepository,
@@ -151,6 +163,16 @@ class SqlProvider(Provider):
     login_challenges = provide(
         SqlLoginChallengeRepository, provides=LoginChallengeRepository, scope=Scope.REQUEST
     )
+    provider_connections = provide(
+        SqlProviderConnectionRepository,
+        provides=ProviderConnectionRepository,
+        scope=Scope.REQUEST,
+    )
+    pending_authorizations = provide(
+        SqlPendingAuthorizationRepository,
+        provides=PendingAuthorizationRepository,
+        scope=Scope.REQUEST,
+    )
 
 
 class MemoryProvider(Provider):
@@ -185,6 +207,16 @@ class MemoryProvider(Provider):
     )
     login_challenges = provide(
         MemoryLoginChallengeRepository, provides=LoginChallengeRepository, scope=Scope.REQUEST
+    )
+    provider_connections = provide(
+        MemoryProviderConnectionRepository,
+        provides=ProviderConnectionRepository,
+        scope=Scope.REQUEST,
+    )
+    pending_authorizations = provide(
+        MemoryPendingAuthorizationRepository,
+        provides=PendingAuthorizationRepository,
+        scope=Scope.REQUEST,
     )
 
 

@@ -1,7 +1,8 @@
 """Redis, when ``DASHCORE_REDIS_URL`` is set (imported only then: the ``redis`` extra).
 
-Sessions and the revocation list live there, so every API process sees every login and every
-revocation (within a second, through pub/sub). Readiness checks Redis and that this process
+Sessions, the revocation list and the provider-refresh locks live there, so every API process
+sees every login and every revocation (within a second, through pub/sub) and one refresh of a
+provider connection runs at a time across processes. Readiness checks Redis and that this process
 follows the revocations: one that does not could accept tokens of sessions revoked elsewhere.
 """
 
@@ -14,9 +15,11 @@ from redis.asyncio import Redis
 
 from dashcore.ports.clock import Clock
 from dashcore.ports.health import DependencyProbe
+from dashcore.ports.providers import RefreshLock
 from dashcore.ports.sessions import RevocationList, SessionStore
 from dashcore_app.settings import Settings
 from dashcore_redis import RedisProbe, create_redis
+from dashcore_redis.locks import RedisRefreshLock
 from dashcore_redis.revocations import RedisRevocationList, RevocationListProbe
 from dashcore_redis.sessions import RedisSessionStore
 
@@ -48,3 +51,7 @@ class RedisProvider(Provider):
 
     revocation_list = alias(source=RedisRevocationList, provides=RevocationList)
     revocation_probe = provide(RevocationListProbe, provides=DependencyProbe, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def refresh_lock(self, client: Redis, settings: Settings) -> RefreshLock:
+        return RedisRefreshLock(client, prefix=settings.redis_prefix)

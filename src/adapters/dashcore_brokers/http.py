@@ -35,6 +35,7 @@ import asyncio
 import email.utils
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ __all__ = [
     "TokenBucket",
     "decode",
     "retry_after_seconds",
+    "safe_code",
 ]
 
 T = TypeVar("T")
@@ -268,6 +270,16 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+_SAFE_CODE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
+
+
+def safe_code(value: object) -> str | None:
+    """A provider's error code (``invalid_client``, ``UDAPI100050``, ``TokenException``) when it
+    looks like one, so that it may go into a log line or a message; ``None`` for anything else
+    (a provider may echo what it was sent into an error field)."""
+    return value if isinstance(value, str) and _SAFE_CODE.fullmatch(value) else None
 
 
 def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, provider: str) -> T:

@@ -47,6 +47,7 @@ from dashcore.ports.users import (
     UserRepository,
 )
 from dashcore.ports.vault import SealedSecretRepository, Vault
+from dashcore_app.brokers import BrokersProvider, ConnectionsProvider
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.keys import load_key_ring
 from dashcore_app.mfa import MfaProvider
@@ -238,6 +239,8 @@ def providers_for(settings: Settings) -> list[Provider]:
         MemoryProvider() if settings.uses_memory_database else SqlProvider(),
         IdentityProvider(),  # after the repositories: it decorates UserRepository
         MfaProvider(),
+        BrokersProvider(),
+        ConnectionsProvider(),
     ]
     if settings.database_url.startswith("postgresql"):
         require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")

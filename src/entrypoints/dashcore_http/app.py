@@ -40,12 +40,14 @@ from dashcore_http.controllers import (
     MfaController,
     PasswordChangeController,
     PasswordResetController,
+    ProvidersController,
 )
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_http.inputs import check_request_body
 from dashcore_http.middleware import RequestContextMiddleware
 from dashcore_http.problems import EXCEPTION_HANDLERS
 from dashcore_http.ratelimit import RateLimitMiddleware, default_rate_limit_table
+from dashcore_http.sandboxes import sandbox_mount
 
 __all__ = ["API_PATH", "DOCS_PATH", "create_app"]
 
@@ -98,7 +100,8 @@ def create_app(
     Start-up resolves the vault and the token keys, so bad or (in production) development
     keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
     access token unless its handler is marked public. While the app runs, the mail outbox is
-    delivered and expired login challenges are deleted in the background.
+    delivered and expired login challenges are deleted in the background. With broker
+    sandboxes on, the simulators are mounted under ``/sandbox/<provider>``.
     """
     configure_logging(settings)
     container = build_container(settings, LitestarProvider(), *overrides)
@@ -125,6 +128,7 @@ def create_app(
             PasswordChangeController,
             PasswordResetController,
             MfaController,
+            ProvidersController,
             AdminUsersController,
             *api_route_handlers,
         ],
@@ -132,7 +136,13 @@ def create_app(
         middleware=[rate_limits] if settings.rate_limits else [],
     )
     app = Litestar(
-        route_handlers=[HealthController, JwksController, api, *route_handlers],
+        route_handlers=[
+            HealthController,
+            JwksController,
+            api,
+            *([sandbox_mount(container)] if settings.broker_sandboxes else []),
+            *route_handlers,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_request_body,
         request_max_body_size=settings.max_body_bytes,

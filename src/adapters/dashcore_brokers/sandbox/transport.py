@@ -11,11 +11,19 @@ import asyncio
 
 import httpx
 
+from dashcore_brokers.sandbox.core import BrokerSandbox
+
 __all__ = ["SandboxTransport"]
 
 
 class SandboxTransport(httpx.ASGITransport):
-    """``httpx.ASGITransport`` plus the client's read timeout."""
+    """``httpx.ASGITransport`` plus the client's read timeout. ``root_path`` is the path a
+    sandbox is mounted under when the same URLs also reach it through a host app."""
+
+    def __init__(self, app: BrokerSandbox, *, root_path: str = "") -> None:
+        # httpx types ``app`` with its own ASGI aliases, which Litestar's typed scope does
+        # not match structurally; at run time any ASGI callable fits.
+        super().__init__(app=app, root_path=root_path)  # type: ignore[arg-type]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})

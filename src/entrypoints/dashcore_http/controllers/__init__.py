@@ -6,6 +6,7 @@ from dashcore_http.controllers.health import HealthController
 from dashcore_http.controllers.jwks import JwksController
 from dashcore_http.controllers.mfa import MfaController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
+from dashcore_http.controllers.providers import ProvidersController
 
 __all__ = [
     "AdminUsersController",
@@ -15,4 +16,5 @@ __all__ = [
     "MfaController",
     "PasswordChangeController",
     "PasswordResetController",
+    "ProvidersController",
 ]

@@ -216,13 +216,14 @@ class ProvidersController(Controller):
         self,
         connection_id: FromPath[UUID],
         request: Request[Any, Any, Any],
+        data: JSONBody[AuthorizationRequest],
         authorization: FromDishka[ConnectionAuthorization],
-        data: JSONBody[AuthorizationRequest] | None = None,
     ) -> Response[AuthorizationStart | AuthorizationStatus]:
-        """Redirect providers: 200 ``{authorization_url, expires_in}`` and a state cookie for
-        the callback. Key providers: the credentials connect at once (200 status)."""
+        """Redirect providers (body ``{}`` or ``{"return_to": "/path"}``): 200
+        ``{authorization_url, expires_in}`` and a state cookie for the callback. Key providers:
+        the credentials connect at once (200 status)."""
         claims, caller = principal(request), caller_of(request)
-        body = data or AuthorizationRequest()
+        body = data
         if body.api_key is not None:
             key = KeyCredentials(body.api_key, body.api_secret, body.totp_code)
             connected = await authorization.submit_key_credentials(

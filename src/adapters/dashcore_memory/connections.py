@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
@@ -103,6 +103,22 @@ class MemoryProviderConnectionRepository(ProviderConnectionRepository):
         ]
         ending.sort(key=lambda entry: entry[:2])
         return [connection for _, _, connection in ending[:limit]]
+
+    async def access_expiring(
+        self, before: datetime, *, providers: Collection[str], limit: int
+    ) -> Sequence[ProviderConnection]:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        due = [
+            (connection.expires_at, connection.id, connection)
+            for connection in self._all()
+            if connection.status is ConnectionStatus.CONNECTED
+            and connection.provider in providers
+            and connection.expires_at is not None
+            and connection.expires_at < before
+        ]
+        due.sort(key=lambda entry: entry[:2])
+        return [connection for _, _, connection in due[:limit]]
 
 
 class MemoryPendingAuthorizationRepository(PendingAuthorizationRepository):

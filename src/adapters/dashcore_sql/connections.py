@@ -12,7 +12,7 @@ SQLite runs each transaction under the database's write lock (``BEGIN IMMEDIATE`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -110,6 +110,23 @@ class SqlProviderConnectionRepository(ProviderConnectionRepository):
             select(provider_connections)
             .where(_connections.status.in_(_USABLE), ends_before)
             .order_by(ends_at, _connections.id)
+            .limit(limit)
+        )
+        return [_connection(row) for row in await self._uow.execute(query)]
+
+    async def access_expiring(
+        self, before: datetime, *, providers: Collection[str], limit: int
+    ) -> Sequence[ProviderConnection]:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        query = (
+            select(provider_connections)
+            .where(
+                _connections.status == ConnectionStatus.CONNECTED.value,
+                _connections.provider.in_(list(providers)),
+                _connections.expires_at < before,
+            )
+            .order_by(_connections.expires_at, _connections.id)
             .limit(limit)
         )
         return [_connection(row) for row in await self._uow.execute(query)]

@@ -77,6 +77,7 @@ __all__ = [
     "CredentialStore",
     "ReauthWarnings",
     "RefreshConnections",
+    "RefreshRound",
 ]
 
 CREDENTIALS_PURPOSE = "credentials"
@@ -508,6 +509,12 @@ def _with_error(
     return connection.failed(now, error)
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshRound:
+    refreshed: int
+    failed: int
+
+
 class RefreshConnections:
     """Refreshing a connection's credentials ahead of expiry, at most once at a time."""
 
@@ -536,6 +543,29 @@ class RefreshConnections:
         if connection is None or connection.user_id != user_id:
             raise _not_found()
         return await self.refresh(connection_id, caller, force=True)
+
+    async def refresh_due(self, *, limit: int = 100) -> RefreshRound:
+        """Refresh every connection of a refreshable provider whose access token ends within 5
+        minutes (the background hook; each one on its own, one failure stops nothing)."""
+        refreshable = [d.key for d in self._registry.configured() if d.refreshable]
+        due = await self._connections.access_expiring(
+            self._clock.now() + REFRESH_AHEAD, providers=refreshable, limit=limit
+        )
+        await self._uow.rollback()
+        caller = CallerContext(actor="system:connection-refresh")
+        refreshed = failed = 0
+        for connection in due:
+            try:
+                after = await self.refresh(connection.id, caller)
+            except DashcoreError:
+                await self._uow.rollback()
+                failed += 1
+                continue
+            if after.status is ConnectionStatus.CONNECTED and after.last_error is None:
+                refreshed += 1
+            else:
+                failed += 1
+        return RefreshRound(refreshed=refreshed, failed=failed)
 
     async def refresh(
         self, connection_id: UUID, caller: CallerContext, *, force: bool = False

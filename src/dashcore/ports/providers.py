@@ -19,7 +19,7 @@ in a ``repr`` carries a token, a secret, a code or a checksum.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -142,6 +142,13 @@ class ProviderConnectionRepository(Protocol):
 
     async def expiring(self, before: datetime, *, limit: int) -> Sequence[ProviderConnection]:
         """Usable connections whose credentials end before ``before``, soonest first."""
+        ...
+
+    async def access_expiring(
+        self, before: datetime, *, providers: Collection[str], limit: int
+    ) -> Sequence[ProviderConnection]:
+        """Connected connections of ``providers`` whose *access* token expires before
+        ``before``, soonest first (candidates for a refresh ahead of expiry)."""
         ...
 
 

@@ -25,7 +25,7 @@ from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore.ports.vault import Vault
-from dashcore_app.background import challenge_cleanup, outbox_delivery
+from dashcore_app.background import challenge_cleanup, connection_upkeep, outbox_delivery
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings
@@ -100,7 +100,8 @@ def create_app(
     Start-up resolves the vault and the token keys, so bad or (in production) development
     keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
     access token unless its handler is marked public. While the app runs, the mail outbox is
-    delivered and expired login challenges are deleted in the background. With broker
+    delivered, expired login challenges are deleted, and provider connections are refreshed
+    ahead of expiry (with re-login warnings) in the background. With broker
     sandboxes on, the simulators are mounted under ``/sandbox/<provider>``.
     """
     configure_logging(settings)
@@ -118,7 +119,11 @@ def create_app(
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
-        async with outbox_delivery(container), challenge_cleanup(container):
+        async with (
+            outbox_delivery(container),
+            challenge_cleanup(container),
+            connection_upkeep(container),
+        ):
             yield
 
     api = Router(

@@ -515,6 +515,36 @@ async def test_expiring_breaks_ties_by_id(backend: Backend) -> None:
     assert due == sorted(items, key=lambda c: c.id)
 
 
+async def test_access_expiring_selects_connected_providers_by_access_expiry(
+    backend: Backend,
+) -> None:
+    """The refresh-ahead query: the *access* token's end, only connected connections of the
+    named providers, soonest first, then by id."""
+    [owner] = await people(backend, 1)
+    horizon = NOW + timedelta(days=7)
+    soon = connected(1, owner, CredentialExpiry(NOW + timedelta(minutes=4), horizon))
+    sooner = connected(2, owner, CredentialExpiry(NOW + timedelta(minutes=1), horizon))
+    later = connected(3, owner, CredentialExpiry(NOW + timedelta(minutes=30), horizon))
+    other_provider = connected(4, owner, daily(NOW + timedelta(minutes=2)), "zerodha")
+    refreshing = connected(
+        5, owner, CredentialExpiry(NOW + timedelta(minutes=2), horizon)
+    ).refreshing(NOW)
+    await add_connections(backend, soon, sooner, later, other_provider, refreshing)
+    async with repos(backend) as r:
+        due = list(
+            await r.connections.access_expiring(
+                NOW + timedelta(minutes=5), providers=["schwab"], limit=10
+            )
+        )
+        capped = list(
+            await r.connections.access_expiring(
+                NOW + timedelta(minutes=5), providers=["schwab", "zerodha"], limit=2
+            )
+        )
+    assert due == [sooner, soon]
+    assert capped == [sooner, other_provider]
+
+
 # -- pending authorizations --------------------------------------------------------------------
 
 

@@ -51,8 +51,10 @@ _SECRET_TEXT: Final = re.compile(
 # Written by our own processors, never by a caller: nothing to scrub.
 _OWN_FIELDS: Final = frozenset({"timestamp", "level"})
 _FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "granian", "_granian", "litestar")
-# Replaced by the one canonical ``http_request`` line of dashcore_http.
-_SILENCED_ACCESS_LOGGERS: Final = ("uvicorn.access", "granian.access")
+# Replaced by the one canonical ``http_request`` line of dashcore_http; httpx and httpcore
+# log every outgoing URL at INFO, and some brokers put credentials in the query string (Kite's
+# logout): the broker adapters log what matters themselves, without queries.
+_SILENCED_ACCESS_LOGGERS: Final = ("uvicorn.access", "granian.access", "httpx", "httpcore")
 
 
 def _replace(match: re.Match[str]) -> str:

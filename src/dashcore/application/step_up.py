@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NoReturn
 from uuid import UUID
 
 from dashcore.application.access import AccessTokens, IssuedTokens
@@ -154,7 +155,7 @@ class StepUp:
             )
             await self._refuse(user_id, caller, "wrong_password")
 
-    async def _refuse(self, user_id: UUID, caller: CallerContext, reason: str) -> None:
+    async def _refuse(self, user_id: UUID, caller: CallerContext, reason: str) -> NoReturn:
         await self._audit.record(
             "authn_step_up_fail",
             caller=caller,

@@ -1,35 +1,46 @@
 """Each broker connects end to end through HTTP against its sandbox: create → authorize →
-callback (or key credentials) → connected → status → refresh → disconnect."""
+callback (or key credentials) → connected → status → refresh where the broker has one →
+disconnect, revoking at the broker where it can (issue #5 acceptance, OAUTH-3, BKEY-1)."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+import pyotp
+import pytest
 
-import httpx
-
+from dashcore.domain.errors import NotFound
 from dashcore_app.brokers import BrokerSandboxes
+from dashcore_brokers.sandbox.credentials import (
+    GROWW_API_KEY,
+    GROWW_API_SECRET,
+    GROWW_TOTP_SEED,
+    GROWW_TOTP_TOKEN,
+    KITE_API_KEY,
+)
+from dashcore_brokers.sandbox.tokens import GrantKind
 from tests.integration.identity.conftest import Served
 from tests.integration.identity.support import API, Account, Mailbox, signed_up
+from tests.integration.providers.support import (
+    consent,
+    create,
+    is_live,
+    land,
+    query_of,
+    refresh,
+    start,
+    status,
+    stored_credentials,
+)
 
 
-async def _create(client: httpx.AsyncClient, account: Account, provider: str) -> str:
-    response = await client.post(
-        f"{API}/providers", json={"provider": provider}, headers=account.headers
+async def _disconnect(served: Served, account: Account, connection_id: str) -> None:
+    gone = await served.client.delete(
+        f"{API}/providers/{connection_id}/authorization", headers=account.headers
     )
-    assert response.status_code == 201, response.text
-    assert response.json()["status"] == "pending"
-    return str(response.json()["id"])
-
-
-async def _consent(client: httpx.AsyncClient, account: Account, connection_id: str) -> str:
-    """Start the authorization, let the sandbox approve, and return the callback URL."""
-    response = await client.post(
-        f"{API}/providers/{connection_id}/authorization", json={}, headers=account.headers
-    )
-    assert response.status_code == 200, response.text
-    consent = await client.get(response.json()["authorization_url"])
-    assert consent.status_code in (302, 303), consent.text
-    return consent.headers["location"]
+    assert gone.status_code == 204, gone.text
+    view = await served.client.get(f"{API}/providers/{connection_id}", headers=account.headers)
+    assert view.json()["status"] == "disconnected"
+    with pytest.raises(NotFound):
+        await stored_credentials(served.core, connection_id)
 
 
 async def test_schwab_connects_refreshes_and_disconnects(
@@ -37,27 +48,123 @@ async def test_schwab_connects_refreshes_and_disconnects(
 ) -> None:
     client = served.client
     account = await signed_up(client, mailbox, "ada@example.com")
-    connection_id = await _create(client, account, "schwab")
-    callback = await _consent(client, account, connection_id)
-    query = parse_qs(urlsplit(callback).query)
-    assert "code" in query and "state" in query
+    connection_id = await create(client, account, "schwab")
+    callback = await consent(client, account, connection_id)
+    assert {"code", "state"} <= set(query_of(callback))
 
-    landed = await client.get(callback, headers={**account.headers, "Accept": "application/json"})
+    landed = await land(client, account, callback)
     assert landed.status_code == 200, landed.text
     assert landed.json()["connected"] is True
+    current = await status(client, account, connection_id)
+    assert current["status"] == "connected" and current["expires_at"] is not None
+    assert current["refresh_expires_at"] is not None
 
-    status = await client.get(
-        f"{API}/providers/{connection_id}/authorization", headers=account.headers
-    )
-    assert status.json()["status"] == "connected"
-    refreshed = await client.post(
-        f"{API}/providers/{connection_id}/authorization/refresh", headers=account.headers
-    )
+    first = await stored_credentials(served.core, connection_id)
+    refreshed = await refresh(client, account, connection_id)
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["last_refreshed_at"] is not None
-    gone = await client.delete(
-        f"{API}/providers/{connection_id}/authorization", headers=account.headers
+    second = await stored_credentials(served.core, connection_id)
+    assert second.access_token != first.access_token
+    assert is_live(sandboxes.apps["schwab"], second.access_token, GrantKind.ACCESS)
+
+    await _disconnect(served, account, connection_id)
+
+
+async def test_kite_connects_through_redirect_params_and_logs_out(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    client = served.client
+    account = await signed_up(client, mailbox, "kite@example.com")
+    connection_id = await create(client, account, "zerodha")
+    login = query_of(await start(client, account, connection_id))
+    assert login["v"] == "3" and login["api_key"] == KITE_API_KEY
+    assert query_of("?" + login["redirect_params"]).keys() == {"state"}
+
+    callback = await consent(client, account, connection_id)
+    back = query_of(callback)
+    assert back["status"] == "success" and back["request_token"] and back["state"]
+    landed = await land(client, account, callback)
+    assert landed.status_code == 200, landed.text
+    assert (await status(client, account, connection_id))["status"] == "connected"
+
+    stored = await stored_credentials(served.core, connection_id)
+    assert is_live(sandboxes.apps["zerodha"], stored.access_token, GrantKind.ACCESS)
+    refused = await refresh(client, account, connection_id)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "refresh_not_supported"  # not an approved platform
+
+    await _disconnect(served, account, connection_id)
+    assert not is_live(sandboxes.apps["zerodha"], stored.access_token, GrantKind.ACCESS)
+
+
+async def test_upstox_connects_cannot_refresh_and_logs_out(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    client = served.client
+    account = await signed_up(client, mailbox, "upstox@example.com")
+    connection_id = await create(client, account, "upstox")
+    callback = await consent(client, account, connection_id)
+    assert {"code", "state"} <= set(query_of(callback))
+    landed = await land(client, account, callback)
+    assert landed.status_code == 200, landed.text
+    assert (await status(client, account, connection_id))["status"] == "connected"
+
+    stored = await stored_credentials(served.core, connection_id)
+    assert is_live(sandboxes.apps["upstox"], stored.access_token, GrantKind.ACCESS)
+    refused = await refresh(client, account, connection_id)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "refresh_not_supported"
+    assert (await status(client, account, connection_id))["status"] == "connected"
+
+    await _disconnect(served, account, connection_id)  # DELETE /v2/logout
+    assert not is_live(sandboxes.apps["upstox"], stored.access_token, GrantKind.ACCESS)
+
+
+@pytest.mark.parametrize("login", ["api_secret", "totp_code"])
+async def test_groww_connects_at_once_with_key_credentials(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes, login: str
+) -> None:
+    client = served.client
+    account = await signed_up(client, mailbox, f"groww-{login}@example.com".replace("_", "-"))
+    connection_id = await create(client, account, "groww")
+    groww = sandboxes.apps["groww"]
+    body = (
+        {"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET}
+        if login == "api_secret"
+        else {
+            "api_key": GROWW_TOTP_TOKEN,
+            "totp_code": pyotp.TOTP(GROWW_TOTP_SEED).at(groww.clock.now()),
+        }
     )
-    assert gone.status_code == 204
-    status = await client.get(f"{API}/providers/{connection_id}", headers=account.headers)
-    assert status.json()["status"] == "disconnected"
+    answered = await client.post(
+        f"{API}/providers/{connection_id}/authorization", json=body, headers=account.headers
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["connected"] is True
+    assert (await status(client, account, connection_id))["expires_at"] is not None
+
+    stored = await stored_credentials(served.core, connection_id)
+    assert is_live(groww, stored.access_token, GrantKind.ACCESS)
+    refused = await refresh(client, account, connection_id)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "refresh_not_supported"
+
+    await _disconnect(served, account, connection_id)  # Groww has no revoke: forgotten here
+
+
+async def test_groww_refuses_a_wrong_secret_and_stays_pending(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    client = served.client
+    account = await signed_up(client, mailbox, "groww-wrong@example.com")
+    connection_id = await create(client, account, "groww")
+    refused = await client.post(
+        f"{API}/providers/{connection_id}/authorization",
+        json={"api_key": GROWW_API_KEY, "api_secret": "not-the-secret"},
+        headers=account.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "invalid_credentials"
+    current = await status(client, account, connection_id)
+    assert current["status"] == "pending"
+    assert current["last_error"]["code"] == "invalid_credentials"

@@ -1,0 +1,135 @@
+"""Helpers of the provider-connection journeys: creating and authorizing connections through
+HTTP, reading what the app stored (through its container), and counting what reached a
+sandbox's token endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
+
+import httpx
+from dishka import AsyncContainer
+
+from dashcore.application.connections import CredentialStore
+from dashcore.domain.connections import ProviderCredentials
+from dashcore_brokers.sandbox import BrokerSandbox, FaultKind, FaultRule
+from dashcore_brokers.sandbox.tokens import GrantKind
+from tests.integration.identity.support import API, Account
+
+JSON = {"Accept": "application/json"}
+
+TOKEN_ENDPOINTS = {
+    "schwab": "/v1/oauth/token",
+    "zerodha": "/session/*",
+    "upstox": "/v2/login/authorization/token",
+    "groww": "/v1/token/api/access",
+}
+"""Where each sandbox mints or refreshes credentials (Kite: the session routes)."""
+
+_UNCOUNTED = 10_000
+
+
+async def create(client: httpx.AsyncClient, account: Account, provider: str) -> str:
+    """A new pending connection of ``account`` to ``provider``: its id."""
+    response = await client.post(
+        f"{API}/providers", json={"provider": provider}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "pending"
+    return str(response.json()["id"])
+
+
+async def start(client: httpx.AsyncClient, account: Account, connection_id: str) -> str:
+    """Start a redirect authorization: the provider's login URL."""
+    response = await client.post(
+        f"{API}/providers/{connection_id}/authorization", json={}, headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["authorization_url"])
+
+
+async def consent(client: httpx.AsyncClient, account: Account, connection_id: str) -> str:
+    """Start the authorization, let the sandbox answer the login page, and return the callback
+    URL it redirects the browser to."""
+    login = await client.get(await start(client, account, connection_id))
+    assert login.status_code in (302, 303), login.text
+    return login.headers["location"]
+
+
+def query_of(url: str) -> dict[str, str]:
+    """The single-valued query parameters of ``url``."""
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+async def land(client: httpx.AsyncClient, account: Account | None, callback: str) -> httpx.Response:
+    """The browser (or API client) arrives at the callback, with ``account``'s bearer if any."""
+    headers = dict(JSON) if account is None else {**account.headers, **JSON}
+    return await client.get(callback, headers=headers)
+
+
+async def connect_redirect(client: httpx.AsyncClient, account: Account, provider: str) -> str:
+    """A connected connection of a redirecting provider: its id."""
+    connection_id = await create(client, account, provider)
+    landed = await land(client, account, await consent(client, account, connection_id))
+    assert landed.status_code == 200, landed.text
+    assert landed.json()["connected"] is True
+    return connection_id
+
+
+async def status(client: httpx.AsyncClient, account: Account, connection_id: str) -> Any:
+    response = await client.get(
+        f"{API}/providers/{connection_id}/authorization", headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def refresh(
+    client: httpx.AsyncClient, account: Account, connection_id: str
+) -> httpx.Response:
+    return await client.post(
+        f"{API}/providers/{connection_id}/authorization/refresh", headers=account.headers
+    )
+
+
+async def stored_credentials(core: AsyncContainer, connection_id: str) -> ProviderCredentials:
+    """The provider credentials the app sealed for a connection, opened through its vault."""
+    async with core() as scope:
+        store = await scope.get(CredentialStore)
+        return await store.load(UUID(connection_id))
+
+
+def is_live(sandbox: BrokerSandbox, token: str, kind: GrantKind) -> bool:
+    """True while the sandbox still honours ``token`` (not expired, revoked or spent)."""
+    return sandbox.tokens.active(token, kind) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCalls:
+    """Counts the requests reaching one sandbox's token endpoint: a zero-second latency rule
+    that fires for every matching request and serves it normally."""
+
+    rule: FaultRule
+
+    @classmethod
+    def watch(cls, sandbox: BrokerSandbox, provider: str) -> TokenCalls:
+        rule = FaultRule(
+            path=TOKEN_ENDPOINTS[provider],
+            method="POST",
+            kind=FaultKind.LATENCY,
+            seconds=0,
+            times=_UNCOUNTED,
+        )
+        return cls(sandbox.faults.add(rule))
+
+    @property
+    def count(self) -> int:
+        assert self.rule.remaining is not None
+        return _UNCOUNTED - self.rule.remaining
+
+
+def problem_code(response: httpx.Response) -> str:
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    return str(response.json()["code"])

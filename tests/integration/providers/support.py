@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from uuid import UUID
 
 import httpx
 from dishka import AsyncContainer
 
 from dashcore.application.connections import CredentialStore
+from dashcore.application.outbox import DeliverOutbox
 from dashcore.domain.connections import ProviderCredentials
 from dashcore_brokers.sandbox import BrokerSandbox, FaultKind, FaultRule
 from dashcore_brokers.sandbox.tokens import GrantKind
-from tests.integration.identity.support import API, Account
+from tests.integration.identity.conftest import Served
+from tests.integration.identity.support import API, PASSWORD, Account, Mailbox, log_in
 
 JSON = {"Accept": "application/json"}
 
@@ -29,6 +31,23 @@ TOKEN_ENDPOINTS = {
 """Where each sandbox mints or refreshes credentials (Kite: the session routes)."""
 
 _UNCOUNTED = 10_000
+
+
+async def signed_up(served: Served, mailbox: Mailbox, email: str) -> Account:
+    """A verified, signed-in account. Like the identity suites' ``signed_up``, but the
+    verification mail is delivered at once (the outbox use case, run through the container)
+    instead of on the dispatcher's next one-second tick."""
+    client = served.client
+    registered = await client.post(
+        f"{API}/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    assert registered.status_code == 201, registered.text
+    async with served.core() as scope:
+        await (await scope.get(DeliverOutbox))()
+    token = await mailbox.token(email, "verification")
+    verified = await client.post(f"{API}/auth/verify-email", json={"token": token})
+    assert verified.status_code == 200, verified.text
+    return await log_in(client, email)
 
 
 async def create(client: httpx.AsyncClient, account: Account, provider: str) -> str:
@@ -61,6 +80,12 @@ async def consent(client: httpx.AsyncClient, account: Account, connection_id: st
 def query_of(url: str) -> dict[str, str]:
     """The single-valued query parameters of ``url``."""
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def with_query(url: str, params: dict[str, str | None]) -> str:
+    """``url`` with ``params`` as its query (``None`` values left out)."""
+    kept = {name: value for name, value in params.items() if value is not None}
+    return f"{url}?{urlencode(kept)}"
 
 
 async def land(client: httpx.AsyncClient, account: Account | None, callback: str) -> httpx.Response:

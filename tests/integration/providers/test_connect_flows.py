@@ -18,7 +18,7 @@ from dashcore_brokers.sandbox.credentials import (
 )
 from dashcore_brokers.sandbox.tokens import GrantKind
 from tests.integration.identity.conftest import Served
-from tests.integration.identity.support import API, Account, Mailbox, signed_up
+from tests.integration.identity.support import API, Account, Mailbox
 from tests.integration.providers.support import (
     consent,
     create,
@@ -26,6 +26,7 @@ from tests.integration.providers.support import (
     land,
     query_of,
     refresh,
+    signed_up,
     start,
     status,
     stored_credentials,
@@ -47,7 +48,7 @@ async def test_schwab_connects_refreshes_and_disconnects(
     served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
 ) -> None:
     client = served.client
-    account = await signed_up(client, mailbox, "ada@example.com")
+    account = await signed_up(served, mailbox, "ada@example.com")
     connection_id = await create(client, account, "schwab")
     callback = await consent(client, account, connection_id)
     assert {"code", "state"} <= set(query_of(callback))
@@ -74,7 +75,7 @@ async def test_kite_connects_through_redirect_params_and_logs_out(
     served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
 ) -> None:
     client = served.client
-    account = await signed_up(client, mailbox, "kite@example.com")
+    account = await signed_up(served, mailbox, "kite@example.com")
     connection_id = await create(client, account, "zerodha")
     login = query_of(await start(client, account, connection_id))
     assert login["v"] == "3" and login["api_key"] == KITE_API_KEY
@@ -101,7 +102,7 @@ async def test_upstox_connects_cannot_refresh_and_logs_out(
     served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
 ) -> None:
     client = served.client
-    account = await signed_up(client, mailbox, "upstox@example.com")
+    account = await signed_up(served, mailbox, "upstox@example.com")
     connection_id = await create(client, account, "upstox")
     callback = await consent(client, account, connection_id)
     assert {"code", "state"} <= set(query_of(callback))
@@ -125,7 +126,7 @@ async def test_groww_connects_at_once_with_key_credentials(
     served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes, login: str
 ) -> None:
     client = served.client
-    account = await signed_up(client, mailbox, f"groww-{login}@example.com".replace("_", "-"))
+    account = await signed_up(served, mailbox, f"groww-{login.replace('_', '-')}@example.com")
     connection_id = await create(client, account, "groww")
     groww = sandboxes.apps["groww"]
     body = (
@@ -156,7 +157,7 @@ async def test_groww_refuses_a_wrong_secret_and_stays_pending(
     served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
 ) -> None:
     client = served.client
-    account = await signed_up(client, mailbox, "groww-wrong@example.com")
+    account = await signed_up(served, mailbox, "groww-wrong@example.com")
     connection_id = await create(client, account, "groww")
     refused = await client.post(
         f"{API}/providers/{connection_id}/authorization",

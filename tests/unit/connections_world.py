@@ -44,6 +44,7 @@ from dashcore_brokers.groww import PLUGIN as GROWW
 from dashcore_brokers.http import HttpPolicy
 from dashcore_brokers.plugin import BrokerPlugin
 from dashcore_brokers.sandbox import BrokerSandbox, create_sandboxes
+from dashcore_brokers.sandbox.core import Sleep
 from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.schwab import PLUGIN as SCHWAB
 from dashcore_brokers.upstox import PLUGIN as UPSTOX
@@ -233,11 +234,14 @@ class ConnectionsWorld:
 
 
 @asynccontextmanager
-async def open_world(*, http: HttpPolicy | None = None) -> AsyncIterator[ConnectionsWorld]:
-    """A world whose providers are the four built-in plugins on their sandboxes (``http``
-    replaces every provider's HTTP policy, e.g. short timeouts); closed on exit."""
+async def open_world(
+    *, http: HttpPolicy | None = None, sleep: Sleep | None = None
+) -> AsyncIterator[ConnectionsWorld]:
+    """A world whose providers are the four built-in plugins on their sandboxes, closed on
+    exit. ``http`` replaces every provider's HTTP policy (e.g. short timeouts); ``sleep``
+    replaces how the sandboxes wait in latency and timeout faults."""
     base = World.create()
-    sandboxes = create_sandboxes(base.clock)
+    sandboxes = create_sandboxes(base.clock, sleep=sleep)
     recorders: dict[str, Recorder] = {}
     entries: dict[str, _Entry] = {}
     for plugin in PLUGINS:

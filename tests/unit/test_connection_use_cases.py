@@ -23,7 +23,7 @@ from dashcore.domain.connections import (
     hash_state,
     new_state,
 )
-from dashcore.domain.errors import Conflict, InvalidInput, NotFound
+from dashcore.domain.errors import Conflict, DashcoreError, InvalidInput, NotFound
 from dashcore.domain.users import User
 from dashcore_brokers.sandbox import ConsentMode, FaultKind, FaultRule
 from dashcore_brokers.sandbox.credentials import (
@@ -408,6 +408,25 @@ async def test_a_connection_that_needs_consent_again_is_repaired_in_place(
     assert outcome.connection.id == first.id
     assert outcome.connection.refresh_expires_at == world.clock.now() + timedelta(days=7)
     assert [e.metadata["repaired"] for e in world.audit("provider_connected")] == [False, True]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src/dashcore/application/connections.py:355-377 a callback for a connection "
+    "disconnected since the start still exchanges the code, so the provider mints a live "
+    "token that is never stored nor revoked, then fails with invalid_connection_transition",
+)
+async def test_a_callback_for_a_connection_disconnected_since_the_start_never_reaches_the_provider(
+    world: ConnectionsWorld, ada: User
+) -> None:
+    connection = await world.create(ada, "upstox")
+    params = await world.consent("upstox", await world.start(ada, connection))
+    await world.authorization(world.uow()).disconnect(ada.id, connection.id, CALLER)
+
+    with pytest.raises(DashcoreError):
+        await world.callback("upstox", params, user=ada)
+
+    assert world.token_calls("upstox") == 0
 
 
 # ---------------------------------------------------------------- credentials in the vault

@@ -46,7 +46,7 @@ def backend(backend: Backend) -> Backend:
 
 
 def _token_fault(
-    kind: FaultKind, *, status: int = 503, retry_after: int | None = None
+    kind: FaultKind, *, answer: int = 503, retry_after: int | None = None
 ) -> FaultRule:
     """One firing of ``kind`` at Schwab's token endpoint (a fresh rule: rules count down)."""
     return FaultRule(

@@ -39,7 +39,7 @@ from dashcore.domain.connections import (
 from dashcore.domain.secrets import SealedSecret
 from dashcore.domain.users import User
 from dashcore.testing import FakeClock
-from dashcore_app.brokers import BrokerRegistry, _Entry
+from dashcore_app.brokers import BrokerRegistry, ProviderEntry
 from dashcore_brokers.groww import PLUGIN as GROWW
 from dashcore_brokers.http import HttpPolicy
 from dashcore_brokers.plugin import BrokerPlugin
@@ -243,14 +243,14 @@ async def open_world(
     base = World.create()
     sandboxes = create_sandboxes(base.clock, sleep=sleep)
     recorders: dict[str, Recorder] = {}
-    entries: dict[str, _Entry] = {}
+    entries: dict[str, ProviderEntry] = {}
     for plugin in PLUGINS:
         config = plugin.default_config(sandbox_url=f"https://{plugin.key}.sandbox.test")
         if http is not None:
             config = dataclasses.replace(config, http=http)
         recorders[plugin.key] = Recorder(sandboxes[plugin.key])
         auth = plugin.create(config, base.clock, transport=recorders[plugin.key])
-        entries[plugin.key] = _Entry(plugin, config, auth)
+        entries[plugin.key] = ProviderEntry(plugin, config, auth)
     registry = BrokerRegistry(entries)
     try:
         yield ConnectionsWorld(base, sandboxes, recorders, registry, MemoryRefreshLock())

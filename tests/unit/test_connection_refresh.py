@@ -226,14 +226,6 @@ async def test_an_unavailable_provider_leaves_the_connection_on_its_old_credenti
         assert world.token_calls("schwab") == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/dashcore/application/connections.py:617 only ReauthRequired, "
-    "ProviderUnavailable and RateLimited settle a refresh: one interrupted while the provider "
-    "answers (a cancelled request, a worker shutting down) leaves the connection 'refreshing' "
-    "for good, and every later refresh is Conflict not_connected (OAUTH-3: a lost refresh "
-    "response must not wedge the connection)",
-)
 async def test_an_interrupted_refresh_does_not_wedge_the_connection() -> None:
     reached = asyncio.Event()
 

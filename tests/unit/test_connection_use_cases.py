@@ -284,7 +284,7 @@ async def _refused(
 
 async def test_a_callback_without_a_state_is_refused(world: ConnectionsWorld, flow: Flow) -> None:
     params = {name: value for name, value in flow.params.items() if name != "state"}
-    await _refused(world, flow, params, user=flow.user, reason=None)
+    await _refused(world, flow, params, user=flow.user, reason="missing_state")
 
 
 async def test_a_callback_with_an_unknown_state_is_refused(
@@ -410,12 +410,6 @@ async def test_a_connection_that_needs_consent_again_is_repaired_in_place(
     assert [e.metadata["repaired"] for e in world.audit("provider_connected")] == [False, True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/dashcore/application/connections.py:355-377 a callback for a connection "
-    "disconnected since the start still exchanges the code, so the provider mints a live "
-    "token that is never stored nor revoked, then fails with invalid_connection_transition",
-)
 async def test_a_callback_for_a_connection_disconnected_since_the_start_never_reaches_the_provider(
     world: ConnectionsWorld, ada: User
 ) -> None:

@@ -343,7 +343,7 @@ class ConnectionAuthorization:
         (``browser_state``, from the cookie set at start)."""
         auth = self._registry.get(provider)
         if not state:
-            raise _state_refused()
+            await self._refuse_state(caller, provider, "missing_state")
         pending = await self._pending.consume(hash_state(state), self._clock.now())
         if pending is None or pending.provider != provider:
             await self._refuse_state(caller, provider, "unknown_or_spent_state")
@@ -356,6 +356,7 @@ class ConnectionAuthorization:
         connection = await self._connections.get(pending.connection_id)
         if connection is None:
             raise _not_found()
+        self._check_can_authorize(connection)  # disconnected since the start: no exchange
         caller = caller.with_actor(f"user:{pending.user_id}")
         if error is not None or not code:
             denied = connection.consent_denied(
@@ -489,7 +490,7 @@ class ConnectionAuthorization:
         await self._uow.commit()
 
     async def _refuse_state(self, caller: CallerContext, provider: str, reason: str) -> NoReturn:
-        await self._uow.rollback()
+        """Audit and refuse; a state consumed on the way stays consumed (one use, OAUTH-1)."""
         await self._audit.record(
             "provider_callback_refused",
             caller=caller,
@@ -595,7 +596,12 @@ class RefreshConnections:
             raise Conflict(
                 "This provider has no refresh: log in again.", code="refresh_not_supported"
             )
-        if connection.status is not ConnectionStatus.CONNECTED:
+        # Holding the lock, a connection still marked refreshing is one whose refresh died
+        # mid-call (a cancelled request, a stopped worker): try again, and the provider's
+        # answer settles it (new credentials, or needs_reauth if the old refresh token was
+        # spent) instead of leaving it stuck (OAUTH-3).
+        interrupted = connection.status is ConnectionStatus.REFRESHING
+        if connection.status is not ConnectionStatus.CONNECTED and not interrupted:
             raise Conflict(
                 f"A {connection.status} connection cannot refresh.", code="not_connected"
             )
@@ -603,16 +609,20 @@ class RefreshConnections:
             connection.last_refreshed_at is not None
             and started - connection.last_refreshed_at < timedelta(seconds=5)
         )
-        if fresh_enough or (
-            not force
-            and connection.expires_at is not None
-            and connection.expires_at - started > REFRESH_AHEAD
+        if not interrupted and (
+            fresh_enough
+            or (
+                not force
+                and connection.expires_at is not None
+                and connection.expires_at - started > REFRESH_AHEAD
+            )
         ):
             return connection  # another process just did it, or not due yet
         old = await self._credentials.load(connection.id)
         previous = connection.credential_expiry
-        await self._connections.save(connection.refreshing(started))
-        await self._uow.commit()
+        if not interrupted:
+            await self._connections.save(connection.refreshing(started))
+            await self._uow.commit()
         try:
             new = await auth.refresher.refresh(old)
         except ReauthRequired as error:

@@ -54,6 +54,7 @@ __all__ = [
     "BrokerSandboxes",
     "BrokersProvider",
     "ConnectionsProvider",
+    "ProviderEntry",
     "callback_url",
     "discover_plugins",
 ]
@@ -94,7 +95,9 @@ class BrokerSandboxes:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class ProviderEntry:
+    """One installed provider: its plugin, its configuration, and its ports when configured."""
+
     plugin: ProviderPlugin
     config: ProviderConfig | None
     auth: BrokerAuth | None
@@ -103,7 +106,7 @@ class _Entry:
 class BrokerRegistry(ProviderRegistry):
     """The installed providers, each built once with its HTTP client (closed by ``aclose``)."""
 
-    def __init__(self, entries: Mapping[str, _Entry]) -> None:
+    def __init__(self, entries: Mapping[str, ProviderEntry]) -> None:
         self._entries = dict(sorted(entries.items()))
 
     def available(self) -> Sequence[ProviderDescriptor]:
@@ -178,7 +181,7 @@ class BrokersProvider(Provider):
     async def registry(
         self, settings: Settings, clock: Clock, sandboxes: BrokerSandboxes
     ) -> AsyncIterator[ProviderRegistry]:
-        entries: dict[str, _Entry] = {}
+        entries: dict[str, ProviderEntry] = {}
         public = settings.public_base_url.rstrip("/")
         for key, plugin in discover_plugins().items():
             sandbox = sandboxes.apps.get(key)
@@ -190,7 +193,7 @@ class BrokersProvider(Provider):
             except ValueError as error:  # app credentials missing: available, not configured
                 _log.info("provider_not_configured", provider=key, reason=str(error))
                 auth = None
-            entries[key] = _Entry(plugin, config, auth)
+            entries[key] = ProviderEntry(plugin, config, auth)
         registry = BrokerRegistry(entries)
         yield registry
         await registry.aclose()

@@ -133,18 +133,19 @@ def is_live(sandbox: BrokerSandbox, token: str, kind: GrantKind) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class TokenCalls:
-    """Counts the requests reaching one sandbox's token endpoint: a zero-second latency rule
-    that fires for every matching request and serves it normally."""
+    """Counts the POSTs reaching one sandbox's token endpoint: a latency rule (zero seconds
+    unless told) that fires for every matching request and then serves it normally. The first
+    matching rule wins, so arm it after any fault rule meant to fire first."""
 
     rule: FaultRule
 
     @classmethod
-    def watch(cls, sandbox: BrokerSandbox, provider: str) -> TokenCalls:
+    def watch(cls, sandbox: BrokerSandbox, provider: str, *, delay: float = 0) -> TokenCalls:
         rule = FaultRule(
             path=TOKEN_ENDPOINTS[provider],
             method="POST",
             kind=FaultKind.LATENCY,
-            seconds=0,
+            seconds=delay,
             times=_UNCOUNTED,
         )
         return cls(sandbox.faults.add(rule))

@@ -35,7 +35,7 @@ class Recorder(SandboxTransport):
     """The sandbox transport, keeping every request the adapter sent (body read)."""
 
     def __init__(self, sandbox: BrokerSandbox) -> None:
-        super().__init__(app=sandbox)  # type: ignore[arg-type]  # litestar's ASGI types
+        super().__init__(sandbox)
         self.requests: list[httpx.Request] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

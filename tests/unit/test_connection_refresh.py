@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -287,10 +287,14 @@ async def _warn(world: ConnectionsWorld) -> int:
     return await world.reauth_warnings(world.uow())()
 
 
-async def test_a_connection_ending_within_a_day_is_warned_once(
+async def test_a_daily_connection_is_warned_once_an_hour_before_it_ends(
     world: ConnectionsWorld, ada: User
 ) -> None:
     kite = await world.connect(ada, "zerodha")  # ends at the next 06:00 IST, 15.5 hours away
+    assert kite.expires_at is not None
+    assert await _warn(world) == 0, "a day's notice would come with every daily login"
+
+    _advance_to(world, kite.expires_at - timedelta(minutes=59))
 
     assert await _warn(world) == 1
     assert await _warn(world) == 0
@@ -304,6 +308,10 @@ async def test_a_connection_ending_within_a_day_is_warned_once(
     assert event.metadata == {"provider": "zerodha", "ends_at": kite.expires_at.isoformat()}
     stored = await world.stored(kite.id)
     assert stored is not None and stored.reauth_warned_for == kite.expires_at
+
+
+def _advance_to(world: ConnectionsWorld, instant: datetime) -> None:
+    world.clock.advance(instant - world.clock.now())
 
 
 async def test_schwab_is_warned_a_day_before_its_seven_days_end(
@@ -323,14 +331,18 @@ async def test_a_new_authorization_makes_a_new_warning_due(
     world: ConnectionsWorld, ada: User
 ) -> None:
     kite = await world.connect(ada, "zerodha")
+    assert kite.expires_at is not None
+    _advance_to(world, kite.expires_at - timedelta(minutes=30))
     assert await _warn(world) == 1
 
-    world.clock.advance(days=1)  # past 06:00 IST: the token is dead, nothing to warn about
+    world.clock.advance(hours=1)  # past 06:00 IST: the token is dead, nothing to warn about
     assert await _warn(world) == 0
     started = await world.start(ada, kite)
     renewed = await world.callback("zerodha", await world.consent("zerodha", started), user=ada)
     ends = [kite.expires_at, renewed.connection.expires_at]
     assert None not in ends and ends[0] != ends[1]
+    assert renewed.connection.expires_at is not None
+    _advance_to(world, renewed.connection.expires_at - timedelta(minutes=30))
 
     assert await _warn(world) == 1
     assert await _warn(world) == 0

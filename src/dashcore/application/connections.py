@@ -672,12 +672,17 @@ class RefreshConnections:
 
 
 REAUTH_WARNING_WINDOW = timedelta(hours=24)
+"""How early owners hear that a refreshable connection (Schwab's 7-day consent) will end."""
+DAILY_REAUTH_WARNING_WINDOW = timedelta(hours=1)
+"""How early for providers whose tokens die every day (Kite, Groww: 06:00 IST; Upstox 03:30):
+a day's notice would arrive with every login."""
 
 
 class ReauthWarnings:
     """Warns owners before a connection's credentials end — the ``connection.reauth_due``
-    event, audited and mailed once per credential end. Run periodically (a scheduler's job);
-    commits each warning on its own so one failure does not undo the others."""
+    event, audited and mailed once per credential end: a day before for refreshable
+    providers, an hour before for daily ones. Run periodically (a scheduler's job); commits
+    each warning on its own so one failure does not undo the others."""
 
     def __init__(
         self,
@@ -697,19 +702,32 @@ class ReauthWarnings:
         self._uow = uow
         self._clock = clock
 
-    async def __call__(self, *, window: timedelta = REAUTH_WARNING_WINDOW, limit: int = 500) -> int:
+    async def __call__(
+        self,
+        *,
+        window: timedelta = REAUTH_WARNING_WINDOW,
+        daily_window: timedelta = DAILY_REAUTH_WARNING_WINDOW,
+        limit: int = 500,
+    ) -> int:
         now = self._clock.now()
-        names = {d.key: d.name for d in self._registry.available()}
+        providers = {d.key: d for d in self._registry.available()}
         warned = 0
-        for candidate in await self._connections.expiring(now + window, limit=limit):
+        horizon = now + max(window, daily_window)
+        for candidate in await self._connections.expiring(horizon, limit=limit):
+            descriptor = providers.get(candidate.provider)
+            own_window = window if descriptor is None or descriptor.refreshable else daily_window
             connection = await self._connections.lock(candidate.id)
             user = None if connection is None else await self._users.get(connection.user_id)
-            if connection is None or user is None or not connection.reauth_warning_due(now, window):
+            if (
+                connection is None
+                or user is None
+                or not connection.reauth_warning_due(now, own_window)
+            ):
                 await self._uow.rollback()
                 continue
             expiry = connection.credential_expiry
             assert expiry is not None
-            provider = names.get(connection.provider, connection.provider)
+            provider = connection.provider if descriptor is None else descriptor.name
             await self._notifications.connection_reauth_due(
                 user.email,
                 provider=provider,

@@ -10,7 +10,6 @@ response. Handlers that inject nothing (``GET /health``) pay nothing: unlike dis
 from __future__ import annotations
 
 from collections.abc import Callable
-from inspect import Parameter
 from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
 
 from dishka import AsyncContainer
@@ -25,7 +24,6 @@ CONTAINER_STATE_KEY = "dishka_container"
 _APP_OBJECTS_STATE_KEY = "dashcore_app_objects"
 P = ParamSpec("P")
 T = TypeVar("T")
-_REQUEST = Parameter("request", Parameter.KEYWORD_ONLY, annotation=Request)
 
 
 def _app_container(_: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncContainer:
@@ -52,14 +50,19 @@ async def app_object(connection: ASGIConnection[Any, Any, Any, Any], kind: type[
 
 
 def inject(func: Callable[P, T]) -> Callable[P, T]:
-    """Resolve ``FromDishka`` parameters from a REQUEST scope that lives for this call."""
-    takes_request = "request" in get_type_hints(func)
+    """Resolve ``FromDishka`` parameters from a REQUEST scope that lives for this call.
+
+    The handler must take ``request``: the container and the request context come from it.
+    (A parameter added on the handler's behalf is removed by dishka before the context is
+    built, which made such handlers fail on every call; refusing them here fails at import.)
+    """
+    if "request" not in get_type_hints(func):
+        raise TypeError(f"{func.__qualname__} must take `request` to use @inject")
     return wrap_injection(
         func=func,
         is_async=True,
         manage_scope=True,
         scope=DIScope.REQUEST,
         provide_context=_context,
-        additional_params=() if takes_request else (_REQUEST,),
         container_getter=_app_container,
     )

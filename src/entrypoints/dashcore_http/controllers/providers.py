@@ -137,12 +137,16 @@ class ProvidersController(Controller):
 
     @get("/available", summary="Providers this installation knows")
     @inject
-    async def available(self, registry: FromDishka[ProviderRegistry]) -> list[ProviderView]:
+    async def available(
+        self, request: Request[Any, Any, Any], registry: FromDishka[ProviderRegistry]
+    ) -> list[ProviderView]:
         return [_provider(d) for d in registry.available()]
 
     @get("/configured", summary="Providers ready to connect (credentials present)")
     @inject
-    async def configured(self, registry: FromDishka[ProviderRegistry]) -> list[ProviderView]:
+    async def configured(
+        self, request: Request[Any, Any, Any], registry: FromDishka[ProviderRegistry]
+    ) -> list[ProviderView]:
         return [_provider(d) for d in registry.configured()]
 
     @post("/", status_code=HTTP_201_CREATED, summary="Add a connection (step-up)")

@@ -178,6 +178,7 @@ async def test_a_schwab_state_at_the_upstox_callback_is_refused(
 
     assert [calls.count for calls in watched] == [0, 0]
     assert await _view(client, account, connection_id) == before
+    _refused(await land(client, account, callback))  # the refused attempt spent the state
 
 
 @pytest.mark.parametrize("state", [None, "", "forged-state-with-no-pending-row"])

@@ -50,6 +50,7 @@ from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
     Conflict,
     DashcoreError,
+    DecryptionFailed,
     InvalidInput,
     NotFound,
     ProviderUnavailable,
@@ -618,7 +619,11 @@ class RefreshConnections:
             )
         ):
             return connection  # another process just did it, or not due yet
-        old = await self._credentials.load(connection.id)
+        try:
+            old = await self._credentials.load(connection.id)
+        except DecryptionFailed:
+            await self._unreadable(connection, caller)
+            raise
         previous = connection.credential_expiry
         if not interrupted:
             await self._connections.save(connection.refreshing(started))
@@ -648,6 +653,26 @@ class RefreshConnections:
         )
         await self._uow.commit()
         return refreshed
+
+    async def _unreadable(self, connection: ProviderConnection, caller: CallerContext) -> None:
+        """Sealed credentials that fail to open were tampered with or moved (CRYPTO-1): the
+        connection fails closed (``error``, nothing sent to the provider) and it is audited
+        for the alerting that watches the audit log."""
+        await self._uow.rollback()
+        locked = await self._connections.lock(connection.id)
+        if locked is not None and locked.status is not ConnectionStatus.DISCONNECTED:
+            problem = ConnectionError_(
+                "credentials_unreadable", "The stored credentials could not be opened."
+            )
+            await self._connections.save(locked.failed(self._clock.now(), problem))
+        await self._audit.record(
+            "provider_credentials_unreadable",
+            caller=caller,
+            outcome=AuditOutcome.FAILURE,
+            target=f"connection:{connection.id}",
+            metadata={"provider": connection.provider},
+        )
+        await self._uow.commit()
 
     async def _settle(
         self, connection_id: UUID, caller: CallerContext, error: DashcoreError, *, reauth: bool

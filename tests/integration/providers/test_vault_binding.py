@@ -15,7 +15,7 @@ from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.vault import SealedSecretRepository
 from dashcore_app.brokers import BrokerSandboxes
 from tests.integration.identity.conftest import Served
-from tests.integration.identity.support import Mailbox
+from tests.integration.identity.support import Mailbox, audit_actions
 from tests.integration.providers.support import (
     TokenCalls,
     connect_redirect,
@@ -67,5 +67,9 @@ async def test_a_ciphertext_moved_to_another_connection_fails_to_decrypt(
     assert "Traceback" not in answered.text
     assert alice_credentials.access_token not in answered.text
     assert calls.count == 0  # nothing reached the broker with Alice's refresh token
-    assert (await status(client, bob, bobs))["last_refreshed_at"] is None
+    failed_closed = await status(client, bob, bobs)
+    assert failed_closed["last_refreshed_at"] is None
+    assert failed_closed["status"] == "error"
+    assert failed_closed["last_error"]["code"] == "credentials_unreadable"
+    assert (await audit_actions(served.core)).count("provider_credentials_unreadable") == 1
     assert await stored_credentials(served.core, alices) == alice_credentials

@@ -310,6 +310,7 @@ ALLOWED: dict[str, frozenset[ConnectionStatus]] = {
     "disconnected": frozenset(set(S) - {S.DISCONNECTED}),
 }
 
+
 def _matrix(allowed: bool) -> list[object]:
     cells: list[object] = []
     for name in METHODS:

@@ -35,13 +35,16 @@ class Backend:
 def backend(request: pytest.FixtureRequest, memory_settings: Settings) -> Backend:
     if request.param == "memory":
         return Backend(memory_settings)
+    return postgres_redis_backend(request, memory_settings)
+
+
+def postgres_redis_backend(request: pytest.FixtureRequest, settings: Settings) -> Backend:
+    """``settings`` on a fresh PostgreSQL schema and a fresh Redis key prefix."""
     schema: PostgresSchema = request.getfixturevalue("postgres_schema")
     redis_url: str = request.getfixturevalue("redis_server_url")
     prefix: str = request.getfixturevalue("redis_prefix")
-    settings = replace(
-        memory_settings, database_url=schema.url, redis_url=redis_url, redis_prefix=prefix
-    )
-    return Backend(settings, schema.schema)
+    shared = replace(settings, database_url=schema.url, redis_url=redis_url, redis_prefix=prefix)
+    return Backend(shared, schema.schema)
 
 
 @pytest.fixture

@@ -1,15 +1,31 @@
 """Fixtures of the provider-connection suites: the identity suites' app (memory, and
-PostgreSQL + Redis), whose broker sandboxes approve consent at once."""
+PostgreSQL + Redis; the end-to-end flows also on SQLite, the embedded default), whose broker
+sandboxes approve consent at once."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from dashcore_app.brokers import BrokerSandboxes
+from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox import ConsentMode
+from dashcore_sql import create_engine, upgrade
 from tests.integration.identity.conftest import Backend, Served, backend, mailbox, served
 
-__all__ = ["Backend", "Served", "backend", "mailbox", "sandboxes", "served"]
+__all__ = ["Backend", "Served", "backend", "embedded_backend", "mailbox", "sandboxes", "served"]
+
+
+@pytest.fixture
+async def embedded_backend(memory_settings: Settings, tmp_path: Path) -> Backend:
+    """The embedded default: a migrated SQLite file, sessions and locks in the process."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/dashcore.db"
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    return Backend(replace(memory_settings, database_url=url))
 
 
 @pytest.fixture

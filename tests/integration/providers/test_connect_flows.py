@@ -9,6 +9,7 @@ import pytest
 
 from dashcore.domain.errors import NotFound
 from dashcore_app.brokers import BrokerSandboxes
+from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox.credentials import (
     GROWW_API_KEY,
     GROWW_API_SECRET,
@@ -17,7 +18,7 @@ from dashcore_brokers.sandbox.credentials import (
     KITE_API_KEY,
 )
 from dashcore_brokers.sandbox.tokens import GrantKind
-from tests.integration.identity.conftest import Served
+from tests.integration.identity.conftest import Backend, Served, postgres_redis_backend
 from tests.integration.identity.support import API, Account, Mailbox
 from tests.integration.providers.support import (
     consent,
@@ -31,6 +32,23 @@ from tests.integration.providers.support import (
     status,
     stored_credentials,
 )
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres_redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+    ]
+)
+def backend(request: pytest.FixtureRequest, memory_settings: Settings) -> Backend:
+    """These flows also run on the embedded default (SQLite, sessions in the process)."""
+    if request.param == "memory":
+        return Backend(memory_settings)
+    if request.param == "sqlite":
+        embedded: Backend = request.getfixturevalue("embedded_backend")
+        return embedded
+    return postgres_redis_backend(request, memory_settings)
 
 
 async def _disconnect(served: Served, account: Account, connection_id: str) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "IntegrityError",
     "InvalidInput",
     "NotFound",
+    "NotSupported",
     "OrderStateUnknown",
     "ProviderUnavailable",
     "RateLimited",
@@ -118,6 +119,14 @@ class StepUpRequired(AuthenticationFailed):
 class Forbidden(DashcoreError):
     code = "forbidden"
     default_message = "You are not allowed to do this."
+
+
+class NotSupported(DashcoreError):
+    """The provider cannot do what was asked (an operation, order type, product or validity
+    outside its capability map); nothing was sent to it."""
+
+    code = "not_supported"
+    default_message = "The provider does not support this."
 
 
 class RateLimited(DashcoreError):

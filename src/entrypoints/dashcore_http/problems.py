@@ -6,6 +6,7 @@ Domain errors (``dashcore.domain.errors``), looked up by class along the MRO:
     error                    status  extra
     =======================  ======  ===================================================
     InvalidInput             422     ``errors: [{field, message}]``
+    NotSupported             422     the provider cannot do it (capability map); nothing sent
     NotFound                 404
     Conflict                 409
     AuthenticationFailed     401     ``WWW-Authenticate: Bearer``
@@ -60,6 +61,7 @@ from dashcore.domain.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
+    NotSupported,
     OrderStateUnknown,
     ProviderUnavailable,
     RateLimited,
@@ -82,6 +84,7 @@ PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
 DOMAIN_STATUS: Final[Mapping[type[DashcoreError], HTTPStatus]] = {
     InvalidInput: HTTPStatus.UNPROCESSABLE_ENTITY,
+    NotSupported: HTTPStatus.UNPROCESSABLE_ENTITY,
     NotFound: HTTPStatus.NOT_FOUND,
     Conflict: HTTPStatus.CONFLICT,
     AuthenticationFailed: HTTPStatus.UNAUTHORIZED,

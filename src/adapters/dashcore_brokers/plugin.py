@@ -30,6 +30,7 @@ from dashcore.domain.connections import (
     ProviderCredentials,
     ProviderDescriptor,
 )
+from dashcore.ports.brokers import BrokerGateway
 from dashcore.ports.clock import Clock
 from dashcore.ports.providers import (
     CredentialRefresher,
@@ -144,8 +145,10 @@ class BrokerAuth(ProviderAuth):
         key_login: KeyLogin | None = None,
         refresher: CredentialRefresher | None = None,
         revoker: CredentialRevoker | None = None,
+        gateway: BrokerGateway | None = None,
     ) -> None:
         self._descriptor = descriptor
+        self._gateway = gateway
         self._http = http
         self._profile = profile
         self._oauth = oauth
@@ -180,6 +183,12 @@ class BrokerAuth(ProviderAuth):
     @property
     def revoker(self) -> CredentialRevoker | None:
         return self._revoker
+
+    @property
+    def gateway(self) -> BrokerGateway | None:
+        """The broker's data and trading side (accounts, orders, quotes) on the same HTTP
+        client, or ``None`` for a provider that only logs in."""
+        return self._gateway
 
     @property
     def http(self) -> ProviderHttp:

@@ -31,6 +31,7 @@ from dashcore.domain.connections import (
     ProviderCredentials,
     ProviderDescriptor,
 )
+from dashcore.ports.brokers import BrokerGateway
 
 __all__ = [
     "CredentialRefresher",
@@ -105,6 +106,11 @@ class ProviderAuth(Protocol):
 
     @property
     def revoker(self) -> CredentialRevoker | None: ...
+
+    @property
+    def gateway(self) -> BrokerGateway | None:
+        """Accounts, orders and quotes (issue #6); ``None`` for a login-only provider."""
+        ...
 
 
 class ProviderRegistry(Protocol):

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from dashcore.domain.connections import DailyReset, LoginStyle
 from dashcore.ports.clock import Clock
 from dashcore_brokers.groww.auth import GrowwClient
+from dashcore_brokers.groww.gateway import GrowwGateway
 from dashcore_brokers.http import ProviderHttp, RateLimit
 from dashcore_brokers.plugin import BrokerAuth, BrokerPlugin, ProviderConfig
 
@@ -38,4 +39,10 @@ class GrowwPlugin(BrokerPlugin):
 
     def build(self, config: ProviderConfig, http: ProviderHttp, clock: Clock) -> BrokerAuth:
         client = GrowwClient(http, clock)
-        return BrokerAuth(self.descriptor(True, config), http, client, key_login=client)
+        return BrokerAuth(
+            self.descriptor(True, config),
+            http,
+            client,
+            key_login=client,
+            gateway=GrowwGateway(http),
+        )

@@ -12,6 +12,7 @@ from dashcore_brokers.http import ProviderHttp, RateLimit
 from dashcore_brokers.plugin import BrokerAuth, BrokerPlugin, ProviderConfig
 from dashcore_brokers.sandbox.credentials import KITE_API_KEY, KITE_API_SECRET
 from dashcore_brokers.zerodha.auth import KiteClient
+from dashcore_brokers.zerodha.gateway import KiteGateway
 
 __all__ = ["KITE_EXPIRY", "KITE_RATE_LIMIT", "KitePlugin"]
 
@@ -46,4 +47,5 @@ class KitePlugin(BrokerPlugin):
             request_token=client,
             refresher=client if config.refresh_enabled else None,
             revoker=client,
+            gateway=KiteGateway(config, http),
         )

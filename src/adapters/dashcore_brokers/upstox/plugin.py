@@ -1,5 +1,7 @@
-"""The Upstox plugin: OAuth 2.0 code login, daily 03:30 IST reset, logout, no refresh.
-Upstox's official rate table was not retrieved (brokers.md §3.7), so the default rate applies."""
+"""The Upstox plugin: OAuth 2.0 code login, daily 03:30 IST reset, logout, no refresh, and the
+gateway (accounts, orders, quotes). Upstox's official rate table was not retrieved
+(brokers.md §3.7), so the default rate applies. Order writes of the real Upstox go to its
+order host (brokers.md §3.1); a sandbox or any other configured base URL serves them itself."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dashcore_brokers.http import ProviderHttp
 from dashcore_brokers.plugin import BrokerAuth, BrokerPlugin, ProviderConfig
 from dashcore_brokers.sandbox.credentials import UPSTOX_CLIENT_ID, UPSTOX_CLIENT_SECRET
 from dashcore_brokers.upstox.auth import UpstoxClient
+from dashcore_brokers.upstox.gateway import UpstoxGateway
 
 __all__ = ["UPSTOX_EXPIRY", "UpstoxPlugin"]
 
@@ -24,6 +27,7 @@ class UpstoxPlugin(BrokerPlugin):
     login_style = LoginStyle.OAUTH2_CODE
     expiry = UPSTOX_EXPIRY
     api_url = "https://api.upstox.com"
+    order_url = "https://api-hft.upstox.com"
     login_url = "https://api.upstox.com"
     headers = MappingProxyType({"Accept": "application/json", "Api-Version": "2.0"})
     sandbox_credentials = (UPSTOX_CLIENT_ID, UPSTOX_CLIENT_SECRET)
@@ -36,4 +40,12 @@ class UpstoxPlugin(BrokerPlugin):
 
     def build(self, config: ProviderConfig, http: ProviderHttp, clock: Clock) -> BrokerAuth:
         client = UpstoxClient(config, http, clock)
-        return BrokerAuth(self.descriptor(True, config), http, client, oauth=client, revoker=client)
+        order_base = self.order_url if config.api_base_url == self.api_url else ""
+        return BrokerAuth(
+            self.descriptor(True, config),
+            http,
+            client,
+            oauth=client,
+            revoker=client,
+            gateway=UpstoxGateway(http, clock, order_base_url=order_base),
+        )

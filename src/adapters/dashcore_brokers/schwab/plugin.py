@@ -1,4 +1,5 @@
-"""The Schwab plugin: OAuth 2.0 code login, refresh for 7 days from consent, no revoke."""
+"""The Schwab plugin: OAuth 2.0 code login, refresh for 7 days from consent, no revoke; the
+Trader API gateway (accounts, orders, quotes) on the same HTTP client."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dashcore_brokers.http import ProviderHttp
 from dashcore_brokers.plugin import BrokerAuth, BrokerPlugin, ProviderConfig
 from dashcore_brokers.sandbox.credentials import SCHWAB_APP_KEY, SCHWAB_APP_SECRET
 from dashcore_brokers.schwab.auth import SchwabClient
+from dashcore_brokers.schwab.gateway import SchwabGateway
 
 __all__ = ["SCHWAB_EXPIRY", "SchwabPlugin"]
 
@@ -37,5 +39,10 @@ class SchwabPlugin(BrokerPlugin):
     def build(self, config: ProviderConfig, http: ProviderHttp, clock: Clock) -> BrokerAuth:
         client = SchwabClient(config, http, clock)
         return BrokerAuth(
-            self.descriptor(True, config), http, client, oauth=client, refresher=client
+            self.descriptor(True, config),
+            http,
+            client,
+            oauth=client,
+            refresher=client,
+            gateway=SchwabGateway(http, clock),
         )

@@ -77,10 +77,6 @@ def test_a_missing_symbol_is_reported_on_the_symbol() -> None:
     assert field_of(raised) == "symbol"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Instrument reports a missing exchange on field 'symbol' (instruments.py __post_init__)",
-)
 def test_a_missing_exchange_is_reported_on_the_exchange() -> None:
     with pytest.raises(InvalidInput) as raised:
         equity(exchange="")
@@ -100,23 +96,12 @@ def test_a_bad_lot_size_is_reported_on_the_lot_size() -> None:
     assert field_of(raised) == "lot_size"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Instrument reports a bad tick size on field 'lot_size' (instruments.py __post_init__)",
-)
 def test_a_bad_tick_size_is_reported_on_the_tick_size() -> None:
     with pytest.raises(InvalidInput) as raised:
         equity(tick_size=Decimal(0))
     assert field_of(raised) == "tick_size"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Instrument accepts an infinite lot/tick size and lets a NaN one escape as "
-        "decimal.InvalidOperation instead of InvalidInput"
-    ),
-)
 @pytest.mark.parametrize("size", ["Infinity", "NaN"])
 @pytest.mark.parametrize("grid", ["lot_size", "tick_size"])
 def test_non_finite_lot_and_tick_sizes_are_invalid_input(grid: str, size: str) -> None:
@@ -138,14 +123,6 @@ def test_an_isin_is_twelve_letters_and_digits(isin: str) -> None:
     assert field_of(raised) == "isin"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Instrument checks ISINs with str.isalnum(): non-ASCII letters, lower case, a numeric "
-        "country prefix and a non-digit check character all pass "
-        "(ISO 6166: [A-Z]{2}[A-Z0-9]{9}[0-9])"
-    ),
-)
 @pytest.mark.parametrize(
     "isin",
     [
@@ -218,13 +195,6 @@ def test_a_quantity_between_two_lots_is_not_whole_lots(lot: Decimal, k: int, r: 
     assert not equity(lot_size=lot).is_whole_lots((k + r) * lot)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "is_on_tick uses Decimal %, which raises decimal.InvalidOperation once price/tick "
-        "exceeds the context precision (28 digits) and for non-finite prices"
-    ),
-)
 @pytest.mark.parametrize(
     ("price", "on_tick"), [("1E+27", True), ("Infinity", False), ("NaN", False)]
 )
@@ -232,13 +202,6 @@ def test_is_on_tick_answers_for_any_decimal(price: str, on_tick: bool) -> None:
     assert equity().is_on_tick(Decimal(price)) is on_tick
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "is_whole_lots uses Decimal %, which raises decimal.InvalidOperation once "
-        "quantity/lot exceeds the context precision (28 digits) and for non-finite quantities"
-    ),
-)
 @pytest.mark.parametrize(
     ("quantity", "whole"), [("1E+28", True), ("Infinity", False), ("NaN", False)]
 )

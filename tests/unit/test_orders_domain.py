@@ -50,22 +50,13 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
-REFUSED_CANCEL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "can_transition forbids cancel_requested -> open, so a cancel the provider refuses "
-        "(Upstox 'not cancelled', Schwab PENDING_CANCEL back to WORKING) on an unfilled order "
-        "cannot be followed"
-    ),
-)
 
 
 def matrix() -> list[Any]:
     cases = []
     for current, new in product(OrderStatus, OrderStatus):
         allowed = new is current or new in ALLOWED[current]
-        marks = [REFUSED_CANCEL] if (current, new) == (S.CANCEL_REQUESTED, S.OPEN) else []
-        cases.append(pytest.param(current, new, allowed, marks=marks, id=f"{current}->{new}"))
+        cases.append(pytest.param(current, new, allowed, id=f"{current}->{new}"))
     return cases
 
 
@@ -196,19 +187,12 @@ def test_a_client_reference_outside_one_to_twenty_characters_is_refused(referenc
     assert field_of(raised) == "client_reference"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "OrderRequest lets decimal.InvalidOperation escape for non-finite or very large "
-        "quantities and prices (via Instrument.is_whole_lots/is_on_tick) instead of InvalidInput"
-    ),
-)
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         ("quantity", "NaN"),
         ("quantity", "Infinity"),
-        ("quantity", "1E+30"),
+        ("quantity", "1E+101"),
         ("limit_price", "NaN"),
         ("limit_price", "Infinity"),
     ],
@@ -244,13 +228,6 @@ def test_changed_fields_are_positive(name: str, value: Decimal) -> None:
     assert field_of(raised) == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "OrderChange accepts an infinite value and lets NaN escape as decimal.InvalidOperation "
-        "instead of InvalidInput"
-    ),
-)
 @pytest.mark.parametrize("value", ["Infinity", "NaN"])
 def test_a_non_finite_change_is_invalid_input(value: str) -> None:
     with pytest.raises(InvalidInput):

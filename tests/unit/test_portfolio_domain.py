@@ -88,13 +88,5 @@ def test_a_page_with_a_cursor_has_more() -> None:
     assert Page((1,), next_cursor="c2").next_cursor == "c2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason=(
-        "Page is a frozen, slotted generic dataclass: on Python 3.11 calling a parametrized "
-        "alias (Page[Holding](...)) fails setting __orig_class__ with TypeError"
-    ),
-)
 def test_a_page_can_be_built_through_its_parametrized_alias() -> None:
     assert Page[int]((1,)).items == (1,)

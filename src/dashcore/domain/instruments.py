@@ -7,14 +7,30 @@ traded in multiples of ``lot_size`` and prices on multiples of ``tick_size``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.money import Currency
 
-__all__ = ["AssetClass", "Instrument", "InstrumentKey"]
+__all__ = ["AssetClass", "Instrument", "InstrumentKey", "is_positive_decimal"]
+
+_WIDE = Context(prec=100)  # exact remainders for any realistic quantity or price
+_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]", re.ASCII)
+
+
+def is_positive_decimal(value: object) -> bool:
+    """A finite ``Decimal`` above zero (NaN and infinities are not quantities or prices)."""
+    return isinstance(value, Decimal) and value.is_finite() and value > 0
+
+
+def _is_multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return is_positive_decimal(value) and _WIDE.remainder(value, step) == 0
+    except InvalidOperation:  # beyond even that precision: not a multiple we can vouch for
+        return False
 
 
 class AssetClass(StrEnum):
@@ -52,19 +68,24 @@ class Instrument:
     tick_size: Decimal = Decimal("0.01")
 
     def __post_init__(self) -> None:
-        if not self.symbol or not self.exchange:
-            raise InvalidInput("An instrument needs a symbol and an exchange.", field="symbol")
-        if self.lot_size <= 0 or self.tick_size <= 0:
-            raise InvalidInput("Lot and tick sizes are positive.", field="lot_size")
-        if self.isin is not None and (len(self.isin) != 12 or not self.isin.isalnum()):
-            raise InvalidInput("An ISIN is 12 letters and digits.", field="isin")
+        for name in ("symbol", "exchange"):
+            if not getattr(self, name):
+                raise InvalidInput(f"An instrument needs a {name}.", field=name)
+        for name in ("lot_size", "tick_size"):
+            if not is_positive_decimal(getattr(self, name)):
+                raise InvalidInput(f"The {name} is a positive finite decimal.", field=name)
+        if self.isin is not None and not _ISIN.fullmatch(self.isin):
+            raise InvalidInput(
+                "An ISIN is a country code, nine letters or digits and a check digit.",
+                field="isin",
+            )
 
     @property
     def key(self) -> InstrumentKey:
         return InstrumentKey(self.symbol, self.exchange)
 
     def is_whole_lots(self, quantity: Decimal) -> bool:
-        return quantity > 0 and quantity % self.lot_size == 0
+        return _is_multiple(quantity, self.lot_size)
 
     def is_on_tick(self, price: Decimal) -> bool:
-        return price > 0 and price % self.tick_size == 0
+        return _is_multiple(price, self.tick_size)

@@ -5,7 +5,8 @@ Every provider status maps to exactly one :class:`OrderStatus`. The lifecycle:
     pending_submit ─► submitted ─► open ─► partially_filled ─► filled
           │               │          │  ╲          │
           │               │          │   ╲─► cancel_requested ─► cancelled
-          │               ▼          ▼          ▼        (│ a fill may still land: ─► filled)
+          │               ▼          ▼          ▼  (a fill may still land: ─► filled;
+          │                                         a refused cancel: ─► open / partially_filled)
           │           rejected    expired    expired / cancelled
           ▼
        unknown  (sent, answer lost: the reconciler settles it by client reference)
@@ -24,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from dashcore.domain.errors import Conflict, InvalidInput
-from dashcore.domain.instruments import Instrument
+from dashcore.domain.instruments import Instrument, is_positive_decimal
 from dashcore.domain.money import Money
 
 __all__ = [
@@ -113,6 +114,7 @@ _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PARTIALLY_FILLED: (_LIVE - {OrderStatus.OPEN}) | {OrderStatus.UNKNOWN},
     OrderStatus.CANCEL_REQUESTED: frozenset(
         {
+            OrderStatus.OPEN,  # the cancel was refused
             OrderStatus.CANCELLED,
             OrderStatus.PARTIALLY_FILLED,
             OrderStatus.FILLED,
@@ -151,6 +153,8 @@ class OrderRequest:
     stop_price: Decimal | None = None
 
     def __post_init__(self) -> None:
+        if not self.provider_account_id:
+            raise InvalidInput("An order needs the provider's account id.", field="account_id")
         if not self.instrument.is_whole_lots(self.quantity):
             raise InvalidInput(
                 f"The quantity must be a positive multiple of {self.instrument.lot_size}.",
@@ -189,8 +193,8 @@ class OrderChange:
             raise InvalidInput("Change at least one of quantity and prices.", field="quantity")
         for name in ("quantity", "limit_price", "stop_price"):
             value: Decimal | None = getattr(self, name)
-            if value is not None and value <= 0:
-                raise InvalidInput(f"The {name} must be positive.", field=name)
+            if value is not None and not is_positive_decimal(value):
+                raise InvalidInput(f"The {name} must be a positive finite decimal.", field=name)
 
 
 @dataclass(frozen=True, slots=True)

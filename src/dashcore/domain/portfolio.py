@@ -134,7 +134,7 @@ class Transaction:
     order_ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: ``Page[Holding](...)`` sets __orig_class__ on 3.11
 class Page(Generic[T]):
     """One page of a listing; ``next_cursor`` is ``None`` on the last page. Cursors are opaque
     to callers and only valid for the same listing."""

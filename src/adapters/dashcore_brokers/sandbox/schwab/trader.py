@@ -1,5 +1,6 @@
-"""Schwab Trader API routes (``/trader/v1``): for now the user-preference call, which proves
-that an access token works. Accounts, orders and transactions join this router later.
+"""Schwab Trader API routes (``/trader/v1``): the user-preference call, which proves that an
+access token works, and the token check and headers every Trader API route shares (accounts,
+orders and transactions live in :mod:`.accounts` and :mod:`.orders`).
 
 Every response carries a ``Schwab-Client-CorrelId`` header; a missing, unknown, expired or
 revoked access token is answered 401 with the ``{"message", "errors"}`` body.
@@ -18,22 +19,24 @@ from dashcore_brokers.sandbox.tokens import Grant, GrantKind
 if TYPE_CHECKING:
     from dashcore_brokers.sandbox.schwab.sandbox import SchwabSandbox
 
-__all__ = ["trader_router"]
+__all__ = ["CORREL_ID", "authorized", "correl_headers", "trader_router"]
 
-_CORREL_ID = "Schwab-Client-CorrelId"
-
-
-def _headers() -> dict[str, str]:
-    return {_CORREL_ID: str(uuid.uuid4())}
+CORREL_ID = "Schwab-Client-CorrelId"
 
 
-def _authorized(request: Request[Any, Any, Any], sandbox: SchwabSandbox) -> Grant:
+def correl_headers() -> dict[str, str]:
+    """A fresh ``Schwab-Client-CorrelId``, as on every Trader API response."""
+    return {CORREL_ID: str(uuid.uuid4())}
+
+
+def authorized(request: Request[Any, Any, Any], sandbox: SchwabSandbox) -> Grant:
+    """The grant of the request's live access token, or the 401 Schwab answers."""
     token = bearer_token(request)
     grant = sandbox.tokens.active(token, GrantKind.ACCESS) if token else None
     if grant is None:
         message = "Client not authorized"
         body = {"message": message, "errors": ["Access token is missing, invalid or expired"]}
-        raise WireError(json_response(401, body, _headers()))
+        raise WireError(json_response(401, body, correl_headers()))
     return grant
 
 
@@ -42,7 +45,7 @@ def trader_router(sandbox: SchwabSandbox) -> Router:
 
     @get("/userPreference")
     async def user_preference(request: Request[Any, Any, Any]) -> Response[Any]:
-        _authorized(request, sandbox)
+        authorized(request, sandbox)
         user = sandbox.user
         body = {
             "accounts": [
@@ -67,6 +70,6 @@ def trader_router(sandbox: SchwabSandbox) -> Router:
             ],
             "offers": [{"level2Permissions": True, "mktDataPermission": "NP"}],
         }
-        return json_response(200, body, _headers())
+        return json_response(200, body, correl_headers())
 
     return Router(path="/trader/v1", route_handlers=[user_preference])

@@ -1,6 +1,8 @@
-"""What every broker simulator shares: state, settings, faults and the ASGI entry point.
+"""What every broker simulator shares: state, settings, faults, the exchange and the ASGI entry.
 
-A :class:`BrokerSandbox` is itself an ASGI application. It applies armed faults before the
+A :class:`BrokerSandbox` is itself an ASGI application. It trades on its own exchange engine
+(``sandbox.exchange``, :mod:`dashcore_brokers.sandbox.exchange`), seeded with the broker's market
+unless one is passed in. It applies armed faults before the
 request reaches the broker's routes, serves the control routes under ``/__sandbox__`` and
 answers every error in the broker's own error body. It works standalone (behind
 ``httpx.ASGITransport``) and mounted under a path prefix in another ASGI app: routes and fault
@@ -18,11 +20,13 @@ import msgspec
 from litestar import Litestar, Request, Response, Router
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from litestar.types import HTTPScope, Receive, Scope, Send
+from litestar.types import HTTPScope, Message, Receive, Scope, Send
 
 from dashcore.ports.clock import Clock
 from dashcore_brokers.sandbox._wire import WireError, json_response
 from dashcore_brokers.sandbox.control import CONTROL_PREFIX, control_router
+from dashcore_brokers.sandbox.exchange import Exchange, india_market
+from dashcore_brokers.sandbox.exchange.control import exchange_control_router
 from dashcore_brokers.sandbox.faults import FaultKind, FaultPlan, FaultRule
 from dashcore_brokers.sandbox.settings import ConsentMode, SandboxSettings
 from dashcore_brokers.sandbox.tokens import TokenStore
@@ -46,7 +50,15 @@ def reason(status: int) -> str:
 
 
 class BrokerSandbox(ABC):
-    """One broker's simulated HTTP API, with its issued credentials and armed faults."""
+    """One broker's simulated HTTP API, with its issued credentials, armed faults and exchange.
+
+    ``exchange`` is the engine the broker's account, portfolio, order and quote routes render:
+    the one passed in, else the one a subclass set before calling ``__init__`` here, else a
+    fresh :meth:`seeded_exchange` on ``clock``. Every broker constructor takes an optional
+    ``exchange=``.
+    """
+
+    exchange: Exchange
 
     name: str
 
@@ -56,14 +68,23 @@ class BrokerSandbox(ABC):
         *,
         consent: ConsentMode = ConsentMode.APPROVE,
         sleep: Sleep | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self.clock = clock
+        if exchange is not None:
+            self.exchange = exchange
+        elif not hasattr(self, "exchange"):
+            self.exchange = self.seeded_exchange(clock)
         self.tokens = TokenStore(clock)
         self.faults = FaultPlan()
         self.settings = SandboxSettings(consent=consent)
         self._sleep = sleep or asyncio.sleep
         self.app = Litestar(
-            route_handlers=[*self.routers(), control_router(self)],
+            route_handlers=[
+                *self.routers(),
+                control_router(self),
+                exchange_control_router(self.exchange),
+            ],
             exception_handlers={
                 WireError: _wire_error,
                 HTTPException: self._http_exception,
@@ -74,6 +95,11 @@ class BrokerSandbox(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(faults={len(self.faults.rules)}, {self.tokens!r})"
+
+    def seeded_exchange(self, clock: Clock) -> Exchange:
+        """The broker's default market: the Indian one (NSE/BSE, INR) unless a broker of another
+        market overrides this (Schwab: :func:`~dashcore_brokers.sandbox.exchange.us_market`)."""
+        return india_market(clock)
 
     @abstractmethod
     def routers(self) -> Sequence[Router]:
@@ -94,18 +120,22 @@ class BrokerSandbox(ABC):
             path = _relative_path(scope)
             if not path.startswith(CONTROL_PREFIX):
                 rule = self.faults.take(scope["method"], path)
-                if rule is not None and await self._apply(rule, path, send):
+                if rule is not None and await self._apply(rule, path, scope, receive, send):
                     return
         await self.app(scope, receive, send)
 
-    async def _apply(self, rule: FaultRule, path: str, send: Send) -> bool:
+    async def _apply(
+        self, rule: FaultRule, path: str, scope: HTTPScope, receive: Receive, send: Send
+    ) -> bool:
         """Carry out ``rule``; True when it answered the request itself."""
         if rule.kind is FaultKind.LATENCY:
             await self._sleep(rule.seconds)
             return False
         status = rule.status
         headers: dict[str, str] = {}
-        if rule.kind is FaultKind.TIMEOUT:
+        if rule.kind is FaultKind.TIMEOUT_AFTER_ACCEPT:
+            await self.app(scope, receive, _withheld)
+        if rule.kind in (FaultKind.TIMEOUT, FaultKind.TIMEOUT_AFTER_ACCEPT):
             await self._sleep(rule.seconds)
             status = 504
         elif rule.retry_after is not None:
@@ -124,6 +154,10 @@ class BrokerSandbox(ABC):
         status = exc.status_code
         message = exc.detail or reason(status)
         return self.error_response(status, message, request.url.path)
+
+
+async def _withheld(_: Message) -> None:
+    """Swallows a served response that a fault keeps from the client."""
 
 
 def _wire_error(_: Request[Any, Any, Any], exc: WireError) -> Response[Any]:

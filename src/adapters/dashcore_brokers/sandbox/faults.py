@@ -7,7 +7,11 @@ sandbox's mount point, e.g. ``/v2/user/*``) and optionally by method, and fires 
 - ``LATENCY``: wait ``seconds``, then serve the request normally;
 - ``STATUS``: answer ``status`` (429, 500, 502, 503, …) with the broker's own error body, and a
   ``Retry-After`` header when ``retry_after`` is set;
-- ``TIMEOUT``: hang for ``seconds`` (longer than a client waits), then answer 504.
+- ``TIMEOUT``: hang for ``seconds`` (longer than a client waits), then answer 504;
+- ``TIMEOUT_AFTER_ACCEPT``: serve the request in full (an order is placed, a cancel takes
+  effect), withhold the answer, hang for ``seconds``, then answer 504. The client times out not
+  knowing that the broker acted: the case an order gateway must reconcile (find the order by its
+  client reference) rather than retry.
 
 Control routes (``/__sandbox__/…``) are never subject to faults.
 """
@@ -30,6 +34,7 @@ class FaultKind(StrEnum):
     LATENCY = "latency"
     STATUS = "status"
     TIMEOUT = "timeout"
+    TIMEOUT_AFTER_ACCEPT = "timeout_after_accept"
 
 
 @dataclass(slots=True)

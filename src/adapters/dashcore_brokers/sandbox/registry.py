@@ -1,5 +1,7 @@
 """Build every broker sandbox at once, keyed by provider: ``schwab``, ``zerodha``, ``upstox``,
-``groww``. Each value is an ASGI app that also exposes its state, settings and faults.
+``groww``. Each value is an ASGI app that also exposes its state, settings, faults and its own
+exchange engine (``sandbox.exchange``), seeded deterministically: Schwab with the US market
+(USD), Kite, Upstox and Groww each with a separate Indian market (NSE/BSE, INR).
 """
 
 from __future__ import annotations

@@ -19,7 +19,11 @@ from dashcore_brokers.sandbox.credentials import (
     SCHWAB_APP_SECRET,
     SCHWAB_REDIRECT_URI,
 )
+from dashcore_brokers.sandbox.exchange import Exchange, us_market
+from dashcore_brokers.sandbox.schwab.accounts import accounts_router
+from dashcore_brokers.sandbox.schwab.marketdata import marketdata_router
 from dashcore_brokers.sandbox.schwab.oauth import oauth_router
+from dashcore_brokers.sandbox.schwab.orders import orders_router
 from dashcore_brokers.sandbox.schwab.trader import trader_router
 from dashcore_brokers.sandbox.settings import ConsentMode
 
@@ -42,7 +46,8 @@ _OAUTH_ERRORS = {
 
 
 class SchwabSandbox(BrokerSandbox):
-    """Schwab's OAuth endpoints (``/v1/oauth/*``) and Trader API (``/trader/v1/*``)."""
+    """Schwab's OAuth endpoints (``/v1/oauth/*``) and Trader API (``/trader/v1/*``), over an
+    exchange engine (``exchange``: by default the seeded US market)."""
 
     name = "schwab"
 
@@ -53,7 +58,9 @@ class SchwabSandbox(BrokerSandbox):
         consent: ConsentMode = ConsentMode.APPROVE,
         redirect_uri: str | None = None,
         sleep: Sleep | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
+        self.exchange = exchange or us_market(clock)
         self.apps = AppRegistry(
             RegisteredApp(SCHWAB_APP_KEY, SCHWAB_APP_SECRET, redirect_uri or SCHWAB_REDIRECT_URI)
         )
@@ -61,7 +68,13 @@ class SchwabSandbox(BrokerSandbox):
         super().__init__(clock, consent=consent, sleep=sleep)
 
     def routers(self) -> Sequence[Router]:
-        return [oauth_router(self), trader_router(self)]
+        return [
+            oauth_router(self),
+            trader_router(self),
+            accounts_router(self),
+            orders_router(self),
+            marketdata_router(self),
+        ]
 
     def error_body(self, status: int, message: str, path: str) -> object:
         if "/oauth/" in path:

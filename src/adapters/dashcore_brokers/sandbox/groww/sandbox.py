@@ -20,7 +20,10 @@ from dashcore_brokers.sandbox.credentials import (
     GROWW_TOTP_SEED,
     GROWW_TOTP_TOKEN,
 )
+from dashcore_brokers.sandbox.exchange import Exchange
 from dashcore_brokers.sandbox.groww.keys import GrowwKey, KeyType
+from dashcore_brokers.sandbox.groww.orders import order_router
+from dashcore_brokers.sandbox.groww.portfolio import live_data_router, portfolio_router
 from dashcore_brokers.sandbox.groww.routes import token_router, user_router
 from dashcore_brokers.sandbox.groww.wire import groww_error, groww_error_code
 from dashcore_brokers.sandbox.settings import ConsentMode
@@ -36,7 +39,8 @@ GROWW_USER = SandboxUser(
 
 
 class GrowwSandbox(BrokerSandbox):
-    """Groww's token mint (``/v1/token/api/access``) and user (``/v1/user/detail``) routes."""
+    """Groww's token mint (``/v1/token/api/access``), user (``/v1/user/detail``), portfolio,
+    order and live-data routes, over the exchange engine's first account."""
 
     name = "groww"
 
@@ -46,16 +50,23 @@ class GrowwSandbox(BrokerSandbox):
         *,
         consent: ConsentMode = ConsentMode.APPROVE,
         sleep: Sleep | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self.keys = {
             GROWW_API_KEY: GrowwKey(GROWW_API_KEY, KeyType.APPROVAL, GROWW_API_SECRET),
             GROWW_TOTP_TOKEN: GrowwKey(GROWW_TOTP_TOKEN, KeyType.TOTP, GROWW_TOTP_SEED),
         }
         self.user = GROWW_USER
-        super().__init__(clock, consent=consent, sleep=sleep)
+        super().__init__(clock, consent=consent, sleep=sleep, exchange=exchange)
 
     def routers(self) -> Sequence[Router]:
-        return [token_router(self), user_router(self)]
+        return [
+            token_router(self),
+            user_router(self),
+            portfolio_router(self),
+            order_router(self),
+            live_data_router(self),
+        ]
 
     def error_body(self, status: int, message: str, path: str) -> object:
         return groww_error(groww_error_code(status), message)

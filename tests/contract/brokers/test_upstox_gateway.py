@@ -479,7 +479,8 @@ def _order_body(status: str, filled: int = 0) -> bytes:
             b'"instrument_token":"NSE_EQ|INE002A01018","transaction_type":"BUY",'
             b'"order_type":"LIMIT","product":"D","validity":"DAY","quantity":10,'
             b'"filled_quantity":FILLED,"price":0.1,"trigger_price":0.0,'
-            b'"average_price":0.30000000000000004,"tag":"r","order_timestamp":"2026-01-05 10:00:00"}}'
+            b'"average_price":0.30000000000000004,"tag":"r",'
+            b'"order_timestamp":"2026-01-05 10:00:00"}}'
         )
         .replace(b"STATUS", status.encode())
         .replace(b"FILLED", str(filled).encode())

@@ -6,7 +6,8 @@ import pytest
 
 from dashcore.domain.connections import ProviderCredentials
 from dashcore.ports.brokers import BrokerGateway
-from dashcore.testing import BrokerContract, FakeClock, SandboxControl
+from dashcore.testing import FakeClock, SandboxControl
+from dashcore.testing.broker_contract import BrokerContract
 
 from .control import ExampleControl
 from .exchange import ExampleExchange

@@ -43,7 +43,7 @@ async def headers(clock: FakeClock, groww_client: httpx.AsyncClient) -> dict[str
     return {"Authorization": f"Bearer {minted.json()['token']}", **GROWW_HEADERS}
 
 
-def _create(reference: str = "sbx-ref-0001", **changes: object) -> dict[str, object]:
+def _create(**changes: object) -> dict[str, object]:
     body: dict[str, object] = {
         "trading_symbol": "RELIANCE",
         "quantity": 2,
@@ -55,7 +55,7 @@ def _create(reference: str = "sbx-ref-0001", **changes: object) -> dict[str, obj
         "product": "CNC",
         "order_type": "MARKET",
         "transaction_type": "BUY",
-        "order_reference_id": reference,
+        "order_reference_id": "sbx-ref-0001",
     }
     return {**body, **changes}
 
@@ -106,10 +106,8 @@ async def test_ltp_is_a_flat_map_keyed_exchange_symbol(
         headers=headers,
     )
     assert _exact(response) == {"NSE_TCS": Decimal("3999.95")}
-    too_many = [("segment", "CASH")] + [("exchange_symbols", f"NSE_S{i}") for i in range(51)]
-    _refused(
-        await groww_client.get("/v1/live-data/ltp", params=too_many, headers=headers), 400, "GA001"
-    )
+    too_many = "&".join(["segment=CASH", *(f"exchange_symbols=NSE_S{i}" for i in range(51))])
+    _refused(await groww_client.get(f"/v1/live-data/ltp?{too_many}", headers=headers), 400, "GA001")
 
 
 async def test_order_lifecycle_spellings(
@@ -184,8 +182,8 @@ async def test_a_market_order_executes_with_trades(
         ({"segment": "FNO"}, "GA001"),
         ({"exchange": "NYSE"}, "GA001"),
         ({"quantity": "two"}, "GA001"),
-        ({"reference": "short"}, "GA001"),
-        ({"reference": "a-b-c-d-e"}, "GA001"),
+        ({"order_reference_id": "short"}, "GA001"),
+        ({"order_reference_id": "a-b-c-d-e"}, "GA001"),
     ],
 )
 async def test_malformed_orders_are_ga001(
@@ -201,7 +199,7 @@ async def test_a_reused_reference_is_ga007_and_a_refused_order_is_rejected(
     await _place(groww_client, headers)
     again = await groww_client.post("/v1/order/create", json=_create(), headers=headers)
     _refused(again, 400, "GA007")
-    broke = await _place(groww_client, headers, reference="sbx-ref-0002", quantity=10**6)
+    broke = await _place(groww_client, headers, order_reference_id="sbx-ref-0002", quantity=10**6)
     assert broke["order_status"] == "REJECTED" and broke["remark"]
 
 
@@ -219,7 +217,7 @@ async def test_unknown_orders_are_ga004(
 
 async def test_order_list_pages(groww_client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     for index in range(3):
-        await _place(groww_client, headers, reference=f"sbx-list-{index:03d}")
+        await _place(groww_client, headers, order_reference_id=f"sbx-list-{index:03d}")
     first = _payload(
         await groww_client.get("/v1/order/list?segment=CASH&page=0&page_size=2", headers=headers)
     )

@@ -56,12 +56,18 @@ class Money:
     currency: Currency
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "amount", to_decimal(self.amount))
+        amount = self.amount
+        # The common case (a finite Decimal, as decoders produce) is checked without a call:
+        # adapters build hundreds of thousands of these per second.
+        if type(amount) is not Decimal or not amount.is_finite():
+            object.__setattr__(self, "amount", to_decimal(amount))
+        if type(self.currency) is not Currency:
+            raise InvalidInput("A currency is a Currency.", field="currency")
 
     @classmethod
     def of(cls, amount: Decimal | int | str, currency: str | Currency) -> Self:
         cur = currency if isinstance(currency, Currency) else Currency(currency)
-        return cls(to_decimal(amount), cur)
+        return cls(amount, cur)  # type: ignore[arg-type]  # __post_init__ converts exactly
 
     @classmethod
     def zero(cls, currency: str | Currency) -> Self:

@@ -632,3 +632,61 @@ async def test_a_failure_envelope_with_200_is_a_refusal() -> None:
 
     with pytest.raises(NotFound):
         await _get_with(httpx.MockTransport(answer))
+
+
+async def test_an_answer_lost_after_acceptance_is_unknown_then_found_by_reference(
+    sandboxes: dict[str, BrokerSandbox], clock: FakeClock, timing: FakeTiming
+) -> None:
+    quick = HttpPolicy(connect_timeout=0.05, total_timeout=0.3)
+    session = await _open(sandboxes, clock, timing, http=quick)
+    async with session.auth:
+        assert session.auth.gateway is not None
+        broker = session.auth.gateway.session(await _groww_login(session))
+        await broker.accounts.accounts()
+        session.sandbox.faults.add(
+            FaultRule(
+                path="/v1/order/create",
+                method="POST",
+                kind=FaultKind.TIMEOUT_AFTER_ACCEPT,
+                seconds=5,
+            )
+        )
+        request = order("dash-lost-001")
+        with pytest.raises(OrderStateUnknown):
+            await broker.orders.place(request)
+        creates = [r for r in session.recorder.requests if r.url.path == "/v1/order/create"]
+        assert len(creates) == 1
+        found = await broker.orders.find_by_client_reference(ACCOUNT, request)
+        assert found is not None
+        assert found.status is OrderStatus.FILLED
+        assert found.client_reference == "dash-lost-001"
+        [engine_order] = session.sandbox.exchange.orders(INDIA_ACCOUNT_ID)
+        assert engine_order.tag == "dash-lost-001"
+
+
+async def test_an_unreadable_answer_to_a_place_is_order_state_unknown() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/user/detail":
+            body = {"status": "SUCCESS", "payload": {"vendor_user_id": ACCOUNT}}
+            return httpx.Response(200, json=body)
+        return httpx.Response(200, content=b"<html>gateway</html>")
+
+    config = PLUGIN.default_config(sandbox_url="https://groww.sandbox.test")
+    async with PLUGIN.create(config, FakeClock(), transport=httpx.MockTransport(answer)) as auth:
+        assert auth.gateway is not None
+        session = auth.gateway.session(
+            ProviderCredentials(access_token="t-123456", issued_at=START)
+        )
+        with pytest.raises(OrderStateUnknown):
+            await session.orders.place(order())
+
+
+async def test_a_limit_price_on_a_market_order_is_refused_before_posting(groww: Groww) -> None:
+    placed = await groww.broker.orders.place(
+        order("dash-stop-002", side=OrderSide.SELL, type=OrderType.STOP, stop="2300")
+    )
+    with pytest.raises(InvalidInput):
+        await groww.broker.orders.modify(
+            ACCOUNT, placed.provider_order_id, OrderChange(limit_price=Decimal(2301))
+        )
+    assert not [r for r in groww.requests if r.url.path == "/v1/order/modify"]

@@ -7,6 +7,7 @@ import click
 from dashcore_cli.audit import audit
 from dashcore_cli.keys import keys
 from dashcore_cli.migrate import migrate
+from dashcore_cli.sandbox import sandbox
 from dashcore_cli.serve import serve
 from dashcore_cli.users import users
 
@@ -24,3 +25,4 @@ cli.add_command(migrate)
 cli.add_command(keys)
 cli.add_command(audit)
 cli.add_command(users)
+cli.add_command(sandbox)

@@ -96,7 +96,7 @@ def india_market(clock: Clock) -> Exchange:
     exchange.open_account(INDIA_ACCOUNT_ID, number="SB0001")
     exchange.seed_holding(INDIA_ACCOUNT_ID, "RELIANCE", Decimal(10), Decimal(2400))
     exchange.seed_holding(INDIA_ACCOUNT_ID, "INFY", Decimal(20), Decimal(1450))
-    exchange.deposit(INDIA_ACCOUNT_ID, Decimal(499900), description="Funds added")
+    exchange.deposit(INDIA_ACCOUNT_ID, Decimal("499900.00"), description="Funds added")
     exchange.pay_dividend(INDIA_ACCOUNT_ID, "RELIANCE", Decimal(10))
     return exchange
 

@@ -362,13 +362,18 @@ class ProviderHttp:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> httpx.Response:
-        """Send one call under the policy; see the module docstring for the outcomes."""
+        """Send one call under the policy; see the module docstring for the outcomes.
+
+        ``content`` is a body already encoded (e.g. by msgspec, which writes ``Decimal`` as an
+        exact JSON number where httpx's ``json=`` would need floats); set its content type in
+        ``headers``."""
         method = method.upper()
         request = self._client.build_request(
-            method, path, params=params, data=data, json=json, headers=headers
+            method, path, params=params, data=data, json=json, content=content, headers=headers
         )
         call = _Call(
             attempts=self._policy.retry.attempts if method in _IDEMPOTENT else 1,

@@ -41,7 +41,13 @@ from dashcore.testing.clock import FakeClock
 from dashcore_brokers.http import HttpPolicy
 from dashcore_brokers.sandbox import BrokerSandbox
 from dashcore_brokers.sandbox.credentials import KITE_API_KEY
-from dashcore_brokers.sandbox.exchange import INDIA_ACCOUNT_ID, Exchange, many_rows
+from dashcore_brokers.sandbox.exchange import (
+    INDIA_ACCOUNT_ID,
+    Exchange,
+    SimInstrument,
+    many_rows,
+)
+from dashcore_brokers.sandbox.exchange import AssetClass as SimAssetClass
 from dashcore_brokers.sandbox.faults import FaultKind, FaultRule
 from dashcore_brokers.sandbox.zerodha import KITE_USER, KiteSandbox
 from dashcore_brokers.zerodha import PLUGIN
@@ -227,6 +233,27 @@ async def test_holdings_are_exact_and_valued_at_the_last_price(kite: Kite) -> No
     assert tcs.average_cost is not None
     assert tcs.average_cost.amount == Decimal("3333.375")
     assert tcs.average_cost.currency == INR
+
+
+async def test_decimal_arithmetic_stays_exact_through_the_wire(kite: Kite) -> None:
+    tenth, fifth = Decimal("0.1"), Decimal("0.2")
+    kite.exchange.add_instrument(
+        SimInstrument("PENNY", "NSE", "INR", SimAssetClass.EQUITY, tick_size=Decimal("0.05")),
+        tenth + fifth,
+    )
+    penny = Instrument("PENNY", "NSE", INR, tick_size=Decimal("0.05"))
+    placed = await kite.broker.orders.place(
+        order(OrderType.LIMIT, quantity=3, instrument=penny, limit_price=tenth + fifth)
+    )
+    assert placed.limit_price == Decimal("0.3") and placed.status is OrderStatus.FILLED
+    assert placed.average_price is not None and placed.average_price.amount == Decimal("0.3")
+    (trade,) = (await kite.broker.accounts.transactions(ACCOUNT)).items
+    assert trade.amount.amount == -(tenth + fifth) * 3 == Decimal("-0.9")
+    holdings = (await kite.broker.accounts.holdings(ACCOUNT)).items
+    held = next(h for h in holdings if h.instrument.symbol == "PENNY")
+    assert held.market_value is not None and held.market_value.amount == Decimal("0.9")
+    prices = await kite.broker.quotes.last_prices([penny])
+    assert prices["NSE:PENNY"].amount == tenth + fifth
 
 
 async def test_a_bought_holding_counts_its_t1_quantity(kite: Kite) -> None:

@@ -131,12 +131,12 @@ _SENT_UNCONFIRMED: Final = frozenset(
 _log = structlog.get_logger("dashcore_brokers.zerodha")
 
 
-def decimal_text(value: object) -> str:
+def decimal_text(value: Decimal) -> str:
     """A Decimal as Kite's form wants it: plain notation, never an exponent."""
     return format(value, "f")
 
 
-def _quantity_text(value: object) -> str:
+def _quantity_text(value: Decimal) -> str:
     text = decimal_text(value)
     whole, _, fraction = text.partition(".")
     if fraction.strip("0"):
@@ -151,7 +151,7 @@ def _order_id(order_id: str) -> str:
     return order_id
 
 
-def paginate(items: Sequence[T], cursor: str | None, listing: str, size: int) -> Page[T]:
+def _paginate(items: Sequence[T], cursor: str | None, listing: str, size: int) -> Page[T]:
     """``size`` items from the cursor's offset; the cursor names its listing."""
     start = 0
     if cursor is not None:
@@ -239,13 +239,15 @@ class KiteAccounts(AccountReader):
         self._caps.require(Operation.HOLDINGS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/portfolio/holdings", "holdings")
-        return paginate(normalize_holdings(body, account_id), cursor, "holdings", self._page_size)
+        return _paginate(normalize_holdings(body, account_id), cursor, "holdings", self._page_size)
 
     async def positions(self, account_id: str, *, cursor: str | None = None) -> Page[Position]:
         self._caps.require(Operation.POSITIONS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/portfolio/positions", "positions")
-        return paginate(normalize_positions(body, account_id), cursor, "positions", self._page_size)
+        return _paginate(
+            normalize_positions(body, account_id), cursor, "positions", self._page_size
+        )
 
     async def transactions(
         self, account_id: str, *, cursor: str | None = None
@@ -253,7 +255,9 @@ class KiteAccounts(AccountReader):
         self._caps.require(Operation.TRANSACTIONS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/trades", "transactions")
-        return paginate(normalize_transactions(body, account_id), cursor, "trades", self._page_size)
+        return _paginate(
+            normalize_transactions(body, account_id), cursor, "trades", self._page_size
+        )
 
 
 class KiteOrders(OrderGateway):
@@ -325,7 +329,7 @@ class KiteOrders(OrderGateway):
         self._caps.require(Operation.LIST_ORDERS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/orders", "list_orders")
-        return paginate(normalize_orders(body, account_id), cursor, "orders", self._page_size)
+        return _paginate(normalize_orders(body, account_id), cursor, "orders", self._page_size)
 
     async def fills(self, account_id: str, order_id: str) -> Sequence[Fill]:
         self._caps.require(Operation.FILLS, PROVIDER)

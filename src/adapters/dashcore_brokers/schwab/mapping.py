@@ -23,9 +23,9 @@ Business rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Final
 
 import structlog
@@ -39,7 +39,6 @@ from dashcore_brokers.schwab.wire import (
     ACCOUNT,
     TRANSACTIONS,
     WireInstrument,
-    WirePosition,
     WireTransaction,
 )
 
@@ -148,6 +147,7 @@ _ASSET_CLASS: Final[dict[str, AssetClass]] = {
     "COLLECTIVE_INVESTMENT": AssetClass.OTHER,
 }
 _ETF_TYPE = "EXCHANGE_TRADED_FUND"
+_BY_TIME_AND_ID = itemgetter(0, 1)
 
 ACTIVITY: Final[dict[str, ActivityType]] = {
     "TRADE": ActivityType.BUY,
@@ -230,25 +230,26 @@ def _usd(amount: Decimal | None) -> Money | None:
     return None if amount is None else Money(amount, USD)
 
 
-def _holding(
-    account_id: str, line: WirePosition, instrument: Callable[[WireInstrument], Instrument]
-) -> Holding:
-    average = line.average_long_price if line.average_long_price is not None else line.average_price
-    return Holding(
-        provider_account_id=account_id,
-        instrument=instrument(line.instrument),
-        quantity=line.long_quantity,
-        average_cost=_usd(average),
-        last_price=None,
-        market_value=_usd(line.market_value),
-    )
-
-
 def normalize_holdings(body: bytes, account_id: str) -> list[Holding]:
     """``GET /accounts/{hash}?fields=positions`` → the account's holdings (its long lines)."""
-    lines = ACCOUNT.decode(body).securities_account.positions
     instrument = InstrumentCache()
-    return [_holding(account_id, line, instrument) for line in lines if line.long_quantity > 0]
+    holdings = []
+    for line in ACCOUNT.decode(body).securities_account.positions:
+        if line.long_quantity > 0:
+            average = line.average_long_price
+            if average is None:
+                average = line.average_price
+            holdings.append(
+                Holding(
+                    provider_account_id=account_id,
+                    instrument=instrument(line.instrument),
+                    quantity=line.long_quantity,
+                    average_cost=None if average is None else Money(average, USD),
+                    last_price=None,
+                    market_value=_usd(line.market_value),
+                )
+            )
+    return holdings
 
 
 def normalize_positions(body: bytes, account_id: str) -> list[Position]:
@@ -298,35 +299,37 @@ def _activity(wire: WireTransaction, security: WireInstrument | None) -> Activit
     return activity
 
 
-def _transaction(
-    account_id: str, wire: WireTransaction, instrument: InstrumentCache
-) -> Transaction:
-    security = None
-    item = None
-    for candidate in wire.transfer_items:
-        held = candidate.instrument
-        if held is not None and held.asset_type != "CURRENCY" and candidate.fee_type is None:
-            security, item = held, candidate
-            break
-    quantity = None if item is None or item.amount is None else abs(item.amount)
-    return Transaction(
-        provider_transaction_id=str(wire.activity_id),
-        provider_account_id=account_id,
-        activity=_activity(wire, security),
-        occurred_at=parse_time(wire.time),
-        amount=Money(wire.net_amount, USD),
-        instrument=None if security is None else instrument(security),
-        quantity=quantity if security is not None else None,
-        price=_usd(item.price) if item is not None else None,
-        description=wire.description,
-        provider_type=wire.type,
-        order_ref=None if wire.order_id is None else str(wire.order_id),
-    )
-
-
 def normalize_transactions(body: bytes, account_id: str) -> list[Transaction]:
-    """``GET /accounts/{hash}/transactions`` → the ledger, oldest first (by time, then id)."""
+    """``GET /accounts/{hash}/transactions`` → the ledger, oldest first (by time, then id).
+
+    The hot path of a ledger sync: each time string is parsed and each instrument built once.
+    """
     instrument = InstrumentCache()
-    ledger = [_transaction(account_id, wire, instrument) for wire in TRANSACTIONS.decode(body)]
-    ledger.sort(key=lambda t: (t.occurred_at, int(t.provider_transaction_id)))
-    return ledger
+    times: dict[str, datetime] = {}
+    keyed: list[tuple[datetime, int, Transaction]] = []
+    for wire in TRANSACTIONS.decode(body):
+        at = times.get(wire.time)
+        if at is None:
+            at = times[wire.time] = parse_time(wire.time)
+        security = item = None
+        for candidate in wire.transfer_items:
+            held = candidate.instrument
+            if candidate.fee_type is None and held is not None and held.asset_type != "CURRENCY":
+                security, item = held, candidate
+                break
+        transaction = Transaction(
+            provider_transaction_id=str(wire.activity_id),
+            provider_account_id=account_id,
+            activity=_activity(wire, security),
+            occurred_at=at,
+            amount=Money(wire.net_amount, USD),
+            instrument=None if security is None else instrument(security),
+            quantity=None if item is None or item.amount is None else abs(item.amount),
+            price=None if item is None else _usd(item.price),
+            description=wire.description,
+            provider_type=wire.type,
+            order_ref=None if wire.order_id is None else str(wire.order_id),
+        )
+        keyed.append((at, wire.activity_id, transaction))
+    keyed.sort(key=_BY_TIME_AND_ID)
+    return [transaction for _, _, transaction in keyed]

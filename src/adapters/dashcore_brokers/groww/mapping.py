@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -207,19 +208,21 @@ class _Listings:
 def normalize_holdings(body: bytes, account_id: str) -> list[Holding]:
     """``/v1/holdings/user`` as holdings, sorted by symbol (Groww gives no last price)."""
     rows = payload(holdings_decoder.decode(body)).holdings
-    listings = _Listings()
-    rows.sort(key=lambda row: row.trading_symbol)
-    return [
-        Holding(
-            provider_account_id=account_id,
-            instrument=listings.get(row.trading_symbol, HOLDINGS_EXCHANGE, row.isin),
-            quantity=row.quantity,
-            average_cost=Money(row.average_price, INR),
-            last_price=None,
-            market_value=None,
+    rows.sort(key=attrgetter("trading_symbol"))
+    instruments: dict[tuple[str, str | None], Instrument] = {}
+    holdings: list[Holding] = []
+    append = holdings.append
+    for row in rows:
+        key = (row.trading_symbol, row.isin)
+        instrument = instruments.get(key)
+        if instrument is None:
+            instrument = instruments[key] = Instrument(
+                row.trading_symbol, HOLDINGS_EXCHANGE, INR, isin=row.isin or None
+            )
+        append(
+            Holding(account_id, instrument, row.quantity, Money(row.average_price, INR), None, None)
         )
-        for row in rows
-    ]
+    return holdings
 
 
 def normalize_positions(body: bytes, account_id: str) -> list[Position]:

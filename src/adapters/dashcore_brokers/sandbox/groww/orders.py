@@ -30,7 +30,14 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
-from dashcore_brokers.sandbox.exchange import Side, SimAccount, SimOrder, Validity
+from dashcore_brokers.sandbox.exchange import (
+    OrderKind,
+    Side,
+    SimAccount,
+    SimOrder,
+    SimStatus,
+    Validity,
+)
 from dashcore_brokers.sandbox.groww.render import (
     ORDER_TYPES,
     PRODUCTS,
@@ -56,6 +63,10 @@ TRADE_PAGE_LIMIT = 50
 _REFERENCE = re.compile(r"[A-Za-z0-9-]{8,20}", re.ASCII)
 _EXCHANGES = frozenset({"NSE", "BSE"})
 _VALIDITIES = {"DAY": Validity.DAY, "IOC": Validity.IOC, "GTC": Validity.GTC}
+_PRICED = frozenset({OrderKind.LIMIT, OrderKind.STOP_LIMIT})
+_TRIGGERED = frozenset({OrderKind.STOP, OrderKind.STOP_LIMIT})
+_ACK = {SimStatus.REJECTED: "REJECTED", SimStatus.FILLED: "EXECUTED"}
+"""A place answer's status: as Groww's doc example, ``OPEN`` for anything still working."""
 
 
 class _Create(msgspec.Struct):
@@ -157,8 +168,8 @@ def _place(sandbox: GrowwSandbox, account: SimAccount, body: _Create) -> SimOrde
         side=side,
         quantity=Decimal(body.quantity),
         kind=kind,
-        price=_price(body.price) if kind.value in ("LIMIT", "STOP_LIMIT") else None,
-        trigger_price=_price(body.trigger_price) if kind.value in ("STOP", "STOP_LIMIT") else None,
+        price=_price(body.price) if kind in _PRICED else None,
+        trigger_price=_price(body.trigger_price) if kind in _TRIGGERED else None,
         product=product,
         validity=validity,
         tag=reference,
@@ -172,17 +183,11 @@ def order_router(sandbox: GrowwSandbox) -> Router:
     async def create(request: Request[Any, Any, Any]) -> Response[Any]:
         account = account_of(sandbox, request)
         order = _place(sandbox, account, _decode(_create, await request.body()))
-        rejected = order.status.value == "REJECTED"
+        rejected = order.status is SimStatus.REJECTED
         return exact(
             {
                 "groww_order_id": order_id(order.id),
-                "order_status": (
-                    "REJECTED"
-                    if rejected
-                    else "EXECUTED"
-                    if order.status.value == "FILLED"
-                    else "OPEN"
-                ),
+                "order_status": _ACK.get(order.status, "OPEN"),
                 "order_reference_id": order.tag,
                 "remark": order.status_message if rejected else "Order placed successfully",
             }

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, Response, Router, get
 
 from dashcore_brokers.sandbox.exchange import SimAccount
-from dashcore_brokers.sandbox.groww.render import SEGMENTS, account_of, exact
+from dashcore_brokers.sandbox.groww.render import SEGMENTS, WIRE_PRODUCTS, account_of, exact
 from dashcore_brokers.sandbox.groww.wire import fail
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def _positions(account: SimAccount) -> list[dict[str, object]]:
                 "exchange": position.instrument.exchange,
                 "symbol_isin": position.instrument.isin,
                 "quantity": position.quantity,
-                "product": "MIS" if position.product.value == "INTRADAY" else "NRML",
+                "product": WIRE_PRODUCTS[position.product],
                 "net_carry_forward_quantity": _ZERO,
                 "net_price": price,
                 "net_carry_forward_price": _ZERO,

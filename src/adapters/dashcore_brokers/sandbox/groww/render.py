@@ -47,6 +47,7 @@ __all__ = [
     "ORDER_TYPES",
     "PRODUCTS",
     "SEGMENTS",
+    "WIRE_PRODUCTS",
     "account_of",
     "exact",
     "order_id",
@@ -71,7 +72,7 @@ PRODUCTS = {
     "MTF": Product.MARGIN,
 }
 _WIRE_ORDER_TYPES = {kind: name for name, kind in ORDER_TYPES.items()}
-_WIRE_PRODUCTS = {Product.DELIVERY: "CNC", Product.INTRADAY: "MIS", Product.MARGIN: "NRML"}
+WIRE_PRODUCTS = {Product.DELIVERY: "CNC", Product.INTRADAY: "MIS", Product.MARGIN: "NRML"}
 _STATUSES = {
     SimStatus.OPEN: "ACKED",
     SimStatus.PARTIALLY_FILLED: "ACKED",
@@ -160,7 +161,7 @@ def order_row(order: SimOrder) -> dict[str, object]:
         "order_type": _WIRE_ORDER_TYPES[order.kind],
         "transaction_type": order.side.value,
         "segment": "CASH",
-        "product": _WIRE_PRODUCTS[order.product],
+        "product": WIRE_PRODUCTS[order.product],
         "created_at": _time(order.placed_at),
         "exchange_time": _time(order.updated_at),
         "trade_date": _time(order.placed_at),
@@ -183,7 +184,7 @@ def trade_row(order: SimOrder, fill: SimFill) -> dict[str, object]:
         "remark": "",
         "exchange": order.instrument.exchange,
         "segment": "CASH",
-        "product": _WIRE_PRODUCTS[order.product],
+        "product": WIRE_PRODUCTS[order.product],
         "transaction_type": order.side.value,
         "created_at": _time(fill.at),
         "trade_date_time": _time(fill.at),

@@ -6,7 +6,7 @@ accepted, unsupported capabilities refused before any request)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -557,6 +557,12 @@ SPELLINGS = {
 
 
 def _answering(order_status: str, filled: int = 0) -> httpx.MockTransport:
+    return httpx.MockTransport(_groww_with(order_status, filled))
+
+
+def _groww_with(order_status: str, filled: int = 0) -> Callable[[httpx.Request], httpx.Response]:
+    """A Groww that knows the user and answers every order read with one such order."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/user/detail":
             return httpx.Response(
@@ -582,7 +588,7 @@ def _answering(order_status: str, filled: int = 0) -> httpx.MockTransport:
         }
         return httpx.Response(200, json={"status": "SUCCESS", "payload": row})
 
-    return httpx.MockTransport(answer)
+    return answer
 
 
 async def _get_with(transport: httpx.MockTransport) -> object:
@@ -690,3 +696,44 @@ async def test_a_limit_price_on_a_market_order_is_refused_before_posting(groww: 
             ACCOUNT, placed.provider_order_id, OrderChange(limit_price=Decimal(2301))
         )
     assert not [r for r in groww.requests if r.url.path == "/v1/order/modify"]
+
+
+def _refusing(status: int, code: str | None) -> httpx.MockTransport:
+    """A Groww whose order detail is an open order and whose cancel is refused."""
+    detail = _groww_with("ACKED")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/order/cancel":
+            return detail(request)
+        if code is None:
+            return httpx.Response(status, text="Not Found")
+        error = {"code": code, "message": "refused", "metadata": None}
+        return httpx.Response(status, json={"status": "FAILURE", "error": error})
+
+    return httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (400, "GA006", Conflict),
+        (400, "GA001", InvalidInput),
+        (404, "GA004", NotFound),
+        (404, None, NotFound),
+        (401, "GA005", ReauthRequired),
+        (403, "GA005", ReauthRequired),
+        (400, "GA003", ProviderUnavailable),
+    ],
+)
+async def test_cancel_refusals_map_to_domain_errors(
+    status: int, code: str | None, error: type[Exception]
+) -> None:
+    config = PLUGIN.default_config(sandbox_url="https://groww.sandbox.test")
+    transport = _refusing(status, code)
+    async with PLUGIN.create(config, FakeClock(), transport=transport) as auth:
+        assert auth.gateway is not None
+        session = auth.gateway.session(
+            ProviderCredentials(access_token="t-123456", issued_at=START)
+        )
+        with pytest.raises(error):
+            await session.orders.cancel(ACCOUNT, "GMK39038RDT490CCVRO")

@@ -46,7 +46,9 @@ fmt: $(SYNCED)  ## format and auto-fix
 bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/; fails if a target is missed
 	@$(BIN)/python -m bench; health=$$?; \
 	  $(BIN)/python -m bench.identity; identity=$$?; \
-	  exit $$(( health > identity ? health : identity ))
+	  $(BIN)/python -m bench.brokers; brokers=$$?; \
+	  worst=$$(( health > identity ? health : identity )); \
+	  exit $$(( worst > brokers ? worst : brokers ))
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

@@ -18,7 +18,7 @@ Business rules the control keeps (``dashcore/testing/control.py``):
   the contract never moves, so they never interfere with its orders;
 - the lost answer is the sandbox's ``timeout_after_accept`` fault on the placement route: the
   order is placed, the sandbox then hangs and the adapter's own deadline ends the wait (the
-  sessions here use a short deadline so that this costs a fraction of a second).
+  sessions here use a one-second deadline so that this costs one second).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ _SEED_PRICE = Decimal(100)
 seeded trades barely touch the account's cash."""
 _FIRST_TOKEN = 700_000
 """Instrument tokens of seeded listings start here, clear of the seeded markets' tokens."""
-_DEADLINE_SECONDS = 0.5
-"""The adapters' total request deadline in these tests: far above an in-process request, and
-the real time that one lost answer costs."""
+_DEADLINE_SECONDS = 1.0
+"""The adapters' total request deadline in these tests: ten times the slowest in-process request
+(a 1,500-order book), and the real time that one lost answer costs."""
 
 
 class Ledger(StrEnum):

@@ -68,6 +68,8 @@ async def test_no_secret_leaves_the_adapter(
     case: BrokerCase, session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):  # the app silences them; this test reads every line
+        caplog.set_level(logging.DEBUG, logger=name)
     issued: list[ProviderCredentials] = []
     raised: list[DashcoreError] = []
     with capture_logs() as logs:

@@ -296,8 +296,9 @@ class BrokerContract:
             if not desk.declares(operation):
                 continue
             result = await calls[operation]()
-            if operation is Operation.PLACE_ORDER:
+            if operation in (Operation.PLACE_ORDER, Operation.MODIFY_ORDER):
                 assert isinstance(result, Order)
+                # A modify may replace the order under a new id (Schwab): act on the new one.
                 order_id = result.provider_order_id
                 calls = desk.calls(order_id, request)
             self._check_answer(operation, result, account, order_id, desk.modified(request))

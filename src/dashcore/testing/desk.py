@@ -74,7 +74,8 @@ class Desk:
 
     def reference(self, number: int | None = None) -> str:
         """A client reference no earlier request of this test used."""
-        text = f"dc{next(self._references) if number is None else number:05d}"
+        # Eight characters at least: some brokers refuse shorter references (Groww: 8-20).
+        text = f"dc{next(self._references) if number is None else number:06d}"
         return text[-self.capabilities.max_client_reference_length :]
 
     def request(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from dashcore.domain.instruments import Instrument
-from dashcore.testing.desk import Desk
 from dashcore_brokers.sandbox.exchange import US_ACCOUNT_ID, Product
 from dashcore_brokers.sandbox.schwab.render import account_hash
 from dashcore_brokers.schwab.gateway import PAGE_SIZE, TRADER
@@ -25,15 +22,3 @@ class TestSchwabContract(SandboxContract):
         position_product=Product.MARGIN,  # Schwab has no intraday product
     )
     listing_size = PAGE_SIZE + 10  # more than one of the adapter's pages
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "harness bug, src/dashcore/testing/broker_contract.py:299: after modify_order the "
-            "test still cancels the original order id, but Schwab's modify is a replace (the "
-            "answer carries the new order id, the old order ends REPLACED), so the cancel is "
-            "refused: Conflict 'Schwab cannot cancel this order now.'"
-        ),
-    )
-    async def test_declared_operations_work(self, contract_desk: Desk) -> None:
-        await super().test_declared_operations_work(contract_desk)

@@ -235,9 +235,11 @@ class _Api:
                 code="provider_bad_response",
             ) from None
 
-    async def account_id(self) -> str:
-        """The session's one account (the Groww user), read once."""
-        if self._account_id is None:
+    async def account_id(self, *, fresh: bool = False) -> str:
+        """The session's one account (the Groww user): read once for the account checks of
+        other calls, which ask Groww themselves; ``fresh`` asks Groww again (listing accounts
+        must prove the credentials still work)."""
+        if self._account_id is None or fresh:
             profile = await self.get(
                 PROFILE_PATH, lambda body: payload(profile_decoder.decode(body)), "profile"
             )
@@ -277,7 +279,7 @@ class GrowwAccounts(AccountReader):
 
     async def accounts(self) -> Sequence[Account]:
         GROWW_CAPABILITIES.require(Operation.ACCOUNTS, PROVIDER)
-        account_id = await self._api.account_id()
+        account_id = await self._api.account_id(fresh=True)
         # Groww reports no account number or type (UNCONFIRMED): the user id is masked, and an
         # Indian equity account holding delivery stock is a cash account (intraday leverage is
         # a product, not an account type).

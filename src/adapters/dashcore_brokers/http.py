@@ -70,6 +70,7 @@ T = TypeVar("T")
 _IDEMPOTENT: Final = frozenset({"GET"})
 _RATE_LIMITED: Final = 429
 
+_JSON: Final = msgspec.json.Encoder(decimal_format="number")
 _log = structlog.get_logger("dashcore_brokers.http")
 
 
@@ -368,12 +369,15 @@ class ProviderHttp:
     ) -> httpx.Response:
         """Send one call under the policy; see the module docstring for the outcomes.
 
-        ``content`` is a body already encoded (e.g. by msgspec, which writes ``Decimal`` as an
-        exact JSON number where httpx's ``json=`` would need floats); set its content type in
-        ``headers``."""
+        A ``json`` body is encoded with msgspec, which writes ``Decimal`` as an exact JSON
+        number (never through ``float``); ``content`` is a body already encoded, whose content
+        type the caller sets in ``headers``."""
         method = method.upper()
+        if json is not None:
+            content = _JSON.encode(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
         request = self._client.build_request(
-            method, path, params=params, data=data, json=json, content=content, headers=headers
+            method, path, params=params, data=data, content=content, headers=headers
         )
         call = _Call(
             attempts=self._policy.retry.attempts if method in _IDEMPOTENT else 1,

@@ -163,17 +163,6 @@ def _offset(cursor: str | None) -> int:
     return int(cursor)
 
 
-def _number(value: Decimal, field: str) -> int | float:
-    """A price as a JSON number. Only an exact conversion is sent: a value with more digits
-    than a double holds is refused rather than rounded."""
-    if value == value.to_integral_value():
-        return int(value)
-    number = float(value)
-    if Decimal(repr(number)) != value:
-        raise InvalidInput(f"The {field} has more digits than Groww accepts.", field=field)
-    return number
-
-
 def _quantity(value: Decimal) -> int:
     if value != value.to_integral_value():
         raise NotSupported("Groww takes whole quantities only.", code="unsupported_quantity")
@@ -357,8 +346,8 @@ class GrowwOrders(OrderGateway):
         body = {
             "trading_symbol": request.instrument.symbol,
             "quantity": _quantity(request.quantity),
-            "price": _number(request.limit_price or Decimal(0), "limit_price"),
-            "trigger_price": _number(request.stop_price or Decimal(0), "stop_price"),
+            "price": request.limit_price or Decimal(0),
+            "trigger_price": request.stop_price or Decimal(0),
             "validity": _WIRE_VALIDITIES[request.validity],
             "exchange": request.instrument.exchange,
             "segment": SEGMENT,
@@ -422,8 +411,8 @@ class GrowwOrders(OrderGateway):
         stop = change.stop_price or current.stop_price
         body = {
             "quantity": _quantity(quantity),
-            "price": _number(limit or Decimal(0), "limit_price"),
-            "trigger_price": _number(stop or Decimal(0), "stop_price"),
+            "price": limit or Decimal(0),
+            "trigger_price": stop or Decimal(0),
             "groww_order_id": row.groww_order_id,
             "order_type": row.order_type,
             "segment": SEGMENT,

@@ -7,9 +7,9 @@ Business rules:
   connection or a 5xx after sending is ``OrderStateUnknown`` (reconcile with
   :meth:`find_by_client_reference`); only an open circuit (nothing sent) or a 429 (refused) is
   not;
-- Upstox takes prices as JSON numbers: a ``Decimal`` is sent as the float whose shortest text
-  is exactly that decimal, and refused (``InvalidInput``) if there is none; quantities are
-  whole numbers; market orders send price 0, non-stop orders trigger price 0;
+- Upstox takes prices as JSON numbers: a ``Decimal`` is written as an exact JSON number
+  (msgspec, never through ``float``); quantities are whole numbers; market orders send price
+  0, non-stop orders trigger price 0;
 - modify (``PUT /v3/order/modify``) sends the whole order (Upstox requires type, validity,
   price and trigger price), the unchanged fields read from the order first; cancel is
   ``DELETE /v3/order/cancel?order_id=``. Each write answers with the order as Upstox then
@@ -72,15 +72,10 @@ _NOT_SENT = frozenset({"provider_circuit_open"})
 _log = structlog.get_logger("dashcore_brokers.upstox")
 
 
-def wire_number(value: Decimal, field: str) -> float | int:
-    """``value`` as the JSON number Upstox reads, without rounding: an int when whole, else
-    the float whose shortest text is exactly ``value``."""
-    if value == value.to_integral_value():
-        return int(value)
-    number = float(value)
-    if Decimal(repr(number)) != value:
-        raise InvalidInput(f"Upstox cannot take {field} {value} exactly.", field=field)
-    return number
+def wire_number(value: Decimal) -> Decimal | int:
+    """``value`` as the JSON number Upstox reads: an int when whole (quantities), else the
+    exact decimal (msgspec writes it as a number, never through ``float``)."""
+    return int(value) if value == value.to_integral_value() else value
 
 
 def _order_key(row: OrderRow) -> tuple[str, ...]:
@@ -102,16 +97,16 @@ class UpstoxOrderGateway(OrderGateway):
                 field="instrument",
             )
         body = {
-            "quantity": wire_number(request.quantity, "quantity"),
+            "quantity": wire_number(request.quantity),
             "product": PRODUCTS[request.product],
             "validity": VALIDITIES[request.validity],
-            "price": wire_number(request.limit_price or Decimal(0), "limit_price"),
+            "price": wire_number(request.limit_price or Decimal(0)),
             "tag": request.client_reference,
             "instrument_token": key,
             "order_type": ORDER_TYPES[request.type],
             "transaction_type": SIDES[request.side],
             "disclosed_quantity": 0,
-            "trigger_price": wire_number(request.stop_price or Decimal(0), "stop_price"),
+            "trigger_price": wire_number(request.stop_price or Decimal(0)),
             "is_amo": False,
             "slice": False,
         }
@@ -146,12 +141,12 @@ class UpstoxOrderGateway(OrderGateway):
         trigger = change.stop_price or current.stop_price or Decimal(0)
         body = {
             "order_id": order_id,
-            "quantity": wire_number(change.quantity or current.quantity, "quantity"),
+            "quantity": wire_number(change.quantity or current.quantity),
             "validity": VALIDITIES[current.validity],
-            "price": wire_number(price, "limit_price"),
+            "price": wire_number(price),
             "order_type": ORDER_TYPES[current.type],
             "disclosed_quantity": 0,
-            "trigger_price": wire_number(trigger, "stop_price"),
+            "trigger_price": wire_number(trigger),
         }
         response = await self._calls.http.request(
             "PUT", self._calls.order_base + MODIFY_PATH, json=body, headers=self._calls.headers

@@ -68,13 +68,19 @@ class Instrument:
     tick_size: Decimal = Decimal("0.01")
 
     def __post_init__(self) -> None:
-        for name in ("symbol", "exchange"):
-            if not getattr(self, name):
-                raise InvalidInput(f"An instrument needs a {name}.", field=name)
-        for name in ("lot_size", "tick_size"):
-            if not is_positive_decimal(getattr(self, name)):
-                raise InvalidInput(f"The {name} is a positive finite decimal.", field=name)
-        if self.isin is not None and not _ISIN.fullmatch(self.isin):
+        # Adapters build thousands of these per listing: the valid case is checked with as
+        # few calls as possible, the error paths name the field.
+        if not self.symbol:
+            raise InvalidInput("An instrument needs a symbol.", field="symbol")
+        if not self.exchange:
+            raise InvalidInput("An instrument needs an exchange.", field="exchange")
+        lot, tick = self.lot_size, self.tick_size
+        if not (type(lot) is Decimal and lot.is_finite() and lot > 0):
+            raise InvalidInput("The lot_size is a positive finite decimal.", field="lot_size")
+        if not (type(tick) is Decimal and tick.is_finite() and tick > 0):
+            raise InvalidInput("The tick_size is a positive finite decimal.", field="tick_size")
+        isin = self.isin
+        if isin is not None and (len(isin) != 12 or not _ISIN.fullmatch(isin)):
             raise InvalidInput(
                 "An ISIN is a country code, nine letters or digits and a check digit.",
                 field="isin",

@@ -6,6 +6,9 @@ names follow Schwab's camelCase (``rename="camel"``). Every number a user relies
 never through ``float``. The decoders are built once, here.
 
 Schwab sends no envelope: bodies are bare arrays and objects.
+
+Every struct is ``gc=False``: decoded rows hold no reference cycles, so the garbage collector
+never has to scan the thousands a listing decodes.
 """
 
 from __future__ import annotations
@@ -41,21 +44,21 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
-class WireAccountNumber(msgspec.Struct, rename="camel"):
+class WireAccountNumber(msgspec.Struct, gc=False, rename="camel"):
     """``GET /accounts/accountNumbers``: the plain number and the hash URLs must use."""
 
     account_number: str
     hash_value: str
 
 
-class WireInstrument(msgspec.Struct, rename="camel"):
+class WireInstrument(msgspec.Struct, gc=False, rename="camel"):
     asset_type: str = "EQUITY"
     symbol: str = ""
     description: str | None = None
     type: str | None = None
 
 
-class WirePosition(msgspec.Struct, rename="camel"):
+class WirePosition(msgspec.Struct, gc=False, rename="camel"):
     instrument: WireInstrument
     long_quantity: Decimal = _ZERO
     short_quantity: Decimal = _ZERO
@@ -65,7 +68,7 @@ class WirePosition(msgspec.Struct, rename="camel"):
     market_value: Decimal | None = None
 
 
-class WireBalances(msgspec.Struct, rename="camel"):
+class WireBalances(msgspec.Struct, gc=False, rename="camel"):
     """The keys dashcore reads from ``initialBalances`` / ``currentBalances``: margin accounts
     carry ``cashBalance``, ``buyingPower`` and ``marginBalance``; cash accounts ``totalCash``
     and ``cashAvailableForTrading``."""
@@ -77,7 +80,7 @@ class WireBalances(msgspec.Struct, rename="camel"):
     margin_balance: Decimal | None = None
 
 
-class WireSecuritiesAccount(msgspec.Struct, rename="camel"):
+class WireSecuritiesAccount(msgspec.Struct, gc=False, rename="camel"):
     type: str
     account_number: str
     positions: list[WirePosition] = msgspec.field(default_factory=list)
@@ -85,28 +88,28 @@ class WireSecuritiesAccount(msgspec.Struct, rename="camel"):
     current_balances: WireBalances | None = None
 
 
-class WireAccount(msgspec.Struct, rename="camel"):
+class WireAccount(msgspec.Struct, gc=False, rename="camel"):
     securities_account: WireSecuritiesAccount
 
 
-class WireLeg(msgspec.Struct, rename="camel"):
+class WireLeg(msgspec.Struct, gc=False, rename="camel"):
     instruction: str
     instrument: WireInstrument
     quantity: Decimal
 
 
-class WireExecutionLeg(msgspec.Struct, rename="camel"):
+class WireExecutionLeg(msgspec.Struct, gc=False, rename="camel"):
     price: Decimal
     quantity: Decimal
     time: str
 
 
-class WireActivity(msgspec.Struct, rename="camel"):
+class WireActivity(msgspec.Struct, gc=False, rename="camel"):
     activity_type: str = ""
     execution_legs: list[WireExecutionLeg] = msgspec.field(default_factory=list)
 
 
-class WireOrder(msgspec.Struct, rename="camel"):
+class WireOrder(msgspec.Struct, gc=False, rename="camel"):
     order_id: int
     status: str
     order_type: str
@@ -121,14 +124,14 @@ class WireOrder(msgspec.Struct, rename="camel"):
     order_activity_collection: list[WireActivity] = msgspec.field(default_factory=list)
 
 
-class WireTransferItem(msgspec.Struct, rename="camel"):
+class WireTransferItem(msgspec.Struct, gc=False, rename="camel"):
     instrument: WireInstrument | None = None
     amount: Decimal | None = None
     price: Decimal | None = None
     fee_type: str | None = None
 
 
-class WireTransaction(msgspec.Struct, rename="camel"):
+class WireTransaction(msgspec.Struct, gc=False, rename="camel"):
     activity_id: int
     time: str
     type: str
@@ -138,11 +141,11 @@ class WireTransaction(msgspec.Struct, rename="camel"):
     transfer_items: list[WireTransferItem] = msgspec.field(default_factory=list)
 
 
-class WireQuote(msgspec.Struct, rename="camel"):
+class WireQuote(msgspec.Struct, gc=False, rename="camel"):
     last_price: Decimal | None = None
 
 
-class WireQuoteEntry(msgspec.Struct, rename="camel"):
+class WireQuoteEntry(msgspec.Struct, gc=False, rename="camel"):
     """One symbol of ``GET /marketdata/v1/quotes``; every field optional so that a non-quote
     key of the answer (an ``errors`` report, UNCONFIRMED) decodes to an entry without a quote."""
 

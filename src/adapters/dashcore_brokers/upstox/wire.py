@@ -5,6 +5,9 @@ Only the fields dashcore reads are declared; Upstox sends many more. Every numbe
 straight from its JSON text into ``Decimal`` (Upstox sends prices and amounts as JSON floats),
 never through ``float``. Every answer but the token call is ``{"status": "success", "data": …}``
 (v3 order calls add ``"metadata": {"latency": …}``, which is not read).
+
+Every struct is ``gc=False``: decoded rows hold no reference cycles, so the garbage collector
+never has to scan the thousands a listing decodes.
 """
 
 from __future__ import annotations
@@ -46,18 +49,18 @@ T = TypeVar("T")
 _ZERO = Decimal(0)
 
 
-class Envelope(msgspec.Struct, Generic[T]):
+class Envelope(msgspec.Struct, Generic[T], gc=False):
     status: str
     data: T
 
 
-class ProfileData(msgspec.Struct):
+class ProfileData(msgspec.Struct, gc=False):
     user_id: str
     user_name: str = ""
     products: list[str] = msgspec.field(default_factory=list)
 
 
-class FundSegment(msgspec.Struct):
+class FundSegment(msgspec.Struct, gc=False):
     """One segment of ``/v2/user/get-funds-and-margin``: ``available_margin`` is what can be
     traded with now, ``used_margin`` what open positions and orders block."""
 
@@ -65,11 +68,11 @@ class FundSegment(msgspec.Struct):
     available_margin: Decimal = _ZERO
 
 
-class Funds(msgspec.Struct):
+class Funds(msgspec.Struct, gc=False):
     equity: FundSegment | None = None
 
 
-class HoldingRow(msgspec.Struct):
+class HoldingRow(msgspec.Struct, gc=False):
     """A ``/v2/portfolio/long-term-holdings`` line."""
 
     trading_symbol: str
@@ -82,7 +85,7 @@ class HoldingRow(msgspec.Struct):
     company_name: str = ""
 
 
-class PositionRow(msgspec.Struct):
+class PositionRow(msgspec.Struct, gc=False):
     """A ``/v2/portfolio/short-term-positions`` line; ``quantity`` is net (short < 0)."""
 
     trading_symbol: str
@@ -95,18 +98,18 @@ class PositionRow(msgspec.Struct):
     instrument_token: str = ""
 
 
-class PageInfo(msgspec.Struct):
+class PageInfo(msgspec.Struct, gc=False):
     page_number: int
     page_size: int
     total_records: int = 0
     total_pages: int = 0
 
 
-class _Meta(msgspec.Struct):
+class _Meta(msgspec.Struct, gc=False):
     page: PageInfo | None = None
 
 
-class HistoricalTrade(msgspec.Struct):
+class HistoricalTrade(msgspec.Struct, gc=False):
     """A ``/v2/charges/historical-trades`` line: ``amount`` is unsigned (price x quantity)."""
 
     trade_id: str
@@ -122,13 +125,13 @@ class HistoricalTrade(msgspec.Struct):
     instrument_token: str = ""
 
 
-class TradeHistory(msgspec.Struct):
+class TradeHistory(msgspec.Struct, gc=False):
     status: str
     data: list[HistoricalTrade] = msgspec.field(default_factory=list)
     meta: _Meta | None = msgspec.field(name="metaData", default=None)
 
 
-class OrderRow(msgspec.Struct):
+class OrderRow(msgspec.Struct, gc=False):
     """An order of the order book or ``/v2/order/details`` (latest snapshot)."""
 
     order_id: str
@@ -150,7 +153,7 @@ class OrderRow(msgspec.Struct):
     order_timestamp: str | None = None
 
 
-class TradeRow(msgspec.Struct):
+class TradeRow(msgspec.Struct, gc=False):
     """An execution of ``/v2/order/trades``; ``average_price`` is the trade's price."""
 
     trade_id: str
@@ -161,18 +164,18 @@ class TradeRow(msgspec.Struct):
     order_timestamp: str | None = None
 
 
-class LastPrice(msgspec.Struct):
+class LastPrice(msgspec.Struct, gc=False):
     last_price: Decimal
     instrument_token: str = ""
 
 
-class PlacedData(msgspec.Struct):
+class PlacedData(msgspec.Struct, gc=False):
     """``/v3/order/place``: a list, because ``slice=true`` may split an order."""
 
     order_ids: list[str]
 
 
-class OrderIdData(msgspec.Struct):
+class OrderIdData(msgspec.Struct, gc=False):
     order_id: str
 
 

@@ -6,6 +6,9 @@ number ever passes through ``float``: prices and quantities typed ``Decimal`` ar
 exactly from the number's text. Kite's timestamps (``"YYYY-MM-DD HH:MM:SS"``, India time
 without a zone) decode as naive datetimes; :mod:`dashcore_brokers.zerodha.mapping` attaches
 the zone.
+
+Every struct is ``gc=False``: decoded rows hold no reference cycles, so the garbage collector
+never has to scan the thousands a listing decodes.
 """
 
 from __future__ import annotations
@@ -37,27 +40,27 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Envelope(msgspec.Struct, Generic[T]):
+class Envelope(msgspec.Struct, Generic[T], gc=False):
     """``{"status": "success", "data": …}``; anything else is a refusal."""
 
     status: str
     data: T
 
 
-class KiteProfile(msgspec.Struct):
+class KiteProfile(msgspec.Struct, gc=False):
     user_id: str
     user_name: str = ""
 
 
-class _Available(msgspec.Struct):
+class _Available(msgspec.Struct, gc=False):
     cash: Decimal = Decimal(0)
 
 
-class _Utilised(msgspec.Struct):
+class _Utilised(msgspec.Struct, gc=False):
     debits: Decimal = Decimal(0)
 
 
-class KiteMargins(msgspec.Struct):
+class KiteMargins(msgspec.Struct, gc=False):
     """One segment of ``/user/margins`` (``equity``): ``net`` is what can be used now."""
 
     net: Decimal
@@ -65,7 +68,7 @@ class KiteMargins(msgspec.Struct):
     utilised: _Utilised
 
 
-class KiteHolding(msgspec.Struct):
+class KiteHolding(msgspec.Struct, gc=False):
     tradingsymbol: str
     exchange: str
     quantity: Decimal
@@ -75,7 +78,7 @@ class KiteHolding(msgspec.Struct):
     t1_quantity: Decimal = Decimal(0)
 
 
-class KitePosition(msgspec.Struct):
+class KitePosition(msgspec.Struct, gc=False):
     tradingsymbol: str
     exchange: str
     product: str
@@ -85,11 +88,11 @@ class KitePosition(msgspec.Struct):
     realised: Decimal = Decimal(0)
 
 
-class _Positions(msgspec.Struct):
+class _Positions(msgspec.Struct, gc=False):
     net: list[KitePosition]
 
 
-class KiteOrder(msgspec.Struct):
+class KiteOrder(msgspec.Struct, gc=False):
     order_id: str
     status: str
     exchange: str
@@ -109,7 +112,7 @@ class KiteOrder(msgspec.Struct):
     tag: str | None = None
 
 
-class KiteTrade(msgspec.Struct):
+class KiteTrade(msgspec.Struct, gc=False):
     trade_id: str
     order_id: str
     exchange: str
@@ -120,11 +123,11 @@ class KiteTrade(msgspec.Struct):
     fill_timestamp: datetime
 
 
-class _OrderId(msgspec.Struct):
+class _OrderId(msgspec.Struct, gc=False):
     order_id: str
 
 
-class _Ltp(msgspec.Struct):
+class _Ltp(msgspec.Struct, gc=False):
     last_price: Decimal
 
 

@@ -101,6 +101,7 @@ from dashcore_brokers.groww.wire import (
     profile_decoder,
 )
 from dashcore_brokers.http import ProviderHttp
+from dashcore_brokers.paging import cursor_at, page_of_items, start_of
 
 __all__ = [
     "GROWW_CAPABILITIES",
@@ -152,15 +153,6 @@ _WIRE_VALIDITIES: Final = {Validity.DAY: "DAY"}
 _ORDER_SENT_CODES: Final = frozenset({"provider_timeout", "provider_unreachable", "provider_error"})
 
 T = TypeVar("T")
-
-
-def _offset(cursor: str | None) -> int:
-    """The position a cursor stands for (dashcore's own cursors are decimal offsets)."""
-    if cursor is None:
-        return 0
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 9:
-        raise InvalidInput("This cursor does not belong to this listing.", field="cursor")
-    return int(cursor)
 
 
 def _quantity(value: Decimal) -> int:
@@ -256,12 +248,6 @@ _read_status = _envelope(order_status_decoder)
 _read_ltp = _envelope(ltp_decoder)
 
 
-def _page(items: Sequence[T], cursor: str | None) -> Page[T]:
-    start = _offset(cursor)
-    end = start + PAGE_SIZE
-    return Page(tuple(items[start:end]), str(end) if end < len(items) else None)
-
-
 class GrowwAccounts(AccountReader):
     def __init__(self, api: _Api) -> None:
         self._api = api
@@ -297,21 +283,21 @@ class GrowwAccounts(AccountReader):
 
     async def holdings(self, account_id: str, *, cursor: str | None = None) -> Page[Holding]:
         GROWW_CAPABILITIES.require(Operation.HOLDINGS, PROVIDER)
-        _offset(cursor)
+        start_of(cursor, "holdings")
         await self._api.check_account(account_id)
         rows = await self._api.get(
             HOLDINGS_PATH, lambda body: normalize_holdings(body, account_id), "holdings"
         )
-        return _page(rows, cursor)
+        return page_of_items(rows, cursor, listing="holdings", size=PAGE_SIZE)
 
     async def positions(self, account_id: str, *, cursor: str | None = None) -> Page[Position]:
         GROWW_CAPABILITIES.require(Operation.POSITIONS, PROVIDER)
-        _offset(cursor)
+        start_of(cursor, "positions")
         await self._api.check_account(account_id)
         rows = await self._api.get(
             POSITIONS_PATH, lambda body: normalize_positions(body, account_id), "positions"
         )
-        return _page(rows, cursor)
+        return page_of_items(rows, cursor, listing="positions", size=PAGE_SIZE)
 
     async def transactions(
         self, account_id: str, *, cursor: str | None = None
@@ -440,14 +426,15 @@ class GrowwOrders(OrderGateway):
         return normalize_order(await self._detail(account_id, order_id, "get_order"), account_id)
 
     async def list(self, account_id: str, *, cursor: str | None = None) -> Page[Order]:
-        """The day's orders, Groww's pages of 100 (the cursor is Groww's page number)."""
+        """The day's orders, Groww's pages of 100 (the cursor carries Groww's page number)."""
         GROWW_CAPABILITIES.require(Operation.LIST_ORDERS, PROVIDER)
-        page = _offset(cursor)
+        page = start_of(cursor, "orders")
         await self._api.check_account(account_id)
         params = {"segment": SEGMENT, "page": str(page), "page_size": str(ORDER_PAGE_SIZE)}
         rows = (await self._api.get(LIST_PATH, _read_orders, "list_orders", params)).order_list
         more = len(rows) >= ORDER_PAGE_SIZE
-        return Page(tuple(normalize_orders(rows, account_id)), str(page + 1) if more else None)
+        following = cursor_at("orders", page + 1) if more else None
+        return Page(tuple(normalize_orders(rows, account_id)), following)
 
     async def fills(self, account_id: str, order_id: str) -> Sequence[Fill]:
         GROWW_CAPABILITIES.require(Operation.FILLS, PROVIDER)

@@ -36,10 +36,10 @@ from dashcore.domain.portfolio import (
 )
 from dashcore.ports.brokers import AccountReader
 from dashcore.ports.clock import Clock
+from dashcore_brokers.paging import bad_cursor
 from dashcore_brokers.upstox.calls import (
     PAGE_SIZE,
     UpstoxCalls,
-    bad_cursor,
     decode_cursor,
     encode_cursor,
     page_of,

@@ -31,13 +31,13 @@ from dashcore.domain.connections import ProviderCredentials
 from dashcore.domain.errors import Conflict, InvalidInput, NotFound, ReauthRequired
 from dashcore.domain.portfolio import Page
 from dashcore_brokers.http import ProviderHttp, decode
+from dashcore_brokers.paging import bad_cursor, page_in_memory
 from dashcore_brokers.upstox.errors import INVALID_TOKEN, error_code, raise_for_upstox
 
 __all__ = [
     "PAGE_SIZE",
     "PROVIDER",
     "UpstoxCalls",
-    "bad_cursor",
     "decode_cursor",
     "encode_cursor",
     "page_of",
@@ -60,10 +60,6 @@ def encode_cursor(*parts: str | int) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def bad_cursor() -> NoReturn:
-    raise InvalidInput("This cursor does not belong to this listing.", field="cursor")
-
-
 def decode_cursor(cursor: str, kind: str, count: int) -> list[str]:
     """The ``count`` parts after ``kind`` of a cursor made by :func:`encode_cursor`, or
     ``InvalidInput``."""
@@ -75,15 +71,6 @@ def decode_cursor(cursor: str, kind: str, count: int) -> list[str]:
     if first != kind or len(parts) != count:
         bad_cursor()
     return parts
-
-
-def _offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    [offset] = decode_cursor(cursor, "o", 1)
-    if not offset.isdigit():
-        bad_cursor()
-    return int(offset)
 
 
 class UpstoxCalls:
@@ -173,8 +160,6 @@ def page_of(
 ) -> Page[T]:
     """One page of a whole listing: sorted by ``key`` (unique per row), sliced at the cursor's
     offset, and only the slice converted."""
-    start = _offset(cursor)
-    ordered = sorted(rows, key=key)
-    end = start + PAGE_SIZE
-    next_cursor = encode_cursor("o", end) if end < len(ordered) else None
-    return Page(tuple(convert(ordered[start:end])), next_cursor)
+    return page_in_memory(
+        sorted(rows, key=key), cursor, listing="rows", size=PAGE_SIZE, convert=convert
+    )

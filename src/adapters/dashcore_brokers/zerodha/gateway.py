@@ -72,6 +72,7 @@ from dashcore.ports.brokers import (
     QuoteReader,
 )
 from dashcore_brokers.http import ProviderHttp
+from dashcore_brokers.paging import page_of_items
 from dashcore_brokers.plugin import ProviderConfig
 from dashcore_brokers.zerodha import wire
 from dashcore_brokers.zerodha.mapping import (
@@ -151,19 +152,6 @@ def _order_id(order_id: str) -> str:
     return order_id
 
 
-def _paginate(items: Sequence[T], cursor: str | None, listing: str, size: int) -> Page[T]:
-    """``size`` items from the cursor's offset; the cursor names its listing."""
-    start = 0
-    if cursor is not None:
-        name, _, offset = cursor.partition(":")
-        if name != listing or not (offset.isascii() and offset.isdigit()):
-            raise InvalidInput("The cursor does not belong to this listing.", field="cursor")
-        start = int(offset)
-    end = start + size
-    following = f"{listing}:{end}" if end < len(items) else None
-    return Page(tuple(items[start:end]), following)
-
-
 class _KiteApi:
     """One session's calls: Kite's authorization header, refusals translated."""
 
@@ -239,14 +227,16 @@ class KiteAccounts(AccountReader):
         self._caps.require(Operation.HOLDINGS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/portfolio/holdings", "holdings")
-        return _paginate(normalize_holdings(body, account_id), cursor, "holdings", self._page_size)
+        return page_of_items(
+            normalize_holdings(body, account_id), cursor, listing="holdings", size=self._page_size
+        )
 
     async def positions(self, account_id: str, *, cursor: str | None = None) -> Page[Position]:
         self._caps.require(Operation.POSITIONS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/portfolio/positions", "positions")
-        return _paginate(
-            normalize_positions(body, account_id), cursor, "positions", self._page_size
+        return page_of_items(
+            normalize_positions(body, account_id), cursor, listing="positions", size=self._page_size
         )
 
     async def transactions(
@@ -255,8 +245,8 @@ class KiteAccounts(AccountReader):
         self._caps.require(Operation.TRANSACTIONS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/trades", "transactions")
-        return _paginate(
-            normalize_transactions(body, account_id), cursor, "trades", self._page_size
+        return page_of_items(
+            normalize_transactions(body, account_id), cursor, listing="trades", size=self._page_size
         )
 
 
@@ -329,7 +319,9 @@ class KiteOrders(OrderGateway):
         self._caps.require(Operation.LIST_ORDERS, PROVIDER)
         account_id = self._api.account(account_id)
         body = await self._api.read("/orders", "list_orders")
-        return _paginate(normalize_orders(body, account_id), cursor, "orders", self._page_size)
+        return page_of_items(
+            normalize_orders(body, account_id), cursor, listing="orders", size=self._page_size
+        )
 
     async def fills(self, account_id: str, order_id: str) -> Sequence[Fill]:
         self._caps.require(Operation.FILLS, PROVIDER)

@@ -2,8 +2,9 @@
 (issue #5 acceptance, OAUTH-3).
 
 The two "processes" are two apps built from the same settings — each with its own container,
-adapters, HTTP clients and lifespan task — sharing only PostgreSQL and Redis, exactly as two
-replicas behind a load balancer do. Both reach one Schwab sandbox (the second app's simulator
+adapters, HTTP clients and lifespan task, the second on its own event loop in its own thread —
+sharing only PostgreSQL and Redis, exactly as two replicas behind a load balancer do. Both
+reach one Schwab sandbox (the second app's simulator
 provider is overridden with the first app's), so there is one refresh token to spend, and the
 sandbox rotates it: a second spend would be refused and the connection would fall into
 ``needs_reauth``. The token endpoint answers slowly so that the two refreshes overlap.
@@ -12,6 +13,7 @@ sandbox rotates it: a second spend would be refused and the connection would fal
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -27,7 +29,7 @@ from dashcore_http import create_app
 from tests.conftest import PostgresSchema
 from tests.integration.conftest import _Lifespan
 from tests.integration.identity.conftest import Backend, Served
-from tests.integration.identity.support import Mailbox, audit_actions
+from tests.integration.identity.support import Account, Mailbox, audit_actions
 from tests.integration.providers.support import (
     TokenCalls,
     connect_redirect,
@@ -85,6 +87,26 @@ async def second_process(
             yield client
 
 
+def _refresh_on_its_own_loop(
+    backend: Backend,
+    sandboxes: BrokerSandboxes,
+    account: Account,
+    connection_id: str,
+    ready: threading.Event,
+    go: threading.Event,
+) -> tuple[int, object]:
+    """The second process: its own event loop, app and clients; it refreshes on ``go``."""
+
+    async def run() -> tuple[int, object]:
+        async with second_process(backend, sandboxes) as other:
+            ready.set()
+            await asyncio.to_thread(go.wait, 30)
+            answer = await refresh(other, account, connection_id)
+            return answer.status_code, answer.json()
+
+    return asyncio.run(run())
+
+
 async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     backend: Backend, served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
 ) -> None:
@@ -95,17 +117,21 @@ async def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     assert old.refresh_token is not None
     schwab.settings.rotate_refresh_tokens = True
     calls = TokenCalls.watch(schwab, "schwab", delay=TOKEN_ENDPOINT_DELAY)
-
-    async with second_process(backend, sandboxes) as other:
-        first, second = await asyncio.gather(
-            refresh(served.client, account, connection_id),
-            refresh(other, account, connection_id),
+    ready, go = threading.Event(), threading.Event()
+    other = asyncio.create_task(
+        asyncio.to_thread(
+            _refresh_on_its_own_loop, backend, sandboxes, account, connection_id, ready, go
         )
+    )
+    assert await asyncio.to_thread(ready.wait, 30), "the second process did not start"
+    go.set()
+    first = await refresh(served.client, account, connection_id)
+    second_status, second_body = await other
 
+    assert second_status == 200, second_body
+    assert first.json() == second_body
     assert first.status_code == 200, first.text
-    assert second.status_code == 200, second.text
     assert calls.count == 1
-    assert first.json() == second.json()
     assert first.json()["status"] == "connected"
     assert first.json()["last_refreshed_at"] is not None
     new = await stored_credentials(served.core, connection_id)

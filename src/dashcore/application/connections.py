@@ -48,6 +48,7 @@ from dashcore.domain.connections import (
 )
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
+    BadRequest,
     Conflict,
     DashcoreError,
     DecryptionFailed,
@@ -92,8 +93,8 @@ def _not_found() -> NotFound:
     return NotFound("No such connection.", code="connection_not_found")
 
 
-def _state_refused() -> InvalidInput:
-    return InvalidInput(
+def _state_refused() -> BadRequest:
+    return BadRequest(
         "The authorization link is not valid: it expired, was used, or belongs to someone else.",
         code="invalid_authorization_state",
         field="state",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 __all__ = [
     "AuditChainBroken",
     "AuthenticationFailed",
+    "BadRequest",
     "Conflict",
     "DashcoreError",
     "DecryptionFailed",
@@ -86,6 +87,14 @@ class InvalidInput(DashcoreError):
         if field is not None:
             errors = (FieldError(field, self.message), *errors)
         self.errors = errors
+
+
+class BadRequest(InvalidInput):
+    """A request that cannot be used as sent, whatever its fields say: a one-time state that
+    is spent, expired or someone else's (HTTP 400 rather than 422)."""
+
+    code = "bad_request"
+    default_message = "This request cannot be used."
 
 
 class NotFound(DashcoreError):

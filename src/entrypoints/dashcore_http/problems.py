@@ -6,6 +6,7 @@ Domain errors (``dashcore.domain.errors``), looked up by class along the MRO:
     error                    status  extra
     =======================  ======  ===================================================
     InvalidInput             422     ``errors: [{field, message}]``
+    BadRequest               400     (an InvalidInput) a spent, expired or foreign one-time state
     NotSupported             422     the provider cannot do it (capability map); nothing sent
     NotFound                 404
     Conflict                 409
@@ -54,6 +55,7 @@ from litestar.types import ExceptionHandlersMap, Scope
 
 from dashcore.domain.errors import (
     AuthenticationFailed,
+    BadRequest,
     Conflict,
     DashcoreError,
     DependencyUnavailable,
@@ -84,6 +86,7 @@ PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
 DOMAIN_STATUS: Final[Mapping[type[DashcoreError], HTTPStatus]] = {
     InvalidInput: HTTPStatus.UNPROCESSABLE_ENTITY,
+    BadRequest: HTTPStatus.BAD_REQUEST,
     NotSupported: HTTPStatus.UNPROCESSABLE_ENTITY,
     NotFound: HTTPStatus.NOT_FOUND,
     Conflict: HTTPStatus.CONFLICT,

@@ -1,7 +1,7 @@
 """The callback accepts a state only once, only fresh, only from whoever started the flow and
 only at the provider it was issued for (security.md OAUTH-1, OAUTH-2, BKEY-1).
 
-Every refusal is a 422 ``invalid_authorization_state`` problem, leaves the connection exactly as
+Every refusal is a 400 ``invalid_authorization_state`` problem, leaves the connection exactly as
 it was, and happens before the provider's token endpoint is called (counted at the sandbox).
 The app runs on a FakeClock (``ClockedMailbox``) that the sandboxes share, so a state can be
 left to expire without waiting.
@@ -46,7 +46,7 @@ async def _view(client: httpx.AsyncClient, account: Account, connection_id: str)
 
 
 def _refused(response: httpx.Response) -> None:
-    assert response.status_code == 422, response.text
+    assert response.status_code == 400, response.text
     assert problem_code(response) == "invalid_authorization_state"
 
 

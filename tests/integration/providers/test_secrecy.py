@@ -111,7 +111,7 @@ async def _redirect_flow(served: Served, account: Account, provider: str, secret
     landed = await land(client, account, callback)
     assert landed.status_code == 200, landed.text
     replayed = await land(client, account, callback)
-    assert replayed.status_code == 422, replayed.text
+    assert replayed.status_code == 400, replayed.text
     return connection_id
 
 

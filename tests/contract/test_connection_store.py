@@ -24,7 +24,6 @@ from dashcore.domain.connections import (
     hash_state,
     new_state,
 )
-from dashcore.domain.email import Email
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.users import User
 from dashcore.ports.providers import (
@@ -46,6 +45,7 @@ from dashcore_sql.connections import (
 from dashcore_sql.tables import pending_authorizations, provider_connections, users
 from dashcore_sql.users import SqlUserRepository
 from tests.contract.conftest import Backend, SqlBackend, Work
+from tests.contract.people import person
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
 NEW_YORK = timezone(timedelta(hours=-4))
@@ -85,18 +85,8 @@ async def repos(backend: Backend) -> AsyncIterator[Repos]:
             )
 
 
-def person(number: int) -> User:
-    return User(
-        id=UUID(f"00000000-0000-7000-8000-{number:012x}"),
-        email=Email(f"user{number}@example.org"),
-        password_hash=f"$argon2id$v=19$m=19456,t=2,p=1$salt{number}$hash",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
 async def people(backend: Backend, *numbers: int) -> list[User]:
-    added = [person(number) for number in numbers]
+    added = [person(number, NOW) for number in numbers]
     async with repos(backend) as r:
         for item in added:
             await r.users.add(item)
@@ -716,4 +706,4 @@ async def test_stored_rows_hold_the_state_hash_not_the_state(sql_backend: SqlBac
 
 async def test_a_connection_for_an_unknown_user_is_refused(sql_backend: SqlBackend) -> None:
     with pytest.raises(Conflict):
-        await add_connections(sql_backend, connection(1, person(99)))
+        await add_connections(sql_backend, connection(1, person(99, NOW)))

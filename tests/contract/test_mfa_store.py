@@ -14,7 +14,6 @@ from uuid import UUID
 import pytest
 from sqlalchemy import delete, select
 
-from dashcore.domain.email import Email
 from dashcore.domain.errors import Conflict
 from dashcore.domain.mfa import (
     AMR_EMAIL_OTP,
@@ -53,6 +52,7 @@ from dashcore_sql.mfa import (
 from dashcore_sql.tables import login_challenges, recovery_codes, totp_factors, users
 from dashcore_sql.users import SqlUserRepository
 from tests.contract.conftest import Backend, SqlBackend, Work
+from tests.contract.people import person
 
 NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
 INDIA = timezone(timedelta(hours=5, minutes=30))
@@ -95,18 +95,8 @@ async def repos(backend: Backend) -> AsyncIterator[Repos]:
             )
 
 
-def person(number: int) -> User:
-    return User(
-        id=UUID(f"00000000-0000-7000-8000-{number:012x}"),
-        email=Email(f"user{number}@example.org"),
-        password_hash=f"$argon2id$v=19$m=19456,t=2,p=1$salt{number}$hash",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
 async def people(backend: Backend, *numbers: int) -> list[User]:
-    added = [person(number) for number in numbers]
+    added = [person(number, NOW) for number in numbers]
     async with repos(backend) as r:
         for item in added:
             await r.users.add(item)

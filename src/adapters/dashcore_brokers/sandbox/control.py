@@ -26,7 +26,14 @@ from dashcore_brokers.sandbox.settings import ConsentMode
 if TYPE_CHECKING:
     from dashcore_brokers.sandbox.core import BrokerSandbox
 
-__all__ = ["CONTROL_PREFIX", "FaultSpec", "SettingsPatch", "TokenTarget", "control_router"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "FaultSpec",
+    "SettingsPatch",
+    "TokenTarget",
+    "control_error",
+    "control_router",
+]
 
 CONTROL_PREFIX = "/__sandbox__"
 
@@ -70,7 +77,7 @@ def _rule_view(rule: FaultRule) -> dict[str, object]:
     }
 
 
-def _control_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def control_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return json_response(exc.status_code, {"error": exc.detail})
 
 
@@ -136,5 +143,5 @@ def control_router(sandbox: BrokerSandbox) -> Router:
             read_settings,
             change_settings,
         ],
-        exception_handlers={HTTPException: _control_error},
+        exception_handlers={HTTPException: control_error},
     )

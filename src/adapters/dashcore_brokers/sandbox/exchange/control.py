@@ -17,15 +17,13 @@ Money travels as JSON strings (numbers are accepted on input). Errors are plain
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 
-from dashcore_brokers.sandbox._wire import json_response
-from dashcore_brokers.sandbox.control import CONTROL_PREFIX
+from dashcore_brokers.sandbox.control import CONTROL_PREFIX, control_error
 from dashcore_brokers.sandbox.exchange.engine import Exchange
 from dashcore_brokers.sandbox.exchange.model import SimFill
 
@@ -55,10 +53,6 @@ def _fill_view(fill: SimFill) -> dict[str, object]:
         "charges": str(fill.charges),
         "at": fill.at.isoformat(),
     }
-
-
-def _control_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    return json_response(exc.status_code, {"error": exc.detail})
 
 
 def exchange_control_router(exchange: Exchange) -> Router:
@@ -106,5 +100,5 @@ def exchange_control_router(exchange: Exchange) -> Router:
     return Router(
         path=CONTROL_PREFIX,
         route_handlers=[list_prices, move_price, end_of_day, deposit],
-        exception_handlers={HTTPException: _control_error},
+        exception_handlers={HTTPException: control_error},
     )

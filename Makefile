@@ -30,8 +30,12 @@ bootstrap: $(SYNCED)  ## install uv, the venv and the locked packages
 serve: $(SYNCED)  ## run the API on the embedded default (SQLite under ./var)
 	$(BIN)/dashcore serve
 
+# Tests run on every core (pytest-xdist); each test has its own schema and key prefix, so
+# workers never collide. `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= auto
+
 test: $(SYNCED)  ## run the whole test suite (CI=true makes PostgreSQL/Redis mandatory)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(SYNCED)  ## ruff, ruff format --check, mypy --strict, import-linter
 	$(BIN)/ruff check src tests bench examples

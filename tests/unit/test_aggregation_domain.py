@@ -181,6 +181,30 @@ def test_totals_are_per_currency_and_count_each_account_once() -> None:
         totals_by_currency([balance(1, "1"), balance(1, "2")])
 
 
+def test_the_amounts_of_a_balance_or_a_holding_are_in_one_currency() -> None:
+    usd, inr = Money.of(1, "USD"), Money.of(1, "INR")
+    with pytest.raises(InvalidInput):
+        StoredBalance.from_provider(synced_account(), Balance("ACC-1", usd, inr, usd), T0)
+    with pytest.raises(InvalidInput):
+        StoredHolding.snapshot(
+            synced_account(), [Holding("ACC-1", equity(), Decimal(1), usd, inr, None)], T0
+        )
+    with pytest.raises(InvalidInput):
+        StoredPosition.snapshot(
+            synced_account(),
+            [Position("ACC-1", equity(), Decimal(1), "cnc", usd, None, None, inr)],
+            T0,
+        )
+    with pytest.raises(InvalidInput):
+        StoredPosition.snapshot(
+            synced_account(), [Position("ACC-1", equity(), Decimal(1), "", None, None, None)], T0
+        )
+    (line,) = StoredHolding.snapshot(
+        synced_account(), [Holding("ACC-1", equity(), Decimal(1), None, inr, inr)], T0
+    )
+    assert line.price_currency == INR
+
+
 def holding(symbol: str, quantity: str = "10") -> Holding:
     return Holding("ACC-1", equity(symbol), Decimal(quantity), None, None, None)
 

@@ -322,6 +322,16 @@ class StoredAccount:
 # ----------------------------------------------------------------- balances and snapshots
 
 
+def _currency_of(*amounts: Money | None) -> Currency | None:
+    return next((amount.currency for amount in amounts if amount is not None), None)
+
+
+def _one_currency(what: str, *amounts: Money | None) -> None:
+    """A balance's amounts, or a holding's prices, are in one currency."""
+    if len({amount.currency for amount in amounts if amount is not None}) > 1:
+        raise InvalidInput(f"The amounts of a {what} are in one currency.", field="currency")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredBalance:
     """The latest balance of an account, in its currency; ``as_of`` is the provider's time when
@@ -337,6 +347,11 @@ class StoredBalance:
 
     def __post_init__(self) -> None:
         _normalize_times(self, "synced_at", "as_of")
+        _one_currency("balance", self.cash, self.buying_power, self.margin_used)
+
+    @property
+    def currency(self) -> Currency:
+        return self.cash.currency
 
     @classmethod
     def from_provider(
@@ -405,10 +420,15 @@ class StoredHolding:
 
     def __post_init__(self) -> None:
         _normalize_times(self, "as_of")
+        _one_currency("holding", self.average_cost, self.last_price, self.market_value)
 
     @property
     def key(self) -> str:
         return str(self.instrument.key)
+
+    @property
+    def price_currency(self) -> Currency | None:
+        return _currency_of(self.average_cost, self.last_price, self.market_value)
 
     @classmethod
     def from_provider(
@@ -452,10 +472,21 @@ class StoredPosition:
 
     def __post_init__(self) -> None:
         _normalize_times(self, "as_of")
+        if not self.product:
+            raise InvalidInput("A position needs a product.", field="product")
+        _one_currency(
+            "position", self.average_price, self.last_price, self.market_value, self.realised_pnl
+        )
 
     @property
     def key(self) -> str:
         return f"{self.instrument.key}/{self.product}"
+
+    @property
+    def price_currency(self) -> Currency | None:
+        return _currency_of(
+            self.average_price, self.last_price, self.market_value, self.realised_pnl
+        )
 
     @classmethod
     def from_provider(

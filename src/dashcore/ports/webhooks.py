@@ -1,0 +1,39 @@
+"""Ports of inbound broker webhooks (issue #8; security.md WH-2, WH-3)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dashcore.domain.webhooks import WebhookEvent
+
+__all__ = ["DUPLICATE_EVENT", "OrderUpdateHints", "WebhookEventRepository"]
+
+DUPLICATE_EVENT = "webhook_events_exists"
+"""The ``Conflict`` code of a commit that lost the race to store the same event."""
+
+
+class WebhookEventRepository(Protocol):
+    """The inbox of deliveries, unique per ``(provider, event_id)``."""
+
+    async def record(self, event: WebhookEvent) -> bool:
+        """Store ``event`` in the current unit of work: ``True`` if it is new, ``False`` if
+        this provider's event with the same ``event_id`` is already stored (nothing written).
+
+        Concurrent deliveries of one event store it once. On PostgreSQL and SQLite the second
+        waits for the first one's transaction and then answers ``False``; an adapter that
+        cannot see other transactions' uncommitted writes (memory) answers ``True`` to both
+        and refuses the later commit with ``Conflict`` (:data:`DUPLICATE_EVENT`)."""
+        ...
+
+    async def get(self, provider: str, event_id: str) -> WebhookEvent | None: ...
+
+
+class OrderUpdateHints(Protocol):
+    """Where a webhook's news about an order goes: a hint that the order may have changed at
+    the broker, to be re-fetched from the broker before anything is believed (WH-2). Called
+    after the event is stored and committed; an implementation that cannot act now enqueues
+    or drops the hint (the order-status poll catches up) rather than failing the delivery."""
+
+    async def order_changed(
+        self, provider: str, broker_order_id: str, account_id: str | None
+    ) -> None: ...

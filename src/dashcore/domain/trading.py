@@ -459,8 +459,18 @@ class PlacedOrder:
         return replace(self, submit_attempts=self.submit_attempts + 1, updated_at=now)
 
     def state_unknown(self, now: datetime, failure: OrderFailure) -> PlacedOrder:
-        """Sent, but the answer was lost (timeout, reset, 5xx): only reconciliation settles it."""
+        """Sent, but the answer was lost (timeout, reset, 5xx): only reconciliation settles it.
+        An order that reconciliation (or a webhook) settled meanwhile stays as it is."""
+        if self.status is not OrderStatus.PENDING_SUBMIT:
+            return self
         return self._moved(OrderStatus.UNKNOWN, now, last_error=failure)
+
+    def flagged(self, now: datetime, failure: OrderFailure) -> PlacedOrder:
+        """Record why the order cannot be settled automatically (its status unchanged): e.g.
+        reconciliation found a broker order that another of our orders already holds."""
+        if self.last_error == failure:
+            return self
+        return replace(self, last_error=failure, updated_at=now)
 
     def rejected(self, now: datetime, failure: OrderFailure) -> PlacedOrder:
         """The broker refused the order, or it provably never reached the broker."""
@@ -554,25 +564,30 @@ class PlacedOrder:
         """The broker refused the cancel: the order is what the broker says it is."""
         return self._applied(report, now, None)
 
+    def changed_request(self, change: OrderChange) -> OrderRequest:
+        """The request as ``change`` makes it, checked as a new request is (whole lots, on the
+        tick: ``InvalidInput`` naming the field); the quantity never below what has filled."""
+        if change.quantity is not None and change.quantity < self.filled_quantity:
+            raise InvalidInput(
+                "The quantity cannot go below what has already filled.", field="quantity"
+            )
+        current = self.request
+        return replace(
+            current,
+            quantity=current.quantity if change.quantity is None else change.quantity,
+            limit_price=current.limit_price if change.limit_price is None else change.limit_price,
+            stop_price=current.stop_price if change.stop_price is None else change.stop_price,
+        )
+
     def modified(self, change: OrderChange, report: Order, now: datetime) -> PlacedOrder:
         """The broker took a modification. ``report`` is the order it now runs: for a broker that
         replaces the order on modify (Schwab), a new broker id takes over from the old."""
-        request = replace(
-            self.request,
-            quantity=change.quantity if change.quantity is not None else self.request.quantity,
-            limit_price=change.limit_price
-            if change.limit_price is not None
-            else self.request.limit_price,
-            stop_price=change.stop_price
-            if change.stop_price is not None
-            else self.request.stop_price,
-        )
         carried = self.carried_quantity
         if report.provider_order_id != self.broker_order_id:
             carried = self.filled_quantity
         moved = replace(
             self,
-            request=request,
+            request=self.changed_request(change),
             broker_order_id=report.provider_order_id,
             carried_quantity=carried,
         )

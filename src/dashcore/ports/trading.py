@@ -82,6 +82,10 @@ class OrderRepository(Protocol):
 
 
 class IdempotencyRepository(Protocol):
+    async def get(self, user_id: UUID, key_hash: str) -> IdempotencyRecord | None:
+        """The record holding this key of this user, expired or not (the caller checks)."""
+        ...
+
     async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
         """Claim ``record.key_hash`` for ``record.user_id``: ``None`` when this call won (the
         record is written in the current unit of work), else the record that holds the key.

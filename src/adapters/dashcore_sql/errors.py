@@ -72,6 +72,14 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "pending_authorizations_exists",
         "This authorization is already pending.",
     ),
+    "pk_webhook_events": (
+        "webhook_events_id_taken",
+        "A webhook event with this id already exists.",
+    ),
+    "uq_webhook_events_provider_event_id": (
+        "webhook_events_exists",
+        "This provider's event is already stored.",
+    ),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

@@ -41,6 +41,7 @@ __all__ = [
     "sealed_secrets",
     "totp_factors",
     "users",
+    "webhook_events",
 ]
 
 NAMING_CONVENTION = {
@@ -308,3 +309,27 @@ pending_authorizations = Table(
 """Authorizations in flight (OAUTH-1, BKEY-1), found by the SHA-256 of their one-time
 ``state``, never the state itself. Each is consumed once by setting ``consumed_at``;
 ``expires_at`` is indexed for the clean-up job."""
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("provider", Text(), nullable=False),
+    Column("event_id", Text(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("verified_by", Text(), nullable=False),
+    Column("kind", Text(), nullable=False),
+    Column("broker_order_id", Text()),
+    Column("account_id", Text()),
+    Column("payload_digest", CHAR(64), nullable=False),
+    Column("body", LargeBinary(), nullable=False),
+    Column("body_size", Integer(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("provider", "event_id"),
+    Index(None, "received_at"),
+    CheckConstraint("body_size >= 0", name="body_size"),
+)
+"""The inbox of broker webhook deliveries (issue #8, WH-3): one row per ``(provider,
+event_id)``, the constraint that deduplicates concurrent deliveries. ``body`` is the raw body
+cut to 64 KiB (``body_size`` is the whole size, ``payload_digest`` its SHA-256); headers and
+signatures are never stored. ``received_at`` is indexed for retention."""

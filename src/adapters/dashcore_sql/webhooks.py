@@ -1,0 +1,79 @@
+"""The webhook inbox in SQL, with explicit row <-> entity mapping.
+
+``record`` is one ``INSERT … ON CONFLICT (provider, event_id) DO NOTHING RETURNING id``: the
+unique constraint decides which of two concurrent deliveries of one event stores it. On
+PostgreSQL the second insert waits for the first one's transaction, then does nothing if it
+committed (or inserts if it rolled back); SQLite runs each transaction under the database's
+write lock (``BEGIN IMMEDIATE``), so the second sees the first's row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Insert, Row, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dashcore.domain.webhooks import VerifiedBy, WebhookEvent
+from dashcore.ports.webhooks import WebhookEventRepository
+from dashcore_sql.tables import webhook_events
+from dashcore_sql.uow import SqlUnitOfWork
+
+__all__ = ["SqlWebhookEventRepository"]
+
+_events = webhook_events.c
+
+
+class SqlWebhookEventRepository(WebhookEventRepository):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def record(self, event: WebhookEvent) -> bool:
+        statement = (
+            _insert_unless_known(self._uow.dialect_name)
+            .values(
+                id=event.id,
+                provider=event.provider,
+                event_id=event.event_id,
+                received_at=event.received_at,
+                verified_by=str(event.verified_by),
+                kind=event.kind,
+                broker_order_id=event.broker_order_id,
+                account_id=event.account_id,
+                payload_digest=event.payload_digest,
+                body=event.body,
+                body_size=event.body_size,
+            )
+            .returning(_events.id)
+        )
+        return (await self._uow.execute(statement)).one_or_none() is not None
+
+    async def get(self, provider: str, event_id: str) -> WebhookEvent | None:
+        query = select(webhook_events).where(
+            _events.provider == provider, _events.event_id == event_id
+        )
+        row = (await self._uow.execute(query)).one_or_none()
+        return None if row is None else _event(row)
+
+
+def _insert_unless_known(dialect_name: str) -> Insert:
+    key = [_events.provider, _events.event_id]
+    if dialect_name == "postgresql":
+        return postgresql.insert(webhook_events).on_conflict_do_nothing(index_elements=key)
+    return sqlite.insert(webhook_events).on_conflict_do_nothing(index_elements=key)
+
+
+def _event(row: Row[Any]) -> WebhookEvent:
+    return WebhookEvent(
+        id=row.id,
+        provider=row.provider,
+        event_id=row.event_id,
+        received_at=row.received_at,
+        verified_by=VerifiedBy.parse(row.verified_by),
+        kind=row.kind,
+        payload_digest=row.payload_digest,
+        body=bytes(row.body),
+        body_size=row.body_size,
+        broker_order_id=row.broker_order_id,
+        account_id=row.account_id,
+    )

@@ -80,6 +80,11 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "webhook_events_exists",
         "This provider's event is already stored.",
     ),
+    "pk_trades": ("trades_exists", "A trade with this id already exists."),
+    "uq_trades_user_id_account_broker_trade_id": (
+        "trades_broker_trade_taken",
+        "This broker fill is already recorded.",
+    ),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from dashcore_sql.types import UtcDateTime
+from dashcore_sql.types import ExactDecimal, UtcDateTime
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -40,6 +40,7 @@ __all__ = [
     "recovery_codes",
     "sealed_secrets",
     "totp_factors",
+    "trades",
     "users",
     "webhook_events",
 ]
@@ -333,3 +334,39 @@ webhook_events = Table(
 event_id)``, the constraint that deduplicates concurrent deliveries. ``body`` is the raw body
 cut to 64 KiB (``body_size`` is the whole size, ``payload_digest`` its SHA-256); headers and
 signatures are never stored. ``received_at`` is indexed for retention."""
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("account", Text(), nullable=False),
+    Column("symbol", Text(), nullable=False),
+    Column("exchange", Text(), nullable=False),
+    Column("side", Text(), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("price", ExactDecimal(), nullable=False),
+    Column("charges", ExactDecimal(), nullable=False),
+    Column("mtf_charge", ExactDecimal()),
+    Column("capital_used", ExactDecimal()),
+    Column("type", Text(), nullable=False),
+    Column("source", Text(), nullable=False),
+    Column("executed_at", UtcDateTime(), nullable=False),
+    Column("order_id", Uuid()),
+    Column("broker_trade_id", Text()),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("user_id", "account", "broker_trade_id"),
+    Index(None, "user_id", "executed_at", "id"),
+    CheckConstraint("side IN ('buy', 'sell')", name="side"),
+    CheckConstraint("source IN ('broker_fill', 'manual')", name="source"),
+    CheckConstraint(
+        "type IN ('equity', 'futures', 'options', 'currency', 'commodity', 'other')", name="type"
+    ),
+    CheckConstraint("source = 'manual' OR broker_trade_id IS NOT NULL", name="broker_fill"),
+)
+"""Users' trades (issue #8): manual records and broker fills. Every amount is in ``currency``
+(the price's). A broker fill is unique by ``(user_id, account, broker_trade_id)`` (manual
+trades have no broker id, and NULLs never collide); ``(user_id, executed_at, id)`` serves the
+newest-first keyset listing (read backwards) and the ledger's oldest-first read. ``order_id``
+names the placed order without a foreign key: a trade outlives the order's record."""

@@ -1,0 +1,197 @@
+"""Trades in SQL, with explicit row <-> value mapping (see ``TradeRepository`` for the rules).
+
+Recording a broker fill is one ``INSERT … ON CONFLICT (user_id, account, broker_trade_id) DO
+NOTHING``: of two transactions recording the same fill, PostgreSQL makes the second wait for
+the first and then skip the row; SQLite serializes writers. Listings are keyset scans of the
+``(user_id, executed_at, id)`` index, newest first; the ledger reads the same index forwards, in
+one query whose rows are mapped without a per-row round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, Select, delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dashcore.domain.errors import NotFound
+from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.money import Currency, Money
+from dashcore.domain.orders import OrderSide
+from dashcore.domain.trades import Trade, TradeSource, TradeType
+from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
+from dashcore_sql.tables import trades
+from dashcore_sql.uow import SqlUnitOfWork
+
+__all__ = ["SqlTradeRepository"]
+
+_trades = trades.c
+_FILL_KEY = ("user_id", "account", "broker_trade_id")
+
+
+class SqlTradeRepository(TradeRepository):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, trade: Trade) -> None:
+        await self._uow.execute(insert(trades).values(_row(trade)))
+
+    async def add_fill(self, trade: Trade) -> bool:
+        assert trade.broker_trade_id is not None, "a fill has the broker's trade id"
+        dialect = postgresql if self._uow.dialect_name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(trades)
+            .values(_row(trade))
+            .on_conflict_do_nothing(index_elements=_FILL_KEY)
+        )
+        return (await self._uow.execute(statement)).rowcount == 1
+
+    async def get(self, trade_id: UUID) -> Trade | None:
+        row = (await self._uow.execute(select(trades).where(_trades.id == trade_id))).one_or_none()
+        return None if row is None else _trade(row)
+
+    async def lock(self, trade_id: UUID) -> Trade | None:
+        query = select(trades).where(_trades.id == trade_id).with_for_update()
+        row = (await self._uow.execute(query)).one_or_none()
+        return None if row is None else _trade(row)
+
+    async def save(self, trade: Trade) -> None:
+        values = _row(trade)
+        del values["id"], values["user_id"]
+        statement = (
+            update(trades)
+            .where(_trades.id == trade.id, _trades.user_id == trade.user_id)
+            .values(values)
+        )
+        if (await self._uow.execute(statement)).rowcount != 1:
+            raise NotFound("No such trade.", code="trade_not_found")
+
+    async def delete(self, trade_id: UUID) -> bool:
+        statement = delete(trades).where(_trades.id == trade_id)
+        return (await self._uow.execute(statement)).rowcount == 1
+
+    async def list_for_user(
+        self,
+        user_id: UUID,
+        filters: TradeFilter,
+        *,
+        after: TradeCursor | None = None,
+        limit: int = 50,
+    ) -> Sequence[Trade]:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        query = _filtered(select(trades).where(_trades.user_id == user_id), filters)
+        if after is not None:
+            query = query.where(
+                tuple_(_trades.executed_at, _trades.id) < (after.executed_at, after.trade_id)
+            )
+        query = query.order_by(_trades.executed_at.desc(), _trades.id.desc()).limit(limit)
+        return [_trade(row) for row in await self._uow.execute(query)]
+
+    async def all_for_user(self, user_id: UUID, *, account: str | None = None) -> Sequence[Trade]:
+        query = select(trades).where(_trades.user_id == user_id)
+        if account is not None:
+            query = query.where(_trades.account == account)
+        query = query.order_by(_trades.executed_at, _trades.id)
+        return _Mapper().trades(await self._uow.execute(query))
+
+    async def by_broker_trade_id(
+        self, user_id: UUID, account: str, broker_trade_id: str
+    ) -> Trade | None:
+        query = select(trades).where(
+            _trades.user_id == user_id,
+            _trades.account == account,
+            _trades.broker_trade_id == broker_trade_id,
+        )
+        row = (await self._uow.execute(query)).one_or_none()
+        return None if row is None else _trade(row)
+
+
+def _filtered(query: Select[Any], filters: TradeFilter) -> Select[Any]:
+    if filters.account is not None:
+        query = query.where(_trades.account == filters.account)
+    if filters.instrument is not None:
+        query = query.where(
+            _trades.symbol == filters.instrument.symbol,
+            _trades.exchange == filters.instrument.exchange,
+        )
+    if filters.side is not None:
+        query = query.where(_trades.side == filters.side.value)
+    if filters.executed_from is not None:
+        query = query.where(_trades.executed_at >= filters.executed_from)
+    if filters.executed_before is not None:
+        query = query.where(_trades.executed_at < filters.executed_before)
+    return query
+
+
+def _amount(value: Money | None) -> Any:
+    return None if value is None else value.amount
+
+
+def _row(trade: Trade) -> dict[str, Any]:
+    return {
+        "id": trade.id,
+        "user_id": trade.user_id,
+        "account": trade.account,
+        "symbol": trade.instrument.symbol,
+        "exchange": trade.instrument.exchange,
+        "side": trade.side.value,
+        "quantity": trade.quantity,
+        "currency": trade.price.currency.code,
+        "price": trade.price.amount,
+        "charges": trade.charges.amount,
+        "mtf_charge": _amount(trade.mtf_charge),
+        "capital_used": _amount(trade.capital_used),
+        "type": trade.type.value,
+        "source": trade.source.value,
+        "executed_at": trade.executed_at,
+        "order_id": trade.order_id,
+        "broker_trade_id": trade.broker_trade_id,
+    }
+
+
+def _trade(row: Row[Any]) -> Trade:
+    return _Mapper().trade(row)
+
+
+class _Mapper:
+    """Rows to trades, sharing the instrument keys and currencies of a read: a ledger of
+    100,000 trades over 500 instruments holds 500 keys, not 100,000."""
+
+    __slots__ = ("_currencies", "_instruments")
+
+    def __init__(self) -> None:
+        self._instruments: dict[tuple[str, str], InstrumentKey] = {}
+        self._currencies: dict[str, Currency] = {}
+
+    def trades(self, rows: Any) -> list[Trade]:
+        return [self.trade(row) for row in rows]
+
+    def trade(self, row: Row[Any]) -> Trade:
+        place = (row.symbol, row.exchange)
+        instrument = self._instruments.get(place)
+        if instrument is None:
+            instrument = self._instruments[place] = InstrumentKey(*place)
+        currency = self._currencies.get(row.currency)
+        if currency is None:
+            currency = self._currencies[row.currency] = Currency(row.currency)
+        mtf, capital = row.mtf_charge, row.capital_used
+        return Trade(
+            id=row.id,
+            user_id=row.user_id,
+            account=row.account,
+            instrument=instrument,
+            side=OrderSide(row.side),
+            quantity=row.quantity,
+            price=Money(row.price, currency),
+            charges=Money(row.charges, currency),
+            type=TradeType(row.type),
+            executed_at=row.executed_at,
+            source=TradeSource(row.source),
+            mtf_charge=None if mtf is None else Money(mtf, currency),
+            order_id=row.order_id,
+            broker_trade_id=row.broker_trade_id,
+            capital_used=None if capital is None else Money(capital, currency),
+        )

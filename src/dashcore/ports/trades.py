@@ -1,0 +1,145 @@
+"""Where a user's trades are kept (issue #8): the manual records of ``/api/v1/trades`` and the
+broker fills that orders turn into trades, read back whole for the lot ledger.
+
+Rules every adapter keeps:
+
+- a trade belongs to one user; nothing here checks ownership (the use cases do), but every
+  listing is of one user's trades only;
+- listings are keyset-paginated on ``(executed_at, id)``, newest first, never with OFFSET: a
+  page starts strictly after the :class:`TradeCursor` of the last trade of the page before, so
+  a walk over every page returns each trade that existed when it began exactly once;
+- ``all_for_user`` reads every trade of a user in ledger order (``executed_at``, then id) in one
+  query: the portfolio of 100,000 trades is one round trip, not one per trade;
+- a broker fill is recorded once: ``(user_id, account, broker_trade_id)`` is unique, and
+  ``add_fill`` answers ``False`` instead of failing when that fill is already stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from dashcore.domain.errors import InvalidInput
+from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.orders import OrderSide
+from dashcore.domain.time import ensure_utc
+from dashcore.domain.trades import Trade
+
+__all__ = ["TradeCursor", "TradeFilter", "TradeRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFilter:
+    """What a listing may be narrowed to (``None``: any). ``executed_from`` is inclusive,
+    ``executed_before`` exclusive."""
+
+    account: str | None = None
+    instrument: InstrumentKey | None = None
+    side: OrderSide | None = None
+    executed_from: datetime | None = None
+    executed_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("executed_from", "executed_before"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, ensure_utc(value, field=name))
+        if (
+            self.executed_from is not None
+            and self.executed_before is not None
+            and self.executed_from >= self.executed_before
+        ):
+            raise InvalidInput(
+                "The range is empty: from must be earlier than before.", field="from"
+            )
+
+    def matches(self, trade: Trade) -> bool:
+        return (
+            (self.account is None or trade.account == self.account)
+            and (self.instrument is None or trade.instrument == self.instrument)
+            and (self.side is None or trade.side is self.side)
+            and (self.executed_from is None or trade.executed_at >= self.executed_from)
+            and (self.executed_before is None or trade.executed_at < self.executed_before)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeCursor:
+    """A position in a listing: the ``(executed_at, id)`` of the last trade seen. Its text form
+    is opaque to clients (base64url); a malformed one is ``InvalidInput`` on ``cursor``."""
+
+    executed_at: datetime
+    trade_id: UUID
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "executed_at", ensure_utc(self.executed_at, field="cursor"))
+
+    @classmethod
+    def after(cls, trade: Trade) -> TradeCursor:
+        return cls(trade.executed_at, trade.id)
+
+    def encode(self) -> str:
+        text = f"{self.executed_at.isoformat()}|{self.trade_id}"
+        return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> TradeCursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+            stamp, trade_id = raw.split("|")
+            return cls(datetime.fromisoformat(stamp), UUID(trade_id))
+        except (ValueError, binascii.Error, UnicodeDecodeError, InvalidInput) as exc:
+            raise InvalidInput("Not a cursor of this listing.", field="cursor") from exc
+
+
+class TradeRepository(Protocol):
+    async def add(self, trade: Trade) -> None:
+        """Insert a new trade (``Conflict`` ``trades_exists`` when the id is taken,
+        ``trades_broker_trade_taken`` when its broker fill is already stored)."""
+        ...
+
+    async def add_fill(self, trade: Trade) -> bool:
+        """Insert a broker fill unless ``(user_id, account, broker_trade_id)`` is stored
+        already: ``True`` if it was inserted, ``False`` if it was there. Of two units of work
+        recording the same fill at once, one inserts it and the other gets ``False`` once the
+        first has committed (the memory adapter: ``Conflict`` at the second's commit)."""
+        ...
+
+    async def get(self, trade_id: UUID) -> Trade | None: ...
+
+    async def lock(self, trade_id: UUID) -> Trade | None:
+        """Read under a row lock held until the unit of work ends."""
+        ...
+
+    async def save(self, trade: Trade) -> None:
+        """Rewrite a stored trade; its owner never changes (``NotFound`` ``trade_not_found``
+        when no trade has that id and owner)."""
+        ...
+
+    async def delete(self, trade_id: UUID) -> bool: ...
+
+    async def list_for_user(
+        self,
+        user_id: UUID,
+        filters: TradeFilter,
+        *,
+        after: TradeCursor | None = None,
+        limit: int = 50,
+    ) -> Sequence[Trade]:
+        """The user's trades matching ``filters``, newest first by ``(executed_at, id)``; with
+        ``after``, only those strictly older than that position."""
+        ...
+
+    async def all_for_user(self, user_id: UUID, *, account: str | None = None) -> Sequence[Trade]:
+        """Every trade of the user (of one ``account``), oldest first by ``(executed_at, id)``,
+        in one query."""
+        ...
+
+    async def by_broker_trade_id(
+        self, user_id: UUID, account: str, broker_trade_id: str
+    ) -> Trade | None: ...

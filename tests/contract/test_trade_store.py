@@ -1,0 +1,389 @@
+"""The ``TradeRepository`` contract on memory, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dashcore.domain.errors import Conflict, NotFound
+from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.money import Currency, Money
+from dashcore.domain.orders import OrderSide
+from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
+from dashcore.domain.users import User
+from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
+from dashcore.ports.uow import UnitOfWork
+from dashcore_memory.store import MemoryUnitOfWork
+from dashcore_memory.trades import MemoryTradeRepository
+from dashcore_memory.users import MemoryUserRepository
+from dashcore_sql.trades import SqlTradeRepository
+from dashcore_sql.users import SqlUserRepository
+from tests.contract.conftest import Backend, Work
+from tests.contract.people import person
+
+NOW = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
+INFY = InstrumentKey("INFY", "NSE")
+AAPL = InstrumentKey("AAPL", "NASDAQ")
+INR = Currency("INR")
+BROKER_ACCOUNT = "0f4bd7d6-0f6e-5b1e-9f55-7c4a3c1c2b9e"
+
+
+@dataclass(frozen=True, slots=True)
+class Repos:
+    work: Work
+    trades: TradeRepository
+
+    @property
+    def uow(self) -> UnitOfWork:
+        return self.work.uow
+
+
+@asynccontextmanager
+async def repos(backend: Backend) -> AsyncIterator[Repos]:
+    async with backend.work() as work:
+        native = work.native
+        if isinstance(native, MemoryUnitOfWork):
+            yield Repos(work, MemoryTradeRepository(native))
+        else:
+            yield Repos(work, SqlTradeRepository(native))
+
+
+async def people(backend: Backend, *numbers: int) -> list[User]:
+    added = [person(number, NOW) for number in numbers]
+    await people_from(backend, *added)
+    return added
+
+
+async def people_from(backend: Backend, *added: User) -> None:
+    async with backend.work() as work:
+        native = work.native
+        users = (
+            MemoryUserRepository(native)
+            if isinstance(native, MemoryUnitOfWork)
+            else SqlUserRepository(native)
+        )
+        for item in added:
+            await users.add(item)
+        await work.uow.commit()
+
+
+def trade(
+    number: int,
+    owner: User,
+    *,
+    executed_at: datetime = NOW,
+    instrument: InstrumentKey = INFY,
+    side: OrderSide = OrderSide.BUY,
+    account: str = MANUAL_ACCOUNT,
+    currency: str = "INR",
+) -> Trade:
+    return Trade(
+        id=UUID(f"00000000-0000-7000-b000-{number:012x}"),
+        user_id=owner.id,
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=Decimal("10"),
+        price=Money.of("1450.05", currency),
+        charges=Money.of("20.34", currency),
+        type=TradeType.EQUITY,
+        executed_at=executed_at,
+        source=TradeSource.MANUAL,
+    )
+
+
+def fill(number: int, owner: User, broker_trade_id: str, **changes: object) -> Trade:
+    return replace(
+        trade(number, owner, account=BROKER_ACCOUNT),
+        source=TradeSource.BROKER_FILL,
+        broker_trade_id=broker_trade_id,
+        order_id=UUID("00000000-0000-7000-c000-000000000001"),
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def store(backend: Backend, *trades: Trade) -> None:
+    async with repos(backend) as r:
+        for item in trades:
+            await r.trades.add(item)
+        await r.uow.commit()
+
+
+async def test_a_trade_comes_back_as_it_was_stored(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    full = replace(
+        fill(1, owner, "T-0001"),
+        mtf_charge=Money.of("3.50", "INR"),
+        capital_used=Money.of("7250.25", "INR"),
+        type=TradeType.OPTIONS,
+        side=OrderSide.SELL,
+        executed_at=datetime(
+            2026, 5, 4, 8, 32, 1, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))
+        ),
+    )
+    bare = trade(2, owner)
+    await store(backend, full, bare)
+
+    async with repos(backend) as r:
+        assert await r.trades.get(full.id) == full
+        assert await r.trades.get(bare.id) == bare
+        loaded = await r.trades.get(full.id)
+        assert loaded is not None
+        assert loaded.executed_at.tzinfo is UTC
+        assert str(loaded.price.amount) == "1450.05"
+        assert await r.trades.get(UUID(int=7)) is None
+
+
+async def test_an_uncommitted_trade_is_gone_after_rollback(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    async with repos(backend) as r:
+        await r.trades.add(trade(1, owner))
+    async with repos(backend) as r:
+        assert await r.trades.get(trade(1, owner).id) is None
+
+
+async def test_a_taken_id_is_a_conflict(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, trade(1, owner))
+    with pytest.raises(Conflict) as caught:
+        await store(backend, trade(1, owner, instrument=AAPL))
+    assert caught.value.code == "trades_exists"
+
+
+async def test_saving_rewrites_a_trade_of_the_same_owner_only(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    original = trade(1, owner)
+    await store(backend, original)
+    changed = replace(original, quantity=Decimal("12.5"), side=OrderSide.SELL, instrument=AAPL)
+
+    async with repos(backend) as r:
+        await r.trades.save(changed)
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.trades.get(original.id) == changed
+        with pytest.raises(NotFound):
+            await r.trades.save(replace(changed, user_id=other.id))
+        with pytest.raises(NotFound):
+            await r.trades.save(trade(9, owner))
+
+
+async def test_deleting_a_trade(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, trade(1, owner))
+    async with repos(backend) as r:
+        assert await r.trades.delete(trade(1, owner).id) is True
+        assert await r.trades.delete(trade(1, owner).id) is False
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.trades.get(trade(1, owner).id) is None
+        assert await r.trades.lock(trade(1, owner).id) is None
+
+
+async def test_a_listing_is_newest_first_and_holds_only_the_users_trades(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    mine = [trade(n, owner, executed_at=NOW + timedelta(minutes=n)) for n in range(1, 5)]
+    await store(backend, *mine, trade(9, other, executed_at=NOW + timedelta(hours=1)))
+
+    async with repos(backend) as r:
+        listed = await r.trades.list_for_user(owner.id, TradeFilter(), limit=10)
+        assert listed == list(reversed(mine))
+        assert await r.trades.list_for_user(owner.id, TradeFilter(), limit=2) == mine[:1:-1]
+        assert await r.trades.list_for_user(UUID(int=5), TradeFilter()) == []
+
+
+async def test_a_listing_is_narrowed_by_every_filter(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    early = trade(1, owner, executed_at=NOW)
+    apple = trade(2, owner, executed_at=NOW + timedelta(hours=1), instrument=AAPL, currency="USD")
+    sold = trade(3, owner, executed_at=NOW + timedelta(hours=2), side=OrderSide.SELL)
+    broker = fill(4, owner, "T-4", executed_at=NOW + timedelta(hours=3))
+    await store(backend, early, apple, sold, broker)
+
+    cases = [
+        (TradeFilter(account=BROKER_ACCOUNT), [broker]),
+        (TradeFilter(account=MANUAL_ACCOUNT), [sold, apple, early]),
+        (TradeFilter(instrument=AAPL), [apple]),
+        (TradeFilter(instrument=InstrumentKey("AAPL", "NSE")), []),
+        (TradeFilter(side=OrderSide.SELL), [sold]),
+        (TradeFilter(executed_from=NOW + timedelta(hours=1)), [broker, sold, apple]),
+        (TradeFilter(executed_before=NOW + timedelta(hours=1)), [early]),
+        (
+            TradeFilter(
+                executed_from=NOW + timedelta(hours=1),
+                executed_before=NOW + timedelta(hours=3),
+                side=OrderSide.BUY,
+            ),
+            [apple],
+        ),
+    ]
+    async with repos(backend) as r:
+        for filters, expected in cases:
+            assert await r.trades.list_for_user(owner.id, filters) == expected, filters
+
+
+async def test_pages_break_ties_of_instants_by_id_and_return_each_trade_once(
+    backend: Backend,
+) -> None:
+    (owner,) = await people(backend, 1)
+    instants = [0, 1, 1, 1, 2, 2, 3, 0, 3, 1, 2]
+    everything = [
+        trade(n, owner, executed_at=NOW + timedelta(minutes=minute))
+        for n, minute in enumerate(instants, start=1)
+    ]
+    await store(backend, *everything)
+    expected = sorted(everything, key=lambda t: (t.executed_at, t.id), reverse=True)
+
+    async with repos(backend) as r:
+        for size in (1, 2, 3, 4, 11, 20):
+            walked: list[Trade] = []
+            after: TradeCursor | None = None
+            while True:
+                page = await r.trades.list_for_user(
+                    owner.id, TradeFilter(), after=after, limit=size
+                )
+                walked.extend(page)
+                if len(page) < size:
+                    break
+                after = TradeCursor.decode(TradeCursor.after(page[-1]).encode())
+            assert walked == expected, size
+
+
+async def test_the_ledger_read_is_every_trade_oldest_first(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    everything = [
+        trade(5, owner, executed_at=NOW + timedelta(minutes=2)),
+        trade(3, owner, executed_at=NOW),
+        fill(4, owner, "T-4", executed_at=NOW),
+        trade(1, owner, executed_at=NOW + timedelta(minutes=1), instrument=AAPL, currency="USD"),
+    ]
+    await store(backend, *everything, trade(9, other))
+
+    async with repos(backend) as r:
+        ledger = await r.trades.all_for_user(owner.id)
+        assert ledger == sorted(everything, key=lambda t: (t.executed_at, t.id))
+        assert await r.trades.all_for_user(owner.id, account=BROKER_ACCOUNT) == [everything[2]]
+        assert await r.trades.all_for_user(UUID(int=5)) == []
+
+
+async def test_a_broker_fill_is_recorded_once(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    first = fill(1, owner, "T-77")
+    async with repos(backend) as r:
+        assert await r.trades.add_fill(first) is True
+        assert await r.trades.add_fill(fill(2, owner, "T-77")) is False
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.trades.add_fill(fill(3, owner, "T-77")) is False
+        # Another account, or another user, may hold a fill with the same broker id.
+        assert await r.trades.add_fill(fill(4, owner, "T-77", account="other-account")) is True
+        assert await r.trades.add_fill(fill(5, other, "T-77")) is True
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.trades.by_broker_trade_id(owner.id, BROKER_ACCOUNT, "T-77") == first
+        assert await r.trades.by_broker_trade_id(owner.id, BROKER_ACCOUNT, "T-78") is None
+        assert await r.trades.get(fill(2, owner, "T-77").id) is None
+        with pytest.raises(Conflict) as caught:
+            await r.trades.add(fill(6, owner, "T-77"))
+        assert caught.value.code == "trades_broker_trade_taken"
+
+
+async def test_two_units_recording_one_fill_store_it_once(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    async with repos(backend) as first, repos(backend) as second:
+        assert await first.trades.add_fill(fill(1, owner, "T-9")) is True
+        if backend.name == "memory":
+            assert await second.trades.add_fill(fill(2, owner, "T-9")) is True
+            await first.uow.commit()
+            with pytest.raises(Conflict):
+                await second.uow.commit()
+        elif backend.name == "postgres":
+            racing = asyncio.create_task(second.trades.add_fill(fill(2, owner, "T-9")))
+            await backend.let_contender_run(first.work)
+            await first.uow.commit()
+            assert await racing is False
+            await second.uow.commit()
+        else:  # SQLite: one writer at a time, the second starts after the first commits
+            await first.uow.commit()
+            assert await second.trades.add_fill(fill(2, owner, "T-9")) is False
+    async with repos(backend) as r:
+        assert await r.trades.all_for_user(owner.id) == [fill(1, owner, "T-9")]
+
+
+positive_decimals = st.builds(
+    lambda digits, exponent: Decimal((0, tuple(digits), exponent)),
+    st.lists(st.integers(0, 9), min_size=1, max_size=30).filter(any),
+    st.integers(-30, 12),
+)
+ROUND_TRIPS = iter(range(1, 1_000_000))
+
+
+@settings(max_examples=25)
+@given(quantity=positive_decimals, price=positive_decimals, charges=positive_decimals)
+async def test_amounts_round_trip_exactly(
+    backend: Backend, quantity: Decimal, price: Decimal, charges: Decimal
+) -> None:
+    """Equal values with the same number of decimal places (PostgreSQL writes a positive
+    exponent out in full, an equal number; SQLite keeps the very digits)."""
+    number = next(ROUND_TRIPS)
+    owner = person(number + 100, NOW)
+    await people_from(backend, owner)
+    original = replace(
+        trade(number, owner),
+        quantity=quantity,
+        price=Money(price, INR),
+        charges=Money(charges, INR),
+        capital_used=Money(price, INR),
+    )
+    await store(backend, original)
+    async with repos(backend) as r:
+        loaded = await r.trades.get(original.id)
+    assert loaded == original
+    assert loaded is not None
+    for before, after in (
+        (quantity, loaded.quantity),
+        (price, loaded.price.amount),
+        (charges, loaded.charges.amount),
+    ):
+        assert max(0, -int(after.as_tuple().exponent)) == max(0, -int(before.as_tuple().exponent))
+
+
+async def test_amounts_round_trip_through_every_store(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    examples = [
+        ("0.000000000000000000000001", "123456789012345678901234567890.123456789", "0"),
+        ("1E+3", "0.10", "0.00"),
+        ("7", "1450.05", "20.3400"),
+        ("0.1", "0.2", "0.3"),
+    ]
+    stored: list[Trade] = []
+    for number, (quantity, price, charges) in enumerate(examples, start=1):
+        stored.append(
+            replace(
+                trade(number, owner),
+                quantity=Decimal(quantity),
+                price=Money.of(price, "INR"),
+                charges=Money.of(charges, "INR"),
+                mtf_charge=Money.of("0.0001", "INR"),
+            )
+        )
+    await store(backend, *stored)
+    async with repos(backend) as r:
+        for original in stored:
+            loaded = await r.trades.get(original.id)
+            assert loaded is not None
+            assert loaded.quantity == original.quantity
+            assert loaded.price == original.price
+            assert loaded.charges == original.charges
+            assert loaded.mtf_charge == original.mtf_charge
+            assert (
+                loaded.price.amount.as_tuple().exponent == original.price.amount.as_tuple().exponent
+            )

@@ -11,7 +11,7 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 SYNCED := $(VENV)/.synced
 PACKAGES := -p dashcore -p dashcore_sql -p dashcore_memory -p dashcore_security \
             -p dashcore_redis -p dashcore_system -p dashcore_mail -p dashcore_ratelimit -p dashcore_brokers \
-            -p dashcore_app -p dashcore_http -p dashcore_cli
+            -p dashcore_taskiq -p dashcore_app -p dashcore_http -p dashcore_cli -p dashcore_worker
 
 .PHONY: help bootstrap serve test lint fmt bench migrate lock clean
 

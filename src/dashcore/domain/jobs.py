@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NewType, TypeAlias
 
-from dashcore.domain.errors import Conflict, InvalidInput
+from dashcore.domain.errors import Conflict, DashcoreError, InvalidInput
 from dashcore.domain.time import ensure_utc
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "JobId",
     "JobState",
     "JobStatus",
+    "failure_summary",
     "parse_job_arguments",
     "parse_task_name",
 ]
@@ -67,6 +68,18 @@ def parse_job_arguments(arguments: Mapping[str, object]) -> dict[str, JobArgumen
             )
         checked[name] = value
     return checked
+
+
+def failure_summary(error: BaseException) -> str:
+    """What a failed job's status says about ``error``, for anyone who may read job statuses.
+
+    A domain error's code and message are written for people and carry no secret, so they are
+    shown. Any other error's text may carry anything (a URL with a token, a SQL statement with
+    values), so only its kind is shown; the full error goes to the (redacted) log.
+    """
+    if isinstance(error, DashcoreError):
+        return f"{error.code}: {error.message}"
+    return type(error).__name__
 
 
 class JobStatus(StrEnum):

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from dashcore.domain.jobs import JobArgument, JobId, JobState
 
-__all__ = ["JobQueue"]
+__all__ = ["JobQueue", "ScheduleTicks"]
 
 
 class JobQueue(Protocol):
@@ -30,4 +30,17 @@ class JobQueue(Protocol):
     async def status(self, job_id: JobId) -> JobState:
         """Where the job stands. Raises ``NotFound`` for an unknown id or one whose record has
         expired (records are kept for a configurable time after the job was queued)."""
+        ...
+
+
+class ScheduleTicks(Protocol):
+    """Claims of scheduled ticks, shared by every process that runs a scheduler.
+
+    A schedule's time is cut into numbered ticks; whoever claims a tick first enqueues that
+    tick's job, so a schedule runs once per tick however many schedulers are running."""
+
+    async def claim(self, schedule: str, tick: int, *, hold_seconds: float) -> bool:
+        """``True`` for the first claim of ``tick`` of ``schedule``, ``False`` for every later
+        one within ``hold_seconds`` (long enough for every scheduler to have passed the tick).
+        Raises ``DependencyUnavailable`` when the shared store cannot be reached."""
         ...

@@ -49,6 +49,7 @@ from dashcore.ports.users import (
 from dashcore.ports.vault import SealedSecretRepository, Vault
 from dashcore_app.brokers import BrokersProvider, ConnectionsProvider
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
+from dashcore_app.jobs import JobsProvider
 from dashcore_app.keys import load_key_ring
 from dashcore_app.mfa import MfaProvider
 from dashcore_app.settings import Settings, StartupError
@@ -241,6 +242,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         MfaProvider(),
         BrokersProvider(),
         ConnectionsProvider(),
+        JobsProvider(),
     ]
     if settings.database_url.startswith("postgresql"):
         require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")

@@ -124,6 +124,23 @@ class Settings:
     """``DASHCORE_PROVIDER_<KEY>_<OPTION>`` by provider key and option (``client_id``,
     ``client_secret``, ``api_base_url``, ``login_base_url``, …): read once, secrets included."""
 
+    jobs_queue: str = "jobs"
+    """The Redis stream of jobs is ``{redis_prefix}{jobs_queue}``; processes that share both
+    share one queue (``dashcore worker`` runs its jobs)."""
+    jobs_status_ttl: int = 7 * 24 * 3600
+    """Seconds a job's status is kept after its last change (statuses live in Redis)."""
+    jobs_redeliver_after: int = 600
+    """Seconds after which a job that a worker took but never acknowledged (the worker died)
+    runs again on another worker: keep it above the slowest task's run time."""
+    schedule_refresh_seconds: int = 60
+    """Period of the ``refresh_connections`` schedule (refresh ahead of expiry); 0 turns it off."""
+    schedule_reauth_warnings_seconds: int = 60
+    """Period of the ``reauth_warnings`` schedule (re-login warnings); 0 turns it off."""
+    schedule_challenge_cleanup_seconds: int = 600
+    """Period of the ``challenge_cleanup`` schedule (expired login challenges); 0 turns it off."""
+    schedule_sync_seconds: int = 3600
+    """Period of the periodic sync of every connection; 0 turns it off."""
+
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
@@ -196,6 +213,17 @@ class Settings:
             provider_connect_timeout=reader.get("PROVIDER_CONNECT_TIMEOUT", _positive_float, 10.0),
             provider_timeout=reader.get("PROVIDER_TIMEOUT", _positive_float, 30.0),
             provider_options=_provider_options(env),
+            jobs_queue=reader.get("JOBS_QUEUE", _queue_name, "jobs"),
+            jobs_status_ttl=reader.get("JOBS_STATUS_TTL", _bounded(60, 90 * 86400), 7 * 86400),
+            jobs_redeliver_after=reader.get("JOBS_REDELIVER_AFTER", _bounded(1, 86400), 600),
+            schedule_refresh_seconds=reader.get("SCHEDULE_REFRESH_SECONDS", _schedule, 60),
+            schedule_reauth_warnings_seconds=reader.get(
+                "SCHEDULE_REAUTH_WARNINGS_SECONDS", _schedule, 60
+            ),
+            schedule_challenge_cleanup_seconds=reader.get(
+                "SCHEDULE_CHALLENGE_CLEANUP_SECONDS", _schedule, 600
+            ),
+            schedule_sync_seconds=reader.get("SCHEDULE_SYNC_SECONDS", _schedule, 3600),
         )
         settings = replace(
             settings,
@@ -369,6 +397,23 @@ def _mail_from(raw: str) -> str:
     if "\r" in raw or "\n" in raw or "@" not in raw:
         raise ValueError("expected one address like 'dashcore <no-reply@example.com>'")
     return raw
+
+
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}", re.ASCII)
+
+
+def _queue_name(raw: str) -> str:
+    if not _QUEUE_NAME.fullmatch(raw):
+        raise ValueError("1 to 64 of A-Z a-z 0-9 _ . : -, like 'jobs'")
+    return raw
+
+
+def _schedule(raw: str) -> int:
+    """A schedule's period in seconds: 1 second to 7 days, or 0 for off."""
+    value = int(raw)
+    if not 0 <= value <= 7 * 86400:
+        raise ValueError("seconds between 1 and 604800, or 0 to turn the schedule off")
+    return value
 
 
 def _redis_prefix(raw: str) -> str:

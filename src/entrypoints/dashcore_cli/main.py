@@ -10,6 +10,7 @@ from dashcore_cli.migrate import migrate
 from dashcore_cli.sandbox import sandbox
 from dashcore_cli.serve import serve
 from dashcore_cli.users import users
+from dashcore_cli.worker import jobs, worker
 
 __all__ = ["cli"]
 
@@ -26,3 +27,5 @@ cli.add_command(keys)
 cli.add_command(audit)
 cli.add_command(users)
 cli.add_command(sandbox)
+cli.add_command(worker)
+cli.add_command(jobs)

@@ -25,7 +25,7 @@ from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore.ports.vault import Vault
-from dashcore_app.background import challenge_cleanup, connection_upkeep, outbox_delivery
+from dashcore_app.background import outbox_delivery
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings
@@ -48,6 +48,7 @@ from dashcore_http.middleware import RequestContextMiddleware
 from dashcore_http.problems import EXCEPTION_HANDLERS
 from dashcore_http.ratelimit import RateLimitMiddleware, default_rate_limit_table
 from dashcore_http.sandboxes import sandbox_mount
+from dashcore_worker.embedded import api_jobs
 
 __all__ = ["API_PATH", "DOCS_PATH", "create_app"]
 
@@ -100,8 +101,9 @@ def create_app(
     Start-up resolves the vault and the token keys, so bad or (in production) development
     keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
     access token unless its handler is marked public. While the app runs, the mail outbox is
-    delivered, expired login challenges are deleted, and provider connections are refreshed
-    ahead of expiry (with re-login warnings) in the background. With broker
+    delivered in the background; without Redis the app is also its own job worker (jobs run
+    in-process, and the schedules: expired login challenges, refresh ahead of expiry, re-login
+    warnings), with Redis ``dashcore worker`` processes are. With broker
     sandboxes on, the simulators are mounted under ``/sandbox/<provider>``.
     """
     configure_logging(settings)
@@ -121,8 +123,7 @@ def create_app(
     async def background(_: Litestar) -> AsyncIterator[None]:
         async with (
             outbox_delivery(container),
-            challenge_cleanup(container),
-            connection_upkeep(container),
+            api_jobs(container, settings),
         ):
             yield
 

@@ -1,0 +1,79 @@
+"""A worker process (``dashcore worker``): runs jobs from the Redis queue, and the schedules.
+
+Each worker runs up to ``concurrency`` jobs at a time on one event loop. Start as many worker
+processes, on as many machines, as the load needs: they share the queue's consumer group, so
+each job goes to one of them. SIGTERM (or SIGINT) stops taking jobs, lets the running ones
+finish (and be acknowledged), then exits; a worker killed harder leaves its jobs unacknowledged,
+and another worker runs them again after ``DASHCORE_JOBS_REDELIVER_AFTER`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+import structlog
+from dishka import AsyncContainer
+from taskiq import AsyncBroker
+from taskiq.receiver import Receiver
+
+from dashcore_app.providers import build_container
+from dashcore_app.settings import Settings, StartupError
+from dashcore_worker.registry import TaskRegistry
+from dashcore_worker.schedule import build_scheduler
+
+__all__ = ["run_worker", "serve_worker"]
+
+_log = structlog.get_logger("dashcore_worker")
+
+
+async def run_worker(
+    container: AsyncContainer,
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    concurrency: int = 10,
+    scheduler: bool = True,
+) -> None:
+    """Take jobs from the broker until ``stop`` is set, then finish the running ones."""
+    broker = await container.get(AsyncBroker)
+    tasks = await container.get(TaskRegistry)
+    receiver = Receiver(
+        broker, max_async_tasks=concurrency, run_startup=False, propagate_exceptions=False
+    )
+    _log.info(
+        "worker_started",
+        pid=os.getpid(),
+        concurrency=concurrency,
+        scheduler=scheduler,
+        tasks=sorted(tasks.names),
+    )
+    async with contextlib.AsyncExitStack() as background:
+        if scheduler:  # stops with the receiver: nothing is enqueued after a stop
+            await background.enter_async_context(
+                (await build_scheduler(container, settings)).running(stop)
+            )
+        await receiver.listen(stop)
+    _log.info("worker_stopped", pid=os.getpid())
+
+
+async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool) -> None:
+    """The worker process's main: the container, the signals, the clean exit."""
+    if settings.redis_url is None:
+        raise StartupError(
+            "dashcore worker takes jobs from Redis: set DASHCORE_REDIS_URL (without it, the API "
+            "process runs the jobs and the schedules itself)"
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    container = build_container(settings)
+    try:
+        await run_worker(
+            container, settings, stop=stop, concurrency=concurrency, scheduler=scheduler
+        )
+    finally:
+        await container.close()

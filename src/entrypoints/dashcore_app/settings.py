@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
 from ipaddress import ip_network
 from pathlib import Path
@@ -123,6 +124,17 @@ class Settings:
     )
     """``DASHCORE_PROVIDER_<KEY>_<OPTION>`` by provider key and option (``client_id``,
     ``client_secret``, ``api_base_url``, ``login_base_url``, …): read once, secrets included."""
+    order_step_up_above: Mapping[str, Decimal] = field(
+        default_factory=lambda: {"USD": Decimal(10_000), "INR": Decimal(500_000)}, compare=False
+    )
+    """An order worth more than this, in its currency, needs a recent step-up
+    (``DASHCORE_ORDER_STEP_UP_ABOVE=USD:10000,INR:500000``); an order in a currency not
+    listed always does."""
+    order_submit_deadline_seconds: int = 30
+    """An order is never sent later than this after it was created (safe retries included)."""
+    order_reconcile_grace_seconds: int = 60
+    """How long an unsettled order is left alone before reconciliation; more than
+    DASHCORE_PROVIDER_TIMEOUT, so that an answer on its way is never overtaken."""
 
     jobs_queue: str = "jobs"
     """The Redis stream of jobs is ``{redis_prefix}{jobs_queue}``; processes that share both
@@ -213,6 +225,17 @@ class Settings:
             provider_connect_timeout=reader.get("PROVIDER_CONNECT_TIMEOUT", _positive_float, 10.0),
             provider_timeout=reader.get("PROVIDER_TIMEOUT", _positive_float, 30.0),
             provider_options=_provider_options(env),
+            order_step_up_above=reader.get(
+                "ORDER_STEP_UP_ABOVE",
+                _thresholds,
+                {"USD": Decimal(10_000), "INR": Decimal(500_000)},
+            ),
+            order_submit_deadline_seconds=reader.get(
+                "ORDER_SUBMIT_DEADLINE_SECONDS", _bounded(1, 3600), 30
+            ),
+            order_reconcile_grace_seconds=reader.get(
+                "ORDER_RECONCILE_GRACE_SECONDS", _bounded(1, 86400), 60
+            ),
             jobs_queue=reader.get("JOBS_QUEUE", _queue_name, "jobs"),
             jobs_status_ttl=reader.get("JOBS_STATUS_TTL", _bounded(60, 90 * 86400), 7 * 86400),
             jobs_redeliver_after=reader.get("JOBS_REDELIVER_AFTER", _bounded(1, 86400), 600),
@@ -229,6 +252,11 @@ class Settings:
             settings,
             broker_sandboxes=reader.get("BROKER_SANDBOXES", _boolean, not settings.is_production),
         )
+        if settings.order_reconcile_grace_seconds <= settings.provider_timeout:
+            reader.problems.append(
+                "DASHCORE_ORDER_RECONCILE_GRACE_SECONDS: must exceed DASHCORE_PROVIDER_TIMEOUT "
+                "(an order's answer may still be on its way until then)"
+            )
         if settings.is_production and settings.uses_memory_database:
             reader.problems.append(
                 "DASHCORE_DATABASE_URL: memory:// is not durable; not in production"
@@ -356,6 +384,24 @@ def _redis_url(raw: str) -> str:
     if raw.partition("://")[0] not in REDIS_SCHEMES:
         raise ValueError(f"scheme must be one of {', '.join(REDIS_SCHEMES)}")
     return raw
+
+
+def _thresholds(raw: str) -> dict[str, Decimal]:
+    """``USD:10000,INR:500000``: a non-negative amount per ISO 4217 currency code."""
+    limits: dict[str, Decimal] = {}
+    for item in raw.split(","):
+        code, _, amount = item.strip().partition(":")
+        code = code.strip()
+        if not (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
+            raise ValueError(f"{code!r} is not a currency code like USD")
+        try:
+            value = Decimal(amount.strip())
+        except ArithmeticError as exc:
+            raise ValueError(f"{amount!r} is not an amount") from exc
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{amount!r} is not a non-negative amount")
+        limits[code] = value
+    return limits
 
 
 def _bounded(low: int, high: int) -> Callable[[str], int]:

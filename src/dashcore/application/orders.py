@@ -1,0 +1,252 @@
+"""Orders (issue #8; security.md ORD-1..3, AUD-1): what every order use case shares, and reading
+a user's orders.
+
+Rules:
+- An order belongs to the user who placed it; another user's order id is a 404, exactly like one
+  that does not exist (ORD-3).
+- Every change of an order's state is written through :class:`OrderJournal`: the row is read
+  under its lock, changed by a domain method, saved (optimistic ``version``) and audited in the
+  same unit of work, then committed. No transaction is open while a broker answers.
+- A broker session is opened on the connection's sealed credentials (:class:`BrokerAccess`); a
+  provider without a trading side is ``NotSupported``.
+- Listings are newest first, by keyset on ``(created_at, id)``, at most 100 a page.
+
+The use cases live beside this module: :mod:`.orders_place` (place, preview),
+:mod:`.orders_manage` (modify, cancel) and :mod:`.orders_reconcile` (reconcile, refresh, poll).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.connections import CredentialStore
+from dashcore.domain.audit import MetadataValue
+from dashcore.domain.context import CallerContext
+from dashcore.domain.errors import (
+    DashcoreError,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+)
+from dashcore.domain.instruments import Instrument, InstrumentKey
+from dashcore.domain.money import Currency
+from dashcore.domain.portfolio import Page
+from dashcore.domain.trading import OrderCursor, OrderFailure, OrderFilters, PlacedOrder
+from dashcore.ports.brokers import BrokerGateway, BrokerSession
+from dashcore.ports.clock import Clock
+from dashcore.ports.providers import ProviderRegistry
+from dashcore.ports.trading import InstrumentCatalog, OrderRepository
+from dashcore.ports.uow import UnitOfWork
+
+__all__ = [
+    "MAX_PAGE",
+    "BrokerAccess",
+    "GetOrder",
+    "InstrumentLookup",
+    "ListOrders",
+    "OrderJournal",
+    "Trader",
+    "TradingPolicy",
+    "failure_of",
+    "order_not_found",
+]
+
+MAX_PAGE = 100
+NO_CURRENCY = Currency("XXX")
+"""ISO 4217's "no currency": the placeholder of an instrument asked about before its currency
+is known (see :class:`InstrumentLookup`)."""
+
+
+def order_not_found() -> NotFound:
+    return NotFound("No such order.", code="order_not_found")
+
+
+def failure_of(error: DashcoreError) -> OrderFailure:
+    """What is kept of an error on an order: its code and message (no payloads, no secrets)."""
+    return OrderFailure(error.code, error.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Trader:
+    """Who places or changes an order: the user, when and how they last authenticated (for
+    step-up), and the request facts audit events record."""
+
+    user_id: UUID
+    auth_time: datetime
+    amr: tuple[str, ...]
+    context: CallerContext = field(default_factory=CallerContext)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingPolicy:
+    """The limits of order placement.
+
+    ``step_up_above``: an order worth more than this, in its own currency, needs a recent
+    step-up; an order in a currency not listed always does (fail closed), and so does a market
+    order whose value cannot be priced. ``submit_deadline``: after this (from creation) an order
+    is never sent, and a send that provably did not reach the broker is retried at most
+    ``max_send_attempts`` times within it. ``reconcile_grace``: how long an ``unknown`` or
+    ``pending_submit`` order is left alone before the reconciler looks it up; it must exceed
+    the broker HTTP deadline, so that an answer still on its way is never overtaken. An order
+    the broker does not have once ``submit_deadline + reconcile_grace`` has passed was never
+    received."""
+
+    step_up_above: Mapping[Currency, Decimal] = field(default_factory=dict)
+    submit_deadline: timedelta = timedelta(seconds=30)
+    reconcile_grace: timedelta = timedelta(seconds=60)
+    max_send_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.submit_deadline <= timedelta(0) or self.reconcile_grace <= timedelta(0):
+            raise ValueError("the submit deadline and the reconcile grace are positive")
+        if self.max_send_attempts < 1:
+            raise ValueError("an order is sent at least once")
+        if any(limit < 0 for limit in self.step_up_above.values()):
+            raise ValueError("a step-up threshold is not negative")
+
+    def needs_step_up(self, value: Decimal | None, currency: Currency) -> bool:
+        limit = self.step_up_above.get(currency)
+        return limit is None or value is None or value > limit
+
+    def given_up(self, order: PlacedOrder, now: datetime) -> bool:
+        """Past the point where the broker could still receive ``order``."""
+        return now >= order.submit_deadline + self.reconcile_grace
+
+
+class BrokerAccess:
+    """A broker session on a connection's credentials."""
+
+    def __init__(self, registry: ProviderRegistry, credentials: CredentialStore) -> None:
+        self._registry = registry
+        self._credentials = credentials
+
+    def gateway(self, provider: str) -> BrokerGateway:
+        gateway = self._registry.get(provider).gateway
+        if gateway is None:
+            raise NotSupported(f"{provider} does not trade.", code="not_supported")
+        return gateway
+
+    async def session(self, provider: str, connection_id: UUID) -> BrokerSession:
+        gateway = self.gateway(provider)
+        return gateway.session(await self._credentials.load(connection_id))
+
+
+class InstrumentLookup:
+    """An instrument as a provider trades it: from the catalog (lot and tick size known), else
+    from the provider's quote port (a provider without an instrument master): the quote gives
+    the currency, lot and tick stay the defaults (1 and 0.01) and the broker has the last word
+    on them."""
+
+    def __init__(self, catalog: InstrumentCatalog) -> None:
+        self._catalog = catalog
+
+    async def find(
+        self, provider: str, key: InstrumentKey, session: BrokerSession | None
+    ) -> Instrument | None:
+        found = await self._catalog.find(provider, key)
+        if found is not None or session is None:
+            return found
+        asked = Instrument(key.symbol, key.exchange, NO_CURRENCY)
+        price = (await session.quotes.last_prices([asked])).get(str(key))
+        return None if price is None else Instrument(key.symbol, key.exchange, price.currency)
+
+
+class OrderJournal:
+    """Writes each change of an order: lock, change, save, audit, commit."""
+
+    def __init__(
+        self, orders: OrderRepository, audit: AuditTrail, uow: UnitOfWork, clock: Clock
+    ) -> None:
+        self._orders = orders
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+
+    async def change(
+        self,
+        order_id: UUID,
+        caller: CallerContext,
+        how: Callable[[PlacedOrder, datetime], PlacedOrder],
+        *,
+        action: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> PlacedOrder:
+        """Apply ``how`` to the order as stored now and commit. A move of status is audited as
+        ``order_status_changed`` (``action``, when given, is audited whether or not the status
+        moved); a change that changes nothing writes nothing."""
+        current = await self._orders.lock(order_id)
+        if current is None:
+            raise order_not_found()
+        changed = how(current, self._clock.now())
+        if changed is current:
+            await self._uow.rollback()
+            return current
+        saved = await self._orders.save(changed)
+        if action is not None:
+            await self.record(action, saved, caller, metadata)
+        if saved.status is not current.status:
+            await self.record(
+                "order_status_changed",
+                saved,
+                caller,
+                {"from": str(current.status), **(metadata or {})},
+            )
+        await self._uow.commit()
+        return saved
+
+    async def record(
+        self,
+        action: str,
+        order: PlacedOrder,
+        caller: CallerContext,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> None:
+        facts: dict[str, MetadataValue] = {
+            "provider": order.provider,
+            "status": str(order.status),
+            "broker_order_id": order.broker_order_id,
+            **(metadata or {}),
+        }
+        if order.last_error is not None:
+            facts["reason"] = order.last_error.code
+        await self._audit.record(action, caller=caller, target=f"order:{order.id}", metadata=facts)
+
+
+class GetOrder:
+    def __init__(self, orders: OrderRepository) -> None:
+        self._orders = orders
+
+    async def __call__(self, user_id: UUID, order_id: UUID) -> PlacedOrder:
+        order = await self._orders.get(order_id)
+        if order is None or order.user_id != user_id:
+            raise order_not_found()
+        return order
+
+
+class ListOrders:
+    def __init__(self, orders: OrderRepository) -> None:
+        self._orders = orders
+
+    async def __call__(
+        self,
+        user_id: UUID,
+        filters: OrderFilters | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[PlacedOrder]:
+        """One page of the user's orders, newest first; ``next_cursor`` continues it."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"A page holds 1 to {MAX_PAGE} orders.", field="limit")
+        after = None if cursor is None else OrderCursor.decode(cursor)
+        rows = await self._orders.list_for_user(
+            user_id, filters or OrderFilters(), after=after, limit=limit + 1
+        )
+        items = tuple(rows[:limit])
+        more = len(rows) > limit
+        return Page(items, OrderCursor.after(items[-1]).encode() if more else None)

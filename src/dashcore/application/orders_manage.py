@@ -1,0 +1,115 @@
+"""Changing and cancelling an order (issue #8; security.md ORD-3).
+
+Rules:
+- Only the owner may change or cancel an order (another user's id is a 404); a final order, or
+  one that has not reached the broker yet (``pending_submit``, ``unknown``), cannot be changed
+  (``Conflict``).
+- A modification is checked locally first (positive, on the tick, whole lots), then sent; the
+  order takes what the broker answers, including a new broker id where the broker replaces the
+  order on modify (Schwab). A broker refusal is raised as the broker's error and changes nothing.
+- A cancel is recorded ``cancel_requested`` (committed, audited) before the broker is called;
+  the order becomes ``cancelled`` only when the broker confirms. A broker that refuses (the
+  order filled meanwhile) leaves the order as the broker reports it; a broker that cannot be
+  reached leaves it ``cancel_requested`` for the next poll to settle.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from dashcore.application.orders import BrokerAccess, OrderJournal, Trader, order_not_found
+from dashcore.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OrderStateUnknown,
+    ProviderUnavailable,
+    RateLimited,
+)
+from dashcore.domain.orders import OrderChange
+from dashcore.domain.trading import PlacedOrder
+from dashcore.ports.brokers import BrokerSession
+from dashcore.ports.trading import OrderRepository
+from dashcore.ports.uow import UnitOfWork
+
+__all__ = ["CancelOrder", "ModifyOrder"]
+
+
+async def _live_order(
+    orders: OrderRepository, brokers: BrokerAccess, uow: UnitOfWork, user_id: UUID, order_id: UUID
+) -> tuple[PlacedOrder, BrokerSession, str]:
+    """The caller's order that the broker holds and that is not final, a session on its
+    connection, and its broker id."""
+    order = await orders.get(order_id)
+    if order is None or order.user_id != user_id:
+        raise order_not_found()
+    if order.is_final or order.broker_order_id is None:
+        raise Conflict(f"A {order.status} order cannot be changed.", code="order_not_changeable")
+    session = await brokers.session(order.provider, order.connection_id)
+    await uow.rollback()  # no transaction open while the broker answers
+    return order, session, order.broker_order_id
+
+
+class ModifyOrder:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        brokers: BrokerAccess,
+        journal: OrderJournal,
+        uow: UnitOfWork,
+    ) -> None:
+        self._orders = orders
+        self._brokers = brokers
+        self._journal = journal
+        self._uow = uow
+
+    async def __call__(self, trader: Trader, order_id: UUID, change: OrderChange) -> PlacedOrder:
+        order, session, broker_id = await _live_order(
+            self._orders, self._brokers, self._uow, trader.user_id, order_id
+        )
+        order.changed_request(change)  # checked here, before the broker sees it
+        report = await session.orders.modify(order.account_id, broker_id, change)
+        return await self._journal.change(
+            order.id,
+            trader.context,
+            lambda o, now: o.modified(change, report, now),
+            action="order_modified",
+            metadata={"previous_broker_order_id": broker_id},
+        )
+
+
+class CancelOrder:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        brokers: BrokerAccess,
+        journal: OrderJournal,
+        uow: UnitOfWork,
+    ) -> None:
+        self._orders = orders
+        self._brokers = brokers
+        self._journal = journal
+        self._uow = uow
+
+    async def __call__(self, trader: Trader, order_id: UUID) -> PlacedOrder:
+        order, session, broker_id = await _live_order(
+            self._orders, self._brokers, self._uow, trader.user_id, order_id
+        )
+        requested = await self._journal.change(
+            order.id, trader.context, lambda o, now: o.cancel_requested(now)
+        )
+        try:
+            report = await session.orders.cancel(order.account_id, broker_id)
+        except (Conflict, InvalidInput, NotFound):
+            try:
+                report = await session.orders.get(order.account_id, broker_id)
+            except (ProviderUnavailable, RateLimited, OrderStateUnknown):
+                return requested
+            return await self._journal.change(
+                order.id, trader.context, lambda o, now: o.cancel_refused(report, now)
+            )
+        except (ProviderUnavailable, RateLimited, OrderStateUnknown):
+            return requested
+        return await self._journal.change(
+            order.id, trader.context, lambda o, now: o.observed(report, now)
+        )

@@ -1,0 +1,231 @@
+"""Settling orders with the broker (issue #8; security.md ORD-2, c.2, c.4).
+
+**Reconciliation** (:class:`ReconcileOrders`) looks up, by client reference (or, for a broker
+that keeps none, by the order's fields), every ``unknown`` order, and every ``pending_submit``
+order that can no longer be sent, once the grace period has passed:
+
+- found: the order takes the broker's id and state;
+- found, but the broker order is already bound to another of our orders (two identical orders
+  at a broker that matches by fields): nothing is guessed, the order stays with
+  ``needs_review`` recorded;
+- not found once ``submit_deadline + reconcile_grace`` has passed: ``rejected`` with
+  ``not_received_by_broker`` (the broker could not have received it any later); before that
+  it waits;
+- the broker cannot be asked (down, rate limited, credentials gone): it waits for the next
+  round. Nothing is ever sent again.
+
+**Refreshing** (:class:`RefreshOrderStatus`) re-reads one order the broker holds, with its fills,
+and applies it by the monotonic rule of :mod:`dashcore.domain.trading`; polling
+(:class:`PollOpenOrders`) refreshes every order that is not final, page by page, and webhooks
+call the same use case by the broker's order id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from dashcore.application.orders import BrokerAccess, OrderJournal, TradingPolicy, order_not_found
+from dashcore.domain.capabilities import Operation
+from dashcore.domain.context import SYSTEM
+from dashcore.domain.errors import (
+    DecryptionFailed,
+    NotFound,
+    OrderStateUnknown,
+    ProviderUnavailable,
+    RateLimited,
+    ReauthRequired,
+)
+from dashcore.domain.orders import Order
+from dashcore.domain.trading import OrderCursor, OrderFailure, PlacedOrder
+from dashcore.ports.brokers import BrokerSession
+from dashcore.ports.clock import Clock
+from dashcore.ports.trading import OrderRepository
+from dashcore.ports.uow import UnitOfWork
+
+__all__ = [
+    "NOT_RECEIVED",
+    "PollOpenOrders",
+    "PollRound",
+    "ReconcileOrders",
+    "ReconcileRound",
+    "RefreshOrderStatus",
+]
+
+NOT_RECEIVED = OrderFailure(
+    "not_received_by_broker", "The broker never received this order; nothing was placed."
+)
+NEEDS_REVIEW = OrderFailure(
+    "needs_review",
+    "The broker holds a matching order that another order already accounts for; "
+    "it needs a person to look.",
+)
+_UNREACHABLE = (
+    ProviderUnavailable,
+    RateLimited,
+    ReauthRequired,
+    OrderStateUnknown,
+    NotFound,
+    DecryptionFailed,
+)
+"""The broker (or the connection's credentials) cannot answer now: try next round."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileRound:
+    settled: int = 0
+    rejected: int = 0
+    waiting: int = 0
+    needs_review: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PollRound:
+    refreshed: int = 0
+    changed: int = 0
+    failed: int = 0
+
+
+class ReconcileOrders:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        brokers: BrokerAccess,
+        journal: OrderJournal,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: TradingPolicy,
+    ) -> None:
+        self._orders = orders
+        self._brokers = brokers
+        self._journal = journal
+        self._uow = uow
+        self._clock = clock
+        self._policy = policy
+
+    async def __call__(self, *, limit: int = 100) -> ReconcileRound:
+        """One round over at most ``limit`` orders, longest waiting first."""
+        now = self._clock.now()
+        candidates = await self._orders.needing_reconciliation(
+            now - self._policy.reconcile_grace, limit=limit
+        )
+        await self._uow.rollback()
+        counts = {"settled": 0, "rejected": 0, "waiting": 0, "needs_review": 0}
+        for order in candidates:
+            counts[await self.reconcile(order)] += 1
+        return ReconcileRound(**counts)
+
+    async def reconcile(self, order: PlacedOrder) -> str:
+        """Settle one order; which of the round's counts it adds to."""
+        if order.can_send(self._clock.now()):
+            return "waiting"  # its placer may still send it
+        try:
+            session = await self._brokers.session(order.provider, order.connection_id)
+            await self._uow.rollback()
+            found = await session.orders.find_by_client_reference(order.account_id, order.request)
+        except _UNREACHABLE:
+            await self._uow.rollback()
+            return "waiting"
+        if found is None:
+            if not self._policy.given_up(order, self._clock.now()):
+                return "waiting"
+            await self._journal.change(
+                order.id, SYSTEM, lambda o, now: o.rejected(now, NOT_RECEIVED)
+            )
+            return "rejected"
+        holder = await self._orders.by_broker_order_id(order.provider, found.provider_order_id)
+        if holder is not None and holder.id != order.id:
+            await self._journal.change(
+                order.id, SYSTEM, lambda o, now: o.flagged(now, NEEDS_REVIEW)
+            )
+            return "needs_review"
+        await self._journal.change(order.id, SYSTEM, lambda o, now: o.accepted(found, now))
+        return "settled"
+
+
+class RefreshOrderStatus:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        brokers: BrokerAccess,
+        journal: OrderJournal,
+        uow: UnitOfWork,
+    ) -> None:
+        self._orders = orders
+        self._brokers = brokers
+        self._journal = journal
+        self._uow = uow
+
+    async def __call__(self, order_id: UUID) -> PlacedOrder:
+        """Re-read the order at the broker and apply what is newer. An order the broker does
+        not hold yet (``pending_submit``, ``unknown``) is the reconciler's: returned as is."""
+        order = await self._orders.get(order_id)
+        if order is None:
+            raise order_not_found()
+        return await self._refresh(order)
+
+    async def by_broker_id(self, provider: str, broker_order_id: str) -> PlacedOrder | None:
+        """The same, for the order bound to a broker's order id (webhooks name that);
+        ``None`` when no order of ours is."""
+        order = await self._orders.by_broker_order_id(provider, broker_order_id)
+        if order is None:
+            await self._uow.rollback()
+            return None
+        return await self._refresh(order)
+
+    async def _refresh(self, order: PlacedOrder) -> PlacedOrder:
+        broker_id = order.broker_order_id
+        if broker_id is None:
+            await self._uow.rollback()
+            return order
+        session = await self._brokers.session(order.provider, order.connection_id)
+        await self._uow.rollback()  # no transaction open while the broker answers
+        report = await _with_fills(
+            session,
+            order.account_id,
+            await session.orders.get(order.account_id, broker_id),
+            self._brokers.gateway(order.provider).capabilities.supports(Operation.FILLS),
+        )
+        return await self._journal.change(order.id, SYSTEM, lambda o, now: o.observed(report, now))
+
+
+async def _with_fills(
+    session: BrokerSession, account_id: str, report: Order, fills_supported: bool
+) -> Order:
+    """The report with its executions, where it has some and the broker lists them apart."""
+    if report.fills or not report.filled_quantity or not fills_supported:
+        return report
+    return replace(
+        report, fills=tuple(await session.orders.fills(account_id, report.provider_order_id))
+    )
+
+
+class PollOpenOrders:
+    """Refresh every order that is not final (the polling job), page by page; one order's
+    broker failing does not stop the others."""
+
+    def __init__(
+        self, orders: OrderRepository, refresh: RefreshOrderStatus, uow: UnitOfWork
+    ) -> None:
+        self._orders = orders
+        self._refresh = refresh
+        self._uow = uow
+
+    async def __call__(self, *, page_size: int = 100) -> PollRound:
+        refreshed = changed = failed = 0
+        after: OrderCursor | None = None
+        while True:
+            page = await self._orders.open_orders(after=after, limit=page_size)
+            await self._uow.rollback()
+            for order in page:
+                try:
+                    fresh = await self._refresh(order.id)
+                except _UNREACHABLE:
+                    await self._uow.rollback()
+                    failed += 1
+                    continue
+                refreshed += 1
+                changed += fresh.version != order.version
+            if len(page) < page_size:
+                return PollRound(refreshed, changed, failed)
+            after = OrderCursor.after(page[-1])

@@ -1,0 +1,288 @@
+"""A reusable world for order use-case tests: the connections world (fake clock, memory
+database, vault, audit, the four real broker adapters on their in-process sandboxes) plus the
+trading use cases on memory repositories and the sandboxes' instrument catalog.
+
+Each use case is built on the :class:`MemoryUnitOfWork` it runs in; the arranging helpers run
+each step in a fresh one, as separate requests would. Sandbox faults never make the test wait:
+the sandboxes' hang is instant, so a ``timeout_after_accept`` answers 504 at once, after the
+order was placed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from dashcore.application.orders import (
+    BrokerAccess,
+    GetOrder,
+    InstrumentLookup,
+    ListOrders,
+    OrderJournal,
+    Trader,
+    TradingPolicy,
+)
+from dashcore.application.orders_manage import CancelOrder, ModifyOrder
+from dashcore.application.orders_place import Placement, PlaceOrder, PreviewOrder
+from dashcore.application.orders_reconcile import (
+    PollOpenOrders,
+    ReconcileOrders,
+    RefreshOrderStatus,
+)
+from dashcore.domain.audit import AuditEvent
+from dashcore.domain.connections import KeyCredentials, ProviderConnection
+from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.money import Currency
+from dashcore.domain.orders import OrderSide, OrderType
+from dashcore.domain.trading import IdempotencyKey, OrderDraft, PlacedOrder
+from dashcore.domain.users import User
+from dashcore_app.trading import sandbox_listings
+from dashcore_brokers.groww.gateway import CREATE_PATH
+from dashcore_brokers.sandbox import FaultKind, FaultRule
+from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
+from dashcore_brokers.sandbox.exchange import SimOrder
+from dashcore_brokers.sandbox.groww import GROWW_USER
+from dashcore_brokers.sandbox.schwab.render import account_hash
+from dashcore_brokers.sandbox.upstox import UPSTOX_USER
+from dashcore_brokers.sandbox.zerodha import KITE_USER
+from dashcore_brokers.schwab.gateway import TRADER
+from dashcore_brokers.upstox.orders import PLACE_PATH
+from dashcore_brokers.zerodha.gateway import PLACE_VARIETY
+from dashcore_memory import MemoryUnitOfWork
+from dashcore_memory.connections import MemoryProviderConnectionRepository
+from dashcore_memory.trading import (
+    MemoryIdempotencyRepository,
+    MemoryInstrumentCatalog,
+    MemoryOrderRepository,
+)
+from dashcore_memory.users import MemoryUserRepository
+from tests.unit.connections_world import CALLER, ConnectionsWorld, open_world
+
+__all__ = ["BOOKS", "Book", "OrdersWorld", "open_orders_world"]
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """One broker as the order tests trade it: the account as its adapter names it, the
+    instrument they trade, where its orders are placed (a fault pattern), its engine account."""
+
+    provider: str
+    account_id: str
+    instrument: InstrumentKey
+    place_path: str
+    engine_account: str
+
+
+BOOKS = {
+    "zerodha": Book(
+        "zerodha",
+        KITE_USER.user_id,
+        InstrumentKey("INFY", "NSE"),
+        f"/orders/{PLACE_VARIETY}",
+        "sandbox-in",
+    ),
+    "schwab": Book(
+        "schwab",
+        account_hash("12345678"),
+        InstrumentKey("AAPL", "US"),
+        f"{TRADER}/accounts/*/orders",
+        "sandbox-us",
+    ),
+    "upstox": Book(
+        "upstox", UPSTOX_USER.user_id, InstrumentKey("RELIANCE", "NSE"), PLACE_PATH, "sandbox-in"
+    ),
+    "groww": Book(
+        "groww", GROWW_USER.user_id, InstrumentKey("RELIANCE", "NSE"), CREATE_PATH, "sandbox-in"
+    ),
+}
+
+
+async def _instant(_: float) -> None:
+    """The sandboxes' hang in timeout faults: none (the answer is withheld all the same)."""
+
+
+@dataclass
+class OrdersWorld:
+    world: ConnectionsWorld
+    catalog: MemoryInstrumentCatalog
+    policy: TradingPolicy = field(
+        default_factory=lambda: TradingPolicy(
+            step_up_above={Currency("USD"): Decimal(10_000), Currency("INR"): Decimal(500_000)}
+        )
+    )
+
+    @property
+    def clock(self) -> Any:
+        return self.world.clock
+
+    def uow(self) -> MemoryUnitOfWork:
+        return self.world.uow()
+
+    # -- use cases -------------------------------------------------------------------------
+    def brokers(self, uow: MemoryUnitOfWork) -> BrokerAccess:
+        return BrokerAccess(self.world.registry, self.world.credential_store(uow))
+
+    def journal(self, uow: MemoryUnitOfWork) -> OrderJournal:
+        return OrderJournal(MemoryOrderRepository(uow), self.world.base.audit(uow), uow, self.clock)
+
+    def place(self, uow: MemoryUnitOfWork) -> PlaceOrder:
+        return PlaceOrder(
+            MemoryOrderRepository(uow),
+            MemoryIdempotencyRepository(uow),
+            MemoryProviderConnectionRepository(uow),
+            self.brokers(uow),
+            InstrumentLookup(self.catalog),
+            self.world.base.step_up_gate(uow),
+            self.journal(uow),
+            uow,
+            self.clock,
+            self.world.base.ids,
+            self.policy,
+        )
+
+    def preview(self, uow: MemoryUnitOfWork) -> PreviewOrder:
+        return PreviewOrder(
+            MemoryProviderConnectionRepository(uow),
+            self.brokers(uow),
+            InstrumentLookup(self.catalog),
+            uow,
+            self.clock,
+        )
+
+    def get(self, uow: MemoryUnitOfWork) -> GetOrder:
+        return GetOrder(MemoryOrderRepository(uow))
+
+    def listing(self, uow: MemoryUnitOfWork) -> ListOrders:
+        return ListOrders(MemoryOrderRepository(uow))
+
+    def modify(self, uow: MemoryUnitOfWork) -> ModifyOrder:
+        return ModifyOrder(MemoryOrderRepository(uow), self.brokers(uow), self.journal(uow), uow)
+
+    def cancel(self, uow: MemoryUnitOfWork) -> CancelOrder:
+        return CancelOrder(MemoryOrderRepository(uow), self.brokers(uow), self.journal(uow), uow)
+
+    def reconciler(self, uow: MemoryUnitOfWork) -> ReconcileOrders:
+        return ReconcileOrders(
+            MemoryOrderRepository(uow),
+            self.brokers(uow),
+            self.journal(uow),
+            uow,
+            self.clock,
+            self.policy,
+        )
+
+    def refresher(self, uow: MemoryUnitOfWork) -> RefreshOrderStatus:
+        return RefreshOrderStatus(
+            MemoryOrderRepository(uow), self.brokers(uow), self.journal(uow), uow
+        )
+
+    def poller(self, uow: MemoryUnitOfWork) -> PollOpenOrders:
+        return PollOpenOrders(MemoryOrderRepository(uow), self.refresher(uow), uow)
+
+    # -- arranging -------------------------------------------------------------------------
+    async def trader(
+        self, provider: str, *, email: str | None = None, trade: bool = True
+    ) -> tuple[Trader, ProviderConnection]:
+        """A new user with a connection to ``provider`` (allowed to trade unless ``trade`` is
+        off), authorized through the provider's real login flow, signed in just now."""
+        user = await self.world.add_user(
+            email or f"{provider}-{self.world.base.ids.new_id()}@x.test"
+        )
+        connection = await self.connect(user, provider, trade=trade)
+        return self.trader_of(user), connection
+
+    async def reconnect(self, trader: Trader, provider: str) -> ProviderConnection:
+        """A new connection of the trader's user to ``provider``."""
+        user = await MemoryUserRepository(self.uow()).get(trader.user_id)
+        assert user is not None
+        return await self.connect(user, provider, trade=True)
+
+    def trader_of(self, user: User) -> Trader:
+        return Trader(user.id, self.clock.now(), ("pwd",), CALLER.with_actor(f"user:{user.id}"))
+
+    async def connect(self, user: User, provider: str, *, trade: bool) -> ProviderConnection:
+        world = self.world
+        connection = await world.connections(world.uow()).create(
+            user.id, provider, CALLER, trade=trade
+        )
+        if provider == "groww":
+            key = KeyCredentials(GROWW_API_KEY, api_secret=GROWW_API_SECRET)
+            return await world.authorization(world.uow()).submit_key_credentials(
+                user.id, connection.id, key, CALLER
+            )
+        started = await world.start(user, connection)
+        params = await world.consent(provider, started)
+        outcome = await world.callback(provider, params, user=user)
+        return outcome.connection
+
+    def draft(self, provider: str, **overrides: Any) -> OrderDraft:
+        book = BOOKS[provider]
+        fields: dict[str, Any] = {
+            "account_id": book.account_id,
+            "instrument": book.instrument,
+            "side": OrderSide.BUY,
+            "type": OrderType.MARKET,
+            "quantity": Decimal(1),
+        }
+        fields.update(overrides)
+        return OrderDraft(**fields)
+
+    async def place_order(
+        self,
+        trader: Trader,
+        connection: ProviderConnection,
+        key: str,
+        draft: OrderDraft,
+    ) -> Placement:
+        return await self.place(self.uow())(trader, connection.id, IdempotencyKey(key), draft)
+
+    def arm(self, provider: str, kind: FaultKind, *, status: int = 503, times: int = 1) -> None:
+        """A fault on ``provider``'s order placement route."""
+        self.world.sandboxes[provider].faults.add(
+            FaultRule(
+                path=BOOKS[provider].place_path,
+                method="POST",
+                kind=kind,
+                status=status,
+                times=times,
+            )
+        )
+
+    # -- observing -------------------------------------------------------------------------
+    async def stored(self, order_id: UUID) -> PlacedOrder:
+        order = await MemoryOrderRepository(self.uow()).get(order_id)
+        assert order is not None
+        return order
+
+    def broker_orders(self, provider: str) -> list[SimOrder]:
+        """The orders the sandbox's exchange holds for the book's account, oldest first,
+        without the ones its seed placed."""
+        exchange = self.world.sandboxes[provider].exchange
+        return [
+            order
+            for order in exchange.orders(BOOKS[provider].engine_account)
+            if order.instrument.symbol == BOOKS[provider].instrument.symbol
+        ]
+
+    def place_requests(self, provider: str) -> int:
+        """``POST`` requests that reached ``provider``'s placement route."""
+        pattern = BOOKS[provider].place_path
+        return sum(
+            1
+            for request in self.world.recorders[provider].requests
+            if request.method == "POST" and fnmatch.fnmatchcase(request.url.path, pattern)
+        )
+
+    def audit(self, action: str | None = None) -> list[AuditEvent]:
+        return self.world.audit(action)
+
+
+@asynccontextmanager
+async def open_orders_world() -> AsyncIterator[OrdersWorld]:
+    async with open_world(sleep=_instant) as world:
+        yield OrdersWorld(world, MemoryInstrumentCatalog(sandbox_listings(world.sandboxes)))

@@ -1,0 +1,501 @@
+"""Order use cases (issue #8; security.md ORD-1..3, c.2, c.3) on memory repositories and the
+real broker adapters talking to their in-process sandboxes: placing (idempotent, validated,
+step-up, crash-safe), the broker's faults, reconciliation, refreshing and polling, modifying,
+cancelling, reading and previewing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from dashcore.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ReauthRequired,
+    StepUpRequired,
+)
+from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderType
+from dashcore.domain.trading import IdempotencyKey, OrderFilters, client_reference_for
+from dashcore_brokers.sandbox import FaultKind
+from dashcore_brokers.sandbox.exchange import SimStatus
+from dashcore_memory.trading import MemoryOrderRepository
+from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
+
+S = OrderStatus
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[OrdersWorld]:
+    async with open_orders_world() as opened:
+        yield opened
+
+
+# -- placing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", sorted(BOOKS))
+async def test_a_market_order_is_placed_once_with_the_reference_of_its_id(
+    world: OrdersWorld, provider: str
+) -> None:
+    trader, connection = await world.trader(provider)
+    placement = await world.place_order(trader, connection, "key-1", world.draft(provider))
+    order = placement.order
+    assert not placement.replayed
+    assert order.status in (S.SUBMITTED, S.OPEN, S.FILLED)
+    assert order.broker_order_id is not None
+    assert order.submit_attempts == 1
+    assert order.client_reference == client_reference_for(order.id)
+    assert world.place_requests(provider) == 1
+    (at_broker,) = world.broker_orders(provider)
+    if provider != "schwab":  # Schwab keeps no client reference
+        assert at_broker.tag == order.client_reference
+    stored = await world.stored(order.id)
+    assert stored == order
+    assert [e.action for e in world.audit() if e.target == f"order:{order.id}"] == [
+        "order_created",
+        "order_status_changed",
+    ]
+
+
+async def test_the_same_key_and_request_replays_the_order_without_a_second_broker_call(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    first = await world.place_order(trader, connection, "retry-me", world.draft("zerodha"))
+    again = await world.place_order(
+        trader, connection, "retry-me", world.draft("zerodha", quantity=Decimal("1.000"))
+    )
+    assert again.replayed
+    assert again.order.id == first.order.id
+    assert world.place_requests("zerodha") == 1
+    assert len(world.broker_orders("zerodha")) == 1
+
+
+async def test_the_same_key_with_another_request_is_refused(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    await world.place_order(trader, connection, "retry-me", world.draft("zerodha"))
+    with pytest.raises(InvalidInput) as raised:
+        await world.place_order(
+            trader, connection, "retry-me", world.draft("zerodha", quantity=Decimal(2))
+        )
+    assert raised.value.code == "idempotency_key_reused"
+    assert world.place_requests("zerodha") == 1
+
+
+async def test_keys_are_per_user(world: OrdersWorld) -> None:
+    alice, alices = await world.trader("zerodha")
+    bob, bobs = await world.trader("zerodha")
+    a = await world.place_order(alice, alices, "shared-key", world.draft("zerodha"))
+    b = await world.place_order(bob, bobs, "shared-key", world.draft("zerodha"))
+    assert a.order.id != b.order.id
+    assert not b.replayed
+
+
+async def test_an_expired_key_places_a_new_order(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    first = await world.place_order(trader, connection, "daily", world.draft("zerodha"))
+    world.clock.advance(hours=24)
+    trader = replace(trader, auth_time=world.clock.now())
+    connection = await world.reconnect(trader, "zerodha")  # Kite's tokens last one day
+    second = await world.place_order(trader, connection, "daily", world.draft("zerodha"))
+    assert second.order.id != first.order.id
+    assert not second.replayed
+
+
+async def test_concurrent_duplicates_commit_one_order(world: OrdersWorld) -> None:
+    """Two requests that both passed the replay check: the second to commit answers with the
+    first one's order and never reaches the broker."""
+    trader, connection = await world.trader("zerodha")
+    draft = world.draft("zerodha")
+    key = IdempotencyKey("twice")
+    slow_uow, fast_uow = world.uow(), world.uow()
+    slow = world.place(slow_uow)
+    # The slow request claims the key in its own unit of work and has not committed yet.
+    from dashcore.domain.trading import IdempotencyRecord, request_fingerprint
+    from dashcore_memory.trading import MemoryIdempotencyRepository
+
+    racer = IdempotencyRecord.create(
+        trader.user_id,
+        key.hash_for(trader.user_id),
+        request_fingerprint(connection.id, draft),
+        UUID(int=1),
+        world.clock.now(),
+    )
+    assert await MemoryIdempotencyRepository(slow_uow).claim(racer) is None
+    winner = await world.place(fast_uow)(trader, connection.id, key, draft)
+    with pytest.raises(Conflict):
+        await slow_uow.commit()
+    again = await slow(trader, connection.id, key, draft)
+    assert again.replayed
+    assert again.order.id == winner.order.id
+    assert world.place_requests("zerodha") == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"quantity": Decimal(0)}, "quantity"),
+        ({"quantity": Decimal("1.5")}, "quantity"),
+        ({"type": OrderType.LIMIT}, "limit_price"),
+        ({"type": OrderType.LIMIT, "limit_price": Decimal("1500.03")}, "limit_price"),
+        ({"instrument": BOOKS["zerodha"].instrument.__class__("NOPE", "NSE")}, "instrument"),
+    ],
+)
+async def test_a_bad_order_is_refused_naming_the_field_before_any_broker_call(
+    world: OrdersWorld, changes: dict[str, object], field: str
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    with pytest.raises(InvalidInput) as raised:
+        await world.place_order(trader, connection, "bad", world.draft("zerodha", **changes))
+    assert raised.value.code == "invalid_order"
+    assert [error.field for error in raised.value.errors] == [field]
+    assert world.place_requests("zerodha") == 0
+    assert (
+        await MemoryOrderRepository(world.uow()).by_idempotency(
+            trader.user_id, IdempotencyKey("bad").hash_for(trader.user_id)
+        )
+        is None
+    )
+
+
+async def test_an_unsupported_product_is_refused_by_the_capability_map(world: OrdersWorld) -> None:
+    from dashcore.domain.orders import Product
+
+    trader, connection = await world.trader("schwab")  # Schwab has no intraday product
+    with pytest.raises(InvalidInput) as raised:
+        await world.place_order(
+            trader, connection, "k", world.draft("schwab", product=Product.INTRADAY)
+        )
+    assert [error.field for error in raised.value.errors] == ["product"]
+
+
+async def test_another_users_connection_is_not_found(world: OrdersWorld) -> None:
+    _, alices = await world.trader("zerodha")
+    bob, _ = await world.trader("zerodha")
+    with pytest.raises(NotFound):
+        await world.place_order(bob, alices, "k", world.draft("zerodha"))
+
+
+async def test_a_read_only_connection_cannot_trade(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha", trade=False)
+    with pytest.raises(Forbidden) as raised:
+        await world.place_order(trader, connection, "k", world.draft("zerodha"))
+    assert raised.value.code == "connection_cannot_trade"
+
+
+async def test_an_expired_connection_cannot_trade(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.clock.advance(days=1)
+    trader = replace(trader, auth_time=world.clock.now())
+    with pytest.raises(ReauthRequired):
+        await world.place_order(trader, connection, "k", world.draft("zerodha"))
+
+
+async def test_a_large_order_needs_a_recent_step_up(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    big = world.draft("zerodha", quantity=Decimal(400))  # 400 × 1500 INR > 500,000
+    world.clock.advance(minutes=6)
+    with pytest.raises(StepUpRequired):
+        await world.place_order(trader, connection, "big", big)
+    assert world.place_requests("zerodha") == 0
+    small = await world.place_order(trader, connection, "small", world.draft("zerodha"))
+    assert small.order.status is not S.REJECTED
+    fresh = replace(trader, auth_time=world.clock.now())
+    placed = await world.place_order(fresh, connection, "big", big)
+    assert placed.order.broker_order_id is not None
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["zerodha", "schwab", "upstox", "groww"])
+async def test_a_lost_answer_makes_the_order_unknown_and_reconciliation_settles_it(
+    world: OrdersWorld, provider: str
+) -> None:
+    """The sandbox places the order, then answers 504: the order is ``unknown``, is never sent
+    again, and reconciliation finds it by its reference (Schwab: by its fields)."""
+    trader, connection = await world.trader(provider)
+    world.arm(provider, FaultKind.TIMEOUT_AFTER_ACCEPT)
+    placement = await world.place_order(trader, connection, "lost", world.draft(provider))
+    assert placement.order.status is S.UNKNOWN
+    assert placement.order.last_error is not None
+    assert placement.order.last_error.code == "order_state_unknown"
+    (at_broker,) = world.broker_orders(provider)
+
+    assert (await world.reconciler(world.uow())()).waiting == 0  # not yet past the grace
+    world.clock.advance(world.policy.reconcile_grace + timedelta(seconds=1))
+    again = await world.place_order(trader, connection, "lost", world.draft(provider))
+    assert again.replayed and again.order.status is S.UNKNOWN
+
+    result = await world.reconciler(world.uow())()
+    assert result.settled == 1
+    settled = await world.stored(placement.order.id)
+    assert settled.broker_order_id is not None
+    assert settled.status in (S.SUBMITTED, S.OPEN, S.FILLED)
+    if provider != "schwab":
+        assert at_broker.tag == settled.client_reference
+    refreshed = await world.refresher(world.uow())(settled.id)  # the broker knows that id
+    assert refreshed.status is S.FILLED
+    assert refreshed.filled_quantity == at_broker.filled_quantity
+    assert world.place_requests(provider) == 1
+    assert len(world.broker_orders(provider)) == 1
+
+
+async def test_an_order_the_broker_never_received_is_rejected_after_the_deadline(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.STATUS, status=503)  # refused before the engine saw it
+    placement = await world.place_order(trader, connection, "lost", world.draft("zerodha"))
+    assert placement.order.status is S.UNKNOWN  # a 5xx may have been accepted
+    assert world.broker_orders("zerodha") == []
+    world.clock.advance(world.policy.reconcile_grace + timedelta(seconds=1))
+    assert (await world.reconciler(world.uow())()).waiting == 1  # the broker may still show it
+    world.clock.advance(world.policy.submit_deadline)
+    assert (await world.reconciler(world.uow())()).rejected == 1
+    order = await world.stored(placement.order.id)
+    assert order.status is S.REJECTED
+    assert order.last_error is not None
+    assert order.last_error.code == "not_received_by_broker"
+    assert world.place_requests("zerodha") == 1
+
+
+async def test_an_unreachable_broker_leaves_the_order_for_the_next_round(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    placement = await world.place_order(trader, connection, "lost", world.draft("zerodha"))
+    world.clock.advance(world.policy.reconcile_grace + world.policy.submit_deadline)
+    from dashcore_brokers.sandbox import FaultRule
+
+    world.world.sandboxes["zerodha"].faults.add(
+        FaultRule(path="/orders", method="GET", kind=FaultKind.STATUS, status=503, times=None)
+    )
+    assert (await world.reconciler(world.uow())()).waiting == 1
+    assert (await world.stored(placement.order.id)).status is S.UNKNOWN
+    world.world.sandboxes["zerodha"].faults.clear()
+    assert (await world.reconciler(world.uow())()).settled == 1
+
+
+async def test_a_broker_refusal_rejects_the_order_with_its_reason(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    placement = await world.place_order(
+        trader,
+        connection,
+        "short",
+        world.draft("zerodha", side=OrderSide.SELL, quantity=Decimal(1000)),
+    )
+    order = placement.order
+    assert order.status is S.REJECTED
+    assert order.broker_order_id is not None  # Kite takes the order, then its checks refuse it
+    assert order.status_message
+    assert world.place_requests("zerodha") == 1
+
+
+async def test_a_rate_limited_placement_is_rejected_and_never_retried(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.STATUS, status=429)
+    placement = await world.place_order(trader, connection, "k", world.draft("zerodha"))
+    assert placement.order.status is S.REJECTED
+    assert placement.order.last_error is not None
+    assert placement.order.last_error.code == "provider_rate_limited"
+    assert world.place_requests("zerodha") == 1
+
+
+async def test_dead_credentials_reject_the_order_and_mark_the_connection(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.world.sandboxes["zerodha"].tokens.expire()
+    with pytest.raises(ReauthRequired):  # the quote of a market order: nothing written yet
+        await world.place_order(trader, connection, "market", world.draft("zerodha"))
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    placement = await world.place_order(trader, connection, "k", limit)
+    assert placement.order.status is S.REJECTED
+    assert placement.order.last_error is not None
+    assert placement.order.last_error.code == "broker_auth"
+    stored = await world.world.stored(connection.id)
+    assert stored is not None
+    assert stored.status.value == "needs_reauth"
+
+
+# -- refresh, poll, cancel, modify -----------------------------------------------------------
+
+
+async def test_polling_follows_a_resting_order_until_it_fills(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft(
+        "zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400), quantity=Decimal(2)
+    )
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    assert order.status is S.OPEN
+    round_ = await world.poller(world.uow())()
+    assert (round_.refreshed, round_.changed) == (1, 0)
+    world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
+    round_ = await world.poller(world.uow())()
+    assert round_.changed == 1
+    filled = await world.stored(order.id)
+    assert filled.status is S.FILLED
+    assert filled.filled_quantity == Decimal(2)
+    assert filled.fills and sum(f.quantity for f in filled.fills) == Decimal(2)
+    assert (await world.poller(world.uow())()).refreshed == 0  # final orders are not polled
+
+
+async def test_a_webhook_hint_refreshes_by_the_brokers_id(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    assert order.broker_order_id is not None
+    world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
+    refreshed = await world.refresher(world.uow()).by_broker_id("zerodha", order.broker_order_id)
+    assert refreshed is not None and refreshed.status is S.FILLED
+    assert await world.refresher(world.uow()).by_broker_id("zerodha", "unknown-id") is None
+
+
+async def test_a_cancel_is_requested_then_confirmed(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    cancelled = await world.cancel(world.uow())(trader, order.id)
+    assert cancelled.status is S.CANCELLED
+    statuses = [
+        e.metadata["status"]
+        for e in world.audit("order_status_changed")
+        if e.target == f"order:{order.id}"
+    ]
+    assert statuses[-2:] == ["cancel_requested", "cancelled"]
+    (at_broker,) = world.broker_orders("zerodha")
+    assert at_broker.status is SimStatus.CANCELLED
+
+
+async def test_a_cancel_the_broker_cannot_take_stays_requested(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    from dashcore_brokers.sandbox import FaultRule
+
+    world.world.sandboxes["zerodha"].faults.add(
+        FaultRule(path="/orders/*", method="DELETE", kind=FaultKind.STATUS, status=503)
+    )
+    requested = await world.cancel(world.uow())(trader, order.id)
+    assert requested.status is S.CANCEL_REQUESTED
+    await world.poller(world.uow())()
+    assert (await world.stored(order.id)).status is S.CANCEL_REQUESTED  # open: before the cancel
+
+
+async def test_a_filled_order_cannot_be_cancelled(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    order = (await world.place_order(trader, connection, "m", world.draft("zerodha"))).order
+    assert order.status is S.FILLED
+    with pytest.raises(Conflict) as raised:
+        await world.cancel(world.uow())(trader, order.id)
+    assert raised.value.code == "order_not_changeable"
+
+
+async def test_an_unknown_order_cannot_be_cancelled_before_reconciliation(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    order = (await world.place_order(trader, connection, "lost", world.draft("zerodha"))).order
+    with pytest.raises(Conflict):
+        await world.cancel(world.uow())(trader, order.id)
+
+
+@pytest.mark.parametrize("provider", ["zerodha", "schwab"])
+async def test_a_modification_reaches_the_broker(world: OrdersWorld, provider: str) -> None:
+    trader, connection = await world.trader(provider)
+    price = Decimal(1400) if provider == "zerodha" else Decimal(150)
+    limit = world.draft(provider, type=OrderType.LIMIT, limit_price=price, quantity=Decimal(2))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    change = OrderChange(quantity=Decimal(3), limit_price=price - 10)
+    modified = await world.modify(world.uow())(trader, order.id, change)
+    assert modified.request.quantity == Decimal(3)
+    assert modified.request.limit_price == price - 10
+    if provider == "schwab":  # a replace: a new broker order takes over
+        assert modified.broker_order_id != order.broker_order_id
+    else:
+        assert modified.broker_order_id == order.broker_order_id
+    assert world.audit("order_modified")
+
+
+async def test_a_modification_off_the_tick_never_reaches_the_broker(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    requests = len(world.world.recorders["zerodha"].requests)
+    with pytest.raises(InvalidInput) as raised:
+        await world.modify(world.uow())(
+            trader, order.id, OrderChange(limit_price=Decimal("1399.99"))
+        )
+    assert raised.value.errors[0].field == "limit_price"
+    assert len(world.world.recorders["zerodha"].requests) == requests
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+async def test_orders_are_the_owners_only(world: OrdersWorld) -> None:
+    alice, connection = await world.trader("zerodha")
+    bob, _ = await world.trader("zerodha")
+    order = (await world.place_order(alice, connection, "k", world.draft("zerodha"))).order
+    assert (await world.get(world.uow())(alice.user_id, order.id)).id == order.id
+    for attempt in (
+        world.get(world.uow())(bob.user_id, order.id),
+        world.cancel(world.uow())(bob, order.id),
+        world.modify(world.uow())(bob, order.id, OrderChange(quantity=Decimal(2))),
+    ):
+        with pytest.raises(NotFound):
+            await attempt
+
+
+async def test_listing_pages_newest_first_with_filters(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    ids = []
+    for number in range(5):
+        side = OrderSide.BUY if number % 2 == 0 else OrderSide.SELL
+        placement = await world.place_order(
+            trader, connection, f"k{number}", world.draft("zerodha", side=side)
+        )
+        ids.append(placement.order.id)
+        world.clock.advance(seconds=1)
+    listing = world.listing(world.uow())
+    first = await listing(trader.user_id, limit=2)
+    assert [o.id for o in first.items] == ids[:-3:-1]
+    assert first.next_cursor is not None
+    second = await listing(trader.user_id, cursor=first.next_cursor, limit=2)
+    third = await listing(trader.user_id, cursor=second.next_cursor, limit=2)
+    assert [o.id for o in (*first.items, *second.items, *third.items)] == ids[::-1]
+    assert third.next_cursor is None
+    sells = await listing(trader.user_id, OrderFilters(side=OrderSide.SELL))
+    assert [o.id for o in sells.items] == [ids[3], ids[1]]
+    with pytest.raises(InvalidInput):
+        await listing(trader.user_id, limit=101)
+    with pytest.raises(InvalidInput):
+        await listing(trader.user_id, cursor="garbage")
+
+
+async def test_a_preview_estimates_without_placing(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    preview = await world.preview(world.uow())(
+        trader, connection.id, world.draft("zerodha", quantity=Decimal(10))
+    )
+    assert preview.is_valid
+    assert preview.estimated_cost is not None
+    assert preview.estimated_cost.amount == Decimal(10) * Decimal(1500)
+    assert preview.estimated_charges is not None
+    assert preview.projected_position == Decimal(30)  # 20 INFY held in the seed
+    assert preview.projected_cash is not None
+    assert world.place_requests("zerodha") == 0
+    bad = await world.preview(world.uow())(
+        trader, connection.id, world.draft("zerodha", quantity=Decimal(0))
+    )
+    assert [p.field for p in bad.problems] == ["quantity"]

@@ -72,6 +72,15 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "pending_authorizations_exists",
         "This authorization is already pending.",
     ),
+    "pk_orders": ("order_exists", "An order with this id already exists."),
+    "uq_orders_provider_broker_order_id": (
+        "placed_orders_broker_order_taken",
+        "This broker order is already bound to another order.",
+    ),
+    "pk_idempotency_keys": (
+        "idempotency_claims_exists",
+        "This Idempotency-Key is already claimed.",
+    ),
     "pk_webhook_events": (
         "webhook_events_id_taken",
         "A webhook event with this id already exists.",

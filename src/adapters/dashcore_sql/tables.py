@@ -31,10 +31,12 @@ __all__ = [
     "audit_chain_heads",
     "audit_events",
     "email_tokens",
+    "idempotency_keys",
     "known_devices",
     "login_challenges",
     "mail_outbox",
     "metadata",
+    "orders",
     "pending_authorizations",
     "provider_connections",
     "recovery_codes",
@@ -370,3 +372,96 @@ trades = Table(
 trades have no broker id, and NULLs never collide); ``(user_id, executed_at, id)`` serves the
 newest-first keyset listing (read backwards) and the ledger's oldest-first read. ``order_id``
 names the placed order without a foreign key: a trade outlives the order's record."""
+
+_ORDER_STATUSES = (
+    "status IN ('pending_submit', 'submitted', 'open', 'partially_filled', 'filled',"
+    " 'cancel_requested', 'cancelled', 'rejected', 'expired', 'unknown')"
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("connection_id", Uuid(), nullable=False),
+    Column("provider", Text(), nullable=False),
+    Column("account_id", Text(), nullable=False),
+    Column("symbol", Text(), nullable=False),
+    Column("exchange", Text(), nullable=False),
+    Column("instrument_currency", CHAR(3), nullable=False),
+    Column("asset_class", Text(), nullable=False),
+    Column("isin", CHAR(12)),
+    Column("instrument_name", Text()),
+    Column("lot_size", ExactDecimal(), nullable=False),
+    Column("tick_size", ExactDecimal(), nullable=False),
+    Column("side", Text(), nullable=False),
+    Column("type", Text(), nullable=False),
+    Column("product", Text(), nullable=False),
+    Column("validity", Text(), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("limit_price", ExactDecimal()),
+    Column("stop_price", ExactDecimal()),
+    Column("client_reference", Text(), nullable=False),
+    Column("idempotency_key_hash", CHAR(64), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("status_changed_at", UtcDateTime(), nullable=False),
+    Column("submit_deadline", UtcDateTime(), nullable=False),
+    Column("submit_attempts", Integer(), nullable=False),
+    Column("broker_order_id", Text()),
+    Column("broker_status", Text()),
+    Column("broker_updated_at", UtcDateTime()),
+    Column("filled_quantity", ExactDecimal(), nullable=False),
+    Column("carried_quantity", ExactDecimal(), nullable=False),
+    Column("average_price", ExactDecimal()),
+    Column("average_price_currency", CHAR(3)),
+    Column("fills", Text(), nullable=False),
+    Column("status_message", Text()),
+    Column("last_error_code", Text()),
+    Column("last_error_message", Text()),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("provider", "broker_order_id"),
+    Index(None, "user_id", "idempotency_key_hash"),
+    Index(None, "status", "status_changed_at"),
+    CheckConstraint(_ORDER_STATUSES, name="status"),
+    CheckConstraint("side IN ('buy', 'sell')", name="side"),
+    CheckConstraint("type IN ('market', 'limit', 'stop', 'stop_limit')", name="type"),
+    CheckConstraint("product IN ('delivery', 'intraday', 'margin')", name="product"),
+    CheckConstraint("validity IN ('day', 'ioc', 'gtc')", name="validity"),
+    CheckConstraint("version >= 0 AND submit_attempts >= 0", name="counters"),
+    CheckConstraint(
+        "(average_price IS NULL) = (average_price_currency IS NULL)", name="average_price"
+    ),
+    CheckConstraint("(last_error_code IS NULL) = (last_error_message IS NULL)", name="last_error"),
+)
+"""Orders placed through dashcore (issue #8), written ``pending_submit`` before anything is sent.
+``version`` is the optimistic lock every save checks and bumps. A broker order is bound to one
+order (``(provider, broker_order_id)`` is unique; NULLs never collide). ``fills`` is a JSON
+array whose numbers are decimal strings. ``(status, status_changed_at)`` serves the reconciler
+and the poller; ``connection_id`` has no foreign key: an order outlives its connection."""
+
+Index(
+    "ix_orders_user_id_created_at_id",
+    orders.c.user_id,
+    orders.c.created_at.desc(),
+    orders.c.id.desc(),
+)
+"""The newest-first keyset listing of a user's orders."""
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key_hash", CHAR(64), nullable=False),
+    Column("fingerprint", CHAR(64), nullable=False),
+    Column("order_id", Uuid(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "key_hash"),
+    Index(None, "expires_at"),
+)
+"""Claimed ``Idempotency-Key`` s of ``POST /orders`` (ORD-1): the SHA-256 of user and key, never
+the key; the primary key makes concurrent claims of one key produce one order. ``expires_at``
+is indexed for the clean-up job."""

@@ -8,8 +8,8 @@ brokers: symbol on its exchange). A provider with no listing in the catalog fall
 quote port (:class:`~dashcore.application.orders.InstrumentLookup`): the currency comes from
 the quote and lot and tick stay the defaults, the broker having the last word.
 
-**Repositories.** Memory ones for the memory database; the SQL ones come with the SQL adapter
-of orders (``dashcore_sql``), registered in :func:`trading_providers`.
+**Repositories.** Memory ones for the memory database, SQL ones (``dashcore_sql.trading``)
+for SQLite and PostgreSQL; :func:`trading_providers` picks them from the settings.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ from dashcore_memory.trading import (
     MemoryInstrumentCatalog,
     MemoryOrderRepository,
 )
+from dashcore_sql.trading import SqlIdempotencyRepository, SqlOrderRepository
 
 __all__ = [
     "MemoryTradingProvider",
+    "SqlTradingProvider",
     "TradingProvider",
     "sandbox_listings",
     "trading_policy",
@@ -121,9 +123,16 @@ class MemoryTradingProvider(Provider):
     idempotency = provide(MemoryIdempotencyRepository, provides=IdempotencyRepository)
 
 
+class SqlTradingProvider(Provider):
+    scope = Scope.REQUEST
+
+    orders = provide(SqlOrderRepository, provides=OrderRepository)
+    idempotency = provide(SqlIdempotencyRepository, provides=IdempotencyRepository)
+
+
 def trading_providers(settings: Settings) -> list[Provider]:
-    """The trading providers for this configuration (use cases need repositories: with a SQL
-    database, the SQL adapter of orders supplies them)."""
+    """The trading providers for this configuration: the use cases, and the repositories of
+    the configured database (memory, or SQLite/PostgreSQL)."""
     if settings.uses_memory_database:
         return [TradingProvider(), MemoryTradingProvider()]
-    return []
+    return [TradingProvider(), SqlTradingProvider()]

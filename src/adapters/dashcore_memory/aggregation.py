@@ -66,6 +66,8 @@ CHANGE_COUNTERS = "transaction_change_counters"
 CHANGE_CLAIMS = "transaction_change_claims"
 """One row per seq handed out, keyed by ``(user_id, seq)``."""
 SYNC_RUNS = "sync_runs"
+ACTIVE_RUNS = "sync_runs_active"
+"""The queued or running run of each connection, keyed by connection id."""
 RAW_PAYLOADS = "raw_payloads"
 
 
@@ -416,17 +418,26 @@ class MemorySyncRunRepository(SyncRunRepository):
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
-    def _put(self, run: SyncRun, *, insert: bool = False) -> None:
-        unique = (("connection_active", run.connection_id),) if run.is_active else ()
-        try:
-            self._uow.put(SYNC_RUNS, run.id, run, insert=insert, unique=unique)
-        except Conflict as exc:
-            if exc.code == f"{SYNC_RUNS}_exists":
-                raise
-            raise _already_active() from exc
+    def _claim(self, run: SyncRun) -> None:
+        """Hold or free the connection's one active slot (a row keyed by connection id):
+        a slot committed by another run, or claimed in another unit of work that commits
+        first, refuses this one."""
+        holder = self._uow.get(ACTIVE_RUNS, run.connection_id)
+        if not run.is_active:
+            if holder == run.id:
+                self._uow.delete(ACTIVE_RUNS, run.connection_id)
+            return
+        if holder is not None and holder != run.id:
+            raise _already_active()
+        if holder is None:
+            fresh = run.connection_id not in self._uow.database.table(ACTIVE_RUNS)
+            self._uow.put(ACTIVE_RUNS, run.connection_id, run.id, insert=fresh)
 
     async def add(self, run: SyncRun) -> None:
-        self._put(run, insert=True)
+        if self._uow.get(SYNC_RUNS, run.id) is not None:
+            raise Conflict("A sync run with this id already exists.", code="sync_runs_exists")
+        self._claim(run)
+        self._uow.put(SYNC_RUNS, run.id, run, insert=True)
 
     async def get(self, run_id: UUID) -> SyncRun | None:
         run: SyncRun | None = self._uow.get(SYNC_RUNS, run_id)
@@ -439,7 +450,8 @@ class MemorySyncRunRepository(SyncRunRepository):
         stored = await self.get(run.id)
         if stored is None or stored.connection_id != run.connection_id:
             raise NotFound("No such sync run.", code="sync_run_not_found")
-        self._put(run)
+        self._claim(run)
+        self._uow.put(SYNC_RUNS, run.id, run)
 
     async def active_for_connection(self, connection_id: UUID) -> SyncRun | None:
         return next(

@@ -94,6 +94,22 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "trades_broker_trade_taken",
         "This broker fill is already recorded.",
     ),
+    "pk_stored_accounts": ("stored_accounts_exists", "An account with this id already exists."),
+    "uq_stored_accounts_connection_id_provider_account_id": (
+        "stored_accounts_provider_account_taken",
+        "This provider account is already stored for the connection.",
+    ),
+    "pk_transactions": ("transactions_exists", "This transaction already exists."),
+    "uq_transactions_account_id_provider_transaction_id": (
+        "transactions_exists",
+        "This transaction already exists.",
+    ),
+    "pk_sync_runs": ("sync_runs_exists", "A sync run with this id already exists."),
+    "uq_sync_runs_active_connection_id": (
+        "sync_already_active",
+        "A sync of this connection is already queued or running.",
+    ),
+    "pk_raw_payloads": ("raw_payloads_exists", "A payload with this id already exists."),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

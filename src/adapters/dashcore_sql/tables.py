@@ -6,6 +6,8 @@ errors by constraint name (``dashcore_sql.errors``), and migrations can drop wha
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     CHAR,
     BigInteger,
@@ -22,15 +24,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 
 from dashcore_sql.types import ExactDecimal, UtcDateTime
 
 __all__ = [
     "NAMING_CONVENTION",
+    "account_balances",
     "audit_chain_heads",
     "audit_events",
     "email_tokens",
+    "holdings",
     "idempotency_keys",
     "known_devices",
     "login_challenges",
@@ -38,11 +43,17 @@ __all__ = [
     "metadata",
     "orders",
     "pending_authorizations",
+    "positions",
     "provider_connections",
+    "raw_payloads",
     "recovery_codes",
     "sealed_secrets",
+    "stored_accounts",
+    "sync_runs",
     "totp_factors",
     "trades",
+    "transaction_change_counters",
+    "transactions",
     "users",
     "webhook_events",
 ]
@@ -336,6 +347,230 @@ webhook_events = Table(
 event_id)``, the constraint that deduplicates concurrent deliveries. ``body`` is the raw body
 cut to 64 KiB (``body_size`` is the whole size, ``payload_digest`` its SHA-256); headers and
 signatures are never stored. ``received_at`` is indexed for retention."""
+
+# Aggregated data (issue #7). Listings are keyset scans of an ascending index read backwards
+# where they sort newest first (PostgreSQL and SQLite both scan a B-tree either way).
+
+_ACTIVE_SYNC = "status IN ('queued', 'running')"
+
+
+def _instrument_columns(*, nullable: bool) -> list[Column[Any]]:
+    """An instrument, flattened (``dashcore.domain.instruments.Instrument``)."""
+    return [
+        Column("symbol", Text(), nullable=nullable),
+        Column("exchange", Text(), nullable=nullable),
+        Column("instrument_currency", CHAR(3), nullable=nullable),
+        Column("asset_class", Text(), nullable=nullable),
+        Column("isin", CHAR(12)),
+        Column("instrument_name", Text()),
+        Column("lot_size", ExactDecimal(), nullable=nullable),
+        Column("tick_size", ExactDecimal(), nullable=nullable),
+    ]
+
+
+stored_accounts = Table(
+    "stored_accounts",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("connection_id", Uuid(), ForeignKey("provider_connections.id", ondelete="CASCADE")),
+    Column("provider", Text()),
+    Column("provider_account_id", Text()),
+    Column("source", Text(), nullable=False),
+    Column("name", Text()),
+    Column("masked_number", Text(), nullable=False),
+    Column("type", Text(), nullable=False),
+    Column("base_currency", CHAR(3), nullable=False),
+    Column("sync_status", Text(), nullable=False),
+    Column("last_synced_at", UtcDateTime()),
+    Column("closed_at", UtcDateTime()),
+    Column("deleted_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("connection_id", "provider_account_id"),
+    Index(None, "user_id", "id"),
+    CheckConstraint("source IN ('synced', 'manual')", name="source"),
+    CheckConstraint(
+        "(source = 'synced') = (connection_id IS NOT NULL AND provider IS NOT NULL"
+        " AND provider_account_id IS NOT NULL)",
+        name="synced_link",
+    ),
+    CheckConstraint(
+        "sync_status IN ('never', 'syncing', 'ok', 'failed', 'suspicious')", name="sync_status"
+    ),
+)
+"""Accounts of users' connections and their manual accounts. A synced account is unique by
+``(connection_id, provider_account_id)`` (the upsert key: its id survives re-authorization);
+manual accounts have neither (NULLs never collide). ``(user_id, id)`` serves the keyset listing."""
+
+account_balances = Table(
+    "account_balances",
+    metadata,
+    Column(
+        "account_id", Uuid(), ForeignKey("stored_accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("cash", ExactDecimal(), nullable=False),
+    Column("buying_power", ExactDecimal(), nullable=False),
+    Column("margin_used", ExactDecimal(), nullable=False),
+    Column("synced_at", UtcDateTime(), nullable=False),
+    Column("as_of", UtcDateTime()),
+    PrimaryKeyConstraint("account_id"),
+    Index(None, "user_id"),
+)
+"""The latest balance of each account, in one currency."""
+
+
+def _snapshot_table(name: str, *extra: Column[Any]) -> Table:
+    """Per-account snapshot lines keyed by ``key``; prices in one ``price_currency``."""
+    return Table(
+        name,
+        metadata,
+        Column(
+            "account_id",
+            Uuid(),
+            ForeignKey("stored_accounts.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("key", Text(), nullable=False),
+        Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        *_instrument_columns(nullable=False),
+        Column("quantity", ExactDecimal(), nullable=False),
+        *extra,
+        Column("price_currency", CHAR(3)),
+        Column("last_price", ExactDecimal()),
+        Column("market_value", ExactDecimal()),
+        Column("as_of", UtcDateTime(), nullable=False),
+        PrimaryKeyConstraint("account_id", "key"),
+        Index(None, "user_id"),
+    )
+
+
+holdings = _snapshot_table("holdings", Column("average_cost", ExactDecimal()))
+"""Each account's holdings snapshot, replaced whole by a sync; the primary key serves the
+keyset listing by instrument key."""
+
+positions = _snapshot_table(
+    "positions",
+    Column("product", Text(), nullable=False),
+    Column("average_price", ExactDecimal()),
+    Column("realised_pnl", ExactDecimal()),
+)
+"""Each account's positions snapshot (key: instrument and product; quantity signed)."""
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column(
+        "account_id", Uuid(), ForeignKey("stored_accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("source", Text(), nullable=False),
+    Column("provider_transaction_id", Text(), nullable=False),
+    Column("activity", Text(), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("amount", ExactDecimal(), nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    *_instrument_columns(nullable=True),
+    Column("quantity", ExactDecimal()),
+    Column("price", ExactDecimal()),
+    Column("price_currency", CHAR(3)),
+    Column("description", Text(), nullable=False),
+    Column("provider_type", Text()),
+    Column("order_ref", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("removed_at", UtcDateTime()),
+    Column("created_seq", BigInteger(), nullable=False),
+    Column("change_seq", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("account_id", "provider_transaction_id"),
+    UniqueConstraint("user_id", "change_seq"),
+    Index(None, "user_id", "occurred_at", "id"),
+    Index(None, "account_id", "occurred_at", "id"),
+    CheckConstraint("source IN ('synced', 'manual')", name="source"),
+    CheckConstraint("created_seq >= 1 AND change_seq >= created_seq", name="seqs"),
+    CheckConstraint("(price IS NULL) = (price_currency IS NULL)", name="price_currency"),
+)
+"""Every account's ledger. Unique by ``(account_id, provider_transaction_id)`` (the upsert
+key); ``(user_id, change_seq)`` is unique and serves the change feed; ``(user_id | account_id,
+occurred_at, id)`` serve the newest-first keyset listings (read backwards) and exports."""
+
+transaction_change_counters = Table(
+    "transaction_change_counters",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("user_id"),
+    CheckConstraint("seq >= 0", name="seq"),
+)
+"""The last ``change_seq`` handed out per user. Writers add to it with ``UPDATE … RETURNING``
+inside their transaction: the row lock (held to commit) makes seq order commit order."""
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column(
+        "connection_id",
+        Uuid(),
+        ForeignKey("provider_connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("trigger", Text(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("queued_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("accounts", Integer(), nullable=False),
+    Column("holdings", Integer(), nullable=False),
+    Column("positions", Integer(), nullable=False),
+    Column("transactions_added", Integer(), nullable=False),
+    Column("transactions_modified", Integer(), nullable=False),
+    Column("transactions_removed", Integer(), nullable=False),
+    Column("error_code", Text()),
+    Column("error_message", Text()),
+    Column("suspicious", Text(), nullable=False),
+    Column("job_id", Text()),
+    PrimaryKeyConstraint("id"),
+    Index(
+        "uq_sync_runs_active_connection_id",
+        "connection_id",
+        unique=True,
+        postgresql_where=text(_ACTIVE_SYNC),
+        sqlite_where=text(_ACTIVE_SYNC),
+    ),
+    Index(None, "connection_id", "queued_at"),
+    Index(None, "status", "heartbeat_at"),
+    CheckConstraint("trigger IN ('manual', 'scheduled')", name="trigger"),
+    CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+    CheckConstraint("(error_code IS NULL) = (error_message IS NULL)", name="error"),
+)
+"""Sync runs. The partial unique index keeps at most one queued or running run per connection
+(the database's guard beside the cross-process lock); ``suspicious`` is a JSON array of notes."""
+
+raw_payloads = Table(
+    "raw_payloads",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("run_id", Uuid(), ForeignKey("sync_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text(), nullable=False),
+    Column("captured_at", UtcDateTime(), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("truncated", Boolean(), nullable=False),
+    Column("body", LargeBinary(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    Index(None, "run_id", "captured_at"),
+    Index(None, "captured_at"),
+    CheckConstraint("size >= 0", name="size"),
+)
+"""Providers' response bodies per sync run, zlib-compressed and capped; ``captured_at`` is
+indexed for the retention purge."""
 
 trades = Table(
     "trades",

@@ -128,7 +128,9 @@ class TransactionRepository(Protocol):
         A new row is inserted as given. An existing row keeps its id and ``created_at``; it is
         rewritten (and stamped) only when its content changed or it had been removed, which
         un-removes it. An identical row is left alone: re-upserting a batch writes nothing.
-        The batch holds each provider id at most once (``ValueError`` otherwise)."""
+        New rows are stamped first, then changed ones, each in batch order; an existing row
+        takes ``updated_at`` from the incoming one. The batch holds each provider id at most
+        once (``ValueError`` otherwise)."""
         ...
 
     async def add(self, transaction: StoredTransaction) -> StoredTransaction:

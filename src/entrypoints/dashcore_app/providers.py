@@ -53,6 +53,7 @@ from dashcore_app.jobs import JobsProvider
 from dashcore_app.keys import load_key_ring
 from dashcore_app.mfa import MfaProvider
 from dashcore_app.settings import Settings, StartupError
+from dashcore_app.webhooks import webhook_providers
 from dashcore_app.trading import trading_providers
 from dashcore_memory import (
     MemoryAuditLog,
@@ -243,6 +244,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         MfaProvider(),
         BrokersProvider(),
         ConnectionsProvider(),
+        *webhook_providers(settings),
         *trading_providers(settings),
         JobsProvider(),
     ]

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from dashcore.domain.webhooks import MIN_SECRET_BYTES
+
 __all__ = [
     "Environment",
     "LogFormat",
@@ -124,6 +126,12 @@ class Settings:
     )
     """``DASHCORE_PROVIDER_<KEY>_<OPTION>`` by provider key and option (``client_id``,
     ``client_secret``, ``api_base_url``, ``login_base_url``, …): read once, secrets included."""
+    broker_webhook_secret: str | None = field(default=None, repr=False)
+    """The HMAC-SHA256 key of generic signed broker webhooks (at least 32 bytes)."""
+    broker_webhook_additional_secrets: tuple[str, ...] = field(default=(), repr=False)
+    """Further keys accepted while senders rotate (comma-separated in the environment)."""
+    webhook_tolerance_seconds: int = 300
+    """How far a signed webhook's timestamp may be from our clock, either way."""
     order_step_up_above: Mapping[str, Decimal] = field(
         default_factory=lambda: {"USD": Decimal(10_000), "INR": Decimal(500_000)}, compare=False
     )
@@ -225,6 +233,13 @@ class Settings:
             provider_connect_timeout=reader.get("PROVIDER_CONNECT_TIMEOUT", _positive_float, 10.0),
             provider_timeout=reader.get("PROVIDER_TIMEOUT", _positive_float, 30.0),
             provider_options=_provider_options(env),
+            broker_webhook_secret=reader.get("BROKER_WEBHOOK_SECRET", _webhook_secret, None),
+            broker_webhook_additional_secrets=reader.get(
+                "BROKER_WEBHOOK_ADDITIONAL_SECRETS", _webhook_secrets, ()
+            ),
+            webhook_tolerance_seconds=reader.get(
+                "WEBHOOK_TOLERANCE_SECONDS", _bounded(1, 3600), 300
+            ),
             order_step_up_above=reader.get(
                 "ORDER_STEP_UP_ABOVE",
                 _thresholds,
@@ -257,6 +272,11 @@ class Settings:
                 "DASHCORE_ORDER_RECONCILE_GRACE_SECONDS: must exceed DASHCORE_PROVIDER_TIMEOUT "
                 "(an order's answer may still be on its way until then)"
             )
+        if settings.broker_webhook_additional_secrets and not settings.broker_webhook_secret:
+            reader.problems.append(
+                "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS: set DASHCORE_BROKER_WEBHOOK_SECRET "
+                "(the primary secret) too"
+            )
         if settings.is_production and settings.uses_memory_database:
             reader.problems.append(
                 "DASHCORE_DATABASE_URL: memory:// is not durable; not in production"
@@ -285,7 +305,15 @@ class Settings:
         return settings
 
 
-_HIDDEN = frozenset({"VAULT_KEYS", "SIGNING_KEYS", "SMTP_PASSWORD"})
+_HIDDEN = frozenset(
+    {
+        "VAULT_KEYS",
+        "SIGNING_KEYS",
+        "SMTP_PASSWORD",
+        "BROKER_WEBHOOK_SECRET",
+        "BROKER_WEBHOOK_ADDITIONAL_SECRETS",
+    }
+)
 _PROVIDER_OPTION = re.compile(
     r"DASHCORE_PROVIDER_([A-Z][A-Z0-9_]*?)_(CLIENT_ID|CLIENT_SECRET|API_BASE_URL|LOGIN_BASE_URL|REFRESH_APPROVED)"
 )
@@ -466,3 +494,16 @@ def _redis_prefix(raw: str) -> str:
     if len(raw) > 64 or not raw.isascii() or not raw.isprintable() or " " in raw:
         raise ValueError("at most 64 printable ASCII characters without spaces, like 'dashcore:'")
     return raw
+
+
+def _webhook_secret(raw: str) -> str:
+    if len(raw.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ValueError(f"a webhook secret is at least {MIN_SECRET_BYTES} bytes")
+    if "," in raw:
+        raise ValueError("a webhook secret has no comma")
+    return raw
+
+
+def _webhook_secrets(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of webhook secrets."""
+    return tuple(_webhook_secret(item.strip()) for item in raw.split(",") if item.strip())

@@ -41,7 +41,9 @@ from dashcore_http.controllers import (
     PasswordChangeController,
     PasswordResetController,
     ProvidersController,
+    WebhooksController,
 )
+from dashcore_http.controllers.webhooks import WEBHOOK_RATE_LIMITS
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_http.inputs import check_request_body
 from dashcore_http.middleware import RequestContextMiddleware
@@ -110,7 +112,9 @@ def create_app(
     container = build_container(settings, LitestarProvider(), *overrides)
     proxies = TrustedProxies(settings.trusted_proxies)
     authentication = BearerAuthentication()
-    rate_limits = RateLimitMiddleware(default_rate_limit_table(), proxies)
+    rate_limits = RateLimitMiddleware(
+        default_rate_limit_table().with_routes(WEBHOOK_RATE_LIMITS), proxies
+    )
 
     async def verify_keys() -> None:
         await container.get(Vault)
@@ -136,6 +140,7 @@ def create_app(
             MfaController,
             ProvidersController,
             AdminUsersController,
+            WebhooksController,
             *api_route_handlers,
         ],
         before_request=authentication,  # then the body checks, which it runs itself

@@ -7,6 +7,7 @@ from dashcore_http.controllers.jwks import JwksController
 from dashcore_http.controllers.mfa import MfaController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
 from dashcore_http.controllers.providers import ProvidersController
+from dashcore_http.controllers.webhooks import WebhooksController
 
 __all__ = [
     "AdminUsersController",
@@ -17,4 +18,5 @@ __all__ = [
     "PasswordChangeController",
     "PasswordResetController",
     "ProvidersController",
+    "WebhooksController",
 ]

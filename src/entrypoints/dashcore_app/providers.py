@@ -47,6 +47,7 @@ from dashcore.ports.users import (
     UserRepository,
 )
 from dashcore.ports.vault import SealedSecretRepository, Vault
+from dashcore_app.aggregation import aggregation_providers
 from dashcore_app.brokers import BrokersProvider, ConnectionsProvider
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.jobs import JobsProvider
@@ -244,6 +245,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         MfaProvider(),
         BrokersProvider(),
         ConnectionsProvider(),
+        *aggregation_providers(settings),
         *webhook_providers(settings),
         *trading_providers(settings),
         JobsProvider(),

@@ -51,8 +51,10 @@ bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/; fails if 
 	@$(BIN)/python -m bench; health=$$?; \
 	  $(BIN)/python -m bench.identity; identity=$$?; \
 	  $(BIN)/python -m bench.brokers; brokers=$$?; \
+	  $(BIN)/python -m bench.portfolio; portfolio=$$?; \
 	  worst=$$(( health > identity ? health : identity )); \
-	  exit $$(( worst > brokers ? worst : brokers ))
+	  worst=$$(( worst > brokers ? worst : brokers )); \
+	  exit $$(( worst > portfolio ? worst : portfolio ))
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

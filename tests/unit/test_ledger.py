@@ -433,3 +433,24 @@ def test_the_broker_average_cost_is_shown_next_to_ours_with_the_difference() -> 
     with pytest.raises(InvalidInput) as raised:
         with_broker_average_costs(lines, {AAPL: money(9000, INR)})
     assert field_of(raised) == "broker_average_cost"
+
+
+def test_a_long_and_a_short_account_that_net_out_need_no_price_on_the_instrument_line() -> None:
+    trades = [
+        buy(10, 100, step=1, account="a"),  # basis 1000
+        sell(10, 110, step=2, account="b"),  # basis -1100
+    ]
+    unpriced = build_portfolio(trades, CostMethod.FIFO, {})
+    assert [line.unrealized_pnl for line in unpriced.positions] == [None, None]
+    (instrument,) = unpriced.instruments
+    # Net nothing open, whatever the price: 10p - 1000 + (-10p + 1100) = 100.
+    assert figures(instrument) == {
+        "quantity": Decimal(0),
+        "cost_basis": Decimal(-100),
+        "average_cost": None,
+        "realized_pnl": Decimal(0),
+        "market_value": Decimal(0),
+        "unrealized_pnl": Decimal(100),
+    }
+    priced = build_portfolio(trades, CostMethod.FIFO, {AAPL: money(105)})
+    assert [line.unrealized_pnl for line in priced.positions] == [money(50), money(50)]

@@ -466,7 +466,8 @@ def _line(
         )
     if not quantity:
         value: Decimal | None = _ZERO
-        unrealized: Decimal | None = _ZERO - basis
+        # flat; a basis is left only where long and short accounts net out (whatever the price)
+        unrealized: Decimal | None = -basis
     elif last is None:
         value = unrealized = None
     else:
@@ -495,10 +496,10 @@ def _totals(lines: tuple[PositionPnl, ...], *, by_account: bool) -> tuple[PnlTot
     for (account, _), members in sorted(groups.items(), key=lambda g: (g[0][0] or "", g[0][1])):
         currency = members[0].currency
         unpriced = tuple(line.instrument for line in members if line.market_value is None)
-        value = unrealized = None
-        if not unpriced:
-            value = sum((line.market_value.amount for line in members), _ZERO)  # type: ignore[union-attr]
-            unrealized = sum((line.unrealized_pnl.amount for line in members), _ZERO)  # type: ignore[union-attr]
+        values = [line.market_value.amount for line in members if line.market_value is not None]
+        gains = [line.unrealized_pnl.amount for line in members if line.unrealized_pnl is not None]
+        value = None if unpriced else sum(values, _ZERO)
+        unrealized = None if unpriced else sum(gains, _ZERO)
         totals.append(
             PnlTotals(
                 account=account,

@@ -47,6 +47,7 @@ from dashcore.ports.users import (
     UserRepository,
 )
 from dashcore.ports.vault import SealedSecretRepository, Vault
+from dashcore_app.accounts import AccountsProvider
 from dashcore_app.aggregation import aggregation_providers
 from dashcore_app.brokers import BrokersProvider, ConnectionsProvider
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
@@ -246,6 +247,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         BrokersProvider(),
         ConnectionsProvider(),
         *aggregation_providers(settings),
+        AccountsProvider(),
         *webhook_providers(settings),
         *trading_providers(settings),
         JobsProvider(),

@@ -33,6 +33,7 @@ from dashcore_http.authentication import AUTHENTICATION_STATE_KEY, BearerAuthent
 from dashcore_http.caller import TRUSTED_PROXIES_STATE_KEY
 from dashcore_http.client_ip import TrustedProxies
 from dashcore_http.controllers import (
+    AccountsController,
     AdminUsersController,
     AuthController,
     HealthController,
@@ -41,6 +42,7 @@ from dashcore_http.controllers import (
     PasswordChangeController,
     PasswordResetController,
     ProvidersController,
+    TransactionsController,
     WebhooksController,
 )
 from dashcore_http.controllers.webhooks import WEBHOOK_RATE_LIMITS
@@ -139,6 +141,8 @@ def create_app(
             PasswordResetController,
             MfaController,
             ProvidersController,
+            AccountsController,
+            TransactionsController,
             AdminUsersController,
             WebhooksController,
             *api_route_handlers,

@@ -1,5 +1,6 @@
 """HTTP controllers: each decodes a msgspec struct, calls one use case, encodes the result."""
 
+from dashcore_http.controllers.accounts import AccountsController
 from dashcore_http.controllers.admin import AdminUsersController
 from dashcore_http.controllers.auth import AuthController
 from dashcore_http.controllers.health import HealthController
@@ -7,9 +8,11 @@ from dashcore_http.controllers.jwks import JwksController
 from dashcore_http.controllers.mfa import MfaController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
 from dashcore_http.controllers.providers import ProvidersController
+from dashcore_http.controllers.transactions import TransactionsController
 from dashcore_http.controllers.webhooks import WebhooksController
 
 __all__ = [
+    "AccountsController",
     "AdminUsersController",
     "AuthController",
     "HealthController",
@@ -18,5 +21,6 @@ __all__ = [
     "PasswordChangeController",
     "PasswordResetController",
     "ProvidersController",
+    "TransactionsController",
     "WebhooksController",
 ]

@@ -314,7 +314,7 @@ async def test_no_secret_or_signature_reaches_a_log_line(
     await served.client.post(f"{URL}/zerodha", content=kite_body(), headers=JSON)
     lines = log_lines()
     events = [line["event"] for line in lines]
-    assert events.count("order_update_hint_dropped") == 2
+    assert events.count("order_update_hint_unmatched") == 2
     text = json.dumps(lines)
     for secret in (SECRET, ROTATED, KITE_SECRET, headers["x-broker-signature"]):
         assert secret not in text

@@ -4,16 +4,21 @@ inbox on the configured database, and where order hints go.
 Generic signed events are verified with ``DASHCORE_BROKER_WEBHOOK_SECRET`` plus
 ``DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS`` within ``DASHCORE_WEBHOOK_TOLERANCE_SECONDS``;
 Kite postbacks with the Zerodha app's secret (``DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET``).
+An order hint re-reads the order at its broker (``RefreshOrderStatus``), within
+:data:`HINT_TIMEOUT` (security.md WH-2); what does not finish by then is left to the poll.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import structlog
 from dishka import Provider, Scope, provide
 
+from dashcore.application.orders_reconcile import RefreshOrderStatus
 from dashcore.application.webhooks import ReceiveWebhook
+from dashcore.domain.errors import DashcoreError, ProviderUnavailable
 from dashcore.domain.webhooks import KITE_PROVIDER, WebhookPolicy, WebhookSecrets
 from dashcore.ports.webhooks import OrderUpdateHints, WebhookEventRepository
 from dashcore_app.settings import Settings
@@ -21,11 +26,15 @@ from dashcore_memory.webhooks import MemoryWebhookEventRepository
 from dashcore_sql.webhooks import SqlWebhookEventRepository
 
 __all__ = [
-    "LoggedOrderUpdateHints",
+    "HINT_TIMEOUT",
+    "RefreshOrderOnHint",
     "WebhooksProvider",
     "webhook_policy",
     "webhook_providers",
 ]
+
+HINT_TIMEOUT = 5.0
+"""Seconds a webhook waits for its order to be re-read at the broker (security.md WH-2)."""
 
 _log = structlog.get_logger("dashcore_app")
 
@@ -43,14 +52,32 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
     )
 
 
-class LoggedOrderUpdateHints(OrderUpdateHints):
-    """Order hints while no order use case takes them: each is logged
-    (``order_update_hint_dropped``) and dropped; the order-status poll catches up."""
+class RefreshOrderOnHint(OrderUpdateHints):
+    """A hint re-reads the order bound to the broker's order id at the broker and applies what
+    is newer (``RefreshOrderStatus.by_broker_id``; the payload is never believed). A hint about
+    no order of ours is logged (``order_update_hint_unmatched``) and dropped. A broker that
+    fails or takes longer than ``timeout`` is logged (``order_update_hint_failed``) and
+    raised as ``ProviderUnavailable``: the event stays stored and the poll catches up."""
+
+    def __init__(self, refresh: RefreshOrderStatus, *, timeout: float = HINT_TIMEOUT) -> None:
+        self._refresh = refresh
+        self._timeout = timeout
 
     async def order_changed(
         self, provider: str, broker_order_id: str, account_id: str | None
     ) -> None:
-        _log.info("order_update_hint_dropped", provider=provider, broker_order_id=broker_order_id)
+        facts = {"provider": provider, "broker_order_id": broker_order_id}
+        try:
+            async with asyncio.timeout(self._timeout):
+                order = await self._refresh.by_broker_id(provider, broker_order_id)
+        except (DashcoreError, TimeoutError) as error:
+            reason = error.code if isinstance(error, DashcoreError) else "timeout"
+            _log.warning("order_update_hint_failed", reason=reason, **facts)
+            raise ProviderUnavailable("The order could not be re-read now.") from error
+        if order is None:
+            _log.info("order_update_hint_unmatched", **facts)
+        else:
+            _log.info("order_update_hint_applied", order_id=str(order.id), **facts)
 
 
 class WebhooksProvider(Provider):
@@ -60,7 +87,10 @@ class WebhooksProvider(Provider):
     def policy(self, settings: Settings) -> WebhookPolicy:
         return webhook_policy(settings)
 
-    hints = provide(LoggedOrderUpdateHints, provides=OrderUpdateHints, scope=Scope.APP)
+    @provide
+    def hints(self, refresh: RefreshOrderStatus) -> OrderUpdateHints:
+        return RefreshOrderOnHint(refresh)
+
     receive = provide(ReceiveWebhook)
 
 

@@ -1,5 +1,5 @@
-"""The account and transaction use cases in the container (REQUEST scope: one unit of work
-each). The repositories they take come from the aggregated data store's providers
+"""The account, transaction and sync-run read use cases in the container (REQUEST scope: one
+unit of work each). The repositories they take come from the aggregated data store's providers
 (``dashcore_app.aggregation``), memory or SQL as the settings choose."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dashcore.application.accounts import (
     ListPositions,
     ManualAccounts,
 )
+from dashcore.application.sync_runs import GetSyncRun
 from dashcore.application.transactions import (
     ListTransactions,
     ManualTransactions,
@@ -37,3 +38,4 @@ class AccountsProvider(Provider):
     list_transactions = provide(ListTransactions)
     change_feed = provide(TransactionChangeFeed)
     manual_transactions = provide(ManualTransactions)
+    get_sync_run = provide(GetSyncRun)

@@ -59,6 +59,8 @@ SCHEDULE_TABLE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(
         "challenge_cleanup", lambda settings: settings.schedule_challenge_cleanup_seconds
     ),
+    ScheduleEntry("reconcile_orders", lambda settings: settings.schedule_order_reconcile_seconds),
+    ScheduleEntry("poll_orders", lambda settings: settings.schedule_order_poll_seconds),
 )
 
 
@@ -152,21 +154,27 @@ class Scheduler:
         return max(0.0, min((start - now).total_seconds() for start in starts))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run due ticks until ``stop`` is set, sleeping until the next tick in between."""
-        while not stop.is_set():
-            await self.run_due()
-            if not self._schedules:
-                await stop.wait()
-                return
+        """Run the due ticks now and each time a tick begins, until ``stop`` is set."""
+        await self.run_due()
+        await self._follow(stop)
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        while self._schedules:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.seconds_to_next_tick() + _WAKE_MARGIN)
+            if stop.is_set():
+                return
+            await self.run_due()
+        await stop.wait()
 
     @contextlib.asynccontextmanager
     async def running(self, stop: asyncio.Event | None = None) -> AsyncIterator[asyncio.Task[None]]:
-        """Run the scheduler in the background until ``stop`` is set or the block ends."""
+        """Run the due ticks, then keep running them in the background until ``stop`` is set
+        or the block ends."""
         stop = stop or asyncio.Event()
-        task = asyncio.create_task(self.run(stop), name="dashcore-scheduler")
         _log.info("scheduler_started", schedules={s.task: s.every for s in self._schedules})
+        await self.run_due()
+        task = asyncio.create_task(self._follow(stop), name="dashcore-scheduler")
         try:
             yield task
         finally:

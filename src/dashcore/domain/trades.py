@@ -105,7 +105,7 @@ def _check_amount(name: str, value: Money | None, price: Money) -> None:
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One execution: ``quantity`` units of ``instrument`` bought or sold at ``price`` each.
-    Entities compare by value here: a trade never changes, a correction is a new trade."""
+    Immutable: editing a manual trade makes a new value with the same ``id``."""
 
     id: UUID
     user_id: UUID

@@ -104,6 +104,12 @@ def test_freshness_moves_with_each_sync() -> None:
     assert (odd.sync_status, odd.last_synced_at) == (SyncStatus.SUSPICIOUS, T0 + hours(5))
 
 
+def test_a_doubted_sync_keeps_the_last_refresh() -> None:
+    account = synced_account().sync_finished(T0).sync_started(T0 + hours(1))
+    doubted = account.sync_doubted(T0 + hours(2))
+    assert (doubted.sync_status, doubted.last_synced_at) == (SyncStatus.SUSPICIOUS, T0)
+
+
 def test_closing_twice_keeps_the_first_instant() -> None:
     account = synced_account().closed(T0)
     assert account.closed(T0 + hours(1)).closed_at == T0

@@ -279,6 +279,12 @@ class StoredAccount:
         status = SyncStatus.SUSPICIOUS if suspicious else SyncStatus.OK
         return replace(self, sync_status=status, last_synced_at=now, updated_at=now)
 
+    def sync_doubted(self, now: datetime) -> StoredAccount:
+        """The provider's answer looked wrong and nothing was replaced: ``suspicious``, and
+        ``last_synced_at`` stays the last time data was actually refreshed."""
+        self.ensure_synced()
+        return replace(self, sync_status=SyncStatus.SUSPICIOUS, updated_at=now)
+
     def sync_failed(self, now: datetime) -> StoredAccount:
         """Not refreshed: ``last_synced_at`` stays the last success."""
         self.ensure_synced()

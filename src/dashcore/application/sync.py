@@ -1,0 +1,595 @@
+"""Syncing a connection's data from its provider (issue #7).
+
+Rules:
+- **One sync at a time per connection.** A request finds the connection's queued or running run
+  and returns it instead of starting another; the store refuses a second active run
+  (``sync_already_active``). The job that runs a sync holds a cross-process lock on the
+  connection (``RefreshLock``, Redis in production) and runs only a *queued* run: a duplicate
+  delivery of the job finds the lock held, or the run already started, and does nothing.
+- **Idempotent.** Accounts are matched by the provider's account id and keep their ids (also
+  after a re-authorization); transactions by the provider's transaction id. Re-reading what is
+  already stored writes nothing and stamps nothing in the change feed.
+- **Incremental.** Provider ledger cursors belong to the window a provider opened for one read
+  (Schwab's start and end dates, Kite's trading day), so they cannot resume a later sync: each
+  sync reads the provider's current window from its start, and only rows that are new or changed
+  are written. Transactions are written page by page in batches of ``batch_size``, each batch in
+  its own transaction, so a 5,000-row ledger never holds one huge transaction.
+- **Removed transactions.** A stored transaction inside the window the provider just returned
+  (from the oldest transaction it returned) that the provider no longer returns is marked
+  removed — only after the whole ledger was read.
+- **A failed sync leaves the previous data intact.** Balances, holdings and positions of an
+  account are written only after all of that account was read, in one transaction; a failure
+  (timeout, 5xx, refused credentials) fails the run with the reason and replaces nothing.
+  Refused credentials (``ReauthRequired``) also move the connection to ``needs_reauth``.
+- **Suspicious answers are kept out.** A provider that lists no holdings where the stored
+  snapshot has some, or no accounts where accounts are open, keeps the stored data; the run
+  notes it and the accounts show ``suspicious`` — never "holdings went to zero".
+- **Freshness** is on every account: ``syncing`` while a run reads it, then ``ok`` (or
+  ``suspicious``) with ``last_synced_at``, or ``failed`` keeping the last success.
+- A run whose heartbeat is older than ``stale_after`` died with its worker: the cleanup fails it
+  (``stale_run``); the lock on its connection expires after the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+from uuid import UUID
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.connections import CredentialStore, RefreshConnections
+from dashcore.domain.aggregation import (
+    StoredAccount,
+    StoredBalance,
+    StoredHolding,
+    StoredPosition,
+    StoredTransaction,
+    SyncCounts,
+    SyncFailure,
+    SyncRun,
+    SyncRunStatus,
+    SyncTrigger,
+)
+from dashcore.domain.audit import AuditOutcome
+from dashcore.domain.connections import ConnectionError_, ConnectionStatus, ProviderConnection
+from dashcore.domain.context import CallerContext
+from dashcore.domain.errors import (
+    Conflict,
+    DashcoreError,
+    IntegrityError,
+    NotFound,
+    NotSupported,
+    ReauthRequired,
+)
+from dashcore.domain.portfolio import Page, Transaction
+from dashcore.ports.aggregation import (
+    BalanceRepository,
+    HoldingRepository,
+    PositionRepository,
+    StoredAccountRepository,
+    SyncRunRepository,
+    TransactionRepository,
+)
+from dashcore.ports.brokers import AccountReader
+from dashcore.ports.clock import Clock
+from dashcore.ports.ids import IdGenerator
+from dashcore.ports.jobs import JobQueue
+from dashcore.ports.providers import ProviderConnectionRepository, ProviderRegistry, RefreshLock
+from dashcore.ports.uow import UnitOfWork
+
+__all__ = [
+    "SYNC_TASK",
+    "CleanStaleRuns",
+    "RequestSync",
+    "RunSync",
+    "ScheduleSyncs",
+    "SyncPolicy",
+    "SyncStore",
+]
+
+SYNC_TASK = "sync_connection"
+"""The job that runs one sync: ``sync_connection(run_id=<uuid>)``."""
+SYSTEM = CallerContext(actor="system:sync")
+_EVERY_CREDENTIAL_END = timedelta(days=3650)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPolicy:
+    stale_after: timedelta = timedelta(minutes=15)
+    """A run whose heartbeat is older is dead; also how long a sync may hold its lock."""
+    batch_size: int = 500
+    """Transactions per write (and per heartbeat)."""
+
+    def __post_init__(self) -> None:
+        if self.stale_after <= timedelta(0) or self.batch_size < 1:
+            raise ValueError("a sync policy needs a positive stale age and batch size")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStore:
+    """The repositories a sync writes, on one unit of work."""
+
+    accounts: StoredAccountRepository
+    balances: BalanceRepository
+    holdings: HoldingRepository
+    positions: PositionRepository
+    transactions: TransactionRepository
+    runs: SyncRunRepository
+
+
+def _connection_not_found() -> NotFound:
+    return NotFound("No such connection.", code="connection_not_found")
+
+
+def _failure(error: DashcoreError) -> SyncFailure:
+    return SyncFailure(error.code, error.message)
+
+
+def _failed(run: SyncRun, now: datetime, failure: SyncFailure) -> SyncRun:
+    """``run`` failed, unless it already ended."""
+    return run.failed(now, failure) if run.is_active else run
+
+
+class RequestSync:
+    """Asking for a sync of one connection: the run already queued or running, or a new one
+    queued with its job."""
+
+    def __init__(
+        self,
+        connections: ProviderConnectionRepository,
+        runs: SyncRunRepository,
+        jobs: JobQueue,
+        uow: UnitOfWork,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._connections = connections
+        self._runs = runs
+        self._jobs = jobs
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(
+        self, user_id: UUID, connection_id: UUID, *, trigger: SyncTrigger = SyncTrigger.MANUAL
+    ) -> SyncRun:
+        """The owner's request (another user's connection is a 404); the connection must be
+        usable (``Conflict`` ``connection_not_usable`` otherwise: reconnect first)."""
+        connection = await self._connections.get(connection_id)
+        if connection is None or connection.user_id != user_id:
+            raise _connection_not_found()
+        return await self._request(connection, trigger)
+
+    async def scheduled(self, connection_id: UUID) -> SyncRun:
+        connection = await self._connections.get(connection_id)
+        if connection is None:
+            raise _connection_not_found()
+        return await self._request(connection, SyncTrigger.SCHEDULED)
+
+    async def _request(self, connection: ProviderConnection, trigger: SyncTrigger) -> SyncRun:
+        now = self._clock.now()
+        if not connection.is_usable(now):
+            raise Conflict(
+                f"This connection is {connection.status}: reconnect it before syncing.",
+                code="connection_not_usable",
+            )
+        active = await self._runs.active_for_connection(connection.id)
+        if active is not None:
+            await self._uow.rollback()
+            return active
+        run = SyncRun.queued(self._ids.new_id(), connection.id, connection.user_id, trigger, now)
+        try:
+            await self._runs.add(run)
+            await self._uow.commit()
+        except Conflict:
+            await self._uow.rollback()
+            active = await self._runs.active_for_connection(connection.id)
+            if active is None:
+                raise
+            return active
+        try:
+            job = await self._jobs.enqueue(SYNC_TASK, run_id=str(run.id))
+        except DashcoreError as error:
+            failure = _failure(error)
+            await self._settle(run.id, lambda current: _failed(current, self._clock.now(), failure))
+            raise
+        return await self._settle(run.id, lambda current: current.with_job(job))
+
+    async def _settle(self, run_id: UUID, change: Callable[[SyncRun], SyncRun]) -> SyncRun:
+        """Apply ``change`` to the run as it is now (its job may have moved it already)."""
+        current = await self._runs.lock(run_id)
+        if current is None:
+            raise NotFound("No such sync run.", code="sync_run_not_found")
+        changed = change(current)
+        await self._runs.save(changed)
+        await self._uow.commit()
+        return changed
+
+
+class ScheduleSyncs:
+    """The periodic sync: a scheduled run for every usable connection (each on its own; a
+    connection already syncing keeps its run)."""
+
+    def __init__(
+        self,
+        connections: ProviderConnectionRepository,
+        request: RequestSync,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._connections = connections
+        self._request = request
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, *, limit: int = 1000) -> int:
+        """How many connections have a run queued or running afterwards."""
+        # ``expiring`` with a horizon past any credential end lists the usable connections.
+        usable = await self._connections.expiring(
+            self._clock.now() + _EVERY_CREDENTIAL_END, limit=limit
+        )
+        await self._uow.rollback()
+        queued = 0
+        for connection in usable:
+            try:
+                await self._request.scheduled(connection.id)
+            except DashcoreError:
+                await self._uow.rollback()
+                continue
+            queued += 1
+        return queued
+
+
+@dataclass
+class _Progress:
+    """A run while it goes: its state and what it wrote so far."""
+
+    run: SyncRun
+    counts: SyncCounts = field(default_factory=SyncCounts)
+
+    def add(self, counts: SyncCounts) -> None:
+        self.counts = self.counts + counts
+
+    def flag(self, note: str) -> None:
+        self.run = self.run.flagged(note)
+
+
+@dataclass
+class _LedgerRead:
+    """What one sync saw of an account's ledger: each provider id once, and the oldest."""
+
+    seen: dict[str, StoredTransaction] = field(default_factory=dict)
+    oldest: datetime | None = None
+
+
+class RunSync:
+    """Running one queued sync run (the ``sync_connection`` job)."""
+
+    def __init__(
+        self,
+        connections: ProviderConnectionRepository,
+        registry: ProviderRegistry,
+        credentials: CredentialStore,
+        refresher: RefreshConnections,
+        lock: RefreshLock,
+        store: SyncStore,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: SyncPolicy,
+    ) -> None:
+        self._connections = connections
+        self._registry = registry
+        self._credentials = credentials
+        self._refresher = refresher
+        self._lock = lock
+        self._store = store
+        self._audit = audit
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+
+    async def __call__(self, run_id: UUID) -> SyncRun | None:
+        """The run as it ended (or as another worker left it); ``None`` for an unknown id."""
+        run = await self._store.runs.get(run_id)
+        await self._uow.rollback()
+        if run is None or run.status is not SyncRunStatus.QUEUED:
+            return run
+        key = f"connection-sync:{run.connection_id}"
+        token = await self._lock.acquire(
+            key, ttl_seconds=self._policy.stale_after.total_seconds(), wait_seconds=0
+        )
+        if token is None:
+            return run
+        try:
+            return await self._locked(run_id)
+        finally:
+            await self._lock.release(key, token)
+
+    async def _locked(self, run_id: UUID) -> SyncRun | None:
+        run = await self._store.runs.lock(run_id)
+        if run is None or run.status is not SyncRunStatus.QUEUED:
+            await self._uow.rollback()
+            return run
+        progress = _Progress(run.started(self._clock.now()))
+        await self._store.runs.save(progress.run)
+        await self._uow.commit()
+        try:
+            return await self._sync(progress)
+        except ReauthRequired as error:
+            return await self._fail(progress, error, reauth=True)
+        except DashcoreError as error:
+            return await self._fail(progress, error)
+        except Exception:
+            internal = DashcoreError("The sync stopped on an unexpected error.", code="sync_error")
+            await self._fail(progress, internal)
+            raise
+
+    async def _fail(
+        self, progress: _Progress, error: DashcoreError, *, reauth: bool = False
+    ) -> SyncRun:
+        """Fail the run with the reason; its accounts keep their data and show ``failed``;
+        refused credentials move the connection to ``needs_reauth``."""
+        await self._uow.rollback()
+        now = self._clock.now()
+        current = await self._store.runs.lock(progress.run.id) or progress.run
+        failed = _failed(current.progressed(progress.counts, now), now, _failure(error))
+        await self._store.runs.save(failed)
+        await _not_refreshed_by(self._store.accounts, failed, now)
+        if reauth:
+            await self._needs_reauth(failed.connection_id, error, now)
+        await self._uow.commit()
+        return failed
+
+    async def _needs_reauth(self, connection_id: UUID, error: DashcoreError, now: datetime) -> None:
+        connection = await self._connections.lock(connection_id)
+        if connection is None or connection.status not in _REAUTH_FROM:
+            return
+        problem = ConnectionError_(error.code, error.message[:500])
+        await self._connections.save(connection.needs_reauth(now, problem))
+        await self._audit.record(
+            "provider_needs_reauth",
+            caller=SYSTEM,
+            outcome=AuditOutcome.FAILURE,
+            target=f"connection:{connection_id}",
+            metadata={"provider": connection.provider, "reason": error.code},
+        )
+
+    async def _checkpoint(self, progress: _Progress) -> None:
+        """Save the counts so far with a heartbeat, and commit."""
+        progress.run = progress.run.progressed(progress.counts, self._clock.now())
+        await self._store.runs.save(progress.run)
+        await self._uow.commit()
+
+    async def _sync(self, progress: _Progress) -> SyncRun:
+        connection = await self._connections.get(progress.run.connection_id)
+        if connection is None:
+            raise _connection_not_found()
+        if not connection.is_usable(self._clock.now()):
+            raise Conflict(
+                f"This connection is {connection.status}: reconnect it before syncing.",
+                code="connection_not_usable",
+            )
+        auth = self._registry.get(connection.provider)
+        if auth.gateway is None:
+            raise NotSupported("This provider offers no account data.", code="provider_has_no_data")
+        if auth.refresher is not None:
+            await self._fresh_credentials(connection.id)
+        credentials = await self._credentials.load(connection.id)
+        await self._uow.rollback()  # no transaction open while the provider answers
+        reader = auth.gateway.session(credentials).accounts
+        for account in await self._accounts(progress, connection, reader):
+            await self._account(progress, account, reader)
+        now = self._clock.now()
+        progress.run = progress.run.progressed(progress.counts, now).succeeded(now)
+        await self._store.runs.save(progress.run)
+        await self._uow.commit()
+        return progress.run
+
+    async def _fresh_credentials(self, connection_id: UUID) -> None:
+        """Refresh the access token first when it ends within minutes (single flight with
+        every other refresh); a refresh the provider refuses is ``ReauthRequired``."""
+        refreshed = await self._refresher.refresh(connection_id, SYSTEM)
+        if refreshed.status is ConnectionStatus.NEEDS_REAUTH:
+            raise ReauthRequired("The provider refused to refresh the connection's credentials.")
+
+    async def _accounts(
+        self, progress: _Progress, connection: ProviderConnection, reader: AccountReader
+    ) -> list[StoredAccount]:
+        """Store the provider's accounts (``syncing``), close those it stopped listing, and
+        return the accounts to read."""
+        listed = await reader.accounts()
+        known = {
+            account.provider_account_id: account
+            for account in await self._store.accounts.list_for_connection(connection.id)
+        }
+        now = self._clock.now()
+        if not listed and any(kept.closed_at is None for kept in known.values()):
+            progress.flag(f"The provider listed no accounts where {len(known)} are stored.")
+            for kept in known.values():
+                await self._store.accounts.save(kept.sync_doubted(now))
+            await self._checkpoint(progress)
+            return []
+        stored: list[StoredAccount] = []
+        for account in listed:
+            existing = known.pop(account.provider_account_id, None)
+            fresh = (
+                StoredAccount.from_provider(
+                    self._ids.new_id(),
+                    connection.user_id,
+                    connection.id,
+                    connection.provider,
+                    account,
+                    now,
+                )
+                if existing is None
+                else existing.refreshed_from(account, now)
+            )
+            stored.append(await self._store.accounts.upsert_synced(fresh.sync_started(now)))
+        for unlisted in known.values():
+            await self._store.accounts.save(unlisted.closed(now))
+        progress.add(SyncCounts(accounts=len(stored)))
+        await self._checkpoint(progress)
+        return stored
+
+    async def _account(
+        self, progress: _Progress, account: StoredAccount, reader: AccountReader
+    ) -> None:
+        """Read all of one account, then replace what it replaces in one transaction."""
+        provider_id = account.provider_account_id
+        assert provider_id is not None, "a synced account has the provider's id"
+        balance = await reader.balance(provider_id)
+        holdings = await _every_page(lambda cursor: reader.holdings(provider_id, cursor=cursor))
+        positions = await _every_page(lambda cursor: reader.positions(provider_id, cursor=cursor))
+        ledger = await self._ledger(progress, account, reader)
+        now = self._clock.now()
+        held = None if holdings is None else StoredHolding.snapshot(account, holdings, now)
+        open_ = None if positions is None else StoredPosition.snapshot(account, positions, now)
+        suspicious = False
+        if held is not None:
+            stored = await self._store.holdings.count(account.id)
+            if not held and stored:
+                suspicious = True
+                progress.flag(
+                    f"Account {account.id}: the provider listed no holdings where {stored} are "
+                    "stored; kept them."
+                )
+            else:
+                await self._store.holdings.replace(account.id, held)
+        if open_ is not None:
+            await self._store.positions.replace(account.id, open_)
+        await self._store.balances.put(StoredBalance.from_provider(account, balance, now))
+        removed = 0
+        if ledger.oldest is not None:
+            live = await self._store.transactions.live_provider_ids(account.id, since=ledger.oldest)
+            removed = await self._store.transactions.mark_removed(
+                account.id, sorted(live - ledger.seen.keys()), now
+            )
+        await self._store.accounts.save(account.sync_finished(now, suspicious=suspicious))
+        progress.add(
+            SyncCounts(
+                holdings=len(held or ()),
+                positions=len(open_ or ()),
+                transactions_removed=removed,
+            )
+        )
+        await self._checkpoint(progress)
+
+    async def _ledger(
+        self, progress: _Progress, account: StoredAccount, reader: AccountReader
+    ) -> _LedgerRead:
+        """Read the provider's ledger page by page, writing new and changed rows in batches
+        (a provider without a ledger gives an empty read)."""
+        provider_id = account.provider_account_id
+        assert provider_id is not None
+        read = _LedgerRead()
+        cursor: str | None = None
+        while True:
+            try:
+                page = await reader.transactions(provider_id, cursor=cursor)
+            except NotSupported:
+                if cursor is not None:
+                    raise
+                return read
+            batch = self._unseen(account, page.items, read)
+            size = self._policy.batch_size
+            for start in range(0, len(batch), size):
+                written = await self._store.transactions.upsert(batch[start : start + size])
+                progress.add(
+                    SyncCounts(
+                        transactions_added=written.added, transactions_modified=written.modified
+                    )
+                )
+                await self._checkpoint(progress)
+            if page.next_cursor is None:
+                return read
+            cursor = page.next_cursor
+
+    def _unseen(
+        self, account: StoredAccount, items: Sequence[Transaction], read: _LedgerRead
+    ) -> list[StoredTransaction]:
+        """The page's rows not yet seen in this sync. One id listed twice with different
+        content is a provider fault to stop on (``duplicate_provider_transaction``)."""
+        now = self._clock.now()
+        rows: list[StoredTransaction] = []
+        for item in items:
+            row = StoredTransaction.from_provider(self._ids.new_id(), account, item, now)
+            earlier = read.seen.get(row.provider_transaction_id)
+            if earlier is not None:
+                if earlier.content() != row.content():
+                    raise IntegrityError(
+                        f"The provider listed transaction {row.provider_transaction_id} twice, "
+                        "differently.",
+                        code="duplicate_provider_transaction",
+                    )
+                continue
+            read.seen[row.provider_transaction_id] = row
+            rows.append(row)
+            if read.oldest is None or row.occurred_at < read.oldest:
+                read.oldest = row.occurred_at
+        return rows
+
+
+async def _not_refreshed_by(accounts: StoredAccountRepository, run: SyncRun, now: datetime) -> None:
+    """The connection's open accounts that ``run`` (which failed) did not refresh show
+    ``failed``, keeping their last success; those it refreshed stay as they are."""
+    began = run.started_at or run.queued_at
+    for account in await accounts.list_for_connection(run.connection_id):
+        refreshed = account.last_synced_at is not None and account.last_synced_at >= began
+        if account.closed_at is None and not refreshed:
+            await accounts.save(account.sync_failed(now))
+
+
+_REAUTH_FROM = (ConnectionStatus.CONNECTED, ConnectionStatus.REFRESHING, ConnectionStatus.ERROR)
+
+
+async def _every_page(read: Callable[[str | None], Awaitable[Page[T]]]) -> list[T] | None:
+    """Every item of a listing, following its cursors; ``None`` where the provider does not
+    offer the listing at all."""
+    items: list[T] = []
+    cursor: str | None = None
+    while True:
+        try:
+            page = await read(cursor)
+        except NotSupported:
+            if cursor is not None:
+                raise
+            return None
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+
+
+class CleanStaleRuns:
+    """Failing runs whose worker died: queued or running with a heartbeat older than the
+    policy's ``stale_after`` (``stale_run``); their accounts show ``failed``."""
+
+    def __init__(self, store: SyncStore, uow: UnitOfWork, clock: Clock, policy: SyncPolicy) -> None:
+        self._store = store
+        self._uow = uow
+        self._clock = clock
+        self._policy = policy
+
+    async def __call__(self, before: datetime | None = None, *, limit: int = 100) -> int:
+        now = self._clock.now()
+        cutoff = before or now - self._policy.stale_after
+        stale = await self._store.runs.stale(cutoff, limit=limit)
+        await self._uow.rollback()
+        failure = SyncFailure("stale_run", "The sync stopped answering; it was given up.")
+        cleaned = 0
+        for candidate in stale:
+            run = await self._store.runs.lock(candidate.id)
+            if run is None or not run.is_active or run.heartbeat_at >= cutoff:
+                await self._uow.rollback()
+                continue
+            await self._store.runs.save(run.failed(now, failure))
+            await _not_refreshed_by(self._store.accounts, run, now)
+            await self._uow.commit()
+            cleaned += 1
+        return cleaned

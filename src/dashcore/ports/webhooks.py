@@ -31,8 +31,9 @@ class WebhookEventRepository(Protocol):
 class OrderUpdateHints(Protocol):
     """Where a webhook's news about an order goes: a hint that the order may have changed at
     the broker, to be re-fetched from the broker before anything is believed (WH-2). Called
-    after the event is stored and committed; an implementation that cannot act now enqueues
-    or drops the hint (the order-status poll catches up) rather than failing the delivery."""
+    after the event is stored and committed. An implementation that cannot act now raises a
+    ``DashcoreError`` (``ProviderUnavailable``): the delivery is acknowledged all the same and
+    the order-status poll catches up."""
 
     async def order_changed(
         self, provider: str, broker_order_id: str, account_id: str | None

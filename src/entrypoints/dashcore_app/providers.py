@@ -56,6 +56,7 @@ from dashcore_app.keys import load_key_ring
 from dashcore_app.mfa import MfaProvider
 from dashcore_app.settings import Settings, StartupError
 from dashcore_app.webhooks import webhook_providers
+from dashcore_app.trades import trades_providers
 from dashcore_app.trading import trading_providers
 from dashcore_memory import (
     MemoryAuditLog,
@@ -250,6 +251,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         AccountsProvider(),
         *webhook_providers(settings),
         *trading_providers(settings),
+        *trades_providers(settings),
         JobsProvider(),
     ]
     if settings.database_url.startswith("postgresql"):

@@ -160,6 +160,12 @@ class Settings:
     """Period of the ``challenge_cleanup`` schedule (expired login challenges); 0 turns it off."""
     schedule_sync_seconds: int = 3600
     """Period of the periodic sync of every connection; 0 turns it off."""
+    schedule_order_reconcile_seconds: int = 30
+    """Period of the ``reconcile_orders`` schedule (settling orders whose broker answer was
+    lost); 0 turns it off."""
+    schedule_order_poll_seconds: int = 30
+    """Period of the ``poll_orders`` schedule (the status of every order a broker holds); 0
+    turns it off."""
 
     @property
     def is_production(self) -> bool:
@@ -262,6 +268,10 @@ class Settings:
                 "SCHEDULE_CHALLENGE_CLEANUP_SECONDS", _schedule, 600
             ),
             schedule_sync_seconds=reader.get("SCHEDULE_SYNC_SECONDS", _schedule, 3600),
+            schedule_order_reconcile_seconds=reader.get(
+                "SCHEDULE_ORDER_RECONCILE_SECONDS", _schedule, 30
+            ),
+            schedule_order_poll_seconds=reader.get("SCHEDULE_ORDER_POLL_SECONDS", _schedule, 30),
         )
         settings = replace(
             settings,

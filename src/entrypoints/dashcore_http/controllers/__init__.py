@@ -6,6 +6,7 @@ from dashcore_http.controllers.auth import AuthController
 from dashcore_http.controllers.health import HealthController
 from dashcore_http.controllers.jwks import JwksController
 from dashcore_http.controllers.mfa import MfaController
+from dashcore_http.controllers.orders import OrdersController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
 from dashcore_http.controllers.providers import ProvidersController
 from dashcore_http.controllers.transactions import TransactionsController
@@ -18,6 +19,7 @@ __all__ = [
     "HealthController",
     "JwksController",
     "MfaController",
+    "OrdersController",
     "PasswordChangeController",
     "PasswordResetController",
     "ProvidersController",

@@ -1,0 +1,39 @@
+"""Settling and following orders (issue #8; security.md ORD-2, c.2)."""
+
+from __future__ import annotations
+
+import structlog
+from dishka import FromDishka
+
+from dashcore.application.orders_reconcile import PollOpenOrders, ReconcileOrders
+from dashcore_worker.registry import job_task
+
+__all__ = ["poll_orders", "reconcile_orders"]
+
+_log = structlog.get_logger("dashcore_worker")
+
+
+@job_task("reconcile_orders")
+async def reconcile_orders(reconcile: FromDishka[ReconcileOrders]) -> None:
+    """Look up, by client reference, the orders whose broker answer was lost (``unknown``) or
+    that can no longer be sent, once their grace period has passed; never send one again."""
+    done = await reconcile()
+    if done.settled or done.rejected or done.needs_review:
+        _log.info(
+            "orders_reconciled",
+            settled=done.settled,
+            rejected=done.rejected,
+            waiting=done.waiting,
+            needs_review=done.needs_review,
+        )
+
+
+@job_task("poll_orders")
+async def poll_orders(poll: FromDishka[PollOpenOrders]) -> None:
+    """Re-read every order a broker holds that is not final (one broker failing stops none of
+    the others); an older report never overwrites a newer state."""
+    done = await poll()
+    if done.changed or done.failed:
+        _log.info(
+            "orders_polled", refreshed=done.refreshed, changed=done.changed, failed=done.failed
+        )

@@ -121,6 +121,8 @@ class Settings:
     broker_sandboxes: bool = True
     provider_connect_timeout: float = 10.0
     provider_timeout: float = 30.0
+    quote_cache_seconds: float = 5.0
+    """How long a provider's last price is served from the cache before it is asked again."""
     provider_options: Mapping[str, Mapping[str, str]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -238,6 +240,7 @@ class Settings:
             allow_console_mailer=reader.get("ALLOW_CONSOLE_MAILER", _boolean, False),
             provider_connect_timeout=reader.get("PROVIDER_CONNECT_TIMEOUT", _positive_float, 10.0),
             provider_timeout=reader.get("PROVIDER_TIMEOUT", _positive_float, 30.0),
+            quote_cache_seconds=reader.get("QUOTE_CACHE_SECONDS", _positive_float, 5.0),
             provider_options=_provider_options(env),
             broker_webhook_secret=reader.get("BROKER_WEBHOOK_SECRET", _webhook_secret, None),
             broker_webhook_additional_secrets=reader.get(

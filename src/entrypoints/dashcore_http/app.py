@@ -42,7 +42,10 @@ from dashcore_http.controllers import (
     OrdersController,
     PasswordChangeController,
     PasswordResetController,
+    PortfolioController,
     ProvidersController,
+    QuotesController,
+    TradesController,
     TransactionsController,
     WebhooksController,
 )
@@ -147,6 +150,9 @@ def create_app(
             TransactionsController,
             AdminUsersController,
             WebhooksController,
+            TradesController,
+            PortfolioController,
+            QuotesController,
             *api_route_handlers,
         ],
         before_request=authentication,  # then the body checks, which it runs itself

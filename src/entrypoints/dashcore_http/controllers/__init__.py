@@ -8,7 +8,9 @@ from dashcore_http.controllers.jwks import JwksController
 from dashcore_http.controllers.mfa import MfaController
 from dashcore_http.controllers.orders import OrdersController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
+from dashcore_http.controllers.portfolio import PortfolioController, QuotesController
 from dashcore_http.controllers.providers import ProvidersController
+from dashcore_http.controllers.trades import TradesController
 from dashcore_http.controllers.transactions import TransactionsController
 from dashcore_http.controllers.webhooks import WebhooksController
 
@@ -22,7 +24,10 @@ __all__ = [
     "OrdersController",
     "PasswordChangeController",
     "PasswordResetController",
+    "PortfolioController",
     "ProvidersController",
+    "QuotesController",
+    "TradesController",
     "TransactionsController",
     "WebhooksController",
 ]

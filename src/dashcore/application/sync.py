@@ -87,6 +87,7 @@ __all__ = [
     "ScheduleSyncs",
     "SyncPolicy",
     "SyncStore",
+    "sync_lock_key",
 ]
 
 SYNC_TASK = "sync_connection"
@@ -118,6 +119,11 @@ class SyncStore:
     positions: PositionRepository
     transactions: TransactionRepository
     runs: SyncRunRepository
+
+
+def sync_lock_key(connection_id: UUID) -> str:
+    """The ``RefreshLock`` key a running sync of the connection holds."""
+    return f"connection-sync:{connection_id}"
 
 
 def _connection_not_found() -> NotFound:
@@ -300,7 +306,7 @@ class RunSync:
         await self._uow.rollback()
         if run is None or run.status is not SyncRunStatus.QUEUED:
             return run
-        key = f"connection-sync:{run.connection_id}"
+        key = sync_lock_key(run.connection_id)
         token = await self._lock.acquire(
             key, ttl_seconds=self._policy.stale_after.total_seconds(), wait_seconds=0
         )

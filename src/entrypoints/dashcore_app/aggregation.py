@@ -1,4 +1,4 @@
-"""The aggregated data store in the container (issue #7).
+"""The aggregated data store and the sync use cases in the container (issue #7).
 
 The repositories are memory or SQL as the settings choose (like the rest of the store); every
 repository and use case is REQUEST scoped: one unit of work each. The export stream reads on
@@ -7,8 +7,18 @@ its own connection (SQL: APP scoped on the engine).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dishka import Provider, Scope, provide
 
+from dashcore.application.sync import (
+    CleanStaleRuns,
+    RequestSync,
+    RunSync,
+    ScheduleSyncs,
+    SyncPolicy,
+    SyncStore,
+)
 from dashcore.ports.aggregation import (
     BalanceRepository,
     HoldingRepository,
@@ -41,7 +51,27 @@ from dashcore_sql.aggregation import (
     SqlTransactionStream,
 )
 
-__all__ = ["aggregation_providers"]
+__all__ = ["AggregationProvider", "aggregation_providers", "sync_policy"]
+
+
+def sync_policy(settings: Settings) -> SyncPolicy:
+    return SyncPolicy(stale_after=timedelta(seconds=settings.sync_stale_after_seconds))
+
+
+class AggregationProvider(Provider):
+    """The sync use cases (per request or job)."""
+
+    scope = Scope.REQUEST
+
+    store = provide(SyncStore)
+    request_sync = provide(RequestSync)
+    run_sync = provide(RunSync)
+    schedule_syncs = provide(ScheduleSyncs)
+    clean_stale_runs = provide(CleanStaleRuns)
+
+    @provide(scope=Scope.APP)
+    def policy(self, settings: Settings) -> SyncPolicy:
+        return sync_policy(settings)
 
 
 class _MemoryStore(Provider):
@@ -71,5 +101,6 @@ class _SqlStore(Provider):
 
 
 def aggregation_providers(settings: Settings) -> list[Provider]:
-    """The store's repositories for this configuration."""
-    return [_MemoryStore() if settings.uses_memory_database else _SqlStore()]
+    """The store's repositories for this configuration, and the sync use cases."""
+    store = _MemoryStore() if settings.uses_memory_database else _SqlStore()
+    return [store, AggregationProvider()]

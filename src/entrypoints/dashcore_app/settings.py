@@ -162,6 +162,11 @@ class Settings:
     """Period of the ``challenge_cleanup`` schedule (expired login challenges); 0 turns it off."""
     schedule_sync_seconds: int = 3600
     """Period of the periodic sync of every connection; 0 turns it off."""
+    schedule_sync_cleanup_seconds: int = 300
+    """Period of ``sync_cleanup`` (syncs whose worker died are failed); 0 turns it off."""
+    sync_stale_after_seconds: int = 900
+    """A sync whose heartbeat is older than this is given up (``stale_run``); also the longest
+    a sync holds its connection's lock."""
     schedule_order_reconcile_seconds: int = 30
     """Period of the ``reconcile_orders`` schedule (settling orders whose broker answer was
     lost); 0 turns it off."""
@@ -271,6 +276,12 @@ class Settings:
                 "SCHEDULE_CHALLENGE_CLEANUP_SECONDS", _schedule, 600
             ),
             schedule_sync_seconds=reader.get("SCHEDULE_SYNC_SECONDS", _schedule, 3600),
+            schedule_sync_cleanup_seconds=reader.get(
+                "SCHEDULE_SYNC_CLEANUP_SECONDS", _schedule, 300
+            ),
+            sync_stale_after_seconds=reader.get(
+                "SYNC_STALE_AFTER_SECONDS", _bounded(60, 86400), 900
+            ),
             schedule_order_reconcile_seconds=reader.get(
                 "SCHEDULE_ORDER_RECONCILE_SECONDS", _schedule, 30
             ),

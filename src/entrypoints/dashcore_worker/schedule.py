@@ -59,6 +59,8 @@ SCHEDULE_TABLE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(
         "challenge_cleanup", lambda settings: settings.schedule_challenge_cleanup_seconds
     ),
+    ScheduleEntry("sync_connections", lambda settings: settings.schedule_sync_seconds),
+    ScheduleEntry("sync_cleanup", lambda settings: settings.schedule_sync_cleanup_seconds),
     ScheduleEntry("reconcile_orders", lambda settings: settings.schedule_order_reconcile_seconds),
     ScheduleEntry("poll_orders", lambda settings: settings.schedule_order_poll_seconds),
 )

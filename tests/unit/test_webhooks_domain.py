@@ -384,6 +384,17 @@ def test_the_kite_checksum_does_not_cover_the_status_so_the_event_is_only_a_hint
     assert forged.broker_order_id == "220303000308932"
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"order_id": "\ud800"}, {"order_timestamp": "09:24\n"}, {"order_id": 220303000308932}],
+    ids=["lone-surrogate", "control-character", "number"],
+)
+def test_a_kite_postback_whose_checked_fields_are_not_text_is_refused(
+    changes: dict[str, object],
+) -> None:
+    assert refusal("zerodha", {}, encoded(kite_postback(**changes))) == "kite_checksum_missing"
+
+
 @pytest.mark.parametrize("body", [b"", b"null", b"[]", b"{"])
 def test_an_unreadable_kite_postback_is_refused(body: bytes) -> None:
     assert refusal("zerodha", {}, body) in {"kite_body_unreadable", "kite_checksum_missing"}
@@ -441,7 +452,10 @@ def test_an_upstox_gtt_update_is_not_about_an_order() -> None:
     assert (delivery.kind, delivery.broker_order_id) == ("gtt_order_update", None)
 
 
-@pytest.mark.parametrize("body", [b"", b"nope", b"[]", b'{"update_type": 3}'])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"nope", b"[]", b'{"update_type": 3}', b'{"order_id": "\\ud800"}'],
+)
 def test_an_unreadable_upstox_update_is_malformed(body: bytes) -> None:
     with pytest.raises(BadRequest):
         POLICY.verify("upstox", {}, body, NOW)

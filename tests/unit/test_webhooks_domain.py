@@ -5,6 +5,7 @@ updates, secrets and rotation, and what an event keeps."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -465,6 +466,37 @@ def test_a_deeply_nested_body_is_malformed_not_a_crash() -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(BadRequest):
         POLICY.verify("upstox", {}, body, NOW)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+HEADERS = [
+    "x-broker-event-id",
+    "x-broker-timestamp",
+    "x-broker-signature-alg",
+    "x-broker-signature",
+]
+FIELDS = ["order_id", "order_timestamp", "checksum", "status", "user_id", "type", "update_type"]
+
+
+@given(
+    provider=st.sampled_from(["schwab", "zerodha", "upstox"]),
+    body=st.binary(max_size=256)
+    | st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES).map(lambda d: json.dumps(d).encode()),
+    headers=st.dictionaries(
+        st.sampled_from(HEADERS),
+        st.text(max_size=80) | st.just("HMAC-SHA256") | st.just(str(STAMP)),
+    ),
+)
+def test_whatever_arrives_is_verified_or_refused_as_a_client_mistake(
+    provider: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """Never an unexpected exception (a 500): a delivery, or refused as the caller's fault."""
+    with contextlib.suppress(WebhookRefused, BadRequest):
+        POLICY.verify(provider, headers, body, NOW)
 
 
 # -- secrets -----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from dashcore.domain.money import Currency
 from dashcore.domain.orders import OrderSide, OrderType
 from dashcore.domain.trading import IdempotencyKey, OrderDraft, PlacedOrder
 from dashcore.domain.users import User
+from dashcore.ports.providers import ProviderRegistry
 from dashcore_app.trading import sandbox_listings
 from dashcore_brokers.groww.gateway import CREATE_PATH
 from dashcore_brokers.sandbox import FaultKind, FaultRule
@@ -110,6 +111,8 @@ async def _instant(_: float) -> None:
 class OrdersWorld:
     world: ConnectionsWorld
     catalog: MemoryInstrumentCatalog
+    registry: ProviderRegistry | None = None
+    """Replaces the connections world's provider registry (a fake broker around the real)."""
     policy: TradingPolicy = field(
         default_factory=lambda: TradingPolicy(
             step_up_above={Currency("USD"): Decimal(10_000), Currency("INR"): Decimal(500_000)}
@@ -125,7 +128,8 @@ class OrdersWorld:
 
     # -- use cases -------------------------------------------------------------------------
     def brokers(self, uow: MemoryUnitOfWork) -> BrokerAccess:
-        return BrokerAccess(self.world.registry, self.world.credential_store(uow))
+        registry = self.registry or self.world.registry
+        return BrokerAccess(registry, self.world.credential_store(uow))
 
     def journal(self, uow: MemoryUnitOfWork) -> OrderJournal:
         return OrderJournal(MemoryOrderRepository(uow), self.world.base.audit(uow), uow, self.clock)

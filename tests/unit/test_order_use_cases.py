@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -18,6 +19,7 @@ from dashcore.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    ProviderUnavailable,
     ReauthRequired,
     StepUpRequired,
 )
@@ -499,3 +501,96 @@ async def test_a_preview_estimates_without_placing(world: OrdersWorld) -> None:
         trader, connection.id, world.draft("zerodha", quantity=Decimal(0))
     )
     assert [p.field for p in bad.problems] == ["quantity"]
+
+
+# -- sends that never left -------------------------------------------------------------------
+
+
+class Unreachable:
+    """A broker whose next ``failures`` placements cannot connect (nothing is sent: the port's
+    ``ProviderUnavailable``), each costing ``delay`` of the clock; otherwise the real adapter."""
+
+    def __init__(self, world: OrdersWorld, failures: int, delay: timedelta) -> None:
+        self.world, self.failures, self.delay = world, failures, delay
+        self.attempts = 0
+        self._session: Any = None
+        self._gateway: Any = None
+
+    # the ProviderRegistry / ProviderAuth / BrokerGateway / BrokerSession / OrderGateway roles
+    def get(self, provider: str) -> Any:
+        self._gateway = self.world.world.registry.get(provider).gateway
+        return self
+
+    @property
+    def gateway(self) -> Any:
+        return self
+
+    @property
+    def capabilities(self) -> Any:
+        return self._gateway.capabilities
+
+    def session(self, credentials: Any) -> Any:
+        self._session = self._gateway.session(credentials)
+        return self
+
+    @property
+    def quotes(self) -> Any:
+        return self._session.quotes
+
+    @property
+    def orders(self) -> Any:
+        return self
+
+    async def place(self, request: Any) -> Any:
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            self.world.clock.advance(self.delay)
+            raise ProviderUnavailable("Cannot connect.", code="provider_unreachable")
+        return await self._session.orders.place(request)
+
+
+@pytest.mark.parametrize(
+    ("failures", "delay", "status", "attempts", "reason"),
+    [
+        (2, timedelta(seconds=1), S.FILLED, 3, None),
+        (3, timedelta(seconds=1), S.REJECTED, 3, "provider_unreachable"),
+        (2, timedelta(seconds=20), S.REJECTED, 2, "submit_deadline_passed"),
+    ],
+)
+async def test_a_send_that_never_left_is_retried_within_its_limits(
+    world: OrdersWorld,
+    failures: int,
+    delay: timedelta,
+    status: OrderStatus,
+    attempts: int,
+    reason: str | None,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    broker = Unreachable(world, failures, delay)
+    world.registry = broker  # type: ignore[assignment]
+    order = (await world.place_order(trader, connection, "k", world.draft("zerodha"))).order
+    assert order.status is status
+    assert broker.attempts == attempts
+    assert order.submit_attempts == attempts
+    assert world.place_requests("zerodha") == (1 if status is S.FILLED else 0)
+    assert (order.last_error and order.last_error.code) == reason
+
+
+async def test_a_match_another_order_holds_is_never_guessed(world: OrdersWorld) -> None:
+    """Schwab matches by fields: two identical orders of one day, the first one's answer lost.
+    The newest match belongs to the second order, so the first is flagged for review, never
+    bound to it and never rejected."""
+    trader, connection = await world.trader("schwab")
+    world.arm("schwab", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    lost = (await world.place_order(trader, connection, "first", world.draft("schwab"))).order
+    twin = (await world.place_order(trader, connection, "second", world.draft("schwab"))).order
+    assert (lost.status, twin.status) == (S.UNKNOWN, S.FILLED)
+    world.clock.advance(world.policy.reconcile_grace + world.policy.submit_deadline)
+    assert (await world.reconciler(world.uow())()).needs_review == 1
+    flagged = await world.stored(lost.id)
+    assert flagged.status is S.UNKNOWN
+    assert flagged.broker_order_id is None
+    assert flagged.last_error is not None
+    assert flagged.last_error.code == "needs_review"
+    assert len(world.broker_orders("schwab")) == 2

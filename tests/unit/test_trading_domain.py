@@ -535,3 +535,23 @@ def test_a_preview_never_mixes_currencies() -> None:
     assert preview.estimated_charges is None
     assert preview.projected_cash is None
     assert isinstance(INFY, Instrument)
+
+
+def test_a_changed_request_is_checked_like_a_new_one() -> None:
+    order = placed().accepted(report(S.PARTIALLY_FILLED, Decimal(4)), NOW)
+    assert order.changed_request(OrderChange(quantity=Decimal(4))).quantity == Decimal(4)
+    with pytest.raises(InvalidInput) as raised:
+        order.changed_request(OrderChange(quantity=Decimal(3)))
+    assert raised.value.errors[0].field == "quantity"
+    with pytest.raises(InvalidInput) as raised:
+        order.changed_request(OrderChange(limit_price=Decimal("1500.01")))
+    assert raised.value.errors[0].field == "limit_price"
+
+
+def test_a_flag_records_why_without_moving_the_status() -> None:
+    failure = OrderFailure("needs_review", "Look at it.")
+    order = placed().state_unknown(NOW, OrderFailure("order_state_unknown", "Lost."))
+    flagged = order.flagged(NOW + timedelta(seconds=1), failure)
+    assert flagged.status is S.UNKNOWN
+    assert flagged.last_error == failure
+    assert flagged.flagged(NOW + timedelta(seconds=2), failure) is flagged

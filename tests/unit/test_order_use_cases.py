@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 
 from dashcore.domain.errors import (
@@ -594,3 +595,30 @@ async def test_a_match_another_order_holds_is_never_guessed(world: OrdersWorld) 
     assert flagged.last_error is not None
     assert flagged.last_error.code == "needs_review"
     assert len(world.broker_orders("schwab")) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "dashcore_brokers.http reports httpx.ConnectError (nothing sent) as provider_unreachable, "
+        "like a reset after sending, and the adapters turn it into OrderStateUnknown: a connect "
+        "error goes to reconciliation instead of the safe retry the trading port contract allows"
+    ),
+)
+async def test_a_connect_error_at_the_adapter_is_retried(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    recorder = world.world.recorders["zerodha"]
+    send = recorder.handle_async_request
+    refused: list[httpx.Request] = []
+
+    async def refuse_the_first_placement(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.startswith("/orders/") and not refused:
+            refused.append(request)
+            raise httpx.ConnectError("connection refused", request=request)
+        return await send(request)
+
+    recorder.handle_async_request = refuse_the_first_placement  # type: ignore[method-assign]
+    order = (await world.place_order(trader, connection, "k", world.draft("zerodha"))).order
+    assert refused
+    assert order.status is S.FILLED
+    assert order.submit_attempts == 2

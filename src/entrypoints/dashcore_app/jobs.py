@@ -63,7 +63,11 @@ class JobsProvider(Provider):
                 redeliver_after_seconds=settings.jobs_redeliver_after,
             )
         install(broker, tasks, container, clock)
-        await start_broker(broker)
+        try:
+            await start_broker(broker)
+        except Exception:  # Redis down: close the pools; the next use builds a new broker
+            await broker.shutdown()
+            raise
         yield broker
         await stop_broker(broker)
 

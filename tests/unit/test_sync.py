@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,7 @@ import pytest
 from dashcore.application.sync import (
     SYNC_TASK,
     CleanStaleRuns,
+    PurgeRawPayloads,
     RequestSync,
     RunSync,
     ScheduleSyncs,
@@ -25,6 +27,7 @@ from dashcore.application.sync import (
     SyncStore,
 )
 from dashcore.domain.aggregation import (
+    RawPayload,
     StoredAccount,
     StoredTransaction,
     SyncCounts,
@@ -52,6 +55,7 @@ from dashcore_memory.aggregation import (
     MemoryBalanceRepository,
     MemoryHoldingRepository,
     MemoryPositionRepository,
+    MemoryRawPayloadRepository,
     MemoryStoredAccountRepository,
     MemorySyncRunRepository,
     MemoryTransactionRepository,
@@ -110,6 +114,7 @@ class SyncWorld:
             MemoryPositionRepository(uow),
             MemoryTransactionRepository(uow),
             MemorySyncRunRepository(uow),
+            MemoryRawPayloadRepository(uow),
         )
 
     def request(self, uow: MemoryUnitOfWork) -> RequestSync:
@@ -533,3 +538,91 @@ def test_a_policy_needs_a_positive_stale_age_and_batch() -> None:
         SyncPolicy(stale_after=timedelta(0))
     with pytest.raises(ValueError, match="positive"):
         dataclasses.replace(SyncPolicy(), batch_size=0)
+
+
+# -- raw payloads ---------------------------------------------------------------------------------
+
+
+async def payloads_of(world: SyncWorld, run: SyncRun) -> list[RawPayload]:
+    return list(await world.store(world.uow()).payloads.list_for_run(run.id))
+
+
+async def test_every_body_a_run_received_is_kept_compressed(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    run = await world.sync(ada, schwab)
+
+    kept = await payloads_of(world, run)
+    assert any(payload.kind.endswith("/accountNumbers") for payload in kept)
+    assert any(payload.kind.endswith("/transactions") for payload in kept)
+    ledger = next(payload for payload in kept if payload.kind.endswith("/transactions"))
+    assert not ledger.truncated and len(ledger.body) <= ledger.size
+    assert {line["activityId"] for line in json.loads(ledger.content())} >= {
+        int(line.id) for line in world.ledger().transactions if line.id.isdigit()
+    }
+
+
+async def test_a_failed_run_keeps_the_bodies_it_received_before_the_failure(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    world.fault(SCHWAB_LEDGER, FaultKind.STATUS, status=503)
+    run = await world.sync(ada, schwab)
+    assert run.status is SyncRunStatus.FAILED
+    kinds = [payload.kind for payload in await payloads_of(world, run)]
+    assert any(kind.endswith("/accountNumbers") for kind in kinds)
+    assert not any(kind.endswith("/transactions") for kind in kinds)
+
+
+async def test_bodies_are_cut_to_the_cap_or_not_kept_at_all(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    world.policy = SyncPolicy(batch_size=2, payload_cap=16)
+    first = await world.sync(ada, schwab)
+    assert all(len(p.content()) <= 16 and p.truncated for p in await payloads_of(world, first))
+    world.policy = SyncPolicy(payload_cap=0)
+    world.clock.advance(hours=1)
+    second = await world.sync(ada, schwab)
+    assert second.status is SyncRunStatus.SUCCEEDED
+    assert await payloads_of(world, second) == []
+
+
+async def test_payloads_past_retention_are_purged(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    world.policy = SyncPolicy(payload_retention=timedelta(days=1))
+    old = await world.sync(ada, schwab)
+    world.clock.advance(hours=12)
+    new = await world.sync(ada, schwab)
+    world.clock.advance(hours=12, seconds=1)
+    uow = world.uow()
+    purged = await PurgeRawPayloads(
+        MemoryRawPayloadRepository(uow), uow, world.clock, world.policy
+    )()
+    assert purged > 0
+    assert await payloads_of(world, old) == []
+    assert await payloads_of(world, new) != []
+
+
+class Bodies:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def record(self, kind: str, body: bytes) -> None:
+        assert body
+        self.kinds.append(kind)
+
+
+@pytest.mark.parametrize("provider", ["schwab", "zerodha", "upstox", "groww"])
+async def test_each_broker_adapter_hands_its_read_bodies_to_the_recorder(
+    world: SyncWorld, ada: User, provider: str
+) -> None:
+    connection = await world.connections.connect(ada, provider)
+    credentials = await world.connections.credentials(connection.id)
+    gateway = world.connections.registry.get(provider).gateway
+    assert gateway is not None
+    bodies = Bodies()
+    reader = gateway.session(credentials, recorder=bodies).accounts
+    (account, *_) = await reader.accounts()
+    await reader.holdings(account.provider_account_id)
+    assert bodies.kinds and all(kind.startswith("/") for kind in bodies.kinds)
+    assert len(bodies.kinds) >= 2

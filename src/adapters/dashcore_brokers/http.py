@@ -48,6 +48,7 @@ import msgspec
 import structlog
 
 from dashcore.domain.errors import ProviderUnavailable, RateLimited
+from dashcore.ports.brokers import PayloadRecorder
 from dashcore.ports.clock import Clock
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "Timing",
     "TokenBucket",
     "decode",
+    "record",
     "retry_after_seconds",
     "safe_code",
 ]
@@ -299,6 +301,12 @@ def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, provider:
             f"{provider} sent an answer dashcore does not understand.",
             code="provider_bad_response",
         ) from None
+
+
+def record(recorder: PayloadRecorder | None, response: httpx.Response) -> None:
+    """Hand a successful read's raw body to the session's recorder, if it has one."""
+    if recorder is not None:
+        recorder.record(response.request.url.path, response.content)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,9 @@ Rules:
   ``suspicious``) with ``last_synced_at``, or ``failed`` keeping the last success.
 - A run whose heartbeat is older than ``stale_after`` died with its worker: the cleanup fails it
   (``stale_run``); the lock on its connection expires after the same time.
+- **Raw payloads.** Every body the provider sent a run is kept with it, zlib-compressed and cut
+  to ``payload_cap`` bytes (the run's failure included: that is when it is needed most), for
+  ``payload_retention``; the cleanup purges older ones.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from uuid import UUID
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.connections import CredentialStore, RefreshConnections
 from dashcore.domain.aggregation import (
+    RawPayload,
     StoredAccount,
     StoredBalance,
     StoredHolding,
@@ -68,11 +72,12 @@ from dashcore.ports.aggregation import (
     BalanceRepository,
     HoldingRepository,
     PositionRepository,
+    RawPayloadRepository,
     StoredAccountRepository,
     SyncRunRepository,
     TransactionRepository,
 )
-from dashcore.ports.brokers import AccountReader
+from dashcore.ports.brokers import AccountReader, PayloadRecorder
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.jobs import JobQueue
@@ -82,6 +87,7 @@ from dashcore.ports.uow import UnitOfWork
 __all__ = [
     "SYNC_TASK",
     "CleanStaleRuns",
+    "PurgeRawPayloads",
     "RequestSync",
     "RunSync",
     "ScheduleSyncs",
@@ -103,10 +109,15 @@ class SyncPolicy:
     """A run whose heartbeat is older is dead; also how long a sync may hold its lock."""
     batch_size: int = 500
     """Transactions per write (and per heartbeat)."""
+    payload_cap: int = 1024 * 1024
+    """Bytes kept of each raw provider body (0: none are kept)."""
+    payload_retention: timedelta = timedelta(days=30)
 
     def __post_init__(self) -> None:
         if self.stale_after <= timedelta(0) or self.batch_size < 1:
             raise ValueError("a sync policy needs a positive stale age and batch size")
+        if self.payload_cap < 0 or self.payload_retention <= timedelta(0):
+            raise ValueError("a sync policy needs a payload cap >= 0 and a positive retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +130,20 @@ class SyncStore:
     positions: PositionRepository
     transactions: TransactionRepository
     runs: SyncRunRepository
+    payloads: RawPayloadRepository
 
 
 def sync_lock_key(connection_id: UUID) -> str:
     """The ``RefreshLock`` key a running sync of the connection holds."""
     return f"connection-sync:{connection_id}"
+
+
+def _not_usable(connection: ProviderConnection) -> Conflict:
+    return Conflict(
+        f"This connection cannot sync ({connection.status}, or its login has ended): "
+        "reconnect it first.",
+        code="connection_not_usable",
+    )
 
 
 def _connection_not_found() -> NotFound:
@@ -178,10 +198,7 @@ class RequestSync:
     async def _request(self, connection: ProviderConnection, trigger: SyncTrigger) -> SyncRun:
         now = self._clock.now()
         if not connection.is_usable(now):
-            raise Conflict(
-                f"This connection is {connection.status}: reconnect it before syncing.",
-                code="connection_not_usable",
-            )
+            raise _not_usable(connection)
         active = await self._runs.active_for_connection(connection.id)
         if active is not None:
             await self._uow.rollback()
@@ -249,11 +266,36 @@ class ScheduleSyncs:
         return queued
 
 
+class _Payloads(PayloadRecorder):
+    """The raw bodies a run received and has not stored yet (compressed as they arrive)."""
+
+    def __init__(self, run_id: UUID, clock: Clock, ids: IdGenerator, cap: int) -> None:
+        self._run_id = run_id
+        self._clock = clock
+        self._ids = ids
+        self._cap = cap
+        self._kept: list[RawPayload] = []
+
+    def record(self, kind: str, body: bytes) -> None:
+        self._kept.append(
+            RawPayload.capture(
+                self._ids.new_id(), self._run_id, kind, body, self._clock.now(), cap=self._cap
+            )
+        )
+
+    async def store(self, payloads: RawPayloadRepository) -> None:
+        """Add what was received since the last call (in the caller's transaction)."""
+        kept, self._kept = self._kept, []
+        for payload in kept:
+            await payloads.add(payload)
+
+
 @dataclass
 class _Progress:
-    """A run while it goes: its state and what it wrote so far."""
+    """A run while it goes: its state, what it wrote so far, and the bodies it received."""
 
     run: SyncRun
+    payloads: _Payloads
     counts: SyncCounts = field(default_factory=SyncCounts)
 
     def add(self, counts: SyncCounts) -> None:
@@ -322,7 +364,8 @@ class RunSync:
         if run is None or run.status is not SyncRunStatus.QUEUED:
             await self._uow.rollback()
             return run
-        progress = _Progress(run.started(self._clock.now()))
+        payloads = _Payloads(run.id, self._clock, self._ids, self._policy.payload_cap)
+        progress = _Progress(run.started(self._clock.now()), payloads)
         await self._store.runs.save(progress.run)
         await self._uow.commit()
         try:
@@ -344,8 +387,11 @@ class RunSync:
         await self._uow.rollback()
         now = self._clock.now()
         current = await self._store.runs.lock(progress.run.id) or progress.run
-        failed = _failed(current.progressed(progress.counts, now), now, _failure(error))
+        if current.status is SyncRunStatus.RUNNING:
+            current = current.progressed(progress.counts, now)
+        failed = _failed(current, now, _failure(error))
         await self._store.runs.save(failed)
+        await progress.payloads.store(self._store.payloads)
         await _not_refreshed_by(self._store.accounts, failed, now)
         if reauth:
             await self._needs_reauth(failed.connection_id, error, now)
@@ -370,6 +416,7 @@ class RunSync:
         """Save the counts so far with a heartbeat, and commit."""
         progress.run = progress.run.progressed(progress.counts, self._clock.now())
         await self._store.runs.save(progress.run)
+        await progress.payloads.store(self._store.payloads)
         await self._uow.commit()
 
     async def _sync(self, progress: _Progress) -> SyncRun:
@@ -377,10 +424,7 @@ class RunSync:
         if connection is None:
             raise _connection_not_found()
         if not connection.is_usable(self._clock.now()):
-            raise Conflict(
-                f"This connection is {connection.status}: reconnect it before syncing.",
-                code="connection_not_usable",
-            )
+            raise _not_usable(connection)
         auth = self._registry.get(connection.provider)
         if auth.gateway is None:
             raise NotSupported("This provider offers no account data.", code="provider_has_no_data")
@@ -388,12 +432,14 @@ class RunSync:
             await self._fresh_credentials(connection.id)
         credentials = await self._credentials.load(connection.id)
         await self._uow.rollback()  # no transaction open while the provider answers
-        reader = auth.gateway.session(credentials).accounts
+        recorder = progress.payloads if self._policy.payload_cap else None
+        reader = auth.gateway.session(credentials, recorder=recorder).accounts
         for account in await self._accounts(progress, connection, reader):
             await self._account(progress, account, reader)
         now = self._clock.now()
         progress.run = progress.run.progressed(progress.counts, now).succeeded(now)
         await self._store.runs.save(progress.run)
+        await progress.payloads.store(self._store.payloads)
         await self._uow.commit()
         return progress.run
 
@@ -599,3 +645,20 @@ class CleanStaleRuns:
             await self._uow.commit()
             cleaned += 1
         return cleaned
+
+
+class PurgeRawPayloads:
+    """Deleting raw provider payloads older than the policy's retention."""
+
+    def __init__(
+        self, payloads: RawPayloadRepository, uow: UnitOfWork, clock: Clock, policy: SyncPolicy
+    ) -> None:
+        self._payloads = payloads
+        self._uow = uow
+        self._clock = clock
+        self._policy = policy
+
+    async def __call__(self) -> int:
+        purged = await self._payloads.purge(self._clock.now() - self._policy.payload_retention)
+        await self._uow.commit()
+        return purged

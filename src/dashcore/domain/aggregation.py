@@ -98,6 +98,7 @@ MAX_PAGE_SIZE = 500
 DESCRIPTION_MAX = 500
 NAME_MAX = 100
 NOTE_MAX = 500
+KIND_MAX = 256
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -1102,8 +1103,9 @@ class SyncRun:
 @dataclass(frozen=True, slots=True)
 class RawPayload:
     """A provider's response body as a sync received it, zlib-compressed, so normalized data
-    can be derived again after a mapper fix. Bodies above the cap keep their first ``cap``
-    bytes and are marked ``truncated``; ``size`` is the original size."""
+    can be derived again after a mapper fix. ``kind`` says what was read (the request path).
+    Bodies above the cap keep their first ``cap`` bytes and are marked ``truncated``; ``size``
+    is the original size."""
 
     id: UUID
     run_id: UUID
@@ -1115,8 +1117,8 @@ class RawPayload:
 
     def __post_init__(self) -> None:
         _normalize_times(self, "captured_at")
-        if not self.kind or len(self.kind) > 64 or self.size < 0:
-            raise ValueError("a payload has a kind of 1-64 characters and a size")
+        if not self.kind or len(self.kind) > KIND_MAX or self.size < 0:
+            raise ValueError(f"a payload has a kind of 1-{KIND_MAX} characters and a size")
 
     @classmethod
     def capture(

@@ -35,6 +35,7 @@ __all__ = [
     "BrokerGateway",
     "BrokerSession",
     "OrderGateway",
+    "PayloadRecorder",
     "QuoteReader",
 ]
 
@@ -99,10 +100,22 @@ class BrokerSession(Protocol):
     def quotes(self) -> QuoteReader: ...
 
 
+class PayloadRecorder(Protocol):
+    """Receives the raw body of every successful read of a session, as the provider sent it,
+    so that normalized data can be derived again after a mapper fix (issue #7). ``kind`` is
+    the request path (without its query). It must neither block nor raise."""
+
+    def record(self, kind: str, body: bytes) -> None: ...
+
+
 class BrokerGateway(Protocol):
     """A provider's data and trading side: what it can do, and sessions on credentials."""
 
     @property
     def capabilities(self) -> CapabilityMap: ...
 
-    def session(self, credentials: ProviderCredentials) -> BrokerSession: ...
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> BrokerSession:
+        """A session on ``credentials``; with a ``recorder``, each read's raw body goes to it."""
+        ...

@@ -13,6 +13,7 @@ from dishka import Provider, Scope, provide
 
 from dashcore.application.sync import (
     CleanStaleRuns,
+    PurgeRawPayloads,
     RequestSync,
     RunSync,
     ScheduleSyncs,
@@ -55,7 +56,11 @@ __all__ = ["AggregationProvider", "aggregation_providers", "sync_policy"]
 
 
 def sync_policy(settings: Settings) -> SyncPolicy:
-    return SyncPolicy(stale_after=timedelta(seconds=settings.sync_stale_after_seconds))
+    return SyncPolicy(
+        stale_after=timedelta(seconds=settings.sync_stale_after_seconds),
+        payload_cap=settings.raw_payload_max_bytes,
+        payload_retention=timedelta(days=settings.raw_payload_retention_days),
+    )
 
 
 class AggregationProvider(Provider):
@@ -68,6 +73,7 @@ class AggregationProvider(Provider):
     run_sync = provide(RunSync)
     schedule_syncs = provide(ScheduleSyncs)
     clean_stale_runs = provide(CleanStaleRuns)
+    purge_raw_payloads = provide(PurgeRawPayloads)
 
     @provide(scope=Scope.APP)
     def policy(self, settings: Settings) -> SyncPolicy:

@@ -167,6 +167,10 @@ class Settings:
     sync_stale_after_seconds: int = 900
     """A sync whose heartbeat is older than this is given up (``stale_run``); also the longest
     a sync holds its connection's lock."""
+    raw_payload_max_bytes: int = 1024 * 1024
+    """Bytes kept of each raw provider body a sync receives (compressed); 0 keeps none."""
+    raw_payload_retention_days: int = 30
+    """Days raw provider bodies are kept (``sync_cleanup`` purges older ones)."""
     schedule_order_reconcile_seconds: int = 30
     """Period of the ``reconcile_orders`` schedule (settling orders whose broker answer was
     lost); 0 turns it off."""
@@ -281,6 +285,12 @@ class Settings:
             ),
             sync_stale_after_seconds=reader.get(
                 "SYNC_STALE_AFTER_SECONDS", _bounded(60, 86400), 900
+            ),
+            raw_payload_max_bytes=reader.get(
+                "RAW_PAYLOAD_MAX_BYTES", _bounded(0, 64 * 1024 * 1024), 1024 * 1024
+            ),
+            raw_payload_retention_days=reader.get(
+                "RAW_PAYLOAD_RETENTION_DAYS", _bounded(1, 3650), 30
             ),
             schedule_order_reconcile_seconds=reader.get(
                 "SCHEDULE_ORDER_RECONCILE_SECONDS", _schedule, 30

@@ -71,6 +71,7 @@ from dashcore.ports.brokers import (
     BrokerGateway,
     BrokerSession,
     OrderGateway,
+    PayloadRecorder,
     QuoteReader,
 )
 from dashcore_brokers.groww.auth import PROFILE_PATH
@@ -100,7 +101,7 @@ from dashcore_brokers.groww.wire import (
     order_status_decoder,
     profile_decoder,
 )
-from dashcore_brokers.http import ProviderHttp
+from dashcore_brokers.http import ProviderHttp, record
 from dashcore_brokers.paging import cursor_at, page_of_items, start_of
 
 __all__ = [
@@ -181,10 +182,16 @@ def _refuse(response: httpx.Response, operation: str) -> NoReturn:
 class _Api:
     """One session's calls: the bearer header, envelope checks and error mapping."""
 
-    def __init__(self, http: ProviderHttp, credentials: ProviderCredentials) -> None:
+    def __init__(
+        self,
+        http: ProviderHttp,
+        credentials: ProviderCredentials,
+        recorder: PayloadRecorder | None = None,
+    ) -> None:
         self._http = http
         self._headers = {"Authorization": f"Bearer {credentials.access_token}"}
         self._account_id: str | None = None
+        self._recorder = recorder
 
     def __repr__(self) -> str:
         return "GrowwApi()"
@@ -197,6 +204,8 @@ class _Api:
         params: Mapping[str, str] | None = None,
     ) -> T:
         response = await self._http.request("GET", path, params=params, headers=self._headers)
+        if response.status_code == 200:
+            record(self._recorder, response)
         return self.read(response, read, operation)
 
     async def post(self, path: str, body: Mapping[str, Any]) -> httpx.Response:
@@ -518,8 +527,13 @@ class GrowwQuotes(QuoteReader):
 class GrowwSession(BrokerSession):
     """One Groww connection: accounts, orders and quotes on the same token."""
 
-    def __init__(self, http: ProviderHttp, credentials: ProviderCredentials) -> None:
-        api = _Api(http, credentials)
+    def __init__(
+        self,
+        http: ProviderHttp,
+        credentials: ProviderCredentials,
+        recorder: PayloadRecorder | None = None,
+    ) -> None:
+        api = _Api(http, credentials, recorder)
         self._accounts = GrowwAccounts(api)
         self._orders = GrowwOrders(api)
         self._quotes = GrowwQuotes(api)
@@ -553,5 +567,7 @@ class GrowwGateway(BrokerGateway):
     def capabilities(self) -> CapabilityMap:
         return GROWW_CAPABILITIES
 
-    def session(self, credentials: ProviderCredentials) -> BrokerSession:
-        return GrowwSession(self._http, credentials)
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> BrokerSession:
+        return GrowwSession(self._http, credentials, recorder)

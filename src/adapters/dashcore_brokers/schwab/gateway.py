@@ -79,10 +79,11 @@ from dashcore.ports.brokers import (
     BrokerGateway,
     BrokerSession,
     OrderGateway,
+    PayloadRecorder,
     QuoteReader,
 )
 from dashcore.ports.clock import Clock
-from dashcore_brokers.http import ProviderHttp, decode
+from dashcore_brokers.http import ProviderHttp, decode, record
 from dashcore_brokers.schwab.errors import raise_for_api
 from dashcore_brokers.schwab.mapping import (
     ACCOUNT_TYPE,
@@ -231,9 +232,15 @@ def _normalized(
 class _Api:
     """Trader API calls on one connection's access token (never shown in a ``repr``)."""
 
-    def __init__(self, http: ProviderHttp, credentials: ProviderCredentials) -> None:
+    def __init__(
+        self,
+        http: ProviderHttp,
+        credentials: ProviderCredentials,
+        recorder: PayloadRecorder | None = None,
+    ) -> None:
         self._http = http
         self._headers = {"Authorization": f"Bearer {credentials.access_token}"}
+        self._recorder = recorder
 
     def __repr__(self) -> str:
         return f"_Api(provider={self._http.provider!r})"
@@ -244,6 +251,7 @@ class _Api:
         response = await self._http.request("GET", path, params=params, headers=self._headers)
         if response.status_code != 200:
             _refused(response, missing)
+        record(self._recorder, response)
         return response
 
     async def send(self, method: str, path: str, json: Any = None) -> httpx.Response:
@@ -675,8 +683,14 @@ class SchwabQuotes(QuoteReader):
 class SchwabSession(BrokerSession):
     """One Schwab connection's accounts, orders and quotes."""
 
-    def __init__(self, http: ProviderHttp, credentials: ProviderCredentials, clock: Clock) -> None:
-        api = _Api(http, credentials)
+    def __init__(
+        self,
+        http: ProviderHttp,
+        credentials: ProviderCredentials,
+        clock: Clock,
+        recorder: PayloadRecorder | None = None,
+    ) -> None:
+        api = _Api(http, credentials, recorder)
         self._accounts = SchwabAccounts(api, clock)
         self._orders = SchwabOrders(api, clock)
         self._quotes = SchwabQuotes(api)
@@ -711,5 +725,7 @@ class SchwabGateway(BrokerGateway):
     def capabilities(self) -> CapabilityMap:
         return SCHWAB_CAPABILITIES
 
-    def session(self, credentials: ProviderCredentials) -> SchwabSession:
-        return SchwabSession(self._http, credentials, self._clock)
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> SchwabSession:
+        return SchwabSession(self._http, credentials, self._clock, recorder)

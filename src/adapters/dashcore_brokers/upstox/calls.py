@@ -30,7 +30,8 @@ from dashcore.domain.capabilities import CapabilityMap, Operation
 from dashcore.domain.connections import ProviderCredentials
 from dashcore.domain.errors import Conflict, InvalidInput, NotFound, ReauthRequired
 from dashcore.domain.portfolio import Page
-from dashcore_brokers.http import ProviderHttp, decode
+from dashcore.ports.brokers import PayloadRecorder
+from dashcore_brokers.http import ProviderHttp, decode, record
 from dashcore_brokers.paging import bad_cursor, page_in_memory
 from dashcore_brokers.upstox.errors import INVALID_TOKEN, error_code, raise_for_upstox
 
@@ -76,7 +77,7 @@ def decode_cursor(cursor: str, kind: str, count: int) -> list[str]:
 class UpstoxCalls:
     """One connection's authenticated calls on the provider's HTTP client."""
 
-    __slots__ = ("_account", "_capabilities", "_headers", "http", "order_base")
+    __slots__ = ("_account", "_capabilities", "_headers", "_recorder", "http", "order_base")
 
     def __init__(
         self,
@@ -84,12 +85,14 @@ class UpstoxCalls:
         credentials: ProviderCredentials,
         capabilities: CapabilityMap,
         order_base: str,
+        recorder: PayloadRecorder | None = None,
     ) -> None:
         self.http = http
         self.order_base = order_base
         self._capabilities = capabilities
         self._account = credentials.account_ref
         self._headers = {"Authorization": f"Bearer {credentials.access_token}"}
+        self._recorder = recorder
 
     def __repr__(self) -> str:
         return f"UpstoxCalls(account={self._account!r})"
@@ -117,6 +120,8 @@ class UpstoxCalls:
     ) -> T:
         """GET ``path`` and decode the answer (retried by the HTTP policy: a read)."""
         response = await self.http.request("GET", path, params=params, headers=self._headers)
+        if response.status_code == 200:
+            record(self._recorder, response)
         return self.accepted(decoder, response, operation)
 
     def accepted(

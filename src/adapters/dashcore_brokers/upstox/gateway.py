@@ -15,7 +15,7 @@ from __future__ import annotations
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
 from dashcore.domain.connections import ProviderCredentials
 from dashcore.domain.orders import OrderType, Product, Validity
-from dashcore.ports.brokers import BrokerGateway, BrokerSession
+from dashcore.ports.brokers import BrokerGateway, BrokerSession, PayloadRecorder
 from dashcore.ports.clock import Clock
 from dashcore_brokers.http import ProviderHttp
 from dashcore_brokers.upstox.accounts import UpstoxAccountReader
@@ -80,6 +80,8 @@ class UpstoxGateway(BrokerGateway):
     def capabilities(self) -> CapabilityMap:
         return self._capabilities
 
-    def session(self, credentials: ProviderCredentials) -> UpstoxSession:
-        calls = UpstoxCalls(self._http, credentials, self._capabilities, self._order_base)
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> UpstoxSession:
+        calls = UpstoxCalls(self._http, credentials, self._capabilities, self._order_base, recorder)
         return UpstoxSession(calls, self._clock)

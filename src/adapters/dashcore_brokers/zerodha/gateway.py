@@ -69,9 +69,10 @@ from dashcore.ports.brokers import (
     BrokerGateway,
     BrokerSession,
     OrderGateway,
+    PayloadRecorder,
     QuoteReader,
 )
-from dashcore_brokers.http import ProviderHttp
+from dashcore_brokers.http import ProviderHttp, record
 from dashcore_brokers.paging import page_of_items
 from dashcore_brokers.plugin import ProviderConfig
 from dashcore_brokers.zerodha import wire
@@ -156,11 +157,16 @@ class _KiteApi:
     """One session's calls: Kite's authorization header, refusals translated."""
 
     def __init__(
-        self, http: ProviderHttp, config: ProviderConfig, credentials: ProviderCredentials
+        self,
+        http: ProviderHttp,
+        config: ProviderConfig,
+        credentials: ProviderCredentials,
+        recorder: PayloadRecorder | None = None,
     ) -> None:
         self.http = http
         self.account_ref = credentials.account_ref
         self.headers = {"Authorization": f"token {config.client_id}:{credentials.access_token}"}
+        self._recorder = recorder
 
     def __repr__(self) -> str:
         return f"_KiteApi(account={self.account_ref!r})"
@@ -173,7 +179,9 @@ class _KiteApi:
 
     async def read(self, path: str, operation: str) -> bytes:
         response = await self.http.request("GET", path, headers=self.headers)
-        return self.answer(response, operation)
+        body = self.answer(response, operation)
+        record(self._recorder, response)
+        return body
 
     async def send(self, method: str, path: str, form: dict[str, str], operation: str) -> bytes:
         response = await self.http.request(method, path, data=form, headers=self.headers)
@@ -380,8 +388,9 @@ class KiteSession(BrokerSession):
         credentials: ProviderCredentials,
         capabilities: CapabilityMap,
         page_size: int,
+        recorder: PayloadRecorder | None = None,
     ) -> None:
-        api = _KiteApi(http, config, credentials)
+        api = _KiteApi(http, config, credentials, recorder)
         self._accounts = KiteAccounts(api, capabilities, page_size)
         self._orders = KiteOrders(api, capabilities, page_size)
         self._quotes = KiteQuotes(api, capabilities)
@@ -427,9 +436,11 @@ class KiteGateway(BrokerGateway):
     def capabilities(self) -> CapabilityMap:
         return self._capabilities
 
-    def session(self, credentials: ProviderCredentials) -> BrokerSession:
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> BrokerSession:
         return KiteSession(
-            self._http, self._config, credentials, self._capabilities, self._page_size
+            self._http, self._config, credentials, self._capabilities, self._page_size, recorder
         )
 
 

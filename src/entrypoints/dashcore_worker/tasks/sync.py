@@ -7,7 +7,13 @@ from uuid import UUID
 import structlog
 from dishka import FromDishka
 
-from dashcore.application.sync import SYNC_TASK, CleanStaleRuns, RunSync, ScheduleSyncs
+from dashcore.application.sync import (
+    SYNC_TASK,
+    CleanStaleRuns,
+    PurgeRawPayloads,
+    RunSync,
+    ScheduleSyncs,
+)
 from dashcore.domain.errors import InvalidInput
 from dashcore_worker.registry import job_task
 
@@ -43,8 +49,11 @@ async def sync_connections(schedule: FromDishka[ScheduleSyncs]) -> None:
 
 
 @job_task("sync_cleanup")
-async def sync_cleanup(clean: FromDishka[CleanStaleRuns]) -> None:
-    """Give up the syncs whose worker stopped answering."""
+async def sync_cleanup(
+    clean: FromDishka[CleanStaleRuns], purge: FromDishka[PurgeRawPayloads]
+) -> None:
+    """Give up the syncs whose worker stopped answering; delete raw payloads past retention."""
     cleaned = await clean()
-    if cleaned:
-        _log.info("stale_syncs_failed", runs=cleaned)
+    purged = await purge()
+    if cleaned or purged:
+        _log.info("sync_cleanup_done", stale_runs=cleaned, raw_payloads=purged)

@@ -182,6 +182,8 @@ async def test_editing_and_deleting_entries_keeps_the_balance_their_sum(
     assert edited.amount.amount == Decimal("-45.50") and edited.description == "Groceries"
     assert edited.occurred_at == second.occurred_at and edited.updated_at == world.clock.now()
     assert await world.cash(box) == Decimal("-45.50")
+    balance = (await world.get_balances()(OWNER, box.id)).balance
+    assert balance is not None and balance.buying_power.amount == 0  # never below zero
     assert world.actions()[-2:] == ["manual_transaction_updated", "manual_transaction_deleted"]
     with pytest.raises(NotFound) as again:
         await world.manual_transactions().delete(OWNER, first.id, CALLER)

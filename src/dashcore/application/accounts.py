@@ -254,7 +254,8 @@ def _oldest(accounts: Sequence[StoredAccount]) -> datetime | None:
 
 class ManualBalance:
     """Keeps a manual account's balance equal to the sum of its live transactions: its cash
-    moves by each write's change of amount; buying power equals cash and no margin is used."""
+    moves by each write's change of amount (it may go below zero: a card, an overdraft); its
+    buying power is the cash above zero, and no margin is used."""
 
     def __init__(self, balances: BalanceRepository) -> None:
         self._balances = balances
@@ -270,7 +271,10 @@ class ManualBalance:
             change, account.base_currency
         )
         zero = Money.zero(account.base_currency)
-        await self._balances.put(StoredBalance(account.id, account.user_id, cash, cash, zero, now))
+        buying_power = max(cash, zero)
+        await self._balances.put(
+            StoredBalance(account.id, account.user_id, cash, buying_power, zero, now)
+        )
 
 
 class ManualAccounts:

@@ -52,9 +52,11 @@ bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/; fails if 
 	  $(BIN)/python -m bench.identity; identity=$$?; \
 	  $(BIN)/python -m bench.brokers; brokers=$$?; \
 	  $(BIN)/python -m bench.portfolio; portfolio=$$?; \
+	  $(BIN)/python -m bench.orders; orders=$$?; \
 	  worst=$$(( health > identity ? health : identity )); \
 	  worst=$$(( worst > brokers ? worst : brokers )); \
-	  exit $$(( worst > portfolio ? worst : portfolio ))
+	  worst=$$(( worst > portfolio ? worst : portfolio )); \
+	  exit $$(( worst > orders ? worst : orders ))
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

@@ -1,0 +1,360 @@
+"""Order placement (issue 8): what the API adds to the broker adapter's own call.
+
+Target: the median (p50) latency of ``POST /api/v1/orders`` exceeds the median of the Zerodha
+Kite adapter's ``OrderGateway.place`` alone by at most 5 ms.
+
+Both run in this process against the same in-process Kite sandbox (its exchange engine, no
+network), on the app's own container, so the broker's part is the same code in both:
+
+- **API**: the dashcore app (``create_app``) driven over ASGI by httpx, on the **embedded
+  default** (a migrated SQLite file in a temporary directory; ``--database`` takes a PostgreSQL
+  URL instead), rate limits off (the per-user budget would otherwise be what is measured), JSON
+  logs at INFO as in production (written to a file, not the terminal). Each call carries a new
+  ``Idempotency-Key``; it authenticates the bearer token, claims the key, writes the
+  ``pending_submit`` order with its audit event, counts the send, calls the adapter, and saves
+  the answer (three commits).
+- **adapter**: ``session.orders.place(request)`` on the same connection's credentials, with a
+  new client reference each call.
+
+Each placement is two broker requests (the order, then reading it back), and the adapter
+keeps to Kite's published rate (10 requests a second, bursts of 10): calls are spaced, untimed,
+by the time the limiter needs to refill two tokens, so neither side ever waits for it (Kite is
+used for its rate: Upstox publishes none, and the default of 2 a second would make every
+placement wait a second).
+
+The order is a marketable limit buy of 1 INFY at 1600.00 (the market is 1500.00): it fills at
+once, so no open orders pile up between calls, and no quote is asked for (a limit price gives
+the order's value). The account gets enough cash first. The two are timed in alternating
+chunks (API then adapter, the order reversed every other round) on the wall clock, after a
+discarded warm-up; the order schedules (polling, reconciliation) are off during the run. The
+process CPU time of each call (every thread) is recorded beside: on a loaded machine it says
+how much of a wall-clock gap is work and how much is waiting for a core.
+
+Exit status: 0 when the target is met, 1 otherwise. Results: ``bench/results/orders-*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from dishka import AsyncContainer
+from litestar import Litestar
+
+from bench.machine import machine_facts, source_revision
+from bench.profile_app import Lifespan
+from bench.wrk import ensure_wrk
+from dashcore.application.admin import CreateAdmin
+from dashcore.application.connections import CredentialStore
+from dashcore.domain.context import CallerContext
+from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.orders import OrderRequest, OrderSide, OrderType
+from dashcore.domain.trading import client_reference_for
+from dashcore.ports.brokers import BrokerSession
+from dashcore.ports.providers import ProviderRegistry
+from dashcore.ports.trading import InstrumentCatalog
+from dashcore_app.brokers import BrokerSandboxes
+from dashcore_app.settings import LogFormat, MailerKind, Settings
+from dashcore_brokers.sandbox import ConsentMode
+from dashcore_brokers.sandbox.exchange import INDIA_ACCOUNT_ID
+from dashcore_brokers.sandbox.zerodha import KITE_USER
+from dashcore_brokers.zerodha.plugin import KITE_RATE_LIMIT
+from dashcore_http import create_app
+from dashcore_http.di import CONTAINER_STATE_KEY
+from dashcore_security import KeyRing
+from dashcore_security.signing import SigningKeyRing
+from dashcore_sql import create_engine, upgrade
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+TARGET_OVERHEAD_MS = 5.0
+API = "/api/v1"
+EMAIL = "orders-bench@example.org"
+PASSWORD = "a long benchmark passphrase"  # noqa: S105 (a throwaway account)
+CASH = Decimal(1_000_000_000)
+BROKER = "zerodha"
+DATABASES = {"sqlite": "embedded default (SQLite file)", "memory": "memory"}
+PACE_SECONDS = 2 / KITE_RATE_LIMIT.per_second * 1.1
+"""Untimed gap before each call: two requests' worth of the rate limiter's refill, and 10 %."""
+ORDER = {
+    "account_id": KITE_USER.user_id,
+    "symbol": "INFY",
+    "exchange": "NSE",
+    "side": "buy",
+    "type": "limit",
+    "quantity": "1",
+    "limit_price": "1600.00",
+}
+
+Call = Callable[[], Awaitable[None]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    started = datetime.now(UTC)
+    report: dict[str, Any] = {
+        "benchmark": "orders",
+        "started_at": started.isoformat(),
+        "command": "python -m bench.orders " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": machine_facts(ensure_wrk()),  # records wrk's version; wrk is not run here
+        "revision": source_revision(REPO),
+        "target_overhead_ms_p50": TARGET_OVERHEAD_MS,
+        "warmup_per_side": args.warmup,
+        "rounds": args.rounds,
+        "per_round_per_side": args.chunk,
+        "order": ORDER,
+        "broker": BROKER,
+        "pace_seconds": round(PACE_SECONDS, 3),
+        "notes": (
+            "in-process: the API over httpx.ASGITransport vs the Kite adapter's place() on the "
+            "same in-process sandbox and credentials; wall-clock latency per call, calls spaced "
+            "so that the adapter's rate limiter never waits; overhead = p50(API) - p50(adapter)"
+        ),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-orders-") as root:
+        measured = asyncio.run(_run(args, Path(root)))
+    report.update(measured)
+    report["loadavg_at_end"] = list(os.getloadavg())
+    overhead = report["overhead_ms_p50"]
+    passed = overhead <= TARGET_OVERHEAD_MS
+    report["verdict"] = "pass" if passed else "fail"
+    api, adapter = report["api_ms"], report["adapter_ms"]
+    print(
+        f"orders: API p50 {api['p50']:.2f} ms (p90 {api['p90']:.2f}), adapter p50 "
+        f"{adapter['p50']:.2f} ms (p90 {adapter['p90']:.2f}); the API adds {overhead:.2f} ms "
+        f"(target <= {TARGET_OVERHEAD_MS} ms; {report['overhead_cpu_ms_p50']:.2f} ms of process "
+        f"CPU) on {report['database']}: {report['verdict']}"
+    )
+    if not args.no_save:
+        path = RESULTS / f"orders-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+        text = json.dumps(report, indent=2) + "\n"
+        path.write_text(text)
+        (RESULTS / "orders-latest.json").write_text(text)
+        print(f"bench: wrote {path.relative_to(REPO)}")
+    return 0 if passed else 1
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.orders", description=__doc__)
+    parser.add_argument("--warmup", type=int, default=20, help="discarded calls per side")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds")
+    parser.add_argument("--chunk", type=int, default=20, help="timed calls per side per round")
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        help="'sqlite' (the embedded default, a temporary file), 'memory', or a PostgreSQL URL",
+    )
+    parser.add_argument("--no-save", action="store_true", help="print only, write no file")
+    args = parser.parse_args(argv)
+    if args.warmup < 0 or args.rounds < 1 or args.chunk < 1:
+        parser.error("--warmup must be at least 0, --rounds and --chunk at least 1")
+    return args
+
+
+async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    settings = await _settings(args.database, root)
+    log_path = root / "app.log"
+    with _stdout_to(log_path):
+        app = create_app(settings)
+        async with Lifespan(app):  # type: ignore[arg-type]  # Litestar is an ASGI app
+            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                api, adapter = await _sides(app, client)
+                for call in (api, adapter):
+                    for _ in range(args.warmup):
+                        await _timed(call)
+                timings = await _alternate(api, adapter, args.rounds, args.chunk)
+    api_ms, adapter_ms = (_summary(timings[side]) for side in ("api", "adapter"))
+    api_cpu, adapter_cpu = (_summary(timings[f"{side}_cpu"]) for side in ("api", "adapter"))
+    return {
+        "database": DATABASES.get(args.database, "PostgreSQL"),
+        "transport": "in-process ASGI (httpx.ASGITransport), no sockets",
+        "app_log_lines": sum(1 for _ in log_path.open()),
+        "api_ms": api_ms,
+        "adapter_ms": adapter_ms,
+        "overhead_ms_p50": round(api_ms["p50"] - adapter_ms["p50"], 3),
+        "api_cpu_ms": api_cpu,
+        "adapter_cpu_ms": adapter_cpu,
+        "overhead_cpu_ms_p50": round(api_cpu["p50"] - adapter_cpu["p50"], 3),
+        "overhead_ms_per_round_p50": [
+            round(statistics.median(a) - statistics.median(b), 3)
+            for a, b in zip(timings["api_rounds"], timings["adapter_rounds"], strict=True)
+        ],
+    }
+
+
+async def _settings(database: str, root: Path) -> Settings:
+    url = {"sqlite": f"sqlite+aiosqlite:///{root / 'dashcore.db'}", "memory": "memory://"}.get(
+        database, database
+    )
+    if url != "memory://":
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+    return Settings(
+        database_url=url,
+        data_dir=root,
+        keys_dir=root / "keys",
+        vault_keys=KeyRing.generate().to_env_value(),
+        signing_keys=SigningKeyRing.generate().to_env_value(),
+        log_format=LogFormat.JSON,
+        hash_profile="test",  # the one sign-in is not what is measured
+        mailer=MailerKind.MEMORY,
+        rate_limits=False,
+        schedule_order_poll_seconds=0,
+        schedule_order_reconcile_seconds=0,
+    )
+
+
+@contextlib.contextmanager
+def _stdout_to(path: Path) -> Iterator[None]:
+    """The app's log lines go to ``path`` (file descriptor 1 and ``sys.stdout`` both), so the
+    measured calls write their production log lines without flooding the terminal."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with path.open("w") as log:
+        os.dup2(log.fileno(), 1)
+        try:
+            with contextlib.redirect_stdout(log):
+                yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+async def _sides(app: Litestar, client: httpx.AsyncClient) -> tuple[Call, Call]:
+    """The two calls to time: a placement through the API, and the adapter's own."""
+    container = app.state[CONTAINER_STATE_KEY]
+    sandbox = (await container.get(BrokerSandboxes)).apps[BROKER]
+    sandbox.settings.consent = ConsentMode.APPROVE
+    sandbox.exchange.deposit(INDIA_ACCOUNT_ID, CASH)
+    async with container() as scope:
+        await (await scope.get(CreateAdmin))(EMAIL, PASSWORD, CallerContext())
+    headers = await _signed_in(client)
+    connection_id = await _connected(client, headers)
+    body = {"connection_id": connection_id, **ORDER}
+
+    async def through_the_api() -> None:
+        response = await client.post(
+            f"{API}/orders", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
+        )
+        if response.status_code != 201 or response.json()["status"] != "filled":
+            raise RuntimeError(f"the API did not fill the order: {response.text}")
+
+    session = await _session(container, connection_id)
+    catalog = await container.get(InstrumentCatalog)
+    instrument = await catalog.find(BROKER, InstrumentKey("INFY", "NSE"))
+    assert instrument is not None
+    template = OrderRequest(
+        provider_account_id=KITE_USER.user_id,
+        instrument=instrument,
+        side=OrderSide.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal(1),
+        client_reference="BENCH0000",
+        limit_price=Decimal("1600.00"),
+    )
+
+    async def the_adapter_alone() -> None:
+        reference = client_reference_for(uuid.uuid4())
+        placed = await session.orders.place(replace(template, client_reference=reference))
+        if placed.status.value != "filled":
+            raise RuntimeError(f"the adapter did not fill the order: {placed}")
+
+    return through_the_api, the_adapter_alone
+
+
+async def _signed_in(client: httpx.AsyncClient) -> dict[str, str]:
+    response = await client.post(f"{API}/auth/login", json={"email": EMAIL, "password": PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def _connected(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """Kite connected for trading through the real flow (the sandbox consents at once)."""
+    created = await client.post(
+        f"{API}/providers", json={"provider": BROKER, "trade": True}, headers=headers
+    )
+    created.raise_for_status()
+    connection_id = str(created.json()["id"])
+    started = await client.post(
+        f"{API}/providers/{connection_id}/authorization", json={}, headers=headers
+    )
+    started.raise_for_status()
+    login = await client.get(started.json()["authorization_url"])
+    callback = await client.get(
+        login.headers["location"], headers={**headers, "Accept": "application/json"}
+    )
+    if not callback.json().get("connected"):
+        raise RuntimeError(f"Kite did not connect: {callback.text}")
+    return connection_id
+
+
+async def _session(container: AsyncContainer, connection_id: str) -> BrokerSession:
+    registry = await container.get(ProviderRegistry)
+    gateway = registry.get(BROKER).gateway
+    assert gateway is not None
+    async with container() as scope:
+        credentials = await (await scope.get(CredentialStore)).load(uuid.UUID(connection_id))
+    session: BrokerSession = gateway.session(credentials)
+    return session
+
+
+async def _alternate(api: Call, adapter: Call, rounds: int, chunk: int) -> dict[str, Any]:
+    """``rounds`` rounds of ``chunk`` calls per side, the side going first alternating: each
+    side's wall-clock and process-CPU milliseconds per call, and its per-round wall samples."""
+    timings: dict[str, Any] = {
+        f"{name}{kind}": [] for name in ("api", "adapter") for kind in ("", "_cpu", "_rounds")
+    }
+    sides = [("api", api), ("adapter", adapter)]
+    for number in range(rounds):
+        for name, call in sides if number % 2 == 0 else sides[::-1]:
+            samples = [await _timed(call) for _ in range(chunk)]
+            timings[name].extend(wall for wall, _ in samples)
+            timings[f"{name}_cpu"].extend(cpu for _, cpu in samples)
+            timings[f"{name}_rounds"].append([wall for wall, _ in samples])
+    return timings
+
+
+async def _timed(call: Call) -> tuple[float, float]:
+    """Wall-clock and process-CPU (every thread: SQLite runs in aiosqlite's) milliseconds."""
+    await asyncio.sleep(PACE_SECONDS)  # untimed: the broker's rate limiter never waits
+    wall, cpu = time.perf_counter(), time.process_time()
+    await call()
+    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+
+
+def _summary(samples: list[float]) -> dict[str, Any]:
+    ordered = sorted(samples)
+    quantiles = statistics.quantiles(ordered, n=100)
+    return {
+        "count": len(ordered),
+        "p50": round(statistics.median(ordered), 3),
+        "p90": round(quantiles[89], 3),
+        "p99": round(quantiles[98], 3),
+        "mean": round(statistics.fmean(ordered), 3),
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

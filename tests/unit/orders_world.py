@@ -198,7 +198,7 @@ class OrdersWorld:
             email or f"{provider}-{self.world.base.ids.new_id()}@x.test"
         )
         connection = await self.connect(user, provider, trade=trade)
-        return self.trader_of(user), connection
+        return self.trader_of(user.id), connection
 
     async def reconnect(self, trader: Trader, provider: str) -> ProviderConnection:
         """A new connection of the trader's user to ``provider``."""
@@ -206,8 +206,9 @@ class OrdersWorld:
         assert user is not None
         return await self.connect(user, provider, trade=True)
 
-    def trader_of(self, user: User) -> Trader:
-        return Trader(user.id, self.clock.now(), ("pwd",), CALLER.with_actor(f"user:{user.id}"))
+    def trader_of(self, user_id: UUID) -> Trader:
+        """The user, signed in with a password just now."""
+        return Trader(user_id, self.clock.now(), ("pwd",), CALLER.with_actor(f"user:{user_id}"))
 
     async def connect(self, user: User, provider: str, *, trade: bool) -> ProviderConnection:
         world = self.world

@@ -26,7 +26,7 @@ from dashcore.domain.errors import (
 )
 from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderType
 from dashcore.domain.trading import IdempotencyKey, OrderFilters, client_reference_for
-from dashcore_brokers.sandbox import FaultKind
+from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
 from dashcore_memory.trading import MemoryOrderRepository
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
@@ -277,8 +277,6 @@ async def test_an_unreachable_broker_leaves_the_order_for_the_next_round(
     world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
     placement = await world.place_order(trader, connection, "lost", world.draft("zerodha"))
     world.clock.advance(world.policy.reconcile_grace + world.policy.submit_deadline)
-    from dashcore_brokers.sandbox import FaultRule
-
     world.world.sandboxes["zerodha"].faults.add(
         FaultRule(path="/orders", method="GET", kind=FaultKind.STATUS, status=503, times=None)
     )
@@ -383,8 +381,6 @@ async def test_a_cancel_the_broker_cannot_take_stays_requested(world: OrdersWorl
     trader, connection = await world.trader("zerodha")
     limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
     order = (await world.place_order(trader, connection, "rest", limit)).order
-    from dashcore_brokers.sandbox import FaultRule
-
     world.world.sandboxes["zerodha"].faults.add(
         FaultRule(path="/orders/*", method="DELETE", kind=FaultKind.STATUS, status=503)
     )
@@ -622,3 +618,18 @@ async def test_a_connect_error_at_the_adapter_is_retried(world: OrdersWorld) -> 
     assert refused
     assert order.status is S.FILLED
     assert order.submit_attempts == 2
+
+
+async def test_polling_counts_an_unreachable_broker_and_goes_on(world: OrdersWorld) -> None:
+    trader, connection = await world.trader("zerodha")
+    _, schwabs = await world.trader("schwab")
+    schwab_trader = world.trader_of(schwabs.user_id)
+    kite_limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    schwab_limit = world.draft("schwab", type=OrderType.LIMIT, limit_price=Decimal(150))
+    await world.place_order(trader, connection, "kite", kite_limit)
+    await world.place_order(schwab_trader, schwabs, "schwab", schwab_limit)
+    world.world.sandboxes["zerodha"].faults.add(
+        FaultRule(path="/orders/*", method="GET", kind=FaultKind.STATUS, status=503, times=None)
+    )
+    round_ = await world.poller(world.uow())()
+    assert (round_.refreshed, round_.failed) == (1, 1)

@@ -163,7 +163,10 @@ class PlaceOrder:
             )
         assert instrument is not None  # validate_order names an unknown instrument
         await self._check_step_up(trader, draft, instrument, session)
-        created = await self._create(trader, connection, key_hash, fingerprint, draft, instrument)
+        reference_length = gateway.capabilities.max_client_reference_length
+        created = await self._create(
+            trader, connection, key_hash, fingerprint, draft, instrument, reference_length
+        )
         if created.replayed:
             return created
         return Placement(await self._send(created.order, session, trader))
@@ -200,14 +203,12 @@ class PlaceOrder:
         fingerprint: str,
         draft: OrderDraft,
         instrument: Instrument,
+        reference_length: int,
     ) -> Placement:
         """Write the key, the ``pending_submit`` order and its audit event together; a
         concurrent duplicate that committed first is answered as a replay."""
         now = self._clock.now()
         order_id = self._ids.new_id()
-        reference_length = self._brokers.gateway(
-            connection.provider
-        ).capabilities.max_client_reference_length
         order = PlacedOrder.create(
             order_id,
             trader.user_id,

@@ -29,6 +29,7 @@ from dashcore.application.orders import BrokerAccess, OrderJournal, TradingPolic
 from dashcore.domain.capabilities import Operation
 from dashcore.domain.context import SYSTEM
 from dashcore.domain.errors import (
+    DashcoreError,
     DecryptionFailed,
     NotFound,
     OrderStateUnknown,
@@ -201,8 +202,9 @@ async def _with_fills(
 
 
 class PollOpenOrders:
-    """Refresh every order that is not final (the polling job), page by page; one order's
-    broker failing does not stop the others."""
+    """Refresh every order that is not final (the polling job), page by page; one order
+    failing (its broker unreachable, or a report its lifecycle refuses: a broker bug) does not
+    stop the others and is counted."""
 
     def __init__(
         self, orders: OrderRepository, refresh: RefreshOrderStatus, uow: UnitOfWork
@@ -220,7 +222,7 @@ class PollOpenOrders:
             for order in page:
                 try:
                     fresh = await self._refresh(order.id)
-                except _UNREACHABLE:
+                except DashcoreError:  # unreachable, or a report the lifecycle refuses
                     await self._uow.rollback()
                     failed += 1
                     continue

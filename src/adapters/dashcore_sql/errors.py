@@ -110,6 +110,7 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "A sync of this connection is already queued or running.",
     ),
     "pk_raw_payloads": ("raw_payloads_exists", "A payload with this id already exists."),
+    "pk_exports": ("exports_exists", "An export with this id already exists."),
 }
 """Constraint name -> (stable ``Conflict`` code, message). Codes match the memory adapter's."""
 

@@ -35,6 +35,7 @@ __all__ = [
     "audit_chain_heads",
     "audit_events",
     "email_tokens",
+    "exports",
     "holdings",
     "idempotency_keys",
     "known_devices",
@@ -693,3 +694,42 @@ idempotency_keys = Table(
 """Claimed ``Idempotency-Key`` s of ``POST /orders`` (ORD-1): the SHA-256 of user and key, never
 the key; the primary key makes concurrent claims of one key produce one order. ``expires_at``
 is indexed for the clean-up job."""
+
+_EXPORT_STATUSES = "status IN ('queued', 'running', 'succeeded', 'failed')"
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("format", Text(), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("until", UtcDateTime(), nullable=False),
+    Column("account_ids", Text(), nullable=False),
+    Column("period", Text()),
+    Column("status", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("expires_at", UtcDateTime()),
+    Column("rows_read", BigInteger(), nullable=False),
+    Column("rows_estimated", BigInteger()),
+    Column("row_count", BigInteger()),
+    Column("byte_size", BigInteger()),
+    Column("file_key", Text()),
+    Column("error_code", Text()),
+    Column("error_message", Text()),
+    Column("job_id", Text()),
+    PrimaryKeyConstraint("id"),
+    Index(None, "status", "heartbeat_at"),
+    Index(None, "expires_at"),
+    CheckConstraint("format IN ('csv', 'json')", name="format"),
+    CheckConstraint("period IN ('day', 'week', 'month', 'year')", name="period"),
+    CheckConstraint(_EXPORT_STATUSES, name="status"),
+    CheckConstraint("rows_read >= 0", name="rows_read"),
+    CheckConstraint("(error_code IS NULL) = (error_message IS NULL)", name="error"),
+)
+"""Transaction exports (issue #7): the request (``account_ids`` is a JSON array, ``period``
+NULL for raw rows), the state and progress, and where the file is. ``(status, heartbeat_at)``
+serves the stale-export cleanup, ``expires_at`` the deletion of expired ones."""

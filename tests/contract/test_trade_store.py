@@ -270,6 +270,8 @@ async def test_the_ledger_read_is_every_trade_oldest_first(backend: Backend) -> 
     async with repos(backend) as r:
         ledger = await r.trades.all_for_user(owner.id)
         assert ledger == sorted(everything, key=lambda t: (t.executed_at, t.id))
+        assert all(trade.executed_at.tzinfo is UTC for trade in ledger)
+        assert {type(trade.price.amount) for trade in ledger} == {Decimal}
         assert await r.trades.all_for_user(owner.id, account=BROKER_ACCOUNT) == [everything[2]]
         assert await r.trades.all_for_user(UUID(int=5)) == []
 

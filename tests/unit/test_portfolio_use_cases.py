@@ -192,6 +192,21 @@ async def test_quotes_are_cached_for_their_ttl(desk: Desk) -> None:
     assert desk.ltp_calls() == 2
 
 
+async def test_a_long_and_a_short_that_net_to_zero_are_both_priced(desk: Desk) -> None:
+    await desk.trade(OrderSide.BUY, "5", "100", "0", minutes=0, account="IRA")
+    await desk.trade(OrderSide.SELL, "5", "110", "0", minutes=1)
+    await desk.orders.connect(desk.user, "zerodha", trade=False)
+
+    report = await desk.portfolio()(desk.user.id, "fifo")
+
+    long, short = line_of(report.portfolio.positions, "IRA"), line_of(report.portfolio.positions)
+    assert (long.quantity, long.unrealized_pnl) == (Decimal(5), inr("7000.00"))
+    assert (short.quantity, short.unrealized_pnl) == (Decimal(-5), inr("-6950.00"))
+    assert report.prices == (PricePoint(INFY, inr("1500.00"), PriceSource.QUOTE, "zerodha"),)
+    (total,) = report.portfolio.totals
+    assert total.unpriced == ()
+
+
 async def test_a_failing_provider_is_named_and_the_last_trade_price_used(desk: Desk) -> None:
     await hand_checked_trades(desk)
     await desk.orders.connect(desk.user, "zerodha", trade=False)

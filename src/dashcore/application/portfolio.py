@@ -304,11 +304,12 @@ class GetPortfolio:
         broker_costs = await self._broker_average_costs(
             user_id, {line.account for line in unvalued.positions if line.account is not None}
         )
-        open_lines = [line for line in unvalued.instruments if line.quantity]
-        quoted = await self._prices.quote(
-            user_id, {line.instrument: line.currency for line in open_lines}
-        )
-        points = _price_points(open_lines, quoted.quotes, trades)
+        # Open in some account, even where the accounts net to zero (long here, short there).
+        open_instruments = {
+            line.instrument: line.currency for line in unvalued.positions if line.quantity
+        }
+        quoted = await self._prices.quote(user_id, open_instruments)
+        points = _price_points(open_instruments, quoted.quotes, trades)
         portfolio = ledger.valued_at({point.instrument: point.price for point in points})
         if broker_costs:
             portfolio = replace(
@@ -350,7 +351,7 @@ class GetPortfolio:
 
 
 def _price_points(
-    open_lines: Sequence[PositionPnl],
+    open_instruments: Mapping[InstrumentKey, Currency],
     quotes: Mapping[InstrumentKey, Quote],
     trades: Sequence[Trade],
 ) -> tuple[PricePoint, ...]:
@@ -358,15 +359,12 @@ def _price_points(
     for trade in trades:  # oldest first: the last one wins
         last_trade[trade.instrument] = trade.price
     points = []
-    for line in open_lines:
-        quote = quotes.get(line.instrument)
+    for instrument in sorted(open_instruments, key=lambda key: (key.exchange, key.symbol)):
+        quote = quotes.get(instrument)
         if quote is not None:
-            points.append(
-                PricePoint(line.instrument, quote.price, PriceSource.QUOTE, quote.provider)
-            )
+            points.append(PricePoint(instrument, quote.price, PriceSource.QUOTE, quote.provider))
         else:
-            price = last_trade[line.instrument]
-            points.append(PricePoint(line.instrument, price, PriceSource.LAST_TRADE))
+            points.append(PricePoint(instrument, last_trade[instrument], PriceSource.LAST_TRADE))
     return tuple(points)
 
 

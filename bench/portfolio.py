@@ -16,6 +16,10 @@ Each round is timed on this thread's CPU clock (the verdict, as in ``bench.broke
 processes on a shared machine do not add to it) and on the wall clock, after a
 ``gc.collect()``; the garbage collector stays on, as in the server. Exit status: 0 when every
 method's median meets the target, 1 otherwise. Results: ``bench/results/portfolio-*.json``.
+
+Then the same trades are stored in PostgreSQL and ``GET /api/v1/portfolio`` is measured end to
+end for each method (``bench.portfolio_http``; ``--no-http`` skips it, ``--database-url`` or
+``DASHCORE_BENCH_DATABASE_URL`` says where); its medians are held to the same target.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 from uuid import UUID
 
 from bench.machine import machine_facts, source_revision
+from bench.portfolio_http import DEFAULT_DATABASE_URL, measure_portfolio_endpoint
 from bench.wrk import ensure_wrk
 from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import CostMethod, LotLedger, Portfolio
@@ -102,8 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         methods[method.value] = result
         _print_line(method, result)
     report["methods"] = methods
+    if not args.no_http:
+        report["http"] = measure_portfolio_endpoint(
+            trades,
+            args.database_url,
+            warmup=args.http_warmup,
+            rounds=args.http_rounds,
+            target_ms=TARGET_MS,
+        )
     report["loadavg_at_end"] = list(os.getloadavg())
     passed = all(result["passed"] for result in methods.values())
+    passed = passed and report.get("http", {}).get("passed", True)
     report["verdict"] = "pass" if passed else "fail"
     print(f"bench.portfolio: {report['verdict']}")
     if not args.no_save:
@@ -120,6 +134,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="discarded rounds per method")
     parser.add_argument("--rounds", type=int, default=21, help="timed rounds per method")
     parser.add_argument("--no-save", action="store_true", help="print only, write no file")
+    parser.add_argument("--no-http", action="store_true", help="skip GET /portfolio on PostgreSQL")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DASHCORE_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="PostgreSQL for the endpoint (a private schema is created and dropped)",
+    )
+    parser.add_argument("--http-warmup", type=int, default=1, help="discarded requests per method")
+    parser.add_argument("--http-rounds", type=int, default=7, help="timed requests per method")
     args = parser.parse_args(argv)
     if args.warmup < 0 or args.rounds < 2:
         parser.error("--warmup must be at least 0 and --rounds at least 2")

@@ -73,7 +73,7 @@ class ExportFormat(StrEnum):
 
     @property
     def media_type(self) -> str:
-        return "text/csv; charset=utf-8" if self is ExportFormat.CSV else "application/json"
+        return "text/csv" if self is ExportFormat.CSV else "application/json"
 
 
 class ExportPeriod(StrEnum):

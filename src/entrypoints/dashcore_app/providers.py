@@ -50,6 +50,7 @@ from dashcore.ports.vault import SealedSecretRepository, Vault
 from dashcore_app.accounts import AccountsProvider
 from dashcore_app.aggregation import aggregation_providers
 from dashcore_app.brokers import BrokersProvider, ConnectionsProvider
+from dashcore_app.exports import exports_providers
 from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.jobs import JobsProvider
 from dashcore_app.keys import load_key_ring
@@ -248,6 +249,7 @@ def providers_for(settings: Settings) -> list[Provider]:
         BrokersProvider(),
         ConnectionsProvider(),
         *aggregation_providers(settings),
+        *exports_providers(settings),
         AccountsProvider(),
         *webhook_providers(settings),
         *trading_providers(settings),

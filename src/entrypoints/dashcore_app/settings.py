@@ -177,6 +177,16 @@ class Settings:
     schedule_order_poll_seconds: int = 30
     """Period of the ``poll_orders`` schedule (the status of every order a broker holds); 0
     turns it off."""
+    exports_dir: Path = Path("var/exports")
+    """Where export files are written (workers) and read (downloads): one machine or a
+    shared volume. Default: ``<data dir>/exports``."""
+    export_plans: tuple[str, ...] = ()
+    """Plans whose users may export (comma-separated); empty: every user may."""
+    export_retention_hours: int = 24
+    """Hours a finished export (its file, or its failure) is kept."""
+    schedule_export_cleanup_seconds: int = 600
+    """Period of ``export_cleanup`` (stale exports failed, expired ones deleted); 0 turns it
+    off."""
 
     @property
     def is_production(self) -> bool:
@@ -296,6 +306,12 @@ class Settings:
                 "SCHEDULE_ORDER_RECONCILE_SECONDS", _schedule, 30
             ),
             schedule_order_poll_seconds=reader.get("SCHEDULE_ORDER_POLL_SECONDS", _schedule, 30),
+            exports_dir=reader.get("EXPORTS_DIR", Path, data_dir / "exports"),
+            export_plans=reader.get("EXPORT_PLANS", _plans, ()),
+            export_retention_hours=reader.get("EXPORT_RETENTION_HOURS", _bounded(1, 24 * 90), 24),
+            schedule_export_cleanup_seconds=reader.get(
+                "SCHEDULE_EXPORT_CLEANUP_SECONDS", _schedule, 600
+            ),
         )
         settings = replace(
             settings,
@@ -522,6 +538,18 @@ def _schedule(raw: str) -> int:
     if not 0 <= value <= 7 * 86400:
         raise ValueError("seconds between 1 and 604800, or 0 to turn the schedule off")
     return value
+
+
+_PLAN = re.compile(r"[A-Za-z0-9_-]{1,40}", re.ASCII)
+
+
+def _plans(raw: str) -> tuple[str, ...]:
+    """Comma-separated plan names (1-40 letters, digits, ``-`` or ``_`` each)."""
+    plans = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for plan in plans:
+        if not _PLAN.fullmatch(plan):
+            raise ValueError(f"{plan!r} is not a plan name (letters, digits, - or _)")
+    return plans
 
 
 def _redis_prefix(raw: str) -> str:

@@ -63,6 +63,7 @@ SCHEDULE_TABLE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry("sync_cleanup", lambda settings: settings.schedule_sync_cleanup_seconds),
     ScheduleEntry("reconcile_orders", lambda settings: settings.schedule_order_reconcile_seconds),
     ScheduleEntry("poll_orders", lambda settings: settings.schedule_order_poll_seconds),
+    ScheduleEntry("export_cleanup", lambda settings: settings.schedule_export_cleanup_seconds),
 )
 
 

@@ -3,6 +3,7 @@
 from dashcore_http.controllers.accounts import AccountsController
 from dashcore_http.controllers.admin import AdminUsersController
 from dashcore_http.controllers.auth import AuthController
+from dashcore_http.controllers.exports import ExportsController
 from dashcore_http.controllers.health import HealthController
 from dashcore_http.controllers.jwks import JwksController
 from dashcore_http.controllers.mfa import MfaController
@@ -19,6 +20,7 @@ __all__ = [
     "AccountsController",
     "AdminUsersController",
     "AuthController",
+    "ExportsController",
     "HealthController",
     "JwksController",
     "MfaController",

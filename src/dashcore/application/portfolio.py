@@ -72,6 +72,8 @@ __all__ = [
     "Quote",
     "QuoteFailure",
     "QuoteReport",
+    "QuotedPrices",
+    "parse_cost_method",
     "parse_symbol",
 ]
 
@@ -100,7 +102,9 @@ class QuoteFailure:
 
 
 @dataclass(frozen=True, slots=True)
-class _Quoted:
+class QuotedPrices:
+    """What :meth:`LatestPrices.quote` found, and the providers that failed."""
+
     quotes: dict[InstrumentKey, Quote]
     failures: tuple[QuoteFailure, ...]
 
@@ -126,7 +130,7 @@ class LatestPrices:
 
     async def quote(
         self, user_id: UUID, wanted: Mapping[InstrumentKey, Currency | None]
-    ) -> _Quoted:
+    ) -> QuotedPrices:
         """Prices of ``wanted`` (each in the currency given, when one is given). Ends the unit
         of work's transaction before the first provider is asked."""
         sessions, failures = await self._sessions(user_id) if wanted else ([], [])
@@ -142,7 +146,7 @@ class LatestPrices:
                 failures.append(QuoteFailure(provider, error.code))
                 continue
             quotes.update((key, Quote(key, price, provider)) for key, price in found.items())
-        return _Quoted(quotes, tuple(failures))
+        return QuotedPrices(quotes, tuple(failures))
 
     async def _sessions(
         self, user_id: UUID

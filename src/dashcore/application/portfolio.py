@@ -21,7 +21,7 @@ the catalog does not list is asked under the key as given (the quote port leaves
 provider does not know). Prices are cached briefly per provider and instrument
 (:class:`~dashcore.ports.quotes.QuoteCache`). A provider that fails (credentials to renew, down,
 rate limited) is skipped and named in the answer; a cache that is down is skipped. No database
-transaction is open while providers answer.
+transaction is open while the ledger is built or providers answer.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ __all__ = [
     "Quote",
     "QuoteFailure",
     "QuoteReport",
+    "QuoteSources",
     "QuotedPrices",
     "parse_cost_method",
     "parse_symbol",
@@ -109,8 +110,18 @@ class QuotedPrices:
     failures: tuple[QuoteFailure, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class QuoteSources:
+    """A user's providers to ask, each on a session of the oldest usable connection to it, and
+    the providers whose session could not be opened."""
+
+    sessions: tuple[tuple[str, BrokerSession], ...]
+    failures: tuple[QuoteFailure, ...]
+
+
 class LatestPrices:
-    """Last prices through a user's connections (see the module for the rules)."""
+    """Last prices through a user's connections (see the module for the rules): first the
+    sources (read from the database), then the prices (from the providers, no database)."""
 
     def __init__(
         self,
@@ -128,29 +139,9 @@ class LatestPrices:
         self._uow = uow
         self._clock = clock
 
-    async def quote(
-        self, user_id: UUID, wanted: Mapping[InstrumentKey, Currency | None]
-    ) -> QuotedPrices:
-        """Prices of ``wanted`` (each in the currency given, when one is given). Ends the unit
-        of work's transaction before the first provider is asked."""
-        sessions, failures = await self._sessions(user_id) if wanted else ([], [])
-        await self._uow.rollback()
-        quotes: dict[InstrumentKey, Quote] = {}
-        for provider, session in sessions:
-            missing = {key: currency for key, currency in wanted.items() if key not in quotes}
-            if not missing:
-                break
-            try:
-                found = await self._ask(provider, session, missing)
-            except DashcoreError as error:
-                failures.append(QuoteFailure(provider, error.code))
-                continue
-            quotes.update((key, Quote(key, price, provider)) for key, price in found.items())
-        return QuotedPrices(quotes, tuple(failures))
-
-    async def _sessions(
-        self, user_id: UUID
-    ) -> tuple[list[tuple[str, BrokerSession]], list[QuoteFailure]]:
+    async def sources(self, user_id: UUID) -> QuoteSources:
+        """Open a session per provider the user can be quoted through, then end the unit of
+        work's transaction: nothing holds the database while prices are worked out."""
         now = self._clock.now()
         sessions: dict[str, BrokerSession] = {}
         failures: list[QuoteFailure] = []
@@ -164,7 +155,27 @@ class LatestPrices:
                 sessions[provider] = await self._access.session(provider, connection.id)
             except DashcoreError as error:
                 failures.append(QuoteFailure(provider, error.code))
-        return list(sessions.items()), failures
+        await self._uow.rollback()
+        return QuoteSources(tuple(sessions.items()), tuple(failures))
+
+    async def quote(
+        self, sources: QuoteSources, wanted: Mapping[InstrumentKey, Currency | None]
+    ) -> QuotedPrices:
+        """Prices of ``wanted`` (each in the currency given, when one is given), asking each
+        source in turn for what is still unpriced."""
+        failures = list(sources.failures)
+        quotes: dict[InstrumentKey, Quote] = {}
+        for provider, session in sources.sessions:
+            missing = {key: currency for key, currency in wanted.items() if key not in quotes}
+            if not missing:
+                break
+            try:
+                found = await self._ask(provider, session, missing)
+            except DashcoreError as error:
+                failures.append(QuoteFailure(provider, error.code))
+                continue
+            quotes.update((key, Quote(key, price, provider)) for key, price in found.items())
+        return QuotedPrices(quotes, tuple(failures))
 
     async def _ask(
         self,
@@ -241,7 +252,8 @@ class GetQuotes:
             raise InvalidInput("Ask for at least one EXCHANGE:SYMBOL.", field="symbols")
         if len(keys) > MAX_SYMBOLS:
             raise InvalidInput(f"Ask for at most {MAX_SYMBOLS} symbols.", field="symbols")
-        quoted = await self._prices.quote(user_id, dict.fromkeys(keys))
+        sources = await self._prices.sources(user_id)
+        quoted = await self._prices.quote(sources, dict.fromkeys(keys))
         return QuoteReport(
             quotes=tuple(quoted.quotes[key] for key in keys if key in quoted.quotes),
             missing=tuple(key for key in keys if key not in quoted.quotes),
@@ -303,16 +315,15 @@ class GetPortfolio:
         if account is not None:
             parse_account(account)
         trades = await self._trades.all_for_user(user_id, account=account)
+        broker_costs = await self._broker_average_costs(user_id, {t.account for t in trades})
+        sources = await self._prices.sources(user_id)  # the last database read
         ledger = LotLedger.build(trades, cost_method)
         unvalued = ledger.valued_at({})
-        broker_costs = await self._broker_average_costs(
-            user_id, {line.account for line in unvalued.positions if line.account is not None}
-        )
         # Open in some account, even where the accounts net to zero (long here, short there).
         open_instruments = {
             line.instrument: line.currency for line in unvalued.positions if line.quantity
         }
-        quoted = await self._prices.quote(user_id, open_instruments)
+        quoted = await self._prices.quote(sources, open_instruments)
         points = _price_points(open_instruments, quoted.quotes, trades)
         portfolio = ledger.valued_at({point.instrument: point.price for point in points})
         if broker_costs:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from dashcore_cli.audit import audit
+from dashcore_cli.exports import export
 from dashcore_cli.keys import keys
 from dashcore_cli.migrate import migrate
 from dashcore_cli.sandbox import sandbox
 from dashcore_cli.serve import serve
+from dashcore_cli.sync import sync
 from dashcore_cli.users import users
 from dashcore_cli.worker import jobs, worker
 
@@ -29,3 +31,5 @@ cli.add_command(users)
 cli.add_command(sandbox)
 cli.add_command(worker)
 cli.add_command(jobs)
+cli.add_command(export)
+cli.add_command(sync)

@@ -53,10 +53,12 @@ bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/; fails if 
 	  $(BIN)/python -m bench.brokers; brokers=$$?; \
 	  $(BIN)/python -m bench.portfolio; portfolio=$$?; \
 	  $(BIN)/python -m bench.orders; orders=$$?; \
+	  $(BIN)/python -m bench.exports; exports=$$?; \
 	  worst=$$(( health > identity ? health : identity )); \
 	  worst=$$(( worst > brokers ? worst : brokers )); \
 	  worst=$$(( worst > portfolio ? worst : portfolio )); \
-	  exit $$(( worst > orders ? worst : orders ))
+	  worst=$$(( worst > orders ? worst : orders )); \
+	  exit $$(( worst > exports ? worst : exports ))
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

@@ -55,6 +55,8 @@ from typing import Any
 import httpx
 from dishka import AsyncContainer
 from litestar import Litestar
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.machine import machine_facts, source_revision
 from bench.profile_app import Lifespan
@@ -140,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(target <= {TARGET_OVERHEAD_MS} ms; {report['overhead_cpu_ms_p50']:.2f} ms of process "
         f"CPU) on {report['database']}: {report['verdict']}"
     )
+    sql = report["sql_per_api_call"]
+    if sql is not None:
+        print(
+            f"orders: per placement the API ran {sql['statements']} SQL statements and "
+            f"{sql['commits']} commits"
+        )
     if not args.no_save:
         path = RESULTS / f"orders-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
         text = json.dumps(report, indent=2) + "\n"
@@ -174,10 +182,14 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         async with Lifespan(app):  # type: ignore[arg-type]  # Litestar is an ASGI app
             transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                api, adapter = await _sides(app, client)
+                statements = Statements()
+                if args.database != "memory":
+                    statements.attach(await app.state[CONTAINER_STATE_KEY].get(AsyncEngine))
+                api, adapter = await _sides(app, client, statements)
                 for call in (api, adapter):
                     for _ in range(args.warmup):
                         await _timed(call)
+                statements.reset()
                 timings = await _alternate(api, adapter, args.rounds, args.chunk)
     api_ms, adapter_ms = (_summary(timings[side]) for side in ("api", "adapter"))
     api_cpu, adapter_cpu = (_summary(timings[f"{side}_cpu"]) for side in ("api", "adapter"))
@@ -188,6 +200,7 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "api_ms": api_ms,
         "adapter_ms": adapter_ms,
         "overhead_ms_p50": round(api_ms["p50"] - adapter_ms["p50"], 3),
+        "sql_per_api_call": statements.per_call(api_ms["count"]),
         "api_cpu_ms": api_cpu,
         "adapter_cpu_ms": adapter_cpu,
         "overhead_cpu_ms_p50": round(api_cpu["p50"] - adapter_cpu["p50"], 3),
@@ -240,8 +253,11 @@ def _stdout_to(path: Path) -> Iterator[None]:
             os.close(saved)
 
 
-async def _sides(app: Litestar, client: httpx.AsyncClient) -> tuple[Call, Call]:
-    """The two calls to time: a placement through the API, and the adapter's own."""
+async def _sides(
+    app: Litestar, client: httpx.AsyncClient, statements: Statements
+) -> tuple[Call, Call]:
+    """The two calls to time: a placement through the API (its SQL counted), and the
+    adapter's own."""
     container = app.state[CONTAINER_STATE_KEY]
     sandbox = (await container.get(BrokerSandboxes)).apps[BROKER]
     sandbox.settings.consent = ConsentMode.APPROVE
@@ -253,9 +269,15 @@ async def _sides(app: Litestar, client: httpx.AsyncClient) -> tuple[Call, Call]:
     body = {"connection_id": connection_id, **ORDER}
 
     async def through_the_api() -> None:
-        response = await client.post(
-            f"{API}/orders", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
-        )
+        statements.active = True
+        try:
+            response = await client.post(
+                f"{API}/orders",
+                json=body,
+                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+            )
+        finally:
+            statements.active = False
         if response.status_code != 201 or response.json()["status"] != "filled":
             raise RuntimeError(f"the API did not fill the order: {response.text}")
 
@@ -280,6 +302,37 @@ async def _sides(app: Litestar, client: httpx.AsyncClient) -> tuple[Call, Call]:
             raise RuntimeError(f"the adapter did not fill the order: {placed}")
 
     return through_the_api, the_adapter_alone
+
+
+class Statements:
+    """Counts the SQL statements and commits the app's engine runs while ``active`` (during an
+    API call; a statement of the mail-outbox poller, at most one a second, may fall inside)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.statements = 0
+        self.commits = 0
+
+    def attach(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
+        event.listen(engine.sync_engine, "commit", self._commit)
+
+    def _statement(self, *_: object) -> None:
+        self.statements += self.active
+
+    def _commit(self, *_: object) -> None:
+        self.commits += self.active
+
+    def per_call(self, calls: int) -> dict[str, float] | None:
+        if not self.statements:
+            return None
+        return {
+            "statements": round(self.statements / calls, 1),
+            "commits": round(self.commits / calls, 1),
+        }
 
 
 async def _signed_in(client: httpx.AsyncClient) -> dict[str, str]:

@@ -34,6 +34,7 @@ from dashcore.application.orders_reconcile import (
     ReconcileOrders,
     RefreshOrderStatus,
 )
+from dashcore.application.trades import RecordFills
 from dashcore.domain.audit import AuditEvent
 from dashcore.domain.connections import KeyCredentials, ProviderConnection
 from dashcore.domain.instruments import InstrumentKey
@@ -56,6 +57,7 @@ from dashcore_brokers.upstox.orders import PLACE_PATH
 from dashcore_brokers.zerodha.gateway import PLACE_VARIETY
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.connections import MemoryProviderConnectionRepository
+from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import (
     MemoryIdempotencyRepository,
     MemoryInstrumentCatalog,
@@ -132,7 +134,9 @@ class OrdersWorld:
         return BrokerAccess(registry, self.world.credential_store(uow))
 
     def journal(self, uow: MemoryUnitOfWork) -> OrderJournal:
-        return OrderJournal(MemoryOrderRepository(uow), self.world.base.audit(uow), uow, self.clock)
+        audit = self.world.base.audit(uow)
+        fills = RecordFills(MemoryTradeRepository(uow), audit, self.world.base.ids)
+        return OrderJournal(MemoryOrderRepository(uow), audit, fills, uow, self.clock)
 
     def place(self, uow: MemoryUnitOfWork) -> PlaceOrder:
         return PlaceOrder(

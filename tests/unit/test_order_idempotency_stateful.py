@@ -164,7 +164,12 @@ class OrderInterleavings(RuleBasedStateMachine):
         for key in self.placed:
             order = self.order(key)
             assert order is not None
-            events = [e for e in self.world.audit() if e.target == f"order:{order.id}"]
+            events = [
+                e
+                for e in self.world.audit()
+                if e.target == f"order:{order.id}"
+                and e.action in ("order_created", "order_status_changed")
+            ]
             assert events[-1].metadata["status"] == str(order.status)
 
     # -- helpers -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from dashcore.domain.capabilities import Operation
 from dashcore.domain.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +29,7 @@ from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderTyp
 from dashcore.domain.trading import IdempotencyKey, OrderFilters, client_reference_for
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
+from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import MemoryOrderRepository
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
 
@@ -61,10 +63,15 @@ async def test_a_market_order_is_placed_once_with_the_reference_of_its_id(
         assert at_broker.tag == order.client_reference
     stored = await world.stored(order.id)
     assert stored == order
-    assert [e.action for e in world.audit() if e.target == f"order:{order.id}"] == [
-        "order_created",
-        "order_status_changed",
-    ]
+    gateway = world.world.registry.get(provider).gateway
+    assert gateway is not None
+    if order.status is S.FILLED and gateway.capabilities.supports(Operation.FILLS):
+        assert order.fills  # fetched with the answer: a final order is never polled again
+        trades = await MemoryTradeRepository(world.uow()).all_for_user(trader.user_id)
+        assert [t.broker_trade_id for t in trades] == [f.trade_id for f in order.fills]
+    actions = [e.action for e in world.audit() if e.target == f"order:{order.id}"]
+    assert actions[:2] == ["order_created", "order_status_changed"]
+    assert actions[2:] == (["trades_recorded_from_fills"] if order.fills else [])
 
 
 async def test_the_same_key_and_request_replays_the_order_without_a_second_broker_call(
@@ -347,6 +354,15 @@ async def test_polling_follows_a_resting_order_until_it_fills(world: OrdersWorld
     assert filled.status is S.FILLED
     assert filled.filled_quantity == Decimal(2)
     assert filled.fills and sum(f.quantity for f in filled.fills) == Decimal(2)
+    trades = await MemoryTradeRepository(world.uow()).all_for_user(trader.user_id)
+    assert sorted(t.broker_trade_id or "" for t in trades) == sorted(
+        f.trade_id for f in filled.fills
+    )
+    assert {t.order_id for t in trades} == {order.id}
+    await world.poller(world.uow())()
+    await world.refresher(world.uow())(order.id)
+    again = await MemoryTradeRepository(world.uow()).all_for_user(trader.user_id)
+    assert len(again) == len(trades)  # each fill once
     assert (await world.poller(world.uow())()).refreshed == 0  # final orders are not polled
 
 
@@ -545,6 +561,9 @@ class Unreachable:
             self.world.clock.advance(self.delay)
             raise ProviderUnavailable("Cannot connect.", code="provider_unreachable")
         return await self._session.orders.place(request)
+
+    async def fills(self, account_id: str, order_id: str) -> Any:
+        return await self._session.orders.fills(account_id, order_id)
 
 
 @pytest.mark.parametrize(

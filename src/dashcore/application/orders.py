@@ -18,23 +18,28 @@ The use cases live beside this module: :mod:`.orders_place` (place, preview),
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.connections import CredentialStore
+from dashcore.application.trades import RecordFills
 from dashcore.domain.audit import MetadataValue
+from dashcore.domain.capabilities import CapabilityMap, Operation
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
     DashcoreError,
     InvalidInput,
     NotFound,
     NotSupported,
+    ProviderUnavailable,
+    RateLimited,
 )
 from dashcore.domain.instruments import Instrument, InstrumentKey
 from dashcore.domain.money import Currency
+from dashcore.domain.orders import Order
 from dashcore.domain.portfolio import Page
 from dashcore.domain.trading import OrderCursor, OrderFailure, OrderFilters, PlacedOrder
 from dashcore.ports.brokers import BrokerGateway, BrokerSession
@@ -54,6 +59,7 @@ __all__ = [
     "TradingPolicy",
     "failure_of",
     "order_not_found",
+    "with_fills",
 ]
 
 MAX_PAGE = 100
@@ -136,6 +142,18 @@ class BrokerAccess:
         return gateway.session(await self._credentials.load(connection_id))
 
 
+async def with_fills(session: BrokerSession, capabilities: CapabilityMap, report: Order) -> Order:
+    """``report`` with its executions, where it has filled some and the broker lists them
+    apart; as it is when the broker cannot say now (a later refresh brings them)."""
+    if report.fills or not report.filled_quantity or not capabilities.supports(Operation.FILLS):
+        return report
+    try:
+        fills = await session.orders.fills(report.provider_account_id, report.provider_order_id)
+    except (ProviderUnavailable, RateLimited, NotFound):
+        return report
+    return replace(report, fills=tuple(fills))
+
+
 class InstrumentLookup:
     """An instrument as a provider trades it: from the catalog (lot and tick size known), else
     from the provider's quote port (a provider without an instrument master): the quote gives
@@ -157,13 +175,20 @@ class InstrumentLookup:
 
 
 class OrderJournal:
-    """Writes each change of an order: lock, change, save, audit, commit."""
+    """Writes each change of an order: lock, change, save, audit, record the fills it newly
+    learnt of as trades, commit — all in one unit of work."""
 
     def __init__(
-        self, orders: OrderRepository, audit: AuditTrail, uow: UnitOfWork, clock: Clock
+        self,
+        orders: OrderRepository,
+        audit: AuditTrail,
+        fills: RecordFills,
+        uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
         self._orders = orders
         self._audit = audit
+        self._fills = fills
         self._uow = uow
         self._clock = clock
 
@@ -196,6 +221,10 @@ class OrderJournal:
                 caller,
                 {"from": str(current.status), **(metadata or {})},
             )
+        known = {fill.trade_id for fill in current.fills}
+        new_fills = [fill for fill in saved.fills if fill.trade_id not in known]
+        if new_fills:
+            await self._fills(saved, new_fills, caller)
         await self._uow.commit()
         return saved
 

@@ -37,6 +37,7 @@ from dashcore.application.orders import (
     Trader,
     TradingPolicy,
     failure_of,
+    with_fills,
 )
 from dashcore.application.step_up import StepUpGate
 from dashcore.domain.connections import ConnectionError_, ConnectionStatus, ProviderConnection
@@ -277,6 +278,9 @@ class PlaceOrder:
             return await self._reject(order, trader, OrderFailure("broker_auth", error.message))
         except _REFUSALS as error:
             return await self._reject(order, trader, failure_of(error))
+        report = await with_fills(
+            session, self._brokers.gateway(order.provider).capabilities, report
+        )
         return await self._journal.change(
             order.id, trader.context, lambda o, now: o.accepted(report, now)
         )

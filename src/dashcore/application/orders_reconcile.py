@@ -22,11 +22,16 @@ call the same use case by the broker's order id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from uuid import UUID
 
-from dashcore.application.orders import BrokerAccess, OrderJournal, TradingPolicy, order_not_found
-from dashcore.domain.capabilities import Operation
+from dashcore.application.orders import (
+    BrokerAccess,
+    OrderJournal,
+    TradingPolicy,
+    order_not_found,
+    with_fills,
+)
 from dashcore.domain.context import SYSTEM
 from dashcore.domain.errors import (
     DashcoreError,
@@ -37,9 +42,7 @@ from dashcore.domain.errors import (
     RateLimited,
     ReauthRequired,
 )
-from dashcore.domain.orders import Order
 from dashcore.domain.trading import OrderCursor, OrderFailure, PlacedOrder
-from dashcore.ports.brokers import BrokerSession
 from dashcore.ports.clock import Clock
 from dashcore.ports.trading import OrderRepository
 from dashcore.ports.uow import UnitOfWork
@@ -140,7 +143,10 @@ class ReconcileOrders:
                 order.id, SYSTEM, lambda o, now: o.flagged(now, NEEDS_REVIEW)
             )
             return "needs_review"
-        await self._journal.change(order.id, SYSTEM, lambda o, now: o.accepted(found, now))
+        report = await with_fills(
+            session, self._brokers.gateway(order.provider).capabilities, found
+        )
+        await self._journal.change(order.id, SYSTEM, lambda o, now: o.accepted(report, now))
         return "settled"
 
 
@@ -181,24 +187,12 @@ class RefreshOrderStatus:
             return order
         session = await self._brokers.session(order.provider, order.connection_id)
         await self._uow.rollback()  # no transaction open while the broker answers
-        report = await _with_fills(
+        report = await with_fills(
             session,
-            order.account_id,
+            self._brokers.gateway(order.provider).capabilities,
             await session.orders.get(order.account_id, broker_id),
-            self._brokers.gateway(order.provider).capabilities.supports(Operation.FILLS),
         )
         return await self._journal.change(order.id, SYSTEM, lambda o, now: o.observed(report, now))
-
-
-async def _with_fills(
-    session: BrokerSession, account_id: str, report: Order, fills_supported: bool
-) -> Order:
-    """The report with its executions, where it has some and the broker lists them apart."""
-    if report.fills or not report.filled_quantity or not fills_supported:
-        return report
-    return replace(
-        report, fills=tuple(await session.orders.fills(account_id, report.provider_order_id))
-    )
 
 
 class PollOpenOrders:

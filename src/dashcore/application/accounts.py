@@ -202,8 +202,8 @@ class ListPositions:
 @dataclass(frozen=True, slots=True)
 class CurrencyTotal:
     """The sums in one currency, the accounts they include (account id order), and the oldest
-    ``last_synced_at`` among the synced ones (``None`` when all are manual): how stale the
-    total may be."""
+    ``last_synced_at`` among the synced ones: how stale the total may be (``None`` when all are
+    manual, or when one has a balance but no sync to vouch for it)."""
 
     total: BalanceTotal
     accounts: tuple[StoredAccount, ...]

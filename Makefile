@@ -54,11 +54,13 @@ bench: $(SYNCED)  ## load benchmarks (wrk), results in bench/results/; fails if 
 	  $(BIN)/python -m bench.portfolio; portfolio=$$?; \
 	  $(BIN)/python -m bench.orders; orders=$$?; \
 	  $(BIN)/python -m bench.exports; exports=$$?; \
+	  $(BIN)/python -m bench.aggregation; aggregation=$$?; \
 	  worst=$$(( health > identity ? health : identity )); \
 	  worst=$$(( worst > brokers ? worst : brokers )); \
 	  worst=$$(( worst > portfolio ? worst : portfolio )); \
 	  worst=$$(( worst > orders ? worst : orders )); \
-	  exit $$(( worst > exports ? worst : exports ))
+	  worst=$$(( worst > exports ? worst : exports )); \
+	  exit $$(( worst > aggregation ? worst : aggregation ))
 
 migrate: $(SYNCED)  ## upgrade the configured database to the newest schema
 	$(BIN)/dashcore migrate up

@@ -126,8 +126,10 @@ class MemoryUnitOfWork(UnitOfWork):
         for index, value in unique:
             owner = self.database.indexes.get((table, index), {}).get(value)
             if owner is not None and owner != key:
+                # The committed owner keeps the value unless this unit of work deletes it or
+                # rewrites it without the value (as a database would once that update ran).
                 pending = self._journal.get((table, owner))
-                if pending is None or pending.value is not _DELETED:
+                if pending is None or (index, value) in pending.unique:
                     raise Conflict(
                         f"{table}.{index} must be unique.", code=f"{table}_{index}_taken"
                     )

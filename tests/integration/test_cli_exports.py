@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
 from click.testing import CliRunner, Result
@@ -74,7 +74,7 @@ async def _person(core: Dashcore, address: str) -> User:
     async with core.scope() as scope:
         now = datetime.now(UTC)
         user = User(
-            id=UUID(int=abs(hash(address)) % 2**64),
+            id=uuid5(NAMESPACE_URL, address),
             email=Email(address),
             password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
             created_at=now,

@@ -533,6 +533,26 @@ async def test_the_periodic_sync_queues_every_usable_connection_once(
     }
 
 
+async def test_the_periodic_sync_queues_providers_in_turn(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """Each provider rate-limits on its own; runs grouped by provider would leave every worker
+    slot waiting on one provider's limit."""
+    kites = [await world.connections.connect(ada, "zerodha") for _ in range(2)]
+    second_schwab = await world.connections.connect(ada, "schwab")
+    uow = world.uow()
+    schedule = ScheduleSyncs(
+        MemoryProviderConnectionRepository(uow), world.request(uow), uow, world.clock
+    )
+    assert await schedule() == 4
+
+    provider = {c.id: c.provider for c in [schwab, second_schwab, *kites]}
+    table = world.connections.base.database.table("sync_runs")
+    runs = {str(run.id): run.connection_id for run in table.values()}
+    order = [provider[runs[str(arguments["run_id"])]] for _, arguments in world.jobs.enqueued]
+    assert order[0] != order[1] and order[2] != order[3], order
+
+
 def test_a_policy_needs_a_positive_stale_age_and_batch() -> None:
     with pytest.raises(ValueError, match="positive"):
         SyncPolicy(stale_after=timedelta(0))

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import zip_longest
 from typing import TypeVar
 from uuid import UUID
 
@@ -256,7 +257,7 @@ class ScheduleSyncs:
         )
         await self._uow.rollback()
         queued = 0
-        for connection in usable:
+        for connection in _round_robin_by_provider(usable):
             try:
                 await self._request.scheduled(connection.id)
             except DashcoreError:
@@ -264,6 +265,19 @@ class ScheduleSyncs:
                 continue
             queued += 1
         return queued
+
+
+def _round_robin_by_provider(
+    connections: Sequence[ProviderConnection],
+) -> list[ProviderConnection]:
+    """One connection of each provider in turn. Each provider rate-limits on its own, and the
+    queue is worked first in, first out: queued grouped by provider, every worker slot would
+    wait on one provider's limit while the others idle."""
+    by_provider: dict[str, list[ProviderConnection]] = {}
+    for connection in connections:
+        by_provider.setdefault(connection.provider, []).append(connection)
+    turns = zip_longest(*by_provider.values())
+    return [connection for turn in turns for connection in turn if connection is not None]
 
 
 class _Payloads(PayloadRecorder):

@@ -20,18 +20,19 @@ from dashcore.application.trades import (
     trade_type_of,
 )
 from dashcore.domain.errors import Conflict, InvalidInput, NotFound
-from dashcore.domain.instruments import AssetClass, InstrumentKey
-from dashcore.domain.money import Money
-from dashcore.domain.orders import OrderSide, OrderType
+from dashcore.domain.instruments import AssetClass, Instrument, InstrumentKey
+from dashcore.domain.money import Currency, Money
+from dashcore.domain.orders import Fill, OrderRequest, OrderSide, OrderType
 from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
+from dashcore.domain.trading import PlacedOrder
 from dashcore.domain.users import User
 from dashcore.ports.trades import TradeFilter
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.trades import MemoryTradeRepository
 from tests.unit.identity_world import CALLER, World
-from tests.unit.orders_world import BOOKS, open_orders_world
 
 EXECUTED = datetime(2026, 1, 1, 8, 30, tzinfo=UTC)
+CONNECTION = UUID("01966f3c-0000-7000-8000-00000000c0c0")
 
 
 def details(**changes: object) -> TradeDetails:
@@ -297,39 +298,68 @@ def test_fills_are_classified_by_asset_class(asset_class: AssetClass, expected: 
     assert trade_type_of(asset_class) is expected
 
 
-async def test_the_fills_of_a_sandbox_order_become_trades_once() -> None:
-    async with open_orders_world() as orders:
-        trader, connection = await orders.trader("zerodha")
-        placed = await orders.place_order(
-            trader,
-            connection,
-            "fills-once",
-            orders.draft("zerodha", type=OrderType.MARKET, quantity=Decimal(3)),
-        )
-        refreshed = await orders.refresher(orders.uow())(placed.order.id)
-        assert refreshed.fills, "the sandbox fills a market order at once"
-        uow = orders.uow()
-        record = RecordFills(
-            MemoryTradeRepository(uow), orders.world.base.audit(uow), orders.world.base.ids
-        )
+def filled_order(owner: User, *fills: Fill) -> PlacedOrder:
+    """An order of ``owner`` through a Kite connection, as the broker reported it filled."""
+    request = OrderRequest(
+        provider_account_id="ZX1234",
+        instrument=Instrument("INFY", "NSE", Currency("INR"), tick_size=Decimal("0.05")),
+        side=OrderSide.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal(3),
+        client_reference="ref-of-the-order",
+    )
+    order = PlacedOrder.create(
+        UUID(int=500),
+        owner.id,
+        CONNECTION,
+        "zerodha",
+        request,
+        "0" * 64,
+        EXECUTED,
+        EXECUTED + timedelta(seconds=30),
+    )
+    return replace(order, fills=fills)
 
-        first = await record(refreshed, refreshed.fills, CALLER)
-        again = await record(refreshed, refreshed.fills, CALLER)
-        await uow.commit()
 
-        assert again == []
-        stored = await MemoryTradeRepository(orders.uow()).all_for_user(trader.user_id)
-        assert stored == first
-        label = broker_account_label(connection.id, BOOKS["zerodha"].account_id)
-        fill = refreshed.fills[0]
-        assert stored[0].account == label
-        assert stored[0].source is TradeSource.BROKER_FILL
-        assert stored[0].broker_trade_id == fill.trade_id
-        assert stored[0].order_id == placed.order.id
-        assert stored[0].instrument == BOOKS["zerodha"].instrument
-        assert stored[0].type is TradeType.EQUITY
-        assert sum(t.quantity for t in stored) == Decimal(3)
-        events = orders.audit("trades_recorded_from_fills")
-        assert [(e.target, e.metadata["recorded"]) for e in events] == [
-            (f"order:{placed.order.id}", len(first))
-        ]
+def fill(trade_id: str, quantity: str, charges: Money | None) -> Fill:
+    return Fill(
+        trade_id, "KITE-ORDER-1", Decimal(quantity), Money.of("1500.05", "INR"), EXECUTED, charges
+    )
+
+
+async def test_an_orders_fills_become_trades_once_each(world: World, owner: User) -> None:
+    order = filled_order(owner, fill("T-1", "1", Money.of("0.45", "INR")), fill("T-2", "2", None))
+    uow = world.uow()
+    record = RecordFills(MemoryTradeRepository(uow), world.audit(uow), world.ids)
+
+    first = await record(order, order.fills, CALLER)
+    again = await record(order, order.fills[1:], CALLER)
+    await uow.commit()
+
+    assert again == []
+    stored = await MemoryTradeRepository(world.uow()).all_for_user(owner.id)
+    assert stored == first
+    assert [(t.broker_trade_id, t.quantity, t.charges) for t in stored] == [
+        ("T-1", Decimal(1), Money.of("0.45", "INR")),
+        ("T-2", Decimal(2), Money.of(0, "INR")),
+    ]
+    for trade in stored:
+        assert trade.account == broker_account_label(CONNECTION, "ZX1234")
+        assert trade.source is TradeSource.BROKER_FILL
+        assert trade.order_id == order.id
+        assert trade.instrument == InstrumentKey("INFY", "NSE")
+        assert (trade.side, trade.type) == (OrderSide.BUY, TradeType.EQUITY)
+        assert trade.price == Money.of("1500.05", "INR")
+    records = world.database.table("audit_events").values()
+    events = [r.event for r in records if r.event.action == "trades_recorded_from_fills"]
+    assert [(e.target, e.metadata["recorded"]) for e in events] == [(f"order:{order.id}", 2)]
+
+
+async def test_fills_are_recorded_in_the_callers_unit_of_work(world: World, owner: User) -> None:
+    order = filled_order(owner, fill("T-1", "3", None))
+    uow = world.uow()
+    await RecordFills(MemoryTradeRepository(uow), world.audit(uow), world.ids)(
+        order, order.fills, CALLER
+    )
+    await uow.rollback()
+    assert await MemoryTradeRepository(world.uow()).all_for_user(owner.id) == []

@@ -104,6 +104,12 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "transactions_exists",
         "This transaction already exists.",
     ),
+    # Change numbers are taken under the user's counter-row lock; a clash means a concurrent
+    # writer bypassed it, and the write is safe to retry.
+    "uq_transactions_user_id_change_seq": (
+        "transaction_change_conflict",
+        "Another change to these transactions was recorded at the same time; retry.",
+    ),
     "pk_sync_runs": ("sync_runs_exists", "A sync run with this id already exists."),
     "uq_sync_runs_active_connection_id": (
         "sync_already_active",

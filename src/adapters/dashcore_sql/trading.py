@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +36,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    bindparam,
     delete,
     insert,
     select,
@@ -96,7 +98,7 @@ class SqlOrderRepository(OrderRepository):
             "version": order.version,
             **_columns(order),
         }
-        await self._uow.execute(insert(orders).values(row))
+        await self._uow.execute(_ADD_ORDER, row)
 
     async def get(self, order_id: UUID) -> PlacedOrder | None:
         return await self._one(select(orders).where(_orders.id == order_id))
@@ -105,17 +107,13 @@ class SqlOrderRepository(OrderRepository):
         return await self._one(select(orders).where(_orders.id == order_id).with_for_update())
 
     async def save(self, order: PlacedOrder) -> PlacedOrder:
-        statement = (
-            update(orders)
-            .where(
-                _orders.id == order.id,
-                _orders.user_id == order.user_id,
-                _orders.version == order.version,
-            )
-            .values(version=_orders.version + 1, **_columns(order))
-            .returning(_orders.version)
-        )
-        saved = (await self._uow.execute(statement)).scalar_one_or_none()
+        parameters = {
+            "saved_id": order.id,
+            "saved_owner": order.user_id,
+            "saved_version": order.version,
+            **_columns(order),
+        }
+        saved = (await self._uow.execute(_SAVE_ORDER, parameters)).scalar_one_or_none()
         if saved is None:
             stored = await self.get(order.id)
             if stored is None or stored.user_id != order.user_id:
@@ -217,9 +215,10 @@ class SqlIdempotencyRepository(IdempotencyRepository):
             "order_id": record.order_id,
             "created_at": record.created_at,
             "expires_at": record.expires_at,
+            "claimed_at": record.created_at,
         }
-        claimed = _claim(self._uow.dialect_name, values, record.created_at)
-        if (await self._uow.execute(claimed)).one_or_none() is not None:
+        claimed = _CLAIMS[self._uow.dialect_name]
+        if (await self._uow.execute(claimed, values)).one_or_none() is not None:
             return None
         holder = await self.get(record.user_id, record.key_hash)
         assert holder is not None, "a key that refused the claim is held"
@@ -230,20 +229,38 @@ class SqlIdempotencyRepository(IdempotencyRepository):
         return (await self._uow.execute(statement)).rowcount
 
 
-def _claim(dialect_name: str, values: dict[str, Any], at: datetime) -> ReturningInsert[Any]:
-    """Insert the key, or take it over from an expired holder; returns a row only then."""
-    taken_over = {name: value for name, value in values.items() if name != "user_id"}
-    expired = _keys.expires_at <= at
-    target = [_keys.user_id, _keys.key_hash]
-    if dialect_name == "postgresql":
-        pg = postgresql.insert(idempotency_keys).values(values)
-        return pg.on_conflict_do_update(
-            index_elements=target, set_=taken_over, where=expired
-        ).returning(_keys.key_hash)
-    lite = sqlite.insert(idempotency_keys).values(values)
-    return lite.on_conflict_do_update(
-        index_elements=target, set_=taken_over, where=expired
+def _claim(dialect: ModuleType) -> ReturningInsert[Any]:
+    """Insert the key, or take it over from a holder expired at ``:claimed_at``; returns a row
+    only then."""
+    statement = dialect.insert(idempotency_keys)
+    taken_over = {
+        name: statement.excluded[name]
+        for name in ("fingerprint", "order_id", "created_at", "expires_at")
+    }
+    claim: ReturningInsert[Any] = statement.on_conflict_do_update(
+        index_elements=[_keys.user_id, _keys.key_hash],
+        set_=taken_over,
+        where=_keys.expires_at <= bindparam("claimed_at"),
     ).returning(_keys.key_hash)
+    return claim
+
+
+_CLAIMS = {"postgresql": _claim(postgresql), "sqlite": _claim(sqlite)}
+"""The claim of a key per dialect, built once: only the parameters change between calls."""
+_ADD_ORDER = insert(orders)
+_SAVE_ORDER = (
+    update(orders)
+    .where(
+        _orders.id == bindparam("saved_id"),
+        _orders.user_id == bindparam("saved_owner"),
+        _orders.version == bindparam("saved_version"),
+    )
+    .values(version=_orders.version + 1)
+    .returning(_orders.version)
+)
+"""Statements built once and run with a row of parameters: SQLAlchemy's compiled cache then
+serves them without walking a fresh ``VALUES``/``SET`` clause per call. ``_SAVE_ORDER`` sets
+the columns its parameters name (see :func:`_columns`)."""
 
 
 def _check_limit(limit: int) -> None:

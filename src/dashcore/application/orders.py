@@ -30,6 +30,7 @@ from dashcore.domain.audit import MetadataValue
 from dashcore.domain.capabilities import CapabilityMap, Operation
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
+    Conflict,
     DashcoreError,
     InvalidInput,
     NotFound,
@@ -66,6 +67,8 @@ MAX_PAGE = 100
 NO_CURRENCY = Currency("XXX")
 """ISO 4217's "no currency": the placeholder of an instrument asked about before its currency
 is known (see :class:`InstrumentLookup`)."""
+_VERSION_CONFLICT = "order_version_conflict"
+"""The code of the ``Conflict`` an ``OrderRepository.save`` raises for a stale version."""
 
 
 def order_not_found() -> NotFound:
@@ -211,6 +214,39 @@ class OrderJournal:
         if changed is current:
             await self._uow.rollback()
             return current
+        return await self._write(current, changed, caller, action, metadata)
+
+    async def advance(
+        self,
+        order: PlacedOrder,
+        caller: CallerContext,
+        how: Callable[[PlacedOrder, datetime], PlacedOrder],
+    ) -> PlacedOrder:
+        """:meth:`change`, for an order as this use case last committed it: the change is
+        saved on that ``version`` without reading the row again. When someone else saved the
+        order since (or ``how`` changes nothing on this copy), it is applied to the order as
+        stored now instead, exactly as :meth:`change` does."""
+        changed = how(order, self._clock.now())
+        if changed is order:
+            return await self.change(order.id, caller, how)
+        try:
+            return await self._write(order, changed, caller, None, None)
+        except Conflict as error:
+            if error.code != _VERSION_CONFLICT:
+                raise
+        await self._uow.rollback()
+        return await self.change(order.id, caller, how)
+
+    async def _write(
+        self,
+        current: PlacedOrder,
+        changed: PlacedOrder,
+        caller: CallerContext,
+        action: str | None,
+        metadata: Mapping[str, MetadataValue] | None,
+    ) -> PlacedOrder:
+        """Save ``changed`` over ``current`` (its version checked), audit it, record its new
+        fills, commit."""
         saved = await self._orders.save(changed)
         if action is not None:
             await self.record(action, saved, caller, metadata)

@@ -8,9 +8,9 @@ Rules, in the order they apply:
    free again.
 3. The order is checked locally, every problem naming its field (422), before any broker call.
 4. An order worth more than the policy's threshold needs a recent step-up (``StepUpRequired``).
-5. The key's record, the ``pending_submit`` order (with its deterministic client reference) and
-   the audit event are written in **one** unit of work and committed: of concurrent duplicates
-   exactly one commits, the others answer as replays.
+5. The key's record, the ``pending_submit`` order (with its deterministic client reference and
+   its first send attempt counted) and the audit event are written in **one** unit of work and
+   committed: of concurrent duplicates exactly one commits, the others answer as replays.
 6. Each attempt to send is counted and committed before it leaves; then the broker is called
    with no transaction open. Its answer decides:
    - accepted: the order takes the broker's id and state;
@@ -153,8 +153,7 @@ class PlaceOrder:
         )
         gateway = self._brokers.gateway(connection.provider)
         session = await self._brokers.session(connection.provider, connection.id)
-        await self._uow.rollback()  # no transaction open while the broker answers
-        instrument = await self._instruments.find(connection.provider, draft.instrument, session)
+        instrument = await self._instrument(connection.provider, draft, session)
         problems = validate_order(draft, instrument, gateway.capabilities)
         if problems:
             raise InvalidInput(
@@ -172,6 +171,18 @@ class PlaceOrder:
             return created
         return Placement(await self._send(created.order, session, trader))
 
+    async def _instrument(
+        self, provider: str, draft: OrderDraft, session: BrokerSession
+    ) -> Instrument | None:
+        """The draft's instrument from the catalog, else from the broker. The checks so far
+        and the order's creation share one transaction unless the broker must be asked: no
+        transaction is open while it answers."""
+        known = await self._instruments.find(provider, draft.instrument, None)
+        if known is not None:
+            return known
+        await self._uow.rollback()
+        return await self._instruments.find(provider, draft.instrument, session)
+
     async def _replay(self, user_id: UUID, key_hash: str, fingerprint: str) -> PlacedOrder | None:
         record = await self._keys.get(user_id, key_hash)
         if record is None or record.is_expired(self._clock.now()):
@@ -187,6 +198,7 @@ class PlaceOrder:
     ) -> None:
         price = draft.limit_price or draft.stop_price
         if price is None:
+            await self._uow.rollback()  # no transaction open while the broker answers
             try:
                 quote = (await session.quotes.last_prices([instrument])).get(str(instrument.key))
             except (ProviderUnavailable, RateLimited):
@@ -206,8 +218,9 @@ class PlaceOrder:
         instrument: Instrument,
         reference_length: int,
     ) -> Placement:
-        """Write the key, the ``pending_submit`` order and its audit event together; a
-        concurrent duplicate that committed first is answered as a replay."""
+        """Write the key, the ``pending_submit`` order with its first send attempt counted and
+        its audit event together; a concurrent duplicate that committed first is answered as a
+        replay."""
         now = self._clock.now()
         order_id = self._ids.new_id()
         order = PlacedOrder.create(
@@ -219,7 +232,7 @@ class PlaceOrder:
             key_hash,
             now,
             now + self._policy.submit_deadline,
-        )
+        ).send_attempted(now)
         record = IdempotencyRecord.create(trader.user_id, key_hash, fingerprint, order_id, now)
         holder = await self._keys.claim(record)
         if holder is None:
@@ -243,20 +256,21 @@ class PlaceOrder:
     async def _send(
         self, order: PlacedOrder, session: BrokerSession, trader: Trader
     ) -> PlacedOrder:
-        """Send until the broker answers, or nothing can be sent any more."""
+        """Send ``order`` (committed with this attempt counted) until the broker answers, or
+        nothing can be sent any more; each further attempt is counted and committed first."""
         while True:
+            settled = await self._attempt(order, session, trader)
+            if settled is not None:
+                return settled
             if not order.can_send(self._clock.now()):
                 return await self._reject(
                     order,
                     trader,
                     OrderFailure("submit_deadline_passed", "The order was not sent in time."),
                 )
-            order = await self._journal.change(
-                order.id, trader.context, lambda o, now: o.send_attempted(now)
+            order = await self._journal.advance(
+                order, trader.context, lambda o, now: o.send_attempted(now)
             )
-            settled = await self._attempt(order, session, trader)
-            if settled is not None:
-                return settled
 
     async def _attempt(
         self, order: PlacedOrder, session: BrokerSession, trader: Trader
@@ -266,8 +280,8 @@ class PlaceOrder:
             report = await session.orders.place(order.request)
         except OrderStateUnknown as error:
             failure = failure_of(error)
-            return await self._journal.change(
-                order.id, trader.context, lambda o, now: o.state_unknown(now, failure)
+            return await self._journal.advance(
+                order, trader.context, lambda o, now: o.state_unknown(now, failure)
             )
         except ProviderUnavailable as error:  # nothing was sent
             if order.submit_attempts < self._policy.max_send_attempts:
@@ -281,15 +295,15 @@ class PlaceOrder:
         report = await with_fills(
             session, self._brokers.gateway(order.provider).capabilities, report
         )
-        return await self._journal.change(
-            order.id, trader.context, lambda o, now: o.accepted(report, now)
+        return await self._journal.advance(
+            order, trader.context, lambda o, now: o.accepted(report, now)
         )
 
     async def _reject(
         self, order: PlacedOrder, trader: Trader, failure: OrderFailure
     ) -> PlacedOrder:
-        return await self._journal.change(
-            order.id, trader.context, lambda o, now: o.rejected(now, failure)
+        return await self._journal.advance(
+            order, trader.context, lambda o, now: o.rejected(now, failure)
         )
 
     async def _needs_reauth(self, connection_id: UUID, error: DashcoreError) -> None:

@@ -5,6 +5,7 @@ cancelling, reading and previewing."""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -612,31 +613,55 @@ async def test_a_match_another_order_holds_is_never_guessed(world: OrdersWorld) 
     assert len(world.broker_orders("schwab")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "dashcore_brokers.http reports httpx.ConnectError (nothing sent) as provider_unreachable, "
-        "like a reset after sending, and the adapters turn it into OrderStateUnknown: a connect "
-        "error goes to reconciliation instead of the safe retry the trading port contract allows"
-    ),
-)
-async def test_a_connect_error_at_the_adapter_is_retried(world: OrdersWorld) -> None:
-    trader, connection = await world.trader("zerodha")
-    recorder = world.world.recorders["zerodha"]
+def _is_placement(provider: str, request: httpx.Request) -> bool:
+    return request.method == "POST" and fnmatch.fnmatchcase(
+        request.url.path, BOOKS[provider].place_path
+    )
+
+
+@pytest.mark.parametrize("provider", sorted(BOOKS))
+async def test_a_connect_error_at_the_adapter_is_retried(world: OrdersWorld, provider: str) -> None:
+    """No connection could be opened, so nothing reached the broker: sent again at once."""
+    trader, connection = await world.trader(provider)
+    recorder = world.world.recorders[provider]
     send = recorder.handle_async_request
     refused: list[httpx.Request] = []
 
     async def refuse_the_first_placement(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST" and request.url.path.startswith("/orders/") and not refused:
+        if _is_placement(provider, request) and not refused:
             refused.append(request)
             raise httpx.ConnectError("connection refused", request=request)
         return await send(request)
 
     recorder.handle_async_request = refuse_the_first_placement  # type: ignore[method-assign]
-    order = (await world.place_order(trader, connection, "k", world.draft("zerodha"))).order
+    order = (await world.place_order(trader, connection, "k", world.draft(provider))).order
     assert refused
     assert order.status is S.FILLED
     assert order.submit_attempts == 2
+    assert len(world.broker_orders(provider)) == 1
+
+
+@pytest.mark.parametrize("provider", sorted(BOOKS))
+async def test_a_connection_lost_after_sending_is_never_sent_again(
+    world: OrdersWorld, provider: str
+) -> None:
+    """The broker took the order, then the connection broke before its answer: ``unknown``,
+    one attempt, one order at the broker, left to reconciliation."""
+    trader, connection = await world.trader(provider)
+    recorder = world.world.recorders[provider]
+    send = recorder.handle_async_request
+
+    async def reset_after_the_placement(request: httpx.Request) -> httpx.Response:
+        response = await send(request)
+        if _is_placement(provider, request):
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return response
+
+    recorder.handle_async_request = reset_after_the_placement  # type: ignore[method-assign]
+    order = (await world.place_order(trader, connection, "k", world.draft(provider))).order
+    assert order.status is S.UNKNOWN
+    assert order.submit_attempts == 1
+    assert len(world.broker_orders(provider)) == 1
 
 
 async def test_polling_counts_an_unreachable_broker_and_goes_on(world: OrdersWorld) -> None:

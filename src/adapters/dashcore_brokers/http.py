@@ -23,9 +23,19 @@ to every call, in this order:
 
 Outcomes: a response with a status below 500 other than 429 is returned for the adapter to
 read; 429 is ``RateLimited`` (``retry_after`` from the header, else 1 s); 5xx, transport errors
-and undecodable bodies are ``ProviderUnavailable``. No ``httpx`` exception leaves this module,
-and none is chained to the domain error, because an httpx error carries its request (headers
-and URL, where Kite's protocol puts an access token). Log lines name the provider, the method
+and undecodable bodies are ``ProviderUnavailable``. Its code tells whether the request may have
+reached the provider, which decides whether a write may be sent again (ORD-2):
+
+* **nothing was sent** (:data:`NOTHING_SENT`): ``provider_unreachable`` (no connection could be
+  opened: refused, DNS, TLS handshake, connect timeout, no free pooled connection) and
+  ``provider_circuit_open``;
+* **it may have been sent**: ``provider_timeout`` (no answer in time once the request was
+  under way), ``provider_connection_lost`` (the connection broke after it was opened: a reset, a
+  disconnect before the answer) and ``provider_error`` (a 5xx).
+
+No ``httpx`` exception leaves this module, and none is chained to the domain error, because
+an httpx error carries its request (headers and URL, where Kite's protocol puts an access
+token). Log lines name the provider, the method
 and the path, never the query string, a header or a body.
 """
 
@@ -53,6 +63,7 @@ from dashcore.ports.clock import Clock
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
+    "NOTHING_SENT",
     "BreakerPolicy",
     "BreakerState",
     "CircuitBreaker",
@@ -71,6 +82,13 @@ __all__ = [
 T = TypeVar("T")
 _IDEMPOTENT: Final = frozenset({"GET"})
 _RATE_LIMITED: Final = 429
+
+_NOT_CONNECTED: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors raised before a connection carried any byte of the request."""
+
+NOTHING_SENT: Final = frozenset({"provider_unreachable", "provider_circuit_open"})
+"""``ProviderUnavailable`` codes of a call that provably never reached the provider: a write
+that failed with one of them may be sent again."""
 
 _JSON: Final = msgspec.json.Encoder(decimal_format="number")
 _log = structlog.get_logger("dashcore_brokers.http")
@@ -453,15 +471,8 @@ class ProviderHttp:
                 path=request.url.path,
                 error_type=type(exc).__name__,
             )
-            timed_out = isinstance(exc, httpx.TimeoutException)
             return _Failure(
-                ProviderUnavailable(
-                    f"{self.provider} did not answer in time."
-                    if timed_out
-                    else f"{self.provider} cannot be reached.",
-                    code="provider_timeout" if timed_out else "provider_unreachable",
-                ),
-                retryable=isinstance(exc, httpx.TransportError),
+                self._transport_error(exc), retryable=isinstance(exc, httpx.TransportError)
             )
         except BaseException:
             self.breaker.abandoned()
@@ -500,6 +511,22 @@ class ProviderHttp:
             ),
             retryable=True,
             retry_after=wait,
+        )
+
+    def _transport_error(self, exc: httpx.RequestError) -> ProviderUnavailable:
+        """The outcome of an attempt that got no answer, telling apart a request that never
+        left (``provider_unreachable``) from one that may have reached the provider."""
+        if isinstance(exc, _NOT_CONNECTED):
+            return ProviderUnavailable(
+                f"{self.provider} cannot be reached.", code="provider_unreachable"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderUnavailable(
+                f"{self.provider} did not answer in time.", code="provider_timeout"
+            )
+        return ProviderUnavailable(
+            f"{self.provider} dropped the connection before answering.",
+            code="provider_connection_lost",
         )
 
     def _delay(self, attempt: int, failure: _Failure) -> float | None:

@@ -15,7 +15,9 @@ once and map it to :mod:`dashcore.domain.portfolio` / :mod:`dashcore.domain.orde
 * listings are complete: following ``next_cursor`` until it is ``None`` yields every item once.
 
 Placing an order never retries blindly: a timeout or a lost answer after sending raises
-``OrderStateUnknown`` so the caller reconciles by client reference (ORD-2).
+``OrderStateUnknown`` so the caller reconciles by client reference (ORD-2); a placement that
+provably never left (no connection could be opened, ``provider_unreachable``; an open circuit,
+``provider_circuit_open``) is ``ProviderUnavailable`` and may be sent again.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ class AccountReader(Protocol):
 
 class OrderGateway(Protocol):
     async def place(self, request: OrderRequest) -> Order:
-        """Submit; the answer as the provider gave it (``submitted`` or later). A timeout after
-        sending is ``OrderStateUnknown``, never a second submission."""
+        """Submit; the answer as the provider gave it (``submitted`` or later). A timeout, a
+        lost connection or a 5xx after sending is ``OrderStateUnknown``, never a second
+        submission; ``ProviderUnavailable`` means nothing was sent (``provider_unreachable``:
+        no connection could be opened; ``provider_circuit_open``)."""
         ...
 
     async def modify(self, account_id: str, order_id: str, change: OrderChange) -> Order: ...

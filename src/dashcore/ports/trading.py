@@ -7,8 +7,9 @@ Contract the use cases rely on, from the broker gateway's ``OrderGateway.place``
 * ``OrderStateUnknown``: bytes may have reached the broker (a timeout, a reset, a 5xx, an
   unreadable answer after sending). The order goes ``unknown`` and only reconciliation by client
   reference settles it; it is **never** sent again.
-* ``ProviderUnavailable``: nothing was sent (a connection that could not be opened, an open
-  circuit). Safe to try again, within the order's submit deadline.
+* ``ProviderUnavailable``: nothing was sent (``provider_unreachable``: a connection that could
+  not be opened, refused or timed out while connecting; ``provider_circuit_open``). Safe to try
+  again, within the order's submit deadline.
 * ``RateLimited``: the broker refused to take the request (a 429 is "not placed"); nothing to
   reconcile.
 * ``InvalidInput`` / ``NotSupported`` / ``ReauthRequired``: the broker refused the order; it

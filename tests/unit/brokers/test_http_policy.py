@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from dashcore.domain.errors import ProviderUnavailable, RateLimited
 from dashcore.testing.clock import FakeClock
 from dashcore_brokers.http import (
+    NOTHING_SENT,
     BreakerPolicy,
     BreakerState,
     CircuitBreaker,
@@ -314,6 +315,56 @@ async def test_writes_are_never_retried(
     assert timing.sleeps == []
     assert failed.value.__cause__ is None
     assert failed.value.__context__ is None
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (httpx.ConnectError("refused"), "provider_unreachable"),
+        (httpx.ConnectTimeout("slow to connect"), "provider_unreachable"),
+        (httpx.PoolTimeout("no free connection"), "provider_unreachable"),
+        (httpx.ReadTimeout("slow to answer"), "provider_timeout"),
+        (httpx.WriteTimeout("slow to take the body"), "provider_timeout"),
+        (httpx.ReadError("connection reset by peer"), "provider_connection_lost"),
+        (httpx.WriteError("broken pipe"), "provider_connection_lost"),
+        (httpx.RemoteProtocolError("server disconnected"), "provider_connection_lost"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else value,
+)
+async def test_a_failed_write_says_whether_it_may_have_been_sent(
+    timing: FakeTiming,
+    policy: HttpPolicy,
+    closing: list[ProviderHttp],
+    error: Exception,
+    code: str,
+) -> None:
+    script = Script(error, httpx.Response(200, json={}))
+    http = make_http(script, timing, policy)
+    closing.append(http)
+    with pytest.raises(ProviderUnavailable) as failed:
+        await http.request("POST", "/orders")
+    assert failed.value.code == code
+    assert (code in NOTHING_SENT) is (code == "provider_unreachable")
+    assert len(script.requests) == 1
+    assert failed.value.__cause__ is None
+
+
+async def test_an_open_circuit_is_reported_as_nothing_sent(
+    timing: FakeTiming, closing: list[ProviderHttp]
+) -> None:
+    policy = HttpPolicy(
+        breaker=BreakerPolicy(failures=1, cooldown=30),
+        rate_limit=RateLimit(per_second=1000, burst=1000),
+    )
+    script = Script(httpx.ConnectError("refused"))
+    http = make_http(script, timing, policy)
+    closing.append(http)
+    with pytest.raises(ProviderUnavailable):
+        await http.request("POST", "/orders")
+    with pytest.raises(ProviderUnavailable) as refused:
+        await http.request("POST", "/orders")
+    assert refused.value.code in NOTHING_SENT
+    assert len(script.requests) == 1
 
 
 async def test_a_read_waits_the_providers_retry_after(

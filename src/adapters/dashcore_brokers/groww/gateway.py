@@ -17,6 +17,7 @@ Business rules:
   (``/v1/order/status/reference/{id}``);
 - placing is never retried: an answer lost after sending (timeout, lost connection, 5xx,
   unreadable body) is ``OrderStateUnknown``: reconcile with :meth:`find_by_client_reference`;
+  a connection that could not be opened (nothing sent) stays ``ProviderUnavailable``;
 - refusals: ``GA006`` ("cannot process") is ``Conflict`` on a modify or cancel (the order is
   no longer open) and ``InvalidInput`` on a place; a 404 is ``NotFound``; the rest follows
   :func:`~dashcore_brokers.groww.errors.raise_for_groww`.
@@ -151,7 +152,9 @@ _WIRE_ORDER_TYPES: Final = {value: key for key, value in ORDER_TYPES.items()}
 _WIRE_SIDES: Final = {value: key for key, value in SIDES.items()}
 _WIRE_PRODUCTS: Final = {Product.DELIVERY: "CNC", Product.INTRADAY: "MIS"}
 _WIRE_VALIDITIES: Final = {Validity.DAY: "DAY"}
-_ORDER_SENT_CODES: Final = frozenset({"provider_timeout", "provider_unreachable", "provider_error"})
+_ORDER_SENT_CODES: Final = frozenset(
+    {"provider_timeout", "provider_connection_lost", "provider_error"}
+)
 
 T = TypeVar("T")
 

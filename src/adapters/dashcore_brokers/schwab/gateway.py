@@ -12,7 +12,8 @@ Business rules:
 - an order is placed with ``POST /accounts/{hash}/orders`` (JSON, prices as decimal strings as
   schwab-py sends them); Schwab answers 201 with the new order's id only in ``Location``.
   Placing is never retried: a timeout, a lost connection or a 5xx after sending is
-  ``OrderStateUnknown``, to be settled with :meth:`SchwabOrders.find_by_client_reference`.
+  ``OrderStateUnknown``, to be settled with :meth:`SchwabOrders.find_by_client_reference`;
+  a connection that could not be opened (nothing sent) stays ``ProviderUnavailable``.
   When the order is accepted but cannot be read back at once, it is returned ``submitted``;
 - Schwab keeps no client reference: an order is found again by matching account, symbol, side,
   type, quantity, prices and validity among the orders of the last day (the newest match wins;
@@ -151,7 +152,7 @@ TRANSACTION_TYPES: Final = ",".join(
         "SMA_ADJUSTMENT",
     )
 )
-_MAYBE_SENT: Final = frozenset({"provider_timeout", "provider_unreachable", "provider_error"})
+_MAYBE_SENT: Final = frozenset({"provider_timeout", "provider_connection_lost", "provider_error"})
 _ORDER_ASSET_TYPE: Final = {
     AssetClass.EQUITY: "EQUITY",
     AssetClass.ETF: "EQUITY",

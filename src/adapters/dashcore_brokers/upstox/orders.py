@@ -5,8 +5,8 @@ Business rules:
   one order id comes back in ``data.order_ids``; the client reference travels as ``tag`` and
   Upstox echoes it in the order book. It is sent once and never retried: a timeout, a lost
   connection or a 5xx after sending is ``OrderStateUnknown`` (reconcile with
-  :meth:`find_by_client_reference`); only an open circuit (nothing sent) or a 429 (refused) is
-  not;
+  :meth:`find_by_client_reference`); only a connection that could not be opened or an open
+  circuit (nothing sent: ``NOTHING_SENT``) or a 429 (refused) is not;
 - Upstox takes prices as JSON numbers: a ``Decimal`` is written as an exact JSON number
   (msgspec, never through ``float``); quantities are whole numbers; market orders send price
   0, non-stop orders trigger price 0;
@@ -37,6 +37,7 @@ from dashcore.domain.orders import Fill, Order, OrderChange, OrderRequest, Order
 from dashcore.domain.portfolio import Page
 from dashcore.ports.brokers import OrderGateway
 from dashcore.ports.clock import Clock
+from dashcore_brokers.http import NOTHING_SENT
 from dashcore_brokers.upstox.calls import PROVIDER, UpstoxCalls, page_of
 from dashcore_brokers.upstox.mapping import (
     ORDER_TYPES,
@@ -68,7 +69,6 @@ DETAILS_PATH = "/v2/order/details"
 ORDER_BOOK_PATH = "/v2/order/retrieve-all"
 TRADES_PATH = "/v2/order/trades"
 
-_NOT_SENT = frozenset({"provider_circuit_open"})
 _log = structlog.get_logger("dashcore_brokers.upstox")
 
 
@@ -116,7 +116,7 @@ class UpstoxOrderGateway(OrderGateway):
             )
             placed = self._calls.accepted(PLACED, response, "place_order").data.order_ids
         except ProviderUnavailable as exc:
-            if exc.code in _NOT_SENT or exc.code == "provider_refused":
+            if exc.code in NOTHING_SENT or exc.code == "provider_refused":
                 raise
             _log.warning("order_state_unknown", provider="upstox", error=exc.code)
             raise OrderStateUnknown(

@@ -10,10 +10,11 @@ Business rules:
   back on the order, so an order is found again by it (``ClientReference.ECHOED``);
 - placing is sent once: a timeout, a lost connection, a 5xx or an unreadable answer after
   sending is ``OrderStateUnknown`` (the caller reconciles with
-  :meth:`KiteOrders.find_by_client_reference`); only an open circuit (nothing sent) stays
-  ``ProviderUnavailable`` and a 429 ``RateLimited``. Kite answers a placement with the order
-  id only: the order is then read back; if that read fails the order is reported
-  ``submitted`` (Kite's ``PUT ORDER REQ RECEIVED``), which is what the answer established;
+  :meth:`KiteOrders.find_by_client_reference`); a connection that could not be opened or an
+  open circuit (nothing sent) stays ``ProviderUnavailable`` and a 429 ``RateLimited``. Kite
+  answers a placement with the order id only: the order is then read back; if that read
+  fails the order is reported ``submitted`` (Kite's ``PUT ORDER REQ RECEIVED``), which is
+  what the answer established;
 - Kite returns whole listings (the day's orders, every holding): they are paged here, in
   Kite's order, ``page_size`` at a time, behind an opaque cursor, so that following
   ``next_cursor`` yields every item exactly once;
@@ -126,7 +127,7 @@ KITE_CAPABILITIES: Final = CapabilityMap(
 )
 
 _SENT_UNCONFIRMED: Final = frozenset(
-    {"provider_timeout", "provider_unreachable", "provider_error", "provider_bad_response"}
+    {"provider_timeout", "provider_connection_lost", "provider_error", "provider_bad_response"}
 )
 """Failures after a placement left: the order may or may not exist at Kite."""
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Insert, RowMapping, Table, insert, select, tuple_, update
+from sqlalchemy import Insert, RowMapping, Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashcore.domain.audit import (
@@ -38,6 +38,11 @@ class SqlAuditLog(AuditLog):
     concurrent appends get consecutive positions and never fork the chain. Appends to
     different chains never wait for each other on PostgreSQL.
 
+    The head this log last wrote is remembered: the next append to that chain (the next event
+    of one unit of work, typically) first moves the head only if it is still exactly that one
+    (``UPDATE … WHERE seq = :seq AND hash = :hash``, which takes the same row lock), and goes
+    the long way only when someone else moved it or the write was rolled back.
+
     ``records()`` reads in pages of ``page_size`` rows in (chain, seq) order, so memory stays
     flat however long the log is.
     """
@@ -47,19 +52,35 @@ class SqlAuditLog(AuditLog):
             raise ValueError("page_size must be positive")
         self._uow = uow
         self._page_size = page_size
+        self._last_written: ChainHead | None = None
 
     async def append(self, event: AuditEvent) -> RecordedAuditEvent:
+        last = self._last_written
+        if last is not None and last.chain == event.chain:
+            record = _next_record(event, last.seq, last.hash)
+            moved = await self._uow.execute(
+                _MOVE_HEAD, {**_head_row(record), "read_seq": last.seq, "read_hash": last.hash}
+            )
+            if moved.rowcount != 1:
+                record = await self._append_locked(event)
+        else:
+            record = await self._append_locked(event)
+        await self._uow.execute(_ADD_EVENT, _event_row(record))
+        self._last_written = ChainHead(record.chain, record.seq, record.hash)
+        return record
+
+    async def _append_locked(self, event: AuditEvent) -> RecordedAuditEvent:
+        """Lock the chain's head (creating it first), and move it on to ``event``."""
         chain = event.chain
         new_head = _insert_ignoring_duplicates(self._uow.dialect_name, audit_chain_heads)
         await self._uow.execute(new_head.values(chain=chain, seq=0, hash=GENESIS_HASH))
         locked = select(_heads.seq, _heads.hash).where(_heads.chain == chain).with_for_update()
         head = (await self._uow.execute(locked)).one()
-        seq, prev_hash = head.seq + 1, head.hash
-        digest = compute_event_hash(event, chain=chain, seq=seq, prev_hash=prev_hash)
-        record = RecordedAuditEvent(event, chain, seq, prev_hash, digest)
-        await self._uow.execute(insert(audit_events).values(_event_row(record)))
+        record = _next_record(event, head.seq, head.hash)
         await self._uow.execute(
-            update(audit_chain_heads).where(_heads.chain == chain).values(seq=seq, hash=digest)
+            update(audit_chain_heads)
+            .where(_heads.chain == chain)
+            .values(seq=record.seq, hash=record.hash)
         )
         return record
 
@@ -78,6 +99,29 @@ class SqlAuditLog(AuditLog):
     async def heads(self) -> dict[str, ChainHead]:
         rows = await self._uow.execute(select(_heads.chain, _heads.seq, _heads.hash))
         return {row.chain: ChainHead(row.chain, row.seq, row.hash) for row in rows}
+
+
+_ADD_EVENT = insert(audit_events)
+_MOVE_HEAD = (
+    update(audit_chain_heads)
+    .where(
+        _heads.chain == bindparam("head_chain"),
+        _heads.seq == bindparam("read_seq"),
+        _heads.hash == bindparam("read_hash"),
+    )
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+"""Moves a chain's head on only if it is still the one read; built once (compiled cache)."""
+
+
+def _next_record(event: AuditEvent, head_seq: int, head_hash: str) -> RecordedAuditEvent:
+    seq = head_seq + 1
+    digest = compute_event_hash(event, chain=event.chain, seq=seq, prev_hash=head_hash)
+    return RecordedAuditEvent(event, event.chain, seq, head_hash, digest)
+
+
+def _head_row(record: RecordedAuditEvent) -> dict[str, Any]:
+    return {"head_chain": record.chain, "head_seq": record.seq, "head_hash": record.hash}
 
 
 def _insert_ignoring_duplicates(dialect_name: str, table: Table) -> Insert:

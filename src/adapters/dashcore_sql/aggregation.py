@@ -107,6 +107,7 @@ __all__ = [
     "SqlSyncRunRepository",
     "SqlTransactionRepository",
     "SqlTransactionStream",
+    "filtered_transactions",
 ]
 
 _accounts = stored_accounts.c
@@ -542,7 +543,7 @@ def _transaction(row: Row[Any]) -> StoredTransaction:
 _UPDATE_BY_ID = update(transactions).where(_transactions.id == bindparam("row_id"))
 
 
-def _filtered(
+def filtered_transactions(
     query: Select[Any], user_id: UUID, rule: TransactionFilter, dialect: str
 ) -> Select[Any]:
     """``rule`` as SQL (``TransactionFilter.matches`` is the reference)."""
@@ -695,7 +696,9 @@ class SqlTransactionRepository(TransactionRepository):
         limit: int,
     ) -> Page[StoredTransaction]:
         check_page_size(limit)
-        statement = _filtered(select(transactions), user_id, query, self._uow.dialect_name)
+        statement = filtered_transactions(
+            select(transactions), user_id, query, self._uow.dialect_name
+        )
         if after is not None:
             statement = statement.where(
                 tuple_(_transactions.occurred_at, _transactions.id)
@@ -752,9 +755,9 @@ class SqlTransactionStream(TransactionStream):
             yield row
 
     def _oldest_first(self, user_id: UUID, query: TransactionFilter) -> Select[Any]:
-        return _filtered(select(transactions), user_id, query, self._engine.dialect.name).order_by(
-            _transactions.occurred_at, _transactions.id
-        )
+        return filtered_transactions(
+            select(transactions), user_id, query, self._engine.dialect.name
+        ).order_by(_transactions.occurred_at, _transactions.id)
 
     async def _snapshot_cursor(
         self, user_id: UUID, query: TransactionFilter, batch_size: int

@@ -27,7 +27,7 @@ from dashcore.domain.exports import (
     ExportStatus,
 )
 from dashcore.ports.exports import ExportRepository, TransactionCounter
-from dashcore_sql.aggregation import _filtered
+from dashcore_sql.aggregation import filtered_transactions
 from dashcore_sql.tables import exports, transactions
 from dashcore_sql.uow import SqlUnitOfWork
 
@@ -96,7 +96,7 @@ class SqlTransactionCounter(TransactionCounter):
         self._uow = uow
 
     async def count_transactions(self, user_id: UUID, query: TransactionFilter) -> int:
-        statement = _filtered(
+        statement = filtered_transactions(
             select(func.count()).select_from(transactions), user_id, query, self._uow.dialect_name
         )
         count: int = (await self._uow.execute(statement)).scalar_one()

@@ -386,12 +386,6 @@ async def test_an_open_order_is_modified(trader: Trader, sandboxes: BrokerSandbo
     assert (await trader.get(order["id"])).json() == changed.json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashcore.domain.trading bug: PlacedOrder.modified returns the order with its new "
-    "quantity and prices but the old updated_at when the broker's report is otherwise unchanged, "
-    "so a modification leaves no trace of when it happened on the order",
-)
 async def test_a_modification_moves_updated_at(trader: Trader, mailbox: ClockedMailbox) -> None:
     order = (await trader.place(trader.order())).json()
     mailbox.clock.advance(seconds=5)

@@ -432,6 +432,15 @@ def test_a_modification_in_place_keeps_the_broker_id() -> None:
     assert changed.request.limit_price == Decimal(1490)
 
 
+def test_a_modification_moves_updated_at_even_when_the_report_is_unchanged() -> None:
+    order = placed().accepted(report(S.OPEN), NOW)
+    later = NOW + timedelta(seconds=5)
+    changed = order.modified(OrderChange(quantity=Decimal(12)), report(S.OPEN), later)
+    assert changed.request.quantity == Decimal(12)
+    assert changed.updated_at == later
+    assert changed.status_changed_at == order.status_changed_at
+
+
 def test_a_modification_off_the_tick_is_refused() -> None:
     order = placed().accepted(report(S.OPEN), NOW)
     with pytest.raises(InvalidInput):

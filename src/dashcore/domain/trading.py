@@ -581,7 +581,9 @@ class PlacedOrder:
 
     def modified(self, change: OrderChange, report: Order, now: datetime) -> PlacedOrder:
         """The broker took a modification. ``report`` is the order it now runs: for a broker that
-        replaces the order on modify (Schwab), a new broker id takes over from the old."""
+        replaces the order on modify (Schwab), a new broker id takes over from the old. The
+        modification is a change of the order at ``now`` even when the broker's report
+        otherwise tells nothing new."""
         carried = self.carried_quantity
         if report.provider_order_id != self.broker_order_id:
             carried = self.filled_quantity
@@ -590,6 +592,7 @@ class PlacedOrder:
             request=self.changed_request(change),
             broker_order_id=report.provider_order_id,
             carried_quantity=carried,
+            updated_at=now,
         )
         return moved._applied(report, now, None)
 

@@ -314,15 +314,7 @@ async def test_every_status_is_stored(backend: Backend, status: OrderStatus) -> 
     assert_same_order(await stored(backend, order.id), order)
 
 
-async def test_an_order_is_added_once(backend: Backend, request: pytest.FixtureRequest) -> None:
-    if backend.name == "memory":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="dashcore_memory.trading bug: MemoryOrderRepository.add refuses a taken id "
-                "with code 'placed_orders_exists', not the port's 'order_exists'",
-            )
-        )
+async def test_an_order_is_added_once(backend: Backend) -> None:
     [owner] = await people(backend, 1)
     await add_orders(backend, placed(1, owner))
     with pytest.raises(Conflict) as refused:
@@ -395,21 +387,10 @@ async def test_an_uncommitted_save_vanishes(backend: Backend) -> None:
     assert_same_order(await stored(backend, order.id), order)
 
 
-async def test_two_changes_of_one_order_never_lose_either(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_two_changes_of_one_order_never_lose_either(backend: Backend) -> None:
     """Each change reads the order under ``lock``, changes it and saves it. On SQL the second
     waits for the first to commit and then builds on its result; a store without locks must
     refuse the second as stale. Either way no change is silently lost."""
-    if backend.name == "memory":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="dashcore_memory.trading bug: MemoryOrderRepository.save checks the "
-                "version only in its own unit of work, so of two concurrent saves of one "
-                "order both commit and the first change is lost",
-            )
-        )
     [owner] = await people(backend, 1)
     order = placed(1, owner)
     await add_orders(backend, order)

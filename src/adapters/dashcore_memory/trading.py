@@ -2,7 +2,9 @@
 fast tests).
 
 Orders are frozen, so they are stored as they are. ``save`` is an optimistic lock: it compares
-the version it was given with the stored one in this unit of work. An idempotency key is
+the version it was given with the stored one in this unit of work, and the commit is refused
+(``order_version_conflict``) if another unit of work committed the order meanwhile, as the SQL
+adapter's versioned ``UPDATE`` refuses the second of two concurrent saves. An idempotency key is
 claimed by inserting a *claim* row keyed by the user, the key hash and the record it replaces
 (none, or an expired one): of two units of work claiming the same key, the second to commit
 fails with ``Conflict``, as the SQL adapter's unique constraint does. Within one unit of work,
@@ -62,7 +64,14 @@ class MemoryOrderRepository(OrderRepository):
         return (("broker_order", (order.provider, order.broker_order_id)),)
 
     async def add(self, order: PlacedOrder) -> None:
-        self._uow.put(ORDERS, order.id, order, insert=True, unique=self._unique(order))
+        self._uow.put(
+            ORDERS,
+            order.id,
+            order,
+            insert=True,
+            unique=self._unique(order),
+            exists_code="order_exists",
+        )
 
     async def get(self, order_id: UUID) -> PlacedOrder | None:
         order: PlacedOrder | None = self._uow.get(ORDERS, order_id)
@@ -78,7 +87,13 @@ class MemoryOrderRepository(OrderRepository):
         if stored.version != order.version:
             raise Conflict("The order changed since it was read.", code="order_version_conflict")
         saved = replace(order, version=order.version + 1)
-        self._uow.put(ORDERS, order.id, saved, unique=self._unique(saved))
+        self._uow.put(
+            ORDERS,
+            order.id,
+            saved,
+            unique=self._unique(saved),
+            if_unchanged="order_version_conflict",
+        )
         return saved
 
     async def by_idempotency(self, user_id: UUID, key_hash: str) -> PlacedOrder | None:

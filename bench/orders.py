@@ -7,12 +7,15 @@ Both run in this process against the same in-process Kite sandbox (its exchange 
 network), on the app's own container, so the broker's part is the same code in both:
 
 - **API**: the dashcore app (``create_app``) driven over ASGI by httpx, on the **embedded
-  default** (a migrated SQLite file in a temporary directory; ``--database`` takes a PostgreSQL
-  URL instead), rate limits off (the per-user budget would otherwise be what is measured), JSON
-  logs at INFO as in production (written to a file, not the terminal). Each call carries a new
-  ``Idempotency-Key``; it authenticates the bearer token, claims the key, writes the
-  ``pending_submit`` order with its audit event, counts the send, calls the adapter, and saves
-  the answer (three commits).
+  default** (a migrated SQLite file in a temporary directory; ``--database postgresql`` runs it
+  in a private schema of ``DASHCORE_BENCH_DATABASE_URL``, default the local ``test`` database,
+  created, migrated and dropped; ``memory`` on the in-memory stores), rate limits off (the
+  per-user budget would otherwise be what is measured), JSON logs at INFO as in production
+  (written to a file, not the terminal). Each call carries a new ``Idempotency-Key``; it
+  authenticates the bearer token, reads the connection and its credentials, claims the key and
+  writes the ``pending_submit`` order (its first send counted) with its audit event in one
+  commit, calls the adapter, and saves the answer with its fill as a trade (the second
+  commit).
 - **adapter**: ``session.orders.place(request)`` on the same connection's credentials, with a
   new client reference each call.
 
@@ -45,7 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -53,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from dishka import AsyncContainer
+from dishka import AsyncContainer, Provider, Scope, provide
 from litestar import Litestar
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -90,7 +93,12 @@ EMAIL = "orders-bench@example.org"
 PASSWORD = "a long benchmark passphrase"  # noqa: S105 (a throwaway account)
 CASH = Decimal(1_000_000_000)
 BROKER = "zerodha"
-DATABASES = {"sqlite": "embedded default (SQLite file)", "memory": "memory"}
+DATABASES = {
+    "sqlite": "embedded default (SQLite file)",
+    "memory": "memory",
+    "postgresql": "PostgreSQL (private schema)",
+}
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PACE_SECONDS = 2 / KITE_RATE_LIMIT.per_second * 1.1
 """Untimed gap before each call: two requests' worth of the rate limiter's refill, and 10 %."""
 ORDER = {
@@ -165,7 +173,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database",
         default="sqlite",
-        help="'sqlite' (the embedded default, a temporary file), 'memory', or a PostgreSQL URL",
+        choices=sorted(DATABASES),
+        help="'sqlite' (the embedded default, a temporary file), 'memory', or 'postgresql' (a "
+        "private schema of DASHCORE_BENCH_DATABASE_URL, default the local test database)",
     )
     parser.add_argument("--no-save", action="store_true", help="print only, write no file")
     args = parser.parse_args(argv)
@@ -175,10 +185,46 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    settings = await _settings(args.database, root)
+    if args.database != "postgresql":
+        return await _measure(args, root, await _settings(args.database, root))
+    url = os.environ.get("DASHCORE_BENCH_DATABASE_URL", DEFAULT_POSTGRES_URL)
+    schema = f"bench_orders_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        async with admin.begin() as connection:
+            await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        engine = create_engine(url, schema=schema)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        settings = _base_settings(url, root)
+        return await _measure(args, root, settings, _engine_in(schema))
+    finally:
+        async with admin.begin() as connection:
+            await connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.dispose()
+
+
+def _engine_in(schema: str) -> Provider:
+    """The app's engine on ``schema`` (first on every connection's ``search_path``)."""
+
+    class SchemaEngine(Provider):
+        @provide(scope=Scope.APP)
+        async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+            engine = create_engine(settings.database_url, schema=schema)
+            yield engine
+            await engine.dispose()
+
+    return SchemaEngine()
+
+
+async def _measure(
+    args: argparse.Namespace, root: Path, settings: Settings, *overrides: Provider
+) -> dict[str, Any]:
     log_path = root / "app.log"
     with _stdout_to(log_path):
-        app = create_app(settings)
+        app = create_app(settings, *overrides)
         async with Lifespan(app):  # type: ignore[arg-type]  # Litestar is an ASGI app
             transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -194,7 +240,7 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     api_ms, adapter_ms = (_summary(timings[side]) for side in ("api", "adapter"))
     api_cpu, adapter_cpu = (_summary(timings[f"{side}_cpu"]) for side in ("api", "adapter"))
     return {
-        "database": DATABASES.get(args.database, "PostgreSQL"),
+        "database": DATABASES[args.database],
         "transport": "in-process ASGI (httpx.ASGITransport), no sockets",
         "app_log_lines": sum(1 for _ in log_path.open()),
         "api_ms": api_ms,
@@ -212,15 +258,17 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 async def _settings(database: str, root: Path) -> Settings:
-    url = {"sqlite": f"sqlite+aiosqlite:///{root / 'dashcore.db'}", "memory": "memory://"}.get(
-        database, database
-    )
+    url = {"sqlite": f"sqlite+aiosqlite:///{root / 'dashcore.db'}", "memory": "memory://"}[database]
     if url != "memory://":
         engine = create_engine(url)
         try:
             await upgrade(engine)
         finally:
             await engine.dispose()
+    return _base_settings(url, root)
+
+
+def _base_settings(url: str, root: Path) -> Settings:
     return Settings(
         database_url=url,
         data_dir=root,

@@ -122,12 +122,13 @@ def placed(
     limit_price: Decimal = Decimal("1500.05"),
     key_hash: str | None = None,
     provider: str = "upstox",
+    account_id: str = "ACC-1",
 ) -> PlacedOrder:
     """Order ``number`` of ``owner``: a ``pending_submit`` limit order, as ``PlaceOrder``
     writes it."""
     identifier = order_id(number)
     request = OrderRequest(
-        provider_account_id="ACC-1",
+        provider_account_id=account_id,
         instrument=instrument,
         side=side,
         type=OrderType.LIMIT,
@@ -487,7 +488,7 @@ async def test_a_users_orders_are_listed_newest_first_in_keyset_pages(backend: B
         assert await r.orders.list_for_user(owner.id, OrderFilters(), limit=0) == []
 
 
-async def test_listings_filter_by_status_connection_symbol_side_and_time(
+async def test_listings_filter_by_status_connection_account_symbol_side_and_time(
     backend: Backend,
 ) -> None:
     [owner] = await people(backend, 1)
@@ -495,7 +496,13 @@ async def test_listings_filter_by_status_connection_symbol_side_and_time(
     base = [
         placed(1, owner),
         in_status(placed(2, owner, created_at=NOW + timedelta(hours=1)), OrderStatus.OPEN),
-        placed(3, owner, connection_id=OTHER_CONNECTION, created_at=NOW + timedelta(hours=2)),
+        placed(
+            3,
+            owner,
+            connection_id=OTHER_CONNECTION,
+            account_id="ACC-2",
+            created_at=NOW + timedelta(hours=2),
+        ),
         placed(4, owner, instrument=tcs, created_at=NOW + timedelta(hours=3)),
         placed(5, owner, side=OrderSide.SELL, created_at=NOW + timedelta(hours=4)),
         in_status(placed(6, owner, created_at=NOW + timedelta(hours=5)), OrderStatus.FILLED),
@@ -512,6 +519,10 @@ async def test_listings_filter_by_status_connection_symbol_side_and_time(
     assert await numbers(OrderFilters(statuses=live)) == [6, 2]
     assert await numbers(OrderFilters(statuses=frozenset())) == []
     assert await numbers(OrderFilters(connection_id=OTHER_CONNECTION)) == [3]
+    assert await numbers(OrderFilters(account_id="ACC-2")) == [3]
+    assert await numbers(OrderFilters(account_id="ACC-1")) == [6, 5, 4, 2, 1]
+    assert await numbers(OrderFilters(account_id="acc-2")) == []
+    assert await numbers(OrderFilters(connection_id=CONNECTION, account_id="ACC-2")) == []
     assert await numbers(OrderFilters(symbol="TCS")) == [4]
     assert await numbers(OrderFilters(side=OrderSide.SELL)) == [5]
     window = OrderFilters(

@@ -499,6 +499,10 @@ async def test_listings_filter_and_page(trader: Trader, mailbox: ClockedMailbox)
     assert await listed(status=["cancelled", "filled"]) == [ids[0]]
     assert await listed(connection_id=trader.connection_id, side="buy") == ids[::-1]
     assert await listed(side="sell") == []
+    assert await listed(account_id=ACCOUNT) == ids[::-1]
+    assert await listed(account_id=ACCOUNT, symbol="TCS") == [ids[1]]
+    assert await listed(account_id=f"{ACCOUNT}-OTHER") == []
+    assert await listed(account_id="' OR 1=1--") == []
     first = (await trader.get(ids[0])).json()["created_at"]
     last = (await trader.get(ids[2])).json()["created_at"]
     assert await listed(since=first, until=last) == [ids[1], ids[0]]
@@ -513,6 +517,8 @@ async def test_listings_filter_and_page(trader: Trader, mailbox: ClockedMailbox)
         {"limit": "1e9"},
         {"side": "both"},
         {"connection_id": "not-a-uuid"},
+        {"account_id": ""},
+        {"account_id": "A" * 65},
     ):
         refused = await trader.client.get(ORDERS, params=bad, headers=trader.account.headers)
         assert refused.status_code == 422, refused.text

@@ -274,6 +274,8 @@ def _filtered(filters: OrderFilters) -> list[ColumnElement[bool]]:
         conditions.append(_orders.status.in_(sorted(s.value for s in filters.statuses)))
     if filters.connection_id is not None:
         conditions.append(_orders.connection_id == filters.connection_id)
+    if filters.account_id is not None:
+        conditions.append(_orders.account_id == filters.account_id)
     if filters.symbol is not None:
         conditions.append(_orders.symbol == filters.symbol)
     if filters.side is not None:

@@ -611,6 +611,8 @@ class OrderFilters:
 
     statuses: frozenset[OrderStatus] | None = None
     connection_id: UUID | None = None
+    account_id: str | None = None
+    """The provider's account id, as orders are placed on it (exact match)."""
     symbol: str | None = None
     side: OrderSide | None = None
     created_from: datetime | None = None
@@ -620,6 +622,7 @@ class OrderFilters:
         return (
             (self.statuses is None or order.status in self.statuses)
             and (self.connection_id is None or order.connection_id == self.connection_id)
+            and (self.account_id is None or order.account_id == self.account_id)
             and (self.symbol is None or order.instrument.symbol == self.symbol)
             and (self.side is None or order.request.side is self.side)
             and (self.created_from is None or order.created_at >= self.created_from)

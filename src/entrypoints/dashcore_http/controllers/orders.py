@@ -251,6 +251,7 @@ class OrdersController(Controller):
         request: Request[Any, Any, Any],
         orders: FromDishka[ListOrders],
         connection_id: Annotated[UUID | None, QueryParameter()] = None,
+        account_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         status: Annotated[list[str] | None, QueryParameter(max_items=10)] = None,
         symbol: Annotated[str | None, QueryParameter(min_length=1, max_length=32)] = None,
         side: Annotated[str | None, QueryParameter(pattern="^(buy|sell)$")] = None,
@@ -259,11 +260,13 @@ class OrdersController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OrderPage:
-        """Filters: ``connection_id``, ``status`` (repeatable), ``symbol``, ``side``, and the
-        creation time from ``since`` (inclusive) to ``until`` (exclusive)."""
+        """Filters: ``connection_id``, ``account_id`` (the provider's), ``status``
+        (repeatable), ``symbol``, ``side``, and the creation time from ``since`` (inclusive) to
+        ``until`` (exclusive)."""
         filters = OrderFilters(
             statuses=_statuses(status),
             connection_id=connection_id,
+            account_id=account_id,
             symbol=symbol,
             side=None if side is None else OrderSide(side),
             created_from=None if since is None else parse_utc(since, field="since"),

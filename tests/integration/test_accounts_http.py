@@ -12,6 +12,7 @@ import pytest
 
 from dashcore.domain.aggregation import encode_key_cursor
 from dashcore_app.brokers import BrokerSandboxes
+from dashcore_brokers.sandbox.schwab.render import account_hash
 from tests.integration.accounts_support import (
     backend,
     connect_and_sync,
@@ -59,6 +60,7 @@ async def test_a_synced_broker_shows_its_accounts_balances_holdings_and_position
         connection_id,
     )
     assert account["masked_number"] == "****5678" and account["currency"] == "USD"
+    assert account["provider_account_id"] == account_hash("12345678")  # never the number
     assert account["sync_status"] == "ok" and account["last_synced_at"] is not None
     one = await client.get(f"{API}/accounts/{account['id']}", headers=ada.headers)
     assert one.json() == account

@@ -42,6 +42,7 @@ async def test_a_manual_account_keeps_its_entries_and_their_sum(
     dropped = await client.delete(f"{API}/transactions/{fee['id']}", headers=ada.headers)
 
     assert box["source"] == "manual" and box["masked_number"] == "****0042"
+    assert (box["provider"], box["provider_account_id"]) == (None, None)
     assert (box["sync_status"], box["last_synced_at"]) == ("never", None)
     assert salary["amount"] == {"amount": "1250.40", "currency": "USD"}
     assert edited.status_code == 200 and edited.json()["amount"]["amount"] == "-725.00"

@@ -29,6 +29,7 @@ from dashcore_brokers.sandbox.exchange import INDIA_ACCOUNT_ID, SimOrder
 from dashcore_brokers.sandbox.upstox import UPSTOX_USER
 from dashcore_brokers.sandbox.upstox.render import order_id as upstox_id
 from dashcore_worker.runner import run_worker
+from tests.integration.accounts_support import every_item, request_sync, run_sync
 from tests.integration.identity.conftest import Backend, Served, postgres_redis_backend, served
 from tests.integration.identity.support import API, Account, ClockedMailbox
 from tests.integration.providers.conftest import sandboxes
@@ -523,6 +524,25 @@ async def test_listings_filter_and_page(trader: Trader, mailbox: ClockedMailbox)
         refused = await trader.client.get(ORDERS, params=bad, headers=trader.account.headers)
         assert refused.status_code == 422, refused.text
         assert [e["field"] for e in refused.json()["errors"]] == list(bad), refused.text
+
+
+async def test_the_account_id_of_an_order_comes_from_the_synced_accounts(
+    served: Served, trader: Trader
+) -> None:
+    """The journey a client follows: sync the connection, read its accounts, place the order on
+    the one it picks by ``provider_account_id``, then list that account's orders."""
+    run = await request_sync(served, trader.account, trader.connection_id)
+    assert (await run_sync(served, trader.account, run["id"]))["status"] == "succeeded"
+    accounts = await every_item(served.client, trader.account, "/accounts")
+    [upstox] = [a for a in accounts if a["connection_id"] == trader.connection_id]
+    assert upstox["provider_account_id"] == ACCOUNT
+    placed = await trader.place(trader.order(account_id=upstox["provider_account_id"]))
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["account_id"] == ACCOUNT
+    listed = await trader.client.get(
+        ORDERS, params={"account_id": ACCOUNT}, headers=trader.account.headers
+    )
+    assert [o["id"] for o in listed.json()["items"]] == [placed.json()["id"]]
 
 
 # -- preview -------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def account_view(account: StoredAccount) -> AccountView:
         source=account.source.value,
         provider=account.provider,
         connection_id=account.connection_id,
+        provider_account_id=account.provider_account_id,
         name=account.name,
         type=account.type.value,
         currency=account.base_currency.code,

@@ -54,13 +54,17 @@ class InstrumentView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AccountView(msgspec.Struct, frozen=True, kw_only=True):
-    """``source`` ``synced`` (with its ``provider`` and ``connection_id``) or ``manual``.
-    ``closed_at``: the provider stopped listing the account (kept, with its history)."""
+    """``source`` ``synced`` (with its ``provider``, ``connection_id`` and
+    ``provider_account_id``) or ``manual``. ``closed_at``: the provider stopped listing the
+    account (kept, with its history)."""
 
     id: UUID
     source: str
     provider: str | None
     connection_id: UUID | None
+    provider_account_id: str | None
+    """The provider's id of a synced account, as ``POST /orders`` takes it in ``account_id``
+    (Schwab: its opaque account hash, never the account number); ``null`` for a manual one."""
     name: str | None
     type: str
     currency: str

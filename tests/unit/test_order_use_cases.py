@@ -641,6 +641,39 @@ async def test_a_connect_error_at_the_adapter_is_retried(world: OrdersWorld, pro
     assert len(world.broker_orders(provider)) == 1
 
 
+UNCLASSIFIED_ERRORS = {
+    "zerodha": {"status": "error", "error_type": "GeneralException", "message": "try later"},
+    "upstox": {
+        "status": "error",
+        "errors": [{"errorCode": "UDAPI999999", "message": "Something went wrong"}],
+    },
+}
+
+
+@pytest.mark.parametrize("provider", sorted(UNCLASSIFIED_ERRORS))
+async def test_an_unclassified_error_answer_to_a_placement_is_never_sent_again(
+    world: OrdersWorld, provider: str
+) -> None:
+    """An error envelope the adapter cannot classify proves nothing about whether the broker
+    took the order: ``unknown`` and reconciled, never sent a second time (only a connect error
+    or an open circuit proves that nothing left)."""
+    trader, connection = await world.trader(provider)
+    recorder = world.world.recorders[provider]
+    send = recorder.handle_async_request
+
+    async def answer_an_unclassified_error(request: httpx.Request) -> httpx.Response:
+        response = await send(request)
+        if _is_placement(provider, request):
+            return httpx.Response(400, json=UNCLASSIFIED_ERRORS[provider], request=request)
+        return response
+
+    recorder.handle_async_request = answer_an_unclassified_error  # type: ignore[method-assign]
+    order = (await world.place_order(trader, connection, "k", world.draft(provider))).order
+    assert order.status is S.UNKNOWN
+    assert order.submit_attempts == 1
+    assert len(world.broker_orders(provider)) == 1
+
+
 @pytest.mark.parametrize("provider", sorted(BOOKS))
 async def test_a_connection_lost_after_sending_is_never_sent_again(
     world: OrdersWorld, provider: str

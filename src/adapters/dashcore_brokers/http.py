@@ -57,7 +57,7 @@ import httpx
 import msgspec
 import structlog
 
-from dashcore.domain.errors import ProviderUnavailable, RateLimited
+from dashcore.domain.errors import NOTHING_SENT_CODES, ProviderUnavailable, RateLimited
 from dashcore.ports.brokers import PayloadRecorder
 from dashcore.ports.clock import Clock
 
@@ -86,7 +86,7 @@ _RATE_LIMITED: Final = 429
 _NOT_CONNECTED: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Transport errors raised before a connection carried any byte of the request."""
 
-NOTHING_SENT: Final = frozenset({"provider_unreachable", "provider_circuit_open"})
+NOTHING_SENT: Final = NOTHING_SENT_CODES
 """``ProviderUnavailable`` codes of a call that provably never reached the provider: a write
 that failed with one of them may be sent again."""
 

@@ -16,8 +16,10 @@ Rules, in the order they apply:
    - accepted: the order takes the broker's id and state;
    - ``OrderStateUnknown`` (timeout, reset, 5xx after sending): ``unknown``, for the reconciler;
      the order is **never** sent again;
-   - ``ProviderUnavailable`` (nothing sent: no connection, an open circuit): tried again, at
-     most ``max_send_attempts`` in all and never after the submit deadline; then ``rejected``;
+   - ``ProviderUnavailable`` with a code of ``NOTHING_SENT_CODES`` (nothing sent: no
+     connection, an open circuit): tried again, at most ``max_send_attempts`` in all and never
+     after the submit deadline; then ``rejected``. Any other ``ProviderUnavailable`` may have
+     reached the broker: ``unknown``, like a timeout;
    - a refusal (``InvalidInput``, ``NotSupported``, ``Conflict``, ``RateLimited``): ``rejected``
      with the broker's reason; ``ReauthRequired`` also marks the connection ``needs_reauth``.
    The order is returned in every case: the caller tells ``unknown`` (202) from the rest.
@@ -42,6 +44,7 @@ from dashcore.application.orders import (
 from dashcore.application.step_up import StepUpGate
 from dashcore.domain.connections import ConnectionError_, ConnectionStatus, ProviderConnection
 from dashcore.domain.errors import (
+    NOTHING_SENT_CODES,
     Conflict,
     DashcoreError,
     Forbidden,
@@ -283,7 +286,14 @@ class PlaceOrder:
             return await self._journal.advance(
                 order, trader.context, lambda o, now: o.state_unknown(now, failure)
             )
-        except ProviderUnavailable as error:  # nothing was sent
+        except ProviderUnavailable as error:
+            if error.code not in NOTHING_SENT_CODES:
+                # An answer the adapter did not classify (a 5xx envelope, say) may come after
+                # the broker took the order: reconciled, never sent again.
+                failure = failure_of(error)
+                return await self._journal.advance(
+                    order, trader.context, lambda o, now: o.state_unknown(now, failure)
+                )
             if order.submit_attempts < self._policy.max_send_attempts:
                 return None
             return await self._reject(order, trader, failure_of(error))

@@ -163,6 +163,12 @@ class ProviderUnavailable(DashcoreError):
         self.retry_after = retry_after
 
 
+NOTHING_SENT_CODES: frozenset[str] = frozenset({"provider_unreachable", "provider_circuit_open"})
+"""``ProviderUnavailable`` codes that prove a request never reached the provider (no connection
+could be opened; an open circuit breaker). Only a write that failed with one of these may be
+sent again; any other failure of a write may have reached the provider."""
+
+
 class OrderStateUnknown(DashcoreError):
     code = "order_state_unknown"
     default_message = "The order was sent but its state is not yet confirmed."

@@ -56,9 +56,9 @@ from dashcore_app.jobs import JobsProvider
 from dashcore_app.keys import load_key_ring
 from dashcore_app.mfa import MfaProvider
 from dashcore_app.settings import Settings, StartupError
-from dashcore_app.webhooks import webhook_providers
 from dashcore_app.trades import trades_providers
 from dashcore_app.trading import trading_providers
+from dashcore_app.webhooks import webhook_providers
 from dashcore_memory import (
     MemoryAuditLog,
     MemoryDatabase,
@@ -251,10 +251,10 @@ def providers_for(settings: Settings) -> list[Provider]:
         *aggregation_providers(settings),
         *exports_providers(settings),
         AccountsProvider(),
-        *webhook_providers(settings),
+        JobsProvider(),
         *trading_providers(settings),
         *trades_providers(settings),
-        JobsProvider(),
+        *webhook_providers(settings),
     ]
     if settings.database_url.startswith("postgresql"):
         require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")

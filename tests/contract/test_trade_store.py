@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.ledger import ledger_entry
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
@@ -261,19 +262,43 @@ async def test_the_ledger_read_is_every_trade_oldest_first(backend: Backend) -> 
     owner, other = await people(backend, 1, 2)
     everything = [
         trade(5, owner, executed_at=NOW + timedelta(minutes=2)),
-        trade(3, owner, executed_at=NOW),
-        fill(4, owner, "T-4", executed_at=NOW),
+        replace(trade(3, owner, executed_at=NOW), mtf_charge=Money.of("12.50", "INR")),
+        fill(4, owner, "T-4", executed_at=NOW, side=OrderSide.SELL),
         trade(1, owner, executed_at=NOW + timedelta(minutes=1), instrument=AAPL, currency="USD"),
     ]
     await store(backend, *everything, trade(9, other))
 
     async with repos(backend) as r:
-        ledger = await r.trades.all_for_user(owner.id)
-        assert ledger == sorted(everything, key=lambda t: (t.executed_at, t.id))
-        assert all(trade.executed_at.tzinfo is UTC for trade in ledger)
-        assert {type(trade.price.amount) for trade in ledger} == {Decimal}
+        in_order = sorted(everything, key=lambda t: (t.executed_at, t.id))
+        assert await r.trades.all_for_user(owner.id) == in_order
+        assert all(trade.executed_at.tzinfo is UTC for trade in in_order)
         assert await r.trades.all_for_user(owner.id, account=BROKER_ACCOUNT) == [everything[2]]
-        assert await r.trades.all_for_user(UUID(int=5)) == []
+        entries = await r.trades.ledger_entries(owner.id)
+        assert list(entries) == [ledger_entry(t) for t in in_order]
+        assert entries[0][7] == Decimal("32.84")  # charges plus the MTF charge
+        assert [entry[4] for entry in entries] == [True, False, True, True]
+        assert all(entry[8].tzinfo is UTC for entry in entries)
+        assert {type(value) for entry in entries for value in entry[5:8]} == {Decimal}
+        assert await r.trades.ledger_entries(owner.id, account=BROKER_ACCOUNT) == [
+            ledger_entry(everything[2])
+        ]
+        assert await r.trades.ledger_entries(UUID(int=5)) == []
+
+
+async def test_the_ledger_read_keeps_every_digit(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    precise = replace(
+        trade(1, owner),
+        quantity=Decimal("0.000000000000000001"),
+        price=Money.of("123456789012345678.987654321", "INR"),
+        charges=Money.of("0.1", "INR"),
+        mtf_charge=Money.of("0.0000000000000000000000001", "INR"),
+    )
+    await store(backend, precise)
+    async with repos(backend) as r:
+        (entry,) = await r.trades.ledger_entries(owner.id)
+    assert entry == ledger_entry(precise)
+    assert str(entry[7]) == "0.1000000000000000000000001"
 
 
 async def test_a_broker_fill_is_recorded_once(backend: Backend) -> None:

@@ -7,6 +7,7 @@ cost next to ours. Every figure in an assertion was worked out by hand in the co
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
@@ -25,6 +26,7 @@ from dashcore.domain.ledger import (
     Portfolio,
     PositionPnl,
     build_portfolio,
+    ledger_entry,
     with_broker_average_costs,
 )
 from dashcore.domain.money import Currency, Money
@@ -369,6 +371,45 @@ def test_a_trade_in_another_currency_than_the_instruments_earlier_trades_is_refu
         LotLedger.build(trades, CostMethod.FIFO)
     assert raised.value.code == "currency_mismatch"
     assert field_of(raised) == "price"
+
+
+def test_a_trade_is_read_as_its_ledger_entry() -> None:
+    bought = replace(buy(3, "100.5", "1.25", step=1), mtf_charge=money("0.75"))
+    assert ledger_entry(bought) == (
+        MANUAL_ACCOUNT, "AAPL", "XNAS", "USD", True,
+        Decimal(3), Decimal("100.5"), Decimal("2.00"), at(1),
+    )  # fmt: skip
+    assert ledger_entry(sell(1, 90, step=2))[4:8] == (False, Decimal(1), Decimal(90), Decimal(0))
+
+
+def test_entries_read_in_execution_order_make_the_ledger_their_trades_make() -> None:
+    trades = [*TWO_BUYS_ONE_SELL, buy(2, 50, 1, step=4, instrument=MSFT, account="b")]
+    for method in CostMethod:
+        from_entries = LotLedger.from_entries(map(ledger_entry, trades), method)
+        built = LotLedger.build(trades, method)
+        assert from_entries.valued_at({AAPL: money(140)}) == built.valued_at({AAPL: money(140)})
+        # fifo: 5 left of the second buy (10 x 120 + 5), basis 1205 x 5/10 = 602.5, at step 2
+        assert from_entries.open_lots(MANUAL_ACCOUNT, AAPL) == built.open_lots(MANUAL_ACCOUNT, AAPL)
+    fifo = LotLedger.from_entries(map(ledger_entry, trades), CostMethod.FIFO)
+    assert fifo.open_lots(MANUAL_ACCOUNT, AAPL) == (OpenLot(Decimal(5), money("602.5"), at(2)),)
+
+
+def test_entries_out_of_execution_order_are_refused() -> None:
+    entries = [ledger_entry(buy(1, 100, step=2)), ledger_entry(buy(1, 100, step=1))]
+    with pytest.raises(ValueError, match="execution order"):
+        LotLedger.from_entries(entries, CostMethod.FIFO)
+
+
+def test_an_entry_in_another_currency_than_the_instruments_earlier_entries_is_refused() -> None:
+    entries = [
+        ledger_entry(buy(1, 100, step=1, account="a")),
+        ledger_entry(buy(1, 8000, step=2, account="b", currency=INR)),
+    ]
+    with pytest.raises(InvalidInput) as raised:
+        LotLedger.from_entries(entries, CostMethod.AVERAGE)
+    assert raised.value.code == "currency_mismatch"
+    assert field_of(raised) == "price"
+    assert "XNAS:AAPL trades in USD" in str(raised.value)
 
 
 def test_a_price_in_another_currency_is_refused() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Sequence
 from uuid import UUID
 
 from dashcore.domain.errors import NotFound
+from dashcore.domain.ledger import LedgerEntry, ledger_entry
 from dashcore.domain.trades import Trade
 from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
 from dashcore_memory.store import MemoryUnitOfWork
@@ -88,6 +89,11 @@ class MemoryTradeRepository(TradeRepository):
         found = [t for t in self._of_user(user_id) if account is None or t.account == account]
         found.sort(key=lambda trade: (trade.executed_at, trade.id))
         return found
+
+    async def ledger_entries(
+        self, user_id: UUID, *, account: str | None = None
+    ) -> Sequence[LedgerEntry]:
+        return [ledger_entry(trade) for trade in await self.all_for_user(user_id, account=account)]
 
     async def by_broker_trade_id(
         self, user_id: UUID, account: str, broker_trade_id: str

@@ -4,13 +4,12 @@ Recording a broker fill is one ``INSERT … ON CONFLICT (user_id, account, broke
 NOTHING``: of two transactions recording the same fill, PostgreSQL makes the second wait for
 the first and then skip the row; SQLite serializes writers. Listings are keyset scans of the
 ``(user_id, executed_at, id)`` index, newest first; the ledger reads the same index forwards, in
-one query whose rows are mapped without a per-row round trip.
+one query of the nine values it needs (see ``ledger_entries``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -21,8 +20,8 @@ from sqlalchemy import (
     Select,
     Text,
     cast,
-    column,
     delete,
+    func,
     insert,
     select,
     tuple_,
@@ -32,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dashcore.domain.errors import NotFound
 from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.ledger import LedgerEntry
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.trades import Trade, TradeSource, TradeType
@@ -63,15 +63,29 @@ _COLUMNS = (
     "broker_trade_id",
 )
 """Every column, in the order rows are unpacked (``_Mapper``)."""
-_NUMBERS = frozenset({"quantity", "price", "charges", "mtf_charge", "capital_used"})
 _TYPED: tuple[ColumnElement[Any], ...] = tuple(trades.c[name] for name in _COLUMNS)
-_UNTYPED: tuple[ColumnElement[Any], ...] = tuple(
-    cast(trades.c[name], Text).label(name) if name in _NUMBERS else column(name)
-    for name in _COLUMNS
+_LEDGER_KEYS = (_trades.account, _trades.symbol, _trades.exchange, _trades.currency)
+_LEDGER_SQLITE: tuple[ColumnElement[Any], ...] = (
+    *_LEDGER_KEYS,
+    _trades.side,
+    _trades.quantity,
+    _trades.price,
+    _trades.charges,
+    _trades.mtf_charge,
+    _trades.executed_at,
 )
-"""The ledger's read on PostgreSQL: asyncpg gives back ``UUID`` and UTC ``datetime`` values
-itself, and numbers as their text (``Decimal`` of a string is cheaper than of the binary
-form), so SQLAlchemy processes no value of the 100,000 rows."""
+_LEDGER_POSTGRES: tuple[ColumnElement[Any], ...] = (
+    *_LEDGER_KEYS,
+    (_trades.side == OrderSide.BUY.value).label("buys"),
+    cast(_trades.quantity, Text).label("quantity"),
+    cast(_trades.price, Text).label("price"),
+    cast(_trades.charges + func.coalesce(_trades.mtf_charge, 0), Text).label("charges"),
+    _trades.executed_at,
+)
+"""A ledger entry in PostgreSQL's terms: the side as a boolean, the total charges summed
+(exactly, in ``NUMERIC``), every number as its text (``Decimal`` of a string is cheaper than of
+the binary form); asyncpg gives the other values as they are (``executed_at`` a UTC
+``datetime``), so the rows are read from the driver's cursor, without SQLAlchemy's rows."""
 _SIDES = {side.value: side for side in OrderSide}
 _TYPES = {kind.value: kind for kind in TradeType}
 _SOURCES = {source.value: source for source in TradeSource}
@@ -137,13 +151,29 @@ class SqlTradeRepository(TradeRepository):
         return [_trade(row) for row in await self._uow.execute(query)]
 
     async def all_for_user(self, user_id: UUID, *, account: str | None = None) -> Sequence[Trade]:
-        columns = _UNTYPED if self._uow.dialect_name == "postgresql" else _TYPED
-        query = select(*columns).select_from(trades).where(_trades.user_id == user_id)
+        query = select(*_TYPED).where(_trades.user_id == user_id)
         if account is not None:
             query = query.where(_trades.account == account)
         query = query.order_by(_trades.executed_at, _trades.id)
         mapper = _Mapper()
-        return [mapper.restored(row) for row in await self._uow.execute(query)]
+        return [mapper.trade(row) for row in await self._uow.execute(query)]
+
+    async def ledger_entries(
+        self, user_id: UUID, *, account: str | None = None
+    ) -> Sequence[LedgerEntry]:
+        postgres = self._uow.dialect_name == "postgresql"
+        query = select(*(_LEDGER_POSTGRES if postgres else _LEDGER_SQLITE)).where(
+            _trades.user_id == user_id
+        )
+        if account is not None:
+            query = query.where(_trades.account == account)
+        query = query.order_by(_trades.executed_at, _trades.id)
+        result = await self._uow.execute(query)
+        if not postgres:
+            return [_sqlite_entry(row) for row in result]
+        rows = result.cursor.fetchall()
+        result.close()
+        return _postgres_entries(rows)
 
     async def by_broker_trade_id(
         self, user_id: UUID, account: str, broker_trade_id: str
@@ -200,14 +230,48 @@ def _row(trade: Trade) -> dict[str, Any]:
     }
 
 
+def _sqlite_entry(row: Sequence[Any]) -> LedgerEntry:
+    """The entry of a ``_LEDGER_SQLITE`` row (typed: its numbers are ``Decimal`` already)."""
+    account, symbol, exchange, currency, side, quantity, price, charges, mtf, at = row
+    if mtf is not None:
+        charges += mtf
+    buys = side == OrderSide.BUY.value
+    return (account, symbol, exchange, currency, buys, quantity, price, charges, at)
+
+
+def _postgres_entries(rows: Iterable[Sequence[Any]]) -> list[LedgerEntry]:
+    """Entries of ``_LEDGER_POSTGRES`` rows; a quantity's text (few distinct: whole numbers of
+    shares, mostly) is parsed once per read."""
+    quantities: dict[str, Decimal] = {}
+    entries: list[LedgerEntry] = []
+    append = entries.append
+    for account, symbol, exchange, currency, buys, quantity_text, price, charges, at in rows:
+        quantity = quantities.get(quantity_text)
+        if quantity is None:
+            quantity = quantities[quantity_text] = Decimal(quantity_text)
+        append(
+            (
+                account,
+                symbol,
+                exchange,
+                currency,
+                buys,
+                quantity,
+                Decimal(price),
+                Decimal(charges),
+                at,
+            )
+        )
+    return entries
+
+
 def _trade(row: Row[Any]) -> Trade:
     return _Mapper().trade(row)
 
 
 class _Mapper:
-    """Rows (columns in ``_COLUMNS`` order) to trades, sharing the instrument keys and
-    currencies of a read: a ledger of 100,000 trades over 500 instruments holds 500 keys, not
-    100,000."""
+    """Rows (columns in ``_COLUMNS`` order) to checked trades, sharing the instrument keys and
+    currencies of a read: 100,000 trades over 500 instruments hold 500 keys, not 100,000."""
 
     __slots__ = ("_currencies", "_instruments")
 
@@ -218,15 +282,6 @@ class _Mapper:
     def trade(self, row: Row[Any]) -> Trade:
         """A trade checked as it is built (single reads)."""
         return Trade(*self._values(row))
-
-    def restored(self, row: Row[Any]) -> Trade:
-        """A trade rebuilt without running its checks again, for whole-ledger reads: every
-        row was written from a checked :class:`Trade` by this repository, under the table's
-        constraints (100,000 trades checked again cost about 0.4 s)."""
-        trade = object.__new__(Trade)
-        for set_field, value in zip(_SETTERS, self._values(row), strict=True):
-            set_field(trade, value)
-        return trade
 
     def _values(self, row: Sequence[Any]) -> tuple[Any, ...]:
         """The trade's fields in declaration order."""
@@ -272,7 +327,3 @@ class _Mapper:
             broker_trade_id,
             None if capital is None else Money(Decimal(capital), currency),
         )
-
-
-_SETTERS = tuple(Trade.__dict__[field.name].__set__ for field in dataclasses.fields(Trade))
-"""Sets each field of a trade, in declaration order (what ``_Mapper._values`` gives)."""

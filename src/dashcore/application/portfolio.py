@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from operator import itemgetter
 from typing import Final
 from uuid import UUID
 
@@ -45,13 +46,14 @@ from dashcore.domain.errors import (
 from dashcore.domain.instruments import Instrument, InstrumentKey
 from dashcore.domain.ledger import (
     CostMethod,
+    LedgerEntry,
     LotLedger,
     Portfolio,
     PositionPnl,
     with_broker_average_costs,
 )
 from dashcore.domain.money import Currency, Money
-from dashcore.domain.trades import Trade, parse_account
+from dashcore.domain.trades import parse_account
 from dashcore.ports.aggregation import HoldingRepository, StoredAccountRepository
 from dashcore.ports.brokers import BrokerSession
 from dashcore.ports.clock import Clock
@@ -82,6 +84,8 @@ MAX_SYMBOLS: Final = 50
 _UNKNOWN_CURRENCY: Final = Currency("XXX")
 """ISO 4217's "no currency": an instrument asked of a quote port before its currency is known
 (the price the provider gives carries the currency)."""
+_ACCOUNT_OF: Final = itemgetter(0)
+"""The account label of a ledger entry."""
 _HOLDINGS_PAGE: Final = 500
 _ACCOUNTS_PAGE: Final = 200
 
@@ -314,17 +318,17 @@ class GetPortfolio:
         cost_method = parse_cost_method(method)
         if account is not None:
             parse_account(account)
-        trades = await self._trades.all_for_user(user_id, account=account)
-        broker_costs = await self._broker_average_costs(user_id, {t.account for t in trades})
+        entries = await self._trades.ledger_entries(user_id, account=account)
+        broker_costs = await self._broker_average_costs(user_id, set(map(_ACCOUNT_OF, entries)))
         sources = await self._prices.sources(user_id)  # the last database read
-        ledger = LotLedger.build(trades, cost_method)
+        ledger = LotLedger.from_entries(entries, cost_method)
         unvalued = ledger.valued_at({})
         # Open in some account, even where the accounts net to zero (long here, short there).
         open_instruments = {
             line.instrument: line.currency for line in unvalued.positions if line.quantity
         }
         quoted = await self._prices.quote(sources, open_instruments)
-        points = _price_points(open_instruments, quoted.quotes, trades)
+        points = _price_points(open_instruments, quoted.quotes, entries)
         portfolio = ledger.valued_at({point.instrument: point.price for point in points})
         if broker_costs:
             portfolio = replace(
@@ -368,11 +372,16 @@ class GetPortfolio:
 def _price_points(
     open_instruments: Mapping[InstrumentKey, Currency],
     quotes: Mapping[InstrumentKey, Quote],
-    trades: Sequence[Trade],
+    entries: Sequence[LedgerEntry],
 ) -> tuple[PricePoint, ...]:
+    unquoted = {(key.symbol, key.exchange): key for key in open_instruments if key not in quotes}
     last_trade: dict[InstrumentKey, Money] = {}
-    for trade in trades:  # oldest first: the last one wins
-        last_trade[trade.instrument] = trade.price
+    for entry in reversed(entries):  # newest first: an instrument's first entry seen is its last
+        if not unquoted:
+            break
+        key = unquoted.pop((entry[1], entry[2]), None)
+        if key is not None:
+            last_trade[key] = Money(entry[6], open_instruments[key])
     points = []
     for instrument in sorted(open_instruments, key=lambda key: (key.exchange, key.symbol)):
         quote = quotes.get(instrument)

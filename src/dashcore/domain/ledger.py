@@ -46,7 +46,9 @@ are divisions (a partly consumed lot, a flip's split cash, a split ratio, an ave
 carried to 50 significant digits (round half even). Nothing is quantized: rounding for display
 belongs to whoever displays.
 
-A ledger is built from one user's trades; ``account`` labels group them.
+A ledger is built from one user's trades; ``account`` labels group them. It reads each trade as
+a :data:`LedgerEntry` (only what the rules above use): :meth:`LotLedger.build` makes them from
+:class:`Trade` values, :meth:`LotLedger.from_entries` takes them as a repository reads them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 from itertools import compress, islice
 from operator import attrgetter, eq
+from typing import TypeAlias
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
@@ -69,12 +72,14 @@ from dashcore.domain.trades import Split, Trade
 __all__ = [
     "PRECISION",
     "CostMethod",
+    "LedgerEntry",
     "LotLedger",
     "OpenLot",
     "PnlTotals",
     "Portfolio",
     "PositionPnl",
     "build_portfolio",
+    "ledger_entry",
     "with_broker_average_costs",
 ]
 
@@ -88,6 +93,13 @@ _by_id = attrgetter("id")
 _by_effect = attrgetter("effective_at")
 
 _Key = tuple[str, str, str]  # account, symbol, exchange
+
+LedgerEntry: TypeAlias = tuple[str, str, str, str, bool, Decimal, Decimal, Decimal, datetime]
+"""One trade as the ledger reads it: ``(account, symbol, exchange, currency code, buys,
+quantity, price, charges, executed_at)``, where ``buys`` is ``True`` for a buy and ``charges``
+is the trade's :attr:`~Trade.total_charges` (charges plus the MTF charge). A plain tuple, not a
+class: a ledger reads 100,000 of them, and a tuple of immutable values costs the least to make
+and to unpack. Its values are a checked trade's (see :func:`ledger_entry`)."""
 
 
 class CostMethod(StrEnum):
@@ -281,47 +293,56 @@ class LotLedger:
     ) -> LotLedger:
         """Apply ``trades`` (any order: they are sorted) and ``splits`` under ``method``.
         A trade in another currency than its instrument's earlier trades is ``InvalidInput``."""
+        return cls.from_entries(map(ledger_entry, _in_execution_order(trades)), method, splits)
+
+    @classmethod
+    def from_entries(
+        cls,
+        entries: Iterable[LedgerEntry],
+        method: CostMethod | str,
+        splits: Iterable[Split] = (),
+    ) -> LotLedger:
+        """Apply ``entries``, which must come in execution order (``executed_at``, ties by
+        trade id, as ``TradeRepository.ledger_entries`` reads them; they are not sorted here,
+        and an entry earlier than the one before it is a ``ValueError``), and ``splits`` under
+        ``method``. A trade in another currency than its instrument's earlier trades is
+        ``InvalidInput``."""
         method = _method(method)
         positions: dict[_Key, _Position] = {}
         currencies: dict[tuple[str, str], Currency] = {}
         pending = sorted(splits, key=_by_effect)
         next_split = 0
         split_at = pending[0].effective_at if pending else None
+        previous_at: datetime | None = None
         with localcontext(prec=PRECISION):
-            for trade in _in_execution_order(trades):
-                executed_at = trade.executed_at
-                while split_at is not None and split_at <= executed_at:
+            for entry in entries:
+                account, symbol, exchange, code, buys, quantity, price, charges, at = entry
+                if previous_at is not None and at < previous_at:
+                    raise ValueError("ledger entries must come in execution order")
+                previous_at = at
+                while split_at is not None and split_at <= at:
                     _split(positions, pending[next_split])
                     next_split += 1
                     split_at = (
                         pending[next_split].effective_at if next_split < len(pending) else None
                     )
-                instrument = trade.instrument
-                price = trade.price
-                key = (trade.account, instrument.symbol, instrument.exchange)
+                key = (account, symbol, exchange)
                 position = positions.get(key)
                 if position is None:
-                    currency = currencies.setdefault(key[1:], price.currency)
                     position = positions[key] = _Position(
-                        trade.account, instrument, currency, method
+                        account, *_instrument_of(currencies, symbol, exchange, code), method
                     )
-                else:
-                    currency = position.currency
-                if price.currency.code != currency.code:
+                if code != position.currency.code:
                     raise InvalidInput(
-                        f"Trade {trade.id} is in {price.currency}, but {instrument} trades "
-                        f"in {currency}.",
+                        f"A trade at {at.isoformat()} is in {code}, but "
+                        f"{position.instrument} trades in {position.currency}.",
                         code="currency_mismatch",
                         field="price",
                     )
-                quantity = trade.quantity
-                charges = trade.charges.amount
-                if trade.mtf_charge is not None:
-                    charges += trade.mtf_charge.amount
-                if trade.side is _BUY:
-                    position.apply(1, quantity, quantity * price.amount + charges, executed_at)
+                if buys:
+                    position.apply(1, quantity, quantity * price + charges, at)
                 else:
-                    position.apply(-1, quantity, charges - quantity * price.amount, executed_at)
+                    position.apply(-1, quantity, charges - quantity * price, at)
             for split in pending[next_split:]:
                 _split(positions, split)
         return cls(method, positions)
@@ -411,6 +432,33 @@ def with_broker_average_costs(
             line = replace(line, broker_average_cost=broker, average_cost_difference=difference)
         result.append(line)
     return tuple(result)
+
+
+def ledger_entry(trade: Trade) -> LedgerEntry:
+    """What the ledger reads of ``trade``."""
+    price = trade.price
+    return (
+        trade.account,
+        trade.instrument.symbol,
+        trade.instrument.exchange,
+        price.currency.code,
+        trade.side is _BUY,
+        trade.quantity,
+        price.amount,
+        trade.total_charges.amount,
+        trade.executed_at,
+    )
+
+
+def _instrument_of(
+    currencies: dict[tuple[str, str], Currency], symbol: str, exchange: str, code: str
+) -> tuple[InstrumentKey, Currency]:
+    """The key of a position's instrument and its currency: the currency of the instrument's
+    first trade in any account (``currencies`` remembers it)."""
+    currency = currencies.get((symbol, exchange))
+    if currency is None:
+        currency = currencies[(symbol, exchange)] = Currency(code)
+    return InstrumentKey(symbol, exchange), currency
 
 
 def _in_execution_order(trades: Iterable[Trade]) -> list[Trade]:

@@ -9,7 +9,8 @@ Rules every adapter keeps:
   page starts strictly after the :class:`TradeCursor` of the last trade of the page before, so
   a walk over every page returns each trade that existed when it began exactly once;
 - ``all_for_user`` reads every trade of a user in ledger order (``executed_at``, then id) in one
-  query: the portfolio of 100,000 trades is one round trip, not one per trade;
+  query; ``ledger_entries`` reads only what the lot ledger needs of them, in the same order and
+  one query, and builds no :class:`Trade`: the portfolio of 100,000 trades is one round trip;
 - a broker fill is recorded once: ``(user_id, account, broker_trade_id)`` is unique, and
   ``add_fill`` answers ``False`` instead of failing when that fill is already stored.
 """
@@ -26,6 +27,7 @@ from uuid import UUID
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.ledger import LedgerEntry
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.time import ensure_utc
 from dashcore.domain.trades import Trade
@@ -138,6 +140,16 @@ class TradeRepository(Protocol):
     async def all_for_user(self, user_id: UUID, *, account: str | None = None) -> Sequence[Trade]:
         """Every trade of the user (of one ``account``), oldest first by ``(executed_at, id)``,
         in one query."""
+        ...
+
+    async def ledger_entries(
+        self, user_id: UUID, *, account: str | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Every trade of the user (of one ``account``) as the lot ledger reads it
+        (:func:`~dashcore.domain.ledger.ledger_entry`), oldest first by ``(executed_at, id)``,
+        in one query. Rows are not checked again as they are read: every stored trade was a
+        checked :class:`Trade` when it was written, under the table's constraints, and the
+        ledger reads nothing the checks would change."""
         ...
 
     async def by_broker_trade_id(

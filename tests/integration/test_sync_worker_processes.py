@@ -6,27 +6,20 @@ it; two workers and one connection run one sync at a time.
 The API is the in-process app: ``POST /providers/{id}/syncs`` puts the ``sync_connection`` job
 on the Redis queue and a worker *process* runs it. Both must reach one Schwab sandbox over the
 network, as they would the real broker (``DASHCORE_BROKER_SANDBOXES=false`` and
-``DASHCORE_PROVIDER_SCHWAB_*``). The base-URL overrides accept https only outside sandbox mode,
-so the sandbox is served over HTTPS with a self-signed certificate (``SSL_CERT_FILE``). It is
-served from this process (uvicorn on a thread) because the broker's own changes to its ledger
-(a corrected amount, a removed line) have no ``/__sandbox__`` control route: the test makes
-them on the sandbox's exchange, as the in-process suites do.
-
-Blocked today (strict xfail, see ``BLOCKED``): no dashcore process can reach a sandbox it does
-not host itself. With an ``SSL_CERT_FILE``-style trust of the sandbox's certificate added to
-the provider HTTP client, both tests pass as written (checked out of tree).
+``DASHCORE_PROVIDER_SCHWAB_*``, plain http being accepted on a loopback host). It is served
+from this process (uvicorn on a thread) because the broker's own changes to its ledger (a
+corrected amount, a removed line) have no ``/__sandbox__`` control route: the test makes them on
+the sandbox's exchange, as the in-process suites do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,7 +35,6 @@ from dashcore_brokers.sandbox import ConsentMode, FaultKind, FaultRule
 from dashcore_brokers.sandbox.credentials import SCHWAB_APP_KEY, SCHWAB_APP_SECRET
 from dashcore_brokers.sandbox.exchange import US_ACCOUNT_ID
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
-from dashcore_cli.tls import ensure_self_signed
 from dashcore_http import create_app
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_system import SystemClock
@@ -66,19 +58,9 @@ from tests.integration.test_worker_process import (
 
 __all__ = ["mailbox", "role_database", "settings", "worker_env", "workers"]
 
-BLOCKED = (
-    "product gap: a dashcore process reaches a broker either through its own in-process "
-    "sandbox (DASHCORE_BROKER_SANDBOXES=true; the _API_BASE_URL overrides are then ignored) or "
-    "over https verified against certifi's public roots only (ProviderHttp sets "
-    "trust_env=False and no setting names a CA), and _API_BASE_URL refuses http outside "
-    "sandbox mode; so worker processes cannot share one sandbox: `dashcore sandbox serve` "
-    "speaks plain http and a self-signed https sandbox is refused (provider_unreachable)"
-)
-
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.xfail(strict=True, raises=AssertionError, reason=BLOCKED),
 ]
 
 ACCOUNT_LISTING = "/trader/v1/accounts/accountNumbers"
@@ -87,11 +69,10 @@ ACCOUNT_LISTING = "/trader/v1/accounts/accountNumbers"
 
 @dataclass(frozen=True, slots=True)
 class ServedSandbox:
-    """The Schwab sandbox on ``url`` over HTTPS; ``cert`` is the certificate to trust."""
+    """The Schwab sandbox served on ``url``."""
 
     sandbox: SchwabSandbox
     url: str
-    cert: Path
     gate: Gate
 
 
@@ -104,7 +85,7 @@ def sandbox_port() -> int:
 def app_settings(settings: Settings, memory_settings: Settings, sandbox_port: int) -> Settings:
     """The API's settings: the workers' database, Redis prefix and vault keys, no in-process
     sandboxes, Schwab configured at the served sandbox."""
-    base = f"https://127.0.0.1:{sandbox_port}"
+    base = f"http://127.0.0.1:{sandbox_port}"
     return replace(
         memory_settings,
         database_url=settings.database_url,
@@ -125,9 +106,8 @@ def app_settings(settings: Settings, memory_settings: Settings, sandbox_port: in
 
 
 @pytest.fixture
-def schwab(app_settings: Settings, sandbox_port: int, tmp_path: Path) -> Iterator[ServedSandbox]:
+def schwab(app_settings: Settings, sandbox_port: int) -> Iterator[ServedSandbox]:
     """The sandbox served on a thread until the test ends; latency faults wait on its gate."""
-    cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
     gate = Gate()
     sandbox = SchwabSandbox(
         SystemClock(),
@@ -140,8 +120,6 @@ def schwab(app_settings: Settings, sandbox_port: int, tmp_path: Path) -> Iterato
             sandbox,
             host="127.0.0.1",
             port=sandbox_port,
-            ssl_certfile=cert,
-            ssl_keyfile=key,
             lifespan="off",
             log_level="warning",
         )
@@ -154,7 +132,7 @@ def schwab(app_settings: Settings, sandbox_port: int, tmp_path: Path) -> Iterato
         assert time.monotonic() < deadline, "the sandbox server did not start in time"
         time.sleep(POLL)
     try:
-        yield ServedSandbox(sandbox, f"https://127.0.0.1:{sandbox_port}", cert, gate)
+        yield ServedSandbox(sandbox, f"http://127.0.0.1:{sandbox_port}", gate)
     finally:
         gate.open.set()  # nothing stays parked in a latency fault
         server.should_exit = True
@@ -171,7 +149,6 @@ def broker_env(worker_env: dict[str, str], schwab: ServedSandbox) -> dict[str, s
         "DASHCORE_PROVIDER_SCHWAB_CLIENT_SECRET": SCHWAB_APP_SECRET,
         "DASHCORE_PROVIDER_SCHWAB_API_BASE_URL": schwab.url,
         "DASHCORE_PROVIDER_SCHWAB_LOGIN_BASE_URL": schwab.url,
-        "SSL_CERT_FILE": str(schwab.cert),
     }
 
 
@@ -180,10 +157,8 @@ async def served(
     app_settings: Settings,
     mailbox: Mailbox,
     schwab: ServedSandbox,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Served]:
     """The API in this process: it enqueues on Redis and never runs a job itself."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(schwab.cert))
     app = create_app(app_settings, mailbox)
     try:
         async with _Lifespan(app):
@@ -203,11 +178,11 @@ async def served(
 
 
 async def connect_schwab(served: Served, account: Account, schwab: ServedSandbox) -> str:
-    """A connected Schwab connection: the browser's trip to the sandbox goes over HTTPS."""
+    """A connected Schwab connection: the browser's trip to the sandbox goes over the network."""
     connection_id = await create(served.client, account, "schwab")
     login = await start(served.client, account, connection_id)
     assert login.startswith(schwab.url), login
-    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=schwab.cert)) as browser:
+    async with httpx.AsyncClient() as browser:
         consent = await browser.get(login)
     assert consent.status_code in (302, 303), consent.text
     landed = await land(served.client, account, consent.headers["location"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from types import MappingProxyType, TracebackType
 from typing import ClassVar, Protocol
 from urllib.parse import urlsplit
@@ -72,17 +73,31 @@ class ProviderConfig:
     def __post_init__(self) -> None:
         for name in ("api_base_url", "login_base_url"):
             url = urlsplit(getattr(self, name))
-            allowed = ("https", "http") if self.sandbox else ("https",)
+            plain_http_ok = self.sandbox or _is_loopback(url.hostname)
+            allowed = ("https", "http") if plain_http_ok else ("https",)
             if url.scheme not in allowed or not url.netloc or url.query or url.fragment:
                 raise ValueError(
                     f"{name} must be an https URL without query"
-                    + (" (http is accepted for a sandbox)" if not self.sandbox else "")
+                    + (" (http is accepted on a loopback host)" if not plain_http_ok else "")
                 )
 
     def require_app_credentials(self, provider: str) -> None:
         """Brokers that register apps (Schwab, Kite, Upstox) cannot work without them."""
         if not self.client_id or not self.client_secret:
             raise ValueError(f"{provider} needs the app's client id and client secret")
+
+
+def _is_loopback(host: str | None) -> bool:
+    """Plain http stays on this machine when the host is a loopback address: a simulator that
+    several dashcore processes share (``dashcore sandbox serve``), never a network hop."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ProfileReader(Protocol):

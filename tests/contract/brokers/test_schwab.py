@@ -170,3 +170,15 @@ def test_schwab_has_no_revoke_and_needs_app_credentials() -> None:
         PLUGIN.create(ProviderConfig("https://a.test", "https://a.test"), FakeClock())
     with pytest.raises(ValueError, match="https"):
         ProviderConfig("http://api.schwabapi.com", "https://api.schwabapi.com")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8301", "http://localhost:8301", "http://[::1]:8301"]
+)
+def test_plain_http_is_accepted_only_on_a_loopback_host(url: str) -> None:
+    """A simulator several dashcore processes share (``dashcore sandbox serve``) stays on this
+    machine; anything across a network needs TLS."""
+    assert ProviderConfig(url, url).api_base_url == url
+    for remote in ("http://10.0.0.5:8301", "http://sandbox.example.com"):
+        with pytest.raises(ValueError, match="loopback"):
+            ProviderConfig(remote, remote)

@@ -10,7 +10,7 @@ lock; listings read the whole table (fine for one process and tests, not for mil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Hashable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from dashcore.domain.aggregation import (
     check_page_size,
     encode_key_cursor,
     keyset_page,
+    upsert_batch_owner,
 )
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.portfolio import Page
@@ -278,7 +279,7 @@ class MemoryTransactionRepository(TransactionRepository):
     async def upsert(self, transactions: Sequence[StoredTransaction]) -> UpsertCounts:
         if not transactions:
             return UpsertCounts()
-        account_id, user_id = _one_account(transactions)
+        account_id, user_id = upsert_batch_owner(transactions)
         existing = self._of_account(account_id)
         added: list[StoredTransaction] = []
         modified: list[StoredTransaction] = []
@@ -378,17 +379,6 @@ class MemoryTransactionRepository(TransactionRepository):
             key=lambda row: row.change_seq,
         )
         return TransactionChanges.of(rows[: limit + 1], after_seq, limit)
-
-
-def _one_account(rows: Iterable[StoredTransaction]) -> tuple[UUID, UUID]:
-    """The account and owner of a batch (one of each), whose provider ids are unique."""
-    accounts = {(row.account_id, row.user_id) for row in rows}
-    ids = [row.provider_transaction_id for row in rows]
-    if len(accounts) != 1:
-        raise ValueError("an upsert batch belongs to one account")
-    if len(set(ids)) != len(ids):
-        raise ValueError("an upsert batch holds each provider id once")
-    return next(iter(accounts))
 
 
 class MemoryTransactionStream(TransactionStream):

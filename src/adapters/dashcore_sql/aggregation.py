@@ -70,6 +70,7 @@ from dashcore.domain.aggregation import (
     check_page_size,
     encode_key_cursor,
     keyset_page,
+    upsert_batch_owner,
 )
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import AssetClass, Instrument
@@ -616,7 +617,7 @@ class SqlTransactionRepository(TransactionRepository):
     async def upsert(self, transactions_: Sequence[StoredTransaction]) -> UpsertCounts:
         if not transactions_:
             return UpsertCounts()
-        account_id, user_id = _one_account(transactions_)
+        account_id, user_id = upsert_batch_owner(transactions_)
         existing = await self._existing(
             account_id, [row.provider_transaction_id for row in transactions_]
         )
@@ -723,17 +724,6 @@ class SqlTransactionRepository(TransactionRepository):
         )
         rows = [_transaction(row) for row in await self._uow.execute(query)]
         return TransactionChanges.of(rows, after_seq, limit)
-
-
-def _one_account(rows: Iterable[StoredTransaction]) -> tuple[UUID, UUID]:
-    """The account and owner of a batch (one of each), whose provider ids are unique."""
-    accounts = {(row.account_id, row.user_id) for row in rows}
-    ids = [row.provider_transaction_id for row in rows]
-    if len(accounts) != 1:
-        raise ValueError("an upsert batch belongs to one account")
-    if len(set(ids)) != len(ids):
-        raise ValueError("an upsert batch holds each provider id once")
-    return next(iter(accounts))
 
 
 class SqlTransactionStream(TransactionStream):

@@ -89,6 +89,7 @@ __all__ = [
     "keyset_page",
     "parse_account_name",
     "totals_by_currency",
+    "upsert_batch_owner",
 ]
 
 T = TypeVar("T")
@@ -815,6 +816,18 @@ class TransactionFilter:
 
 
 # ------------------------------------------------------------------------------- cursors
+
+
+def upsert_batch_owner(rows: Sequence[StoredTransaction]) -> tuple[UUID, UUID]:
+    """The account and owner of an upsert batch: one of each, and each provider transaction
+    id once (repositories refuse anything else with ``ValueError``)."""
+    accounts = {(row.account_id, row.user_id) for row in rows}
+    ids = [row.provider_transaction_id for row in rows]
+    if len(accounts) != 1:
+        raise ValueError("an upsert batch belongs to one account")
+    if len(set(ids)) != len(ids):
+        raise ValueError("an upsert batch holds each provider id once")
+    return next(iter(accounts))
 
 
 def check_page_size(limit: int) -> int:

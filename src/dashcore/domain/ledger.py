@@ -49,12 +49,20 @@ belongs to whoever displays.
 A ledger is built from one user's trades; ``account`` labels group them. It reads each trade as
 a :data:`LedgerEntry` (only what the rules above use): :meth:`LotLedger.build` makes them from
 :class:`Trade` values, :meth:`LotLedger.from_entries` takes them as a repository reads them.
+
+**Resuming.** Applying trades in execution order is all a ledger does, so one built from a
+user's first trades can go on with the later ones (:meth:`LotLedger.extend`): a ledger kept as a
+:class:`LedgerSnapshot` (plain values, for a store) and restored, then extended with the
+trades executed since, is the ledger of all of them, to the last digit. A trade executed
+*before* the last one applied cannot be added that way (the ledger refuses it): whoever keeps
+snapshots builds afresh after a change that is not an append. The ledger also remembers each
+position's last trade price, the fallback when no quote prices an open instrument.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -73,6 +81,7 @@ __all__ = [
     "PRECISION",
     "CostMethod",
     "LedgerEntry",
+    "LedgerSnapshot",
     "LotLedger",
     "OpenLot",
     "PnlTotals",
@@ -100,6 +109,38 @@ quantity, price, charges, executed_at)``, where ``buys`` is ``True`` for a buy a
 is the trade's :attr:`~Trade.total_charges` (charges plus the MTF charge). A plain tuple, not a
 class: a ledger reads 100,000 of them, and a tuple of immutable values costs the least to make
 and to unpack. Its values are a checked trade's (see :func:`ledger_entry`)."""
+
+
+SnapshotPosition: TypeAlias = tuple[
+    str, str, str, str, int, Decimal, Decimal, Decimal, Decimal, int,
+    tuple[Decimal, ...], tuple[Decimal, ...], tuple[datetime, ...],
+]  # fmt: skip
+"""One position of a :class:`LedgerSnapshot`: ``(account, symbol, exchange, currency code,
+sign, held, basis, realized, last price, last entry, sizes, bases, opened)``: ``sign`` 1
+long, -1 short, 0 flat; ``held`` the unsigned open quantity and ``basis`` the signed cost
+basis (running sums, kept as they are rather than summed again, so that every digit
+survives); ``realized`` the realized P&L; ``last price`` the price of the position's latest
+entry and ``last entry`` that entry's number (1 for the ledger's first entry); the open lots
+oldest first as three parallel tuples: unsigned sizes, signed bases, opening instants."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSnapshot:
+    """A ledger as plain values (strings, ``Decimal``, UTC ``datetime``, ``int``, tuples of
+    them), for a store to keep: :meth:`LotLedger.from_snapshot` gives back a ledger equal to
+    the one :meth:`LotLedger.snapshot` took it of, digit for digit."""
+
+    method: str
+    """The :class:`CostMethod`'s value."""
+    positions: tuple[SnapshotPosition, ...]
+    entries: int
+    """How many entries the ledger applied."""
+    pending_splits: tuple[tuple[str, str, int, int, datetime], ...]
+    """``(symbol, exchange, numerator, denominator, effective_at)`` of the splits no entry has
+    reached yet, in order of ``effective_at``."""
+    last_executed_at: datetime | None
+    """The instant of the last entry applied (``None``: none was); an entry to extend the
+    ledger with may not be earlier."""
 
 
 class CostMethod(StrEnum):
@@ -185,6 +226,8 @@ class _Position:
         "currency",
         "held",
         "instrument",
+        "last_price",
+        "last_seq",
         "newest_first",
         "opened",
         "pooled",
@@ -208,6 +251,8 @@ class _Position:
         self.basis = _ZERO
         self.sign = 0  # 1 long, -1 short, 0 flat
         self.realized = _ZERO
+        self.last_price = _ZERO  # of the position's latest entry, the ledger's entry last_seq
+        self.last_seq = 0
 
     def apply(self, sign: int, quantity: Decimal, cash: Decimal, at: datetime) -> None:
         """``sign`` 1 buys, -1 sells; ``cash`` is signed: paid > 0, received < 0."""
@@ -267,6 +312,16 @@ class _Position:
             self.sign = 0
         return taken
 
+    def copy(self) -> _Position:
+        """An independent copy (its lots are its own)."""
+        clone = _Position.__new__(_Position)
+        for name in _Position.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.sizes, clone.bases, clone.opened = (
+            self.sizes.copy(), self.bases.copy(), self.opened.copy(),
+        )  # fmt: skip
+        return clone
+
     def quantity(self) -> Decimal:
         """Signed: short < 0 (negated exactly, whatever the context's precision)."""
         return self.held.copy_negate() if self.sign < 0 else self.held
@@ -279,13 +334,29 @@ class _Position:
 
 
 class LotLedger:
-    """Open lots and realized P&L of every (account, instrument), by one cost method."""
+    """Open lots and realized P&L of every (account, instrument), by one cost method.
 
-    __slots__ = ("_positions", "method")
+    A ledger is *resumable*: :meth:`extend` applies entries later than every entry applied
+    before (an earlier one is a ``ValueError``), so a ledger built from a user's first trades,
+    kept as a :meth:`snapshot` and restored by :meth:`from_snapshot`, then extended with the
+    trades executed since, equals the ledger built from all of them at once, digit for digit.
+    Splits given when the ledger is made apply as entries reach them; those not reached yet
+    apply to what is valued (:meth:`valued_at`, :meth:`open_lots`) and stay pending, so a
+    later entry still sees them at their instant.
 
-    def __init__(self, method: CostMethod, positions: Mapping[_Key, _Position]) -> None:
-        self.method = method
-        self._positions = dict(positions)
+    It also keeps each instrument's *last trade price*: the price of the latest entry in it
+    (execution order), in any account."""
+
+    __slots__ = ("_applied", "_currencies", "_last_at", "_pending", "_positions", "method")
+
+    def __init__(self, method: CostMethod | str, splits: Iterable[Split] = ()) -> None:
+        """An empty ledger under ``method``, with ``splits`` to apply as entries reach them."""
+        self.method = _method(method)
+        self._positions: dict[_Key, _Position] = {}
+        self._currencies: dict[tuple[str, str], Currency] = {}
+        self._applied = 0
+        self._pending: list[Split] = sorted(splits, key=_by_effect)
+        self._last_at: datetime | None = None
 
     @classmethod
     def build(
@@ -302,54 +373,195 @@ class LotLedger:
         method: CostMethod | str,
         splits: Iterable[Split] = (),
     ) -> LotLedger:
+        """An empty ledger under ``method`` and ``splits``, extended with ``entries`` (in
+        execution order, see :meth:`extend`)."""
+        return cls(method, splits).extend(entries)
+
+    def extend(self, entries: Iterable[LedgerEntry]) -> LotLedger:
         """Apply ``entries``, which must come in execution order (``executed_at``, ties by
-        trade id, as ``TradeRepository.ledger_entries`` reads them; they are not sorted here,
-        and an entry earlier than the one before it is a ``ValueError``), and ``splits`` under
-        ``method``. A trade in another currency than its instrument's earlier trades is
-        ``InvalidInput``."""
-        method = _method(method)
-        positions: dict[_Key, _Position] = {}
-        currencies: dict[tuple[str, str], Currency] = {}
-        pending = sorted(splits, key=_by_effect)
+        trade id, as ``TradeRepository.ledger_entries`` reads them; they are not sorted here)
+        and no earlier than the last entry this ledger applied: an entry earlier than the one
+        before it is a ``ValueError``. A split takes effect before the first entry at or after
+        its instant. A trade in another currency than its instrument's earlier trades is
+        ``InvalidInput`` (the ledger is then half-extended: drop it). Returns the ledger
+        itself, so that calls chain."""
+        method = self.method
+        positions = self._positions
+        currencies = self._currencies
+        applied = entries if isinstance(entries, Sequence) else list(entries)
+        pending = self._pending
         next_split = 0
         split_at = pending[0].effective_at if pending else None
-        previous_at: datetime | None = None
-        with localcontext(prec=PRECISION):
-            for entry in entries:
-                account, symbol, exchange, code, buys, quantity, price, charges, at = entry
-                if previous_at is not None and at < previous_at:
-                    raise ValueError("ledger entries must come in execution order")
-                previous_at = at
-                while split_at is not None and split_at <= at:
-                    _split(positions, pending[next_split])
-                    next_split += 1
-                    split_at = (
-                        pending[next_split].effective_at if next_split < len(pending) else None
-                    )
-                key = (account, symbol, exchange)
-                position = positions.get(key)
-                if position is None:
-                    position = positions[key] = _Position(
-                        account, *_instrument_of(currencies, symbol, exchange, code), method
-                    )
-                if code != position.currency.code:
-                    raise InvalidInput(
-                        f"A trade at {at.isoformat()} is in {code}, but "
-                        f"{position.instrument} trades in {position.currency}.",
-                        code="currency_mismatch",
-                        field="price",
-                    )
-                if buys:
-                    position.apply(1, quantity, quantity * price + charges, at)
-                else:
-                    position.apply(-1, quantity, charges - quantity * price, at)
-            for split in pending[next_split:]:
-                _split(positions, split)
-        return cls(method, positions)
+        previous_at = self._last_at
+        try:
+            with localcontext(prec=PRECISION):
+                for entry in applied:
+                    account, symbol, exchange, code, buys, quantity, price, charges, at = entry
+                    if previous_at is not None and at < previous_at:
+                        raise ValueError("ledger entries must come in execution order")
+                    previous_at = at
+                    while split_at is not None and split_at <= at:
+                        _split(positions, pending[next_split])
+                        next_split += 1
+                        split_at = (
+                            pending[next_split].effective_at if next_split < len(pending) else None
+                        )
+                    key = (account, symbol, exchange)
+                    position = positions.get(key)
+                    if position is None:
+                        position = positions[key] = _Position(
+                            account, *_instrument_of(currencies, symbol, exchange, code), method
+                        )
+                    if code != position.currency.code:
+                        raise InvalidInput(
+                            f"A trade at {at.isoformat()} is in {code}, but "
+                            f"{position.instrument} trades in {position.currency}.",
+                            code="currency_mismatch",
+                            field="price",
+                        )
+                    if buys:
+                        position.apply(1, quantity, quantity * price + charges, at)
+                    else:
+                        position.apply(-1, quantity, charges - quantity * price, at)
+        finally:
+            del pending[:next_split]
+            self._last_at = previous_at
+        self._note_last_trades(applied)
+        return self
+
+    def _note_last_trades(self, entries: Sequence[LedgerEntry]) -> None:
+        """Give each position its latest entry's price and number, reading the entries
+        just applied from the newest back until every position has been seen (a pass after
+        the fact: a store per entry in the loop above costs the full build several times
+        more)."""
+        positions = self._positions
+        number = self._applied + len(entries)
+        self._applied = number
+        seen: set[_Key] = set()
+        for entry in reversed(entries):
+            key = entry[:3]
+            if key not in seen:
+                seen.add(key)
+                position = positions[key]
+                position.last_price = entry[6]
+                position.last_seq = number
+                if len(seen) == len(positions):
+                    return
+            number -= 1
+
+    def snapshot(self) -> LedgerSnapshot:
+        """Everything this ledger holds, as plain values (see :class:`LedgerSnapshot`)."""
+        return LedgerSnapshot(
+            method=self.method.value,
+            positions=tuple(
+                (
+                    p.account,
+                    p.instrument.symbol,
+                    p.instrument.exchange,
+                    p.currency.code,
+                    p.sign,
+                    p.held,
+                    p.basis,
+                    p.realized,
+                    p.last_price,
+                    p.last_seq,
+                    tuple(p.sizes),
+                    tuple(p.bases),
+                    tuple(p.opened),
+                )
+                for p in self._positions.values()
+            ),
+            entries=self._applied,
+            pending_splits=tuple(
+                (
+                    s.instrument.symbol,
+                    s.instrument.exchange,
+                    s.numerator,
+                    s.denominator,
+                    s.effective_at,
+                )
+                for s in self._pending
+            ),
+            last_executed_at=self._last_at,
+        )
+
+    @classmethod
+    def from_snapshot(cls, snapshot: LedgerSnapshot) -> LotLedger:
+        """The ledger :meth:`snapshot` took ``snapshot`` of, ready to :meth:`extend`. A
+        snapshot whose parts do not fit together is a ``ValueError``."""
+        ledger = cls(
+            snapshot.method,
+            (
+                Split(InstrumentKey(symbol, exchange), numerator, denominator, effective_at)
+                for symbol, exchange, numerator, denominator, effective_at in (
+                    snapshot.pending_splits
+                )
+            ),
+        )
+        currencies = ledger._currencies
+        for (
+            account,
+            symbol,
+            exchange,
+            code,
+            sign,
+            held,
+            basis,
+            realized,
+            last_price,
+            last_seq,
+            sizes,
+            bases,
+            opened,
+        ) in snapshot.positions:
+            if sign not in (-1, 0, 1) or not len(sizes) == len(bases) == len(opened):
+                raise ValueError("not a ledger snapshot: a position's lots do not fit together")
+            instrument, currency = _instrument_of(currencies, symbol, exchange, code)
+            if currency.code != code:
+                raise ValueError("not a ledger snapshot: an instrument in two currencies")
+            position = _Position(account, instrument, currency, ledger.method)
+            position.sign = sign
+            position.held = held
+            position.basis = basis
+            position.realized = realized
+            position.last_price = last_price
+            position.last_seq = last_seq
+            position.sizes.extend(sizes)
+            position.bases.extend(bases)
+            position.opened.extend(opened)
+            ledger._positions[account, symbol, exchange] = position
+        ledger._applied = snapshot.entries
+        ledger._last_at = snapshot.last_executed_at
+        return ledger
+
+    def for_account(self, account: str) -> LotLedger:
+        """This ledger restricted to ``account``'s positions (a copy: extending either leaves
+        the other as it was); its last trade prices are the account's."""
+        restricted = LotLedger(self.method, self._pending)
+        restricted._positions = {
+            key: position.copy() for key, position in self._positions.items() if key[0] == account
+        }
+        restricted._currencies = dict(self._currencies)
+        restricted._applied = self._applied
+        restricted._last_at = self._last_at
+        return restricted
+
+    def accounts(self) -> frozenset[str]:
+        """The labels of the accounts that have a position (open or closed)."""
+        return frozenset(key[0] for key in self._positions)
+
+    def last_trade_prices(self) -> dict[InstrumentKey, Money]:
+        """Each instrument's last trade price: the price of its latest entry, in any account."""
+        latest: dict[tuple[str, str], _Position] = {}
+        for (_, symbol, exchange), position in self._positions.items():
+            seen = latest.get((symbol, exchange))
+            if seen is None or position.last_seq > seen.last_seq:
+                latest[symbol, exchange] = position
+        return {p.instrument: Money(p.last_price, p.currency) for p in latest.values()}
 
     def open_lots(self, account: str, instrument: InstrumentKey) -> tuple[OpenLot, ...]:
         """The open lots of one position, oldest first (none when flat or never traded)."""
-        position = self._positions.get((account, instrument.symbol, instrument.exchange))
+        position = self._settled().get((account, instrument.symbol, instrument.exchange))
         if position is None:
             return ()
         short, currency = position.sign < 0, position.currency
@@ -362,7 +574,7 @@ class LotLedger:
         """Value every position at ``prices`` (last price per instrument, in its currency)."""
         with localcontext(prec=PRECISION):
             rows = sorted(
-                self._positions.values(),
+                self._settled().values(),
                 key=lambda p: (p.account, p.instrument.exchange, p.instrument.symbol),
             )
             positions = tuple(
@@ -397,6 +609,21 @@ class LotLedger:
                 account_totals=_totals(positions, by_account=True),
                 totals=_totals(instruments, by_account=False),
             )
+
+    def _settled(self) -> dict[_Key, _Position]:
+        """The positions with the pending splits applied: copies of those they change (a
+        pending split stays pending, for the entries still to come)."""
+        if not self._pending:
+            return self._positions
+        split_instruments = {(s.instrument.symbol, s.instrument.exchange) for s in self._pending}
+        settled = {
+            key: position.copy() if key[1:] in split_instruments else position
+            for key, position in self._positions.items()
+        }
+        with localcontext(prec=PRECISION):
+            for split in self._pending:
+                _split(settled, split)
+        return settled
 
 
 def build_portfolio(

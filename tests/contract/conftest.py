@@ -31,6 +31,7 @@ from dashcore_memory import (
     MemoryUnitOfWork,
 )
 from dashcore_sql import (
+    ChainHeads,
     SqlAuditLog,
     SqlSealedSecretRepository,
     SqlUnitOfWork,
@@ -59,7 +60,11 @@ class Work:
 class Backend(Protocol):
     name: str
 
-    def work(self) -> AbstractAsyncContextManager[Work]: ...
+    def work(self, *, process: int = 0) -> AbstractAsyncContextManager[Work]:
+        """A unit of work of one ``process``: the works of a SQL backend's process share what
+        it remembers of the audit chains' heads (:class:`~dashcore_sql.ChainHeads`), as the
+        app's requests do; another ``process`` has its own."""
+        ...
 
     async def tamper_event(
         self,
@@ -85,7 +90,7 @@ class MemoryBackend:
         self.database = MemoryDatabase()
 
     @asynccontextmanager
-    async def work(self) -> AsyncIterator[Work]:
+    async def work(self, *, process: int = 0) -> AsyncIterator[Work]:
         uow = MemoryUnitOfWork(self.database)
         try:
             yield Work(uow, MemoryAuditLog(uow), MemorySealedSecretRepository(uow), uow)
@@ -121,11 +126,13 @@ class SqlBackend:
     def __init__(self, name: str, engine: AsyncEngine) -> None:
         self.name = name
         self.engine = engine
+        self.chain_heads: dict[int, ChainHeads] = {}
 
     @asynccontextmanager
-    async def work(self) -> AsyncIterator[Work]:
+    async def work(self, *, process: int = 0) -> AsyncIterator[Work]:
+        heads = self.chain_heads.setdefault(process, ChainHeads())
         async with unit_of_work(self.engine) as uow:
-            audit = SqlAuditLog(uow, page_size=AUDIT_PAGE_SIZE)
+            audit = SqlAuditLog(uow, page_size=AUDIT_PAGE_SIZE, heads=heads)
             yield Work(uow, audit, SqlSealedSecretRepository(uow), uow)
 
     async def tamper_event(

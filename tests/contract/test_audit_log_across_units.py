@@ -4,6 +4,8 @@ log wrote before, so a rolled-back append or another writer's events never fork 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from tests.contract.conftest import Backend
 from tests.contract.test_audit_log import all_records, event, verify
 
@@ -58,4 +60,33 @@ async def test_events_of_one_unit_of_work_chain_in_order_across_chains(
         ("user:2", 2),
     ]
     assert appended[3].prev_hash == appended[2].hash
+    assert (await verify(backend)).intact
+
+
+async def test_writers_in_two_processes_take_turns_without_forking_the_chain(
+    backend: Backend,
+) -> None:
+    """Each process remembers the head it last wrote; the other's appends make that memory
+    stale, and an append past a stale head must find the real one."""
+    appended = []
+    for number in range(1, 7):
+        async with backend.work(process=number % 2) as work:
+            appended.append(await work.audit.append(event(number)))
+            await work.uow.commit()
+    assert [record.seq for record in appended] == [1, 2, 3, 4, 5, 6]
+    assert all(later.prev_hash == earlier.hash for earlier, later in pairwise(appended))
+    result = await verify(backend)
+    assert result.intact
+    assert result.events_checked == 6
+
+
+async def test_a_process_appends_after_its_own_last_head_across_units_of_work(
+    backend: Backend,
+) -> None:
+    for number in range(1, 4):
+        async with backend.work() as work:
+            await work.audit.append(event(number))
+            await work.uow.commit()
+    records = await all_records(backend)
+    assert [record.seq for record in records] == [1, 2, 3]
     assert (await verify(backend)).intact

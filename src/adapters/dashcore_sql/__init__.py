@@ -4,7 +4,7 @@ Build an engine once per process (``create_engine``), migrate it (``upgrade``), 
 ``unit_of_work`` per request or job and build repositories on it.
 """
 
-from dashcore_sql.audit import SqlAuditLog
+from dashcore_sql.audit import ChainHeads, SqlAuditLog
 from dashcore_sql.engine import create_engine, normalize_url
 from dashcore_sql.migrate import current, downgrade, history, upgrade
 from dashcore_sql.probe import SqlDatabaseProbe
@@ -14,6 +14,7 @@ from dashcore_sql.types import ExactDecimal, UtcDateTime
 from dashcore_sql.uow import SqlUnitOfWork, unit_of_work
 
 __all__ = [
+    "ChainHeads",
     "ExactDecimal",
     "SqlAuditLog",
     "SqlDatabaseProbe",

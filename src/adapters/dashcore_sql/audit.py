@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Insert, RowMapping, Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,10 +24,35 @@ from dashcore.ports.audit import AuditLog
 from dashcore_sql.tables import audit_chain_heads, audit_events
 from dashcore_sql.uow import SqlUnitOfWork
 
-__all__ = ["SqlAuditLog"]
+__all__ = ["ChainHeads", "SqlAuditLog"]
 
 _heads = audit_chain_heads.c
 _events = audit_events.c
+
+HEADS_REMEMBERED: Final = 10_000
+"""Chains whose head one process remembers (an actor each: about 100 bytes a chain)."""
+
+
+class ChainHeads:
+    """The head each chain had when this process last appended to it, the least recently
+    written forgotten first beyond ``capacity``. Only a hint: an append checks it against the
+    stored head (see :class:`SqlAuditLog`), so a head another process moved, or that a rolled
+    back append left behind, costs the long way and never a fork."""
+
+    def __init__(self, capacity: int = HEADS_REMEMBERED) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self._capacity = capacity
+        self._heads: OrderedDict[str, ChainHead] = OrderedDict()
+
+    def get(self, chain: str) -> ChainHead | None:
+        return self._heads.get(chain)
+
+    def remember(self, head: ChainHead) -> None:
+        self._heads[head.chain] = head
+        self._heads.move_to_end(head.chain)
+        if len(self._heads) > self._capacity:
+            self._heads.popitem(last=False)
 
 
 class SqlAuditLog(AuditLog):
@@ -38,35 +64,53 @@ class SqlAuditLog(AuditLog):
     concurrent appends get consecutive positions and never fork the chain. Appends to
     different chains never wait for each other on PostgreSQL.
 
-    The head this log last wrote is remembered: the next append to that chain (the next event
-    of one unit of work, typically) first moves the head only if it is still exactly that one
-    (``UPDATE … WHERE seq = :seq AND hash = :hash``, which takes the same row lock), and goes
-    the long way only when someone else moved it or the write was rolled back.
+    The head last written to each chain is remembered (:class:`ChainHeads`, shared by the
+    process's logs when one is passed in): the next append to that chain — the next event of
+    the request, or the actor's next request — first moves the head only if it is still
+    exactly that one (``UPDATE … WHERE seq = :seq AND hash = :hash``, which takes the same row
+    lock), and goes the long way only when someone else moved it or the write was rolled back.
+    On PostgreSQL that move and the event's insert are one statement (the ``UPDATE`` in a
+    ``WITH`` clause, the ``INSERT`` selecting from what it returned, so the event is inserted
+    only if the head moved): an append is one round trip to the database.
 
     ``records()`` reads in pages of ``page_size`` rows in (chain, seq) order, so memory stays
     flat however long the log is.
     """
 
-    def __init__(self, uow: SqlUnitOfWork, *, page_size: int = 500) -> None:
+    def __init__(
+        self,
+        uow: SqlUnitOfWork,
+        *,
+        page_size: int = 500,
+        heads: ChainHeads | None = None,
+    ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be positive")
         self._uow = uow
         self._page_size = page_size
-        self._last_written: ChainHead | None = None
+        self._heads = ChainHeads() if heads is None else heads
 
     async def append(self, event: AuditEvent) -> RecordedAuditEvent:
-        last = self._last_written
-        if last is not None and last.chain == event.chain:
-            record = _next_record(event, last.seq, last.hash)
-            moved = await self._uow.execute(
-                _MOVE_HEAD, {**_head_row(record), "read_seq": last.seq, "read_hash": last.hash}
-            )
-            if moved.rowcount != 1:
-                record = await self._append_locked(event)
-        else:
+        known = self._heads.get(event.chain)
+        record = None if known is None else await self._append_after(event, known)
+        if record is None:
             record = await self._append_locked(event)
+            await self._uow.execute(_ADD_EVENT, _event_row(record))
+        self._heads.remember(ChainHead(record.chain, record.seq, record.hash))
+        return record
+
+    async def _append_after(self, event: AuditEvent, known: ChainHead) -> RecordedAuditEvent | None:
+        """Append ``event`` after ``known`` if that is still the chain's head, else ``None``
+        (nothing written)."""
+        record = _next_record(event, known.seq, known.hash)
+        head = {**_head_row(record), "read_seq": known.seq, "read_hash": known.hash}
+        if self._uow.dialect_name == "postgresql":
+            values = {f"event_{name}": value for name, value in _event_row(record).items()}
+            appended = await self._uow.execute(_APPEND_AFTER_HEAD, {**head, **values})
+            return record if appended.rowcount == 1 else None
+        if (await self._uow.execute(_MOVE_HEAD, head)).rowcount != 1:
+            return None
         await self._uow.execute(_ADD_EVENT, _event_row(record))
-        self._last_written = ChainHead(record.chain, record.seq, record.hash)
         return record
 
     async def _append_locked(self, event: AuditEvent) -> RecordedAuditEvent:
@@ -112,6 +156,16 @@ _MOVE_HEAD = (
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
 """Moves a chain's head on only if it is still the one read; built once (compiled cache)."""
+_APPEND_AFTER_HEAD = insert(audit_events).from_select(
+    [column.name for column in audit_events.c],
+    select(
+        *(bindparam(f"event_{column.name}", type_=column.type) for column in audit_events.c)
+    ).select_from(_MOVE_HEAD.returning(_heads.seq).cte("moved")),
+)
+"""PostgreSQL: ``_MOVE_HEAD`` and the event's insert in one statement; the event row is
+inserted only if the head moved (a data-modifying ``WITH``, which SQLite lacks). The event's
+parameters are named ``event_<column>``: named as the columns, they would be taken for the
+insert's own column values."""
 
 
 def _next_record(event: AuditEvent, head_seq: int, head_hash: str) -> RecordedAuditEvent:

@@ -83,6 +83,7 @@ from dashcore_memory.users import (
 )
 from dashcore_security import AesGcmVault, KeyRing
 from dashcore_sql import (
+    ChainHeads,
     SqlAuditLog,
     SqlDatabaseProbe,
     SqlSealedSecretRepository,
@@ -151,9 +152,13 @@ class SqlProvider(Provider):
         SqlSealedSecretRepository, provides=SealedSecretRepository, scope=Scope.REQUEST
     )
 
+    @provide(scope=Scope.APP)
+    def chain_heads(self) -> ChainHeads:
+        return ChainHeads()
+
     @provide(scope=Scope.REQUEST)
-    def audit_log(self, uow: SqlUnitOfWork) -> AuditLog:
-        return SqlAuditLog(uow)
+    def audit_log(self, uow: SqlUnitOfWork, heads: ChainHeads) -> AuditLog:
+        return SqlAuditLog(uow, heads=heads)
 
     users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
     user_directory = provide(SqlUserDirectory, provides=UserDirectory, scope=Scope.APP)

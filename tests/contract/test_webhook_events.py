@@ -1,6 +1,7 @@
 """The webhook inbox contract (``WebhookEventRepository``) on memory, SQLite and PostgreSQL:
-exact round trips, one row per ``(provider, event id)``, and concurrent deliveries of one
-event stored exactly once."""
+exact round trips, one row per ``(provider, event id)``, concurrent deliveries of one event
+stored exactly once, and the retention purge (old rows go in bounded batches, recent ones and
+their dedupe stay)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import func, select
 
+from dashcore.application.webhooks_retention import PurgeWebhookEvents
 from dashcore.domain.errors import Conflict
 from dashcore.domain.webhooks import (
     STORED_BODY_MAX,
@@ -21,8 +23,10 @@ from dashcore.domain.webhooks import (
     Verification,
     VerifiedBy,
     WebhookEvent,
+    WebhookPolicy,
 )
 from dashcore.ports.webhooks import DUPLICATE_EVENT, WebhookEventRepository
+from dashcore.testing.clock import FakeClock
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.webhooks import MemoryWebhookEventRepository
 from dashcore_sql.tables import webhook_events
@@ -207,3 +211,90 @@ async def test_ten_concurrent_deliveries_leave_one_row(sql_backend: SqlBackend) 
     async with sql_backend.engine.connect() as connection:
         rows = await connection.scalar(select(func.count()).select_from(webhook_events))
     assert rows == 1
+
+
+# -- retention (security.md WH-3) -----------------------------------------------------------------
+
+
+async def count_stored(backend: Backend, items: list[WebhookEvent]) -> int:
+    return sum([await stored(backend, item) is not None for item in items])
+
+
+async def purge(backend: Backend, before: datetime, *, limit: int) -> int:
+    async with inbox(backend) as box:
+        purged = await box.events.purge(before, limit=limit)
+        await box.work.uow.commit()
+    return purged
+
+
+async def test_a_purge_deletes_only_events_received_before_the_cut(backend: Backend) -> None:
+    old = [event(n, received_at=NOW - timedelta(days=8, minutes=n)) for n in range(1, 4)]
+    at_cut = event(4, received_at=NOW - timedelta(days=7))
+    recent = event(5, received_at=NOW - timedelta(hours=1))
+    for item in (*old, at_cut, recent):
+        assert await record(backend, item)
+    assert await purge(backend, NOW - timedelta(days=7), limit=100) == 3
+    assert await count_stored(backend, old) == 0
+    assert await stored(backend, at_cut) == at_cut
+    assert await stored(backend, recent) == recent
+    assert await purge(backend, NOW - timedelta(days=7), limit=100) == 0
+
+
+async def test_a_purge_takes_at_most_limit_events_oldest_first(backend: Backend) -> None:
+    items = [
+        event(n, received_at=NOW - timedelta(days=30) + timedelta(minutes=n)) for n in range(5)
+    ]
+    for item in reversed(items):
+        assert await record(backend, item)
+    assert await purge(backend, NOW, limit=2) == 2
+    assert [await stored(backend, item) is None for item in items] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert await purge(backend, NOW, limit=2) == 2
+    assert await purge(backend, NOW, limit=2) == 1
+    assert await count_stored(backend, items) == 0
+
+
+async def test_a_purge_not_committed_deletes_nothing(backend: Backend) -> None:
+    item = event(1, received_at=NOW - timedelta(days=8))
+    assert await record(backend, item)
+    async with inbox(backend) as box:
+        assert await box.events.purge(NOW, limit=10) == 1
+    assert await stored(backend, item) == item
+
+
+async def test_a_replay_inside_the_retention_stays_a_duplicate_after_a_purge(
+    backend: Backend,
+) -> None:
+    """Rows past the retention go; a redelivery of a kept event is still refused, and only
+    an event already forgotten can be stored anew."""
+    forgotten = event(1, event_id="evt_old", received_at=NOW - timedelta(days=8))
+    kept = event(2, event_id="evt_new", received_at=NOW - timedelta(minutes=4))
+    for item in (forgotten, kept):
+        assert await record(backend, item)
+    assert await purge(backend, NOW - timedelta(days=7), limit=1000) == 1
+    assert not await record(backend, event(3, event_id="evt_new", received_at=NOW))
+    assert await stored(backend, kept) == kept
+    assert await record(backend, event(4, event_id="evt_old", received_at=NOW))
+
+
+async def test_the_use_case_purges_a_backlog_batch_by_batch(backend: Backend) -> None:
+    """Five expired events with batches of two: three committed batches, the recent one
+    kept; a run with nothing expired deletes nothing."""
+    expired = [event(n, received_at=NOW - timedelta(days=9, minutes=n)) for n in range(1, 6)]
+    recent = event(9, received_at=NOW - timedelta(days=6))
+    for item in (*expired, recent):
+        assert await record(backend, item)
+    clock = FakeClock(NOW)
+    async with inbox(backend) as box:
+        purge_events = PurgeWebhookEvents(
+            box.events, box.work.uow, clock, WebhookPolicy(), batch_size=2
+        )
+        assert await purge_events() == 5
+        assert await purge_events() == 0
+    assert await count_stored(backend, expired) == 0
+    assert await stored(backend, recent) == recent

@@ -324,6 +324,21 @@ def test_an_order_id_that_is_not_short_printable_text_is_malformed(order_id: obj
         POLICY.verify("schwab", signed_headers(body), body, NOW)
 
 
+def test_a_signed_event_may_name_the_client_reference_we_sent() -> None:
+    body = encoded({"type": "order.updated", "order_id": "GMK39", "client_reference": "A1B2C3D4"})
+    delivery = POLICY.verify("groww", signed_headers(body), body, NOW)
+    assert (delivery.broker_order_id, delivery.client_reference) == ("GMK39", "A1B2C3D4")
+
+
+@pytest.mark.parametrize("reference", [12, "", "x" * 129, "a\nb"])
+def test_a_client_reference_that_is_not_short_printable_text_is_malformed(
+    reference: object,
+) -> None:
+    body = encoded({"type": "order.updated", "order_id": "1", "client_reference": reference})
+    with pytest.raises(BadRequest):
+        POLICY.verify("schwab", signed_headers(body), body, NOW)
+
+
 def test_a_provider_key_that_is_not_one_is_invalid_input() -> None:
     with pytest.raises(InvalidInput) as refused:
         POLICY.verify("../admin", signed_headers(), BODY, NOW)
@@ -341,7 +356,19 @@ def test_a_kite_postback_with_a_valid_checksum_is_a_hint_about_its_order() -> No
         verified_by=VerifiedBy(Verification.KITE_CHECKSUM),
         broker_order_id="220303000308932",
         account_id="AB1234",
+        client_reference="dc4f0a1b",
     )
+
+
+@pytest.mark.parametrize("tag", [None, "", 42, "x" * 129, "a\nb"])
+def test_a_broker_tag_we_could_not_have_sent_is_not_read_and_refuses_nothing(tag: object) -> None:
+    """Kite and Upstox format their own payloads: a null, empty or odd ``tag`` leaves the
+    postback a hint by broker order id only."""
+    kite = POLICY.verify("zerodha", {}, encoded(kite_postback(tag=tag)), NOW)
+    upstox_body = encoded({"update_type": "order", "order_id": "240601000123456", "tag": tag})
+    upstox = POLICY.verify("upstox", {}, upstox_body, NOW)
+    assert (kite.client_reference, upstox.client_reference) == (None, None)
+    assert (kite.broker_order_id, upstox.broker_order_id) == ("220303000308932", "240601000123456")
 
 
 def test_the_kite_checksum_is_sha256_of_order_id_timestamp_and_secret() -> None:
@@ -444,6 +471,7 @@ def test_an_upstox_update_is_unsigned_and_deduplicated_by_its_exact_bytes() -> N
         verified_by=VerifiedBy(Verification.UNSIGNED),
         broker_order_id="240601000123456",
         account_id="7A1B2C",
+        client_reference="dc4f0a1b",
     )
 
 

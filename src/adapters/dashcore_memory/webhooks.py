@@ -7,6 +7,8 @@ commit is refused with ``Conflict`` (``webhook_events_exists``), as the port all
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from dashcore.domain.webhooks import WebhookEvent
 from dashcore.ports.webhooks import WebhookEventRepository
 from dashcore_memory.store import MemoryUnitOfWork
@@ -30,3 +32,13 @@ class MemoryWebhookEventRepository(WebhookEventRepository):
     async def get(self, provider: str, event_id: str) -> WebhookEvent | None:
         event: WebhookEvent | None = self._uow.get(EVENTS, (provider, event_id))
         return event
+
+    async def purge(self, before: datetime, *, limit: int) -> int:
+        received = sorted(
+            (event.received_at, event.id, key)
+            for key, event in self._uow.rows(EVENTS)
+            if event.received_at < before
+        )
+        for _, _, key in received[:limit]:
+            self._uow.delete(EVENTS, key)
+        return min(len(received), limit)

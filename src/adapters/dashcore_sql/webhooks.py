@@ -5,13 +5,17 @@ unique constraint decides which of two concurrent deliveries of one event stores
 PostgreSQL the second insert waits for the first one's transaction, then does nothing if it
 committed (or inserts if it rolled back); SQLite runs each transaction under the database's
 write lock (``BEGIN IMMEDIATE``), so the second sees the first's row.
+
+``purge`` deletes one batch picked by a range scan of ``received_at``'s index (oldest first,
+``LIMIT``); on PostgreSQL rows another purge holds are skipped, not waited for.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, select
+from sqlalchemy import Insert, Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashcore.domain.webhooks import VerifiedBy, WebhookEvent
@@ -54,6 +58,18 @@ class SqlWebhookEventRepository(WebhookEventRepository):
         )
         row = (await self._uow.execute(query)).one_or_none()
         return None if row is None else _event(row)
+
+    async def purge(self, before: datetime, *, limit: int) -> int:
+        batch = (
+            select(_events.id)
+            .where(_events.received_at < before)
+            .order_by(_events.received_at)
+            .limit(limit)
+        )
+        if self._uow.dialect_name == "postgresql":
+            batch = batch.with_for_update(skip_locked=True)
+        statement = delete(webhook_events).where(_events.id.in_(batch.scalar_subquery()))
+        return (await self._uow.execute(statement)).rowcount
 
 
 def _insert_unless_known(dialect_name: str) -> Insert:

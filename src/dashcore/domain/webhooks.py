@@ -53,6 +53,7 @@ from dashcore.domain.time import ensure_utc
 
 __all__ = [
     "ALGORITHM_HEADER",
+    "DEFAULT_RETENTION",
     "DEFAULT_TOLERANCE",
     "EVENT_ID_HEADER",
     "HMAC_SHA256",
@@ -80,6 +81,8 @@ TIMESTAMP_HEADER = "x-broker-timestamp"
 EVENT_ID_HEADER = "x-broker-event-id"
 HMAC_SHA256 = "HMAC-SHA256"
 DEFAULT_TOLERANCE = timedelta(seconds=300)
+DEFAULT_RETENTION = timedelta(days=7)
+"""How long a stored delivery is kept (security.md WH-3: dedupe retention 7 days)."""
 MIN_SECRET_BYTES = 32
 """An HMAC key shorter than the hash's output weakens it (security.md WH-1: ≥ 32 bytes)."""
 MAX_SIGNATURES = 8
@@ -194,27 +197,45 @@ def kite_checksum(order_id: str, order_timestamp: str, api_secret: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What a verified delivery says: its dedupe key, its kind, how it was verified, and the
-    broker order (and broker account) it is about, if any."""
+    broker order (and broker account) it is about, if any. ``client_reference`` is the
+    reference we sent with the order (Kite and Upstox ``tag``; ``client_reference`` of a
+    generic event, e.g. a relay's Groww ``order_reference_id``): what still finds our order
+    while the broker's order id is not stored with it yet."""
 
     event_id: str
     kind: str
     verified_by: VerifiedBy
     broker_order_id: str | None = None
     account_id: str | None = None
+    client_reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookPolicy:
-    """The secrets and clock tolerance deliveries are verified with. ``kite_api_secret`` is
-    the Zerodha app's API secret (``None``: Kite postbacks cannot be verified, so refused)."""
+    """The secrets and clock tolerance deliveries are verified with, and how long stored
+    deliveries are kept. ``kite_api_secret`` is the Zerodha app's API secret (``None``: Kite
+    postbacks cannot be verified, so refused).
+
+    ``retention`` must exceed ``tolerance``: a signed delivery is refused as stale only after
+    the tolerance, so until then its stored row is what refuses a replay; a row purged any
+    sooner would let the same delivery in a second time. Kite and Upstox deliveries carry no
+    timestamp at all: a replay older than the retention is stored again, as a new hint, and
+    harms nothing because a hint is only ever a reason to re-read the order at the broker."""
 
     secrets: WebhookSecrets = WebhookSecrets()
     tolerance: timedelta = DEFAULT_TOLERANCE
     kite_api_secret: str | None = field(default=None, repr=False)
+    retention: timedelta = DEFAULT_RETENTION
 
     def __post_init__(self) -> None:
         if self.tolerance <= timedelta(0):
             raise ValueError("the webhook tolerance is a positive duration")
+        if self.retention <= self.tolerance:
+            raise ValueError("stored webhooks are kept longer than the signature tolerance")
+
+    def purge_before(self, now: datetime) -> datetime:
+        """Deliveries received before this instant may be forgotten."""
+        return ensure_utc(now) - self.retention
 
     def verify(
         self, provider: str, headers: Mapping[str, str], body: bytes, now: datetime
@@ -260,6 +281,7 @@ class WebhookPolicy:
             verified_by=VerifiedBy(Verification.HMAC_SHA256, label),
             broker_order_id=_optional_text(document, "order_id"),
             account_id=_optional_text(document, "account_id"),
+            client_reference=_optional_text(document, "client_reference"),
         )
 
     def _matching_secret(
@@ -307,6 +329,7 @@ class WebhookPolicy:
             verified_by=VerifiedBy(Verification.KITE_CHECKSUM),
             broker_order_id=order_id,
             account_id=_optional_text(document, "user_id"),
+            client_reference=_foreign_reference(document),
         )
 
 
@@ -322,6 +345,7 @@ def _upstox(body: bytes) -> Delivery:
         verified_by=VerifiedBy(Verification.UNSIGNED),
         broker_order_id=_optional_text(document, "order_id") if is_order else None,
         account_id=_optional_text(document, "user_id"),
+        client_reference=_foreign_reference(document) if is_order else None,
     )
 
 
@@ -337,6 +361,13 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _text(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= _FIELD_MAX and value.isprintable()
+
+
+def _foreign_reference(document: Mapping[str, Any]) -> str | None:
+    """A broker's ``tag``, when it is one we could have sent: the broker's own format (often
+    null or empty), so anything else is not read rather than refused."""
+    tag = document.get("tag")
+    return tag if isinstance(tag, str) and _text(tag) else None
 
 
 def _optional_text(document: Mapping[str, Any], name: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from dashcore.domain.webhooks import WebhookEvent
@@ -26,6 +27,11 @@ class WebhookEventRepository(Protocol):
         ...
 
     async def get(self, provider: str, event_id: str) -> WebhookEvent | None: ...
+
+    async def purge(self, before: datetime, *, limit: int) -> int:
+        """Delete at most ``limit`` events received before ``before``, oldest first, in the
+        current unit of work; returns how many. Later events, and the dedupe they give, stay."""
+        ...
 
 
 class OrderUpdateHints(Protocol):

@@ -134,6 +134,11 @@ class Settings:
     """Further keys accepted while senders rotate (comma-separated in the environment)."""
     webhook_tolerance_seconds: int = 300
     """How far a signed webhook's timestamp may be from our clock, either way."""
+    webhook_retention_days: int = 7
+    """Days a stored webhook delivery (and so its dedupe) is kept (security.md WH-3); always
+    longer than the tolerance, so a replay the timestamp still admits is a duplicate."""
+    schedule_webhook_cleanup_seconds: int = 3600
+    """Period of ``webhook_cleanup`` (deliveries past retention deleted); 0 turns it off."""
     order_step_up_above: Mapping[str, Decimal] = field(
         default_factory=lambda: {"USD": Decimal(10_000), "INR": Decimal(500_000)}, compare=False
     )
@@ -267,6 +272,10 @@ class Settings:
             ),
             webhook_tolerance_seconds=reader.get(
                 "WEBHOOK_TOLERANCE_SECONDS", _bounded(1, 3600), 300
+            ),
+            webhook_retention_days=reader.get("WEBHOOK_RETENTION_DAYS", _retention_days, 7),
+            schedule_webhook_cleanup_seconds=reader.get(
+                "SCHEDULE_WEBHOOK_CLEANUP_SECONDS", _schedule, 3600
             ),
             order_step_up_above=reader.get(
                 "ORDER_STEP_UP_ABOVE",
@@ -530,6 +539,18 @@ def _queue_name(raw: str) -> str:
     if not _QUEUE_NAME.fullmatch(raw):
         raise ValueError("1 to 64 of A-Z a-z 0-9 _ . : -, like 'jobs'")
     return raw
+
+
+def _retention_days(raw: str) -> int:
+    """Days webhook deliveries are kept: 1 to 3650, so always longer than the signature
+    tolerance (at most an hour)."""
+    value = int(raw)
+    if not 1 <= value <= 3650:
+        raise ValueError(
+            "days between 1 and 3650: deliveries must be kept longer than "
+            "DASHCORE_WEBHOOK_TOLERANCE_SECONDS, or a replay inside it would be accepted again"
+        )
+    return value
 
 
 def _schedule(raw: str) -> int:

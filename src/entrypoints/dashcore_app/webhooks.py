@@ -18,8 +18,11 @@ from dishka import Provider, Scope, provide
 
 from dashcore.application.orders_reconcile import RefreshOrderStatus
 from dashcore.application.webhooks import ReceiveWebhook
+from dashcore.application.webhooks_retention import PurgeWebhookEvents
 from dashcore.domain.errors import DashcoreError, ProviderUnavailable
 from dashcore.domain.webhooks import KITE_PROVIDER, WebhookPolicy, WebhookSecrets
+from dashcore.ports.clock import Clock
+from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.webhooks import OrderUpdateHints, WebhookEventRepository
 from dashcore_app.settings import Settings
 from dashcore_memory.webhooks import MemoryWebhookEventRepository
@@ -49,6 +52,7 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
         secrets,
         timedelta(seconds=settings.webhook_tolerance_seconds),
         kite_api_secret=kite.get("client_secret"),
+        retention=timedelta(days=settings.webhook_retention_days),
     )
 
 
@@ -92,6 +96,12 @@ class WebhooksProvider(Provider):
         return RefreshOrderOnHint(refresh)
 
     receive = provide(ReceiveWebhook)
+
+    @provide
+    def purge(
+        self, events: WebhookEventRepository, uow: UnitOfWork, clock: Clock, policy: WebhookPolicy
+    ) -> PurgeWebhookEvents:
+        return PurgeWebhookEvents(events, uow, clock, policy)
 
 
 class _SqlInbox(Provider):

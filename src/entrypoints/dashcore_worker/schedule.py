@@ -64,6 +64,7 @@ SCHEDULE_TABLE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry("reconcile_orders", lambda settings: settings.schedule_order_reconcile_seconds),
     ScheduleEntry("poll_orders", lambda settings: settings.schedule_order_poll_seconds),
     ScheduleEntry("export_cleanup", lambda settings: settings.schedule_export_cleanup_seconds),
+    ScheduleEntry("webhook_cleanup", lambda settings: settings.schedule_webhook_cleanup_seconds),
 )
 
 

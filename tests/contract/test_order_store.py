@@ -780,3 +780,20 @@ async def test_expired_keys_are_deleted(backend: Backend) -> None:
     assert await held(backend, owner, "01" * 32) is None
     assert await held(backend, owner, "02" * 32) == recent
     assert await held(backend, stranger, "01" * 32) == theirs
+
+
+async def test_an_unbound_order_is_found_by_its_client_reference(backend: Backend) -> None:
+    """Only while it waits for its broker id (``pending_submit``, ``unknown``), and only at
+    the provider it was sent to."""
+    [owner] = await people(backend, 1)
+    waiting, lost, bound = placed(1, owner), placed(2, owner), placed(3, owner)
+    await add_orders(backend, waiting, lost, bound)
+    lost = await save(backend, in_status(lost, OrderStatus.UNKNOWN))
+    await save(backend, in_status(bound, OrderStatus.OPEN))
+    async with repos(backend) as r:
+        find = r.orders.unbound_by_client_reference
+        assert await find("upstox", waiting.client_reference) == waiting
+        assert await find("upstox", lost.client_reference) == lost
+        assert await find("upstox", bound.client_reference) is None
+        assert await find("zerodha", waiting.client_reference) is None
+        assert await find("upstox", "NOSUCHREFERENCE00000") is None

@@ -66,15 +66,19 @@ def kite_body(status: str = "COMPLETE") -> bytes:
 class RecordingHints(OrderUpdateHints):
     """Keeps every hint; fails with ``failure`` when one is set."""
 
-    received: list[tuple[str, str, str | None]] = field(default_factory=list)
+    received: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
     failure: Exception | None = None
 
     async def order_changed(
-        self, provider: str, broker_order_id: str, account_id: str | None
+        self,
+        provider: str,
+        broker_order_id: str,
+        account_id: str | None,
+        client_reference: str | None = None,
     ) -> None:
         if self.failure is not None:
             raise self.failure
-        self.received.append((provider, broker_order_id, account_id))
+        self.received.append((provider, broker_order_id, account_id, client_reference))
 
 
 class DatabaseDown(MemoryUnitOfWork):
@@ -144,7 +148,7 @@ async def test_a_signed_event_is_stored_audited_and_passed_on(world: World) -> N
         NOW,
     )
     assert (str(event.verified_by), event.body) == ("hmac_sha256:primary", BODY)
-    assert world.hints.received == [("schwab", "ORD-1", "ACC-9")]
+    assert world.hints.received == [("schwab", "ORD-1", "ACC-9", None)]
     [received] = world.audited()
     assert received.event.action == "webhook_received"
     assert received.event.outcome is AuditOutcome.SUCCESS
@@ -177,7 +181,7 @@ async def test_a_replay_is_a_duplicate_stored_once_and_not_passed_on_again(world
     assert again.duplicate
     assert not again.hinted
     assert world.stored() == [first.event]
-    assert world.hints.received == [("schwab", "ORD-1", "ACC-9")]
+    assert world.hints.received == [("schwab", "ORD-1", "ACC-9", None)]
     assert [r.event.action for r in world.audited()] == ["webhook_received", "webhook_duplicate"]
     duplicate = world.audited("webhook_duplicate")[0].event
     assert duplicate.metadata == {
@@ -237,7 +241,7 @@ async def test_an_old_delivery_is_refused(world: World) -> None:
 async def test_a_kite_postback_is_a_hint_about_its_order(world: World) -> None:
     receipt = await world.deliver("zerodha", {}, kite_body())
     assert str(receipt.event.verified_by) == "kite_checksum"
-    assert world.hints.received == [("zerodha", "220303000308932", "AB1234")]
+    assert world.hints.received == [("zerodha", "220303000308932", "AB1234", None)]
     again = await world.deliver("zerodha", {}, kite_body())
     assert again.duplicate
     update = await world.deliver("zerodha", {}, kite_body("CANCELLED"))
@@ -258,9 +262,17 @@ async def test_an_upstox_update_is_an_unsigned_hint(world: World) -> None:
     body = b'{"update_type": "order", "order_id": "240601000123456", "status": "complete"}'
     receipt = await world.deliver("upstox", {}, body)
     assert str(receipt.event.verified_by) == "unsigned"
-    assert world.hints.received == [("upstox", "240601000123456", None)]
+    assert world.hints.received == [("upstox", "240601000123456", None, None)]
     assert (await world.deliver("upstox", {}, body)).duplicate
     assert (await world.deliver("upstox", {}, body + b" ")).duplicate is False
+
+
+async def test_a_hint_carries_the_client_reference_the_broker_echoes(world: World) -> None:
+    """Upstox's ``tag`` is the reference we sent: it finds our order before its broker id is
+    stored with it."""
+    body = b'{"update_type": "order", "order_id": "240601000123456", "tag": "K3M9Q2ZP7XW1B4C6D8FA"}'
+    await world.deliver("upstox", {}, body)
+    assert world.hints.received == [("upstox", "240601000123456", None, "K3M9Q2ZP7XW1B4C6D8FA")]
 
 
 async def test_an_event_about_no_order_is_stored_without_a_hint(world: World) -> None:
@@ -286,7 +298,7 @@ async def test_nothing_is_acknowledged_while_the_database_cannot_commit(world: W
     assert world.hints.received == []
     redelivered = await world.deliver("schwab", signed(), BODY)
     assert not redelivered.duplicate
-    assert world.hints.received == [("schwab", "ORD-1", "ACC-9")]
+    assert world.hints.received == [("schwab", "ORD-1", "ACC-9", None)]
 
 
 async def test_two_concurrent_deliveries_of_one_event_store_and_pass_it_on_once(

@@ -10,15 +10,25 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from structlog.testing import capture_logs
 
-from dashcore.application.orders_reconcile import RefreshOrderStatus
+from dashcore.application.orders import Trader
 from dashcore.application.webhooks import ReceiveWebhook
+from dashcore.application.webhooks_hints import (
+    SETTLE_HINTED_ORDER_TASK,
+    FollowOrderHint,
+    HintOutcome,
+    HintResult,
+    SettleHintedOrder,
+)
+from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.errors import ProviderUnavailable, ReauthRequired
+from dashcore.domain.jobs import JobArgument, JobId, JobState
 from dashcore.domain.orders import OrderStatus, OrderType
-from dashcore.domain.trading import PlacedOrder
+from dashcore.domain.trading import PlacedOrder, client_reference_for
 from dashcore.domain.webhooks import (
     Verification,
     VerifiedBy,
@@ -26,12 +36,16 @@ from dashcore.domain.webhooks import (
     kite_checksum,
     sign_event,
 )
+from dashcore.ports.jobs import JobQueue
 from dashcore_app.settings import Settings, SettingsError
 from dashcore_app.webhooks import RefreshOrderOnHint, webhook_policy
 from dashcore_brokers.sandbox.credentials import KITE_API_SECRET
+from dashcore_brokers.sandbox.faults import FaultKind
+from dashcore_brokers.sandbox.zerodha.records import kite_order_id
 from dashcore_memory import MemoryUnitOfWork
+from dashcore_memory.trading import MemoryOrderRepository
 from dashcore_memory.webhooks import MemoryWebhookEventRepository
-from tests.unit.orders_world import OrdersWorld, open_orders_world
+from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
 
 PRIMARY = "primary-webhook-secret-0123456789abcdef"
 OLDER = "older-webhook-secret-0123456789abcdefgh"
@@ -136,14 +150,34 @@ async def world() -> AsyncIterator[OrdersWorld]:
         yield opened
 
 
-def receiver(world: OrdersWorld, uow: MemoryUnitOfWork) -> ReceiveWebhook:
+class _QueuedJobs(JobQueue):
+    """Records what is enqueued; runs nothing."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, dict[str, JobArgument]]] = []
+
+    async def enqueue(self, task: str, **arguments: JobArgument) -> JobId:
+        self.queued.append((task, arguments))
+        return JobId(UUID(int=len(self.queued)))
+
+    async def status(self, job_id: JobId) -> JobState:
+        raise AssertionError("not used")
+
+
+def follower(world: OrdersWorld, uow: MemoryUnitOfWork, jobs: JobQueue) -> FollowOrderHint:
+    return FollowOrderHint(MemoryOrderRepository(uow), world.refresher(uow), jobs, uow)
+
+
+def receiver(
+    world: OrdersWorld, uow: MemoryUnitOfWork, jobs: JobQueue | None = None
+) -> ReceiveWebhook:
     """The webhook use case as one request builds it: the hints re-read orders in the same
     unit of work."""
     base = world.world.base
     return ReceiveWebhook(
         WebhookPolicy(kite_api_secret=KITE_API_SECRET),
         MemoryWebhookEventRepository(uow),
-        RefreshOrderOnHint(world.refresher(uow)),
+        RefreshOrderOnHint(follower(world, uow, jobs or _QueuedJobs())),
         base.audit(uow),
         uow,
         base.clock,
@@ -151,8 +185,15 @@ def receiver(world: OrdersWorld, uow: MemoryUnitOfWork) -> ReceiveWebhook:
     )
 
 
-def postback(order_id: str, status: str, filled: int) -> bytes:
-    """A Kite postback with a valid checksum; ``status`` and ``filled`` are what it claims."""
+def settler(world: OrdersWorld, uow: MemoryUnitOfWork) -> SettleHintedOrder:
+    return SettleHintedOrder(
+        MemoryOrderRepository(uow), world.reconciler(uow), world.refresher(uow), uow
+    )
+
+
+def postback(order_id: str, status: str, filled: int, tag: str | None = None) -> bytes:
+    """A Kite postback with a valid checksum; ``status`` and ``filled`` are what it claims,
+    ``tag`` the client reference it echoes."""
     stamp = "2026-01-01 14:30:00"
     return json.dumps(
         {
@@ -160,6 +201,7 @@ def postback(order_id: str, status: str, filled: int) -> bytes:
             "order_timestamp": stamp,
             "status": status,
             "filled_quantity": filled,
+            "tag": tag,
             "checksum": kite_checksum(order_id, stamp, KITE_API_SECRET),
         }
     ).encode()
@@ -214,17 +256,120 @@ async def test_a_postback_about_no_order_of_ours_is_stored_and_dropped(
     assert [line["event"] for line in logs] == ["order_update_hint_unmatched"]
 
 
-class _FailingRefresh(RefreshOrderStatus):
-    """A refresh whose broker fails with ``error``, or never answers when it is ``None``."""
+async def test_a_postback_before_the_broker_id_is_stored_queues_the_orders_settling(
+    world: OrdersWorld,
+) -> None:
+    """b.7: the answer to our placement was lost (``unknown``, no broker id); the postback's
+    ``tag`` finds the order, whose settling is queued; the job binds the broker's id at once,
+    without waiting for the reconciler's grace period, and nothing is sent again."""
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    order = (await world.place_order(trader, connection, "lost", world.draft("zerodha"))).order
+    assert (order.status, order.broker_order_id) == (OrderStatus.UNKNOWN, None)
+    (at_broker,) = world.broker_orders("zerodha")
+    jobs = _QueuedJobs()
+    with capture_logs() as logs:
+        receipt = await receiver(world, world.uow(), jobs)(
+            "zerodha", {}, postback(kite_order_id(at_broker), "COMPLETE", 1, order.client_reference)
+        )
+    assert receipt.hinted and not receipt.duplicate
+    assert jobs.queued == [(SETTLE_HINTED_ORDER_TASK, {"order_id": str(order.id)})]
+    assert [(line["event"], line.get("order_id")) for line in logs] == [
+        ("order_update_hint_queued", str(order.id))
+    ]
+    assert (await world.stored(order.id)).status is OrderStatus.UNKNOWN  # the job settles it
+
+    assert await settler(world, world.uow())(order.id) == "settled"
+    settled = await world.stored(order.id)
+    assert settled.broker_order_id == kite_order_id(at_broker)
+    assert settled.status in (OrderStatus.SUBMITTED, OrderStatus.OPEN, OrderStatus.FILLED)
+    assert world.place_requests("zerodha") == 1
+
+
+async def pending_order(
+    world: OrdersWorld, trader: Trader, connection: ProviderConnection
+) -> PlacedOrder:
+    """A Kite order as ``PlaceOrder`` writes it before sending it (``pending_submit``)."""
+    instrument = await world.catalog.find("zerodha", BOOKS["zerodha"].instrument)
+    assert instrument is not None
+    identifier = UUID(int=7)
+    request = world.draft("zerodha").to_request(instrument, client_reference_for(identifier))
+    now = world.clock.now()
+    order = PlacedOrder.create(
+        identifier,
+        trader.user_id,
+        connection.id,
+        "zerodha",
+        request,
+        "ab" * 32,
+        now,
+        now + world.policy.submit_deadline,
+    )
+    uow = world.uow()
+    await MemoryOrderRepository(uow).add(order)
+    await uow.commit()
+    return order
+
+
+async def test_a_postback_for_an_order_still_being_sent_leaves_it_to_its_placer(
+    world: OrdersWorld,
+) -> None:
+    """Our placement is in flight (``pending_submit``, before its deadline): the job does not
+    overtake it; the placer, the reconciler or the poll settle it."""
+    trader, connection = await world.trader("zerodha")
+    pending = await pending_order(world, trader, connection)
+    jobs = _QueuedJobs()
+    result = await follower(world, world.uow(), jobs)("zerodha", "1", pending.client_reference)
+    assert result == HintResult(HintOutcome.QUEUED, pending.id)
+    assert await settler(world, world.uow())(pending.id) == "waiting"
+    assert (await world.stored(pending.id)).status is OrderStatus.PENDING_SUBMIT
+    assert world.place_requests("zerodha") == 0
+
+
+async def test_a_settling_job_for_an_order_bound_meanwhile_re_reads_it(
+    world: OrdersWorld,
+) -> None:
+    order = await resting_kite_order(world)
+    assert await settler(world, world.uow())(order.id) == "refreshed"
+
+
+async def test_a_settling_job_for_a_final_or_missing_order_does_nothing(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    filled = (await world.place_order(trader, connection, "f", world.draft("zerodha"))).order
+    assert filled.is_final
+    assert await settler(world, world.uow())(filled.id) is None
+    assert await settler(world, world.uow())(UUID(int=404)) is None
+
+
+@pytest.mark.parametrize("reference", [None, "NOSUCHREFERENCE00000"])
+async def test_a_hint_whose_reference_finds_no_waiting_order_is_unmatched(
+    world: OrdersWorld, reference: str | None
+) -> None:
+    order = await resting_kite_order(world)  # bound: not waiting for a broker id
+    jobs = _QueuedJobs()
+    follow = follower(world, world.uow(), jobs)
+    assert await follow("zerodha", "999", reference) == HintResult(HintOutcome.UNMATCHED)
+    assert await follow("zerodha", "999", order.client_reference) == HintResult(
+        HintOutcome.UNMATCHED
+    )
+    assert jobs.queued == []
+
+
+class _FailingFollow(FollowOrderHint):
+    """Following fails with ``error``, or never finishes when it is ``None``."""
 
     def __init__(self, error: Exception | None) -> None:
         self._error = error
 
-    async def by_broker_id(self, provider: str, broker_order_id: str) -> PlacedOrder | None:
+    async def __call__(
+        self, provider: str, broker_order_id: str, client_reference: str | None
+    ) -> HintResult:
         if self._error is not None:
             raise self._error
         await asyncio.Event().wait()
-        return None
+        raise AssertionError("never reached")
 
 
 @pytest.mark.parametrize(
@@ -235,7 +380,7 @@ class _FailingRefresh(RefreshOrderStatus):
 async def test_a_hint_the_broker_cannot_answer_is_logged_and_raised_as_unavailable(
     error: Exception | None, reason: str
 ) -> None:
-    hints = RefreshOrderOnHint(_FailingRefresh(error), timeout=0.01)
+    hints = RefreshOrderOnHint(_FailingFollow(error), timeout=0.01)
     with capture_logs() as logs, pytest.raises(ProviderUnavailable):
         await hints.order_changed("zerodha", "220303000308932", "AB1234")
     assert logs == [

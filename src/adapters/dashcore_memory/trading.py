@@ -110,6 +110,18 @@ class MemoryOrderRepository(OrderRepository):
                 return order
         return None
 
+    async def unbound_by_client_reference(
+        self, provider: str, client_reference: str
+    ) -> PlacedOrder | None:
+        for order in self._all():
+            if (
+                order.status in _UNSETTLED
+                and order.provider == provider
+                and order.client_reference == client_reference
+            ):
+                return order
+        return None
+
     async def list_for_user(
         self,
         user_id: UUID,

@@ -139,6 +139,20 @@ class SqlOrderRepository(OrderRepository):
         )
         return await self._one(query)
 
+    async def unbound_by_client_reference(
+        self, provider: str, client_reference: str
+    ) -> PlacedOrder | None:
+        query = (
+            select(orders)
+            .where(
+                _orders.status.in_(_RECONCILABLE),
+                _orders.provider == provider,
+                _orders.client_reference == client_reference,
+            )
+            .limit(1)
+        )
+        return await self._one(query)
+
     async def list_for_user(
         self,
         user_id: UUID,

@@ -10,8 +10,9 @@ Rules:
   delivers again later.
 - Deliveries are deduplicated by ``(provider, event id)``: a redelivery is audited
   (``webhook_duplicate``), answered as a duplicate, and not passed on a second time.
-- Then an event about a broker order is passed on to ``OrderUpdateHints`` as a hint: the order
-  is to be re-fetched from the broker, never taken from the payload. A hint that cannot be
+- Then an event about a broker order is passed on to ``OrderUpdateHints`` as a hint, with the
+  client reference we sent when the delivery carries it: the order is to be re-fetched from
+  the broker, never taken from the payload. A hint that cannot be
   passed on leaves the event stored and acknowledged (the order-status poll catches up).
 
 Audit events are chained per sending provider (actor ``webhook:<provider>``).
@@ -91,7 +92,7 @@ class ReceiveWebhook:
             # the other delivery is committed now, so this one reads as its duplicate.
             await self._uow.rollback()
             is_new = await self._store(event, caller)
-        hinted = is_new and await self._pass_on(event)
+        hinted = is_new and await self._pass_on(event, delivery.client_reference)
         return WebhookReceipt(event, duplicate=not is_new, hinted=hinted)
 
     async def _store(self, event: WebhookEvent, caller: CallerContext) -> bool:
@@ -135,11 +136,13 @@ class ReceiveWebhook:
         )
         await self._uow.commit()
 
-    async def _pass_on(self, event: WebhookEvent) -> bool:
+    async def _pass_on(self, event: WebhookEvent, client_reference: str | None) -> bool:
         if event.broker_order_id is None:
             return False
         try:
-            await self._hints.order_changed(event.provider, event.broker_order_id, event.account_id)
+            await self._hints.order_changed(
+                event.provider, event.broker_order_id, event.account_id, client_reference
+            )
         except DashcoreError:
             return False
         return True

@@ -54,6 +54,14 @@ class OrderRepository(Protocol):
         """The order bound to this broker order (webhooks and polls name the broker's id)."""
         ...
 
+    async def unbound_by_client_reference(
+        self, provider: str, client_reference: str
+    ) -> PlacedOrder | None:
+        """Our ``pending_submit`` or ``unknown`` order sent to ``provider`` with this client
+        reference: not yet bound to a broker order (a webhook can name the reference before
+        the placement's answer is stored)."""
+        ...
+
     async def list_for_user(
         self,
         user_id: UUID,

@@ -39,8 +39,16 @@ class OrderUpdateHints(Protocol):
     the broker, to be re-fetched from the broker before anything is believed (WH-2). Called
     after the event is stored and committed. An implementation that cannot act now raises a
     ``DashcoreError`` (``ProviderUnavailable``): the delivery is acknowledged all the same and
-    the order-status poll catches up."""
+    the order-status poll catches up.
+
+    ``client_reference`` is the reference we sent with the order, when the delivery carries it:
+    it still finds our order while the broker's order id is not stored with it yet (the answer
+    to our placement is on its way, or was lost)."""
 
     async def order_changed(
-        self, provider: str, broker_order_id: str, account_id: str | None
+        self,
+        provider: str,
+        broker_order_id: str,
+        account_id: str | None,
+        client_reference: str | None = None,
     ) -> None: ...

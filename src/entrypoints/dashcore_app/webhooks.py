@@ -4,8 +4,9 @@ inbox on the configured database, and where order hints go.
 Generic signed events are verified with ``DASHCORE_BROKER_WEBHOOK_SECRET`` plus
 ``DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS`` within ``DASHCORE_WEBHOOK_TOLERANCE_SECONDS``;
 Kite postbacks with the Zerodha app's secret (``DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET``).
-An order hint re-reads the order at its broker (``RefreshOrderStatus``), within
-:data:`HINT_TIMEOUT` (security.md WH-2); what does not finish by then is left to the poll.
+An order hint re-reads the order at its broker, or queues the settling of an order still
+waiting for its broker id (``FollowOrderHint``), within :data:`HINT_TIMEOUT` (security.md
+WH-2); what does not finish by then is left to the reconciler and the poll.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from datetime import timedelta
 import structlog
 from dishka import Provider, Scope, provide
 
-from dashcore.application.orders_reconcile import RefreshOrderStatus
 from dashcore.application.webhooks import ReceiveWebhook
+from dashcore.application.webhooks_hints import FollowOrderHint, HintOutcome, SettleHintedOrder
 from dashcore.application.webhooks_retention import PurgeWebhookEvents
 from dashcore.domain.errors import DashcoreError, ProviderUnavailable
 from dashcore.domain.webhooks import KITE_PROVIDER, WebhookPolicy, WebhookSecrets
@@ -40,6 +41,11 @@ HINT_TIMEOUT = 5.0
 """Seconds a webhook waits for its order to be re-read at the broker (security.md WH-2)."""
 
 _log = structlog.get_logger("dashcore_app")
+_HINT_EVENTS = {
+    HintOutcome.APPLIED: "order_update_hint_applied",
+    HintOutcome.QUEUED: "order_update_hint_queued",
+    HintOutcome.UNMATCHED: "order_update_hint_unmatched",
+}
 
 
 def webhook_policy(settings: Settings) -> WebhookPolicy:
@@ -57,31 +63,36 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
 
 
 class RefreshOrderOnHint(OrderUpdateHints):
-    """A hint re-reads the order bound to the broker's order id at the broker and applies what
-    is newer (``RefreshOrderStatus.by_broker_id``; the payload is never believed). A hint about
-    no order of ours is logged (``order_update_hint_unmatched``) and dropped. A broker that
-    fails or takes longer than ``timeout`` is logged (``order_update_hint_failed``) and
-    raised as ``ProviderUnavailable``: the event stays stored and the poll catches up."""
+    """A hint is followed by :class:`FollowOrderHint`: the order bound to the broker's order id
+    is re-read at the broker and what is newer applied (``order_update_hint_applied``; the
+    payload is never believed); an order still waiting for that id, found by the client
+    reference the hint carries, has its settling queued (``order_update_hint_queued``); a hint
+    about no order of ours is logged (``order_update_hint_unmatched``) and dropped. A broker
+    or queue that fails, or takes longer than ``timeout``, is logged
+    (``order_update_hint_failed``) and raised as ``ProviderUnavailable``: the event stays
+    stored and the reconciler and the poll catch up."""
 
-    def __init__(self, refresh: RefreshOrderStatus, *, timeout: float = HINT_TIMEOUT) -> None:
-        self._refresh = refresh
+    def __init__(self, follow: FollowOrderHint, *, timeout: float = HINT_TIMEOUT) -> None:
+        self._follow = follow
         self._timeout = timeout
 
     async def order_changed(
-        self, provider: str, broker_order_id: str, account_id: str | None
+        self,
+        provider: str,
+        broker_order_id: str,
+        account_id: str | None,
+        client_reference: str | None = None,
     ) -> None:
         facts = {"provider": provider, "broker_order_id": broker_order_id}
         try:
             async with asyncio.timeout(self._timeout):
-                order = await self._refresh.by_broker_id(provider, broker_order_id)
+                followed = await self._follow(provider, broker_order_id, client_reference)
         except (DashcoreError, TimeoutError) as error:
             reason = error.code if isinstance(error, DashcoreError) else "timeout"
             _log.warning("order_update_hint_failed", reason=reason, **facts)
             raise ProviderUnavailable("The order could not be re-read now.") from error
-        if order is None:
-            _log.info("order_update_hint_unmatched", **facts)
-        else:
-            _log.info("order_update_hint_applied", order_id=str(order.id), **facts)
+        known = {} if followed.order_id is None else {"order_id": str(followed.order_id)}
+        _log.info(_HINT_EVENTS[followed.outcome], **known, **facts)
 
 
 class WebhooksProvider(Provider):
@@ -91,9 +102,12 @@ class WebhooksProvider(Provider):
     def policy(self, settings: Settings) -> WebhookPolicy:
         return webhook_policy(settings)
 
+    follow_hint = provide(FollowOrderHint)
+    settle_hinted_order = provide(SettleHintedOrder)
+
     @provide
-    def hints(self, refresh: RefreshOrderStatus) -> OrderUpdateHints:
-        return RefreshOrderOnHint(refresh)
+    def hints(self, follow: FollowOrderHint) -> OrderUpdateHints:
+        return RefreshOrderOnHint(follow)
 
     receive = provide(ReceiveWebhook)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import structlog
 from dishka import FromDishka
 
 from dashcore.application.orders_reconcile import PollOpenOrders, ReconcileOrders
+from dashcore.application.webhooks_hints import SETTLE_HINTED_ORDER_TASK, SettleHintedOrder
+from dashcore.domain.errors import InvalidInput
 from dashcore_worker.registry import job_task
 
-__all__ = ["poll_orders", "reconcile_orders"]
+__all__ = ["poll_orders", "reconcile_orders", "settle_hinted_order"]
 
 _log = structlog.get_logger("dashcore_worker")
 
@@ -37,3 +41,15 @@ async def poll_orders(poll: FromDishka[PollOpenOrders]) -> None:
         _log.info(
             "orders_polled", refreshed=done.refreshed, changed=done.changed, failed=done.failed
         )
+
+
+@job_task(SETTLE_HINTED_ORDER_TASK)
+async def settle_hinted_order(order_id: str, settle: FromDishka[SettleHintedOrder]) -> None:
+    """Settle the order a webhook named by its client reference before the order had the
+    broker's id: looked up at the broker now, not after the reconciler's grace period."""
+    try:
+        identifier = UUID(order_id)
+    except ValueError:
+        raise InvalidInput("Not an order id.", field="order_id") from None
+    done = await settle(identifier)
+    _log.info("hinted_order_settled", order_id=order_id, outcome=done)

@@ -6,8 +6,10 @@ PostgreSQL the second insert waits for the first one's transaction, then does no
 committed (or inserts if it rolled back); SQLite runs each transaction under the database's
 write lock (``BEGIN IMMEDIATE``), so the second sees the first's row.
 
-``purge`` deletes one batch picked by a range scan of ``received_at``'s index (oldest first,
-``LIMIT``); on PostgreSQL rows another purge holds are skipped, not waited for.
+``purge`` picks one batch by a range scan of ``received_at``'s index (oldest first, ``LIMIT``;
+on PostgreSQL rows another purge holds are skipped, not waited for), then deletes those ids by
+primary key. (One ``DELETE … WHERE id IN (SELECT …)`` is planned on PostgreSQL as a hash join
+over a sequential scan of the whole table, for every batch.)
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ class SqlWebhookEventRepository(WebhookEventRepository):
         )
         if self._uow.dialect_name == "postgresql":
             batch = batch.with_for_update(skip_locked=True)
-        statement = delete(webhook_events).where(_events.id.in_(batch.scalar_subquery()))
+        doomed = list((await self._uow.execute(batch)).scalars())
+        if not doomed:
+            return 0
+        statement = delete(webhook_events).where(_events.id.in_(doomed))
         return (await self._uow.execute(statement)).rowcount
 
 

@@ -21,7 +21,13 @@ from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
 from dashcore.domain.users import User
-from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
+from dashcore.ports.trades import (
+    LedgerRead,
+    TradeBook,
+    TradeCursor,
+    TradeFilter,
+    TradeRepository,
+)
 from dashcore.ports.uow import UnitOfWork
 from dashcore_memory.store import MemoryUnitOfWork
 from dashcore_memory.trades import MemoryTradeRepository
@@ -273,16 +279,48 @@ async def test_the_ledger_read_is_every_trade_oldest_first(backend: Backend) -> 
         assert await r.trades.all_for_user(owner.id) == in_order
         assert all(trade.executed_at.tzinfo is UTC for trade in in_order)
         assert await r.trades.all_for_user(owner.id, account=BROKER_ACCOUNT) == [everything[2]]
-        entries = await r.trades.ledger_entries(owner.id)
+        read = await r.trades.ledger_entries(owner.id)
+        entries = read.entries
+        assert read.through == TradeCursor.after(in_order[-1])
         assert list(entries) == [ledger_entry(t) for t in in_order]
         assert entries[0][7] == Decimal("32.84")  # charges plus the MTF charge
         assert [entry[4] for entry in entries] == [True, False, True, True]
         assert all(entry[8].tzinfo is UTC for entry in entries)
         assert {type(value) for entry in entries for value in entry[5:8]} == {Decimal}
-        assert await r.trades.ledger_entries(owner.id, account=BROKER_ACCOUNT) == [
-            ledger_entry(everything[2])
-        ]
-        assert await r.trades.ledger_entries(UUID(int=5)) == []
+        assert await r.trades.ledger_entries(UUID(int=5)) == LedgerRead([], None)
+
+
+async def test_the_ledger_read_starts_after_a_position_and_says_where_it_ended(
+    backend: Backend,
+) -> None:
+    (owner,) = await people(backend, 1)
+    # Positions in order: 3 and 4 share an instant (ties by id), 2 is the latest.
+    everything = [
+        trade(1, owner, executed_at=NOW),
+        trade(3, owner, executed_at=NOW + timedelta(minutes=1)),
+        trade(4, owner, executed_at=NOW + timedelta(minutes=1)),
+        trade(2, owner, executed_at=NOW + timedelta(minutes=2)),
+    ]
+    await store(backend, *everything[:3])
+    first, tie_low, tie_high, latest = (TradeCursor.after(t) for t in everything)
+    entries = [ledger_entry(t) for t in everything]
+
+    async with repos(backend) as r:
+        assert await r.trades.ledger_entries(owner.id, after=first) == LedgerRead(
+            entries[1:3], tie_high
+        )
+        assert await r.trades.ledger_entries(owner.id, after=tie_low) == LedgerRead(
+            entries[2:3], tie_high
+        )
+        # Nothing after: the read ends where it started.
+        assert await r.trades.ledger_entries(owner.id, after=tie_high) == LedgerRead([], tie_high)
+    await store(backend, everything[3])
+    async with repos(backend) as r:
+        assert await r.trades.ledger_entries(owner.id, after=tie_high) == LedgerRead(
+            entries[3:], latest
+        )
+        whole = await r.trades.ledger_entries(owner.id)
+        assert (list(whole.entries), whole.through) == (entries, latest)
 
 
 async def test_the_ledger_read_keeps_every_digit(backend: Backend) -> None:
@@ -296,7 +334,7 @@ async def test_the_ledger_read_keeps_every_digit(backend: Backend) -> None:
     )
     await store(backend, precise)
     async with repos(backend) as r:
-        (entry,) = await r.trades.ledger_entries(owner.id)
+        (entry,) = (await r.trades.ledger_entries(owner.id)).entries
     assert entry == ledger_entry(precise)
     assert str(entry[7]) == "0.1000000000000000000000001"
 
@@ -328,10 +366,11 @@ async def test_two_units_recording_one_fill_store_it_once(backend: Backend) -> N
     async with repos(backend) as first, repos(backend) as second:
         assert await first.trades.add_fill(fill(1, owner, "T-9")) is True
         if backend.name == "memory":
-            assert await second.trades.add_fill(fill(2, owner, "T-9")) is True
+            # The first holds the user's trade book until it ends: the second is refused.
+            with pytest.raises(Conflict) as refused:
+                await second.trades.add_fill(fill(2, owner, "T-9"))
+            assert refused.value.code == "trade_book_changed"
             await first.uow.commit()
-            with pytest.raises(Conflict):
-                await second.uow.commit()
         elif backend.name == "postgres":
             racing = asyncio.create_task(second.trades.add_fill(fill(2, owner, "T-9")))
             await backend.let_contender_run(first.work)
@@ -414,3 +453,141 @@ async def test_amounts_round_trip_through_every_store(backend: Backend) -> None:
             assert (
                 loaded.price.amount.as_tuple().exponent == original.price.amount.as_tuple().exponent
             )
+
+
+# -- the trade book ------------------------------------------------------------------------
+
+
+async def book_of(backend: Backend, owner: User) -> TradeBook:
+    async with repos(backend) as r:
+        return await r.trades.book(owner.id)
+
+
+def at_minute(number: int, owner: User, minute: int, **changes: object) -> Trade:
+    return trade(number, owner, executed_at=NOW + timedelta(minutes=minute), **changes)  # type: ignore[arg-type]
+
+
+async def test_a_user_without_trades_has_an_empty_book(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    assert await book_of(backend, owner) == TradeBook(0, 0, None)
+
+
+async def test_inserts_after_every_trade_are_appends(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    await store(backend, at_minute(1, owner, 0))
+    await store(backend, at_minute(2, owner, 5), at_minute(3, owner, 5))
+    # The same instant as the last trade, but a greater id: still after it.
+    await store(backend, at_minute(4, owner, 5))
+
+    assert await book_of(backend, owner) == TradeBook(
+        4, 0, TradeCursor.after(at_minute(4, owner, 5))
+    )
+    assert await book_of(backend, other) == TradeBook(0, 0, None)
+
+
+async def test_an_insert_dated_back_is_a_rewrite_that_leaves_the_last_position(
+    backend: Backend,
+) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, at_minute(5, owner, 5))
+    last = TradeCursor.after(at_minute(5, owner, 5))
+    await store(backend, at_minute(6, owner, 1))
+    assert await book_of(backend, owner) == TradeBook(2, 2, last)
+    # The same instant as the last trade with a smaller id is before it, too.
+    await store(backend, at_minute(4, owner, 5))
+    assert await book_of(backend, owner) == TradeBook(3, 3, last)
+    await store(backend, at_minute(7, owner, 6))
+    assert await book_of(backend, owner) == TradeBook(
+        4, 3, TradeCursor.after(at_minute(7, owner, 6))
+    )
+
+
+async def test_an_edit_is_a_rewrite_and_moves_the_last_position_only_forward(
+    backend: Backend,
+) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, at_minute(1, owner, 1), at_minute(2, owner, 2))
+    async with repos(backend) as r:
+        await r.trades.save(replace(at_minute(1, owner, 1), quantity=Decimal(3)))
+        await r.uow.commit()
+    assert await book_of(backend, owner) == TradeBook(
+        3, 3, TradeCursor.after(at_minute(2, owner, 2))
+    )
+    moved = at_minute(1, owner, 9)
+    async with repos(backend) as r:
+        await r.trades.save(moved)
+        await r.uow.commit()
+    assert await book_of(backend, owner) == TradeBook(4, 4, TradeCursor.after(moved))
+    # An insert between the old last trade and the moved one is not an append.
+    await store(backend, at_minute(3, owner, 5))
+    assert await book_of(backend, owner) == TradeBook(5, 5, TradeCursor.after(moved))
+
+
+async def test_a_deletion_is_a_rewrite_and_keeps_the_last_position(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, at_minute(1, owner, 1), at_minute(2, owner, 2))
+    last = TradeCursor.after(at_minute(2, owner, 2))
+    async with repos(backend) as r:
+        assert await r.trades.delete(at_minute(2, owner, 2).id) is True
+        await r.uow.commit()
+    assert await book_of(backend, owner) == TradeBook(3, 3, last)
+    # Still an upper bound: an insert before the deleted trade's position is a rewrite.
+    await store(backend, at_minute(3, owner, 1))
+    assert await book_of(backend, owner) == TradeBook(4, 4, last)
+
+
+async def test_writes_that_change_nothing_leave_the_book(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    first = fill(1, owner, "T-1")
+    async with repos(backend) as r:
+        assert await r.trades.add_fill(first) is True
+        await r.uow.commit()
+    before = await book_of(backend, owner)
+    assert before == TradeBook(1, 0, TradeCursor.after(first))
+
+    async with repos(backend) as r:
+        assert await r.trades.add_fill(fill(2, owner, "T-1")) is False  # a duplicate fill
+        assert await r.trades.delete(UUID(int=99)) is False
+        with pytest.raises(NotFound):
+            await r.trades.save(trade(9, owner))
+        await r.uow.commit()
+    assert await book_of(backend, owner) == before
+
+
+async def test_a_write_rolled_back_leaves_the_book(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, at_minute(1, owner, 1))
+    async with repos(backend) as r:
+        await r.trades.add(at_minute(2, owner, 0))
+        assert await r.trades.book(owner.id) == TradeBook(
+            2, 2, TradeCursor.after(at_minute(1, owner, 1))
+        )  # its own write, seen in its unit of work
+        await r.uow.rollback()
+    assert await book_of(backend, owner) == TradeBook(
+        1, 0, TradeCursor.after(at_minute(1, owner, 1))
+    )
+
+
+async def test_the_book_counts_every_write_of_two_units_of_work(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    async with repos(backend) as first, repos(backend) as second:
+        await first.trades.add(at_minute(1, owner, 1))
+        if backend.name == "postgres":
+            # The second waits for the first's book and counts on from it.
+            racing = asyncio.create_task(second.trades.add(at_minute(2, owner, 0)))
+            await backend.let_contender_run(first.work)
+            await first.uow.commit()
+            await racing
+            await second.uow.commit()
+            expected = TradeBook(2, 2, TradeCursor.after(at_minute(1, owner, 1)))
+        elif backend.name == "sqlite":  # one writer at a time
+            await first.uow.commit()
+            await second.trades.add(at_minute(2, owner, 0))
+            await second.uow.commit()
+            expected = TradeBook(2, 2, TradeCursor.after(at_minute(1, owner, 1)))
+        else:  # memory: the second is refused while the first holds the book
+            with pytest.raises(Conflict):
+                await second.trades.add(at_minute(2, owner, 0))
+            await first.uow.commit()
+            expected = TradeBook(1, 0, TradeCursor.after(at_minute(1, owner, 1)))
+    assert await book_of(backend, owner) == expected

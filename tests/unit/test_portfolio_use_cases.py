@@ -35,6 +35,7 @@ from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.aggregation import MemoryHoldingRepository, MemoryStoredAccountRepository
 from dashcore_memory.connections import MemoryProviderConnectionRepository
+from dashcore_memory.ledgers import MemoryLedgerSnapshots
 from dashcore_memory.quotes_cache import MemoryQuoteCache
 from dashcore_memory.trades import MemoryTradeRepository
 from tests.unit.identity_world import CALLER
@@ -69,9 +70,11 @@ class Desk:
         uow = uow or self.uow()
         return GetPortfolio(
             MemoryTradeRepository(uow),
+            MemoryLedgerSnapshots(uow),
             MemoryStoredAccountRepository(uow),
             MemoryHoldingRepository(uow),
             self.prices(uow),
+            uow,
         )
 
     def quotes(self) -> GetQuotes:

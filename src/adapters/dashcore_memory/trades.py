@@ -4,6 +4,11 @@ Trades are frozen values, stored as they are. A broker fill's ``(user_id, accoun
 broker_trade_id)`` is a unique index: two units of work that both found a fill missing and
 staged it collide at the second one's commit (``Conflict`` ``trades_broker_trade_taken``),
 where PostgreSQL would have made the second one wait and answer ``False``.
+
+The user's trade book is a row written with every change, guarded: while one open unit of work
+has changed a user's trades, another that tries is refused at once (``Conflict``
+``trade_book_changed``) where PostgreSQL would make it wait for the first; so no revision is
+ever counted twice or lost.
 """
 
 from __future__ import annotations
@@ -12,21 +17,49 @@ from collections.abc import Hashable, Sequence
 from uuid import UUID
 
 from dashcore.domain.errors import NotFound
-from dashcore.domain.ledger import LedgerEntry, ledger_entry
+from dashcore.domain.ledger import ledger_entry
 from dashcore.domain.trades import Trade
-from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
+from dashcore.ports.trades import (
+    LedgerRead,
+    TradeBook,
+    TradeCursor,
+    TradeFilter,
+    TradeRepository,
+)
 from dashcore_memory.store import MemoryUnitOfWork
 
 __all__ = ["MemoryTradeRepository"]
 
 TRADES = "trades"
+BOOKS = "trade_books"
 BROKER_TRADE = "broker_trade"
+_EMPTY_BOOK = TradeBook(0, 0, None)
 
 
 def _fill_key(trade: Trade) -> tuple[tuple[str, Hashable], ...]:
     if trade.broker_trade_id is None:
         return ()
     return ((BROKER_TRADE, (trade.user_id, trade.account, trade.broker_trade_id)),)
+
+
+def _position(trade: Trade) -> TradeCursor:
+    return TradeCursor(trade.executed_at, trade.id)
+
+
+def _next(book: TradeBook, position: TradeCursor | None, *, inserts: bool) -> TradeBook:
+    """The book after a write that leaves a trade at ``position`` (``None``: deletes one)."""
+    revision = book.revision + 1
+    last = book.last
+    forward = position is not None and (last is None or _after(position, last))
+    return TradeBook(
+        revision,
+        book.rewritten_at if inserts and forward else revision,
+        position if forward else last,
+    )
+
+
+def _after(position: TradeCursor, other: TradeCursor) -> bool:
+    return (position.executed_at, position.trade_id) > (other.executed_at, other.trade_id)
 
 
 class MemoryTradeRepository(TradeRepository):
@@ -38,6 +71,7 @@ class MemoryTradeRepository(TradeRepository):
 
     async def add(self, trade: Trade) -> None:
         self._uow.put(TRADES, trade.id, trade, insert=True, unique=_fill_key(trade))
+        self._changed(trade.user_id, _position(trade), inserts=True)
 
     async def add_fill(self, trade: Trade) -> bool:
         assert trade.broker_trade_id is not None, "a fill has the broker's trade id"
@@ -58,12 +92,24 @@ class MemoryTradeRepository(TradeRepository):
         if stored is None or stored.user_id != trade.user_id:
             raise NotFound("No such trade.", code="trade_not_found")
         self._uow.put(TRADES, trade.id, trade, unique=_fill_key(trade))
+        self._changed(trade.user_id, _position(trade), inserts=False)
 
     async def delete(self, trade_id: UUID) -> bool:
-        if await self.get(trade_id) is None:
+        stored = await self.get(trade_id)
+        if stored is None:
             return False
         self._uow.delete(TRADES, trade_id)
+        self._changed(stored.user_id, None, inserts=False)
         return True
+
+    async def book(self, user_id: UUID) -> TradeBook:
+        book: TradeBook | None = self._uow.get(BOOKS, user_id)
+        return _EMPTY_BOOK if book is None else book
+
+    def _changed(self, user_id: UUID, position: TradeCursor | None, *, inserts: bool) -> None:
+        book: TradeBook = self._uow.get(BOOKS, user_id) or _EMPTY_BOOK
+        changed = _next(book, position, inserts=inserts)
+        self._uow.put(BOOKS, user_id, changed, if_unchanged="trade_book_changed")
 
     async def list_for_user(
         self,
@@ -91,9 +137,15 @@ class MemoryTradeRepository(TradeRepository):
         return found
 
     async def ledger_entries(
-        self, user_id: UUID, *, account: str | None = None
-    ) -> Sequence[LedgerEntry]:
-        return [ledger_entry(trade) for trade in await self.all_for_user(user_id, account=account)]
+        self, user_id: UUID, *, after: TradeCursor | None = None
+    ) -> LedgerRead:
+        found = [
+            trade
+            for trade in await self.all_for_user(user_id)
+            if after is None or _after(_position(trade), after)
+        ]
+        through = _position(found[-1]) if found else after
+        return LedgerRead([ledger_entry(trade) for trade in found], through)
 
     async def by_broker_trade_id(
         self, user_id: UUID, account: str, broker_trade_id: str

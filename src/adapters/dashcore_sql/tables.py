@@ -39,6 +39,7 @@ __all__ = [
     "holdings",
     "idempotency_keys",
     "known_devices",
+    "ledger_snapshots",
     "login_challenges",
     "mail_outbox",
     "metadata",
@@ -52,6 +53,7 @@ __all__ = [
     "stored_accounts",
     "sync_runs",
     "totp_factors",
+    "trade_books",
     "trades",
     "transaction_change_counters",
     "transactions",
@@ -608,6 +610,43 @@ trades = Table(
 trades have no broker id, and NULLs never collide); ``(user_id, executed_at, id)`` serves the
 newest-first keyset listing (read backwards) and the ledger's oldest-first read. ``order_id``
 names the placed order without a foreign key: a trade outlives the order's record."""
+
+trade_books = Table(
+    "trade_books",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", BigInteger(), nullable=False),
+    Column("rewritten_at", BigInteger(), nullable=False),
+    Column("last_executed_at", UtcDateTime()),
+    Column("last_trade_id", Uuid()),
+    PrimaryKeyConstraint("user_id"),
+    CheckConstraint("rewritten_at >= 0 AND rewritten_at <= revision", name="revisions"),
+    CheckConstraint("(last_executed_at IS NULL) = (last_trade_id IS NULL)", name="last"),
+)
+"""Where each user's trades stand (``TradeBook``): the revision every trade write moves, the
+revision of the last write that was not an append, and the greatest ``(executed_at, id)`` a
+trade of the user ever had. Written by the trade repository in the unit of work of each write;
+its row lock orders a user's concurrent trade writes."""
+
+ledger_snapshots = Table(
+    "ledger_snapshots",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("method", Text(), nullable=False),
+    Column("revision", BigInteger(), nullable=False),
+    Column("through_at", UtcDateTime()),
+    Column("through_id", Uuid()),
+    Column("state", LargeBinary(), nullable=False),
+    Column("built_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "method"),
+    CheckConstraint("method IN ('fifo', 'lifo', 'average')", name="method"),
+    CheckConstraint("revision >= 0", name="revision"),
+    CheckConstraint("(through_at IS NULL) = (through_id IS NULL)", name="through"),
+)
+"""A user's lot ledger per cost method as of a trade book revision (``StoredLedger``), a cache
+the portfolio resumes instead of reading every trade: ``state`` is the ledger snapshot in a
+versioned binary encoding (``dashcore_sql.ledgers``), ``through_*`` the position of the last
+trade it covers."""
 
 _ORDER_STATUSES = (
     "status IN ('pending_submit', 'submitted', 'open', 'partially_filled', 'filled',"

@@ -5,6 +5,11 @@ NOTHING``: of two transactions recording the same fill, PostgreSQL makes the sec
 the first and then skip the row; SQLite serializes writers. Listings are keyset scans of the
 ``(user_id, executed_at, id)`` index, newest first; the ledger reads the same index forwards, in
 one query of the nine values it needs (see ``ledger_entries``).
+
+Every write that changes a user's trades then moves the user's book with one statement,
+``INSERT INTO trade_books … ON CONFLICT (user_id) DO UPDATE`` (the append-or-rewrite rule in
+its ``SET``): it takes the book's row lock until the transaction ends, so a second writer of
+the same user's trades waits, and reads the book as the first left it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from sqlalchemy import (
     Row,
     Select,
     Text,
+    case,
     cast,
     delete,
+    false,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -35,13 +43,20 @@ from dashcore.domain.ledger import LedgerEntry
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.trades import Trade, TradeSource, TradeType
-from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
-from dashcore_sql.tables import trades
+from dashcore.ports.trades import (
+    LedgerRead,
+    TradeBook,
+    TradeCursor,
+    TradeFilter,
+    TradeRepository,
+)
+from dashcore_sql.tables import trade_books, trades
 from dashcore_sql.uow import SqlUnitOfWork
 
 __all__ = ["SqlTradeRepository"]
 
 _trades = trades.c
+_books = trade_books.c
 _FILL_KEY = ("user_id", "account", "broker_trade_id")
 _COLUMNS = (
     "id",
@@ -97,16 +112,75 @@ class SqlTradeRepository(TradeRepository):
 
     async def add(self, trade: Trade) -> None:
         await self._uow.execute(insert(trades).values(_row(trade)))
+        await self._changed(trade.user_id, trade, inserts=True)
 
     async def add_fill(self, trade: Trade) -> bool:
         assert trade.broker_trade_id is not None, "a fill has the broker's trade id"
-        dialect = postgresql if self._uow.dialect_name == "postgresql" else sqlite
         statement = (
-            dialect.insert(trades)
+            self._dialect.insert(trades)
             .values(_row(trade))
             .on_conflict_do_nothing(index_elements=_FILL_KEY)
         )
-        return (await self._uow.execute(statement)).rowcount == 1
+        if (await self._uow.execute(statement)).rowcount != 1:
+            return False
+        await self._changed(trade.user_id, trade, inserts=True)
+        return True
+
+    @property
+    def _dialect(self) -> Any:
+        return postgresql if self._uow.dialect_name == "postgresql" else sqlite
+
+    async def _changed(self, user_id: UUID, trade: Trade | None, *, inserts: bool) -> None:
+        """Move the user's book for a write that leaves ``trade`` where it is now (``None``: a
+        deletion): one more revision; the last position moved forward when the trade is after
+        it; ``rewritten_at`` moved to the new revision unless the write is an insert after the
+        last position (an append)."""
+        at, trade_id = (None, None) if trade is None else (trade.executed_at, trade.id)
+        statement = self._dialect.insert(trade_books).values(
+            user_id=user_id,
+            revision=1,
+            rewritten_at=0 if inserts else 1,
+            last_executed_at=at,
+            last_trade_id=trade_id,
+        )
+        new = statement.excluded
+        revision = _books.revision + 1
+        forward = (
+            false()
+            if trade is None
+            else or_(
+                _books.last_executed_at.is_(None),
+                tuple_(new.last_executed_at, new.last_trade_id)
+                > tuple_(_books.last_executed_at, _books.last_trade_id),
+            )
+        )
+        rewritten: ColumnElement[Any] = (
+            case((forward, _books.rewritten_at), else_=revision) if inserts else revision
+        )
+        await self._uow.execute(
+            statement.on_conflict_do_update(
+                index_elements=[_books.user_id],
+                set_={
+                    "revision": revision,
+                    "rewritten_at": rewritten,
+                    "last_executed_at": case(
+                        (forward, new.last_executed_at), else_=_books.last_executed_at
+                    ),
+                    "last_trade_id": case((forward, new.last_trade_id), else_=_books.last_trade_id),
+                },
+            )
+        )
+
+    async def book(self, user_id: UUID) -> TradeBook:
+        query = select(
+            _books.revision, _books.rewritten_at, _books.last_executed_at, _books.last_trade_id
+        ).where(_books.user_id == user_id)
+        row = (await self._uow.execute(query)).one_or_none()
+        if row is None:
+            return TradeBook(0, 0, None)
+        at = row.last_executed_at
+        last = None if at is None else TradeCursor(at, row.last_trade_id)
+        return TradeBook(row.revision, row.rewritten_at, last)
 
     async def get(self, trade_id: UUID) -> Trade | None:
         row = (await self._uow.execute(select(*_TYPED).where(_trades.id == trade_id))).one_or_none()
@@ -127,10 +201,15 @@ class SqlTradeRepository(TradeRepository):
         )
         if (await self._uow.execute(statement)).rowcount != 1:
             raise NotFound("No such trade.", code="trade_not_found")
+        await self._changed(trade.user_id, trade, inserts=False)
 
     async def delete(self, trade_id: UUID) -> bool:
-        statement = delete(trades).where(_trades.id == trade_id)
-        return (await self._uow.execute(statement)).rowcount == 1
+        statement = delete(trades).where(_trades.id == trade_id).returning(_trades.user_id)
+        owner = (await self._uow.execute(statement)).scalar_one_or_none()
+        if owner is None:
+            return False
+        await self._changed(owner, None, inserts=False)
+        return True
 
     async def list_for_user(
         self,
@@ -159,21 +238,36 @@ class SqlTradeRepository(TradeRepository):
         return [mapper.trade(row) for row in await self._uow.execute(query)]
 
     async def ledger_entries(
-        self, user_id: UUID, *, account: str | None = None
-    ) -> Sequence[LedgerEntry]:
+        self, user_id: UUID, *, after: TradeCursor | None = None
+    ) -> LedgerRead:
         postgres = self._uow.dialect_name == "postgresql"
-        query = select(*(_LEDGER_POSTGRES if postgres else _LEDGER_SQLITE)).where(
-            _trades.user_id == user_id
+        latest = (
+            select(func.max(_trades.executed_at))
+            .where(_trades.user_id == user_id)
+            .scalar_subquery()
         )
-        if account is not None:
-            query = query.where(_trades.account == account)
+        # The id of the trades at the user's latest instant only (the last row read is one of
+        # them): an id per row would cost a UUID per trade to decode.
+        last_id = case((_trades.executed_at == latest, cast(_trades.id, Text)))
+        columns = _LEDGER_POSTGRES if postgres else _LEDGER_SQLITE
+        query = select(*columns, last_id).where(_trades.user_id == user_id)
+        if after is not None:
+            query = query.where(
+                tuple_(_trades.executed_at, _trades.id) > (after.executed_at, after.trade_id)
+            )
         query = query.order_by(_trades.executed_at, _trades.id)
         result = await self._uow.execute(query)
-        if not postgres:
-            return [_sqlite_entry(row) for row in result]
-        rows = result.cursor.fetchall()
-        result.close()
-        return _postgres_entries(rows)
+        if postgres:
+            rows = result.cursor.fetchall()
+            result.close()
+            entries = _postgres_entries(rows)
+        else:
+            rows = result.all()
+            entries = [_sqlite_entry(row) for row in rows]
+        if not rows:
+            return LedgerRead(entries, after)
+        *_, at, trade_id = rows[-1]
+        return LedgerRead(entries, TradeCursor(at, UUID(trade_id)))
 
     async def by_broker_trade_id(
         self, user_id: UUID, account: str, broker_trade_id: str
@@ -232,7 +326,7 @@ def _row(trade: Trade) -> dict[str, Any]:
 
 def _sqlite_entry(row: Sequence[Any]) -> LedgerEntry:
     """The entry of a ``_LEDGER_SQLITE`` row (typed: its numbers are ``Decimal`` already)."""
-    account, symbol, exchange, currency, side, quantity, price, charges, mtf, at = row
+    account, symbol, exchange, currency, side, quantity, price, charges, mtf, at, _ = row
     if mtf is not None:
         charges += mtf
     buys = side == OrderSide.BUY.value
@@ -245,7 +339,7 @@ def _postgres_entries(rows: Iterable[Sequence[Any]]) -> list[LedgerEntry]:
     quantities: dict[str, Decimal] = {}
     entries: list[LedgerEntry] = []
     append = entries.append
-    for account, symbol, exchange, currency, buys, quantity_text, price, charges, at in rows:
+    for account, symbol, exchange, currency, buys, quantity_text, price, charges, at, _ in rows:
         quantity = quantities.get(quantity_text)
         if quantity is None:
             quantity = quantities[quantity_text] = Decimal(quantity_text)

@@ -1,14 +1,39 @@
 """The portfolio and its profit and loss, and last prices (issue #8).
 
-**Portfolio.** ``GetPortfolio`` builds the lot ledger (:mod:`dashcore.domain.ledger`) over every
-trade of the user (or of one account) by the cost method asked for — ``fifo``, ``lifo`` or
-``average``, chosen per request — and values the open positions at the latest prices:
+**Portfolio.** ``GetPortfolio`` gives the lot ledger (:mod:`dashcore.domain.ledger`) over every
+trade of the user by the cost method asked for — ``fifo``, ``lifo`` or ``average``, chosen
+per request — restricted to one account's positions when one is asked for, and values the
+open positions at the latest prices:
 
 - a *quote* where one of the user's usable connections quotes the instrument in the currency
   it trades in (see prices, below);
-- otherwise the instrument's *last trade price* (the price of the user's latest trade in it),
-  flagged ``last_trade``: a stand-in that can be stale, shown as such, never passed off as a
-  quote.
+- otherwise the instrument's *last trade price* (the price of the user's latest trade in it,
+  in the account asked for, if one is), flagged ``last_trade``: a stand-in that can be stale,
+  shown as such, never passed off as a quote.
+
+**Stored ledgers.** The ledger is not rebuilt from every trade on every request: it is kept
+per user and method (:class:`~dashcore.ports.ledgers.LedgerSnapshots`), labelled with the
+revision of the user's trade book it was built at (:class:`~dashcore.ports.trades.TradeBook`:
+``revision`` R, ``rewritten_at`` W) and ``through``, the position of the last trade it covers.
+Each request reads the book *first*, then the stored ledger S:
+
+- S's revision is R (or higher: stored meanwhile by a newer request): S is the ledger, as is;
+- S's revision is lower than R and W is at most S's revision (every write since S was an
+  append): S is resumed with the trades positioned after S's ``through``; then the book is
+  read again, and if a rewrite has come since all the same (committed after the first read of
+  the book, it may be half in what was read: an edit that moved a trade after ``through``
+  would be applied twice), the ledger is built as below, labelled with the second read;
+- otherwise (nothing stored, or a trade was dated back, edited or deleted since): the ledger
+  is built from every trade, in one query (one state of the table).
+
+A ledger built or resumed is stored labelled R, the revision read *before* the trades, and
+through the position of the last trade read (one query gives both). A write committed after
+the book was read has a higher revision, so the next request sees the stored ledger as older
+than the book, never as current; if it was an append, the trades after ``through`` are read
+then, and an append the query saw already is not after ``through``, so none is applied twice;
+anything else moves W past R and forces a full build. Storing is a cache write: when it fails
+(the database, or a newer ledger stored by a concurrent request) it is rolled back and the
+answer is given all the same.
 
 Where a synced account (issue #7) holds the instrument and its broker reports an average cost,
 each per-account line carries the broker's figure and the difference ours − the broker's
@@ -29,7 +54,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from operator import itemgetter
 from typing import Final
 from uuid import UUID
 
@@ -46,7 +70,6 @@ from dashcore.domain.errors import (
 from dashcore.domain.instruments import Instrument, InstrumentKey
 from dashcore.domain.ledger import (
     CostMethod,
-    LedgerEntry,
     LotLedger,
     Portfolio,
     PositionPnl,
@@ -57,6 +80,7 @@ from dashcore.domain.trades import parse_account
 from dashcore.ports.aggregation import HoldingRepository, StoredAccountRepository
 from dashcore.ports.brokers import BrokerSession
 from dashcore.ports.clock import Clock
+from dashcore.ports.ledgers import LedgerSnapshots, StoredLedger
 from dashcore.ports.providers import ProviderConnectionRepository
 from dashcore.ports.quotes import QuoteCache
 from dashcore.ports.trades import TradeRepository
@@ -84,8 +108,6 @@ MAX_SYMBOLS: Final = 50
 _UNKNOWN_CURRENCY: Final = Currency("XXX")
 """ISO 4217's "no currency": an instrument asked of a quote port before its currency is known
 (the price the provider gives carries the currency)."""
-_ACCOUNT_OF: Final = itemgetter(0)
-"""The account label of a ledger entry."""
 _HOLDINGS_PAGE: Final = 500
 _ACCOUNTS_PAGE: Final = 200
 
@@ -303,14 +325,18 @@ class GetPortfolio:
     def __init__(
         self,
         trades: TradeRepository,
+        ledgers: LedgerSnapshots,
         accounts: StoredAccountRepository,
         holdings: HoldingRepository,
         prices: LatestPrices,
+        uow: UnitOfWork,
     ) -> None:
         self._trades = trades
+        self._ledgers = ledgers
         self._accounts = accounts
         self._holdings = holdings
         self._prices = prices
+        self._uow = uow
 
     async def __call__(
         self, user_id: UUID, method: str, *, account: str | None = None
@@ -318,17 +344,18 @@ class GetPortfolio:
         cost_method = parse_cost_method(method)
         if account is not None:
             parse_account(account)
-        entries = await self._trades.ledger_entries(user_id, account=account)
-        broker_costs = await self._broker_average_costs(user_id, set(map(_ACCOUNT_OF, entries)))
+        ledger = await self._ledger(user_id, cost_method)
+        if account is not None:
+            ledger = ledger.for_account(account)
+        broker_costs = await self._broker_average_costs(user_id, ledger.accounts())
         sources = await self._prices.sources(user_id)  # the last database read
-        ledger = LotLedger.from_entries(entries, cost_method)
         unvalued = ledger.valued_at({})
         # Open in some account, even where the accounts net to zero (long here, short there).
         open_instruments = {
             line.instrument: line.currency for line in unvalued.positions if line.quantity
         }
         quoted = await self._prices.quote(sources, open_instruments)
-        points = _price_points(open_instruments, quoted.quotes, entries)
+        points = _price_points(open_instruments, quoted.quotes, ledger.last_trade_prices())
         portfolio = ledger.valued_at({point.instrument: point.price for point in points})
         if broker_costs:
             portfolio = replace(
@@ -336,8 +363,43 @@ class GetPortfolio:
             )
         return PortfolioReport(portfolio, points, quoted.failures)
 
+    async def _ledger(self, user_id: UUID, method: CostMethod) -> LotLedger:
+        """The user's whole ledger by ``method``: stored, resumed or built (see the module).
+        The transaction of the reads ends before the ledger is built; one built or resumed is
+        then stored in a transaction of its own."""
+        book = await self._trades.book(user_id)
+        stored = await self._ledgers.get(user_id, method)
+        if stored is not None and stored.revision >= book.revision:
+            await self._uow.rollback()
+            return LotLedger.from_snapshot(stored.snapshot)
+        base = stored if stored is not None and book.rewritten_at <= stored.revision else None
+        if base is not None:
+            read = await self._trades.ledger_entries(user_id, after=base.through)
+            since = await self._trades.book(user_id)
+            if since.rewritten_at > base.revision:  # the read may have seen a rewrite: rebuild
+                book, base = since, None
+        if base is None:
+            read = await self._trades.ledger_entries(user_id)
+        await self._uow.rollback()
+        if base is None:
+            ledger = LotLedger.from_entries(read.entries, method)
+        else:
+            ledger = LotLedger.from_snapshot(base.snapshot).extend(read.entries)
+        await self._keep(
+            user_id, method, StoredLedger(book.revision, read.through, ledger.snapshot())
+        )
+        return ledger
+
+    async def _keep(self, user_id: UUID, method: CostMethod, stored: StoredLedger) -> None:
+        """Store ``stored``, a cache write: a failure is rolled back and forgotten."""
+        try:
+            await self._ledgers.put(user_id, method, stored)
+            await self._uow.commit()
+        except DashcoreError:
+            await self._uow.rollback()
+
     async def _broker_average_costs(
-        self, user_id: UUID, labels: set[str]
+        self, user_id: UUID, labels: frozenset[str]
     ) -> dict[str, dict[InstrumentKey, Money]]:
         """The average cost each synced account's latest holdings report, by the account
         label its broker fills carry (only for accounts that hold trades here)."""
@@ -372,16 +434,8 @@ class GetPortfolio:
 def _price_points(
     open_instruments: Mapping[InstrumentKey, Currency],
     quotes: Mapping[InstrumentKey, Quote],
-    entries: Sequence[LedgerEntry],
+    last_trade: Mapping[InstrumentKey, Money],
 ) -> tuple[PricePoint, ...]:
-    unquoted = {(key.symbol, key.exchange): key for key in open_instruments if key not in quotes}
-    last_trade: dict[InstrumentKey, Money] = {}
-    for entry in reversed(entries):  # newest first: an instrument's first entry seen is its last
-        if not unquoted:
-            break
-        key = unquoted.pop((entry[1], entry[2]), None)
-        if key is not None:
-            last_trade[key] = Money(entry[6], open_instruments[key])
     points = []
     for instrument in sorted(open_instruments, key=lambda key: (key.exchange, key.symbol)):
         quote = quotes.get(instrument)

@@ -12,7 +12,18 @@ Rules every adapter keeps:
   query; ``ledger_entries`` reads only what the lot ledger needs of them, in the same order and
   one query, and builds no :class:`Trade`: the portfolio of 100,000 trades is one round trip;
 - a broker fill is recorded once: ``(user_id, account, broker_trade_id)`` is unique, and
-  ``add_fill`` answers ``False`` instead of failing when that fill is already stored.
+  ``add_fill`` answers ``False`` instead of failing when that fill is already stored;
+- every user's trades have a :class:`TradeBook`, kept by the repository itself in the unit of
+  work of every write, so that no caller can forget it. Each write that changes the user's
+  trades (``add``, ``add_fill`` when it inserts, ``save``, ``delete`` when it deletes) adds one
+  to its ``revision``, under the book's row lock (of two writers, the second waits for the
+  first). An insert positioned after every trade the user ever had (``(executed_at, id)``
+  greater than the book's ``last``) is an *append*; anything else (an insert dated back, an
+  edit, a deletion) is a *rewrite* and sets ``rewritten_at`` to the new revision. ``last``
+  is the greatest position any trade ever had (an edit that moves a trade later moves it;
+  a deletion leaves it): an upper bound, so an insert before some existing trade is never
+  taken for an append. Hence, when ``rewritten_at`` ≤ S < R, the trades of revision R are
+  those of revision S plus trades positioned after every one of them.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from dashcore.domain.orders import OrderSide
 from dashcore.domain.time import ensure_utc
 from dashcore.domain.trades import Trade
 
-__all__ = ["TradeCursor", "TradeFilter", "TradeRepository"]
+__all__ = ["LedgerRead", "TradeBook", "TradeCursor", "TradeFilter", "TradeRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +110,32 @@ class TradeCursor:
             raise InvalidInput("Not a cursor of this listing.", field="cursor") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class TradeBook:
+    """Where a user's trades stand (see the module): ``revision`` counts the writes that changed
+    them (0: none ever did), ``rewritten_at`` is the revision of the last one that was not an
+    append (0: none), ``last`` the greatest position a trade of the user ever had (``None``:
+    the user never had a trade)."""
+
+    revision: int
+    rewritten_at: int
+    last: TradeCursor | None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rewritten_at <= self.revision:
+            raise ValueError("a book is rewritten at one of its revisions")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRead:
+    """What :meth:`TradeRepository.ledger_entries` read: the entries, and ``through``, the
+    position of the last one (the ``after`` asked for when none was read): where the next
+    read of what came since starts."""
+
+    entries: Sequence[LedgerEntry]
+    through: TradeCursor | None
+
+
 class TradeRepository(Protocol):
     async def add(self, trade: Trade) -> None:
         """Insert a new trade (``Conflict`` ``trades_exists`` when the id is taken,
@@ -143,13 +180,19 @@ class TradeRepository(Protocol):
         ...
 
     async def ledger_entries(
-        self, user_id: UUID, *, account: str | None = None
-    ) -> Sequence[LedgerEntry]:
-        """Every trade of the user (of one ``account``) as the lot ledger reads it
-        (:func:`~dashcore.domain.ledger.ledger_entry`), oldest first by ``(executed_at, id)``,
-        in one query. Rows are not checked again as they are read: every stored trade was a
-        checked :class:`Trade` when it was written, under the table's constraints, and the
-        ledger reads nothing the checks would change."""
+        self, user_id: UUID, *, after: TradeCursor | None = None
+    ) -> LedgerRead:
+        """The user's trades positioned after ``after`` (``None``: every trade) as the lot
+        ledger reads them (:func:`~dashcore.domain.ledger.ledger_entry`), oldest first by
+        ``(executed_at, id)``, and the position of the last one, in one query: the entries
+        and ``through`` are of one state of the table. Rows are not checked again as they are
+        read: every stored trade was a checked :class:`Trade` when it was written, under the
+        table's constraints, and the ledger reads nothing the checks would change."""
+        ...
+
+    async def book(self, user_id: UUID) -> TradeBook:
+        """The user's :class:`TradeBook` (revision 0, never rewritten, no ``last``, for a user
+        who never had a trade)."""
         ...
 
     async def by_broker_trade_id(

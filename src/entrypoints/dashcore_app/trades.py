@@ -1,6 +1,7 @@
 """Providers of trades, the portfolio and quotes (issue #8).
 
-- The trade repository is memory or SQL, as the database settings choose.
+- The trade repository and the store of lot ledger snapshots are memory or SQL, as the
+  database settings choose.
 - Last prices are cached for ``DASHCORE_QUOTE_CACHE_SECONDS`` (5): in Redis when
   ``DASHCORE_REDIS_URL`` is set (every API process shares one cache, so a provider is asked once
   per instrument and time-to-live), else in the process.
@@ -18,11 +19,14 @@ from dishka import Provider, Scope, provide
 from dashcore.application.portfolio import GetPortfolio, GetQuotes, LatestPrices
 from dashcore.application.trades import RecordFills, Trades
 from dashcore.ports.clock import Clock
+from dashcore.ports.ledgers import LedgerSnapshots
 from dashcore.ports.quotes import QuoteCache
 from dashcore.ports.trades import TradeRepository
 from dashcore_app.settings import Settings
+from dashcore_memory.ledgers import MemoryLedgerSnapshots
 from dashcore_memory.quotes_cache import MemoryQuoteCache
 from dashcore_memory.trades import MemoryTradeRepository
+from dashcore_sql.ledgers import SqlLedgerSnapshots
 from dashcore_sql.trades import SqlTradeRepository
 
 __all__ = ["TradesProvider", "quote_cache_ttl", "trades_providers"]
@@ -39,11 +43,17 @@ class TradesProvider(Provider):
 
 
 class _MemoryTrades(Provider):
-    trade_repository = provide(MemoryTradeRepository, provides=TradeRepository, scope=Scope.REQUEST)
+    scope = Scope.REQUEST
+
+    trade_repository = provide(MemoryTradeRepository, provides=TradeRepository)
+    ledger_snapshots = provide(MemoryLedgerSnapshots, provides=LedgerSnapshots)
 
 
 class _SqlTrades(Provider):
-    trade_repository = provide(SqlTradeRepository, provides=TradeRepository, scope=Scope.REQUEST)
+    scope = Scope.REQUEST
+
+    trade_repository = provide(SqlTradeRepository, provides=TradeRepository)
+    ledger_snapshots = provide(SqlLedgerSnapshots, provides=LedgerSnapshots)
 
 
 def quote_cache_ttl(settings: Settings) -> timedelta:

@@ -81,6 +81,11 @@ def test_one_accounts_view_is_the_ledger_of_its_trades_alone(
             assert view.valued_at(price_map(last)) == alone.valued_at(price_map(last))
             assert view.last_trade_prices() == alone.last_trade_prices()
             assert view.accounts() <= {account}
+            assert view.open_instruments() == {
+                line.instrument: line.currency
+                for line in alone.valued_at({}).positions
+                if line.quantity
+            }
 
 
 def test_an_entry_earlier_than_the_last_one_applied_is_refused_across_calls() -> None:

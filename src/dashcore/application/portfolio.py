@@ -349,11 +349,7 @@ class GetPortfolio:
             ledger = ledger.for_account(account)
         broker_costs = await self._broker_average_costs(user_id, ledger.accounts())
         sources = await self._prices.sources(user_id)  # the last database read
-        unvalued = ledger.valued_at({})
-        # Open in some account, even where the accounts net to zero (long here, short there).
-        open_instruments = {
-            line.instrument: line.currency for line in unvalued.positions if line.quantity
-        }
+        open_instruments = ledger.open_instruments()
         quoted = await self._prices.quote(sources, open_instruments)
         points = _price_points(open_instruments, quoted.quotes, ledger.last_trade_prices())
         portfolio = ledger.valued_at({point.instrument: point.price for point in points})

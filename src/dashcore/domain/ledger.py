@@ -550,6 +550,11 @@ class LotLedger:
         """The labels of the accounts that have a position (open or closed)."""
         return frozenset(key[0] for key in self._positions)
 
+    def open_instruments(self) -> dict[InstrumentKey, Currency]:
+        """The instruments something is open in, in some account (even where long and short
+        accounts net to zero), each with its currency: those a valuation needs a price of."""
+        return {p.instrument: p.currency for p in self._settled().values() if p.held}
+
     def last_trade_prices(self) -> dict[InstrumentKey, Money]:
         """Each instrument's last trade price: the price of its latest entry, in any account."""
         latest: dict[tuple[str, str], _Position] = {}

@@ -17,13 +17,14 @@ Rules every adapter keeps:
   work of every write, so that no caller can forget it. Each write that changes the user's
   trades (``add``, ``add_fill`` when it inserts, ``save``, ``delete`` when it deletes) adds one
   to its ``revision``, under the book's row lock (of two writers of one user's trades, the
-  second waits for the first; the memory adapter refuses it). An insert positioned after every trade the user ever had (``(executed_at, id)``
-  greater than the book's ``last``) is an *append*; anything else (an insert dated back, an
-  edit, a deletion) is a *rewrite* and sets ``rewritten_at`` to the new revision. ``last``
-  is the greatest position any trade ever had (an edit that moves a trade later moves it;
-  a deletion leaves it): an upper bound, so an insert before some existing trade is never
-  taken for an append. Hence, when ``rewritten_at`` ≤ S < R, the trades of revision R are
-  those of revision S plus trades positioned after every one of them.
+  second waits for the first; the memory adapter refuses it). An insert positioned after
+  every trade the user ever had (``(executed_at, id)`` greater than the book's ``last``) is an
+  *append*; anything else (an insert dated back, an edit, a deletion) is a *rewrite* and sets
+  ``rewritten_at`` to the new revision. ``last`` is the greatest position any trade ever had
+  (an edit that moves a trade later moves it; a deletion leaves it): an upper bound, so an
+  insert before some existing trade is never taken for an append. Hence, when
+  ``rewritten_at`` ≤ S < R, the trades of revision R are those of revision S plus trades
+  positioned after every one of them.
 """
 
 from __future__ import annotations

@@ -384,6 +384,33 @@ async def test_two_units_recording_one_fill_store_it_once(backend: Backend) -> N
         assert await r.trades.all_for_user(owner.id) == [fill(1, owner, "T-9")]
 
 
+async def test_two_units_recording_overlapping_fills_both_finish(backend: Backend) -> None:
+    """The first records X, the second Y, then the first Y too: on PostgreSQL the second
+    queues on the user's book before inserting Y, so it never holds a fill the first waits for
+    while waiting for the book the first holds (a deadlock, which PostgreSQL would break by
+    failing one of them)."""
+    (owner,) = await people(backend, 1)
+    await store(backend, fill(1, owner, "T-0"))  # the user has a book
+    x, y, y_again = fill(2, owner, "T-1"), fill(3, owner, "T-2"), fill(4, owner, "T-2")
+    async with repos(backend) as first, repos(backend) as second:
+        assert await first.trades.add_fill(x) is True
+        if backend.name == "postgres":
+            racing = asyncio.create_task(second.trades.add_fill(y))
+            await backend.let_contender_run(first.work)
+            assert await first.trades.add_fill(y_again) is True
+            await first.uow.commit()
+            assert await racing is False
+            await second.uow.commit()
+        else:  # one writer of a user's trades at a time: the second goes after the first
+            assert await first.trades.add_fill(y_again) is True
+            await first.uow.commit()
+            assert await second.trades.add_fill(y) is False
+            await second.uow.commit()
+    async with repos(backend) as r:
+        stored = {trade.broker_trade_id for trade in await r.trades.all_for_user(owner.id)}
+    assert stored == {"T-0", "T-1", "T-2"}
+
+
 positive_decimals = st.builds(
     lambda digits, exponent: Decimal((0, tuple(digits), exponent)),
     st.lists(st.integers(0, 9), min_size=1, max_size=30).filter(any),

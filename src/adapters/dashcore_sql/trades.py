@@ -24,6 +24,7 @@ from sqlalchemy import (
     Row,
     Select,
     Text,
+    bindparam,
     case,
     cast,
     delete,
@@ -101,6 +102,7 @@ _LEDGER_POSTGRES: tuple[ColumnElement[Any], ...] = (
 (exactly, in ``NUMERIC``), every number as its text (``Decimal`` of a string is cheaper than of
 the binary form); asyncpg gives the other values as they are (``executed_at`` a UTC
 ``datetime``), so the rows are read from the driver's cursor, without SQLAlchemy's rows."""
+_LOCK_BOOK = select(_books.revision).where(_books.user_id == bindparam("user_id")).with_for_update()
 _SIDES = {side.value: side for side in OrderSide}
 _TYPES = {kind.value: kind for kind in TradeType}
 _SOURCES = {source.value: source for source in TradeSource}
@@ -109,6 +111,7 @@ _SOURCES = {source.value: source for source in TradeSource}
 class SqlTradeRepository(TradeRepository):
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
+        self._books_locked: set[tuple[int, UUID]] = set()
 
     async def add(self, trade: Trade) -> None:
         await self._uow.execute(insert(trades).values(_row(trade)))
@@ -116,6 +119,7 @@ class SqlTradeRepository(TradeRepository):
 
     async def add_fill(self, trade: Trade) -> bool:
         assert trade.broker_trade_id is not None, "a fill has the broker's trade id"
+        await self._lock_book(trade.user_id)
         statement = (
             self._dialect.insert(trades)
             .values(_row(trade))
@@ -125,6 +129,24 @@ class SqlTradeRepository(TradeRepository):
             return False
         await self._changed(trade.user_id, trade, inserts=True)
         return True
+
+    async def _lock_book(self, user_id: UUID) -> None:
+        """PostgreSQL: lock the user's book row (once per transaction) before a fill is
+        inserted. A fill's insert waits for another transaction's uncommitted insert of the
+        same fill, and the book row is updated after each insert: two transactions recording
+        overlapping fills could each hold what the other waits for (one a fill, the other the
+        book). Taking the book first makes every fill writer of a user queue at one place.
+        A user without a book row yet has nothing to lock; fills are then recorded in broker
+        trade id order (``RecordFills``), so such writers wait on their first common fill.
+        SQLite has one writer at a time."""
+        if self._uow.dialect_name != "postgresql":
+            return
+        transaction = self._uow.transaction
+        if transaction is not None and (transaction, user_id) in self._books_locked:
+            return
+        await self._uow.execute(_LOCK_BOOK, {"user_id": user_id})
+        assert self._uow.transaction is not None
+        self._books_locked.add((self._uow.transaction, user_id))
 
     @property
     def _dialect(self) -> Any:

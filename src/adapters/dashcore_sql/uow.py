@@ -33,12 +33,20 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
+        self._transactions = 0
 
     @property
     def connection(self) -> AsyncConnection:
         """The open connection (a statement must have run already)."""
         assert self._connection is not None, "no statement has run in this unit of work"
         return self._connection
+
+    @property
+    def transaction(self) -> int | None:
+        """A number that names the open transaction (a new one each time this unit of work
+        opens one), ``None`` when none is open: what a repository keys on to do something once
+        per transaction, such as taking a lock."""
+        return self._transactions if self._connection is not None else None
 
     @property
     def dialect_name(self) -> str:
@@ -56,6 +64,7 @@ class SqlUnitOfWork(UnitOfWork):
             await connection.close()
             raise
         self._connection = connection
+        self._transactions += 1
         return connection
 
     async def execute(

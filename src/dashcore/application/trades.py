@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Final
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -53,6 +54,8 @@ __all__ = [
     "broker_account_label",
     "trade_type_of",
 ]
+
+_by_trade_id = attrgetter("trade_id")
 
 MAX_PAGE: Final = 200
 _SYMBOL_MAX: Final = 32
@@ -339,7 +342,10 @@ class RecordFills:
     for a state change that rolled back. The trades are labelled with the broker account
     (:func:`broker_account_label` of the order's connection and account), linked to the order,
     classified by the instrument's asset class; a fill without charges has zero charges. One
-    audit event (``trades_recorded_from_fills``) names the order and how many were new.
+    audit event (``trades_recorded_from_fills``) names the order and how many were new. Fills
+    are written in the order of the broker's trade ids, so two units of work recording
+    overlapping fills of one order wait on the first fill they share instead of each holding
+    one the other needs.
     """
 
     def __init__(self, trades: TradeRepository, audit: AuditTrail, ids: IdGenerator) -> None:
@@ -354,7 +360,7 @@ class RecordFills:
         account = broker_account_label(order.connection_id, order.account_id)
         instrument = order.request.instrument
         recorded: list[Trade] = []
-        for fill in fills:
+        for fill in sorted(fills, key=_by_trade_id):
             price = fill.price
             trade = Trade(
                 id=self._ids.new_id(),

@@ -175,9 +175,13 @@ class WorkerProcess:
         return self
 
     async def terminated(self) -> int:
-        """SIGTERM, then the exit code once the process has ended."""
+        """SIGTERM, then the exit code once the process has ended (a worker that does not end
+        in time fails the test with its last log lines)."""
         self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(self.process.wait, BOUND)
+        try:
+            code = await asyncio.to_thread(self.process.wait, BOUND)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"worker still running {BOUND}s after SIGTERM:\n{self.log}")
         self._reader.join(5)
         return code
 
@@ -328,8 +332,8 @@ async def test_two_workers_enqueue_each_scheduled_tick_once(
         "DASHCORE_SCHEDULE_SYNC_SECONDS": "0",
     }
     pair = [workers(env=env), workers(env=env)]
-    for worker in pair:
-        await worker.started()
+    for worker in pair:  # the scheduler starts after the worker's first line
+        await worker.until(lambda w=worker: w.events("scheduler_started"), "scheduler_started")
 
     def cleanup_ticks() -> list[dict[str, Any]]:
         return [

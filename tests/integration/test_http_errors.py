@@ -252,19 +252,24 @@ async def test_integrity_errors_keep_their_details_in_the_log(
     assert logged[0]["problem"] == "decryption_failed"
 
 
-def test_every_route_runs_the_body_checks(memory_settings: Settings) -> None:
+def test_every_route_that_takes_a_body_runs_the_body_checks(memory_settings: Settings) -> None:
     """A controller or handler with its own ``before_request`` would silently replace the
-    app-wide body checks (415, malformed JSON, depth); this keeps every route honest."""
+    body checks (415, malformed JSON, depth); this keeps every route that takes a body honest,
+    dashcore's and those added next to it. Routes without one run no hook (the probes)."""
     app = create_app(memory_settings, route_handlers=ROUTES)
     handlers = [h for route in app.routes for h in getattr(route, "route_handlers", ())]
-    assert handlers
-    hooks = {type(h.resolve_before_request()) for h in handlers}
+    takes_body = [h for h in handlers if "data" in h.parsed_fn_signature.parameters]
+    assert create_order.handler_name in {h.handler_name for h in takes_body}
+    hooks = {h.handler_name: type(h.resolve_before_request()) for h in takes_body}
     # The API router's authentication hook runs the body checks itself (see the 415 test).
     assert all(
         h.resolve_before_request() is check_request_body
         or isinstance(h.resolve_before_request(), BearerAuthentication)
-        for h in handlers
+        for h in takes_body
     ), hooks
+    probes = [h for h in handlers if h.paths & {"/health", "/health/ready"}]
+    assert probes
+    assert all(h.resolve_before_request() is None for h in probes)
 
 
 async def test_api_routes_run_the_body_checks_too(

@@ -77,6 +77,13 @@ def _openapi(settings: Settings) -> OpenAPIConfig | None:
     )
 
 
+def _checked(route_handlers: Sequence[ControllerRouterHandler]) -> Router:
+    """Routes added next to dashcore's own, at the paths they declare, behind the body checks.
+    (The API router's authentication runs them itself; the liveness probe, the JWKS and the
+    docs take no body, and a hook there would build a request object per probe for nothing.)"""
+    return Router("/", route_handlers=list(route_handlers), before_request=check_request_body)
+
+
 def _cors(settings: Settings) -> CORSConfig | None:
     if not settings.cors_origins:
         return None
@@ -168,10 +175,9 @@ def create_app(
             JwksController,
             api,
             *([sandbox_mount(container)] if settings.broker_sandboxes else []),
-            *route_handlers,
+            *([_checked(route_handlers)] if route_handlers else []),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=check_request_body,
         request_max_body_size=settings.max_body_bytes,
         cors_config=_cors(settings),
         openapi_config=_openapi(settings),

@@ -1,8 +1,11 @@
-"""Checks every request body passes before it is decoded: the app-wide ``before_request`` hook.
+"""Checks every request body passes before it is decoded: a ``before_request`` hook.
 
-Litestar lets a router, controller or handler ``before_request`` *replace* the app's, so one
-that declares its own must call :func:`check_request_body` first. (A guard would not be
-replaced, but Litestar copies the route handler for every guard call: +30 us per request.)
+Every route that takes a body runs it: the API router's authentication hook calls it first,
+and routes added next to dashcore's own sit behind a router that declares it. Routes that take
+no body (liveness, readiness, JWKS, the docs) run no hook at all. Litestar lets a router,
+controller or handler ``before_request`` *replace* an outer one, so one that declares its own
+must call :func:`check_request_body` first. (A guard would not be replaced, but Litestar copies
+the route handler for every guard call: +30 us per request.)
 
 Rules (ASVS 4.1.1, 13.4.4; security reference API-1):
 - A route that takes a body (a ``data`` parameter) accepts exactly the media type it declares,

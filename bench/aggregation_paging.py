@@ -36,7 +36,7 @@ import httpx
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.portfolio_http import _engine_in
+from bench.schema import engine_in_schema
 from dashcore.application.accounts import ManualAccounts
 from dashcore.application.admin import CreateAdmin
 from dashcore.domain.aggregation import TransactionPosition
@@ -107,7 +107,7 @@ async def measure_paging(
     warmup: int,
 ) -> dict[str, Any]:
     """The figures and both pages' plans at each size, and the verdict."""
-    app = create_app(settings, _engine_in(schema))
+    app = create_app(settings, engine_in_schema(schema))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with (
         app.lifespan(),

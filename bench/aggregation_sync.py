@@ -35,7 +35,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.portfolio_http import _engine_in
+from bench.schema import engine_in_schema
 from dashcore.application.connections import ConnectionAuthorization, Connections
 from dashcore.application.sync import ScheduleSyncs
 from dashcore.domain.aggregation import ACTIVE_SYNC_STATUSES, SyncRunStatus
@@ -79,7 +79,7 @@ async def measure_sync(
     settings: Settings, schema: str, *, users: int, latency: float, concurrency: int
 ) -> dict[str, Any]:
     """Connect ``users`` × 4 sandbox connections, sync them all, compare with the bound."""
-    async with Dashcore.open(settings, _engine_in(schema)) as core:
+    async with Dashcore.open(settings, engine_in_schema(schema)) as core:
         engine = await core.get(AsyncEngine)
         sandboxes = (await core.get(BrokerSandboxes)).apps
         for sandbox in sandboxes.values():

@@ -55,7 +55,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -63,13 +63,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from dishka import AsyncContainer, Provider, Scope, provide
+from dishka import AsyncContainer, Provider
 from litestar import Litestar
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.machine import machine_facts, source_revision
 from bench.profile_app import Lifespan
+from bench.schema import engine_in_schema
 from bench.wrk import ensure_wrk
 from dashcore.application.admin import CreateAdmin
 from dashcore.application.connections import CredentialStore
@@ -216,24 +217,11 @@ async def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         finally:
             await engine.dispose()
         settings = _base_settings(url, root)
-        return await _measure(args, root, settings, _engine_in(schema))
+        return await _measure(args, root, settings, engine_in_schema(schema))
     finally:
         async with admin.begin() as connection:
             await connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.dispose()
-
-
-def _engine_in(schema: str) -> Provider:
-    """The app's engine on ``schema`` (first on every connection's ``search_path``)."""
-
-    class SchemaEngine(Provider):
-        @provide(scope=Scope.APP)
-        async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
-            engine = create_engine(settings.database_url, schema=schema)
-            yield engine
-            await engine.dispose()
-
-    return SchemaEngine()
 
 
 async def _measure(

@@ -32,17 +32,17 @@ import gc
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from dishka import Provider, Scope, provide
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.schema import engine_in_schema
 from dashcore.application.admin import CreateAdmin
 from dashcore.domain.context import CallerContext
 from dashcore.domain.ledger import CostMethod
@@ -111,7 +111,7 @@ async def _measure_in(
         log_format=LogFormat.JSON,
         log_level="WARNING",
     )
-    app = create_app(settings, _engine_in(schema))
+    app = create_app(settings, engine_in_schema(schema))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with (
         app.lifespan(),
@@ -162,17 +162,6 @@ async def _measure_in(
         "methods": methods,
         "passed": all(result["passed"] for result in methods.values()),
     }
-
-
-def _engine_in(schema: str) -> Provider:
-    class SchemaEngine(Provider):
-        @provide(scope=Scope.APP)
-        async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
-            engine = create_engine(settings.database_url, schema=schema)
-            yield engine
-            await engine.dispose()
-
-    return SchemaEngine()
 
 
 async def _store(trades: Sequence[Trade], engine: AsyncEngine) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -103,6 +104,7 @@ _LEDGER_POSTGRES: tuple[ColumnElement[Any], ...] = (
 the binary form); asyncpg gives the other values as they are (``executed_at`` a UTC
 ``datetime``), so the rows are read from the driver's cursor, without SQLAlchemy's rows."""
 _LOCK_BOOK = select(_books.revision).where(_books.user_id == bindparam("user_id")).with_for_update()
+_INSERT = insert(trades)
 _SIDES = {side.value: side for side in OrderSide}
 _TYPES = {kind.value: kind for kind in TradeType}
 _SOURCES = {source.value: source for source in TradeSource}
@@ -114,18 +116,14 @@ class SqlTradeRepository(TradeRepository):
         self._books_locked: set[tuple[int, UUID]] = set()
 
     async def add(self, trade: Trade) -> None:
-        await self._uow.execute(insert(trades).values(_row(trade)))
+        await self._uow.execute(_INSERT, _row(trade))
         await self._changed(trade.user_id, trade, inserts=True)
 
     async def add_fill(self, trade: Trade) -> bool:
         assert trade.broker_trade_id is not None, "a fill has the broker's trade id"
         await self._lock_book(trade.user_id)
-        statement = (
-            self._dialect.insert(trades)
-            .values(_row(trade))
-            .on_conflict_do_nothing(index_elements=_FILL_KEY)
-        )
-        if (await self._uow.execute(statement)).rowcount != 1:
+        statement = _fill_insert(self._uow.dialect_name)
+        if (await self._uow.execute(statement, _row(trade))).rowcount != 1:
             return False
         await self._changed(trade.user_id, trade, inserts=True)
         return True
@@ -148,50 +146,13 @@ class SqlTradeRepository(TradeRepository):
         assert self._uow.transaction is not None
         self._books_locked.add((self._uow.transaction, user_id))
 
-    @property
-    def _dialect(self) -> Any:
-        return postgresql if self._uow.dialect_name == "postgresql" else sqlite
-
     async def _changed(self, user_id: UUID, trade: Trade | None, *, inserts: bool) -> None:
         """Move the user's book for a write that leaves ``trade`` where it is now (``None``: a
-        deletion): one more revision; the last position moved forward when the trade is after
-        it; ``rewritten_at`` moved to the new revision unless the write is an insert after the
-        last position (an append)."""
+        deletion); see :func:`_book_upsert`."""
         at, trade_id = (None, None) if trade is None else (trade.executed_at, trade.id)
-        statement = self._dialect.insert(trade_books).values(
-            user_id=user_id,
-            revision=1,
-            rewritten_at=0 if inserts else 1,
-            last_executed_at=at,
-            last_trade_id=trade_id,
-        )
-        new = statement.excluded
-        revision = _books.revision + 1
-        forward = (
-            false()
-            if trade is None
-            else or_(
-                _books.last_executed_at.is_(None),
-                tuple_(new.last_executed_at, new.last_trade_id)
-                > tuple_(_books.last_executed_at, _books.last_trade_id),
-            )
-        )
-        rewritten: ColumnElement[Any] = (
-            case((forward, _books.rewritten_at), else_=revision) if inserts else revision
-        )
-        await self._uow.execute(
-            statement.on_conflict_do_update(
-                index_elements=[_books.user_id],
-                set_={
-                    "revision": revision,
-                    "rewritten_at": rewritten,
-                    "last_executed_at": case(
-                        (forward, new.last_executed_at), else_=_books.last_executed_at
-                    ),
-                    "last_trade_id": case((forward, new.last_trade_id), else_=_books.last_trade_id),
-                },
-            )
-        )
+        statement = _book_upsert(self._uow.dialect_name, inserts=inserts, deletion=trade is None)
+        parameters = {"user_id": user_id, "last_executed_at": at, "last_trade_id": trade_id}
+        await self._uow.execute(statement, parameters)
 
     async def book(self, user_id: UUID) -> TradeBook:
         query = select(
@@ -443,3 +404,54 @@ class _Mapper:
             broker_trade_id,
             None if capital is None else Money(Decimal(capital), currency),
         )
+
+
+@cache
+def _fill_insert(dialect_name: str) -> Any:
+    """``INSERT INTO trades … ON CONFLICT (user_id, account, broker_trade_id) DO NOTHING``,
+    built once per dialect (its row comes as the execution's parameters)."""
+    return _dialect(dialect_name).insert(trades).on_conflict_do_nothing(index_elements=_FILL_KEY)
+
+
+@cache
+def _book_upsert(dialect_name: str, *, inserts: bool, deletion: bool) -> Any:
+    """The statement that moves a user's book, built once per dialect and kind of write
+    (building an upsert's ``excluded`` columns costs more than running it); the user, and the
+    written trade's ``last_executed_at`` and ``last_trade_id`` (``None`` for a deletion), come
+    as the execution's parameters.
+
+    The rule: one more revision; the last position moved forward when the trade is after it;
+    ``rewritten_at`` moved to the new revision unless the write is an insert after the last
+    position (an append)."""
+    statement = _dialect(dialect_name).insert(trade_books).values(
+        revision=1, rewritten_at=0 if inserts else 1
+    )
+    new = statement.excluded
+    revision = _books.revision + 1
+    forward = (
+        false()
+        if deletion
+        else or_(
+            _books.last_executed_at.is_(None),
+            tuple_(new.last_executed_at, new.last_trade_id)
+            > tuple_(_books.last_executed_at, _books.last_trade_id),
+        )
+    )
+    rewritten: ColumnElement[Any] = (
+        case((forward, _books.rewritten_at), else_=revision) if inserts else revision
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_books.user_id],
+        set_={
+            "revision": revision,
+            "rewritten_at": rewritten,
+            "last_executed_at": case(
+                (forward, new.last_executed_at), else_=_books.last_executed_at
+            ),
+            "last_trade_id": case((forward, new.last_trade_id), else_=_books.last_trade_id),
+        },
+    )
+
+
+def _dialect(name: str) -> Any:
+    return postgresql if name == "postgresql" else sqlite

@@ -423,8 +423,10 @@ def _book_upsert(dialect_name: str, *, inserts: bool, deletion: bool) -> Any:
     The rule: one more revision; the last position moved forward when the trade is after it;
     ``rewritten_at`` moved to the new revision unless the write is an insert after the last
     position (an append)."""
-    statement = _dialect(dialect_name).insert(trade_books).values(
-        revision=1, rewritten_at=0 if inserts else 1
+    statement = (
+        _dialect(dialect_name)
+        .insert(trade_books)
+        .values(revision=1, rewritten_at=0 if inserts else 1)
     )
     new = statement.excluded
     revision = _books.revision + 1

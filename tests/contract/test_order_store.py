@@ -550,12 +550,34 @@ async def test_reconciliation_finds_unsettled_orders_longest_waiting_first(
     await add_orders(backend, *waited, too_recent, *settled)
     cutoff = NOW + timedelta(minutes=1)
     async with repos(backend) as r:
-        found = await r.orders.needing_reconciliation(cutoff, limit=10)
+        found = await r.orders.needing_reconciliation(cutoff, due_at=cutoff, limit=10)
         assert [o.id for o in found] == [order_id(2), order_id(3), order_id(1)]
-        assert [o.id for o in await r.orders.needing_reconciliation(cutoff, limit=2)] == [
-            order_id(2),
-            order_id(3),
-        ]
+        first_two = await r.orders.needing_reconciliation(cutoff, due_at=cutoff, limit=2)
+        assert [o.id for o in first_two] == [order_id(2), order_id(3)]
+
+
+async def test_reconciliation_skips_orders_whose_backoff_has_not_run_out(
+    backend: Backend,
+) -> None:
+    """An order reconciliation looked at and deferred is found again only once its
+    ``reconcile_after`` has come; its count of looks is kept."""
+    [owner] = await people(backend, 1)
+    now = NOW + timedelta(minutes=2)
+    due = in_status(placed(1, owner), OrderStatus.UNKNOWN).reconcile_deferred(
+        NOW + timedelta(seconds=90), now
+    )
+    backing_off = in_status(placed(2, owner), OrderStatus.UNKNOWN).reconcile_deferred(
+        NOW + timedelta(seconds=90), now + timedelta(microseconds=1)
+    )
+    await add_orders(backend, due, backing_off)
+    async with repos(backend) as r:
+        found = await r.orders.needing_reconciliation(now, due_at=now, limit=10)
+        assert [o.id for o in found] == [order_id(1)]
+        assert found[0].reconcile_attempts == 1
+        assert found[0].reconcile_after == now
+        later = now + timedelta(seconds=1)
+        again = await r.orders.needing_reconciliation(now, due_at=later, limit=10)
+        assert [o.id for o in again] == [order_id(1), order_id(2)]
 
 
 async def test_open_orders_page_through_everything_the_broker_holds(backend: Backend) -> None:

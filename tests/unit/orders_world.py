@@ -45,6 +45,7 @@ from dashcore.domain.users import User
 from dashcore.ports.providers import ProviderRegistry
 from dashcore_app.trading import sandbox_listings
 from dashcore_brokers.groww.gateway import CREATE_PATH
+from dashcore_brokers.http import HttpPolicy
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.exchange import SimOrder
@@ -292,6 +293,7 @@ class OrdersWorld:
 
 
 @asynccontextmanager
-async def open_orders_world() -> AsyncIterator[OrdersWorld]:
-    async with open_world(sleep=_instant) as world:
+async def open_orders_world(*, http: HttpPolicy | None = None) -> AsyncIterator[OrdersWorld]:
+    """The world; ``http`` replaces every provider's HTTP policy."""
+    async with open_world(http=http, sleep=_instant) as world:
         yield OrdersWorld(world, MemoryInstrumentCatalog(sandbox_listings(world.sandboxes)))

@@ -16,6 +16,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from dashcore.application.orders import TradingPolicy
 from dashcore.domain.capabilities import Operation
 from dashcore.domain.errors import (
     Conflict,
@@ -28,6 +29,7 @@ from dashcore.domain.errors import (
 )
 from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderType
 from dashcore.domain.trading import IdempotencyKey, OrderFilters, client_reference_for
+from dashcore_brokers.http import BreakerPolicy, HttpPolicy, RateLimit, RetryPolicy
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
 from dashcore_memory.trades import MemoryTradeRepository
@@ -278,7 +280,16 @@ async def test_an_order_the_broker_never_received_is_rejected_after_the_deadline
     assert world.place_requests("zerodha") == 1
 
 
-async def test_an_unreachable_broker_leaves_the_order_for_the_next_round(
+def lookups(world: OrdersWorld) -> int:
+    """Kite order-book reads (reconciliation's lookups by tag) that reached the sandbox."""
+    return sum(
+        1
+        for request in world.world.recorders["zerodha"].requests
+        if request.method == "GET" and request.url.path == "/orders"
+    )
+
+
+async def test_an_unreachable_broker_leaves_the_order_for_a_later_round(
     world: OrdersWorld,
 ) -> None:
     trader, connection = await world.trader("zerodha")
@@ -291,7 +302,74 @@ async def test_an_unreachable_broker_leaves_the_order_for_the_next_round(
     assert (await world.reconciler(world.uow())()).waiting == 1
     assert (await world.stored(placement.order.id)).status is S.UNKNOWN
     world.world.sandboxes["zerodha"].faults.clear()
+    world.clock.advance(world.policy.reconcile_backoff)
     assert (await world.reconciler(world.uow())()).settled == 1
+
+
+@pytest.fixture
+async def unguarded_world() -> AsyncIterator[OrdersWorld]:
+    """The world with brokers called once per read, no circuit breaker and no rate limit in
+    the way: every lookup reaches the sandbox, however many rounds a test runs."""
+    direct = HttpPolicy(
+        retry=RetryPolicy(attempts=1),
+        rate_limit=RateLimit(per_second=1_000, burst=1_000),
+        breaker=BreakerPolicy(failures=1_000),
+    )
+    async with open_orders_world(http=direct) as opened:
+        yield opened
+
+
+async def test_reconciliation_backs_off_then_flags_the_order_for_review_once(
+    unguarded_world: OrdersWorld,
+) -> None:
+    """ORD-2: while the broker cannot be asked, the looks at an order are spaced 1, 2, 4 … 60
+    s apart; an order still unsettled 15 minutes after its first look is flagged
+    ``needs_review`` once (audited: the alert), is still looked up every minute and never
+    sent again, and settles when the broker answers."""
+    world = unguarded_world
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    placement = await world.place_order(trader, connection, "lost", world.draft("zerodha"))
+    world.world.sandboxes["zerodha"].faults.add(
+        FaultRule(path="/orders", method="GET", kind=FaultKind.STATUS, status=503, times=None)
+    )
+    world.clock.advance(world.policy.reconcile_grace + timedelta(seconds=1))
+    first_look = world.clock.now()
+
+    gaps = []
+    while world.clock.now() - first_look < world.policy.reconcile_window:
+        assert (await world.reconciler(world.uow())()).waiting == 1
+        assert (await world.reconciler(world.uow())()).waiting == 0  # not due yet
+        assert lookups(world) == len(gaps) + 1
+        order = await world.stored(placement.order.id)
+        assert order.reconcile_attempts == len(gaps) + 1
+        assert order.reconcile_after is not None
+        gaps.append(order.reconcile_after - world.clock.now())
+        world.clock.advance(order.reconcile_after - world.clock.now())
+    seconds = [int(gap.total_seconds()) for gap in gaps]
+    assert seconds[:7] == [1, 2, 4, 8, 16, 32, 60]
+    assert set(seconds[7:]) == {60}
+    assert world.audit("order_needs_review") == []
+
+    assert (await world.reconciler(world.uow())()).needs_review == 1
+    flagged = await world.stored(placement.order.id)
+    assert flagged.status is S.UNKNOWN
+    assert flagged.last_error is not None
+    assert flagged.last_error.code == "needs_review"
+    (alert,) = world.audit("order_needs_review")
+    assert alert.target == f"order:{placement.order.id}"
+    assert flagged.reconcile_after == world.clock.now() + world.policy.reconcile_backoff_max
+
+    world.clock.advance(world.policy.reconcile_backoff_max)
+    assert (await world.reconciler(world.uow())()).needs_review == 1
+    assert len(world.audit("order_needs_review")) == 1  # flagged once
+
+    world.world.sandboxes["zerodha"].faults.clear()
+    world.clock.advance(world.policy.reconcile_backoff_max)
+    assert (await world.reconciler(world.uow())()).settled == 1
+    settled = await world.stored(placement.order.id)
+    assert settled.broker_order_id is not None
+    assert world.place_requests("zerodha") == 1
 
 
 async def test_a_broker_refusal_rejects_the_order_with_its_reason(world: OrdersWorld) -> None:
@@ -710,3 +788,18 @@ async def test_polling_counts_an_unreachable_broker_and_goes_on(world: OrdersWor
     )
     round_ = await world.poller(world.uow())()
     assert (round_.refreshed, round_.failed) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"reconcile_backoff": timedelta(0)},
+        {"reconcile_window": timedelta(0)},
+        {"reconcile_backoff": timedelta(seconds=10), "reconcile_backoff_max": timedelta(seconds=5)},
+    ],
+)
+def test_a_reconciliation_backoff_or_window_that_cannot_work_is_refused(
+    limits: dict[str, timedelta],
+) -> None:
+    with pytest.raises(ValueError, match="reconcile"):
+        TradingPolicy(**limits)

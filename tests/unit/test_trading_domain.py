@@ -296,6 +296,18 @@ def test_a_lost_answer_makes_the_order_unknown_and_reconciliation_settles_it() -
     assert settled.last_error is None
 
 
+def test_a_deferred_look_is_counted_and_names_the_next_one() -> None:
+    unknown = placed().state_unknown(NOW, OrderFailure("order_state_unknown", "No answer."))
+    later = NOW + timedelta(seconds=61)
+    deferred = unknown.reconcile_deferred(later, later + timedelta(seconds=1))
+    assert deferred.status is S.UNKNOWN
+    assert deferred.reconcile_attempts == 1
+    assert deferred.reconcile_after == later + timedelta(seconds=1)
+    assert deferred.status_changed_at == NOW  # the grace and the window still count from here
+    settled = deferred.accepted(report(S.OPEN), later)
+    assert settled.reconcile_deferred(later, later) is settled  # settled meanwhile: untouched
+
+
 def test_an_order_bound_to_one_broker_order_refuses_another() -> None:
     order = placed().accepted(report(S.OPEN), NOW)
     with pytest.raises(Conflict) as raised:

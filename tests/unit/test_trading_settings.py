@@ -28,6 +28,7 @@ def test_values_are_parsed() -> None:
             "DASHCORE_ORDER_STEP_UP_ABOVE": " USD:2500.50 , EUR:0 ",
             "DASHCORE_ORDER_SUBMIT_DEADLINE_SECONDS": "10",
             "DASHCORE_ORDER_RECONCILE_GRACE_SECONDS": "45",
+            "DASHCORE_ORDER_RECONCILE_WINDOW_SECONDS": "600",
             "DASHCORE_PROVIDER_TIMEOUT": "20",
         }
     )
@@ -35,6 +36,7 @@ def test_values_are_parsed() -> None:
     policy = trading_policy(settings)
     assert policy.submit_deadline == timedelta(seconds=10)
     assert policy.reconcile_grace == timedelta(seconds=45)
+    assert policy.reconcile_window == timedelta(minutes=10)
     assert not policy.needs_step_up(Decimal(2500), Currency("USD"))
     assert policy.needs_step_up(Decimal("2500.51"), Currency("USD"))
     assert policy.needs_step_up(Decimal(1), Currency("INR"))  # not listed: always
@@ -51,6 +53,7 @@ def test_values_are_parsed() -> None:
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:lots"),
         ("DASHCORE_ORDER_SUBMIT_DEADLINE_SECONDS", "0"),
         ("DASHCORE_ORDER_RECONCILE_GRACE_SECONDS", "x"),
+        ("DASHCORE_ORDER_RECONCILE_WINDOW_SECONDS", "59"),
     ],
 )
 def test_each_bad_variable_is_named(variable: str, value: str) -> None:

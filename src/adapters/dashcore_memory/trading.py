@@ -142,13 +142,15 @@ class MemoryOrderRepository(OrderRepository):
         return rows[:limit]
 
     async def needing_reconciliation(
-        self, changed_before: datetime, *, limit: int
+        self, changed_before: datetime, *, due_at: datetime, limit: int
     ) -> Sequence[PlacedOrder]:
         _check_limit(limit)
         rows = [
             order
             for order in self._all()
-            if order.status in _UNSETTLED and order.status_changed_at < changed_before
+            if order.status in _UNSETTLED
+            and order.status_changed_at < changed_before
+            and (order.reconcile_after is None or order.reconcile_after <= due_at)
         ]
         rows.sort(key=lambda order: (order.status_changed_at, order.id))
         return rows[:limit]

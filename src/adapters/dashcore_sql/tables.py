@@ -678,6 +678,8 @@ orders = Table(
     Column("status_changed_at", UtcDateTime(), nullable=False),
     Column("submit_deadline", UtcDateTime(), nullable=False),
     Column("submit_attempts", Integer(), nullable=False),
+    Column("reconcile_attempts", Integer(), nullable=False, server_default="0"),
+    Column("reconcile_after", UtcDateTime()),
     Column("broker_order_id", Text()),
     Column("broker_status", Text()),
     Column("broker_updated_at", UtcDateTime()),

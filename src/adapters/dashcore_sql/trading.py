@@ -39,6 +39,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    or_,
     select,
     true,
     tuple_,
@@ -176,12 +177,16 @@ class SqlOrderRepository(OrderRepository):
         return await self._all(query)
 
     async def needing_reconciliation(
-        self, changed_before: datetime, *, limit: int
+        self, changed_before: datetime, *, due_at: datetime, limit: int
     ) -> Sequence[PlacedOrder]:
         _check_limit(limit)
         query = (
             select(orders)
-            .where(_orders.status.in_(_RECONCILABLE), _orders.status_changed_at < changed_before)
+            .where(
+                _orders.status.in_(_RECONCILABLE),
+                _orders.status_changed_at < changed_before,
+                or_(_orders.reconcile_after.is_(None), _orders.reconcile_after <= due_at),
+            )
             .order_by(_orders.status_changed_at, _orders.id)
             .limit(limit)
         )
@@ -330,6 +335,8 @@ def _columns(order: PlacedOrder) -> dict[str, Any]:
         "status_changed_at": order.status_changed_at,
         "submit_deadline": order.submit_deadline,
         "submit_attempts": order.submit_attempts,
+        "reconcile_attempts": order.reconcile_attempts,
+        "reconcile_after": order.reconcile_after,
         "broker_order_id": order.broker_order_id,
         "broker_status": order.broker_status,
         "broker_updated_at": order.broker_updated_at,
@@ -393,6 +400,8 @@ def _order(row: Row[Any]) -> PlacedOrder:
             else OrderFailure(row.last_error_code, row.last_error_message)
         ),
         submit_attempts=row.submit_attempts,
+        reconcile_attempts=row.reconcile_attempts,
+        reconcile_after=row.reconcile_after,
         carried_quantity=row.carried_quantity,
     )
 

@@ -93,7 +93,7 @@ class Trader:
 
 @dataclass(frozen=True, slots=True)
 class TradingPolicy:
-    """The limits of order placement.
+    """The limits of order placement and reconciliation (security.md ORD-2, c.2).
 
     ``step_up_above``: an order worth more than this, in its own currency, needs a recent
     step-up; an order in a currency not listed always does (fail closed), and so does a market
@@ -103,16 +103,35 @@ class TradingPolicy:
     ``pending_submit`` order is left alone before the reconciler looks it up; it must exceed
     the broker HTTP deadline, so that an answer still on its way is never overtaken. An order
     the broker does not have once ``submit_deadline + reconcile_grace`` has passed was never
-    received."""
+    received.
+
+    Between two looks at an order it could not settle, the reconciler waits
+    ``reconcile_backoff``, doubled after each look, at most ``reconcile_backoff_max`` (1, 2,
+    4 … 60 s). An order still unsettled ``reconcile_window`` after its first look (the broker
+    could not be asked all that time) needs a person: it is flagged ``needs_review`` once, and
+    still looked up every ``reconcile_backoff_max``, never sent again."""
 
     step_up_above: Mapping[Currency, Decimal] = field(default_factory=dict)
     submit_deadline: timedelta = timedelta(seconds=30)
     reconcile_grace: timedelta = timedelta(seconds=60)
     max_send_attempts: int = 3
+    reconcile_backoff: timedelta = timedelta(seconds=1)
+    reconcile_backoff_max: timedelta = timedelta(seconds=60)
+    reconcile_window: timedelta = timedelta(minutes=15)
 
     def __post_init__(self) -> None:
-        if self.submit_deadline <= timedelta(0) or self.reconcile_grace <= timedelta(0):
-            raise ValueError("the submit deadline and the reconcile grace are positive")
+        durations = (
+            self.submit_deadline,
+            self.reconcile_grace,
+            self.reconcile_backoff,
+            self.reconcile_window,
+        )
+        if any(duration <= timedelta(0) for duration in durations):
+            raise ValueError(
+                "the submit deadline, the reconcile grace, backoff and window are positive"
+            )
+        if self.reconcile_backoff_max < self.reconcile_backoff:
+            raise ValueError("the longest reconcile backoff is at least the first")
         if self.max_send_attempts < 1:
             raise ValueError("an order is sent at least once")
         if any(limit < 0 for limit in self.step_up_above.values()):
@@ -125,6 +144,16 @@ class TradingPolicy:
     def given_up(self, order: PlacedOrder, now: datetime) -> bool:
         """Past the point where the broker could still receive ``order``."""
         return now >= order.submit_deadline + self.reconcile_grace
+
+    def next_reconcile(self, order: PlacedOrder, now: datetime) -> datetime:
+        """When to look for ``order`` again after a look that did not settle it."""
+        doublings = min(order.reconcile_attempts, 32)  # 2**32 s is past any cap
+        return now + min(self.reconcile_backoff * (1 << doublings), self.reconcile_backoff_max)
+
+    def reconcile_exhausted(self, order: PlacedOrder, now: datetime) -> bool:
+        """Reconciliation has tried ``order`` for the whole window (counted from the first
+        look, the end of its grace period) without settling it."""
+        return now >= order.status_changed_at + self.reconcile_grace + self.reconcile_window
 
 
 class BrokerAccess:

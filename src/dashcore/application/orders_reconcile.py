@@ -11,8 +11,12 @@ order that can no longer be sent, once the grace period has passed:
 - not found once ``submit_deadline + reconcile_grace`` has passed: ``rejected`` with
   ``not_received_by_broker`` (the broker could not have received it any later); before that
   it waits;
-- the broker cannot be asked (down, rate limited, credentials gone): it waits for the next
-  round. Nothing is ever sent again.
+- the broker cannot be asked (down, rate limited, credentials gone): it waits.
+
+An order that waits is looked at again after a backoff (1, 2, 4 … 60 s, ``TradingPolicy``);
+one still unsettled ``reconcile_window`` (15 min) after its first look is flagged
+``needs_review`` once, with an ``order_needs_review`` audit event (the alert), and is still
+looked up every minute in case the broker answers. Nothing is ever sent again.
 
 **Refreshing** (:class:`RefreshOrderStatus`) re-reads one order the broker holds, with its fills,
 and applies it by the monotonic rule of :mod:`dashcore.domain.trading`; polling
@@ -23,6 +27,7 @@ call the same use case by the broker's order id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from dashcore.application.orders import (
@@ -63,6 +68,11 @@ NEEDS_REVIEW = OrderFailure(
     "needs_review",
     "The broker holds a matching order that another order already accounts for; "
     "it needs a person to look.",
+)
+RECONCILE_EXHAUSTED = OrderFailure(
+    "needs_review",
+    "The broker could not say whether it holds this order for the whole reconciliation "
+    "window; it needs a person to look (it is never sent again).",
 )
 _UNREACHABLE = (
     ProviderUnavailable,
@@ -108,10 +118,10 @@ class ReconcileOrders:
         self._policy = policy
 
     async def __call__(self, *, limit: int = 100) -> ReconcileRound:
-        """One round over at most ``limit`` orders, longest waiting first."""
+        """One round over at most ``limit`` orders that are due, longest waiting first."""
         now = self._clock.now()
         candidates = await self._orders.needing_reconciliation(
-            now - self._policy.reconcile_grace, limit=limit
+            now - self._policy.reconcile_grace, due_at=now, limit=limit
         )
         await self._uow.rollback()
         counts = {"settled": 0, "rejected": 0, "waiting": 0, "needs_review": 0}
@@ -129,25 +139,45 @@ class ReconcileOrders:
             found = await session.orders.find_by_client_reference(order.account_id, order.request)
         except _UNREACHABLE:
             await self._uow.rollback()
-            return "waiting"
+            return await self._defer(order)
         if found is None:
             if not self._policy.given_up(order, self._clock.now()):
-                return "waiting"
+                return await self._defer(order)
             await self._journal.change(
                 order.id, SYSTEM, lambda o, now: o.rejected(now, NOT_RECEIVED)
             )
             return "rejected"
         holder = await self._orders.by_broker_order_id(order.provider, found.provider_order_id)
         if holder is not None and holder.id != order.id:
-            await self._journal.change(
-                order.id, SYSTEM, lambda o, now: o.flagged(now, NEEDS_REVIEW)
-            )
+            await self._defer(order, NEEDS_REVIEW)
             return "needs_review"
         report = await with_fills(
             session, self._brokers.gateway(order.provider).capabilities, found
         )
         await self._journal.change(order.id, SYSTEM, lambda o, now: o.accepted(report, now))
         return "settled"
+
+    async def _defer(self, order: PlacedOrder, flag: OrderFailure | None = None) -> str:
+        """Look again after the backoff. ``flag`` (or, once the window is over, the exhausted
+        flag) is recorded on the first such look, audited as ``order_needs_review``."""
+        now = self._clock.now()
+        if flag is None and self._policy.reconcile_exhausted(order, now):
+            flag = RECONCILE_EXHAUSTED
+        until = self._policy.next_reconcile(order, now)
+        if flag is None or order.last_error == flag:
+            await self._journal.change(
+                order.id, SYSTEM, lambda o, at: o.reconcile_deferred(at, until)
+            )
+            return "waiting" if flag is None else "needs_review"
+        reason = flag
+
+        def flag_and_defer(current: PlacedOrder, at: datetime) -> PlacedOrder:
+            if not current.needs_reconciliation:  # settled meanwhile
+                return current
+            return current.flagged(at, reason).reconcile_deferred(at, until)
+
+        await self._journal.change(order.id, SYSTEM, flag_and_defer, action="order_needs_review")
+        return "needs_review"
 
 
 class RefreshOrderStatus:

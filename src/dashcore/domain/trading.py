@@ -361,6 +361,10 @@ class PlacedOrder:
     carried_quantity: Decimal = Decimal(0)
     """What broker orders this one replaced had filled (a modify that replaces the order at the
     broker, as Schwab's does, starts the new broker order's count at zero)."""
+    reconcile_attempts: int = 0
+    """How many times reconciliation looked for the order and could not settle it."""
+    reconcile_after: datetime | None = None
+    """Reconciliation looks for the order again no earlier than this (its backoff)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -369,6 +373,7 @@ class PlacedOrder:
             "status_changed_at",
             "submit_deadline",
             "broker_updated_at",
+            "reconcile_after",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -464,6 +469,19 @@ class PlacedOrder:
         if self.status is not OrderStatus.PENDING_SUBMIT:
             return self
         return self._moved(OrderStatus.UNKNOWN, now, last_error=failure)
+
+    def reconcile_deferred(self, now: datetime, until: datetime) -> PlacedOrder:
+        """Reconciliation looked and could not settle the order (the broker could not be asked,
+        or does not show it yet): one more attempt counted, the next one not before ``until``.
+        An order settled meanwhile stays as it is."""
+        if not self.needs_reconciliation:
+            return self
+        return replace(
+            self,
+            reconcile_attempts=self.reconcile_attempts + 1,
+            reconcile_after=until,
+            updated_at=now,
+        )
 
     def flagged(self, now: datetime, failure: OrderFailure) -> PlacedOrder:
         """Record why the order cannot be settled automatically (its status unchanged): e.g.

@@ -75,10 +75,11 @@ class OrderRepository(Protocol):
         ...
 
     async def needing_reconciliation(
-        self, changed_before: datetime, *, limit: int
+        self, changed_before: datetime, *, due_at: datetime, limit: int
     ) -> Sequence[PlacedOrder]:
         """``unknown`` and ``pending_submit`` orders whose status last changed before
-        ``changed_before`` (the grace period), longest waiting first."""
+        ``changed_before`` (the grace period) and whose ``reconcile_after`` (the backoff) is
+        unset or not after ``due_at``, longest waiting first."""
         ...
 
     async def open_orders(

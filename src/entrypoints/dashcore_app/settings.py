@@ -150,6 +150,9 @@ class Settings:
     order_reconcile_grace_seconds: int = 60
     """How long an unsettled order is left alone before reconciliation; more than
     DASHCORE_PROVIDER_TIMEOUT, so that an answer on its way is never overtaken."""
+    order_reconcile_window_seconds: int = 900
+    """An order reconciliation could not settle for this long after its first look (the broker
+    could not be asked) is flagged ``needs_review`` and audited, for a person to look."""
 
     jobs_queue: str = "jobs"
     """The Redis stream of jobs is ``{redis_prefix}{jobs_queue}``; processes that share both
@@ -287,6 +290,9 @@ class Settings:
             ),
             order_reconcile_grace_seconds=reader.get(
                 "ORDER_RECONCILE_GRACE_SECONDS", _bounded(1, 86400), 60
+            ),
+            order_reconcile_window_seconds=reader.get(
+                "ORDER_RECONCILE_WINDOW_SECONDS", _bounded(60, 7 * 86400), 900
             ),
             jobs_queue=reader.get("JOBS_QUEUE", _queue_name, "jobs"),
             jobs_status_ttl=reader.get("JOBS_STATUS_TTL", _bounded(60, 90 * 86400), 7 * 86400),

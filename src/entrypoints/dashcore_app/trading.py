@@ -88,6 +88,7 @@ def trading_policy(settings: Settings) -> TradingPolicy:
         },
         submit_deadline=timedelta(seconds=settings.order_submit_deadline_seconds),
         reconcile_grace=timedelta(seconds=settings.order_reconcile_grace_seconds),
+        reconcile_window=timedelta(seconds=settings.order_reconcile_window_seconds),
     )
 
 

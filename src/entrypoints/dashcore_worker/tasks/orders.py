@@ -20,10 +20,12 @@ _log = structlog.get_logger("dashcore_worker")
 @job_task("reconcile_orders")
 async def reconcile_orders(reconcile: FromDishka[ReconcileOrders]) -> None:
     """Look up, by client reference, the orders whose broker answer was lost (``unknown``) or
-    that can no longer be sent, once their grace period has passed; never send one again."""
+    that can no longer be sent, once their grace period (then their backoff) has passed; never
+    send one again. A round that flags an order ``needs_review`` logs at warning level."""
     done = await reconcile()
     if done.settled or done.rejected or done.needs_review:
-        _log.info(
+        log = _log.warning if done.needs_review else _log.info  # needs_review: a person must look
+        log(
             "orders_reconciled",
             settled=done.settled,
             rejected=done.rejected,

@@ -289,9 +289,23 @@ def lookups(world: OrdersWorld) -> int:
     )
 
 
+@pytest.fixture
+async def unguarded_world() -> AsyncIterator[OrdersWorld]:
+    """The world with brokers called once per read, no circuit breaker and no rate limit in
+    the way: every lookup reaches the sandbox, however many rounds a test runs."""
+    direct = HttpPolicy(
+        retry=RetryPolicy(attempts=1),
+        rate_limit=RateLimit(per_second=1_000, burst=1_000),
+        breaker=BreakerPolicy(failures=1_000),
+    )
+    async with open_orders_world(http=direct) as opened:
+        yield opened
+
+
 async def test_an_unreachable_broker_leaves_the_order_for_a_later_round(
-    world: OrdersWorld,
+    unguarded_world: OrdersWorld,
 ) -> None:
+    world = unguarded_world
     trader, connection = await world.trader("zerodha")
     world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
     placement = await world.place_order(trader, connection, "lost", world.draft("zerodha"))
@@ -304,19 +318,6 @@ async def test_an_unreachable_broker_leaves_the_order_for_a_later_round(
     world.world.sandboxes["zerodha"].faults.clear()
     world.clock.advance(world.policy.reconcile_backoff)
     assert (await world.reconciler(world.uow())()).settled == 1
-
-
-@pytest.fixture
-async def unguarded_world() -> AsyncIterator[OrdersWorld]:
-    """The world with brokers called once per read, no circuit breaker and no rate limit in
-    the way: every lookup reaches the sandbox, however many rounds a test runs."""
-    direct = HttpPolicy(
-        retry=RetryPolicy(attempts=1),
-        rate_limit=RateLimit(per_second=1_000, burst=1_000),
-        breaker=BreakerPolicy(failures=1_000),
-    )
-    async with open_orders_world(http=direct) as opened:
-        yield opened
 
 
 async def test_reconciliation_backs_off_then_flags_the_order_for_review_once(

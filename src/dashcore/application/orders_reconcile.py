@@ -27,7 +27,6 @@ call the same use case by the broker's order id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from dashcore.application.orders import (
@@ -170,13 +169,12 @@ class ReconcileOrders:
             )
             return "waiting" if flag is None else "needs_review"
         reason = flag
-
-        def flag_and_defer(current: PlacedOrder, at: datetime) -> PlacedOrder:
-            if not current.needs_reconciliation:  # settled meanwhile
-                return current
-            return current.flagged(at, reason).reconcile_deferred(at, until)
-
-        await self._journal.change(order.id, SYSTEM, flag_and_defer, action="order_needs_review")
+        await self._journal.change(
+            order.id,
+            SYSTEM,
+            lambda o, at: o.flagged(at, reason).reconcile_deferred(at, until),
+            action="order_needs_review",
+        )
         return "needs_review"
 
 

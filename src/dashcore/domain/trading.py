@@ -485,8 +485,9 @@ class PlacedOrder:
 
     def flagged(self, now: datetime, failure: OrderFailure) -> PlacedOrder:
         """Record why the order cannot be settled automatically (its status unchanged): e.g.
-        reconciliation found a broker order that another of our orders already holds."""
-        if self.last_error == failure:
+        reconciliation found a broker order that another of our orders already holds. An
+        order settled meanwhile (or already flagged so) stays as it is."""
+        if not self.needs_reconciliation or self.last_error == failure:
             return self
         return replace(self, last_error=failure, updated_at=now)
 

@@ -267,6 +267,25 @@ def test_a_trade_at_the_splits_instant_is_in_new_units_and_later_splits_still_ap
     )
 
 
+@pytest.mark.parametrize("resumed", [False, True], ids=["built whole", "resumed"])
+def test_the_last_trade_price_is_restated_in_the_units_after_a_split(resumed: bool) -> None:
+    """Valued at its last trade price (no quote), a holding is worth the same just before and
+    after a split: 10 bought at 100, then 2-for-1, is 20 at 50, not 20 at 100."""
+    trades = [buy(10, 100, step=1), buy(3, 10, step=5, instrument=MSFT)]
+    splits = [Split(AAPL, 2, 1, at(2)), Split(AAPL, 5, 1, at(9))]  # reached, then pending
+    if resumed:  # the first trade stored as a ledger, the split reached by the next read
+        first = LotLedger.build(trades[:1], CostMethod.FIFO, splits)
+        ledger = LotLedger.from_snapshot(first.snapshot())
+        ledger.extend(ledger_entry(t) for t in trades[1:])
+    else:
+        ledger = LotLedger.build(trades, CostMethod.FIFO, splits)
+    prices = ledger.last_trade_prices()
+    assert prices[AAPL] == money(10)
+    assert prices[MSFT] == money(10)
+    line = next(p for p in ledger.valued_at(prices).positions if p.instrument == AAPL)
+    assert (line.quantity, line.market_value) == (Decimal(100), money(1000))
+
+
 def test_a_split_applies_in_every_account_and_to_its_instrument_only() -> None:
     trades = [
         buy(10, 100, step=1, account="a"),

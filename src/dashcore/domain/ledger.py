@@ -27,7 +27,9 @@ lot gives up ``basis × consumed / quantity`` of its basis and keeps the rest.
 **Splits** multiply the quantity of every open lot of the instrument, in every account, by
 ``numerator / denominator`` from ``effective_at`` on (before any trade at that instant); lot
 bases do not change, so the unit cost divides. Fractional units a split leaves stay in the
-ledger: cash paid in lieu is recorded as a sell.
+ledger: cash paid in lieu is recorded as a sell. A split restates the last trade price in new
+units too (× ``denominator / numerator``), so a position valued at its last trade price is worth
+the same just before and just after a split.
 
 **Valuation** at a last price per instrument: market value = signed quantity × last price;
 unrealized P&L = market value − cost basis. A position with nothing open is worth zero and has
@@ -331,6 +333,7 @@ class _Position:
         for index, size in enumerate(sizes):
             sizes[index] = size * numerator / denominator
         self.held = sum(sizes, _ZERO)
+        self.last_price = self.last_price * denominator / numerator
 
 
 class LotLedger:
@@ -424,16 +427,18 @@ class LotLedger:
                     else:
                         position.apply(-1, quantity, charges - quantity * price, at)
         finally:
+            reached = pending[:next_split]
             del pending[:next_split]
             self._last_at = previous_at
-        self._note_last_trades(applied)
+        self._note_last_trades(applied, reached)
         return self
 
-    def _note_last_trades(self, entries: Sequence[LedgerEntry]) -> None:
+    def _note_last_trades(self, entries: Sequence[LedgerEntry], splits: Sequence[Split]) -> None:
         """Give each position its latest entry's price and number, reading the entries
         just applied from the newest back until every position has been seen (a pass after
         the fact: a store per entry in the loop above costs the full build several times
-        more)."""
+        more). ``splits`` are those the entries reached: a price from before one of them is
+        restated in its new units."""
         positions = self._positions
         number = self._applied + len(entries)
         self._applied = number
@@ -443,7 +448,9 @@ class LotLedger:
             if key not in seen:
                 seen.add(key)
                 position = positions[key]
-                position.last_price = entry[6]
+                position.last_price = (
+                    _restated(entry[6], entry[8], key, splits) if splits else entry[6]
+                )
                 position.last_seq = number
                 if len(seen) == len(positions):
                     return
@@ -556,9 +563,10 @@ class LotLedger:
         return {p.instrument: p.currency for p in self._settled().values() if p.held}
 
     def last_trade_prices(self) -> dict[InstrumentKey, Money]:
-        """Each instrument's last trade price: the price of its latest entry, in any account."""
+        """Each instrument's last trade price: the price of its latest entry, in any account,
+        in the units of after every split (pending ones included)."""
         latest: dict[tuple[str, str], _Position] = {}
-        for (_, symbol, exchange), position in self._positions.items():
+        for (_, symbol, exchange), position in self._settled().items():
             seen = latest.get((symbol, exchange))
             if seen is None or position.last_seq > seen.last_seq:
                 latest[symbol, exchange] = position
@@ -719,6 +727,22 @@ def _method(method: CostMethod | str) -> CostMethod:
         raise InvalidInput(
             "The cost method is fifo, lifo or average.", code="invalid_cost_method", field="method"
         ) from None
+
+
+def _restated(price: Decimal, at: datetime, key: _Key, splits: Sequence[Split]) -> Decimal:
+    """``price``, of a trade in ``key``'s instrument at ``at``, in the units of after
+    ``splits`` (only those of the instrument that take effect after ``at`` change it)."""
+    _, symbol, exchange = key
+    with localcontext(prec=PRECISION):
+        for split in splits:
+            instrument = split.instrument
+            if (
+                split.effective_at > at
+                and instrument.symbol == symbol
+                and instrument.exchange == exchange
+            ):
+                price = price * split.denominator / split.numerator
+    return price
 
 
 def _split(positions: Mapping[_Key, _Position], split: Split) -> None:

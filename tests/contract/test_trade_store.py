@@ -19,7 +19,14 @@ from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import ledger_entry
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
-from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
+from dashcore.domain.trades import (
+    MANUAL_ACCOUNT,
+    RecordedSplit,
+    Split,
+    Trade,
+    TradeSource,
+    TradeType,
+)
 from dashcore.domain.users import User
 from dashcore.ports.trades import (
     LedgerRead,
@@ -618,3 +625,163 @@ async def test_the_book_counts_every_write_of_two_units_of_work(backend: Backend
             await first.uow.commit()
             expected = TradeBook(1, 0, TradeCursor.after(at_minute(1, owner, 1)))
     assert await book_of(backend, owner) == expected
+
+
+# -- recorded splits -----------------------------------------------------------------------
+
+
+def recorded_split(
+    number: int,
+    owner: User,
+    *,
+    minute: int = 0,
+    instrument: InstrumentKey = INFY,
+    numerator: int = 2,
+    denominator: int = 1,
+) -> RecordedSplit:
+    return RecordedSplit(
+        id=UUID(f"00000000-0000-7000-d000-{number:012x}"),
+        user_id=owner.id,
+        split=Split(instrument, numerator, denominator, NOW + timedelta(minutes=minute)),
+        recorded_at=NOW + timedelta(days=1),
+    )
+
+
+async def record(backend: Backend, *recorded: RecordedSplit) -> None:
+    async with repos(backend) as r:
+        for item in recorded:
+            await r.trades.add_split(item)
+        await r.uow.commit()
+
+
+async def test_a_split_comes_back_as_it_was_recorded(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    india = timezone(timedelta(hours=5, minutes=30))
+    one_for_three = RecordedSplit(
+        id=UUID("00000000-0000-7000-d000-000000000001"),
+        user_id=owner.id,
+        split=Split(AAPL, 1, 3, datetime(2026, 5, 4, 9, 15, 0, 250, tzinfo=india)),
+        recorded_at=datetime(2026, 5, 5, 10, 0, 0, 7, tzinfo=india),
+    )
+    await record(backend, one_for_three)
+
+    async with repos(backend) as r:
+        loaded = await r.trades.get_split(one_for_three.id)
+        assert loaded == one_for_three
+        assert loaded is not None
+        assert (loaded.split.numerator, loaded.split.denominator) == (1, 3)
+        assert loaded.split.effective_at == datetime(2026, 5, 4, 3, 45, 0, 250, tzinfo=UTC)
+        assert loaded.split.effective_at.tzinfo is UTC
+        assert loaded.recorded_at.tzinfo is UTC
+        assert await r.trades.splits(owner.id) == [one_for_three]
+        assert await r.trades.get_split(UUID(int=7)) is None
+
+
+async def test_a_users_splits_are_listed_by_instant_then_id_and_only_theirs(
+    backend: Backend,
+) -> None:
+    owner, other = await people(backend, 1, 2)
+    mine = [
+        recorded_split(5, owner, minute=2),
+        recorded_split(3, owner, minute=1, instrument=AAPL),
+        recorded_split(4, owner, minute=0, numerator=1, denominator=5),
+        recorded_split(2, owner, minute=1),  # the same instant as 3: ties go by id
+    ]
+    await record(backend, *mine, recorded_split(9, other, minute=-5))
+
+    async with repos(backend) as r:
+        assert await r.trades.splits(owner.id) == [mine[2], mine[3], mine[1], mine[0]]
+        assert await r.trades.splits(other.id) == [recorded_split(9, other, minute=-5)]
+        assert await r.trades.splits(UUID(int=5)) == []
+
+
+async def test_a_user_records_one_split_of_an_instrument_at_an_instant(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    await record(backend, recorded_split(1, owner))
+    with pytest.raises(Conflict) as caught:
+        await record(backend, recorded_split(2, owner, numerator=3))
+    assert caught.value.code == "splits_instrument_at_taken"
+
+    # Another user, another instant or another instrument is another split.
+    await record(
+        backend,
+        recorded_split(3, other),
+        recorded_split(4, owner, minute=1),
+        recorded_split(5, owner, instrument=AAPL),
+    )
+    async with repos(backend) as r:
+        assert [item.id for item in await r.trades.splits(owner.id)] == [
+            recorded_split(1, owner).id,
+            recorded_split(5, owner).id,
+            recorded_split(4, owner).id,
+        ]
+        assert await r.trades.get_split(recorded_split(2, owner).id) is None
+
+
+async def test_a_taken_split_id_is_a_conflict(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    await record(backend, recorded_split(1, owner))
+    with pytest.raises(Conflict) as caught:
+        await record(backend, recorded_split(1, owner, minute=9, instrument=AAPL))
+    assert caught.value.code == "splits_exists"
+    async with repos(backend) as r:
+        assert await r.trades.splits(owner.id) == [recorded_split(1, owner)]
+
+
+async def test_deleting_a_split(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    kept = recorded_split(2, owner, minute=1)
+    await record(backend, recorded_split(1, owner), kept)
+    async with repos(backend) as r:
+        assert await r.trades.delete_split(recorded_split(1, owner).id) is True
+        assert await r.trades.delete_split(recorded_split(1, owner).id) is False
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.trades.get_split(recorded_split(1, owner).id) is None
+        assert await r.trades.splits(owner.id) == [kept]
+        assert await r.trades.delete_split(recorded_split(1, owner).id) is False
+
+
+async def test_recording_or_deleting_a_split_is_a_rewrite_of_the_book(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    await store(backend, at_minute(1, owner, 1), at_minute(2, owner, 2))
+    last = TradeCursor.after(at_minute(2, owner, 2))
+    assert await book_of(backend, owner) == TradeBook(2, 0, last)
+
+    # Dated after every trade, and still not an append: the ledger is rebuilt.
+    split = recorded_split(1, owner, minute=5)
+    await record(backend, split)
+    assert await book_of(backend, owner) == TradeBook(3, 3, last)
+    async with repos(backend) as r:
+        assert await r.trades.delete_split(split.id) is True
+        await r.uow.commit()
+    assert await book_of(backend, owner) == TradeBook(4, 4, last)
+    async with repos(backend) as r:
+        assert await r.trades.delete_split(split.id) is False
+        await r.uow.commit()
+    assert await book_of(backend, owner) == TradeBook(4, 4, last)
+    # An append after the split is an append again.
+    await store(backend, at_minute(3, owner, 3))
+    assert await book_of(backend, owner) == TradeBook(
+        5, 4, TradeCursor.after(at_minute(3, owner, 3))
+    )
+
+    # A user without trades gets a book that no stored ledger predates.
+    await record(backend, recorded_split(2, other))
+    assert await book_of(backend, other) == TradeBook(1, 1, None)
+
+
+async def test_a_split_rolled_back_leaves_nothing(backend: Backend) -> None:
+    (owner,) = await people(backend, 1)
+    await store(backend, at_minute(1, owner, 1))
+    before = TradeBook(1, 0, TradeCursor.after(at_minute(1, owner, 1)))
+    split = recorded_split(1, owner)
+    async with repos(backend) as r:
+        await r.trades.add_split(split)
+        assert await r.trades.get_split(split.id) == split  # its own write, seen in its unit
+        assert await r.trades.book(owner.id) == TradeBook(2, 2, before.last)
+        await r.uow.rollback()
+    async with repos(backend) as r:
+        assert await r.trades.get_split(split.id) is None
+        assert await r.trades.splits(owner.id) == []
+        assert await r.trades.book(owner.id) == before

@@ -9,6 +9,9 @@ The user's trade book is a row written with every change, guarded: while one ope
 has changed a user's trades, another that tries is refused at once (``Conflict``
 ``trade_book_changed``) where PostgreSQL would make it wait for the first; so no revision is
 ever counted twice or lost.
+
+Recorded splits are frozen values too, keyed by id, with ``(user_id, symbol, exchange,
+effective_at)`` a unique index; recording or deleting one moves the book as a deletion does.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from uuid import UUID
 
 from dashcore.domain.errors import NotFound
 from dashcore.domain.ledger import ledger_entry
-from dashcore.domain.trades import Trade
+from dashcore.domain.trades import RecordedSplit, Trade
 from dashcore.ports.trades import (
     LedgerRead,
     TradeBook,
@@ -32,6 +35,8 @@ __all__ = ["MemoryTradeRepository"]
 
 TRADES = "trades"
 BOOKS = "trade_books"
+SPLITS = "splits"
+INSTRUMENT_AT = "instrument_at"
 BROKER_TRADE = "broker_trade"
 _EMPTY_BOOK = TradeBook(0, 0, None)
 
@@ -158,3 +163,27 @@ class MemoryTradeRepository(TradeRepository):
             ),
             None,
         )
+
+    async def add_split(self, recorded: RecordedSplit) -> None:
+        split = recorded.split
+        instrument = split.instrument
+        at = (recorded.user_id, instrument.symbol, instrument.exchange, split.effective_at)
+        self._uow.put(SPLITS, recorded.id, recorded, insert=True, unique=((INSTRUMENT_AT, at),))
+        self._changed(recorded.user_id, None, inserts=False)
+
+    async def get_split(self, split_id: UUID) -> RecordedSplit | None:
+        recorded: RecordedSplit | None = self._uow.get(SPLITS, split_id)
+        return recorded
+
+    async def delete_split(self, split_id: UUID) -> bool:
+        stored = await self.get_split(split_id)
+        if stored is None:
+            return False
+        self._uow.delete(SPLITS, split_id)
+        self._changed(stored.user_id, None, inserts=False)
+        return True
+
+    async def splits(self, user_id: UUID) -> Sequence[RecordedSplit]:
+        found = [split for _, split in self._uow.rows(SPLITS) if split.user_id == user_id]
+        found.sort(key=lambda recorded: (recorded.split.effective_at, recorded.id))
+        return found

@@ -94,6 +94,11 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
         "trades_broker_trade_taken",
         "This broker fill is already recorded.",
     ),
+    "pk_splits": ("splits_exists", "A split with this id already exists."),
+    "uq_splits_user_id_symbol_exchange_effective_at": (
+        "splits_instrument_at_taken",
+        "A split of this instrument at this instant is already recorded.",
+    ),
     "pk_stored_accounts": ("stored_accounts_exists", "An account with this id already exists."),
     "uq_stored_accounts_connection_id_provider_account_id": (
         "stored_accounts_provider_account_taken",

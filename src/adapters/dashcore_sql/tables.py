@@ -50,6 +50,7 @@ __all__ = [
     "raw_payloads",
     "recovery_codes",
     "sealed_secrets",
+    "splits",
     "stored_accounts",
     "sync_runs",
     "totp_factors",
@@ -627,6 +628,28 @@ trade_books = Table(
 revision of the last write that was not an append, and the greatest ``(executed_at, id)`` a
 trade of the user ever had. Written by the trade repository in the unit of work of each write;
 its row lock orders a user's concurrent trade writes."""
+
+splits = Table(
+    "splits",
+    metadata,
+    Column("id", Uuid(), nullable=False),
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("symbol", Text(), nullable=False),
+    Column("exchange", Text(), nullable=False),
+    Column("numerator", BigInteger(), nullable=False),
+    Column("denominator", BigInteger(), nullable=False),
+    Column("effective_at", UtcDateTime(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("user_id", "symbol", "exchange", "effective_at"),
+    Index(None, "user_id", "effective_at", "id"),
+    CheckConstraint("numerator > 0 AND denominator > 0", name="ratio"),
+    CheckConstraint("numerator <> denominator", name="changes"),
+)
+"""Stock splits users recorded (``RecordedSplit``): ``numerator`` new units for every
+``denominator`` old units of the instrument from ``effective_at`` on, in that user's ledger
+only. A user has at most one split of an instrument at one instant; ``(user_id, effective_at,
+id)`` serves the ledger's read of a user's splits in the order it applies them."""
 
 ledger_snapshots = Table(
     "ledger_snapshots",

@@ -10,6 +10,9 @@ Every write that changes a user's trades then moves the user's book with one sta
 ``INSERT INTO trade_books … ON CONFLICT (user_id) DO UPDATE`` (the append-or-rewrite rule in
 its ``SET``): it takes the book's row lock until the transaction ends, so a second writer of
 the same user's trades waits, and reads the book as the first left it.
+
+A user's recorded splits are rows of ``splits``; recording or deleting one moves the book as a
+deletion does (a rewrite, ``last`` kept), in the same unit of work.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import LedgerEntry
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
-from dashcore.domain.trades import Trade, TradeSource, TradeType
+from dashcore.domain.trades import RecordedSplit, Split, Trade, TradeSource, TradeType
 from dashcore.ports.trades import (
     LedgerRead,
     TradeBook,
@@ -52,6 +55,7 @@ from dashcore.ports.trades import (
     TradeFilter,
     TradeRepository,
 )
+from dashcore_sql.tables import splits as split_rows
 from dashcore_sql.tables import trade_books, trades
 from dashcore_sql.uow import SqlUnitOfWork
 
@@ -59,6 +63,7 @@ __all__ = ["SqlTradeRepository"]
 
 _trades = trades.c
 _books = trade_books.c
+_splits = split_rows.c
 _FILL_KEY = ("user_id", "account", "broker_trade_id")
 _COLUMNS = (
     "id",
@@ -105,6 +110,18 @@ the binary form); asyncpg gives the other values as they are (``executed_at`` a 
 ``datetime``), so the rows are read from the driver's cursor, without SQLAlchemy's rows."""
 _LOCK_BOOK = select(_books.revision).where(_books.user_id == bindparam("user_id")).with_for_update()
 _INSERT = insert(trades)
+_INSERT_SPLIT = insert(split_rows)
+_SPLIT_COLUMNS = (
+    _splits.id,
+    _splits.user_id,
+    _splits.symbol,
+    _splits.exchange,
+    _splits.numerator,
+    _splits.denominator,
+    _splits.effective_at,
+    _splits.recorded_at,
+)
+"""A split's columns, in the order ``_recorded_split`` unpacks them."""
 _SIDES = {side.value: side for side in OrderSide}
 _TYPES = {kind.value: kind for kind in TradeType}
 _SOURCES = {source.value: source for source in TradeSource}
@@ -262,6 +279,49 @@ class SqlTradeRepository(TradeRepository):
         )
         row = (await self._uow.execute(query)).one_or_none()
         return None if row is None else _trade(row)
+
+    async def add_split(self, recorded: RecordedSplit) -> None:
+        split = recorded.split
+        values = {
+            "id": recorded.id,
+            "user_id": recorded.user_id,
+            "symbol": split.instrument.symbol,
+            "exchange": split.instrument.exchange,
+            "numerator": split.numerator,
+            "denominator": split.denominator,
+            "effective_at": split.effective_at,
+            "recorded_at": recorded.recorded_at,
+        }
+        await self._uow.execute(_INSERT_SPLIT, values)
+        await self._changed(recorded.user_id, None, inserts=False)
+
+    async def get_split(self, split_id: UUID) -> RecordedSplit | None:
+        query = select(*_SPLIT_COLUMNS).where(_splits.id == split_id)
+        row = (await self._uow.execute(query)).one_or_none()
+        return None if row is None else _recorded_split(row)
+
+    async def delete_split(self, split_id: UUID) -> bool:
+        statement = delete(split_rows).where(_splits.id == split_id).returning(_splits.user_id)
+        owner = (await self._uow.execute(statement)).scalar_one_or_none()
+        if owner is None:
+            return False
+        await self._changed(owner, None, inserts=False)
+        return True
+
+    async def splits(self, user_id: UUID) -> Sequence[RecordedSplit]:
+        query = (
+            select(*_SPLIT_COLUMNS)
+            .where(_splits.user_id == user_id)
+            .order_by(_splits.effective_at, _splits.id)
+        )
+        return [_recorded_split(row) for row in await self._uow.execute(query)]
+
+
+def _recorded_split(row: Sequence[Any]) -> RecordedSplit:
+    """The split of a ``_SPLIT_COLUMNS`` row, checked as it is built."""
+    split_id, user_id, symbol, exchange, numerator, denominator, effective_at, recorded_at = row
+    split = Split(InstrumentKey(symbol, exchange), numerator, denominator, effective_at)
+    return RecordedSplit(split_id, user_id, split, recorded_at)
 
 
 def _filtered(query: Select[Any], filters: TradeFilter) -> Select[Any]:

@@ -16,7 +16,8 @@ broker that is not connected (``source=manual``). Rules:
 
 A :class:`Split` changes how many units every holder of an instrument has from ``effective_at``
 on: ``numerator`` new units for every ``denominator`` old ones (a 2-for-1 split is 2/1, a 1-for-10
-reverse split 1/10). What the holding cost does not change.
+reverse split 1/10). What the holding cost does not change. A :class:`RecordedSplit` is a split one
+user recorded for the ledger of their own trades (``/api/v1/splits``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dashcore.domain.time import ensure_utc
 __all__ = [
     "ACCOUNT_MAX",
     "MANUAL_ACCOUNT",
+    "RecordedSplit",
     "Split",
     "Trade",
     "TradeSource",
@@ -191,3 +193,19 @@ class Split:
         object.__setattr__(
             self, "effective_at", ensure_utc(self.effective_at, field="effective_at")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSplit:
+    """A :class:`Split` that ``user_id`` recorded, kept under ``id``: it applies to that user's
+    ledger only. ``recorded_at`` is when it was recorded (an aware instant, kept in UTC)."""
+
+    id: UUID
+    user_id: UUID
+    split: Split
+    recorded_at: datetime
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.split, Split):
+            raise InvalidInput("Not a split.", field="split")
+        object.__setattr__(self, "recorded_at", ensure_utc(self.recorded_at, field="recorded_at"))

@@ -24,7 +24,12 @@ Rules every adapter keeps:
   (an edit that moves a trade later moves it; a deletion leaves it): an upper bound, so an
   insert before some existing trade is never taken for an append. Hence, when
   ``rewritten_at`` ≤ S < R, the trades of revision R are those of revision S plus trades
-  positioned after every one of them.
+  positioned after every one of them;
+- the splits a user records (:class:`~dashcore.domain.trades.RecordedSplit`) are kept here too,
+  because they change the ledger like a trade dated back: recording or deleting one is a
+  *rewrite* of the book (one more revision, ``rewritten_at`` moved to it, ``last`` unchanged),
+  so no stored ledger is ever resumed across it. A user has at most one split of an
+  instrument at one instant: ``(user_id, symbol, exchange, effective_at)`` is unique.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import LedgerEntry
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.time import ensure_utc
-from dashcore.domain.trades import Trade
+from dashcore.domain.trades import RecordedSplit, Trade
 
 __all__ = ["LedgerRead", "TradeBook", "TradeCursor", "TradeFilter", "TradeRepository"]
 
@@ -199,3 +204,21 @@ class TradeRepository(Protocol):
     async def by_broker_trade_id(
         self, user_id: UUID, account: str, broker_trade_id: str
     ) -> Trade | None: ...
+
+    async def add_split(self, recorded: RecordedSplit) -> None:
+        """Insert a split and move the user's book as a rewrite (``Conflict``
+        ``splits_exists`` when the id is taken, ``splits_instrument_at_taken`` when the user
+        has a split of that instrument at that instant already)."""
+        ...
+
+    async def get_split(self, split_id: UUID) -> RecordedSplit | None: ...
+
+    async def delete_split(self, split_id: UUID) -> bool:
+        """Delete a split, moving its owner's book as a rewrite; ``False`` when there was
+        none."""
+        ...
+
+    async def splits(self, user_id: UUID) -> Sequence[RecordedSplit]:
+        """Every split the user recorded, by ``(effective_at, id)``: the order the ledger
+        applies them in."""
+        ...

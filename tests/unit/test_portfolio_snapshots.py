@@ -1,7 +1,8 @@
 """``GetPortfolio`` over stored ledgers (issue #8), on memory adapters: whatever the interleaving of
 trade writes (appends, inserts dated back, edits, deletions, broker fills, duplicate fills) and
 portfolio reads (every method, the whole portfolio or one account), every read answers exactly
-what a fresh build over the stored trades answers. A read may also race a write committed
+what a fresh build over the stored trades and splits answers (a split recorded or deleted
+between reads included). A read may also race a write committed
 between its reading of the trade book and of the trades (what READ COMMITTED allows): it then
 answers the trades before or after that write, and the next read answers after it."""
 
@@ -25,7 +26,14 @@ from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import CostMethod, LotLedger, Portfolio
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import OrderSide
-from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
+from dashcore.domain.trades import (
+    MANUAL_ACCOUNT,
+    RecordedSplit,
+    Split,
+    Trade,
+    TradeSource,
+    TradeType,
+)
 from dashcore.ports.ledgers import StoredLedger
 from dashcore.ports.trades import LedgerRead, TradeBook, TradeCursor
 from dashcore.ports.trading import InstrumentCatalog
@@ -48,7 +56,8 @@ INSTRUMENTS = {
 BROKER = "0f4bd7d6-0f6e-5b1e-9f55-7c4a3c1c2b9e"
 ACCOUNTS = (MANUAL_ACCOUNT, "ira")
 
-Kind = Literal["append", "back_dated", "edit", "delete", "fill"]
+Kind = Literal["append", "back_dated", "edit", "delete", "fill", "split", "unsplit"]
+RATIOS = ((2, 1), (1, 2), (3, 2))
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,8 @@ class Write:
     """After the latest trade (an append or a fill), or from the start (dated back, edited)."""
     pick: int
     """Which stored trade an edit or deletion takes (modulo their number); which broker trade
-    id a fill carries (a few: duplicates are common)."""
+    id a fill carries (a few: duplicates are common); which ratio a split has
+    (:data:`RATIOS`), which stored split an ``unsplit`` deletes."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ class Read:
 
 writes = st.builds(
     Write,
-    kind=st.sampled_from(["append", "back_dated", "edit", "delete", "fill"]),
+    kind=st.sampled_from(["append", "back_dated", "edit", "delete", "fill", "split", "unsplit"]),
     instrument=st.sampled_from(list(INSTRUMENTS)),
     account=st.sampled_from(ACCOUNTS),
     side=st.sampled_from(list(OrderSide)),
@@ -110,11 +120,16 @@ class Desk:
     async def stored(self) -> list[Trade]:
         return list(await MemoryTradeRepository(self.uow()).all_for_user(USER))
 
+    async def splits(self) -> list[Split]:
+        return [s.split for s in await MemoryTradeRepository(self.uow()).splits(USER)]
+
     async def write(self, write: Write) -> None:
         uow = self.uow()
         trades = MemoryTradeRepository(uow)
         stored = await self.stored()
-        if write.kind in ("edit", "delete"):
+        if write.kind in ("split", "unsplit"):
+            await self.split(trades, write)
+        elif write.kind in ("edit", "delete"):
             if not stored:
                 return
             target = stored[write.pick % len(stored)]
@@ -147,6 +162,23 @@ class Desk:
                 await trades.add(trade)
         await uow.commit()
         self.latest = max([self.latest, *(t.executed_at for t in await self.stored())])
+
+    async def split(self, trades: MemoryTradeRepository, write: Write) -> None:
+        """Record a split of ``write``'s instrument at any instant (before, between or after
+        the trades), or delete a stored one."""
+        recorded = await trades.splits(USER)
+        if write.kind == "unsplit":
+            if recorded:
+                assert await trades.delete_split(recorded[write.pick % len(recorded)].id)
+            return
+        at = T0 + timedelta(minutes=write.minutes * 7 + 3)
+        if any(s.split.instrument == write.instrument and s.split.effective_at == at
+               for s in recorded):  # fmt: skip
+            return
+        self.next_id += 1
+        numerator, denominator = RATIOS[write.pick % len(RATIOS)]
+        split = Split(write.instrument, numerator, denominator, at)
+        await trades.add_split(RecordedSplit(UUID(int=self.next_id), USER, split, T0))
 
     def trade(self, write: Write, at: datetime) -> Trade:
         """A new trade (a new, greater id) of ``write``'s figures, executed ``at``."""
@@ -210,17 +242,18 @@ class RacedTrades(MemoryTradeRepository):
         return book
 
 
-def expected(trades: list[Trade], read: Read) -> tuple[Portfolio, tuple[PricePoint, ...]]:
-    """What a fresh build over ``trades`` answers: the ledger of the account's trades (or all),
-    each open instrument valued at its latest trade's price."""
+def expected(
+    trades: list[Trade], read: Read, splits: list[Split] | None = None
+) -> tuple[Portfolio, tuple[PricePoint, ...]]:
+    """What a fresh build over ``trades`` and ``splits`` answers: the ledger of the account's
+    trades (or all), each open instrument valued at its latest trade's price (in the units of
+    after every split)."""
     seen = [t for t in trades if read.account is None or t.account == read.account]
-    ledger = LotLedger.build(seen, read.method)
+    ledger = LotLedger.build(seen, read.method, splits or ())
     open_instruments = {line.instrument for line in ledger.valued_at({}).positions if line.quantity}
-    latest: dict[InstrumentKey, Trade] = {}
-    for trade in sorted(seen, key=lambda t: (t.executed_at, t.id)):
-        latest[trade.instrument] = trade
+    last = ledger.last_trade_prices()
     points = tuple(
-        PricePoint(key, latest[key].price, PriceSource.LAST_TRADE)
+        PricePoint(key, last[key], PriceSource.LAST_TRADE)
         for key in sorted(open_instruments, key=lambda key: (key.exchange, key.symbol))
     )
     return ledger.valued_at({point.instrument: point.price for point in points}), points
@@ -234,13 +267,14 @@ async def test_every_read_is_what_a_fresh_build_gives(steps: list[Write | Read])
         if isinstance(step, Write):
             await desk.write(step)
             continue
-        before = await desk.stored()
+        before = await desk.stored(), await desk.splits()
         report = await desk.portfolio(step.racing)(USER, step.method, account=step.account)
-        after = await desk.stored()
-        assert (report.portfolio, report.prices) in [expected(before, step), expected(after, step)]
-        # The next read, racing nothing, is exactly the trades as they are.
+        after = await desk.stored(), await desk.splits()
+        answers = [expected(before[0], step, before[1]), expected(after[0], step, after[1])]
+        assert (report.portfolio, report.prices) in answers
+        # The next read, racing nothing, is exactly the trades and splits as they are.
         again = await desk.portfolio()(USER, step.method, account=step.account)
-        assert (again.portfolio, again.prices) == expected(after, step)
+        assert (again.portfolio, again.prices) == answers[1]
 
 
 def appended(minutes: int, side: OrderSide = OrderSide.BUY) -> Write:

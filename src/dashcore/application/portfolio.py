@@ -23,8 +23,11 @@ Each request reads the book *first*, then the stored ledger S:
   read again, and if a rewrite has come since all the same (committed after the first read of
   the book, it may be half in what was read: an edit that moved a trade after ``through``
   would be applied twice), the ledger is built as below, labelled with the second read;
-- otherwise (nothing stored, or a trade was dated back, edited or deleted since): the ledger
-  is built from every trade, in one query (one state of the table).
+- otherwise (nothing stored, or a trade was dated back, edited or deleted since, or a split
+  recorded or deleted): the ledger is built from every trade, in one query (one state of the
+  table), and the user's splits, read just before. A resumed ledger needs no split read: its
+  snapshot keeps the splits no trade had reached yet, and a split written since would have
+  been a rewrite.
 
 A ledger built or resumed is stored labelled R, the revision read *before* the trades, and
 through the position of the last trade read (one query gives both). A write committed after
@@ -375,10 +378,11 @@ class GetPortfolio:
             if since.rewritten_at > base.revision:  # the read may have seen a rewrite: rebuild
                 book, base = since, None
         if base is None:
+            splits = [recorded.split for recorded in await self._trades.splits(user_id)]
             read = await self._trades.ledger_entries(user_id)
         await self._uow.rollback()
         if base is None:
-            ledger = LotLedger.from_entries(read.entries, method)
+            ledger = LotLedger.from_entries(read.entries, method, splits)
         else:
             ledger = LotLedger.from_snapshot(base.snapshot).extend(read.entries)
         await self._keep(

@@ -52,6 +52,8 @@ __all__ = [
     "TradeDetails",
     "Trades",
     "broker_account_label",
+    "instrument_code",
+    "instrument_code_problem",
     "trade_type_of",
 ]
 
@@ -154,7 +156,7 @@ class TradeDetails:
             id=trade_id,
             user_id=user_id,
             account=self.account,
-            instrument=InstrumentKey(_code(self.symbol), _code(self.exchange)),
+            instrument=InstrumentKey(instrument_code(self.symbol), instrument_code(self.exchange)),
             side=self.side,
             quantity=self.quantity,
             price=Money(self.price, currency),
@@ -170,11 +172,9 @@ class TradeDetails:
     def _problems(self, now: datetime) -> list[FieldError]:
         problems: list[FieldError] = []
         for name in ("symbol", "exchange"):
-            text = _code(getattr(self, name))
-            if not text or len(text) > _SYMBOL_MAX or not text.isprintable() or " " in text:
-                problems.append(
-                    FieldError(name, f"A {name} is 1 to {_SYMBOL_MAX} characters, no spaces.")
-                )
+            problem = instrument_code_problem(name, getattr(self, name))
+            if problem is not None:
+                problems.append(problem)
         for name in ("quantity", "price"):
             if not is_positive_decimal(getattr(self, name)):
                 problems.append(FieldError(name, f"The {name} must be a decimal above zero."))
@@ -222,8 +222,19 @@ class TradeChanges:
     account: str | Keep = KEEP
 
 
-def _code(text: str) -> str:
+def instrument_code(text: str) -> str:
+    """A symbol or exchange as the ledger keys it: trimmed and upper-case (``infy`` and
+    ``INFY`` are one instrument)."""
     return text.strip().upper() if isinstance(text, str) else ""
+
+
+def instrument_code_problem(name: str, text: str) -> FieldError | None:
+    """What is wrong with a symbol or exchange (``name``), if anything: it is 1 to 32
+    printable characters without spaces once trimmed."""
+    code = instrument_code(text)
+    if not code or len(code) > _SYMBOL_MAX or not code.isprintable() or " " in code:
+        return FieldError(name, f"A {name} is 1 to {_SYMBOL_MAX} characters, no spaces.")
+    return None
 
 
 def _money(amount: Decimal | None, currency: Currency) -> Money | None:

@@ -1,4 +1,4 @@
-"""Providers of trades, the portfolio and quotes (issue #8).
+"""Providers of trades, splits, the portfolio and quotes (issue #8).
 
 - The trade repository and the store of lot ledger snapshots are memory or SQL, as the
   database settings choose.
@@ -17,6 +17,7 @@ from datetime import timedelta
 from dishka import Provider, Scope, provide
 
 from dashcore.application.portfolio import GetPortfolio, GetQuotes, LatestPrices
+from dashcore.application.splits import Splits
 from dashcore.application.trades import RecordFills, Trades
 from dashcore.ports.clock import Clock
 from dashcore.ports.ledgers import LedgerSnapshots
@@ -36,6 +37,7 @@ class TradesProvider(Provider):
     scope = Scope.REQUEST
 
     trades = provide(Trades)
+    splits = provide(Splits)
     record_fills = provide(RecordFills)
     latest_prices = provide(LatestPrices)
     get_portfolio = provide(GetPortfolio)

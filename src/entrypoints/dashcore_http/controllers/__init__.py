@@ -11,6 +11,7 @@ from dashcore_http.controllers.orders import OrdersController
 from dashcore_http.controllers.passwords import PasswordChangeController, PasswordResetController
 from dashcore_http.controllers.portfolio import PortfolioController, QuotesController
 from dashcore_http.controllers.providers import ProvidersController
+from dashcore_http.controllers.splits import SplitsController
 from dashcore_http.controllers.syncs import SyncsController
 from dashcore_http.controllers.trades import TradesController
 from dashcore_http.controllers.transactions import TransactionsController
@@ -30,6 +31,7 @@ __all__ = [
     "PortfolioController",
     "ProvidersController",
     "QuotesController",
+    "SplitsController",
     "SyncsController",
     "TradesController",
     "TransactionsController",

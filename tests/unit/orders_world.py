@@ -45,7 +45,7 @@ from dashcore.domain.users import User
 from dashcore.ports.providers import ProviderRegistry
 from dashcore_app.trading import sandbox_listings
 from dashcore_brokers.groww.gateway import CREATE_PATH
-from dashcore_brokers.http import HttpPolicy
+from dashcore_brokers.http import BreakerPolicy, HttpPolicy, RateLimit, RetryPolicy
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.exchange import SimOrder
@@ -290,6 +290,15 @@ class OrdersWorld:
 
     def audit(self, action: str | None = None) -> list[AuditEvent]:
         return self.world.audit(action)
+
+
+DIRECT_HTTP = HttpPolicy(
+    retry=RetryPolicy(attempts=1),
+    rate_limit=RateLimit(per_second=1_000, burst=1_000),
+    breaker=BreakerPolicy(failures=1_000),
+)
+"""Brokers called once per read, with no circuit breaker and no rate limit in the way: every
+lookup reaches the sandbox, however many rounds a test runs."""
 
 
 @asynccontextmanager

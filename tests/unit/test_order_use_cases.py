@@ -28,13 +28,17 @@ from dashcore.domain.errors import (
     StepUpRequired,
 )
 from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderType
-from dashcore.domain.trading import IdempotencyKey, OrderFilters, client_reference_for
-from dashcore_brokers.http import BreakerPolicy, HttpPolicy, RateLimit, RetryPolicy
+from dashcore.domain.trading import (
+    CANCEL_CONFIRMATION_WINDOW,
+    IdempotencyKey,
+    OrderFilters,
+    client_reference_for,
+)
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import MemoryOrderRepository
-from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
+from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
 
 S = OrderStatus
 
@@ -293,12 +297,7 @@ def lookups(world: OrdersWorld) -> int:
 async def unguarded_world() -> AsyncIterator[OrdersWorld]:
     """The world with brokers called once per read, no circuit breaker and no rate limit in
     the way: every lookup reaches the sandbox, however many rounds a test runs."""
-    direct = HttpPolicy(
-        retry=RetryPolicy(attempts=1),
-        rate_limit=RateLimit(per_second=1_000, burst=1_000),
-        breaker=BreakerPolicy(failures=1_000),
-    )
-    async with open_orders_world(http=direct) as opened:
+    async with open_orders_world(http=DIRECT_HTTP) as opened:
         yield opened
 
 
@@ -473,17 +472,32 @@ async def test_a_cancel_is_requested_then_confirmed(world: OrdersWorld) -> None:
     assert at_broker.status is SimStatus.CANCELLED
 
 
-async def test_a_cancel_the_broker_cannot_take_stays_requested(world: OrdersWorld) -> None:
+@pytest.mark.parametrize("method", ["DELETE", "GET"], ids=["cancel lost", "not sent"])
+async def test_a_cancel_the_broker_did_not_take_is_live_again_after_the_window(
+    world: OrdersWorld, method: str
+) -> None:
+    """The cancel fails with a 503: on its way (``DELETE``) or before anything is sent (Kite
+    reads the order first, ``GET``). The order stays ``cancel_requested`` while the broker's
+    ``open`` may predate the cancel, then follows the broker: live, and cancellable again."""
     trader, connection = await world.trader("zerodha")
     limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
     order = (await world.place_order(trader, connection, "rest", limit)).order
     world.world.sandboxes["zerodha"].faults.add(
-        FaultRule(path="/orders/*", method="DELETE", kind=FaultKind.STATUS, status=503)
+        FaultRule(path="/orders/*", method=method, kind=FaultKind.STATUS, status=503, times=None)
     )
     requested = await world.cancel(world.uow())(trader, order.id)
     assert requested.status is S.CANCEL_REQUESTED
+    world.world.sandboxes["zerodha"].faults.clear()
     await world.poller(world.uow())()
     assert (await world.stored(order.id)).status is S.CANCEL_REQUESTED  # open: before the cancel
+
+    world.clock.advance(CANCEL_CONFIRMATION_WINDOW)
+    await world.poller(world.uow())()
+
+    assert (await world.stored(order.id)).status is S.OPEN
+    cancelled = await world.cancel(world.uow())(trader, order.id)
+    assert cancelled.status is S.CANCELLED
+    assert world.place_requests("zerodha") == 1
 
 
 async def test_a_filled_order_cannot_be_cancelled(world: OrdersWorld) -> None:

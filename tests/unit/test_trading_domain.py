@@ -30,6 +30,7 @@ from dashcore.domain.orders import (
     Validity,
 )
 from dashcore.domain.trading import (
+    CANCEL_CONFIRMATION_WINDOW,
     CHARGE_SCHEDULES,
     LIFECYCLE_RANK,
     IdempotencyKey,
@@ -354,6 +355,17 @@ def test_a_cancel_needs_a_broker_order_and_completes_when_the_broker_confirms() 
 def test_a_refused_cancel_returns_to_what_the_broker_says() -> None:
     order = placed().accepted(report(S.OPEN), NOW).cancel_requested(NOW)
     assert order.cancel_refused(report(S.OPEN), NOW).status is S.OPEN
+
+
+def test_a_live_report_is_taken_for_one_before_the_cancel_only_within_the_window() -> None:
+    order = placed().accepted(report(S.OPEN), NOW).cancel_requested(NOW)
+    just_before = NOW + CANCEL_CONFIRMATION_WINDOW - timedelta(microseconds=1)
+    assert order.observed(report(S.OPEN), just_before) is order
+    assert order.observed(report(S.SUBMITTED), just_before) is order
+    live = order.observed(report(S.OPEN), NOW + CANCEL_CONFIRMATION_WINDOW)
+    assert (live.status, live.status_changed_at) == (S.OPEN, NOW + CANCEL_CONFIRMATION_WINDOW)
+    filled = order.observed(report(S.FILLED, Decimal(10)), just_before)
+    assert filled.status is S.FILLED  # a final state is never held back
 
 
 def test_a_filled_order_cannot_be_cancelled() -> None:

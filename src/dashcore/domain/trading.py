@@ -18,7 +18,12 @@ stored, by this rule:
    equal rank applies only when it does not lower the filled quantity;
 3. while a cancel is in flight (``cancel_requested``) a report of ``submitted`` or ``open`` is
    the state before the cancel reached the broker and is ignored; fills, the final states and a
-   refused cancel (:meth:`PlacedOrder.cancel_refused`) move it on;
+   refused cancel (:meth:`PlacedOrder.cancel_refused`) move it on. That lasts
+   :data:`CANCEL_CONFIRMATION_WINDOW` from the request: a broker that still reports the order
+   live after it has not taken the cancel (it never reached the broker — the broker could not
+   be read first, the request was lost — or the broker dropped it), so the report applies and
+   the order is live again, as the broker says; nothing is sent again, and the person may
+   cancel again;
 4. the filled quantity never decreases, and fills are merged by the broker's trade id.
 
 A report the rule accepts but the lifecycle forbids (``open`` with a newer broker time after
@@ -61,6 +66,7 @@ from dashcore.domain.orders import (
 from dashcore.domain.time import ensure_utc
 
 __all__ = [
+    "CANCEL_CONFIRMATION_WINDOW",
     "CHARGE_SCHEDULES",
     "CLIENT_REFERENCE_LENGTH",
     "IDEMPOTENCY_TTL",
@@ -104,6 +110,10 @@ LIFECYCLE_RANK: Mapping[OrderStatus, int] = {
 (when no broker time says otherwise)."""
 
 _BEFORE_CANCEL = frozenset({OrderStatus.SUBMITTED, OrderStatus.OPEN})
+CANCEL_CONFIRMATION_WINDOW = timedelta(minutes=2)
+"""How long after a cancel was asked a report of the order still live is taken for one from
+before the cancel reached the broker (rule 3 of the module): brokers confirm a cancel within
+seconds, and the status poll reads live orders every 30 seconds."""
 _ERROR_CODE_MAX = 64
 _ERROR_MESSAGE_MAX = 500
 
@@ -521,22 +531,23 @@ class PlacedOrder:
             )
         if broker_time is not None:
             broker_time = ensure_utc(broker_time, field="broker_time")
-        if self._is_stale(report, broker_time):
+        if self._is_stale(report, now, broker_time):
             return self
         return self._applied(report, now, broker_time)
 
-    def _is_stale(self, report: Order, broker_time: datetime | None) -> bool:
+    def _is_stale(self, report: Order, now: datetime, broker_time: datetime | None) -> bool:
+        timed = False
         if broker_time is not None and self.broker_updated_at is not None:
             if broker_time < self.broker_updated_at:
                 return True
-        else:
-            status = self._as_whole(report).status
-            rank, stored = LIFECYCLE_RANK[status], LIFECYCLE_RANK[self.status]
-            if rank < stored:
-                return True
-            if rank == stored and self._filled(report) < self.filled_quantity:
-                return True
-        return self.status is OrderStatus.CANCEL_REQUESTED and report.status in _BEFORE_CANCEL
+            timed = True
+        if self.status is OrderStatus.CANCEL_REQUESTED and report.status in _BEFORE_CANCEL:
+            return now < self.status_changed_at + CANCEL_CONFIRMATION_WINDOW
+        if timed:
+            return False
+        status = self._as_whole(report).status
+        rank, stored = LIFECYCLE_RANK[status], LIFECYCLE_RANK[self.status]
+        return rank < stored or (rank == stored and self._filled(report) < self.filled_quantity)
 
     def _applied(self, report: Order, now: datetime, broker_time: datetime | None) -> PlacedOrder:
         """The order after ``report``; ``self`` when the report tells nothing new (a repeated

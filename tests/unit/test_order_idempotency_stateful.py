@@ -5,13 +5,17 @@ keeps none and is matched by the order's fields (Schwab).
 Hypothesis interleaves: placing under one of a few idempotency keys (a first placement or a
 retry), retrying a key with another request, a lost answer after the broker accepted
 (``timeout_after_accept``), a 5xx before it did, time passing, reconciliation, polling, a webhook
-hint (``RefreshOrderStatus`` by the broker's id), cancelling, and prices crossing resting limits.
+hint (``RefreshOrderStatus`` by the broker's id), cancelling, prices crossing resting limits, the
+broker's reads (order book and order lookups) failing for a while, and an outage of its reads
+longer than the reconciliation window, during which orders it could not be asked about are
+flagged for review. Time passing also runs the scheduled refresh of access tokens, as the
+scheduler does: Schwab's last 30 minutes.
 
 After every step: never two broker orders for one idempotency key, never more placement
 requests than keys used, each key's replays name one order, and every order's last audited
 status is its status. At the end, once time has passed every deadline and reconciliation and
 polling have run: every order is settled and matches the sandbox (the broker's state as its
-adapter reads it; ``rejected`` where the broker never received it).
+adapter reads it; ``rejected`` where the broker never received it), flagged or not.
 """
 
 from __future__ import annotations
@@ -28,17 +32,24 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from dashcore.domain.errors import Conflict, InvalidInput
+from dashcore.application.orders import Trader
+from dashcore.domain.errors import Conflict, InvalidInput, ProviderUnavailable
 from dashcore.domain.orders import OrderStatus, OrderType
-from dashcore.domain.trading import IdempotencyKey, OrderDraft, PlacedOrder
-from dashcore_brokers.sandbox import FaultKind
+from dashcore.domain.trading import (
+    CANCEL_CONFIRMATION_WINDOW,
+    IdempotencyKey,
+    OrderDraft,
+    PlacedOrder,
+)
+from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimOrder
-from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
+from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
 
 T = TypeVar("T")
 KEYS = ("alpha", "bravo", "charlie", "delta")
 PRICES = {"zerodha": Decimal(1500), "schwab": Decimal(190)}
 """The seeded last price of each book's instrument."""
+READS_DOWN = "reads-down"
 
 
 class OrderInterleavings(RuleBasedStateMachine):
@@ -47,9 +58,10 @@ class OrderInterleavings(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.opened = open_orders_world()
+        self.opened = open_orders_world(http=DIRECT_HTTP)  # every read reaches the sandbox
         self.world: OrdersWorld = self.run(self.opened.__aenter__())
-        self.trader, self.connection = self.run(self.world.trader(self.provider))
+        trader, self.connection = self.run(self.world.trader(self.provider))
+        self.user_id = trader.user_id
         self.placed: dict[str, UUID] = {}
         self.price = PRICES[self.provider]
 
@@ -83,7 +95,7 @@ class OrderInterleavings(RuleBasedStateMachine):
         retry = key in self.placed
         placement = self.run(
             self.world.place(self.world.uow())(
-                self.trader, self.connection.id, IdempotencyKey(key), self.draft(key)
+                self.trader(), self.connection.id, IdempotencyKey(key), self.draft(key)
             )
         )
         assert placement.replayed == retry
@@ -96,7 +108,7 @@ class OrderInterleavings(RuleBasedStateMachine):
         with pytest.raises(InvalidInput) as raised:
             self.run(
                 self.world.place(self.world.uow())(
-                    self.trader,
+                    self.trader(),
                     self.connection.id,
                     IdempotencyKey(key),
                     self.draft(key, other=True),
@@ -114,7 +126,37 @@ class OrderInterleavings(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([5, 31, 61, 95]))
     def time_passes(self, seconds: int) -> None:
-        self.world.clock.advance(seconds=seconds)
+        self.pass_time(timedelta(seconds=seconds))
+
+    @rule(down=st.booleans())
+    def broker_reads_fail(self, down: bool) -> None:
+        """The broker's reads answer 503 from now on (``down``), or work again."""
+        faults = self.world.world.sandboxes[self.provider].faults
+        faults.remove(READS_DOWN)
+        if down:
+            faults.add(
+                FaultRule(
+                    path="*",
+                    method="GET",
+                    kind=FaultKind.STATUS,
+                    status=503,
+                    times=None,
+                    id=READS_DOWN,
+                )
+            )
+
+    @rule()
+    def long_read_outage(self) -> None:
+        """The broker's reads fail for longer than the reconciliation window, with a round
+        every 2.5 minutes; then they come back (and the next rounds settle what was
+        flagged)."""
+        self.broker_reads_fail(True)
+        policy = self.world.policy
+        step = policy.reconcile_backoff_max * 2.5  # every look that is due, and a few rounds
+        for _ in range((policy.reconcile_window + policy.reconcile_grace) // step + 2):
+            self.pass_time(step)
+            self.reconcile()
+        self.broker_reads_fail(False)
 
     @rule()
     def reconcile(self) -> None:
@@ -129,11 +171,14 @@ class OrderInterleavings(RuleBasedStateMachine):
         order = self.order(key)
         if order is None or order.broker_order_id is None:
             return
-        self.run(
-            self.world.refresher(self.world.uow()).by_broker_id(
-                self.provider, order.broker_order_id
+        try:
+            self.run(
+                self.world.refresher(self.world.uow()).by_broker_id(
+                    self.provider, order.broker_order_id
+                )
             )
-        )
+        except ProviderUnavailable:  # the event stays stored; reconciling and polling catch up
+            assert self.reads_down()
 
     @rule(key=st.sampled_from(KEYS))
     def cancel(self, key: str) -> None:
@@ -141,9 +186,11 @@ class OrderInterleavings(RuleBasedStateMachine):
         if order is None:
             return
         try:
-            self.run(self.world.cancel(self.world.uow())(self.trader, order.id))
+            self.run(self.world.cancel(self.world.uow())(self.trader(), order.id))
         except Conflict:
             assert order.is_final or order.broker_order_id is None
+        except ProviderUnavailable:  # the person is told to try again
+            assert self.reads_down()
 
     @rule(fraction=st.sampled_from([Decimal("0.85"), Decimal(1)]))
     def move_price(self, fraction: Decimal) -> None:
@@ -173,6 +220,20 @@ class OrderInterleavings(RuleBasedStateMachine):
             assert events[-1].metadata["status"] == str(order.status)
 
     # -- helpers -----------------------------------------------------------------------------
+    def trader(self) -> Trader:
+        """The user, signed in just now: a person acting after a long wait signs in again
+        (step-up) when asked to."""
+        return self.world.trader_of(self.user_id)
+
+    def reads_down(self) -> bool:
+        faults = self.world.world.sandboxes[self.provider].faults
+        return any(rule.id == READS_DOWN for rule in faults.rules)
+
+    def pass_time(self, span: timedelta) -> None:
+        """The clock moves on, and the scheduled refresh of access tokens runs."""
+        self.world.clock.advance(span)
+        self.run(self.world.world.refresher(self.world.uow()).refresh_due())
+
     def order(self, key: str) -> PlacedOrder | None:
         order_id = self.placed.get(key)
         return None if order_id is None else self.run(self.world.stored(order_id))
@@ -190,9 +251,8 @@ class OrderInterleavings(RuleBasedStateMachine):
     def settle_and_compare(self) -> None:
         policy = self.world.policy
         self.world.world.sandboxes[self.provider].faults.clear()
-        self.world.clock.advance(
-            policy.submit_deadline + policy.reconcile_grace + timedelta(seconds=1)
-        )
+        deadlines = policy.submit_deadline + policy.reconcile_grace + policy.reconcile_backoff_max
+        self.pass_time(max(deadlines, CANCEL_CONFIRMATION_WINDOW) + timedelta(seconds=1))
         self.run(self.world.reconciler(self.world.uow())())
         self.run(self.world.poller(self.world.uow())())
         session = self.run(

@@ -113,31 +113,33 @@ async def test_a_trade_after_the_split_is_in_new_units(served: Served, owner: Ac
     assert (Decimal(line["quantity"]), Decimal(line["realized_pnl"])) == (0, 200)
 
 
-@pytest.mark.parametrize(
-    ("changes", "status", "field"),
-    [
-        ({"numerator": 0}, 422, "numerator"),
-        ({"denominator": -1}, 422, "denominator"),
-        ({"numerator": 1_000_001}, 422, "numerator"),
-        ({"numerator": 3, "denominator": 3}, 422, "numerator"),
-        ({"numerator": "two"}, 422, "numerator"),
-        ({"numerator": 1.5}, 422, "numerator"),
-        ({"symbol": "IN FY"}, 422, "symbol"),
-        ({"exchange": ""}, 422, "exchange"),
-        ({"effective_at": "2999-01-01T00:00:00Z"}, 422, "effective_at"),
-        ({"effective_at": "2026-01-03T00:00:00"}, 422, "effective_at"),
-        ({"ratio": "2:1"}, 422, "ratio"),
-    ],
-)
-async def test_bad_input_is_refused_naming_the_field(
-    served: Served, owner: Account, changes: dict[str, Any], status: int, field: str
-) -> None:
-    response = await served.client.post(SPLITS, json=split_body(**changes), headers=owner.headers)
+BAD_INPUT: list[tuple[dict[str, Any], str]] = [
+    ({"numerator": 0}, "numerator"),
+    ({"denominator": -1}, "denominator"),
+    ({"numerator": 1_000_001}, "numerator"),
+    ({"numerator": 3, "denominator": 3}, "numerator"),
+    ({"numerator": "two"}, "numerator"),
+    ({"numerator": 1.5}, "numerator"),
+    ({"symbol": "IN FY"}, "symbol"),
+    ({"exchange": ""}, "exchange"),
+    ({"effective_at": "2999-01-01T00:00:00Z"}, "effective_at"),
+    ({"effective_at": "2026-01-03T00:00:00"}, "effective_at"),
+    ({"ratio": "2:1"}, "ratio"),
+]
 
-    assert response.status_code == status, response.text
-    body = response.json()
-    named = {error["field"] for error in body.get("errors", [])} | {body.get("field")}
-    assert field in named, body
+
+async def test_bad_input_is_refused_naming_the_field(served: Served, owner: Account) -> None:
+    """Every case on one server (a server per case would migrate a schema each time)."""
+    for changes, field in BAD_INPUT:
+        response = await served.client.post(
+            SPLITS, json=split_body(**changes), headers=owner.headers
+        )
+
+        assert response.status_code == 422, (changes, response.text)
+        body = response.json()
+        named = {error["field"] for error in body.get("errors", [])} | {body.get("field")}
+        assert field in named, (changes, body)
+    assert (await served.client.get(SPLITS, headers=owner.headers)).json() == {"items": []}
 
 
 async def test_one_split_per_instrument_and_instant(served: Served, owner: Account) -> None:

@@ -45,7 +45,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.aggregation import (
@@ -98,6 +97,7 @@ from dashcore_sql.tables import (
     transactions,
 )
 from dashcore_sql.uow import SqlUnitOfWork, unit_of_work
+from dashcore_sql.upserts import conflict_insert
 
 __all__ = [
     "SqlBalanceRepository",
@@ -121,11 +121,6 @@ IN_CHUNK = 500
 """Provider ids per ``IN (…)`` list."""
 
 
-def _upsert(uow: SqlUnitOfWork, table: Table) -> Any:
-    """The dialect's ``INSERT`` with ``ON CONFLICT`` (PostgreSQL and SQLite spell it alike)."""
-    return (postgresql.insert if uow.dialect_name == "postgresql" else sqlite.insert)(table)
-
-
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), IN_CHUNK):
         yield items[start : start + IN_CHUNK]
@@ -145,10 +140,10 @@ class SqlStoredAccountRepository(StoredAccountRepository):
         account.ensure_synced()
         row = _account_row(account)
         kept = {"id", "user_id", "connection_id", "provider_account_id", "created_at"}
-        statement = _upsert(self._uow, stored_accounts).values(row)
-        statement = statement.on_conflict_do_update(
+        insert = conflict_insert(self._uow.dialect_name, stored_accounts).values(row)
+        statement = insert.on_conflict_do_update(
             index_elements=[_accounts.connection_id, _accounts.provider_account_id],
-            set_={name: statement.excluded[name] for name in row if name not in kept},
+            set_={name: insert.excluded[name] for name in row if name not in kept},
         ).returning(*stored_accounts.c)
         return _account((await self._uow.execute(statement)).one())
 
@@ -254,7 +249,7 @@ class SqlBalanceRepository(BalanceRepository):
             "synced_at": balance.synced_at,
             "as_of": balance.as_of,
         }
-        statement = _upsert(self._uow, account_balances).values(row)
+        statement = conflict_insert(self._uow.dialect_name, account_balances).values(row)
         statement = statement.on_conflict_do_update(
             index_elements=[_balances.account_id],
             set_={name: statement.excluded[name] for name in row if name != "account_id"},
@@ -580,12 +575,12 @@ class SqlTransactionRepository(TransactionRepository):
     async def _take_seqs(self, user_id: UUID, count: int) -> int:
         """Reserve ``count`` seqs of the user; returns the first. The counter row stays
         locked until the unit of work ends (see the module docstring)."""
-        statement = _upsert(self._uow, transaction_change_counters).values(
+        insert = conflict_insert(self._uow.dialect_name, transaction_change_counters).values(
             user_id=user_id, seq=count
         )
-        statement = statement.on_conflict_do_update(
+        statement = insert.on_conflict_do_update(
             index_elements=[transaction_change_counters.c.user_id],
-            set_={"seq": transaction_change_counters.c.seq + statement.excluded.seq},
+            set_={"seq": transaction_change_counters.c.seq + insert.excluded.seq},
         ).returning(transaction_change_counters.c.seq)
         last = int((await self._uow.execute(statement)).scalar_one())
         return last - count + 1

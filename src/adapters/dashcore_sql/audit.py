@@ -7,8 +7,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-from sqlalchemy import Insert, RowMapping, Table, bindparam, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import RowMapping, Table, bindparam, insert, select, tuple_, update
 
 from dashcore.domain.audit import (
     GENESIS_HASH,
@@ -23,6 +22,7 @@ from dashcore.domain.errors import AuditChainBroken, DashcoreError
 from dashcore.ports.audit import AuditLog
 from dashcore_sql.tables import audit_chain_heads, audit_events
 from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.upserts import ConflictInsert, conflict_insert
 
 __all__ = ["ChainHeads", "SqlAuditLog"]
 
@@ -178,11 +178,9 @@ def _head_row(record: RecordedAuditEvent) -> dict[str, Any]:
     return {"head_chain": record.chain, "head_seq": record.seq, "head_hash": record.hash}
 
 
-def _insert_ignoring_duplicates(dialect_name: str, table: Table) -> Insert:
+def _insert_ignoring_duplicates(dialect_name: str, table: Table) -> ConflictInsert:
     key = list(table.primary_key)
-    if dialect_name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+    return conflict_insert(dialect_name, table).on_conflict_do_nothing(index_elements=key)
 
 
 def _event_row(record: RecordedAuditEvent) -> dict[str, Any]:

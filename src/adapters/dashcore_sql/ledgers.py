@@ -12,12 +12,11 @@ wait for the first and then keeps the higher revision; SQLite serializes writers
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dashcore.domain.ledger import CostMethod, LedgerSnapshot
 from dashcore.ports.clock import Clock
@@ -25,6 +24,7 @@ from dashcore.ports.ledgers import LedgerSnapshots, StoredLedger
 from dashcore.ports.trades import TradeCursor
 from dashcore_sql.tables import ledger_snapshots
 from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.upserts import conflict_insert
 
 __all__ = ["SqlLedgerSnapshots"]
 
@@ -69,8 +69,7 @@ class SqlLedgerSnapshots(LedgerSnapshots):
 
     async def put(self, user_id: UUID, method: CostMethod, stored: StoredLedger) -> None:
         through = stored.through
-        dialect: Any = postgresql if self._uow.dialect_name == "postgresql" else sqlite
-        statement = dialect.insert(ledger_snapshots).values(
+        statement = conflict_insert(self._uow.dialect_name, ledger_snapshots).values(
             user_id=user_id,
             method=method.value,
             revision=stored.revision,

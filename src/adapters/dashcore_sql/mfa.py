@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Insert, Row, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dashcore.domain.mfa import (
     ChallengeKind,
@@ -33,6 +32,7 @@ from dashcore.ports.mfa import (
 )
 from dashcore_sql.tables import login_challenges, recovery_codes, totp_factors
 from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.upserts import conflict_insert
 
 __all__ = [
     "SqlLoginChallengeRepository",
@@ -161,14 +161,8 @@ def _upsert_factor(dialect_name: str, factor: TotpFactor) -> Insert:
     columns = _factor_columns(factor)
     row = {"user_id": factor.user_id, **columns}
     key = [_factors.user_id]
-    if dialect_name == "postgresql":
-        return (
-            postgresql.insert(totp_factors)
-            .values(row)
-            .on_conflict_do_update(index_elements=key, set_=columns)
-        )
     return (
-        sqlite.insert(totp_factors)
+        conflict_insert(dialect_name, totp_factors)
         .values(row)
         .on_conflict_do_update(index_elements=key, set_=columns)
     )

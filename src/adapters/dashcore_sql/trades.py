@@ -40,7 +40,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dashcore.domain.errors import NotFound
 from dashcore.domain.instruments import InstrumentKey
@@ -58,6 +57,7 @@ from dashcore.ports.trades import (
 from dashcore_sql.tables import splits as split_rows
 from dashcore_sql.tables import trade_books, trades
 from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.upserts import conflict_insert
 
 __all__ = ["SqlTradeRepository"]
 
@@ -470,7 +470,7 @@ class _Mapper:
 def _fill_insert(dialect_name: str) -> Any:
     """``INSERT INTO trades … ON CONFLICT (user_id, account, broker_trade_id) DO NOTHING``,
     built once per dialect (its row comes as the execution's parameters)."""
-    return _dialect(dialect_name).insert(trades).on_conflict_do_nothing(index_elements=_FILL_KEY)
+    return conflict_insert(dialect_name, trades).on_conflict_do_nothing(index_elements=_FILL_KEY)
 
 
 @cache
@@ -483,10 +483,8 @@ def _book_upsert(dialect_name: str, *, inserts: bool, deletion: bool) -> Any:
     The rule: one more revision; the last position moved forward when the trade is after it;
     ``rewritten_at`` moved to the new revision unless the write is an insert after the last
     position (an append)."""
-    statement = (
-        _dialect(dialect_name)
-        .insert(trade_books)
-        .values(revision=1, rewritten_at=0 if inserts else 1)
+    statement = conflict_insert(dialect_name, trade_books).values(
+        revision=1, rewritten_at=0 if inserts else 1
     )
     new = statement.excluded
     revision = _books.revision + 1
@@ -513,7 +511,3 @@ def _book_upsert(dialect_name: str, *, inserts: bool, deletion: bool) -> Any:
             "last_trade_id": case((forward, new.last_trade_id), else_=_books.last_trade_id),
         },
     )
-
-
-def _dialect(name: str) -> Any:
-    return postgresql if name == "postgresql" else sqlite

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -45,7 +44,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
 from dashcore.domain.errors import Conflict, NotFound
@@ -71,6 +69,7 @@ from dashcore.domain.trading import (
 from dashcore.ports.trading import IdempotencyRepository, OrderRepository
 from dashcore_sql.tables import idempotency_keys, orders
 from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.upserts import conflict_insert
 
 __all__ = ["SqlIdempotencyRepository", "SqlOrderRepository"]
 
@@ -248,10 +247,10 @@ class SqlIdempotencyRepository(IdempotencyRepository):
         return (await self._uow.execute(statement)).rowcount
 
 
-def _claim(dialect: ModuleType) -> ReturningInsert[Any]:
+def _claim(dialect_name: str) -> ReturningInsert[Any]:
     """Insert the key, or take it over from a holder expired at ``:claimed_at``; returns a row
     only then."""
-    statement = dialect.insert(idempotency_keys)
+    statement = conflict_insert(dialect_name, idempotency_keys)
     taken_over = {
         name: statement.excluded[name]
         for name in ("fingerprint", "order_id", "created_at", "expires_at")
@@ -264,7 +263,7 @@ def _claim(dialect: ModuleType) -> ReturningInsert[Any]:
     return claim
 
 
-_CLAIMS = {"postgresql": _claim(postgresql), "sqlite": _claim(sqlite)}
+_CLAIMS = {name: _claim(name) for name in ("postgresql", "sqlite")}
 """The claim of a key per dialect, built once: only the parameters change between calls."""
 _ADD_ORDER = insert(orders)
 _SAVE_ORDER = (

@@ -17,13 +17,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, delete, select
 
 from dashcore.domain.webhooks import VerifiedBy, WebhookEvent
 from dashcore.ports.webhooks import WebhookEventRepository
 from dashcore_sql.tables import webhook_events
 from dashcore_sql.uow import SqlUnitOfWork
+from dashcore_sql.upserts import ConflictInsert, conflict_insert
 
 __all__ = ["SqlWebhookEventRepository"]
 
@@ -77,11 +77,9 @@ class SqlWebhookEventRepository(WebhookEventRepository):
         return (await self._uow.execute(statement)).rowcount
 
 
-def _insert_unless_known(dialect_name: str) -> Insert:
+def _insert_unless_known(dialect_name: str) -> ConflictInsert:
     key = [_events.provider, _events.event_id]
-    if dialect_name == "postgresql":
-        return postgresql.insert(webhook_events).on_conflict_do_nothing(index_elements=key)
-    return sqlite.insert(webhook_events).on_conflict_do_nothing(index_elements=key)
+    return conflict_insert(dialect_name, webhook_events).on_conflict_do_nothing(index_elements=key)
 
 
 def _event(row: Row[Any]) -> WebhookEvent:

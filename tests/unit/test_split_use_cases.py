@@ -18,6 +18,7 @@ from dashcore.domain.users import User
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.trades import MemoryTradeRepository
 from tests.unit.identity_world import CALLER, World
+from tests.unit.test_trade_use_cases import audited
 
 EFFECTIVE = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
 
@@ -41,11 +42,6 @@ def world() -> World:
 @pytest.fixture
 async def owner(world: World) -> User:
     return await world.add_user("owner@example.com")
-
-
-def audited(world: World, action: str) -> list[str | None]:
-    records = world.database.table("audit_events").values()
-    return [r.event.target for r in records if r.event.action == action]
 
 
 async def test_recording_keeps_the_split_with_codes_upper_case_and_audits_it(

@@ -37,10 +37,10 @@ from dashcore_sql import (
     SqlUnitOfWork,
     create_engine,
     unit_of_work,
-    upgrade,
 )
 from dashcore_sql.tables import audit_events
 from tests.conftest import PostgresSchema
+from tests.migrated import migrate
 
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 AUDIT_PAGE_SIZE = 2
@@ -222,7 +222,7 @@ async def backend(backend_target: Target) -> AsyncIterator[Backend]:
         return
     engine = create_engine(backend_target.url, schema=backend_target.schema)
     try:
-        await upgrade(engine)
+        await migrate(engine)
         yield SqlBackend(backend_target.name, engine)
     finally:
         await engine.dispose()
@@ -231,5 +231,5 @@ async def backend(backend_target: Target) -> AsyncIterator[Backend]:
 @pytest.fixture
 async def sql_backend(sql_target: Target, sql_engine: AsyncEngine) -> SqlBackend:
     """A migrated, empty SQL backend private to this test, for checks on the stored rows."""
-    await upgrade(sql_engine)
+    await migrate(sql_engine)
     return SqlBackend(sql_target.name, sql_engine)

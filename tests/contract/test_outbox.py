@@ -21,11 +21,12 @@ from dashcore_mail.memory import MemoryMailer
 from dashcore_memory.outbox import MemoryOutbox
 from dashcore_memory.store import MemoryUnitOfWork
 from dashcore_security import AesGcmVault, KeyRing
-from dashcore_sql import SqlUnitOfWork, create_engine, unit_of_work, upgrade
+from dashcore_sql import SqlUnitOfWork, create_engine, unit_of_work
 from dashcore_sql.outbox import SqlOutbox
 from dashcore_sql.tables import mail_outbox
 from tests.conftest import PostgresSchema
 from tests.contract.conftest import Backend
+from tests.migrated import migrate
 
 T0 = datetime(2026, 3, 1, 12, 30, 15, 654321, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -205,7 +206,7 @@ async def test_concurrent_claimers_never_get_the_same_entry(
 ) -> None:
     engine = create_engine(postgres_schema.url, schema=postgres_schema.schema)
     try:
-        await upgrade(engine)
+        await migrate(engine)
         async with unit_of_work(engine) as uow:
             for number in range(1, 41):
                 await SqlOutbox(uow).add(entry(number))

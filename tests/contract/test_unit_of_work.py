@@ -19,11 +19,11 @@ from dashcore_sql import (
     create_engine,
     normalize_url,
     unit_of_work,
-    upgrade,
 )
 from dashcore_sql.errors import CONSTRAINT_CONFLICTS
 from dashcore_sql.tables import metadata
 from tests.contract.conftest import Backend
+from tests.migrated import migrate
 
 NOW = datetime(2026, 1, 1, 9, 0, 0, 123456, tzinfo=UTC)
 DEAD_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
@@ -193,7 +193,7 @@ async def test_a_read_then_write_survives_a_writer_that_commits_meanwhile(
     """With a deferred BEGIN, a SQLite transaction that read before another writer committed
     could no longer write (SQLITE_BUSY at once, a 503 for the user); BEGIN IMMEDIATE makes the
     second writer wait instead. Both must finish on every SQL backend."""
-    await upgrade(sql_engine)
+    await migrate(sql_engine)
     first, second = secret(1), secret(2)
 
     async def other_writer() -> None:

@@ -39,10 +39,11 @@ from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox import create_sandboxes
 from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.faults import FaultKind, FaultRule
-from dashcore_sql import create_engine, upgrade
+from dashcore_sql import create_engine
 from dashcore_system import SystemClock
 from tests.conftest import PostgresSchema
 from tests.integration.test_http_health import engine_in_schema
+from tests.migrated import migrate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -82,7 +83,7 @@ async def settings(
     redis_prefix: str,
 ) -> Settings:
     engine = create_engine(postgres_schema.url, schema=postgres_schema.schema)
-    await upgrade(engine)
+    await migrate(engine)
     await engine.dispose()
     return replace(
         memory_settings,

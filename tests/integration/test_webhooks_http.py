@@ -25,11 +25,12 @@ from dashcore.ports.audit import AuditLog
 from dashcore_app.settings import Settings
 from dashcore_http import create_app
 from dashcore_http.di import CONTAINER_STATE_KEY
-from dashcore_sql import create_engine, upgrade
+from dashcore_sql import create_engine
 from dashcore_sql.tables import webhook_events
 from tests.conftest import PostgresSchema
 from tests.integration.conftest import _Lifespan
 from tests.integration.test_http_health import engine_in_schema
+from tests.migrated import migrate
 
 pytestmark = pytest.mark.postgres
 
@@ -127,7 +128,7 @@ async def served(
     webhook_settings: Settings, postgres_schema: PostgresSchema
 ) -> AsyncIterator[Served]:
     engine = create_engine(postgres_schema.url, schema=postgres_schema.schema)
-    await upgrade(engine)
+    await migrate(engine)
     await engine.dispose()
     async with serving(webhook_settings, postgres_schema.schema) as (client, core):
         yield Served(client, core, postgres_schema)

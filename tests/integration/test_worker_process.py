@@ -42,9 +42,10 @@ from dashcore_app import Dashcore
 from dashcore_app.settings import LogFormat, Settings
 from dashcore_cli.main import cli
 from dashcore_security import KeyRing
-from dashcore_sql import create_engine, upgrade
+from dashcore_sql import create_engine
 from tests.contract.people import person
 from tests.contract.sessions_support import delete_prefix
+from tests.migrated import migrate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -77,7 +78,7 @@ async def role_database(postgres_url: str) -> AsyncIterator[RoleDatabase]:
     url = urlunsplit(parts._replace(netloc=netloc))
     try:
         engine = create_engine(url)
-        await upgrade(engine)
+        await migrate(engine)
         await engine.dispose()
         yield RoleDatabase(url, name)
     finally:

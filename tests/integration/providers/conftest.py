@@ -12,8 +12,9 @@ import pytest
 from dashcore_app.brokers import BrokerSandboxes
 from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox import ConsentMode
-from dashcore_sql import create_engine, upgrade
+from dashcore_sql import create_engine
 from tests.integration.identity.conftest import Backend, Served, backend, mailbox, served
+from tests.migrated import migrate
 
 __all__ = ["Backend", "Served", "backend", "embedded_backend", "mailbox", "sandboxes", "served"]
 
@@ -23,7 +24,7 @@ async def embedded_backend(memory_settings: Settings, tmp_path: Path) -> Backend
     """The embedded default: a migrated SQLite file, sessions and locks in the process."""
     url = f"sqlite+aiosqlite:///{tmp_path}/dashcore.db"
     engine = create_engine(url)
-    await upgrade(engine)
+    await migrate(engine)
     await engine.dispose()
     return Backend(replace(memory_settings, database_url=url))
 

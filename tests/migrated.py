@@ -4,8 +4,9 @@
 a database need a fresh one of their own. :func:`migrate` gives the same schema from a copy
 made once per test process: on SQLite the migrated template file, on PostgreSQL the DDL that
 ``pg_dump --schema-only`` prints for a migrated template schema (with the ``alembic_version``
-row), replayed in the test's schema. ``tests/integration/test_migrations.py`` still runs the
-revisions themselves, up and down, and checks that they build exactly ``metadata``.
+row), replayed in the test's schema. Where ``pg_dump`` is not installed, every test migrates.
+``tests/integration/test_migrations.py`` still runs the revisions themselves, up and down, and
+checks that they build exactly ``metadata``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ async def migrate(engine: AsyncEngine) -> None:
     path names) to the latest revision, as ``upgrade(engine)`` would."""
     if engine.dialect.name == "sqlite":
         await _copy_sqlite(engine)
+    elif shutil.which("pg_dump") is None:  # no PostgreSQL client tools here: migrate each time
+        await upgrade(engine)
     else:
         await _replay_postgres(engine)
 

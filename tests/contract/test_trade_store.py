@@ -418,6 +418,52 @@ async def test_two_units_recording_overlapping_fills_both_finish(backend: Backen
     assert stored == {"T-0", "T-1", "T-2"}
 
 
+async def test_a_trade_of_the_instrument_in_another_currency_is_found(backend: Backend) -> None:
+    owner, other = await people(backend, 1, 2)
+    inr, usd = trade(1, owner), trade(2, owner, currency="USD")
+    await store(backend, inr, trade(3, owner, instrument=AAPL, currency="USD"))
+    await store(backend, trade(4, other, currency="USD"))
+    async with repos(backend) as r:
+        assert await r.trades.other_currency(owner.id, INFY, INR, excluding=inr.id) is None
+        assert (
+            await r.trades.other_currency(owner.id, INFY, Currency("USD"), excluding=usd.id) == INR
+        )
+        # The trade being checked is left out: alone, it may change its currency.
+        assert (
+            await r.trades.other_currency(owner.id, INFY, Currency("USD"), excluding=inr.id) is None
+        )
+        # The unit of work's own writes are read.
+        await r.trades.add(usd)
+        assert await r.trades.other_currency(owner.id, INFY, INR, excluding=inr.id) == Currency(
+            "USD"
+        )
+
+
+async def test_a_concurrent_writer_of_the_instrument_is_seen_once_the_book_is_locked(
+    backend: Backend,
+) -> None:
+    """On PostgreSQL the second writer's insert waits on the user's book for the first one's
+    commit; its check, asked after the write, then reads the first one's trade. Elsewhere one
+    writer of a user's trades goes at a time."""
+    (owner,) = await people(backend, 1)
+    await store(backend, trade(1, owner, instrument=AAPL, currency="USD"))  # the user has a book
+    inr, usd = trade(2, owner), trade(3, owner, currency="USD")
+    async with repos(backend) as first, repos(backend) as second:
+        await first.trades.add(inr)
+        if backend.name == "postgres":
+            racing = asyncio.create_task(second.trades.add(usd))
+            await backend.let_contender_run(first.work)
+            await first.uow.commit()
+            await racing
+        else:
+            await first.uow.commit()
+            await second.trades.add(usd)
+        found = await second.trades.other_currency(
+            owner.id, INFY, usd.price.currency, excluding=usd.id
+        )
+    assert found == INR
+
+
 positive_decimals = st.builds(
     lambda digits, exponent: Decimal((0, tuple(digits), exponent)),
     st.lists(st.integers(0, 9), min_size=1, max_size=30).filter(any),

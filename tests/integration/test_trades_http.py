@@ -132,6 +132,26 @@ async def test_bad_input_is_refused_naming_the_field(
     assert listed.json()["items"] == []
 
 
+async def test_a_trade_in_another_currency_than_its_instruments_trades_is_refused(
+    served: Served, owner: Account
+) -> None:
+    recorded = await post_trade(served.client, owner)
+    refused = await served.client.post(
+        TRADES, json=trade_body(currency="USD", price="17.40"), headers=owner.headers
+    )
+    assert refused.status_code == 422, refused.text
+    assert problem_code(refused) == "currency_mismatch"
+    assert [error["field"] for error in refused.json()["errors"]] == ["currency"]
+    listed = await served.client.get(TRADES, headers=owner.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [recorded["id"]]
+    # The portfolio stays valued; alone, the trade may still change its currency.
+    assert (await served.client.get("/api/v1/portfolio", headers=owner.headers)).status_code == 200
+    changed = await served.client.patch(
+        f"{TRADES}/{recorded['id']}", json={"currency": "USD"}, headers=owner.headers
+    )
+    assert changed.status_code == 200, changed.text
+
+
 async def test_a_body_that_is_not_json_is_a_bad_request(served: Served, owner: Account) -> None:
     response = await served.client.post(
         TRADES,

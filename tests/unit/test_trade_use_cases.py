@@ -196,6 +196,41 @@ async def test_a_change_that_leaves_the_trade_invalid_changes_nothing(
     assert await trades(world, world.uow()).get(owner.id, trade.id) == trade
 
 
+async def test_a_trade_in_another_currency_than_its_instruments_trades_is_refused(
+    world: World, owner: User, other: User
+) -> None:
+    first = await trades(world, world.uow()).record(owner.id, details(), CALLER)
+    second = await trades(world, world.uow()).record(owner.id, details(symbol="TCS"), CALLER)
+    for attempt in (
+        lambda use_cases: use_cases.record(owner.id, details(currency="USD"), CALLER),
+        lambda use_cases: use_cases.replace(owner.id, second.id, details(currency="USD"), CALLER),
+    ):
+        uow = world.uow()
+        with pytest.raises(InvalidInput) as caught:
+            await attempt(trades(world, uow))
+        await uow.rollback()  # as the request's unit of work does
+        assert caught.value.code == "currency_mismatch"
+        assert [error.field for error in caught.value.errors] == ["currency"]
+        assert "NSE:INFY trades in INR" in caught.value.message
+    listed = await trades(world, world.uow()).list(owner.id, TradeFilter())
+    assert {trade.id for trade in listed.items} == {first.id, second.id}
+    assert audited(world, "trade_recorded") == [f"trade:{first.id}", f"trade:{second.id}"]
+    assert audited(world, "trade_updated") == []
+
+
+async def test_a_currency_is_checked_against_the_instruments_other_trades_only(
+    world: World, owner: User, other: User
+) -> None:
+    only = await trades(world, world.uow()).record(owner.id, details(), CALLER)
+    moved = await trades(world, world.uow()).update(
+        owner.id, only.id, TradeChanges(currency="USD"), CALLER
+    )
+    assert moved.price.currency == Currency("USD")
+    await trades(world, world.uow()).record(owner.id, details(symbol="TCS"), CALLER)
+    await trades(world, world.uow()).record(other.id, details(), CALLER)
+    await trades(world, world.uow()).record(owner.id, details(exchange="BSE"), CALLER)
+
+
 async def test_deleting_a_manual_trade(world: World, owner: User) -> None:
     trade = await trades(world, world.uow()).record(owner.id, details(), CALLER)
     await trades(world, world.uow()).delete(owner.id, trade.id, CALLER)

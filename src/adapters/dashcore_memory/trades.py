@@ -20,7 +20,9 @@ from collections.abc import Hashable, Sequence
 from uuid import UUID
 
 from dashcore.domain.errors import NotFound
+from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import ledger_entry
+from dashcore.domain.money import Currency
 from dashcore.domain.trades import RecordedSplit, Trade
 from dashcore.ports.trades import (
     LedgerRead,
@@ -160,6 +162,20 @@ class MemoryTradeRepository(TradeRepository):
                 trade
                 for trade in self._of_user(user_id)
                 if trade.account == account and trade.broker_trade_id == broker_trade_id
+            ),
+            None,
+        )
+
+    async def other_currency(
+        self, user_id: UUID, instrument: InstrumentKey, currency: Currency, *, excluding: UUID
+    ) -> Currency | None:
+        return next(
+            (
+                trade.price.currency
+                for trade in self._of_user(user_id)
+                if trade.instrument == instrument
+                and trade.price.currency != currency
+                and trade.id != excluding
             ),
             None,
         )

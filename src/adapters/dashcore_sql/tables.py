@@ -599,6 +599,7 @@ trades = Table(
     PrimaryKeyConstraint("id"),
     UniqueConstraint("user_id", "account", "broker_trade_id"),
     Index(None, "user_id", "executed_at", "id"),
+    Index(None, "user_id", "symbol", "exchange"),
     CheckConstraint("side IN ('buy', 'sell')", name="side"),
     CheckConstraint("source IN ('broker_fill', 'manual')", name="source"),
     CheckConstraint(

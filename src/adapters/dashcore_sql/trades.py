@@ -108,6 +108,19 @@ _LEDGER_POSTGRES: tuple[ColumnElement[Any], ...] = (
 (exactly, in ``NUMERIC``), every number as its text (``Decimal`` of a string is cheaper than of
 the binary form); asyncpg gives the other values as they are (``executed_at`` a UTC
 ``datetime``), so the rows are read from the driver's cursor, without SQLAlchemy's rows."""
+_OTHER_CURRENCY = (
+    select(_trades.currency)
+    .where(
+        _trades.user_id == bindparam("user_id"),
+        _trades.symbol == bindparam("symbol"),
+        _trades.exchange == bindparam("exchange"),
+        _trades.currency != bindparam("currency"),
+        _trades.id != bindparam("excluding"),
+    )
+    .limit(1)
+)
+"""A trade of the instrument in another currency (the ``(user_id, symbol, exchange)`` index
+finds the instrument's trades); built once (compiled cache)."""
 _LOCK_BOOK = select(_books.revision).where(_books.user_id == bindparam("user_id")).with_for_update()
 _INSERT = insert(trades)
 _INSERT_SPLIT = insert(split_rows)
@@ -279,6 +292,19 @@ class SqlTradeRepository(TradeRepository):
         )
         row = (await self._uow.execute(query)).one_or_none()
         return None if row is None else _trade(row)
+
+    async def other_currency(
+        self, user_id: UUID, instrument: InstrumentKey, currency: Currency, *, excluding: UUID
+    ) -> Currency | None:
+        parameters = {
+            "user_id": user_id,
+            "symbol": instrument.symbol,
+            "exchange": instrument.exchange,
+            "currency": currency.code,
+            "excluding": excluding,
+        }
+        found = (await self._uow.execute(_OTHER_CURRENCY, parameters)).scalar_one_or_none()
+        return None if found is None else Currency(found)
 
     async def add_split(self, recorded: RecordedSplit) -> None:
         split = recorded.split

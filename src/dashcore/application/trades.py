@@ -11,6 +11,10 @@ Rules:
   :data:`~dashcore.domain.trades.MANUAL_ACCOUNT` unless the user names one.
 - A trade that came from a broker fill is the broker's record: it cannot be changed or deleted
   here (409 ``broker_trade_read_only``).
+- An instrument's trades are all in one currency: a manual trade in another currency than the
+  instrument's other trades is refused (422 ``currency_mismatch``, field ``currency``), so
+  that one mistyped trade never stops the portfolio from being valued. Broker fills are the
+  broker's record and are never refused.
 - Every change is audited (``trade_recorded``, ``trade_updated``, ``trade_deleted``) in the
   unit of work that makes it.
 - Broker fills are recorded by :class:`RecordFills` once each, under the account label
@@ -270,6 +274,7 @@ class Trades:
     async def record(self, user_id: UUID, details: TradeDetails, caller: CallerContext) -> Trade:
         trade = details.trade(self._ids.new_id(), user_id, self._clock.now())
         await self._trades.add(trade)
+        await self._check_currency(trade)
         await self._audit.record(
             "trade_recorded",
             caller=caller,
@@ -338,11 +343,27 @@ class Trades:
 
     async def _save(self, trade: Trade, caller: CallerContext) -> Trade:
         await self._trades.save(trade)
+        await self._check_currency(trade)
         await self._audit.record(
             "trade_updated", caller=caller, target=f"trade:{trade.id}", metadata=_audit_facts(trade)
         )
         await self._uow.commit()
         return trade
+
+    async def _check_currency(self, trade: Trade) -> None:
+        """Refuse ``trade`` (written, not committed) if another trade of its instrument is in
+        another currency. Asked after the write, which locks the user's book: a concurrent
+        writer of this user's trades has committed by then, and its trade is seen."""
+        other = await self._trades.other_currency(
+            trade.user_id, trade.instrument, trade.price.currency, excluding=trade.id
+        )
+        if other is not None:
+            raise InvalidInput(
+                f"{trade.instrument} trades in {other}: record this trade in {other}, or "
+                "change the other trades first.",
+                code="currency_mismatch",
+                field="currency",
+            )
 
 
 class RecordFills:

@@ -656,18 +656,12 @@ def with_broker_average_costs(
     ours − the broker's (``None`` when we hold nothing). Brokers usually leave charges out of
     their average, so a positive difference of about the charges per unit is expected. Pass
     the lines of the account the broker reported on; a line the broker says nothing about is
-    returned unchanged. A broker figure in another currency is ``InvalidInput``."""
+    returned unchanged, and so is one the broker reports in another currency than ours: amounts
+    are never compared across currencies, and the broker's data must not stop the valuation."""
     result = []
     for line in lines:
         broker = broker_average_costs.get(line.instrument)
-        if broker is not None:
-            if broker.currency != line.currency:
-                raise InvalidInput(
-                    f"The broker's average cost of {line.instrument} is in {broker.currency}, "
-                    f"the position in {line.currency}.",
-                    code="currency_mismatch",
-                    field="broker_average_cost",
-                )
+        if broker is not None and broker.currency == line.currency:
             difference = None if line.average_cost is None else line.average_cost - broker
             line = replace(line, broker_average_cost=broker, average_cost_difference=difference)
         result.append(line)

@@ -45,6 +45,7 @@ from uuid import UUID
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import LedgerEntry
+from dashcore.domain.money import Currency
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.time import ensure_utc
 from dashcore.domain.trades import RecordedSplit, Trade
@@ -204,6 +205,15 @@ class TradeRepository(Protocol):
     async def by_broker_trade_id(
         self, user_id: UUID, account: str, broker_trade_id: str
     ) -> Trade | None: ...
+
+    async def other_currency(
+        self, user_id: UUID, instrument: InstrumentKey, currency: Currency, *, excluding: UUID
+    ) -> Currency | None:
+        """The currency of one of the user's trades of ``instrument``, other than the trade
+        ``excluding``, that is not in ``currency``; ``None`` when every such trade is in
+        ``currency``. It reads this unit of work's own writes and, once the user's book is
+        locked by a write, every trade committed before."""
+        ...
 
     async def add_split(self, recorded: RecordedSplit) -> None:
         """Insert a split and move the user's book as a rewrite (``Conflict``

@@ -507,6 +507,7 @@ async def test_a_filled_order_cannot_be_cancelled(world: OrdersWorld) -> None:
     with pytest.raises(Conflict) as raised:
         await world.cancel(world.uow())(trader, order.id)
     assert raised.value.code == "order_not_changeable"
+    assert raised.value.message == "The order is filled: it cannot be changed."
 
 
 async def test_an_unknown_order_cannot_be_cancelled_before_reconciliation(
@@ -515,8 +516,10 @@ async def test_an_unknown_order_cannot_be_cancelled_before_reconciliation(
     trader, connection = await world.trader("zerodha")
     world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
     order = (await world.place_order(trader, connection, "lost", world.draft("zerodha"))).order
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as raised:
         await world.cancel(world.uow())(trader, order.id)
+    assert raised.value.code == "order_not_changeable"
+    assert "answer to this order was lost" in raised.value.message
 
 
 @pytest.mark.parametrize("provider", ["zerodha", "schwab"])

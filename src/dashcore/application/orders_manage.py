@@ -26,7 +26,7 @@ from dashcore.domain.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from dashcore.domain.orders import OrderChange
+from dashcore.domain.orders import OrderChange, OrderStatus
 from dashcore.domain.trading import PlacedOrder
 from dashcore.ports.brokers import BrokerSession
 from dashcore.ports.trading import OrderRepository
@@ -44,10 +44,22 @@ async def _live_order(
     if order is None or order.user_id != user_id:
         raise order_not_found()
     if order.is_final or order.broker_order_id is None:
-        raise Conflict(f"A {order.status} order cannot be changed.", code="order_not_changeable")
+        raise Conflict(_unchangeable(order), code="order_not_changeable")
     session = await brokers.session(order.provider, order.connection_id)
     await uow.rollback()  # no transaction open while the broker answers
     return order, session, order.broker_order_id
+
+
+def _unchangeable(order: PlacedOrder) -> str:
+    """Why ``order`` cannot be changed, in words a person can act on."""
+    if order.is_final:
+        return f"The order is {order.status.replace('_', ' ')}: it cannot be changed."
+    if order.status is OrderStatus.UNKNOWN:
+        return (
+            "The broker's answer to this order was lost; it is being looked up at the broker. "
+            "Try again once its status is known."
+        )
+    return "The order has not reached the broker yet; try again once it has."
 
 
 class ModifyOrder:

@@ -37,6 +37,10 @@ No ``httpx`` exception leaves this module, and none is chained to the domain err
 an httpx error carries its request (headers and URL, where Kite's protocol puts an access
 token). Log lines name the provider, the method
 and the path, never the query string, a header or a body.
+
+A refusal (a 4xx) is the adapter's to translate; :func:`safe_code` vets the broker's error code
+and :func:`broker_reason` cleans the broker's words before a domain error's message repeats
+them.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import math
 import random
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,6 +69,7 @@ from dashcore.ports.clock import Clock
 __all__ = [
     "DEFAULT_RATE_LIMIT",
     "NOTHING_SENT",
+    "REASON_LIMIT",
     "BreakerPolicy",
     "BreakerState",
     "CircuitBreaker",
@@ -73,10 +79,12 @@ __all__ = [
     "RetryPolicy",
     "Timing",
     "TokenBucket",
+    "broker_reason",
     "decode",
     "record",
     "retry_after_seconds",
     "safe_code",
+    "with_reason",
 ]
 
 T = TypeVar("T")
@@ -301,6 +309,38 @@ def safe_code(value: object) -> str | None:
     looks like one, so that it may go into a log line or a message; ``None`` for anything else
     (a provider may echo what it was sent into an error field)."""
     return value if isinstance(value, str) and _SAFE_CODE.fullmatch(value) else None
+
+
+REASON_LIMIT: Final = 200
+"""The most characters of a broker's reason a message repeats."""
+
+
+def broker_reason(value: object) -> str | None:
+    """A broker's own words for refusing an order or data call (Kite's ``message``, Upstox's
+    ``errors[0].message``), fit to end a message a person reads: control and format characters
+    (Unicode's "other" categories: bidi overrides, zero-width marks, lone surrogates) removed,
+    whitespace collapsed to single spaces, at most :data:`REASON_LIMIT` characters (a longer
+    one is cut and ends with "…"); ``None`` for anything but a string with some text.
+
+    Never pass what a login call's refusal says (it may describe credentials) nor a field that
+    echoes what was sent (Upstox's ``invalidValue``); never log the result."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(
+        char
+        for char in value[: 4 * REASON_LIMIT]
+        if char.isspace() or not unicodedata.category(char).startswith("C")
+    )
+    text = " ".join(kept.split())
+    if len(text) > REASON_LIMIT:
+        text = text[: REASON_LIMIT - 1].rstrip() + "…"
+    return text or None
+
+
+def with_reason(statement: str, reason: str | None) -> str:
+    """``statement`` ended by the broker's ``reason`` (``"…refused the request: reason"``), or
+    by a full stop when the broker gave none."""
+    return f"{statement}: {reason}" if reason else f"{statement}."
 
 
 def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, provider: str) -> T:

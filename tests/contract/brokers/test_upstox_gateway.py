@@ -308,6 +308,19 @@ async def test_limit_order_rests_is_modified_then_cancelled(upstox: Upstox) -> N
         await orders.modify(ACCOUNT, placed.provider_order_id, OrderChange(stop_price=Decimal(1)))
 
 
+async def test_a_refused_modify_says_upstoxs_reason(upstox: Upstox) -> None:
+    orders = upstox.gateway.orders
+    placed = await orders.place(order(type=OrderType.LIMIT, limit="2400.05", validity=Validity.DAY))
+    with capture_logs() as logs, pytest.raises(InvalidInput) as refused:
+        await orders.modify(ACCOUNT, placed.provider_order_id, OrderChange(quantity=Decimal(10**6)))
+    assert refused.value.code == "provider_invalid_input"
+    assert refused.value.message.startswith(
+        "Upstox refused the request (UDAPI100038): insufficient funds: needs "
+    )
+    assert "insufficient" not in repr(logs)
+    assert (await orders.get(ACCOUNT, placed.provider_order_id)).quantity == Decimal(2)
+
+
 async def test_a_partial_fill_is_partially_filled(upstox: Upstox) -> None:
     exchange = upstox.sandbox.exchange
     exchange.liquidity = Decimal(4)

@@ -113,8 +113,9 @@ async def test_a_wrong_checksum_is_an_input_exception(
     session = await open_session(PLUGIN, sandboxes, clock, timing, client_secret="not-the-secret")
     async with session.auth:
         assert session.auth.request_token is not None
-        with pytest.raises(InvalidInput):
+        with pytest.raises(InvalidInput) as refused:
             await session.auth.request_token.exchange_request_token(await request_token(session))
+        assert refused.value.message == "Kite refused the request as invalid."  # not Kite's words
         with pytest.raises(InvalidInput, match="request token"):
             await session.auth.request_token.exchange_request_token("  ")
 

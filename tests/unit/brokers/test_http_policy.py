@@ -15,6 +15,7 @@ from dashcore.domain.errors import ProviderUnavailable, RateLimited
 from dashcore.testing.clock import FakeClock
 from dashcore_brokers.http import (
     NOTHING_SENT,
+    REASON_LIMIT,
     BreakerPolicy,
     BreakerState,
     CircuitBreaker,
@@ -23,7 +24,9 @@ from dashcore_brokers.http import (
     RateLimit,
     RetryPolicy,
     TokenBucket,
+    broker_reason,
     retry_after_seconds,
+    with_reason,
 )
 from tests.contract.brokers.timing import FakeTiming
 
@@ -125,6 +128,42 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 @pytest.mark.parametrize("value", [None, "", "soon", "-3", "1.5", "²"])
 def test_unreadable_retry_after_is_ignored(value: str | None) -> None:
     assert retry_after_seconds(value, NOW) is None
+
+
+# ---------------------------------------------------------------------------- broker reasons
+
+
+def test_a_brokers_reason_is_kept_as_written() -> None:
+    assert broker_reason("Insufficient funds. Required: ₹1,20,000.") == (
+        "Insufficient funds. Required: ₹1,20,000."
+    )
+
+
+def test_a_reason_loses_control_and_format_characters_and_extra_whitespace() -> None:
+    dirty = "  Insufficient\n\tfunds\x00\x1b[31m \u202eexcess\u200b \x85 margin\r\n "
+    assert broker_reason(dirty) == "Insufficient funds[31m excess margin"
+
+
+def test_an_overlong_reason_is_cut_to_the_limit_with_an_ellipsis() -> None:
+    cut = broker_reason("word " * 100)
+    assert cut is not None
+    assert len(cut) == REASON_LIMIT
+    assert cut.endswith("word…")
+    assert broker_reason("x" * REASON_LIMIT) == "x" * REASON_LIMIT
+
+
+@pytest.mark.parametrize("value", [None, "", " \n\t ", "\x00\x07", 42, ["funds"], {"m": "x"}])
+def test_no_text_is_no_reason(value: object) -> None:
+    assert broker_reason(value) is None
+
+
+def test_a_statement_ends_with_the_reason_or_a_full_stop() -> None:
+    assert with_reason("Kite refused the request as invalid", "Bad quantity.") == (
+        "Kite refused the request as invalid: Bad quantity."
+    )
+    assert with_reason("Kite refused the request as invalid", None) == (
+        "Kite refused the request as invalid."
+    )
 
 
 # ------------------------------------------------------------------------------ token bucket

@@ -8,12 +8,17 @@ whatever the HTTP status. Minting a token judges what the user typed:
   approves it on Groww, then connects again.
 On API calls, 401/403 and ``GA005`` are ``ReauthRequired``, ``GA001`` ``InvalidInput``,
 ``GA004`` ``NotFound``, ``GA007`` ``Conflict``; ``GA000``/``GA003`` and anything else are
-``ProviderUnavailable``. Groww's message is not repeated; the code is logged.
+``ProviderUnavailable``.
+
+The ``InvalidInput`` and ``Conflict`` of a data or order call end with Groww's
+``error.message``, cleaned by :func:`~dashcore_brokers.http.broker_reason` ("Groww refused the
+request as invalid: …"), so that the person sees why. The login adapter's calls (mint,
+profile) never repeat it: it may describe the credentials sent. Only the code is logged.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, Final, NoReturn
 
 import httpx
 import msgspec
@@ -26,15 +31,19 @@ from dashcore.domain.errors import (
     ProviderUnavailable,
     ReauthRequired,
 )
-from dashcore_brokers.http import safe_code
+from dashcore_brokers.http import broker_reason, safe_code, with_reason
 
 __all__ = ["raise_for_groww"]
 
 _log = structlog.get_logger("dashcore_brokers.groww")
+_LOGIN_OPERATIONS: Final = frozenset({"mint", "profile"})
+"""The operations of the login adapter (``groww/auth.py``), whose refusals never repeat
+Groww's message."""
 
 
 class _Error(msgspec.Struct):
     code: str = ""
+    message: Any = None
 
 
 class _Failure(msgspec.Struct):
@@ -44,18 +53,20 @@ class _Failure(msgspec.Struct):
 _failure = msgspec.json.Decoder(_Failure)
 
 
-def _code(response: httpx.Response) -> str | None:
+def _error(response: httpx.Response) -> _Error:
     try:
         error = _failure.decode(response.content).error
     except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-    return safe_code(error.code) if error else None
+        return _Error()
+    return error or _Error()
 
 
 def raise_for_groww(response: httpx.Response, operation: str, *, field: str = "") -> NoReturn:
     """Translate a refused Groww call (``operation == "mint"``: a token mint; ``field`` names
     what the user typed that Groww judged)."""
-    code = _code(response)
+    error = _error(response)
+    code = safe_code(error.code)
+    reason = None if operation in _LOGIN_OPERATIONS else broker_reason(error.message)
     status = response.status_code
     _log.warning(
         "provider_refused", provider="groww", operation=operation, status=status, error=code
@@ -80,11 +91,14 @@ def raise_for_groww(response: httpx.Response, operation: str, *, field: str = ""
             code="access_token_rejected",
         )
     elif code == "GA001":
-        raise InvalidInput("Groww refused the request as invalid.", code="provider_invalid_input")
+        raise InvalidInput(
+            with_reason("Groww refused the request as invalid", reason),
+            code="provider_invalid_input",
+        )
     elif code == "GA004":
         raise NotFound("Groww does not know this item.")
     elif code == "GA007":
-        raise Conflict("Groww already has an order with this reference.")
+        raise Conflict(with_reason("Groww already has an order with this reference", reason))
     raise ProviderUnavailable(
         f"Groww refused the request (HTTP {status}).", code="provider_refused"
     )

@@ -10,6 +10,9 @@ Business rules:
   other 400 is ``InvalidInput`` (Upstox checked the request and refused it); the rest follows
   the login adapter's table (:func:`raise_for_upstox`). 429 and 5xx never get here: the HTTP
   policy raises them;
+- that ``Conflict`` and ``InvalidInput`` end with Upstox's own ``message``, cleaned
+  (:func:`~dashcore_brokers.upstox.errors.refusal_reason`), so that the person sees why: "Upstox
+  refused the request (UDAPI100038): insufficient funds …"; the log line keeps only the code;
 - Upstox returns holdings, positions and the order book whole; dashcore pages them itself,
   :data:`PAGE_SIZE` at a time, in a stable order, so following ``next_cursor`` yields every
   item exactly once. A cursor is opaque to callers; one that does not parse is ``InvalidInput``.
@@ -31,9 +34,14 @@ from dashcore.domain.connections import ProviderCredentials
 from dashcore.domain.errors import Conflict, InvalidInput, NotFound, ReauthRequired
 from dashcore.domain.portfolio import Page
 from dashcore.ports.brokers import PayloadRecorder
-from dashcore_brokers.http import ProviderHttp, decode, record
+from dashcore_brokers.http import ProviderHttp, decode, record, with_reason
 from dashcore_brokers.paging import bad_cursor, page_in_memory
-from dashcore_brokers.upstox.errors import INVALID_TOKEN, error_code, raise_for_upstox
+from dashcore_brokers.upstox.errors import (
+    INVALID_TOKEN,
+    error_code,
+    raise_for_upstox,
+    refusal_reason,
+)
 
 __all__ = [
     "PAGE_SIZE",
@@ -150,10 +158,19 @@ def refused(response: httpx.Response, operation: str) -> NoReturn:
         raise NotFound("Upstox has no such order.", code="order_not_found")
     if code == _ORDER_CLOSED:
         raise Conflict(
-            "The order is already cancelled, rejected or complete.", code="order_not_open"
+            with_reason(
+                "The order is already cancelled, rejected or complete",
+                refusal_reason(response, operation),
+            ),
+            code="order_not_open",
         )
     if status == 400 and code is not None and code.startswith("UDAPI1"):
-        raise InvalidInput(f"Upstox refused the request ({code}).", code="provider_invalid_input")
+        raise InvalidInput(
+            with_reason(
+                f"Upstox refused the request ({code})", refusal_reason(response, operation)
+            ),
+            code="provider_invalid_input",
+        )
     raise_for_upstox(response, operation)
 
 

@@ -10,32 +10,41 @@ A refusal is ``{"status": "error", "errors": [{"errorCode", "message", "property
   secret was (401);
 - ``UDAPI100036`` / ``UDAPI100038`` (invalid input) are ``InvalidInput``;
 - anything else is ``ProviderUnavailable``.
-``invalidValue`` may echo a secret that was sent: it is never read.
+
+The ``InvalidInput`` of a data or order call ends with the first error's ``message``, cleaned
+by :func:`~dashcore_brokers.http.broker_reason` ("Upstox refused the request as invalid: …"),
+so that the person sees why. The login adapter's calls (code exchange, logout, profile) never
+repeat it: it may describe the credentials sent. ``invalidValue`` may echo a secret that was
+sent: it is never read. Only the ``errorCode`` is logged.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, Final, NoReturn
 
 import httpx
 import msgspec
 import structlog
 
 from dashcore.domain.errors import InvalidInput, ProviderUnavailable, RateLimited, ReauthRequired
-from dashcore_brokers.http import safe_code
+from dashcore_brokers.http import broker_reason, safe_code, with_reason
 
-__all__ = ["INVALID_TOKEN", "error_code", "raise_for_upstox"]
+__all__ = ["INVALID_TOKEN", "error_code", "raise_for_upstox", "refusal_reason"]
 
 INVALID_TOKEN = "UDAPI100050"  # noqa: S105 (an error code)
 _TOO_MANY = "UDAPI10005"
 _INVALID_CREDENTIALS = "UDAPI100016"
 _INVALID_INPUT = frozenset({"UDAPI100036", "UDAPI100038"})
+_LOGIN_OPERATIONS: Final = frozenset({"exchange_code", "revoke", "profile"})
+"""The operations of the login adapter (``upstox/auth.py``), whose refusals never repeat
+Upstox's message."""
 
 _log = structlog.get_logger("dashcore_brokers.upstox")
 
 
 class _Problem(msgspec.Struct):
     code: str = msgspec.field(name="errorCode", default="")
+    message: Any = None
 
 
 class _Refusal(msgspec.Struct):
@@ -45,13 +54,25 @@ class _Refusal(msgspec.Struct):
 _refusal = msgspec.json.Decoder(_Refusal)
 
 
-def error_code(response: httpx.Response) -> str | None:
-    """The first ``errorCode`` of a refusal, if it names one."""
+def _first_problem(response: httpx.Response) -> _Problem:
     try:
         errors = _refusal.decode(response.content).errors
     except (msgspec.DecodeError, msgspec.ValidationError):
+        return _Problem()
+    return errors[0] if errors else _Problem()
+
+
+def error_code(response: httpx.Response) -> str | None:
+    """The first ``errorCode`` of a refusal, if it names one."""
+    return safe_code(_first_problem(response).code)
+
+
+def refusal_reason(response: httpx.Response, operation: str) -> str | None:
+    """The first error's ``message``, cleaned, when ``operation`` may repeat it (see the module
+    docstring)."""
+    if operation in _LOGIN_OPERATIONS:
         return None
-    return safe_code(errors[0].code) if errors else None
+    return broker_reason(_first_problem(response).message)
 
 
 def raise_for_upstox(response: httpx.Response, operation: str) -> NoReturn:
@@ -79,7 +100,12 @@ def raise_for_upstox(response: httpx.Response, operation: str) -> NoReturn:
             code="authorization_code_rejected",
         )
     if code in _INVALID_INPUT:
-        raise InvalidInput("Upstox refused the request as invalid.", code="provider_invalid_input")
+        raise InvalidInput(
+            with_reason(
+                "Upstox refused the request as invalid", refusal_reason(response, operation)
+            ),
+            code="provider_invalid_input",
+        )
     raise ProviderUnavailable(
         f"Upstox refused the request (HTTP {status}).", code="provider_refused"
     )

@@ -4,46 +4,60 @@ A refusal is ``{"status": "error", "message", "data", "error_type"}``: ``TokenEx
 (session expired, logged out, request token used or stale) is ``ReauthRequired``;
 ``InputException`` (a missing or wrong field, a wrong checksum) is ``InvalidInput``;
 ``PermissionException`` is ``Forbidden``; anything else (``NetworkException``,
-``DataException``, ``GeneralException``) is ``ProviderUnavailable``. Kite's message is not
-repeated (it may echo what was sent); the ``error_type`` is logged.
+``DataException``, ``GeneralException``) is ``ProviderUnavailable``.
+
+The ``InvalidInput`` of a data or order call ends with Kite's ``message``, cleaned by
+:func:`~dashcore_brokers.http.broker_reason` ("Kite refused the request as invalid: …"), so
+that the person sees why. The login adapter's calls (session
+exchange and refresh, logout, profile) never repeat it: it may describe the credentials sent.
+Only the ``error_type`` is logged.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, Final, NoReturn
 
 import httpx
 import msgspec
 import structlog
 
 from dashcore.domain.errors import Forbidden, InvalidInput, ProviderUnavailable, ReauthRequired
-from dashcore_brokers.http import safe_code
+from dashcore_brokers.http import broker_reason, safe_code, with_reason
 
 __all__ = ["TOKEN_EXCEPTION", "error_type", "raise_for_kite"]
 
 TOKEN_EXCEPTION = "TokenException"  # noqa: S105 (an error type)
+_LOGIN_OPERATIONS: Final = frozenset({"exchange", "refresh", "revoke", "profile"})
+"""The operations of the login adapter (``zerodha/auth.py``), whose refusals never repeat
+Kite's message."""
 
 _log = structlog.get_logger("dashcore_brokers.zerodha")
 
 
 class _KiteError(msgspec.Struct):
     error_type: str = ""
+    message: Any = None
 
 
 _kite_error = msgspec.json.Decoder(_KiteError)
 
 
+def _refusal(response: httpx.Response) -> _KiteError:
+    try:
+        return _kite_error.decode(response.content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _KiteError()
+
+
 def error_type(response: httpx.Response) -> str | None:
     """Kite's ``error_type`` of a refusal, if it names one."""
-    try:
-        return safe_code(_kite_error.decode(response.content).error_type)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    return safe_code(_refusal(response).error_type)
 
 
 def raise_for_kite(response: httpx.Response, operation: str) -> NoReturn:
     """Translate a refused Kite call."""
-    kind = error_type(response)
+    refusal = _refusal(response)
+    kind = safe_code(refusal.error_type)
     _log.warning(
         "provider_refused",
         provider="zerodha",
@@ -57,7 +71,11 @@ def raise_for_kite(response: httpx.Response, operation: str) -> NoReturn:
             code="session_rejected",
         )
     if kind == "InputException":
-        raise InvalidInput("Kite refused the request as invalid.", code="provider_invalid_input")
+        reason = None if operation in _LOGIN_OPERATIONS else broker_reason(refusal.message)
+        raise InvalidInput(
+            with_reason("Kite refused the request as invalid", reason),
+            code="provider_invalid_input",
+        )
     if kind == "PermissionException":
         raise Forbidden("Kite does not allow this for the connected account.")
     raise ProviderUnavailable(

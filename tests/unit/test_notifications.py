@@ -113,6 +113,12 @@ async def test_subjects_and_stored_metadata_carry_no_secret(template: str) -> No
     assert TOKEN.encode() not in (sent.entry.body or b"")
 
 
+async def test_the_reuse_warning_says_that_one_session_was_ended() -> None:
+    sent = await notify(TEMPLATES["refresh_token_reuse"][0])
+    assert "we ended that session" in sent.body.text
+    assert "Your other sessions were not touched." in sent.body.text
+
+
 async def test_links_carry_the_token_in_the_fragment_never_the_query() -> None:
     verification = await notify(lambda n: n.verification(MIKE, TOKEN))
     reset = await notify(lambda n: n.password_reset(MIKE, TOKEN))

@@ -173,12 +173,15 @@ class Notifications:
         )
 
     async def refresh_token_reuse(self, to: Email, *, at: datetime) -> OutboxEntry:
+        """Sent when an old refresh token of a session comes back (RT-1): that session, and
+        only that one, has been ended; the mail says so and what to do."""
         return await self._send(
             to,
             "refresh_token_reuse",
-            "We signed you out of dashcore everywhere",
-            f"On {_when(at)} an old sign-in token of your account was used again. This can",
-            "mean that it was stolen, so we ended all your sessions. Sign in again to go on.",
+            "We signed you out of one of your dashcore sessions",
+            f"On {_when(at)} an old sign-in token of one of your sessions was used again. This",
+            "can mean that it was stolen, so we ended that session: sign in there again to go",
+            "on. Your other sessions were not touched.",
         )
 
     async def account_disabled(self, to: Email, *, at: datetime) -> OutboxEntry:

@@ -11,9 +11,10 @@ step in a fresh one, as separate requests would. The provider callbacks are
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -59,7 +60,15 @@ from dashcore_memory.users import MemoryUserRepository
 from tests.contract.brokers.harness import Recorder
 from tests.unit.identity_world import CALLER, World
 
-__all__ = ["CALLBACK_URL", "CALLER", "SESSION", "TOKEN_PATHS", "ConnectionsWorld", "open_world"]
+__all__ = [
+    "CALLBACK_URL",
+    "CALLER",
+    "SESSION",
+    "TOKEN_PATHS",
+    "ConnectionsWorld",
+    "WatchedUnitOfWork",
+    "open_world",
+]
 
 CALLBACK_URL = "https://127.0.0.1:8182/callback"
 SESSION = "session-of-the-starting-browser"
@@ -71,6 +80,40 @@ TOKEN_PATHS = {
     "groww": "/v1/token/api/access",
 }
 """Where each provider mints credentials from a login (``POST``)."""
+
+
+class WatchedUnitOfWork(MemoryUnitOfWork):
+    """A memory unit of work that knows whether a transaction is open: from its first read or
+    write until its commit or rollback, as on SQL (where, on SQLite, it holds the database's
+    write lock)."""
+
+    in_transaction = False
+
+    def get(self, table: str, key: Hashable) -> Any | None:
+        self.in_transaction = True
+        return super().get(table, key)
+
+    def rows(self, table: str) -> Iterator[tuple[Hashable, Any]]:
+        self.in_transaction = True
+        return super().rows(table)
+
+    def put(self, table: str, key: Hashable, value: Any, **options: Any) -> None:
+        self.in_transaction = True
+        super().put(table, key, value, **options)
+
+    def delete(self, table: str, key: Hashable) -> None:
+        self.in_transaction = True
+        super().delete(table, key)
+
+    async def commit(self) -> None:
+        try:
+            await super().commit()
+        finally:
+            self.in_transaction = False
+
+    async def rollback(self) -> None:
+        await super().rollback()
+        self.in_transaction = False
 
 
 @dataclass
@@ -200,6 +243,25 @@ class ConnectionsWorld:
         return outcome.connection
 
     # -- observing -------------------------------------------------------------------------
+    @contextmanager
+    def token_requests_watched(self, provider: str, uow: WatchedUnitOfWork) -> Iterator[list[bool]]:
+        """For each token request sent to ``provider`` within the block, whether ``uow`` had a
+        transaction open when it left."""
+        recorder = self.recorders[provider]
+        seen: list[bool] = []
+        send = recorder.handle_async_request
+
+        async def watched(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith(TOKEN_PATHS[provider]):
+                seen.append(uow.in_transaction)
+            return await send(request)
+
+        recorder.handle_async_request = watched  # type: ignore[method-assign]
+        try:
+            yield seen
+        finally:
+            del recorder.handle_async_request
+
     def token_calls(self, provider: str, path: str | None = None) -> int:
         """``POST`` requests that reached ``provider``'s token endpoint (or ``path``)."""
         wanted = path or TOKEN_PATHS[provider]

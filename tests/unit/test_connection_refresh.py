@@ -18,7 +18,8 @@ from dashcore.domain.users import User
 from dashcore_brokers.http import HttpPolicy
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.tokens import GrantKind
-from tests.unit.connections_world import CALLER, ConnectionsWorld, open_world
+from dashcore_memory.connections import MemoryProviderConnectionRepository
+from tests.unit.connections_world import CALLER, ConnectionsWorld, WatchedUnitOfWork, open_world
 
 SCHWAB_TOKEN = "/v1/oauth/token"
 LOCK_GRACE = 2.0
@@ -224,6 +225,25 @@ async def test_an_unavailable_provider_leaves_the_connection_on_its_old_credenti
 
         assert recovered.status is ConnectionStatus.CONNECTED and recovered.last_error is None
         assert world.token_calls("schwab") == 3
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["due", "interrupted"])
+async def test_no_transaction_is_open_while_the_provider_refreshes(
+    world: ConnectionsWorld, schwab: ProviderConnection, interrupted: bool
+) -> None:
+    """A slow provider must not hold the database (on SQLite, its single write lock), also
+    when a refresh left ``refreshing`` by a stopped worker is taken up again."""
+    if interrupted:
+        uow = world.uow()
+        connections = MemoryProviderConnectionRepository(uow)
+        await connections.save(schwab.refreshing(world.clock.now()))
+        await uow.commit()
+    world.clock.advance(timedelta(minutes=1))
+    watched = WatchedUnitOfWork(world.base.database)
+    with world.token_requests_watched("schwab", watched) as in_transaction:
+        refreshed = await world.refresher(watched).refresh(schwab.id, CALLER, force=True)
+    assert refreshed.status is ConnectionStatus.CONNECTED
+    assert in_transaction == [False]
 
 
 async def test_an_interrupted_refresh_does_not_wedge_the_connection() -> None:

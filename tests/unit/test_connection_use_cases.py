@@ -33,7 +33,14 @@ from dashcore_brokers.sandbox.credentials import (
     GROWW_TOTP_TOKEN,
 )
 from dashcore_brokers.sandbox.tokens import GrantKind
-from tests.unit.connections_world import CALLBACK_URL, CALLER, SESSION, ConnectionsWorld, open_world
+from tests.unit.connections_world import (
+    CALLBACK_URL,
+    CALLER,
+    SESSION,
+    ConnectionsWorld,
+    WatchedUnitOfWork,
+    open_world,
+)
 
 REDIRECTING = ("schwab", "zerodha", "upstox")
 # A state of one provider delivered to another one's callback (mix-up, OAUTH-2).
@@ -280,6 +287,39 @@ async def _refused(
         assert [(e.outcome, e.metadata["reason"]) for e in audited] == [
             (AuditOutcome.FAILURE, reason)
         ]
+
+
+async def test_no_transaction_is_open_while_the_provider_mints_credentials(
+    world: ConnectionsWorld, flow: Flow
+) -> None:
+    """A slow provider must not hold the database (on SQLite, its single write lock)."""
+    uow = WatchedUnitOfWork(world.base.database)
+    with world.token_requests_watched(flow.provider, uow) as in_transaction:
+        outcome = await world.authorization(uow).callback(
+            flow.provider,
+            CALLER,
+            state=flow.state,
+            code=flow.params.get("code") or flow.params.get("request_token"),
+            error=None,
+            bound_user=flow.user.id,
+            bound_session=SESSION,
+        )
+    assert outcome.connection.status is ConnectionStatus.CONNECTED
+    assert in_transaction == [False]
+
+
+async def test_no_transaction_is_open_while_a_key_provider_mints_credentials(
+    world: ConnectionsWorld, ada: User
+) -> None:
+    connection = await world.create(ada, "groww")
+    uow = WatchedUnitOfWork(world.base.database)
+    key = KeyCredentials(GROWW_API_KEY, api_secret=GROWW_API_SECRET)
+    with world.token_requests_watched("groww", uow) as in_transaction:
+        connected = await world.authorization(uow).submit_key_credentials(
+            ada.id, connection.id, key, CALLER
+        )
+    assert connected.status is ConnectionStatus.CONNECTED
+    assert in_transaction == [False]
 
 
 async def test_a_callback_without_a_state_is_refused(world: ConnectionsWorld, flow: Flow) -> None:

@@ -20,6 +20,9 @@ Rules:
   reached leaves it connected with the error recorded (the next try decides).
 - Disconnecting revokes at the provider where it can (a failure there is recorded, not fatal),
   then deletes the credentials.
+- No transaction is open while a provider answers (code exchange, key login, refresh,
+  revocation): a slow provider must never hold database locks (on SQLite, every transaction
+  holds the database's single write lock), so each call comes after a commit or a rollback.
 """
 
 from __future__ import annotations
@@ -375,6 +378,7 @@ class ConnectionAuthorization:
             )
             await self._uow.commit()
             return CallbackOutcome(denied, pending.return_to)
+        await self._uow.rollback()  # no transaction open while the provider answers
         try:
             if auth.oauth is not None:
                 credentials = await auth.oauth.exchange_code(
@@ -626,7 +630,9 @@ class RefreshConnections:
             await self._unreadable(connection, caller)
             raise
         previous = connection.credential_expiry
-        if not interrupted:
+        if interrupted:
+            await self._uow.rollback()  # no transaction open while the provider answers
+        else:
             await self._connections.save(connection.refreshing(started))
             await self._uow.commit()
         try:

@@ -342,8 +342,9 @@ async def test_limit_order_rests_is_replaced_then_cancelled(schwab: Trading) -> 
 
     cancelled = await schwab.broker.orders.cancel(ACCOUNT_HASH, moved.provider_order_id)
     assert (cancelled.status, cancelled.provider_status) == (OrderStatus.CANCELLED, "CANCELED")
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as again:
         await schwab.broker.orders.cancel(ACCOUNT_HASH, moved.provider_order_id)
+    assert again.value.message.startswith("Schwab cannot cancel this order now: ")
     with pytest.raises(Conflict):
         await schwab.broker.orders.modify(
             ACCOUNT_HASH, moved.provider_order_id, OrderChange(quantity=Decimal(4))

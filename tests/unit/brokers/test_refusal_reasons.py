@@ -20,6 +20,7 @@ from dashcore_brokers.schwab.errors import raise_for_api, raise_for_token
 from dashcore_brokers.upstox.calls import refused
 from dashcore_brokers.upstox.errors import raise_for_upstox
 from dashcore_brokers.zerodha.errors import raise_for_kite
+from dashcore_brokers.zerodha.refusals import raise_refusal
 
 REASON = "Insufficient funds: required 24,001.00, available 1,500.00."
 SECRET = "s3cr3t-client-secret"
@@ -218,3 +219,28 @@ def test_an_order_conflict_ends_with_the_brokers_reason(
     assert said.message == f"{statement}: Order is already complete."
     assert silent.message == f"{statement}."
     assert said.code == silent.code
+
+
+@pytest.mark.parametrize(
+    ("kind", "statement", "code"),
+    [
+        ("OrderException", "Kite refused the order request", "order_refused"),
+        ("MarginException", "Kite refused the order: not enough funds", "insufficient_margin"),
+        (
+            "HoldingException",
+            "Kite refused the order: not enough holdings to sell",
+            "insufficient_holdings",
+        ),
+    ],
+)
+def test_a_kite_order_refusal_ends_with_kites_reason(kind: str, statement: str, code: str) -> None:
+    def body(message: str | None) -> dict[str, object]:
+        return {**kite_body(message), "error_type": kind}
+
+    with capture_logs() as logs:
+        said = refusal_of(lambda r: raise_refusal(r, "place"), response(body(REASON)))
+    silent = refusal_of(lambda r: raise_refusal(r, "place"), response(body(None)))
+    assert isinstance(said, InvalidInput)
+    assert (said.code, said.message) == (code, f"{statement}: {REASON}")
+    assert (silent.code, silent.message) == (code, f"{statement}.")
+    assert REASON not in repr(logs)

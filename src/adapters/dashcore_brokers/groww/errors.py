@@ -33,7 +33,7 @@ from dashcore.domain.errors import (
 )
 from dashcore_brokers.http import broker_reason, safe_code, with_reason
 
-__all__ = ["raise_for_groww"]
+__all__ = ["groww_reason", "raise_for_groww"]
 
 _log = structlog.get_logger("dashcore_brokers.groww")
 _LOGIN_OPERATIONS: Final = frozenset({"mint", "profile"})
@@ -59,6 +59,12 @@ def _error(response: httpx.Response) -> _Error:
     except (msgspec.DecodeError, msgspec.ValidationError):
         return _Error()
     return error or _Error()
+
+
+def groww_reason(response: httpx.Response) -> str | None:
+    """Groww's ``error.message`` of a refused order or data call, cleaned (never a login
+    call's)."""
+    return broker_reason(_error(response).message)
 
 
 def raise_for_groww(response: httpx.Response, operation: str, *, field: str = "") -> NoReturn:

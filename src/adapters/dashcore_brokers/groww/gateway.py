@@ -76,7 +76,7 @@ from dashcore.ports.brokers import (
     QuoteReader,
 )
 from dashcore_brokers.groww.auth import PROFILE_PATH
-from dashcore_brokers.groww.errors import raise_for_groww
+from dashcore_brokers.groww.errors import groww_reason, raise_for_groww
 from dashcore_brokers.groww.mapping import (
     INR,
     ORDER_TYPES,
@@ -102,7 +102,7 @@ from dashcore_brokers.groww.wire import (
     order_status_decoder,
     profile_decoder,
 )
-from dashcore_brokers.http import ProviderHttp, record
+from dashcore_brokers.http import ProviderHttp, record, with_reason
 from dashcore_brokers.paging import cursor_at, page_of_items, start_of
 
 __all__ = [
@@ -173,10 +173,14 @@ def _refuse(response: httpx.Response, operation: str) -> NoReturn:
         error = None
     code = error.code if error else None
     if code == "GA006":
+        reason = groww_reason(response)
         if operation in ("modify", "cancel"):
-            raise Conflict("Groww cannot change this order any more.", code="order_not_open")
+            raise Conflict(
+                with_reason("Groww cannot change this order any more", reason),
+                code="order_not_open",
+            )
         if operation == "place":
-            raise InvalidInput("Groww refused the order.", code="order_refused")
+            raise InvalidInput(with_reason("Groww refused the order", reason), code="order_refused")
     if response.status_code == 404 and code is None:
         raise NotFound("Groww does not know this item.")
     raise_for_groww(response, operation)

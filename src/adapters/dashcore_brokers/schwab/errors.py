@@ -29,7 +29,7 @@ import structlog
 from dashcore.domain.errors import Forbidden, InvalidInput, ProviderUnavailable, ReauthRequired
 from dashcore_brokers.http import broker_reason, safe_code, with_reason
 
-__all__ = ["raise_for_api", "raise_for_token"]
+__all__ = ["api_reason", "raise_for_api", "raise_for_token"]
 
 _log = structlog.get_logger("dashcore_brokers.schwab")
 _REAUTH_ON_REFRESH = frozenset({"invalid_client", "unsupported_token_type", "invalid_grant"})
@@ -58,7 +58,7 @@ class _ServiceError(msgspec.Struct):
 _service_error = msgspec.json.Decoder(_ServiceError)
 
 
-def _reason(response: httpx.Response) -> str | None:
+def api_reason(response: httpx.Response) -> str | None:
     """Schwab's reason for refusing an account call (see the module docstring)."""
     if _ACCOUNT_CALLS not in response.request.url.path:
         return None
@@ -111,5 +111,7 @@ def raise_for_api(response: httpx.Response) -> NoReturn:
     if status == 403:
         raise Forbidden("Schwab does not allow this for the connected accounts.")
     if status == 400:
-        raise InvalidInput(with_reason("Schwab refused the request as invalid", _reason(response)))
+        raise InvalidInput(
+            with_reason("Schwab refused the request as invalid", api_reason(response))
+        )
     raise ProviderUnavailable(f"Schwab answered HTTP {status}.", code="provider_refused")

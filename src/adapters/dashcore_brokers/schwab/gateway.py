@@ -84,8 +84,8 @@ from dashcore.ports.brokers import (
     QuoteReader,
 )
 from dashcore.ports.clock import Clock
-from dashcore_brokers.http import ProviderHttp, decode, record
-from dashcore_brokers.schwab.errors import raise_for_api
+from dashcore_brokers.http import ProviderHttp, decode, record, with_reason
+from dashcore_brokers.schwab.errors import api_reason, raise_for_api
 from dashcore_brokers.schwab.mapping import (
     ACCOUNT_TYPE,
     DURATION,
@@ -562,7 +562,10 @@ class SchwabOrders(OrderGateway):
         response = await self._api.send("DELETE", _order_path(account_id, order_id))
         if response.status_code == 400:
             _log.info("provider_refused", provider="schwab", operation="cancel", status=400)
-            raise Conflict("Schwab cannot cancel this order now.", code="order_not_cancellable")
+            raise Conflict(
+                with_reason("Schwab cannot cancel this order now", api_reason(response)),
+                code="order_not_cancellable",
+            )
         if response.status_code != 200:
             _refused(response, "order")
         return await self.get(account_id, order_id)

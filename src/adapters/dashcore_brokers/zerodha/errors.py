@@ -24,7 +24,7 @@ import structlog
 from dashcore.domain.errors import Forbidden, InvalidInput, ProviderUnavailable, ReauthRequired
 from dashcore_brokers.http import broker_reason, safe_code, with_reason
 
-__all__ = ["TOKEN_EXCEPTION", "error_type", "raise_for_kite"]
+__all__ = ["TOKEN_EXCEPTION", "error_type", "kite_reason", "raise_for_kite"]
 
 TOKEN_EXCEPTION = "TokenException"  # noqa: S105 (an error type)
 _LOGIN_OPERATIONS: Final = frozenset({"exchange", "refresh", "revoke", "profile"})
@@ -54,6 +54,11 @@ def error_type(response: httpx.Response) -> str | None:
     return safe_code(_refusal(response).error_type)
 
 
+def kite_reason(response: httpx.Response) -> str | None:
+    """Kite's ``message`` of a refused order or data call, cleaned (never a login call's)."""
+    return broker_reason(_refusal(response).message)
+
+
 def raise_for_kite(response: httpx.Response, operation: str) -> NoReturn:
     """Translate a refused Kite call."""
     refusal = _refusal(response)
@@ -71,7 +76,7 @@ def raise_for_kite(response: httpx.Response, operation: str) -> NoReturn:
             code="session_rejected",
         )
     if kind == "InputException":
-        reason = None if operation in _LOGIN_OPERATIONS else broker_reason(refusal.message)
+        reason = None if operation in _LOGIN_OPERATIONS else kite_reason(response)
         raise InvalidInput(
             with_reason("Kite refused the request as invalid", reason),
             code="provider_invalid_input",

@@ -12,7 +12,9 @@ On top of the login refusals (:func:`dashcore_brokers.zerodha.errors.raise_for_k
   ``Forbidden``.
 
 429 and 5xx never reach this module: the HTTP policy turns them into ``RateLimited`` and
-``ProviderUnavailable``. Kite's message is not repeated (it may echo what was sent).
+``ProviderUnavailable``. An order refusal ends with Kite's own message, cleaned
+(:func:`~dashcore_brokers.zerodha.errors.kite_reason`: "Kite refused the order: not enough
+funds: …"); it is never logged.
 """
 
 from __future__ import annotations
@@ -23,17 +25,23 @@ import httpx
 import structlog
 
 from dashcore.domain.errors import Forbidden, InvalidInput, NotFound
-from dashcore_brokers.zerodha.errors import TOKEN_EXCEPTION, error_type, raise_for_kite
+from dashcore_brokers.http import with_reason
+from dashcore_brokers.zerodha.errors import (
+    TOKEN_EXCEPTION,
+    error_type,
+    kite_reason,
+    raise_for_kite,
+)
 
 __all__ = ["raise_refusal"]
 
 _log = structlog.get_logger("dashcore_brokers.zerodha")
 
 _ORDER_REFUSALS: Final = {
-    "OrderException": ("Kite refused the order request.", "order_refused"),
-    "MarginException": ("Kite refused the order: not enough funds.", "insufficient_margin"),
+    "OrderException": ("Kite refused the order request", "order_refused"),
+    "MarginException": ("Kite refused the order: not enough funds", "insufficient_margin"),
     "HoldingException": (
-        "Kite refused the order: not enough holdings to sell.",
+        "Kite refused the order: not enough holdings to sell",
         "insufficient_holdings",
     ),
 }
@@ -57,5 +65,5 @@ def raise_refusal(response: httpx.Response, operation: str) -> NoReturn:
         raise NotFound("Kite has no such order.", code="order_not_found")
     if kind == "UserException":
         raise Forbidden("Kite does not allow this for the connected account.")
-    message, code = _ORDER_REFUSALS[kind or ""]
-    raise InvalidInput(message, code=code)
+    statement, code = _ORDER_REFUSALS[kind or ""]
+    raise InvalidInput(with_reason(statement, kite_reason(response)), code=code)

@@ -155,7 +155,7 @@ def test_export_writes_the_whole_file_and_shows_the_bar(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Exporting" in result.output  # not a terminal: click shows the label only
-    assert f"{ROWS} rows" in result.output
+    assert f"{ROWS} rows" in result.stdout
     rows = list(csv.DictReader(io.StringIO(output.read_text(), newline="")))
     assert len(rows) == ROWS
     assert [row["amount"] for row in rows[:3]] == ["0.01", "1.01", "2.01"]
@@ -187,6 +187,22 @@ async def test_on_a_terminal_the_export_bar_counts_to_its_total(
     assert "Exporting" in screen
     assert f"{ROWS}/{ROWS}" in screen and "100%" in screen
     assert (done.row_count, done.rows_read) == (ROWS, ROWS)
+
+
+def test_log_lines_go_to_standard_error_never_into_what_it_prints(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    asyncio.run(seed_ledger(Settings.from_env(env)))
+    output = tmp_path / "q1.csv"
+    result = invoke(
+        {**env, "DASHCORE_LOG_LEVEL": "INFO", "DASHCORE_LOG_FORMAT": "json"},
+        "export", "--user", "ada@example.org", "--format", "csv",
+        "--from", "2026-01-01", "--to", "2026-03-31", "-o", str(output),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (printed,) = result.stdout.splitlines()  # the result line alone
+    assert printed.startswith("export ") and f"{ROWS} rows" in printed
+    assert '"event":"export_ended"' in result.stderr
 
 
 def test_export_refuses_bad_options_by_name(env: dict[str, str], tmp_path: Path) -> None:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import msgspec
 import structlog
@@ -146,27 +146,36 @@ def _render_json_text(_: WrappedLogger, __: str, event_dict: EventDict) -> str:
     return _encoder.encode(event_dict).decode("utf-8")
 
 
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A handler that writes to the current ``sys.stdout``, not the one seen at configuration."""
+class _CurrentStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes to the current ``sys.stdout`` (or ``sys.stderr``), not the one
+    seen at configuration."""
+
+    def __init__(self, to_stderr: bool) -> None:
+        super().__init__()
+        self._to_stderr = to_stderr
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stdout
+        self.stream = sys.stderr if self._to_stderr else sys.stdout
         super().emit(record)
 
 
-def _wants_json(settings: Settings) -> bool:
+def _wants_json(settings: Settings, stream: TextIO) -> bool:
     if settings.log_format is LogFormat.AUTO:
-        return settings.env is Environment.PRODUCTION or not sys.stdout.isatty()
+        return settings.env is Environment.PRODUCTION or not stream.isatty()
     return settings.log_format is LogFormat.JSON
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, *, to_stderr: bool = False) -> None:
     """Configure structlog and the standard library's root logger from ``settings``.
 
-    Calling it again replaces the previous configuration (it never stacks handlers).
+    Servers and workers log to standard output; a command whose own output is on standard
+    output (``dashcore export``, ``dashcore sync``) passes ``to_stderr`` so that its log lines
+    never mix with what it prints. Calling it again replaces the previous configuration (it
+    never stacks handlers).
     """
     level = logging.getLevelNamesMapping()[settings.log_level]
-    as_json = _wants_json(settings)
+    stream = sys.stderr if to_stderr else sys.stdout
+    as_json = _wants_json(settings, stream)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         add_request_id,
@@ -179,13 +188,11 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.UnicodeDecoder(),
         redact_secrets,
     ]
-    console = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    console = structlog.dev.ConsoleRenderer(colors=stream.isatty())
     structlog.configure(
         processors=[*shared, *finishing, _render_json_bytes if as_json else console],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=(
-            structlog.BytesLoggerFactory() if as_json else structlog.WriteLoggerFactory()
-        ),
+        logger_factory=_logger_factory(as_json=as_json, to_stderr=to_stderr),
         # Not cached: loggers look up the configuration per call, so tests can capture_logs().
         cache_logger_on_first_use=False,
     )
@@ -197,7 +204,7 @@ def configure_logging(settings: Settings) -> None:
             _render_json_text if as_json else console,
         ],
     )
-    handler = _StdoutHandler()
+    handler = _CurrentStreamHandler(to_stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -206,6 +213,15 @@ def configure_logging(settings: Settings) -> None:
         _adopt(logging.getLogger(name), level)
     for name in _SILENCED_ACCESS_LOGGERS:
         _adopt(logging.getLogger(name), logging.WARNING)
+
+
+def _logger_factory(*, as_json: bool, to_stderr: bool) -> Callable[..., WrappedLogger]:
+    """structlog's loggers, writing to the stream current at each call (tests swap it)."""
+    if not to_stderr:
+        return structlog.BytesLoggerFactory() if as_json else structlog.WriteLoggerFactory()
+    if as_json:
+        return lambda *_: structlog.BytesLogger(sys.stderr.buffer)
+    return lambda *_: structlog.WriteLogger(sys.stderr)
 
 
 def _adopt(logger: logging.Logger, level: int) -> None:

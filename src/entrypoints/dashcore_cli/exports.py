@@ -199,7 +199,7 @@ def export(
     settings = load_settings()
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// keeps nothing to export")
-    configure_logging(settings)
+    configure_logging(settings, to_stderr=True)
 
     async def work() -> Export:
         request = ExportRequest(

@@ -87,7 +87,7 @@ def sync(connection_id: UUID) -> None:
     settings = load_settings()
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no connection to sync")
-    configure_logging(settings)
+    configure_logging(settings, to_stderr=True)
 
     async def work() -> SyncRun:
         async with Dashcore.open(settings) as core:

@@ -157,7 +157,9 @@ async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
     assert response.json() == {"symbol": "X"}
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"symbol": "X",', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"symbol": "X",', b"\xff\xfe", b'{"symbol": "\xff"}']
+)
 async def test_malformed_json_is_400(client: httpx.AsyncClient, body: bytes) -> None:
     response = await client.post(
         "/test/orders", content=body, headers={"content-type": "application/json"}

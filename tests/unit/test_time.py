@@ -24,3 +24,12 @@ def test_parse_requires_an_offset() -> None:
         parse_utc("2026-03-01T10:00:00")
     with pytest.raises(InvalidInput):
         parse_utc("yesterday")
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_instant_outside_the_years_1_to_9999_in_utc_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_utc(text, field="executed_at")
+    assert [error.field for error in refused.value.errors] == ["executed_at"]
+    with pytest.raises(InvalidInput):
+        ensure_utc(datetime.fromisoformat(text))

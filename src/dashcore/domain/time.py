@@ -10,10 +10,14 @@ __all__ = ["UTC", "ensure_utc", "parse_utc"]
 
 
 def ensure_utc(value: datetime, *, field: str = "timestamp") -> datetime:
-    """Return ``value`` converted to UTC; a naive datetime is refused, never guessed."""
+    """Return ``value`` converted to UTC; a naive datetime is refused, never guessed, and so is
+    one whose UTC instant falls outside the years 1 to 9999 (``9999-12-31T23:59:59-14:00``)."""
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InvalidInput("A timestamp must carry a time zone.", field=field)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput("The timestamp is out of range.", field=field) from exc
 
 
 def parse_utc(text: str, *, field: str = "timestamp") -> datetime:

@@ -11,10 +11,11 @@ Rules (ASVS 4.1.1, 13.4.4; security reference API-1):
 - A route that takes a body (a ``data`` parameter) accepts exactly the media type it declares,
   ``application/json`` unless it says otherwise (parameters such as ``charset`` are ignored);
   anything else is a 415 before a byte of the body is read.
-- A JSON body is decoded here, once (Litestar reuses the result): a body that is not JSON is a
-  400 ``malformed_body``, one nested so deeply that it would exhaust the decoder's recursion a
-  400 ``body_too_deep`` (never a 500). Typed msgspec schemas bound the depth of what is
-  accepted; arrays are capped per field with ``msgspec.Meta(max_length=...)``.
+- A JSON body is decoded here, once (Litestar reuses the result): a body that is not JSON (or
+  holds a string that is not UTF-8) is a 400 ``malformed_body``, one nested so deeply that it
+  would exhaust the decoder's recursion a 400 ``body_too_deep`` (never a 500). Typed msgspec
+  schemas bound the depth of what is accepted; arrays are capped per field with
+  ``msgspec.Meta(max_length=...)``.
 - The size limit is Litestar's ``request_max_body_size`` (413, checked while streaming, so an
   oversized chunked body is refused without being read to the end).
 """
@@ -65,6 +66,10 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
         await request.json()
     except SerializationException as error:
         raise ClientException(str(error)) from error
+    except UnicodeDecodeError as error:  # a string that is not UTF-8, met while decoding
+        raise RequestRejected(
+            "The body is not valid UTF-8 JSON.", status_code=400, code="malformed_body"
+        ) from error
     except RecursionError as error:
         raise RequestRejected(
             "The JSON body is nested too deeply.", status_code=400, code="body_too_deep"

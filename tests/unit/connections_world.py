@@ -11,10 +11,9 @@ step in a fresh one, as separate requests would. The provider callbacks are
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Hashable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -59,6 +58,7 @@ from dashcore_memory.connections import (
 from dashcore_memory.users import MemoryUserRepository
 from tests.contract.brokers.harness import Recorder
 from tests.unit.identity_world import CALLER, World
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 __all__ = [
     "CALLBACK_URL",
@@ -66,7 +66,7 @@ __all__ = [
     "SESSION",
     "TOKEN_PATHS",
     "ConnectionsWorld",
-    "WatchedUnitOfWork",
+    "SentRequest",
     "open_world",
 ]
 
@@ -82,38 +82,15 @@ TOKEN_PATHS = {
 """Where each provider mints credentials from a login (``POST``)."""
 
 
-class WatchedUnitOfWork(MemoryUnitOfWork):
-    """A memory unit of work that knows whether a transaction is open: from its first read or
-    write until its commit or rollback, as on SQL (where, on SQLite, it holds the database's
-    write lock)."""
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """A request that left for a provider, and whether the watched unit of work had a
+    transaction open at that moment."""
 
-    in_transaction = False
-
-    def get(self, table: str, key: Hashable) -> Any | None:
-        self.in_transaction = True
-        return super().get(table, key)
-
-    def rows(self, table: str) -> Iterator[tuple[Hashable, Any]]:
-        self.in_transaction = True
-        return super().rows(table)
-
-    def put(self, table: str, key: Hashable, value: Any, **options: Any) -> None:
-        self.in_transaction = True
-        super().put(table, key, value, **options)
-
-    def delete(self, table: str, key: Hashable) -> None:
-        self.in_transaction = True
-        super().delete(table, key)
-
-    async def commit(self) -> None:
-        try:
-            await super().commit()
-        finally:
-            self.in_transaction = False
-
-    async def rollback(self) -> None:
-        await super().rollback()
-        self.in_transaction = False
+    provider: str
+    method: str
+    path: str
+    in_transaction: bool
 
 
 @dataclass
@@ -244,23 +221,64 @@ class ConnectionsWorld:
 
     # -- observing -------------------------------------------------------------------------
     @contextmanager
+    def requests_watched(self, uow: WatchedUnitOfWork) -> Iterator[list[SentRequest]]:
+        """Every request sent to any provider within the block, with whether ``uow`` had a
+        transaction open when it left."""
+        seen: list[SentRequest] = []
+        with self._watched(uow, lambda provider, request: True, seen):
+            yield seen
+
+    @contextmanager
     def token_requests_watched(self, provider: str, uow: WatchedUnitOfWork) -> Iterator[list[bool]]:
         """For each token request sent to ``provider`` within the block, whether ``uow`` had a
         transaction open when it left."""
-        recorder = self.recorders[provider]
-        seen: list[bool] = []
-        send = recorder.handle_async_request
+        seen: list[SentRequest] = []
+        with self._watched(
+            uow,
+            lambda sent_to, request: (
+                sent_to == provider and request.url.path.endswith(TOKEN_PATHS[provider])
+            ),
+            seen,
+        ):
+            in_transaction: list[bool] = []
+            try:
+                yield in_transaction
+            finally:
+                in_transaction.extend(request.in_transaction for request in seen)
 
+    @contextmanager
+    def _watched(
+        self,
+        uow: WatchedUnitOfWork,
+        wanted: Callable[[str, httpx.Request], bool],
+        seen: list[SentRequest],
+    ) -> Iterator[None]:
+        for provider, recorder in self.recorders.items():
+            recorder.handle_async_request = self._watching(  # type: ignore[method-assign]
+                provider, recorder.handle_async_request, uow, wanted, seen
+            )
+        try:
+            yield
+        finally:
+            for recorder in self.recorders.values():
+                del recorder.handle_async_request
+
+    @staticmethod
+    def _watching(
+        provider: str,
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+        uow: WatchedUnitOfWork,
+        wanted: Callable[[str, httpx.Request], bool],
+        seen: list[SentRequest],
+    ) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
         async def watched(request: httpx.Request) -> httpx.Response:
-            if request.url.path.endswith(TOKEN_PATHS[provider]):
-                seen.append(uow.in_transaction)
+            if wanted(provider, request):
+                seen.append(
+                    SentRequest(provider, request.method, request.url.path, uow.in_transaction)
+                )
             return await send(request)
 
-        recorder.handle_async_request = watched  # type: ignore[method-assign]
-        try:
-            yield seen
-        finally:
-            del recorder.handle_async_request
+        return watched
 
     def token_calls(self, provider: str, path: str | None = None) -> int:
         """``POST`` requests that reached ``provider``'s token endpoint (or ``path``)."""

@@ -19,7 +19,8 @@ from dashcore_brokers.http import HttpPolicy
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.tokens import GrantKind
 from dashcore_memory.connections import MemoryProviderConnectionRepository
-from tests.unit.connections_world import CALLER, ConnectionsWorld, WatchedUnitOfWork, open_world
+from tests.unit.connections_world import CALLER, ConnectionsWorld, open_world
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 SCHWAB_TOKEN = "/v1/oauth/token"
 LOCK_GRACE = 2.0

@@ -38,9 +38,9 @@ from tests.unit.connections_world import (
     CALLER,
     SESSION,
     ConnectionsWorld,
-    WatchedUnitOfWork,
     open_world,
 )
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 REDIRECTING = ("schwab", "zerodha", "upstox")
 # A state of one provider delivered to another one's callback (mix-up, OAUTH-2).

@@ -37,8 +37,10 @@ from dashcore.domain.trading import (
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
 from dashcore_memory.trades import MemoryTradeRepository
-from dashcore_memory.trading import MemoryOrderRepository
+from dashcore_memory.trading import MemoryInstrumentCatalog, MemoryOrderRepository
+from tests.unit.connections_world import SentRequest
 from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 S = OrderStatus
 
@@ -821,3 +823,110 @@ def test_a_reconciliation_backoff_or_window_that_cannot_work_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="reconcile"):
         TradingPolicy(**limits)
+
+
+# -- no transaction open while a broker answers ---------------------------------------------
+
+
+def held_open(sent: list[SentRequest]) -> list[str]:
+    """The requests that left while the watched unit of work had a transaction open (on
+    SQLite, while it held the database's write lock)."""
+    return [f"{r.provider} {r.method} {r.path}" for r in sent if r.in_transaction]
+
+
+def watched(world: OrdersWorld) -> WatchedUnitOfWork:
+    return WatchedUnitOfWork(world.world.base.database)
+
+
+@pytest.mark.parametrize(
+    ("provider", "listed"),
+    [*((provider, True) for provider in sorted(BOOKS)), ("groww", False), ("zerodha", False)],
+)
+async def test_no_transaction_is_open_while_the_broker_answers_a_placement(
+    world: OrdersWorld, provider: str, listed: bool
+) -> None:
+    """The instrument (from the broker where the catalog lacks it), the quote of the step-up
+    check, the placement and its fills."""
+    if not listed:
+        world.catalog = MemoryInstrumentCatalog({})
+    trader, connection = await world.trader(provider)
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        placement = await world.place(uow)(
+            trader, connection.id, IdempotencyKey("k"), world.draft(provider)
+        )
+    assert placement.order.status is S.FILLED
+    assert world.place_requests(provider) == 1
+    assert sent and held_open(sent) == []
+
+
+async def test_no_transaction_is_open_while_the_broker_answers_a_preview(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        preview = await world.preview(uow)(trader, connection.id, world.draft("zerodha"))
+    assert preview.projected_cash is not None
+    assert sent and held_open(sent) == []
+
+
+async def test_no_transaction_is_open_while_the_broker_answers_a_modification(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        modified = await world.modify(uow)(trader, order.id, OrderChange(quantity=Decimal(3)))
+    assert modified.request.quantity == Decimal(3)
+    assert sent and held_open(sent) == []
+
+
+@pytest.mark.parametrize("fills_first", [False, True], ids=["confirmed", "refused: filled"])
+async def test_no_transaction_is_open_while_the_broker_answers_a_cancel(
+    world: OrdersWorld, fills_first: bool
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    if fills_first:  # the broker refuses the cancel, and is asked for the order
+        world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        ended = await world.cancel(uow)(trader, order.id)
+    assert ended.status is (S.FILLED if fills_first else S.CANCELLED)
+    assert sent and held_open(sent) == []
+
+
+@pytest.mark.parametrize("provider", sorted(BOOKS))
+async def test_no_transaction_is_open_while_the_broker_answers_a_reconciliation(
+    world: OrdersWorld, provider: str
+) -> None:
+    """The lookup by client reference (or fields), and the fills of the order it finds."""
+    trader, connection = await world.trader(provider)
+    world.arm(provider, FaultKind.TIMEOUT_AFTER_ACCEPT)
+    lost = (await world.place_order(trader, connection, "lost", world.draft(provider))).order
+    world.clock.advance(world.policy.reconcile_grace + timedelta(seconds=1))
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        assert (await world.reconciler(uow)()).settled == 1
+    assert (await world.stored(lost.id)).status is S.FILLED
+    assert sent and held_open(sent) == []
+
+
+async def test_no_transaction_is_open_while_the_broker_answers_a_poll(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        assert (await world.poller(uow)()).changed == 1
+        assert order.broker_order_id is not None
+        await world.refresher(uow).by_broker_id("zerodha", order.broker_order_id)
+    assert (await world.stored(order.id)).status is S.FILLED
+    assert sent and held_open(sent) == []

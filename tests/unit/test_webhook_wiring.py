@@ -46,6 +46,7 @@ from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.trading import MemoryOrderRepository
 from dashcore_memory.webhooks import MemoryWebhookEventRepository
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 PRIMARY = "primary-webhook-secret-0123456789abcdef"
 OLDER = "older-webhook-secret-0123456789abcdefgh"
@@ -392,3 +393,34 @@ async def test_a_hint_the_broker_cannot_answer_is_logged_and_raised_as_unavailab
             "broker_order_id": "220303000308932",
         }
     ]
+
+
+async def test_no_transaction_is_open_while_the_broker_answers_a_hint(
+    world: OrdersWorld,
+) -> None:
+    """A slow broker must not hold the database (on SQLite, its single write lock), neither
+    behind a postback nor behind the job that settles the order it named."""
+    order = await resting_kite_order(world)
+    assert order.broker_order_id is not None
+    world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
+    uow = WatchedUnitOfWork(world.world.base.database)
+    with world.world.requests_watched(uow) as sent:
+        receipt = await receiver(world, uow)(
+            "zerodha", {}, postback(order.broker_order_id, "COMPLETE", 1)
+        )
+    assert receipt.hinted
+    assert (await world.stored(order.id)).status is OrderStatus.FILLED
+    assert sent and [r for r in sent if r.in_transaction] == []
+
+
+async def test_no_transaction_is_open_while_the_broker_answers_a_hinted_settling(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    order = (await world.place_order(trader, connection, "lost", world.draft("zerodha"))).order
+    uow = WatchedUnitOfWork(world.world.base.database)
+    with world.world.requests_watched(uow) as sent:
+        assert await settler(world, uow)(order.id) == "settled"
+    assert (await world.stored(order.id)).status is OrderStatus.FILLED
+    assert sent and [r for r in sent if r.in_transaction] == []

@@ -22,6 +22,11 @@ looked up every minute in case the broker answers. Nothing is ever sent again.
 and applies it by the monotonic rule of :mod:`dashcore.domain.trading`; polling
 (:class:`PollOpenOrders`) refreshes every order that is not final, page by page, and webhooks
 call the same use case by the broker's order id.
+
+No transaction is open while a broker answers (the lookup, the re-read, the fills): a slow
+broker must never hold database locks (on SQLite, every transaction holds the database's
+single write lock). What was read before a broker call is read again in the transaction that
+writes on it (the order under its lock, and which order holds the broker's order id).
 """
 
 from __future__ import annotations
@@ -146,15 +151,24 @@ class ReconcileOrders:
                 order.id, SYSTEM, lambda o, now: o.rejected(now, NOT_RECEIVED)
             )
             return "rejected"
-        holder = await self._orders.by_broker_order_id(order.provider, found.provider_order_id)
-        if holder is not None and holder.id != order.id:
+        if await self._bound_elsewhere(order, found.provider_order_id):
             await self._defer(order, NEEDS_REVIEW)
             return "needs_review"
+        await self._uow.rollback()  # no transaction open while the broker answers
         report = await with_fills(
             session, self._brokers.gateway(order.provider).capabilities, found
         )
+        # Read again in the transaction that binds it: another order may have taken it since.
+        if await self._bound_elsewhere(order, found.provider_order_id):
+            await self._defer(order, NEEDS_REVIEW)
+            return "needs_review"
         await self._journal.change(order.id, SYSTEM, lambda o, now: o.accepted(report, now))
         return "settled"
+
+    async def _bound_elsewhere(self, order: PlacedOrder, broker_order_id: str) -> bool:
+        """The broker order is already bound to another of our orders."""
+        holder = await self._orders.by_broker_order_id(order.provider, broker_order_id)
+        return holder is not None and holder.id != order.id
 
     async def _defer(self, order: PlacedOrder, flag: OrderFailure | None = None) -> str:
         """Look again after the backoff. ``flag`` (or, once the window is over, the exhausted

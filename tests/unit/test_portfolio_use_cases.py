@@ -40,6 +40,7 @@ from dashcore_memory.quotes_cache import MemoryQuoteCache
 from dashcore_memory.trades import MemoryTradeRepository
 from tests.unit.identity_world import CALLER
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 INFY = InstrumentKey("INFY", "NSE")
 TCS = InstrumentKey("TCS", "NSE")
@@ -357,3 +358,24 @@ async def test_quote_requests_that_cannot_be_answered_name_symbols(
 def test_a_symbol_is_exchange_colon_symbol_upper_case() -> None:
     assert parse_symbol(" nse : infy ") == INFY
     assert parse_symbol("NSE:M&M") == InstrumentKey("M&M", "NSE")
+
+
+async def test_no_transaction_is_open_while_providers_answer_a_portfolio(desk: Desk) -> None:
+    """A slow provider must not hold the database (on SQLite, its single write lock)."""
+    await hand_checked_trades(desk)
+    await desk.orders.connect(desk.user, "zerodha", trade=False)
+    uow = WatchedUnitOfWork(desk.orders.world.base.database)
+    with desk.orders.world.requests_watched(uow) as sent:
+        report = await desk.portfolio(uow)(desk.user.id, "fifo")
+    assert report.prices == (PricePoint(INFY, inr("1500.00"), PriceSource.QUOTE, "zerodha"),)
+    assert sent and [r for r in sent if r.in_transaction] == []
+
+
+async def test_no_transaction_is_open_while_providers_answer_quotes(desk: Desk) -> None:
+    await desk.orders.connect(desk.user, "zerodha", trade=False)
+    await desk.orders.connect(desk.user, "schwab", trade=False)
+    uow = WatchedUnitOfWork(desk.orders.world.base.database)
+    with desk.orders.world.requests_watched(uow) as sent:
+        report = await GetQuotes(desk.prices(uow))(desk.user.id, ["US:AAPL", "NSE:INFY"])
+    assert len(report.quotes) == 2
+    assert sent and [r for r in sent if r.in_transaction] == []

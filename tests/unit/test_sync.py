@@ -50,6 +50,7 @@ from dashcore_brokers.http import HttpPolicy, RateLimit, RetryPolicy
 from dashcore_brokers.sandbox.exchange.model import SimAccount, SimTransaction
 from dashcore_brokers.sandbox.exchange.seed import US_ACCOUNT_ID
 from dashcore_brokers.sandbox.faults import FaultKind, FaultRule
+from dashcore_brokers.sandbox.lifetimes import SCHWAB_ACCESS_TOKEN_LIFETIME
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.aggregation import (
     MemoryBalanceRepository,
@@ -62,6 +63,7 @@ from dashcore_memory.aggregation import (
 )
 from dashcore_memory.connections import MemoryProviderConnectionRepository
 from tests.unit.connections_world import ConnectionsWorld, open_world
+from tests.unit.watched_uow import WatchedUnitOfWork
 
 SCHWAB_LEDGER = "/trader/v1/accounts/*/transactions"
 SCHWAB_ACCOUNTS = "/trader/v1/accounts"
@@ -646,3 +648,23 @@ async def test_each_broker_adapter_hands_its_read_bodies_to_the_recorder(
     await reader.holdings(account.provider_account_id)
     assert bodies.kinds and all(kind.startswith("/") for kind in bodies.kinds)
     assert len(bodies.kinds) >= 2
+
+
+@pytest.mark.parametrize("refreshes", [False, True], ids=["fresh token", "token refreshed first"])
+async def test_no_transaction_is_open_while_the_provider_answers_a_sync(
+    world: SyncWorld, ada: User, schwab: ProviderConnection, refreshes: bool
+) -> None:
+    """A slow provider must not hold the database (on SQLite, its single write lock): the
+    refresh of credentials about to end, and every page of accounts, holdings, positions and
+    the ledger, each with something to write after it."""
+    more_ledger(world)
+    run = await world.request(world.uow())(ada.id, schwab.id)
+    if refreshes:
+        world.clock.advance(SCHWAB_ACCESS_TOKEN_LIFETIME - timedelta(minutes=2))
+    uow = WatchedUnitOfWork(world.connections.base.database)
+    with world.connections.requests_watched(uow) as sent:
+        ran = await world.runner(uow)(run.id)
+    assert ran is not None and ran.status is SyncRunStatus.SUCCEEDED
+    assert ran.counts.transactions_added > world.policy.batch_size  # several batches
+    assert world.connections.token_calls("schwab") == (2 if refreshes else 1)
+    assert sent and [r for r in sent if r.in_transaction] == []

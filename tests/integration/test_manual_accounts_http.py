@@ -175,6 +175,7 @@ async def test_another_user_gets_404_and_changes_nothing(served: Served, mailbox
         ),
         ({"amount": "twelve"}, 422, "invalid_input", "amount"),
         ({"amount": "NaN"}, 422, "invalid_input", "amount"),
+        ({"amount": "1e999999999"}, 422, "invalid_input", "amount"),
         ({"occurred_at": "2026-03-10T09:00:00"}, 422, "invalid_input", "occurred_at"),
         ({"occurred_at": "2099-01-01T00:00:00Z"}, 422, "implausible_date", "occurred_at"),
         ({"occurred_at": "yesterday"}, 422, "invalid_input", "occurred_at"),

@@ -275,6 +275,7 @@ async def test_a_json_number_for_a_quantity_or_price_is_400_naming_it(
         ({"validity": "gtc"}, ["validity"]),
         ({"quantity": "NaN", "limit_price": "1e"}, ["quantity", "limit_price"]),
         ({"quantity": "1e309"}, ["quantity"]),
+        ({"quantity": "1e999999999", "limit_price": "1e-999999999"}, ["quantity", "limit_price"]),
     ],
 )
 async def test_an_order_that_cannot_be_placed_is_422_naming_each_field(

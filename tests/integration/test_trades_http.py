@@ -103,6 +103,7 @@ async def test_a_trade_is_recorded_read_changed_and_deleted(served: Served, owne
         ({"quantity": "0"}, 422, "invalid_input", "quantity"),
         ({"quantity": "ten"}, 422, "invalid_input", "quantity"),
         ({"price": "-1"}, 422, "invalid_input", "price"),
+        ({"quantity": "1e999999999"}, 422, "invalid_input", "quantity"),
         ({"brokerage_charge": "-0.01"}, 422, "invalid_input", "brokerage_charge"),
         ({"currency": "inr"}, 422, "invalid_input", "currency"),
         ({"currency": "XX1"}, 422, "invalid_input", "currency"),

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashcore.domain.errors import InvalidInput
-from dashcore.domain.money import Currency, Money, to_decimal
+from dashcore.domain.money import Currency, Money, input_decimal, to_decimal
 
 amounts = st.decimals(
     allow_nan=False, allow_infinity=False, places=4, min_value=-(10**12), max_value=10**12
@@ -50,3 +50,28 @@ def test_addition_is_commutative_and_subtraction_inverts_it(a: Decimal, b: Decim
     assert x + y == y + x
     assert (x + y) - y == x
     assert x + (-x) == Money.zero("USD")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1e999999999", "digits before"),
+        ("1000000000000000000", "digits before"),
+        ("-1e18", "digits before"),
+        ("0.0000000000000000001", "decimal places"),
+        ("1e-999999999", "decimal places"),
+    ],
+)
+def test_an_input_amount_out_of_range_is_refused_by_name(text: str, problem: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        input_decimal(text, field="quantity")
+    assert problem in refused.value.message
+    assert [error.field for error in refused.value.errors] == ["quantity"]
+
+
+@pytest.mark.parametrize(
+    "text", ["999999999999999999.999999999999999999", "-5e17", "0e999999", "0.000000000000000001"]
+)
+def test_an_input_amount_within_range_is_kept_exactly(text: str) -> None:
+    assert input_decimal(text) == Decimal(text)
+    assert str(input_decimal(text)) == str(Decimal(text))

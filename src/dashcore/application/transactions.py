@@ -41,7 +41,7 @@ from dashcore.domain.aggregation import (
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import InvalidInput, NotFound
 from dashcore.domain.instruments import Instrument
-from dashcore.domain.money import Currency, Money, to_decimal
+from dashcore.domain.money import Currency, Money, input_decimal
 from dashcore.domain.portfolio import ActivityType, Page
 from dashcore.domain.time import ensure_utc
 from dashcore.ports.aggregation import (
@@ -176,12 +176,14 @@ class EntryInput:
         return ManualEntry(
             activity=self.activity,
             occurred_at=occurred_at,
-            amount=Money(to_decimal(self.amount), currency),
+            amount=Money(input_decimal(self.amount), currency),
             instrument=instrument,
-            quantity=None if self.quantity is None else to_decimal(self.quantity, field="quantity"),
+            quantity=None
+            if self.quantity is None
+            else input_decimal(self.quantity, field="quantity"),
             price=None
             if self.price is None
-            else Money(to_decimal(self.price, field="price"), currency),
+            else Money(input_decimal(self.price, field="price"), currency),
             description=self.description,
         )
 

@@ -4,7 +4,11 @@ Business rules:
 - amounts are ``Decimal`` (or ``int``/``str`` converted exactly); ``float`` is refused because it
   cannot represent most decimal fractions;
 - arithmetic and ordering are defined only between amounts of the same currency;
-- NaN and infinities are not money.
+- NaN and infinities are not money;
+- an amount, quantity or price given as input (:func:`input_decimal`) is below 10**18 in
+  magnitude and has at most 18 decimal places: nothing real is larger or finer, and arithmetic
+  on ``1e999999999`` overflows or writes a gigabyte of digits. Results computed from inputs are
+  not bounded.
 """
 
 from __future__ import annotations
@@ -15,7 +19,19 @@ from typing import Self
 
 from dashcore.domain.errors import InvalidInput
 
-__all__ = ["Currency", "Money", "to_decimal"]
+__all__ = [
+    "MAX_INPUT_DIGITS",
+    "MAX_INPUT_PLACES",
+    "Currency",
+    "Money",
+    "input_decimal",
+    "to_decimal",
+]
+
+MAX_INPUT_DIGITS = 18
+"""Digits an input amount may have before its decimal point (below 10**18)."""
+MAX_INPUT_PLACES = 18
+"""Decimal places an input amount may have."""
 
 
 def to_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
@@ -28,6 +44,22 @@ def to_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
         raise InvalidInput("Not a decimal number.", field=field) from exc
     if not result.is_finite():
         raise InvalidInput("Amounts must be finite.", field=field)
+    return result
+
+
+def input_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
+    """An amount, quantity or price as a client gives it: :func:`to_decimal`, then at most
+    :data:`MAX_INPUT_DIGITS` digits before the decimal point and :data:`MAX_INPUT_PLACES` after
+    it (``InvalidInput`` naming ``field`` otherwise)."""
+    result = to_decimal(value, field=field)
+    if result and result.adjusted() >= MAX_INPUT_DIGITS:
+        raise InvalidInput(
+            f"At most {MAX_INPUT_DIGITS} digits before the decimal point.", field=field
+        )
+    exponent = result.as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite decimal
+    if -exponent > MAX_INPUT_PLACES:
+        raise InvalidInput(f"At most {MAX_INPUT_PLACES} decimal places.", field=field)
     return result
 
 

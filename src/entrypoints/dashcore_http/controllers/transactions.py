@@ -34,7 +34,7 @@ from dashcore.application.transactions import (
 )
 from dashcore.domain.aggregation import DEFAULT_PAGE_SIZE, StoredTransaction, TransactionFilter
 from dashcore.domain.errors import InvalidInput
-from dashcore.domain.money import Currency, to_decimal
+from dashcore.domain.money import Currency, input_decimal
 from dashcore.domain.portfolio import ActivityType
 from dashcore.domain.time import parse_utc
 from dashcore_http.authentication import principal
@@ -112,8 +112,8 @@ def _query(
         until=None if until is None else parse_utc(until, field="until"),
         activities=frozenset(_activity(text) for text in types or ()),
         symbol=symbol,
-        min_amount=None if min_amount is None else to_decimal(min_amount, field="min_amount"),
-        max_amount=None if max_amount is None else to_decimal(max_amount, field="max_amount"),
+        min_amount=None if min_amount is None else input_decimal(min_amount, field="min_amount"),
+        max_amount=None if max_amount is None else input_decimal(max_amount, field="max_amount"),
     )
 
 

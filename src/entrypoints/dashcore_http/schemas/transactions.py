@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 from dashcore.domain.errors import BadRequest
-from dashcore.domain.money import to_decimal
+from dashcore.domain.money import input_decimal
 from dashcore_http.schemas.accounts import CurrencyCode, InstrumentView, MoneyView
 
 __all__ = [
@@ -52,14 +52,15 @@ Description = Annotated[str, msgspec.Meta(max_length=500)]
 
 def decimal_input(value: DecimalInput, field: str) -> Decimal:
     """The exact decimal of an input field; 400 ``amount_not_string`` for a JSON number, 422
-    for a string that is not a finite decimal."""
+    for a string that is not a finite decimal or is out of range
+    (:func:`~dashcore.domain.money.input_decimal`)."""
     if isinstance(value, float):
         raise BadRequest(
             'Send amounts as decimal strings ("12.50"): a JSON number may lose precision.',
             code="amount_not_string",
             field=field,
         )
-    return to_decimal(value, field=field)
+    return input_decimal(value, field=field)
 
 
 class TransactionView(msgspec.Struct, frozen=True, kw_only=True):

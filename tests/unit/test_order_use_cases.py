@@ -930,3 +930,64 @@ async def test_no_transaction_is_open_while_the_broker_answers_a_poll(
         await world.refresher(uow).by_broker_id("zerodha", order.broker_order_id)
     assert (await world.stored(order.id)).status is S.FILLED
     assert sent and held_open(sent) == []
+
+
+class BindsMeanwhile:
+    """The real broker, except that while it lists an order's fills another order of ours is
+    bound to that broker order (committed by someone else meanwhile)."""
+
+    def __init__(self, world: OrdersWorld, other: UUID) -> None:
+        self.world, self.other = world, other
+        self._gateway: Any = None
+        self._session: Any = None
+
+    # the ProviderRegistry / ProviderAuth / BrokerGateway / BrokerSession / OrderGateway roles
+    def get(self, provider: str) -> Any:
+        self._gateway = self.world.world.registry.get(provider).gateway
+        return self
+
+    @property
+    def gateway(self) -> Any:
+        return self
+
+    @property
+    def capabilities(self) -> Any:
+        return self._gateway.capabilities
+
+    def session(self, credentials: Any) -> Any:
+        self._session = self._gateway.session(credentials)
+        return self
+
+    @property
+    def orders(self) -> Any:
+        return self
+
+    async def find_by_client_reference(self, account_id: str, request: Any) -> Any:
+        return await self._session.orders.find_by_client_reference(account_id, request)
+
+    async def fills(self, account_id: str, order_id: str) -> Any:
+        uow = self.world.uow()
+        orders = MemoryOrderRepository(uow)
+        other = await orders.get(self.other)
+        assert other is not None
+        await orders.save(replace(other, broker_order_id=order_id))
+        await uow.commit()
+        return await self._session.orders.fills(account_id, order_id)
+
+
+async def test_a_match_bound_to_another_order_while_the_broker_answered_is_never_guessed(
+    world: OrdersWorld,
+) -> None:
+    """The transaction ends while the broker lists the fills: which order holds the broker's
+    order id is read again before the found order is bound to it."""
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    other = (await world.place_order(trader, connection, "rest", limit)).order
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    lost = (await world.place_order(trader, connection, "lost", world.draft("zerodha"))).order
+    world.clock.advance(world.policy.reconcile_grace + timedelta(seconds=1))
+    world.registry = BindsMeanwhile(world, other.id)  # type: ignore[assignment]
+    assert (await world.reconciler(world.uow())()).needs_review == 1
+    flagged = await world.stored(lost.id)
+    assert (flagged.status, flagged.broker_order_id) == (S.UNKNOWN, None)
+    assert flagged.last_error is not None and flagged.last_error.code == "needs_review"

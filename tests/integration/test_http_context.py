@@ -12,6 +12,7 @@ import structlog
 from litestar import get
 
 from dashcore_app.settings import Settings
+from dashcore_http import create_app
 from tests.integration.conftest import AppClient
 
 
@@ -166,6 +167,50 @@ async def test_api_docs(client: httpx.AsyncClient) -> None:
         assert response.status_code == 200
         assert "text/html" in response.headers["content-type"]
         assert "script-src" in response.headers["content-security-policy"]
+
+
+async def test_the_api_docs_say_which_operations_need_the_access_token(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/docs/openapi.json")).json()
+    assert schema["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "The access token that POST /api/v1/auth/login answers with.",
+    }
+    paths = schema["paths"]
+    assert paths["/api/v1/auth/me"]["get"]["security"] == [{"bearer": []}]
+    assert paths["/api/v1/orders"]["post"]["security"] == [{"bearer": []}]
+    # Public operations may be called without it; the probes are outside the API.
+    assert paths["/api/v1/auth/login"]["post"]["security"] == [{"bearer": []}, {}]
+    assert "security" not in paths["/health"]["get"]
+    api = [
+        operation
+        for path, item in paths.items()
+        if path.startswith("/api/v1/")
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+    assert all(operation["security"][0] == {"bearer": []} for operation in api)
+
+
+def test_every_public_api_route_is_documented_as_callable_without_the_token(
+    memory_settings: Settings,
+) -> None:
+    """``opt=PUBLIC`` is what authentication obeys; ``security=ANONYMOUS`` is what the docs
+    say: the two must go together on every ``/api/v1`` route."""
+    app = create_app(memory_settings)
+    api = [
+        handler
+        for route in app.routes
+        if route.path.startswith("/api/v1/")
+        for handler in getattr(route, "route_handlers", ())
+    ]
+    assert len(api) > 50
+    for handler in api:
+        public = bool(handler.opt.get("public"))
+        assert public == ({} in handler.resolve_security()), handler.handler_name
 
 
 async def test_api_docs_can_be_turned_off(serve: AppClient, memory_settings: Settings) -> None:

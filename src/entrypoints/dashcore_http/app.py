@@ -18,6 +18,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 import dashcore
@@ -29,7 +30,12 @@ from dashcore_app.background import outbox_delivery
 from dashcore_app.logging import configure_logging
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings
-from dashcore_http.authentication import AUTHENTICATION_STATE_KEY, BearerAuthentication
+from dashcore_http.authentication import (
+    AUTHENTICATION_STATE_KEY,
+    BEARER,
+    BEARER_SCHEME,
+    BearerAuthentication,
+)
 from dashcore_http.caller import TRUSTED_PROXIES_STATE_KEY
 from dashcore_http.client_ip import TrustedProxies
 from dashcore_http.controllers import (
@@ -74,6 +80,16 @@ def _openapi(settings: Settings) -> OpenAPIConfig | None:
         title="dashcore",
         version=dashcore.__version__,
         path=DOCS_PATH,
+        components=Components(
+            security_schemes={
+                BEARER_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="The access token that POST /api/v1/auth/login answers with.",
+                )
+            }
+        ),
         render_plugins=[SwaggerRenderPlugin(path="/swagger"), RedocRenderPlugin(path="/redoc")],
     )
 
@@ -169,6 +185,7 @@ def create_app(
             *api_route_handlers,
         ],
         before_request=authentication,  # then the body checks, which it runs itself
+        security=BEARER,
         middleware=[rate_limits] if settings.rate_limits else [],
     )
     app = Litestar(

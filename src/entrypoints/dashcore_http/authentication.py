@@ -22,6 +22,7 @@ from uuid import UUID
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.openapi.spec import SecurityRequirement
 from litestar.types import Scope
 
 from dashcore.application.step_up import StepUpGate
@@ -32,7 +33,10 @@ from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore_http.inputs import check_request_body
 
 __all__ = [
+    "ANONYMOUS",
     "AUTHENTICATION_STATE_KEY",
+    "BEARER",
+    "BEARER_SCHEME",
     "PUBLIC",
     "BearerAuthentication",
     "principal",
@@ -43,6 +47,13 @@ __all__ = [
 AUTHENTICATION_STATE_KEY: Final = "dashcore_authentication"
 PUBLIC: Final = {"public": True}
 """``opt`` for handlers that anyone may call."""
+BEARER_SCHEME: Final = "bearer"
+"""The OpenAPI security scheme of the access token (``Authorization: Bearer …``)."""
+BEARER: Final[list[SecurityRequirement]] = [{BEARER_SCHEME: []}]
+"""The API router's OpenAPI security: every ``/api/v1`` route needs the access token…"""
+ANONYMOUS: Final[list[SecurityRequirement]] = [{}]
+"""…but a public one (``opt=PUBLIC``) may also be called without (OpenAPI's empty
+requirement), since security requirements add up along a route's layers."""
 
 _MAX_HEADER = 8 * 1024 + 16
 

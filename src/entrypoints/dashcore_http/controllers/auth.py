@@ -33,7 +33,7 @@ from dashcore.application.token_refresh import RefreshTokens
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.sessions import RevocationReason, Session
 from dashcore.domain.users import User
-from dashcore_http.authentication import PUBLIC, principal, recently_authenticated
+from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor, token_response
 from dashcore_http.di import app_object, inject
@@ -95,7 +95,13 @@ class AuthController(Controller):
     path = "/auth"
     tags = ("auth",)
 
-    @post("/register", opt=PUBLIC, status_code=HTTP_201_CREATED, summary="Create an account")
+    @post(
+        "/register",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        status_code=HTTP_201_CREATED,
+        summary="Create an account",
+    )
     @inject
     async def register(
         self,
@@ -110,7 +116,13 @@ class AuthController(Controller):
         )
         return Accepted()
 
-    @post("/verify-email", opt=PUBLIC, status_code=HTTP_200_OK, summary="Prove an address")
+    @post(
+        "/verify-email",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        status_code=HTTP_200_OK,
+        summary="Prove an address",
+    )
     @inject
     async def verify_email(
         self,
@@ -124,6 +136,7 @@ class AuthController(Controller):
     @post(
         "/verification-emails",
         opt=PUBLIC,
+        security=ANONYMOUS,
         status_code=HTTP_202_ACCEPTED,
         summary="Send the verification link again",
     )
@@ -140,6 +153,7 @@ class AuthController(Controller):
     @post(
         "/login",
         opt=PUBLIC,
+        security=ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="Log in with a password or an emailed code",
         responses={
@@ -177,6 +191,7 @@ class AuthController(Controller):
     @post(
         "/otp-challenges",
         opt=PUBLIC,
+        security=ANONYMOUS,
         status_code=HTTP_202_ACCEPTED,
         summary="Email a sign-in code",
     )
@@ -210,7 +225,13 @@ class AuthController(Controller):
         issued = await step_up(claims.subject, claims.session_id, proof, caller_of(request))
         return token_response(issued)
 
-    @post("/refresh", opt=PUBLIC, status_code=HTTP_200_OK, summary="Rotate the refresh token")
+    @post(
+        "/refresh",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        status_code=HTTP_200_OK,
+        summary="Rotate the refresh token",
+    )
     @inject
     async def refresh(
         self,

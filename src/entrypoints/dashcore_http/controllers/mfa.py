@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from dashcore.application.mfa import TotpEnrolment
 from dashcore.application.sign_in import CompleteMfaLogin
 from dashcore.application.step_up import StepUpGate
-from dashcore_http.authentication import PUBLIC, principal, recently_authenticated
+from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import second_factor_proof, token_response
 from dashcore_http.di import inject
@@ -38,7 +38,13 @@ class MfaController(Controller):
     path = "/auth/mfa"
     tags = ("mfa",)
 
-    @post("/verify", opt=PUBLIC, status_code=HTTP_200_OK, summary="Finish a login: second step")
+    @post(
+        "/verify",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        status_code=HTTP_200_OK,
+        summary="Finish a login: second step",
+    )
     @inject
     async def verify(
         self,

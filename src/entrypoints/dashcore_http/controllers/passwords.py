@@ -21,7 +21,7 @@ from dashcore.application.passwords import (
     RequestPasswordReset,
 )
 from dashcore.application.step_up import StepUpGate
-from dashcore_http.authentication import PUBLIC, recently_authenticated
+from dashcore_http.authentication import ANONYMOUS, PUBLIC, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor
 from dashcore_http.di import inject
@@ -41,7 +41,13 @@ class PasswordResetController(Controller):
     path = "/password-resets"
     tags = ("auth",)
 
-    @post("/", opt=PUBLIC, status_code=HTTP_202_ACCEPTED, summary="Mail a reset link")
+    @post(
+        "/",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        status_code=HTTP_202_ACCEPTED,
+        summary="Mail a reset link",
+    )
     @inject
     async def request_reset(
         self,
@@ -52,7 +58,7 @@ class PasswordResetController(Controller):
         await request_reset(data.email, caller_of(request))
         return Accepted()
 
-    @get("/{token:str}", opt=PUBLIC, summary="Is this reset link still valid?")
+    @get("/{token:str}", opt=PUBLIC, security=ANONYMOUS, summary="Is this reset link still valid?")
     @inject
     async def check_reset(
         self,
@@ -64,7 +70,12 @@ class PasswordResetController(Controller):
         recovery code) too."""
         return ResetTokenState(second_factor_required=await check(token))
 
-    @patch("/{token:str}", opt=PUBLIC, summary="Set a new password with a reset link")
+    @patch(
+        "/{token:str}",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        summary="Set a new password with a reset link",
+    )
     @inject
     async def complete_reset(
         self,

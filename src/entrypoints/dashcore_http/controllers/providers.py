@@ -35,7 +35,7 @@ from dashcore.domain.connections import (
 )
 from dashcore.domain.errors import AuthenticationFailed
 from dashcore.ports.providers import ProviderRegistry
-from dashcore_http.authentication import PUBLIC, principal, recently_authenticated
+from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.schemas.providers import (
@@ -288,7 +288,12 @@ class ProvidersController(Controller):
             principal(request).subject, connection_id, caller_of(request)
         )
 
-    @get("/callback/{provider:str}", opt=PUBLIC, summary="Where providers send the browser back")
+    @get(
+        "/callback/{provider:str}",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        summary="Where providers send the browser back",
+    )
     @inject
     async def callback(
         self,

@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from dashcore.application.webhooks import ReceiveWebhook
 from dashcore.domain.ratelimit import RatePolicy
-from dashcore_http.authentication import PUBLIC
+from dashcore_http.authentication import ANONYMOUS, PUBLIC
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.problems import RequestRejected
@@ -72,6 +72,7 @@ class WebhooksController(Controller):
     @post(
         "/{provider:str}",
         opt=PUBLIC,
+        security=ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="Receive a broker webhook (signed events, Kite postbacks, Upstox updates)",
         responses={

@@ -185,6 +185,8 @@ async def test_the_api_docs_say_which_operations_need_the_access_token(
     # Public operations may be called without it; the probes are outside the API.
     assert paths["/api/v1/auth/login"]["post"]["security"] == [{"bearer": []}, {}]
     assert "security" not in paths["/health"]["get"]
+    jwks = paths["/.well-known/jwks.json"]["get"]["responses"]["200"]["content"]
+    assert list(jwks) == ["application/jwk-set+json"]
     api = [
         operation
         for path, item in paths.items()

@@ -205,6 +205,7 @@ async def test_another_users_session_cannot_be_revoked(
 async def test_jwks_publishes_the_verification_keys(client: httpx.AsyncClient) -> None:
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jwk-set+json"
     keys = response.json()["keys"]
     assert keys
     assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key for key in keys)

@@ -18,18 +18,26 @@ from dashcore_http.di import inject
 
 __all__ = ["JwksController"]
 
+JWK_SET = "application/jwk-set+json"
+"""RFC 7517's media type of a key set (declared in the OpenAPI document too)."""
+
 
 class JwksController(Controller):
     path = "/.well-known"
     tags = ("auth",)
 
-    @get("/jwks.json", opt=PUBLIC, summary="Public keys of access tokens (RFC 7517)")
+    @get(
+        "/jwks.json",
+        opt=PUBLIC,
+        media_type=JWK_SET,
+        summary="Public keys of access tokens (RFC 7517)",
+    )
     @inject
     async def jwks(
         self, request: Request[Any, Any, Any], verifier: FromDishka[AccessTokenVerifier]
     ) -> Response[dict[str, Any]]:
         return Response(
             verifier.jwks(),
-            media_type="application/jwk-set+json",
+            media_type=JWK_SET,
             headers={"Cache-Control": "public, max-age=300"},
         )

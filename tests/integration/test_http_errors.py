@@ -29,6 +29,7 @@ from dashcore.domain.errors import (
     RateLimited,
     ReauthRequired,
 )
+from dashcore.domain.ratelimit import RatePolicy
 from dashcore_app.settings import Settings
 from dashcore_http import create_app
 from dashcore_http.authentication import BearerAuthentication
@@ -59,7 +60,7 @@ DOMAIN_ERRORS: dict[str, DashcoreError] = {
     "conflict": Conflict(),
     "authentication_failed": AuthenticationFailed(),
     "forbidden": Forbidden(),
-    "rate_limited": RateLimited(retry_after=7),
+    "rate_limited": RateLimited(retry_after=7, policy=RatePolicy("login_account", 5, 60)),
     "reauth_required": ReauthRequired(),
     "provider_unavailable": ProviderUnavailable(retry_after=30),
     "order_state_unknown": OrderStateUnknown(),
@@ -236,7 +237,11 @@ async def test_domain_error_extras(client: httpx.AsyncClient) -> None:
     assert invalid["errors"] == [{"field": "email", "message": "not an address"}]
     unauthenticated = await client.get("/test/raise/authentication_failed")
     assert unauthenticated.headers["www-authenticate"] == "Bearer"
-    assert (await client.get("/test/raise/rate_limited")).headers["retry-after"] == "7"
+    limited = (await client.get("/test/raise/rate_limited")).headers
+    assert limited["retry-after"] == "7"
+    # The budget that ran out is named, with nothing left until it resets.
+    assert limited["ratelimit-policy"] == '"login_account";q=5;w=60'
+    assert limited["ratelimit"] == '"login_account";r=0;t=7'
     assert (await client.get("/test/raise/provider_unavailable")).headers["retry-after"] == "30"
     dependency = await client.get("/test/raise/dependency_unavailable")
     assert dependency.json()["dependency"] == "redis"

@@ -82,6 +82,7 @@ async def test_the_account_and_address_limit_applies_before_any_hashing(world: W
     with pytest.raises(RateLimited) as limited:
         await attempt(world, "hammered@example.org", PASSWORD)
     assert limited.value.retry_after is not None
+    assert limited.value.policy is not None and limited.value.policy.name == "login_account"
 
 
 async def test_a_disable_that_lands_while_the_password_is_hashed_is_not_undone(

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.ratelimit import RateDecision, RatePolicy, retry_after
-from dashcore_http.ratelimit import rate_limit_field, rate_limit_policy_field
+from dashcore_http.ratelimit_fields import rate_limit_field, rate_limit_policy_field
 
 LOGIN = RatePolicy("login", 5, 60)
 

@@ -91,7 +91,7 @@ class Login:
             email_key = attempt.email.casefold()
         decision = await self._limiter.hit(LOGIN_ACCOUNT_POLICY, f"{email_key}|{caller.ip}")
         if not decision.allowed:
-            raise RateLimited(retry_after=decision.reset_after)
+            raise RateLimited(retry_after=decision.reset_after, policy=decision.policy)
         user = await self._users.get_by_email_key(email_key)
         await self._uow.rollback()  # hold no transaction (nor connection) while hashing
         now = self._clock.now()

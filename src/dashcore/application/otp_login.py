@@ -146,7 +146,7 @@ class RequestLoginCode:
         ):
             decision = await self._limiter.hit(policy, key)
             if not decision.allowed:
-                raise RateLimited(retry_after=decision.reset_after)
+                raise RateLimited(retry_after=decision.reset_after, policy=decision.policy)
         handle = new_challenge_handle()
         sent = LoginCodeSent(handle, int(self._policy.ttl.total_seconds()))
         user = await self._users.get_by_email_key(email_key)

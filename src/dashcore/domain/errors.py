@@ -24,6 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashcore.domain.ratelimit import RatePolicy
 
 __all__ = [
     "AuditChainBroken",
@@ -139,12 +143,23 @@ class NotSupported(DashcoreError):
 
 
 class RateLimited(DashcoreError):
+    """Refused by a rate limit; ``policy``, when given, is the one that refused, so that the
+    refusal can say which budget ran out (the HTTP ``RateLimit`` fields)."""
+
     code = "rate_limited"
     default_message = "Too many requests."
 
-    def __init__(self, message: str | None = None, *, retry_after: int, code: str | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int,
+        code: str | None = None,
+        policy: RatePolicy | None = None,
+    ):
         super().__init__(message, code=code)
         self.retry_after = max(0, retry_after)
+        self.policy = policy
 
 
 class ReauthRequired(DashcoreError):

@@ -70,6 +70,8 @@ from dashcore.domain.errors import (
     ReauthRequired,
     StepUpRequired,
 )
+from dashcore.domain.ratelimit import RateDecision, RatePolicy
+from dashcore_http.ratelimit_fields import rate_limit_field, rate_limit_policy_field
 from dashcore_http.schemas.problem import FieldProblem, Problem
 
 __all__ = [
@@ -176,6 +178,16 @@ def internal_error_body(path: str, request_id: str) -> bytes:
     )
 
 
+def _spent(policy: RatePolicy, retry_after: int) -> dict[str, str]:
+    """The RateLimit fields of the policy that refused: nothing left until it resets. (The
+    rate-limit middleware adds the edge's own policies to the same response.)"""
+    reset = RateDecision(policy, False, 0, min(max(1, retry_after), policy.window))
+    return {
+        "RateLimit-Policy": rate_limit_policy_field([reset]),
+        "RateLimit": rate_limit_field([reset]),
+    }
+
+
 def _domain_status(error: DashcoreError) -> HTTPStatus:
     for kind in type(error).__mro__:
         if (status := DOMAIN_STATUS.get(kind)) is not None:
@@ -191,6 +203,8 @@ def _domain_error(request: Request[Any, Any, Any], error: DashcoreError) -> Resp
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
+    if isinstance(error, RateLimited) and error.policy is not None:
+        headers.update(_spent(error.policy, error.retry_after))
     if isinstance(error, InvalidInput):
         extensions["errors"] = tuple(FieldProblem(e.field, e.message) for e in error.errors)
     elif isinstance(error, StepUpRequired):

@@ -26,6 +26,9 @@ Signalling (RateLimit header fields, draft-ietf-httpapi-ratelimit-headers-10):
   it. The refusal is a 429 ``application/problem+json`` (code ``rate_limited``) with
   ``Retry-After`` = the largest ``t`` among the refusing policies, so a client that honours it
   is not refused again by them.
+- A use case's own refusal (the per-account login limit, the login-code send limits) names its
+  policy with ``r=0`` in the same fields of its 429, and this middleware adds the edge's
+  policies beside it: the budget that ran out is always named.
 
 Install it as Litestar middleware (``middleware=[authentication, rate_limits]`` on the API
 router), so that it runs after routing (the template is known), inside the request-context
@@ -52,6 +55,7 @@ from dashcore.domain.ratelimit import RateDecision, RatePolicy, retry_after
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore_http.client_ip import TrustedProxies, rate_limit_bucket
 from dashcore_http.problems import problem_response
+from dashcore_http.ratelimit_fields import rate_limit_field, rate_limit_policy_field
 
 __all__ = [
     "LOGIN_ROUTE",
@@ -63,8 +67,6 @@ __all__ = [
     "RateLimitTable",
     "RouteLimit",
     "default_rate_limit_table",
-    "rate_limit_field",
-    "rate_limit_policy_field",
 ]
 
 Route = tuple[str, str]
@@ -155,16 +157,6 @@ def default_rate_limit_table() -> RateLimitTable:
         },
         default=(RouteLimit(RatePolicy("api", 100, 60, "requests per user"), KeyKind.USER),),
     )
-
-
-def rate_limit_policy_field(decisions: Iterable[RateDecision]) -> str:
-    """``RateLimit-Policy``: ``"name";q=<limit>;w=<window>`` per policy, comma-separated."""
-    return ", ".join(f'"{d.policy.name}";q={d.policy.limit};w={d.policy.window}' for d in decisions)
-
-
-def rate_limit_field(decisions: Iterable[RateDecision]) -> str:
-    """``RateLimit``: ``"name";r=<remaining>;t=<reset_after>`` per policy, comma-separated."""
-    return ", ".join(f'"{d.policy.name}";r={d.remaining};t={d.reset_after}' for d in decisions)
 
 
 class RateLimitMiddleware(ASGIMiddleware):

@@ -618,17 +618,16 @@ async def test_a_preview_estimates_without_placing(world: OrdersWorld) -> None:
 # -- sends that never left -------------------------------------------------------------------
 
 
-class Unreachable:
-    """A broker whose next ``failures`` placements cannot connect (nothing is sent: the port's
-    ``ProviderUnavailable``), each costing ``delay`` of the clock; otherwise the real adapter."""
+class BrokerStandIn:
+    """The real broker of the world, behind the ProviderRegistry / ProviderAuth /
+    BrokerGateway / BrokerSession / OrderGateway roles at once, so that a test overrides only
+    the order calls it disturbs."""
 
-    def __init__(self, world: OrdersWorld, failures: int, delay: timedelta) -> None:
-        self.world, self.failures, self.delay = world, failures, delay
-        self.attempts = 0
-        self._session: Any = None
+    def __init__(self, world: OrdersWorld) -> None:
+        self.world = world
         self._gateway: Any = None
+        self._session: Any = None
 
-    # the ProviderRegistry / ProviderAuth / BrokerGateway / BrokerSession / OrderGateway roles
     def get(self, provider: str) -> Any:
         self._gateway = self.world.world.registry.get(provider).gateway
         return self
@@ -654,15 +653,31 @@ class Unreachable:
         return self
 
     async def place(self, request: Any) -> Any:
+        return await self._session.orders.place(request)
+
+    async def find_by_client_reference(self, account_id: str, request: Any) -> Any:
+        return await self._session.orders.find_by_client_reference(account_id, request)
+
+    async def fills(self, account_id: str, order_id: str) -> Any:
+        return await self._session.orders.fills(account_id, order_id)
+
+
+class Unreachable(BrokerStandIn):
+    """A broker whose next ``failures`` placements cannot connect (nothing is sent: the port's
+    ``ProviderUnavailable``), each costing ``delay`` of the clock; otherwise the real adapter."""
+
+    def __init__(self, world: OrdersWorld, failures: int, delay: timedelta) -> None:
+        super().__init__(world)
+        self.failures, self.delay = failures, delay
+        self.attempts = 0
+
+    async def place(self, request: Any) -> Any:
         self.attempts += 1
         if self.failures:
             self.failures -= 1
             self.world.clock.advance(self.delay)
             raise ProviderUnavailable("Cannot connect.", code="provider_unreachable")
-        return await self._session.orders.place(request)
-
-    async def fills(self, account_id: str, order_id: str) -> Any:
-        return await self._session.orders.fills(account_id, order_id)
+        return await super().place(request)
 
 
 @pytest.mark.parametrize(
@@ -932,38 +947,13 @@ async def test_no_transaction_is_open_while_the_broker_answers_a_poll(
     assert sent and held_open(sent) == []
 
 
-class BindsMeanwhile:
+class BindsMeanwhile(BrokerStandIn):
     """The real broker, except that while it lists an order's fills another order of ours is
     bound to that broker order (committed by someone else meanwhile)."""
 
     def __init__(self, world: OrdersWorld, other: UUID) -> None:
-        self.world, self.other = world, other
-        self._gateway: Any = None
-        self._session: Any = None
-
-    # the ProviderRegistry / ProviderAuth / BrokerGateway / BrokerSession / OrderGateway roles
-    def get(self, provider: str) -> Any:
-        self._gateway = self.world.world.registry.get(provider).gateway
-        return self
-
-    @property
-    def gateway(self) -> Any:
-        return self
-
-    @property
-    def capabilities(self) -> Any:
-        return self._gateway.capabilities
-
-    def session(self, credentials: Any) -> Any:
-        self._session = self._gateway.session(credentials)
-        return self
-
-    @property
-    def orders(self) -> Any:
-        return self
-
-    async def find_by_client_reference(self, account_id: str, request: Any) -> Any:
-        return await self._session.orders.find_by_client_reference(account_id, request)
+        super().__init__(world)
+        self.other = other
 
     async def fills(self, account_id: str, order_id: str) -> Any:
         uow = self.world.uow()
@@ -972,7 +962,7 @@ class BindsMeanwhile:
         assert other is not None
         await orders.save(replace(other, broker_order_id=order_id))
         await uow.commit()
-        return await self._session.orders.fills(account_id, order_id)
+        return await super().fills(account_id, order_id)
 
 
 async def test_a_match_bound_to_another_order_while_the_broker_answered_is_never_guessed(

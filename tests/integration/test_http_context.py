@@ -197,6 +197,33 @@ async def test_the_api_docs_say_which_operations_need_the_access_token(
     assert all(operation["security"][0] == {"bearer": []} for operation in api)
 
 
+async def test_every_api_operation_documents_the_frames_problem_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/docs/openapi.json")).json()["paths"]
+    operations = [
+        operation
+        for path, item in paths.items()
+        if path.startswith("/api/v1/")
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+    assert operations
+    for operation in operations:
+        answers = operation["responses"]
+        expected = {"400", "422", "429", "500", "503"}
+        if operation["security"] == [{"bearer": []}]:  # not public
+            expected.add("401")
+        assert expected <= set(answers), operation["operationId"]
+        problem = {"$ref": "#/components/schemas/Problem"}
+        assert answers["500"]["content"] == {"application/problem+json": {"schema": problem}}
+    login = paths["/api/v1/auth/login"]["post"]["responses"]
+    assert not login.get("401", {}).get("description", "").startswith("No valid access token")
+    assert (
+        "responses" in paths["/health"]["get"] and "500" not in paths["/health"]["get"]["responses"]
+    )
+
+
 def test_every_public_api_route_is_documented_as_callable_without_the_token(
     memory_settings: Settings,
 ) -> None:

@@ -62,6 +62,7 @@ from dashcore_http.controllers.webhooks import WEBHOOK_RATE_LIMITS
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_http.inputs import check_request_body
 from dashcore_http.middleware import RequestContextMiddleware
+from dashcore_http.openapi_problems import document_problems
 from dashcore_http.problems import EXCEPTION_HANDLERS
 from dashcore_http.ratelimit import RateLimitMiddleware, default_rate_limit_table
 from dashcore_http.sandboxes import sandbox_mount
@@ -212,6 +213,8 @@ def create_app(
             }
         ),
     )
+    if settings.api_docs:
+        document_problems(app, API_PATH)
     app.asgi_handler = RequestContextMiddleware(
         app.asgi_handler,
         docs_path=DOCS_PATH if settings.api_docs else None,

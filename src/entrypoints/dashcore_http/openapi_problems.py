@@ -1,0 +1,56 @@
+"""The error answers every ``/api/v1`` operation can give, written into its OpenAPI document.
+
+Handlers declare their own outcomes (``responses=``: a 404 ``order_not_found``, a 409…); the
+answers that come from the frame rather than the handler are the same everywhere and are added
+here, once, to every API route that does not declare that status itself:
+
+- 400 — a body or parameter that cannot be read (not JSON, a JSON number for an amount);
+- 401 — no valid access token (not on public routes);
+- 422 — input that does not fit, each field named;
+- 429 — a rate limit (``Retry-After``, ``RateLimit`` fields);
+- 500 — an unexpected error (quote the ``request_id``);
+- 503 — the database or Redis is unavailable (``Retry-After``).
+
+All are ``application/problem+json`` (:class:`~dashcore_http.schemas.problem.Problem`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from litestar import Litestar
+from litestar.openapi.datastructures import ResponseSpec
+
+from dashcore_http.problems import PROBLEM_MEDIA_TYPE
+from dashcore_http.schemas.problem import Problem
+
+__all__ = ["document_problems"]
+
+_EVERYWHERE: Final = {
+    400: "The request cannot be read (malformed JSON, a JSON number for an amount)",
+    422: "The input does not fit; `errors` names each field",
+    429: "Too many requests (see `Retry-After` and the `RateLimit` fields)",
+    500: "An unexpected error; quote the `request_id`",
+    503: "The database or Redis is unavailable; retry after `Retry-After`",
+}
+_PROTECTED: Final = {401: "No valid access token (missing, expired or revoked)"}
+
+
+def _problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        Problem, description=description, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
+    )
+
+
+def document_problems(app: Litestar, api_path: str) -> None:
+    """Add the frame's error answers to every route of ``app`` under ``api_path`` (see the
+    module docstring). Runs once, when the app is built, before its schema is first asked for."""
+    for route in app.routes:
+        if not route.path.startswith(f"{api_path}/"):
+            continue
+        for handler in getattr(route, "route_handlers", ()):
+            answers = {**_EVERYWHERE, **({} if handler.opt.get("public") else _PROTECTED)}
+            declared = dict(handler.responses or {})
+            for status, description in answers.items():
+                declared.setdefault(status, _problem(description))
+            handler.responses = declared

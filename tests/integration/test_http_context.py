@@ -217,6 +217,12 @@ async def test_every_api_operation_documents_the_frames_problem_answers(
         assert expected <= set(answers), operation["operationId"]
         problem = {"$ref": "#/components/schemas/Problem"}
         assert answers["500"]["content"] == {"application/problem+json": {"schema": problem}}
+    order = paths["/api/v1/orders/{order_id}"]
+    assert "404" in order["get"]["responses"] and "415" not in order["get"]["responses"]
+    assert {"404", "415"} <= set(order["patch"]["responses"])
+    # A problem a handler declares itself is documented with the problem media type too.
+    webhook = paths["/api/v1/webhooks/{provider}"]["post"]["responses"]["401"]
+    assert list(webhook["content"]) == ["application/problem+json"]
     login = paths["/api/v1/auth/login"]["post"]["responses"]
     assert not login.get("401", {}).get("description", "").startswith("No valid access token")
     assert (

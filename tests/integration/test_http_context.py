@@ -169,6 +169,17 @@ async def test_api_docs(client: httpx.AsyncClient) -> None:
         assert "script-src" in response.headers["content-security-policy"]
 
 
+def api_operations(paths: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operations of an OpenAPI ``paths`` object under ``/api/v1``."""
+    return [
+        operation
+        for path, item in paths.items()
+        if path.startswith("/api/v1/")
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+
+
 async def test_the_api_docs_say_which_operations_need_the_access_token(
     client: httpx.AsyncClient,
 ) -> None:
@@ -187,27 +198,14 @@ async def test_the_api_docs_say_which_operations_need_the_access_token(
     assert "security" not in paths["/health"]["get"]
     jwks = paths["/.well-known/jwks.json"]["get"]["responses"]["200"]["content"]
     assert list(jwks) == ["application/jwk-set+json"]
-    api = [
-        operation
-        for path, item in paths.items()
-        if path.startswith("/api/v1/")
-        for operation in item.values()
-        if isinstance(operation, dict) and "responses" in operation
-    ]
-    assert all(operation["security"][0] == {"bearer": []} for operation in api)
+    assert all(operation["security"][0] == {"bearer": []} for operation in api_operations(paths))
 
 
 async def test_every_api_operation_documents_the_frames_problem_answers(
     client: httpx.AsyncClient,
 ) -> None:
     paths = (await client.get("/docs/openapi.json")).json()["paths"]
-    operations = [
-        operation
-        for path, item in paths.items()
-        if path.startswith("/api/v1/")
-        for operation in item.values()
-        if isinstance(operation, dict) and "responses" in operation
-    ]
+    operations = api_operations(paths)
     assert operations
     for operation in operations:
         answers = operation["responses"]

@@ -121,6 +121,13 @@ async def test_every_problem_of_a_trade_is_named_by_its_field(world: World, owne
     assert await MemoryTradeRepository(world.uow()).all_for_user(owner.id) == []
 
 
+async def test_an_amount_out_of_range_is_refused_by_name(world: World, owner: User) -> None:
+    huge = details(quantity=Decimal("1e999999999"), brokerage_charge=Decimal("1e-19"))
+    with pytest.raises(InvalidInput) as caught:
+        await trades(world, world.uow()).record(owner.id, huge, CALLER)
+    assert [error.field for error in caught.value.errors] == ["quantity", "brokerage_charge"]
+
+
 async def test_a_naive_execution_time_is_refused(world: World, owner: User) -> None:
     naive = details(executed_at=datetime(2026, 1, 1, 8, 30))  # noqa: DTZ001 - under test
     with pytest.raises(InvalidInput) as caught:

@@ -199,6 +199,12 @@ def test_the_fingerprint_ignores_how_numbers_are_written_but_not_what_they_say()
     assert len({same, *different}) == len(different) + 1
 
 
+def test_a_number_out_of_the_input_range_has_no_fingerprint_and_is_named() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        request_fingerprint(CONNECTION, draft(quantity=Decimal("1e999999999")))
+    assert [error.field for error in caught.value.errors] == ["quantity"]
+
+
 # -- validation ------------------------------------------------------------------------------
 
 

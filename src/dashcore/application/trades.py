@@ -6,7 +6,8 @@ Rules:
 - A manual trade is validated as a whole, every problem named by its field: symbol and
   exchange are 1 to 32 printable characters without spaces (kept upper-case, so ``infy`` and
   ``INFY`` are one instrument in the ledger); quantity and price are finite decimals above
-  zero; charges, the MTF charge and the capital used are zero or more; the currency is an ISO
+  zero; charges, the MTF charge and the capital used are zero or more (every amount within
+  :func:`~dashcore.domain.money.input_decimal`'s range); the currency is an ISO
   4217 code; the execution time carries a zone and is not in the future. Its account is
   :data:`~dashcore.domain.trades.MANUAL_ACCOUNT` unless the user names one.
 - A trade that came from a broker fill is the broker's record: it cannot be changed or deleted
@@ -36,7 +37,7 @@ from dashcore.domain.audit import MetadataValue
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from dashcore.domain.instruments import AssetClass, InstrumentKey, is_positive_decimal
-from dashcore.domain.money import Currency, Money
+from dashcore.domain.money import Currency, Money, input_decimal
 from dashcore.domain.orders import Fill, OrderSide
 from dashcore.domain.portfolio import Page
 from dashcore.domain.time import ensure_utc
@@ -188,6 +189,13 @@ class TradeDetails:
                 isinstance(value, Decimal) and value.is_finite() and value >= 0
             ):
                 problems.append(FieldError(name, f"The {name} must be a decimal of zero or more."))
+        for name in ("quantity", "price", "brokerage_charge", "mtf_charge", "capital_used"):
+            value = getattr(self, name)
+            if isinstance(value, Decimal) and value.is_finite():
+                try:
+                    input_decimal(value, field=name)
+                except InvalidInput as error:
+                    problems.append(FieldError(name, error.message))
         for name, check in (
             ("currency", lambda: Currency(self.currency)),
             ("account", lambda: parse_account(self.account)),

@@ -50,7 +50,7 @@ from uuid import UUID
 from dashcore.domain.capabilities import CapabilityMap
 from dashcore.domain.errors import Conflict, FieldError, InvalidInput
 from dashcore.domain.instruments import Instrument, InstrumentKey, is_positive_decimal
-from dashcore.domain.money import Money
+from dashcore.domain.money import Money, input_decimal
 from dashcore.domain.orders import (
     Fill,
     Order,
@@ -164,18 +164,19 @@ class OrderDraft:
 
     def canonical(self) -> dict[str, str | None]:
         """The draft as canonical JSON values: numbers normalized (``10`` and ``10.00`` are the
-        same order), absent prices as ``None``."""
+        same order), absent prices as ``None``. A number out of the input range
+        (:func:`~dashcore.domain.money.input_decimal`) is ``InvalidInput`` naming its field."""
         return {
             "account_id": self.account_id,
             "symbol": self.instrument.symbol,
             "exchange": self.instrument.exchange,
             "side": str(self.side),
             "type": str(self.type),
-            "quantity": _canonical_number(self.quantity),
+            "quantity": _canonical_number(self.quantity, "quantity"),
             "product": str(self.product),
             "validity": str(self.validity),
-            "limit_price": _canonical_number(self.limit_price),
-            "stop_price": _canonical_number(self.stop_price),
+            "limit_price": _canonical_number(self.limit_price, "limit_price"),
+            "stop_price": _canonical_number(self.stop_price, "stop_price"),
         }
 
     def to_request(self, instrument: Instrument, client_reference: str) -> OrderRequest:
@@ -195,12 +196,12 @@ class OrderDraft:
         )
 
 
-def _canonical_number(value: Decimal | None) -> str | None:
+def _canonical_number(value: Decimal | None, field: str) -> str | None:
     if value is None:
         return None
     if not value.is_finite():
         return str(value)
-    return format(value.normalize(), "f")
+    return format(input_decimal(value, field=field).normalize(), "f")
 
 
 def request_fingerprint(connection_id: UUID, draft: OrderDraft) -> str:

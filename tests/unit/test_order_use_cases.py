@@ -16,8 +16,9 @@ from uuid import UUID
 import httpx
 import pytest
 
-from dashcore.application.orders import TradingPolicy
+from dashcore.application.orders import Trader, TradingPolicy
 from dashcore.domain.capabilities import Operation
+from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.errors import (
     Conflict,
     Forbidden,
@@ -32,6 +33,7 @@ from dashcore.domain.trading import (
     CANCEL_CONFIRMATION_WINDOW,
     IdempotencyKey,
     OrderFilters,
+    PlacedOrder,
     client_reference_for,
 )
 from dashcore_brokers.sandbox import FaultKind, FaultRule
@@ -447,10 +449,17 @@ async def test_polling_follows_a_resting_order_until_it_fills(world: OrdersWorld
     assert (await world.poller(world.uow())()).refreshed == 0  # final orders are not polled
 
 
+async def resting_order(
+    world: OrdersWorld, trader: Trader, connection: ProviderConnection
+) -> PlacedOrder:
+    """A Kite limit buy of INFY at 1400 (the market is 1500): it rests open at the broker."""
+    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
+    return (await world.place_order(trader, connection, "rest", limit)).order
+
+
 async def test_a_webhook_hint_refreshes_by_the_brokers_id(world: OrdersWorld) -> None:
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     assert order.broker_order_id is not None
     world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
     refreshed = await world.refresher(world.uow()).by_broker_id("zerodha", order.broker_order_id)
@@ -460,8 +469,7 @@ async def test_a_webhook_hint_refreshes_by_the_brokers_id(world: OrdersWorld) ->
 
 async def test_a_cancel_is_requested_then_confirmed(world: OrdersWorld) -> None:
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     cancelled = await world.cancel(world.uow())(trader, order.id)
     assert cancelled.status is S.CANCELLED
     statuses = [
@@ -482,8 +490,7 @@ async def test_a_cancel_the_broker_did_not_take_is_live_again_after_the_window(
     reads the order first, ``GET``). The order stays ``cancel_requested`` while the broker's
     ``open`` may predate the cancel, then follows the broker: live, and cancellable again."""
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     world.world.sandboxes["zerodha"].faults.add(
         FaultRule(path="/orders/*", method=method, kind=FaultKind.STATUS, status=503, times=None)
     )
@@ -543,8 +550,7 @@ async def test_a_modification_reaches_the_broker(world: OrdersWorld, provider: s
 
 async def test_a_modification_off_the_tick_never_reaches_the_broker(world: OrdersWorld) -> None:
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     requests = len(world.world.recorders["zerodha"].requests)
     with pytest.raises(InvalidInput) as raised:
         await world.modify(world.uow())(
@@ -890,8 +896,7 @@ async def test_no_transaction_is_open_while_the_broker_answers_a_modification(
     world: OrdersWorld,
 ) -> None:
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     uow = watched(world)
     with world.world.requests_watched(uow) as sent:
         modified = await world.modify(uow)(trader, order.id, OrderChange(quantity=Decimal(3)))
@@ -904,8 +909,7 @@ async def test_no_transaction_is_open_while_the_broker_answers_a_cancel(
     world: OrdersWorld, fills_first: bool
 ) -> None:
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     if fills_first:  # the broker refuses the cancel, and is asked for the order
         world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
     uow = watched(world)
@@ -935,8 +939,7 @@ async def test_no_transaction_is_open_while_the_broker_answers_a_poll(
     world: OrdersWorld,
 ) -> None:
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    order = (await world.place_order(trader, connection, "rest", limit)).order
+    order = await resting_order(world, trader, connection)
     world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))
     uow = watched(world)
     with world.world.requests_watched(uow) as sent:
@@ -971,8 +974,7 @@ async def test_a_match_bound_to_another_order_while_the_broker_answered_is_never
     """The transaction ends while the broker lists the fills: which order holds the broker's
     order id is read again before the found order is bound to it."""
     trader, connection = await world.trader("zerodha")
-    limit = world.draft("zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400))
-    other = (await world.place_order(trader, connection, "rest", limit)).order
+    other = await resting_order(world, trader, connection)
     world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
     lost = (await world.place_order(trader, connection, "lost", world.draft("zerodha"))).order
     world.clock.advance(world.policy.reconcile_grace + timedelta(seconds=1))

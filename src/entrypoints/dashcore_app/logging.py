@@ -155,8 +155,13 @@ class _CurrentStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._to_stderr = to_stderr
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr if self._to_stderr else sys.stdout
+        self.stream = _current_stream(self._to_stderr)
         super().emit(record)
+
+
+def _current_stream(to_stderr: bool) -> TextIO:
+    """``sys.stderr`` or ``sys.stdout`` as they are now (tests swap them)."""
+    return sys.stderr if to_stderr else sys.stdout
 
 
 def _wants_json(settings: Settings, stream: TextIO) -> bool:
@@ -174,7 +179,7 @@ def configure_logging(settings: Settings, *, to_stderr: bool = False) -> None:
     never stacks handlers).
     """
     level = logging.getLevelNamesMapping()[settings.log_level]
-    stream = sys.stderr if to_stderr else sys.stdout
+    stream = _current_stream(to_stderr)
     as_json = _wants_json(settings, stream)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -217,11 +222,9 @@ def configure_logging(settings: Settings, *, to_stderr: bool = False) -> None:
 
 def _logger_factory(*, as_json: bool, to_stderr: bool) -> Callable[..., WrappedLogger]:
     """structlog's loggers, writing to the stream current at each call (tests swap it)."""
-    if not to_stderr:
-        return structlog.BytesLoggerFactory() if as_json else structlog.WriteLoggerFactory()
     if as_json:
-        return lambda *_: structlog.BytesLogger(sys.stderr.buffer)
-    return lambda *_: structlog.WriteLogger(sys.stderr)
+        return lambda *_: structlog.BytesLogger(_current_stream(to_stderr).buffer)
+    return lambda *_: structlog.WriteLogger(_current_stream(to_stderr))
 
 
 def _adopt(logger: logging.Logger, level: int) -> None:

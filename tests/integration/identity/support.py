@@ -6,7 +6,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
@@ -17,6 +17,9 @@ from dashcore.ports.audit import AuditLog
 from dashcore.ports.clock import Clock
 from dashcore.ports.mail import Mailer
 from dashcore.testing import FakeClock
+from dashcore_brokers.groww import GROWW_EXPIRY
+from dashcore_brokers.upstox import UPSTOX_EXPIRY
+from dashcore_brokers.zerodha import KITE_EXPIRY
 from dashcore_mail.memory import MemoryMailer
 
 API = "/api/v1"
@@ -98,6 +101,22 @@ TOTP_STEP = 30
 _LOGIN_CODE = re.compile(r"Your sign-in code is ([0-9]{6})")
 
 
+DAILY_RESETS = (KITE_EXPIRY, GROWW_EXPIRY, UPSTOX_EXPIRY)
+CLEAR_OF_RESETS = timedelta(minutes=30)
+"""More than any test moves its clock on."""
+
+
+def clear_of_daily_resets(start: datetime) -> datetime:
+    """``start``, or the broker token reset that falls within :data:`CLEAR_OF_RESETS` of it."""
+    while soon := [
+        reset
+        for reset in (expiry.next_reset(start) for expiry in DAILY_RESETS)
+        if reset - start < CLEAR_OF_RESETS
+    ]:
+        start = max(soon)
+    return start
+
+
 class ClockedMailbox(Mailbox):
     """A :class:`Mailbox` that also sets the app's clock to a :class:`FakeClock` the test
     moves. The ``served`` fixture takes the ``mailbox`` fixture as its override, so a test
@@ -105,13 +124,16 @@ class ClockedMailbox(Mailbox):
     ``mailbox`` with this instead of sleeping.
 
     The clock starts at the current 30-second TOTP step of the real time, so Redis TTLs and
-    the rate limiter (which keep real time) see nothing unusual.
+    the rate limiter (which keep real time) see nothing unusual; unless a broker's daily token
+    reset is less than :data:`CLEAR_OF_RESETS` away, in which case it starts at that reset (a
+    step too), a few minutes ahead of the real time. Otherwise a test that connects Upstox and
+    moves the clock five minutes on fails when run at 21:55 UTC: its token died at 03:30 IST.
     """
 
     def __init__(self) -> None:
         super().__init__()
         step = int(time.time()) // TOTP_STEP * TOTP_STEP
-        self.clock = FakeClock(datetime.fromtimestamp(step, UTC))
+        self.clock = FakeClock(clear_of_daily_resets(datetime.fromtimestamp(step, UTC)))
 
     @provide(scope=Scope.APP)
     def provide_clock(self) -> Clock:

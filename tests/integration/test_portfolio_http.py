@@ -4,12 +4,14 @@ hand-computed profit and loss of each cost method, valuation at a connected brok
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from dashcore_app.brokers import BrokerSandboxes
+from dashcore_http.schemas.numbers import DECIMAL_PATTERN
 from tests.integration.identity.conftest import Served, mailbox, served
 from tests.integration.identity.support import API, Account, Mailbox
 from tests.integration.providers.conftest import sandboxes
@@ -101,6 +103,41 @@ async def test_each_method_gives_the_hand_computed_pnl(
     (total,) = body["totals"]
     assert Decimal(total["realized_pnl"]) + Decimal(total["unrealized_pnl"]) == Decimal(384)
     assert total["unpriced"] == []
+
+
+async def test_amounts_are_plain_digits_however_small_or_round(
+    served: Served, owner: Account
+) -> None:
+    """An average cost carried to 50 digits leaves a realized P&L of about -6.7e-11 after
+    two sells at 10.3333333333; it reads as digits, not as ``"-6.66...67E-11"``."""
+    await post_trade(served.client, owner, quantity="3", price="10", brokerage_charge="1")
+    for day in (2, 3):
+        await post_trade(
+            served.client,
+            owner,
+            side="sell",
+            quantity="1",
+            price="10.3333333333",
+            brokerage_charge="0",
+            executed_at=f"2026-01-0{day}T10:00:00Z",
+        )
+    round_trade = await post_trade(served.client, owner, symbol="TCS", quantity="1E+2")
+    assert round_trade["quantity"] == "100"
+
+    body = await portfolio(served, owner, method="average")
+
+    infy = next(line for line in body["positions"] if line["symbol"] == "INFY")
+    realized = infy["realized_pnl"]
+    assert realized.startswith("-0.0000000000666666666"), realized
+    assert abs(Decimal(realized) + Decimal("6.6666666667E-11")) < Decimal("1E-20")
+    amounts_given = [
+        line[name]
+        for line in body["positions"] + body["totals"]
+        for name in ("quantity", "cost_basis", "average_cost", "realized_pnl", "market_value")
+        if line.get(name) is not None
+    ]
+    assert amounts_given
+    assert all(re.fullmatch(DECIMAL_PATTERN, amount) for amount in amounts_given), amounts_given
 
 
 async def test_a_connected_brokers_quote_values_the_position(

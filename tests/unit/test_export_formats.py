@@ -22,7 +22,6 @@ from dashcore.domain.export_formats import (
     Cell,
     CsvWriter,
     JsonArrayWriter,
-    plain_decimal,
     total_cells,
     transaction_cells,
     writer_for,
@@ -46,22 +45,6 @@ def whole(writer: CsvWriter | JsonArrayWriter, rows: list[tuple[Cell, ...]]) -> 
 
 def parsed_csv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (Decimal("1E+2"), "100"),
-        (Decimal("-1250.50"), "-1250.50"),
-        (Decimal("0.00000001"), "0.00000001"),
-        (Decimal("1E-12"), "0.000000000001"),
-        (Decimal("-0.00"), "-0.00"),
-        (Decimal("12345678901234567890.123456789"), "12345678901234567890.123456789"),
-    ],
-)
-def test_decimals_are_written_as_plain_exact_digits(value: Decimal, text: str) -> None:
-    assert plain_decimal(value) == text
-    assert Decimal(text) == value
 
 
 def test_a_raw_row_holds_every_column_with_amounts_as_stored() -> None:

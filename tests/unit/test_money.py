@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashcore.domain.errors import InvalidInput
-from dashcore.domain.money import Currency, Money, input_decimal, to_decimal
+from dashcore.domain.money import Currency, Money, input_decimal, plain_decimal, to_decimal
 
 amounts = st.decimals(
     allow_nan=False, allow_infinity=False, places=4, min_value=-(10**12), max_value=10**12
@@ -75,3 +75,19 @@ def test_an_input_amount_out_of_range_is_refused_by_name(text: str, problem: str
 def test_an_input_amount_within_range_is_kept_exactly(text: str) -> None:
     assert input_decimal(text) == Decimal(text)
     assert str(input_decimal(text)) == str(Decimal(text))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Decimal("1E+2"), "100"),
+        (Decimal("-1250.50"), "-1250.50"),
+        (Decimal("0.00000001"), "0.00000001"),
+        (Decimal("1E-12"), "0.000000000001"),
+        (Decimal("-0.00"), "-0.00"),
+        (Decimal("12345678901234567890.123456789"), "12345678901234567890.123456789"),
+    ],
+)
+def test_decimals_are_written_as_plain_exact_digits(value: Decimal, text: str) -> None:
+    assert plain_decimal(value) == text
+    assert Decimal(text) == value

@@ -32,6 +32,7 @@ from typing import Protocol, TypeAlias
 
 from dashcore.domain.aggregation import StoredTransaction
 from dashcore.domain.exports import ExportFormat, PeriodTotal
+from dashcore.domain.money import plain_decimal
 
 __all__ = [
     "ROW_COLUMNS",
@@ -40,7 +41,6 @@ __all__ = [
     "CsvWriter",
     "ExportWriter",
     "JsonArrayWriter",
-    "plain_decimal",
     "total_cells",
     "transaction_cells",
     "writer_for",
@@ -70,11 +70,6 @@ TOTAL_COLUMNS = ("period", "period_start", "period_end", "category", "currency",
 _FREE_TEXT = frozenset({"symbol", "exchange", "description", "provider_type", "order_ref"})
 """Columns whose text comes from providers or people (CSV neutralizes formulas in them)."""
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def plain_decimal(value: Decimal) -> str:
-    """The decimal's exact digits without an exponent (``Decimal("1E+2")`` → ``"100"``)."""
-    return format(value, "f")
 
 
 def _optional(value: Decimal | None) -> str | None:

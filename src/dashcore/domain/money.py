@@ -8,7 +8,10 @@ Business rules:
 - an amount, quantity or price given as input (:func:`input_decimal`) is below 10**18 in
   magnitude and has at most 18 decimal places: nothing real is larger or finer, and arithmetic
   on ``1e999999999`` overflows or writes a gigabyte of digits. Results computed from inputs are
-  not bounded.
+  not bounded;
+- an amount leaves as text in positional notation with every digit it has
+  (:func:`plain_decimal`): ``str(Decimal)`` switches to an exponent for small and some whole
+  numbers (``1E-10``, ``1E+2``), which a person cannot read and some clients cannot parse.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "Currency",
     "Money",
     "input_decimal",
+    "plain_decimal",
     "to_decimal",
 ]
 
@@ -61,6 +65,12 @@ def input_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decim
     if -exponent > MAX_INPUT_PLACES:
         raise InvalidInput(f"At most {MAX_INPUT_PLACES} decimal places.", field=field)
     return result
+
+
+def plain_decimal(value: Decimal) -> str:
+    """The decimal's exact digits without an exponent (``Decimal("1E+2")`` → ``"100"``,
+    ``Decimal("1E-10")`` → ``"0.0000000001"``), its scale and sign kept as they are."""
+    return format(value, "f")
 
 
 @dataclass(frozen=True, slots=True)

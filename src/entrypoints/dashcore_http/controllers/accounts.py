@@ -57,6 +57,7 @@ from dashcore_http.schemas.accounts import (
     PositionPage,
     PositionView,
 )
+from dashcore_http.schemas.numbers import decimal_string
 
 __all__ = [
     "AccountsController",
@@ -82,7 +83,7 @@ def given(value: T | msgspec.UnsetType) -> T | None:
 
 
 def money_view(money: Money) -> MoneyView:
-    return MoneyView(money.amount, money.currency.code)
+    return MoneyView(decimal_string(money.amount), money.currency.code)
 
 
 def optional_money(money: Money | None) -> MoneyView | None:
@@ -122,7 +123,7 @@ def account_view(account: StoredAccount) -> AccountView:
 def _holding_view(holding: StoredHolding) -> HoldingView:
     return HoldingView(
         instrument=instrument_view(holding.instrument),
-        quantity=holding.quantity,
+        quantity=decimal_string(holding.quantity),
         average_cost=optional_money(holding.average_cost),
         last_price=optional_money(holding.last_price),
         market_value=optional_money(holding.market_value),
@@ -133,7 +134,7 @@ def _holding_view(holding: StoredHolding) -> HoldingView:
 def _position_view(position: StoredPosition) -> PositionView:
     return PositionView(
         instrument=instrument_view(position.instrument),
-        quantity=position.quantity,
+        quantity=decimal_string(position.quantity),
         product=position.product,
         average_price=optional_money(position.average_price),
         last_price=optional_money(position.last_price),
@@ -156,9 +157,9 @@ def _summary(account: StoredAccount) -> AccountSummary:
 def _total_view(total: CurrencyTotal) -> CurrencyTotalView:
     return CurrencyTotalView(
         currency=total.total.currency.code,
-        cash=total.total.cash.amount,
-        buying_power=total.total.buying_power.amount,
-        margin_used=total.total.margin_used.amount,
+        cash=decimal_string(total.total.cash.amount),
+        buying_power=decimal_string(total.total.buying_power.amount),
+        margin_used=decimal_string(total.total.margin_used.amount),
         accounts=[_summary(account) for account in total.accounts],
         oldest_synced_at=total.oldest_synced_at,
     )
@@ -254,9 +255,9 @@ class AccountsController(Controller):
         return BalanceView(
             account_id=account.id,
             currency=(account.base_currency if balance is None else balance.cash.currency).code,
-            cash=None if balance is None else balance.cash.amount,
-            buying_power=None if balance is None else balance.buying_power.amount,
-            margin_used=None if balance is None else balance.margin_used.amount,
+            cash=None if balance is None else decimal_string(balance.cash.amount),
+            buying_power=None if balance is None else decimal_string(balance.buying_power.amount),
+            margin_used=None if balance is None else decimal_string(balance.margin_used.amount),
             as_of=None if balance is None else balance.as_of,
             synced_at=None if balance is None else balance.synced_at,
             last_synced_at=account.last_synced_at,

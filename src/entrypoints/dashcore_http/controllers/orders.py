@@ -45,6 +45,7 @@ from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.controllers.accounts import Cursor, instrument_view, money_view, optional_money
 from dashcore_http.di import inject
+from dashcore_http.schemas.numbers import decimal_string, optional_decimal_string
 from dashcore_http.schemas.orders import (
     FillView,
     OrderCreate,
@@ -79,19 +80,19 @@ def order_view(order: PlacedOrder) -> OrderView:
         type=request.type.value,
         product=request.product.value,
         validity=request.validity.value,
-        quantity=request.quantity,
-        limit_price=request.limit_price,
-        stop_price=request.stop_price,
+        quantity=decimal_string(request.quantity),
+        limit_price=optional_decimal_string(request.limit_price),
+        stop_price=optional_decimal_string(request.stop_price),
         status=order.status.value,
         broker_status=order.broker_status,
         broker_order_id=order.broker_order_id,
         client_reference=order.client_reference,
-        filled_quantity=order.filled_quantity,
+        filled_quantity=decimal_string(order.filled_quantity),
         average_price=optional_money(order.average_price),
         fills=[
             FillView(
                 trade_id=fill.trade_id,
-                quantity=fill.quantity,
+                quantity=decimal_string(fill.quantity),
                 price=money_view(fill.price),
                 executed_at=fill.executed_at,
                 charges=optional_money(fill.charges),
@@ -112,7 +113,7 @@ def preview_view(preview: OrderPreview) -> PreviewView:
         problems=[FieldProblem(problem.field, problem.message) for problem in preview.problems],
         estimated_cost=optional_money(preview.estimated_cost),
         estimated_charges=optional_money(preview.estimated_charges),
-        projected_position=preview.projected_position,
+        projected_position=optional_decimal_string(preview.projected_position),
         projected_cash=optional_money(preview.projected_cash),
     )
 

@@ -8,7 +8,6 @@ last prices through the user's connections, cached briefly.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from dishka import FromDishka
@@ -28,6 +27,7 @@ from dashcore.domain.ledger import PnlTotals, PositionPnl
 from dashcore.domain.money import Money
 from dashcore_http.authentication import principal
 from dashcore_http.di import inject
+from dashcore_http.schemas.numbers import decimal_string
 from dashcore_http.schemas.trades import (
     PortfolioLineView,
     PortfolioTotalsView,
@@ -41,8 +41,8 @@ from dashcore_http.schemas.trades import (
 __all__ = ["PortfolioController", "QuotesController"]
 
 
-def _amount(money: Money | None) -> Decimal | None:
-    return None if money is None else money.amount
+def _amount(money: Money | None) -> str | None:
+    return None if money is None else decimal_string(money.amount)
 
 
 def _line(line: PositionPnl, sources: dict[InstrumentKey, PriceSource]) -> PortfolioLineView:
@@ -52,10 +52,10 @@ def _line(line: PositionPnl, sources: dict[InstrumentKey, PriceSource]) -> Portf
         symbol=line.instrument.symbol,
         exchange=line.instrument.exchange,
         currency=line.currency.code,
-        quantity=line.quantity,
-        cost_basis=line.cost_basis.amount,
+        quantity=decimal_string(line.quantity),
+        cost_basis=decimal_string(line.cost_basis.amount),
         average_cost=_amount(line.average_cost),
-        realized_pnl=line.realized_pnl.amount,
+        realized_pnl=decimal_string(line.realized_pnl.amount),
         last_price=_amount(line.last_price),
         price_source=None if source is None else source.value,
         market_value=_amount(line.market_value),
@@ -69,8 +69,8 @@ def _totals(totals: PnlTotals) -> PortfolioTotalsView:
     return PortfolioTotalsView(
         account=totals.account,
         currency=totals.currency.code,
-        cost_basis=totals.cost_basis.amount,
-        realized_pnl=totals.realized_pnl.amount,
+        cost_basis=decimal_string(totals.cost_basis.amount),
+        realized_pnl=decimal_string(totals.realized_pnl.amount),
         market_value=_amount(totals.market_value),
         unrealized_pnl=_amount(totals.unrealized_pnl),
         unpriced=[str(key) for key in totals.unpriced],
@@ -94,7 +94,7 @@ def portfolio_view(report: PortfolioReport) -> PortfolioView:
             PriceView(
                 symbol=point.instrument.symbol,
                 exchange=point.instrument.exchange,
-                price=point.price.amount,
+                price=decimal_string(point.price.amount),
                 currency=point.price.currency.code,
                 source=point.source.value,
                 provider=point.provider,
@@ -111,7 +111,7 @@ def quotes_view(report: QuoteReport) -> QuotesView:
             QuoteView(
                 symbol=quote.instrument.symbol,
                 exchange=quote.instrument.exchange,
-                price=quote.price.amount,
+                price=decimal_string(quote.price.amount),
                 currency=quote.price.currency.code,
                 provider=quote.provider,
             )

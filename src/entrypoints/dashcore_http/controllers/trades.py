@@ -36,6 +36,7 @@ from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.controllers.accounts import Cursor
 from dashcore_http.di import inject
+from dashcore_http.schemas.numbers import decimal_string
 from dashcore_http.schemas.trades import TradeCreate, TradePage, TradeUpdate, TradeView
 from dashcore_http.schemas.transactions import DecimalInput, decimal_input
 
@@ -55,12 +56,14 @@ def trade_view(trade: Trade) -> TradeView:
         exchange=trade.instrument.exchange,
         side=trade.side.value,
         type=trade.type.value,
-        quantity=trade.quantity,
-        price=trade.price.amount,
+        quantity=decimal_string(trade.quantity),
+        price=decimal_string(trade.price.amount),
         currency=trade.price.currency.code,
-        brokerage_charge=trade.charges.amount,
-        mtf_charge=None if trade.mtf_charge is None else trade.mtf_charge.amount,
-        capital_used=None if trade.capital_used is None else trade.capital_used.amount,
+        brokerage_charge=decimal_string(trade.charges.amount),
+        mtf_charge=None if trade.mtf_charge is None else decimal_string(trade.mtf_charge.amount),
+        capital_used=(
+            None if trade.capital_used is None else decimal_string(trade.capital_used.amount)
+        ),
         executed_at=trade.executed_at,
         order_id=trade.order_id,
         source=trade.source.value,

@@ -47,6 +47,7 @@ from dashcore_http.controllers.accounts import (
     optional_money,
 )
 from dashcore_http.di import inject
+from dashcore_http.schemas.numbers import optional_decimal_string
 from dashcore_http.schemas.transactions import (
     DecimalInput,
     RemovedTransactionView,
@@ -76,7 +77,7 @@ def transaction_view(transaction: StoredTransaction) -> TransactionView:
         occurred_at=transaction.occurred_at,
         amount=money_view(transaction.amount),
         instrument=None if instrument is None else instrument_view(instrument),
-        quantity=transaction.quantity,
+        quantity=optional_decimal_string(transaction.quantity),
         price=optional_money(transaction.price),
         description=transaction.description,
         provider_type=transaction.provider_type,

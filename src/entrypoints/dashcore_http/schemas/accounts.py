@@ -10,11 +10,12 @@ it is ``null`` on the last one.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+
+from dashcore_http.schemas.numbers import DecimalString
 
 __all__ = [
     "AccountPage",
@@ -40,7 +41,7 @@ LastFour = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{4}$")]
 
 
 class MoneyView(msgspec.Struct, frozen=True):
-    amount: Decimal
+    amount: DecimalString
     currency: str
 
 
@@ -90,9 +91,9 @@ class BalanceView(msgspec.Struct, frozen=True, kw_only=True):
 
     account_id: UUID
     currency: str
-    cash: Decimal | None
-    buying_power: Decimal | None
-    margin_used: Decimal | None
+    cash: DecimalString | None
+    buying_power: DecimalString | None
+    margin_used: DecimalString | None
     as_of: datetime | None
     synced_at: datetime | None
     last_synced_at: datetime | None
@@ -113,9 +114,9 @@ class CurrencyTotalView(msgspec.Struct, frozen=True, kw_only=True):
     only manual accounts are summed, or one has no sync yet)."""
 
     currency: str
-    cash: Decimal
-    buying_power: Decimal
-    margin_used: Decimal
+    cash: DecimalString
+    buying_power: DecimalString
+    margin_used: DecimalString
     accounts: list[AccountSummary]
     oldest_synced_at: datetime | None
 
@@ -126,7 +127,7 @@ class BalanceTotalsView(msgspec.Struct, frozen=True, kw_only=True):
 
 class HoldingView(msgspec.Struct, frozen=True, kw_only=True):
     instrument: InstrumentView
-    quantity: Decimal
+    quantity: DecimalString
     average_cost: MoneyView | None
     last_price: MoneyView | None
     market_value: MoneyView | None
@@ -142,7 +143,7 @@ class PositionView(msgspec.Struct, frozen=True, kw_only=True):
     """``quantity`` is signed: a short position is negative."""
 
     instrument: InstrumentView
-    quantity: Decimal
+    quantity: DecimalString
     product: str
     average_price: MoneyView | None
     last_price: MoneyView | None

@@ -10,13 +10,13 @@ is never accepted from the client (unknown fields are refused, ORD-3).
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
 from dashcore_http.schemas.accounts import InstrumentView, MoneyView
+from dashcore_http.schemas.numbers import DecimalString
 from dashcore_http.schemas.problem import FieldProblem
 from dashcore_http.schemas.providers import ProblemSummary
 from dashcore_http.schemas.transactions import DecimalInput
@@ -67,7 +67,7 @@ class OrderUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
 class FillView(msgspec.Struct, frozen=True, kw_only=True):
     trade_id: str
-    quantity: Decimal
+    quantity: DecimalString
     price: MoneyView
     executed_at: datetime
     charges: MoneyView | None
@@ -89,14 +89,14 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     type: str
     product: str
     validity: str
-    quantity: Decimal
-    limit_price: Decimal | None
-    stop_price: Decimal | None
+    quantity: DecimalString
+    limit_price: DecimalString | None
+    stop_price: DecimalString | None
     status: str
     broker_status: str | None
     broker_order_id: str | None
     client_reference: str
-    filled_quantity: Decimal
+    filled_quantity: DecimalString
     average_price: MoneyView | None
     fills: list[FillView]
     status_message: str | None
@@ -121,5 +121,5 @@ class PreviewView(msgspec.Struct, frozen=True, kw_only=True):
     problems: list[FieldProblem]
     estimated_cost: MoneyView | None
     estimated_charges: MoneyView | None
-    projected_position: Decimal | None
+    projected_position: DecimalString | None
     projected_cash: MoneyView | None

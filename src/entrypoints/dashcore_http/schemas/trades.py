@@ -10,13 +10,13 @@ they are named in one string.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
 from dashcore_http.schemas.accounts import CurrencyCode
+from dashcore_http.schemas.numbers import DecimalString
 from dashcore_http.schemas.transactions import DecimalInput
 
 __all__ = [
@@ -89,12 +89,12 @@ class TradeView(msgspec.Struct, frozen=True, kw_only=True):
     exchange: str
     side: str
     type: str
-    quantity: Decimal
-    price: Decimal
+    quantity: DecimalString
+    price: DecimalString
     currency: str
-    brokerage_charge: Decimal
-    mtf_charge: Decimal | None
-    capital_used: Decimal | None
+    brokerage_charge: DecimalString
+    mtf_charge: DecimalString | None
+    capital_used: DecimalString | None
     executed_at: datetime
     order_id: UUID | None
     source: str
@@ -118,16 +118,16 @@ class PortfolioLineView(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     exchange: str
     currency: str
-    quantity: Decimal
-    cost_basis: Decimal
-    average_cost: Decimal | None
-    realized_pnl: Decimal
-    last_price: Decimal | None
+    quantity: DecimalString
+    cost_basis: DecimalString
+    average_cost: DecimalString | None
+    realized_pnl: DecimalString
+    last_price: DecimalString | None
     price_source: Literal["quote", "last_trade"] | None
-    market_value: Decimal | None
-    unrealized_pnl: Decimal | None
-    broker_average_cost: Decimal | None = None
-    average_cost_difference: Decimal | None = None
+    market_value: DecimalString | None
+    unrealized_pnl: DecimalString | None
+    broker_average_cost: DecimalString | None = None
+    average_cost_difference: DecimalString | None = None
 
 
 class PortfolioTotalsView(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,10 +136,10 @@ class PortfolioTotalsView(msgspec.Struct, frozen=True, kw_only=True):
 
     account: str | None
     currency: str
-    cost_basis: Decimal
-    realized_pnl: Decimal
-    market_value: Decimal | None
-    unrealized_pnl: Decimal | None
+    cost_basis: DecimalString
+    realized_pnl: DecimalString
+    market_value: DecimalString | None
+    unrealized_pnl: DecimalString | None
     unpriced: list[str]
 
 
@@ -149,7 +149,7 @@ class PriceView(msgspec.Struct, frozen=True, kw_only=True):
 
     symbol: str
     exchange: str
-    price: Decimal
+    price: DecimalString
     currency: str
     source: Literal["quote", "last_trade"]
     provider: str | None
@@ -173,7 +173,7 @@ class PortfolioView(msgspec.Struct, frozen=True, kw_only=True):
 class QuoteView(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     exchange: str
-    price: Decimal
+    price: DecimalString
     currency: str
     provider: str
 

@@ -17,6 +17,7 @@ import msgspec
 from dashcore.domain.errors import BadRequest
 from dashcore.domain.money import input_decimal
 from dashcore_http.schemas.accounts import CurrencyCode, InstrumentView, MoneyView
+from dashcore_http.schemas.numbers import DecimalString
 
 __all__ = [
     "ActivityText",
@@ -74,7 +75,7 @@ class TransactionView(msgspec.Struct, frozen=True, kw_only=True):
     occurred_at: datetime
     amount: MoneyView
     instrument: InstrumentView | None
-    quantity: Decimal | None
+    quantity: DecimalString | None
     price: MoneyView | None
     description: str
     provider_type: str | None

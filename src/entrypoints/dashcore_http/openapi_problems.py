@@ -1,8 +1,15 @@
 """The error answers every ``/api/v1`` operation can give, written into its OpenAPI document.
 
-Handlers declare their own outcomes (``responses=``: a 404 ``order_not_found``, a 409…); the
-answers that come from the frame rather than the handler are the same everywhere and are added
-here, once, to every API route that does not declare that status itself:
+Handlers declare the answers that are their own (``responses=problems({...})``): each status
+``docs/api.md`` lists for the route that the frame's answers below do not already say — a 403,
+a 409, a 404 on a route without path parameters, a public route's 401, and 401
+``step_up_required`` on a route that needs a recent sign-in (:data:`STEP_UP`) or 403
+``admin_required`` on an admin route (:data:`ADMIN_ONLY`) — each description naming the problem
+``code`` values a client can switch on. ``tests/integration/test_openapi_document.py`` checks
+that every status ``docs/api.md`` lists for a route is in its operation's ``responses``.
+
+The answers that come from the frame rather than the handler are the same everywhere and are
+added here, once, to every API route that does not declare that status itself:
 
 - 400 — a body or parameter that cannot be read (not JSON, a JSON number for an amount);
 - 401 — no valid access token (not on public routes);
@@ -19,6 +26,7 @@ is every problem answer a handler declares itself, on any route.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from litestar import Litestar
@@ -27,7 +35,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from dashcore_http.problems import PROBLEM_MEDIA_TYPE
 from dashcore_http.schemas.problem import Problem
 
-__all__ = ["document_problems"]
+__all__ = ["ADMIN_ONLY", "STEP_UP", "document_problems", "problems"]
+
+STEP_UP: Final = {
+    401: "No valid access token, or `step_up_required`: this needs a recent sign-in (with the "
+    "authenticator app when the account has one); `POST /auth/step-up`, then retry"
+}
+ADMIN_ONLY: Final = {403: "`admin_required`: the caller is not an administrator"}
 
 _EVERYWHERE: Final = {
     400: "The request cannot be read (malformed JSON, a JSON number for an amount)",
@@ -45,6 +59,12 @@ def _problem(description: str) -> ResponseSpec:
     return ResponseSpec(
         Problem, description=description, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
     )
+
+
+def problems(answers: Mapping[int, str]) -> dict[int, ResponseSpec]:
+    """A handler's own problem answers, for ``responses=``: status → a description that names
+    the problem codes (``STEP_UP | {409: "`order_in_flight`"}``)."""
+    return {status: _problem(description) for status, description in answers.items()}
 
 
 def document_problems(app: Litestar, api_path: str) -> None:

@@ -41,6 +41,7 @@ from dashcore.domain.portfolio import AccountType
 from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.accounts import (
     AccountPage,
     AccountSummary,
@@ -211,7 +212,16 @@ class AccountsController(Controller):
     ) -> AccountView:
         return account_view(await accounts(principal(request).subject, account_id))
 
-    @patch("/accounts/{account_id:uuid}", summary="Edit a manual account")
+    @patch(
+        "/accounts/{account_id:uuid}",
+        summary="Edit a manual account",
+        responses=problems(
+            {
+                409: "`synced_account_read_only`, `account_currency_in_use` (the currency of an "
+                "account with transactions)"
+            }
+        ),
+    )
     @inject
     async def update_manual(
         self,
@@ -231,7 +241,12 @@ class AccountsController(Controller):
         )
         return account_view(account)
 
-    @delete("/accounts/{account_id:uuid}", status_code=204, summary="Delete a manual account")
+    @delete(
+        "/accounts/{account_id:uuid}",
+        status_code=204,
+        summary="Delete a manual account",
+        responses=problems({409: "`synced_account_read_only`: a synced account stays"}),
+    )
     @inject
     async def delete_manual(
         self,

@@ -21,9 +21,12 @@ from dashcore.domain.users import User
 from dashcore_http.authentication import require_admin
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import ADMIN_ONLY, problems
 from dashcore_http.schemas.admin import PlanGrant, UserPage, UserView
 
 __all__ = ["AdminUsersController"]
+
+_ADMIN = problems(ADMIN_ONLY)
 
 
 def admins_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -56,7 +59,7 @@ class AdminUsersController(Controller):
     tags = ("admin",)
     guards = [admins_only]  # noqa: RUF012 (Litestar reads a list)
 
-    @get("/", summary="List accounts, oldest first")
+    @get("/", summary="List accounts, oldest first", responses=_ADMIN)
     @inject
     async def list_users(
         self,
@@ -69,7 +72,7 @@ class AdminUsersController(Controller):
         items = [_view(user) for user in page]
         return UserPage(items=items, next_after=page[-1].id if len(page) == limit else None)
 
-    @get("/{user_id:uuid}", summary="One account")
+    @get("/{user_id:uuid}", summary="One account", responses=_ADMIN)
     @inject
     async def get_user(
         self,
@@ -79,7 +82,12 @@ class AdminUsersController(Controller):
     ) -> UserView:
         return _view(await manage.get(user_id))
 
-    @post("/{user_id:uuid}/disable", status_code=200, summary="Disable (ends every session)")
+    @post(
+        "/{user_id:uuid}/disable",
+        status_code=200,
+        summary="Disable (ends every session)",
+        responses=problems(ADMIN_ONLY | {409: "`cannot_disable_self`"}),
+    )
     @inject
     async def disable(
         self,
@@ -89,7 +97,7 @@ class AdminUsersController(Controller):
     ) -> UserView:
         return _view(await manage.disable(user_id, caller_of(request)))
 
-    @post("/{user_id:uuid}/enable", status_code=200, summary="Enable again")
+    @post("/{user_id:uuid}/enable", status_code=200, summary="Enable again", responses=_ADMIN)
     @inject
     async def enable(
         self,
@@ -99,7 +107,7 @@ class AdminUsersController(Controller):
     ) -> UserView:
         return _view(await manage.enable(user_id, caller_of(request)))
 
-    @put("/{user_id:uuid}/plan", summary="Grant a subscription plan")
+    @put("/{user_id:uuid}/plan", summary="Grant a subscription plan", responses=_ADMIN)
     @inject
     async def grant_plan(
         self,
@@ -110,7 +118,12 @@ class AdminUsersController(Controller):
     ) -> UserView:
         return _view(await manage.grant_plan(user_id, data.plan, caller_of(request)))
 
-    @delete("/{user_id:uuid}/plan", status_code=200, summary="Revoke the subscription plan")
+    @delete(
+        "/{user_id:uuid}/plan",
+        status_code=200,
+        summary="Revoke the subscription plan",
+        responses=_ADMIN,
+    )
     @inject
     async def revoke_plan(
         self,
@@ -124,6 +137,9 @@ class AdminUsersController(Controller):
         "/{user_id:uuid}/mfa",
         status_code=204,
         summary="Reset the account's second factor (lost phone)",
+        responses=problems(
+            ADMIN_ONLY | {404: "`user_not_found`, `mfa_not_enabled`: the account has no app"}
+        ),
     )
     @inject
     async def reset_mfa(

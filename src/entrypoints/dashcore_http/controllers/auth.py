@@ -37,6 +37,7 @@ from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor, token_response
 from dashcore_http.di import app_object, inject
+from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.responses import json_body
 from dashcore_http.schemas.auth import (
     Accepted,
@@ -161,6 +162,9 @@ class AuthController(Controller):
             202: ResponseSpec(
                 MfaRequiredResponse, description="Right first factor: the second is due"
             ),
+            **problems(
+                {401: "`invalid_credentials` (one answer for every refusal), `invalid_code`"}
+            ),
         },
     )
     @inject
@@ -207,7 +211,12 @@ class AuthController(Controller):
         sent = await request_code(data.email, caller_of(request))
         return LoginCodeChallenge(challenge_id=sent.challenge_id, expires_in=sent.expires_in)
 
-    @post("/step-up", status_code=HTTP_200_OK, summary="Confirm it's you (re-authenticate)")
+    @post(
+        "/step-up",
+        status_code=HTTP_200_OK,
+        summary="Confirm it's you (re-authenticate)",
+        responses=problems({403: "`wrong_password`, `wrong_code`, `second_factor_required`"}),
+    )
     @inject
     async def step_up(
         self,
@@ -231,6 +240,7 @@ class AuthController(Controller):
         security=ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="Rotate the refresh token",
+        responses=problems({401: "`invalid_refresh_token` (unknown, expired, revoked or reused)"}),
     )
     @inject
     async def refresh(
@@ -291,7 +301,17 @@ class AuthController(Controller):
         profile = await app_object(request, GetProfile)
         return json_body(_profile(await profile(principal(request).subject)))
 
-    @patch("/me", summary="Change the profile")
+    @patch(
+        "/me",
+        summary="Change the profile",
+        responses=problems(
+            STEP_UP
+            | {
+                403: "`wrong_password`: the `current_password` of an email change is wrong",
+                409: "`email_unchanged`: that is already the account's address",
+            }
+        ),
+    )
     @inject
     async def update_me(
         self,

@@ -23,6 +23,7 @@ from dashcore.domain.exports import Export, ExportFormat, ExportPeriod, ExportRe
 from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.exports import (
     ExportCreate,
     ExportFailureView,
@@ -76,7 +77,17 @@ class ExportsController(Controller):
     path = "/exports"
     tags = ("exports",)
 
-    @post("/", status_code=HTTP_202_ACCEPTED, summary="Export transactions to CSV or JSON")
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Export transactions to CSV or JSON",
+        responses=problems(
+            {
+                403: "`plan_required` (where `DASHCORE_EXPORT_PLANS` is set)",
+                404: "`account_not_found`: one of `account_ids` is not the caller's",
+            }
+        ),
+    )
     @inject
     async def request_export(
         self,
@@ -98,7 +109,16 @@ class ExportsController(Controller):
     ) -> ExportView:
         return export_view(await exports(principal(request).subject, export_id))
 
-    @get("/{export_id:uuid}/file", summary="Download a finished export's file")
+    @get(
+        "/{export_id:uuid}/file",
+        summary="Download a finished export's file",
+        responses=problems(
+            {
+                404: "`export_not_found`, `export_file_missing` (request a new export)",
+                409: "`export_not_ready`, `export_failed`, `export_expired`",
+            }
+        ),
+    )
     @inject
     async def download(
         self,

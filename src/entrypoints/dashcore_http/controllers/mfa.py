@@ -22,6 +22,7 @@ from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import second_factor_proof, token_response
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.auth import TokenResponse
 from dashcore_http.schemas.mfa import (
     MfaStatus,
@@ -32,6 +33,8 @@ from dashcore_http.schemas.mfa import (
 )
 
 __all__ = ["MfaController"]
+
+_NOT_ENABLED = problems(STEP_UP | {404: "`mfa_not_enabled`: the account has no authenticator app"})
 
 
 class MfaController(Controller):
@@ -44,6 +47,7 @@ class MfaController(Controller):
         security=ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="Finish a login: second step",
+        responses=problems({401: "`invalid_mfa_token` (unknown, expired, used), `invalid_code`"}),
     )
     @inject
     async def verify(
@@ -69,7 +73,12 @@ class MfaController(Controller):
             recovery_codes_remaining=state.recovery_codes_remaining,
         )
 
-    @post("/totp", status_code=HTTP_201_CREATED, summary="Set up an authenticator app (step-up)")
+    @post(
+        "/totp",
+        status_code=HTTP_201_CREATED,
+        summary="Set up an authenticator app (step-up)",
+        responses=problems(STEP_UP | {409: "`mfa_already_enabled`"}),
+    )
     @inject
     async def enrol(
         self,
@@ -83,7 +92,14 @@ class MfaController(Controller):
         setup = await enrolment.start(claims.subject, caller_of(request))
         return TotpSetupResponse(secret=setup.secret, provisioning_uri=setup.provisioning_uri)
 
-    @post("/totp/confirm", status_code=HTTP_200_OK, summary="Turn the authenticator app on")
+    @post(
+        "/totp/confirm",
+        status_code=HTTP_200_OK,
+        summary="Turn the authenticator app on",
+        responses=problems(
+            {403: "`wrong_code`", 409: "`no_pending_enrolment`, `mfa_already_enabled`"}
+        ),
+    )
     @inject
     async def confirm(
         self,
@@ -95,7 +111,12 @@ class MfaController(Controller):
         codes = await enrolment.confirm(principal(request).subject, data.code, caller_of(request))
         return RecoveryCodes(codes)
 
-    @delete("/totp", status_code=204, summary="Turn the authenticator app off (step-up)")
+    @delete(
+        "/totp",
+        status_code=204,
+        summary="Turn the authenticator app off (step-up)",
+        responses=_NOT_ENABLED,
+    )
     @inject
     async def disable(
         self,
@@ -110,6 +131,7 @@ class MfaController(Controller):
         "/recovery-codes",
         status_code=HTTP_201_CREATED,
         summary="Make new recovery codes (step-up)",
+        responses=_NOT_ENABLED,
     )
     @inject
     async def regenerate(

@@ -45,6 +45,7 @@ from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.controllers.accounts import Cursor, instrument_view, money_view, optional_money
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.numbers import decimal_string, optional_decimal_string
 from dashcore_http.schemas.orders import (
     FillView,
@@ -66,6 +67,13 @@ Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Orders per
 Instant = Annotated[str | None, QueryParameter(description="ISO 8601 with an offset")]
 _UNKNOWN = ResponseSpec(OrderView, description="Sent, the answer lost: ``unknown``, reconciling")
 _CANCEL_REQUESTED = ResponseSpec(OrderView, description="``cancel_requested``: not confirmed yet")
+_NOT_USABLE = "`connection_not_usable` (sign in at the provider again)"
+_TRADING_CONNECTION = {
+    403: "`connection_cannot_trade`: connect it again with trading allowed",
+    404: "`connection_not_found`",
+    409: _NOT_USABLE,
+}
+_UNCHANGEABLE = "`order_not_changeable` (final, or not at the broker yet)"
 
 
 def order_view(order: PlacedOrder) -> OrderView:
@@ -210,7 +218,18 @@ class OrdersController(Controller):
         "/",
         status_code=HTTP_201_CREATED,
         summary="Place an order (Idempotency-Key required)",
-        responses={HTTP_202_ACCEPTED: _UNKNOWN},
+        responses={
+            HTTP_202_ACCEPTED: _UNKNOWN,
+            **problems(
+                STEP_UP
+                | _TRADING_CONNECTION
+                | {
+                    400: "`idempotency_key_required`, or the body cannot be read "
+                    "(malformed JSON, `amount_not_string`: a JSON number for an amount)",
+                    409: f"`order_in_flight` (this key's order is still being sent), {_NOT_USABLE}",
+                }
+            ),
+        },
     )
     @inject
     async def place(
@@ -235,7 +254,12 @@ class OrdersController(Controller):
         status = HTTP_202_ACCEPTED if order.status is OrderStatus.UNKNOWN else HTTP_201_CREATED
         return Response(order_view(order), status_code=status, headers=headers)
 
-    @post("/preview", status_code=HTTP_200_OK, summary="What an order would do, sent nowhere")
+    @post(
+        "/preview",
+        status_code=HTTP_200_OK,
+        summary="What an order would do, sent nowhere",
+        responses=problems(_TRADING_CONNECTION),
+    )
     @inject
     async def preview(
         self,
@@ -286,7 +310,11 @@ class OrdersController(Controller):
     ) -> OrderView:
         return order_view(await orders(principal(request).subject, order_id))
 
-    @patch("/{order_id:uuid}", summary="Modify a live order's quantity or prices")
+    @patch(
+        "/{order_id:uuid}",
+        summary="Modify a live order's quantity or prices",
+        responses=problems({409: f"{_UNCHANGEABLE}, or the broker's refusal"}),
+    )
     @inject
     async def modify(
         self,
@@ -301,7 +329,10 @@ class OrdersController(Controller):
         "/{order_id:uuid}",
         status_code=HTTP_200_OK,
         summary="Cancel a live order",
-        responses={HTTP_202_ACCEPTED: _CANCEL_REQUESTED},
+        responses={
+            HTTP_202_ACCEPTED: _CANCEL_REQUESTED,
+            **problems({409: f"{_UNCHANGEABLE}, `cancel_refused` (it filled meanwhile)"}),
+        },
     )
     @inject
     async def cancel(

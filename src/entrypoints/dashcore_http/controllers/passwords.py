@@ -25,6 +25,7 @@ from dashcore_http.authentication import ANONYMOUS, PUBLIC, recently_authenticat
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.auth import (
     Accepted,
     EmailRequest,
@@ -75,6 +76,7 @@ class PasswordResetController(Controller):
         opt=PUBLIC,
         security=ANONYMOUS,
         summary="Set a new password with a reset link",
+        responses=problems({403: "`second_factor_required`, `wrong_code`"}),
     )
     @inject
     async def complete_reset(
@@ -99,7 +101,12 @@ class PasswordChangeController(Controller):
     path = "/auth/me/password"
     tags = ("auth",)
 
-    @post("/", status_code=204, summary="Change the password (current one + step-up)")
+    @post(
+        "/",
+        status_code=204,
+        summary="Change the password (current one + step-up)",
+        responses=problems(STEP_UP | {403: "`wrong_password`: the `current_password` is wrong"}),
+    )
     @inject
     async def change_password(
         self,

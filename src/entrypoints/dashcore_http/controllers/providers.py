@@ -16,6 +16,7 @@ from uuid import UUID
 from dishka import FromDishka
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_303_SEE_OTHER
@@ -38,6 +39,7 @@ from dashcore.ports.providers import ProviderRegistry
 from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.providers import (
     AuthorizationRequest,
     AuthorizationStart,
@@ -149,7 +151,18 @@ class ProvidersController(Controller):
     ) -> list[ProviderView]:
         return [_provider(d) for d in registry.configured()]
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Add a connection (step-up)")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Add a connection (step-up)",
+        responses=problems(
+            STEP_UP
+            | {
+                404: "`provider_not_found`: no installed provider has this key",
+                409: "`provider_not_configured`: no app credentials on this server",
+            }
+        ),
+    )
     @inject
     async def create(
         self,
@@ -195,7 +208,12 @@ class ProvidersController(Controller):
         renamed = await connections.rename(user_id, connection_id, data.alias, caller_of(request))
         return connection_view(renamed)
 
-    @delete("/{connection_id:uuid}", status_code=204, summary="Remove a connection (step-up)")
+    @delete(
+        "/{connection_id:uuid}",
+        status_code=204,
+        summary="Remove a connection (step-up)",
+        responses=problems(STEP_UP),
+    )
     @inject
     async def remove(
         self,
@@ -214,6 +232,12 @@ class ProvidersController(Controller):
         "/{connection_id:uuid}/authorization",
         status_code=HTTP_200_OK,
         summary="Authorize: a login link, or key credentials",
+        responses=problems(
+            {
+                409: "`credentials_required` (a key provider), `redirect_required` (a redirect "
+                "provider), `connection_disconnected`, `key_not_approved` (Groww)"
+            }
+        ),
     )
     @inject
     async def authorize(
@@ -259,6 +283,7 @@ class ProvidersController(Controller):
         "/{connection_id:uuid}/authorization/refresh",
         status_code=HTTP_200_OK,
         summary="Refresh the provider credentials now",
+        responses=problems({409: "`refresh_not_supported`, `not_connected`"}),
     )
     @inject
     async def refresh(
@@ -293,6 +318,12 @@ class ProvidersController(Controller):
         opt=PUBLIC,
         security=ANONYMOUS,
         summary="Where providers send the browser back",
+        responses={
+            HTTP_303_SEE_OTHER: ResponseSpec(None, description="A browser, to its `return_to`"),
+            **problems(
+                {409: "`authorization_code_rejected` (start again), `connection_disconnected`"}
+            ),
+        },
     )
     @inject
     async def callback(

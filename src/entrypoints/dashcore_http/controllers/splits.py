@@ -20,6 +20,7 @@ from dashcore.domain.trades import RecordedSplit
 from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.splits import SplitCreate, SplitList, SplitView
 
 __all__ = ["SplitsController"]
@@ -42,7 +43,14 @@ class SplitsController(Controller):
     path = "/splits"
     tags = ("portfolio",)
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Record a stock split")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Record a stock split",
+        responses=problems(
+            {409: "`split_already_recorded` (that instrument and instant), `split_limit_reached`"}
+        ),
+    )
     @inject
     async def record(
         self,

@@ -21,6 +21,7 @@ from dashcore.application.sync_runs import GetSyncRun
 from dashcore.domain.aggregation import SyncRun
 from dashcore_http.authentication import principal
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.syncs import SyncCountsView, SyncFailureView, SyncRunView
 
 __all__ = ["SyncsController", "sync_run_view"]
@@ -59,6 +60,7 @@ class SyncsController(Controller):
         "/providers/{connection_id:uuid}/syncs",
         status_code=HTTP_202_ACCEPTED,
         summary="Sync a connection's accounts, holdings and transactions",
+        responses=problems({409: "`connection_not_usable`: connect it (again) first"}),
     )
     @inject
     async def request_sync(

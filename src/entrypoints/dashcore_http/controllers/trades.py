@@ -36,11 +36,14 @@ from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.controllers.accounts import Cursor
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.numbers import decimal_string
 from dashcore_http.schemas.trades import TradeCreate, TradePage, TradeUpdate, TradeView
 from dashcore_http.schemas.transactions import DecimalInput, decimal_input
 
 __all__ = ["TradesController", "trade_view"]
+
+_READ_ONLY = problems({409: "`broker_trade_read_only`: a trade synced from a broker stays"})
 
 T = TypeVar("T")
 Instant = Annotated[str | None, QueryParameter(description="ISO 8601 with an offset")]
@@ -187,7 +190,7 @@ class TradesController(Controller):
     ) -> TradeView:
         return trade_view(await trades.get(principal(request).subject, trade_id))
 
-    @put("/{trade_id:uuid}", summary="Replace a manual trade")
+    @put("/{trade_id:uuid}", summary="Replace a manual trade", responses=_READ_ONLY)
     @inject
     async def replace_trade(
         self,
@@ -199,7 +202,7 @@ class TradesController(Controller):
         user_id, caller = principal(request).subject, caller_of(request)
         return trade_view(await trades.replace(user_id, trade_id, _details(data), caller))
 
-    @patch("/{trade_id:uuid}", summary="Change fields of a manual trade")
+    @patch("/{trade_id:uuid}", summary="Change fields of a manual trade", responses=_READ_ONLY)
     @inject
     async def update_trade(
         self,
@@ -211,7 +214,9 @@ class TradesController(Controller):
         user_id, caller = principal(request).subject, caller_of(request)
         return trade_view(await trades.update(user_id, trade_id, _changes(data), caller))
 
-    @delete("/{trade_id:uuid}", status_code=204, summary="Delete a manual trade")
+    @delete(
+        "/{trade_id:uuid}", status_code=204, summary="Delete a manual trade", responses=_READ_ONLY
+    )
     @inject
     async def delete_trade(
         self, trade_id: FromPath[UUID], request: Request[Any, Any, Any], trades: FromDishka[Trades]

@@ -47,6 +47,7 @@ from dashcore_http.controllers.accounts import (
     optional_money,
 )
 from dashcore_http.di import inject
+from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.numbers import optional_decimal_string
 from dashcore_http.schemas.transactions import (
     DecimalInput,
@@ -60,6 +61,8 @@ from dashcore_http.schemas.transactions import (
 )
 
 __all__ = ["TransactionsController", "transaction_view"]
+
+_READ_ONLY = problems({409: "`synced_transaction_read_only`: a synced entry cannot change"})
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -164,7 +167,11 @@ class TransactionsController(Controller):
     path = "/transactions"
     tags = ("transactions",)
 
-    @get("/", summary="Transactions, newest first, filtered")
+    @get(
+        "/",
+        summary="Transactions, newest first, filtered",
+        responses=problems({404: "`account_not_found`: an `account_id` that is not the caller's"}),
+    )
     @inject
     async def list_transactions(
         self,
@@ -209,7 +216,17 @@ class TransactionsController(Controller):
             has_more=changes.has_more,
         )
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Record an entry in a manual account")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Record an entry in a manual account",
+        responses=problems(
+            {
+                404: "`account_not_found`: the `account_id` is not the caller's",
+                409: "`synced_account_read_only`: a synced account takes no manual entry",
+            }
+        ),
+    )
     @inject
     async def create(
         self,
@@ -222,7 +239,7 @@ class TransactionsController(Controller):
         )
         return transaction_view(created)
 
-    @patch("/{transaction_id:uuid}", summary="Edit a manual entry")
+    @patch("/{transaction_id:uuid}", summary="Edit a manual entry", responses=_READ_ONLY)
     @inject
     async def update(
         self,
@@ -236,7 +253,12 @@ class TransactionsController(Controller):
         )
         return transaction_view(updated)
 
-    @delete("/{transaction_id:uuid}", status_code=204, summary="Delete a manual entry")
+    @delete(
+        "/{transaction_id:uuid}",
+        status_code=204,
+        summary="Delete a manual entry",
+        responses=_READ_ONLY,
+    )
     @inject
     async def remove(
         self,

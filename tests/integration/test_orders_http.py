@@ -435,6 +435,25 @@ async def test_an_open_order_is_cancelled_once(trader: Trader, sandboxes: Broker
     assert problem_code(again) == "order_not_changeable"
 
 
+async def test_an_order_whose_connection_was_disconnected_cannot_be_changed(
+    trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    order = (await trader.place(trader.order())).json()
+    gone = await trader.client.delete(
+        f"{API}/providers/{trader.connection_id}/authorization", headers=trader.account.headers
+    )
+    assert gone.status_code == 204, gone.text
+
+    for method, body in (("PATCH", {"quantity": "2"}), ("DELETE", None)):
+        refused = await trader.client.request(
+            method, f"{ORDERS}/{order['id']}", json=body, headers=trader.account.headers
+        )
+        assert refused.status_code == 409, refused.text
+        assert problem_code(refused) == "connection_not_usable"
+    [still_open] = at_the_broker(sandboxes)
+    assert (still_open.status.value.lower(), still_open.quantity) == ("open", Decimal(10))
+
+
 async def test_a_filled_order_can_be_neither_modified_nor_cancelled(trader: Trader) -> None:
     filled = await trader.place(trader.order(type="market", quantity="1", limit_price=None))
     assert filled.status_code == 201, filled.text

@@ -27,7 +27,7 @@ from dashcore.application.orders import (
     Trader,
     TradingPolicy,
 )
-from dashcore.application.orders_manage import CancelOrder, ModifyOrder
+from dashcore.application.orders_manage import CancelOrder, LiveOrders, ModifyOrder
 from dashcore.application.orders_place import Placement, PlaceOrder, PreviewOrder
 from dashcore.application.orders_reconcile import (
     PollOpenOrders,
@@ -169,11 +169,20 @@ class OrdersWorld:
     def listing(self, uow: MemoryUnitOfWork) -> ListOrders:
         return ListOrders(MemoryOrderRepository(uow))
 
+    def live(self, uow: MemoryUnitOfWork) -> LiveOrders:
+        return LiveOrders(
+            MemoryOrderRepository(uow),
+            MemoryProviderConnectionRepository(uow),
+            self.brokers(uow),
+            uow,
+            self.clock,
+        )
+
     def modify(self, uow: MemoryUnitOfWork) -> ModifyOrder:
-        return ModifyOrder(MemoryOrderRepository(uow), self.brokers(uow), self.journal(uow), uow)
+        return ModifyOrder(self.live(uow), self.journal(uow))
 
     def cancel(self, uow: MemoryUnitOfWork) -> CancelOrder:
-        return CancelOrder(MemoryOrderRepository(uow), self.brokers(uow), self.journal(uow), uow)
+        return CancelOrder(self.live(uow), self.journal(uow))
 
     def reconciler(self, uow: MemoryUnitOfWork) -> ReconcileOrders:
         return ReconcileOrders(

@@ -18,7 +18,7 @@ import pytest
 
 from dashcore.application.orders import Trader, TradingPolicy
 from dashcore.domain.capabilities import Operation
-from dashcore.domain.connections import ProviderConnection
+from dashcore.domain.connections import ConnectionScope, ProviderConnection
 from dashcore.domain.errors import (
     Conflict,
     Forbidden,
@@ -38,6 +38,7 @@ from dashcore.domain.trading import (
 )
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
+from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import MemoryInstrumentCatalog, MemoryOrderRepository
 from tests.unit.connections_world import SentRequest
@@ -529,6 +530,55 @@ async def test_an_unknown_order_cannot_be_cancelled_before_reconciliation(
         await world.cancel(world.uow())(trader, order.id)
     assert raised.value.code == "order_not_changeable"
     assert "answer to this order was lost" in raised.value.message
+
+
+@pytest.mark.parametrize("fate", ["deleted", "disconnected", "expired"])
+async def test_an_order_on_a_connection_no_longer_usable_cannot_be_changed(
+    world: OrdersWorld, fate: str
+) -> None:
+    """Not a 404 "No such secret." once the connection's credentials are gone: a conflict
+    that says what to do, and nothing reaches the broker."""
+    trader, connection = await world.trader("zerodha")
+    order = await resting_order(world, trader, connection)
+    uow = world.uow()
+    connections = MemoryProviderConnectionRepository(uow)
+    if fate == "deleted":
+        assert await connections.delete(connection.id)
+    elif fate == "disconnected":
+        await connections.save(connection.disconnected(world.clock.now()))
+    else:
+        world.clock.advance(days=1)  # Kite's token died at 06:00 IST
+    await uow.commit()
+    sent = len(world.world.recorders["zerodha"].requests)
+
+    for attempt in (
+        world.cancel(world.uow())(trader, order.id),
+        world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(2))),
+    ):
+        with pytest.raises(ReauthRequired) as raised:
+            await attempt
+        assert raised.value.code == "connection_not_usable"
+
+    assert len(world.world.recorders["zerodha"].requests) == sent
+    assert (await world.stored(order.id)).status is S.OPEN
+
+
+async def test_an_order_on_a_connection_made_read_only_cannot_be_changed(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    order = await resting_order(world, trader, connection)
+    uow = world.uow()
+    await MemoryProviderConnectionRepository(uow).save(
+        replace(connection, scopes=frozenset({ConnectionScope.READ}))
+    )
+    await uow.commit()
+
+    with pytest.raises(Forbidden) as raised:
+        await world.cancel(world.uow())(trader, order.id)
+
+    assert raised.value.code == "connection_cannot_trade"
+    assert (await world.stored(order.id)).status is S.OPEN
 
 
 @pytest.mark.parametrize("provider", ["zerodha", "schwab"])

@@ -4,6 +4,10 @@ Rules:
 - Only the owner may change or cancel an order (another user's id is a 404); a final order, or
   one that has not reached the broker yet (``pending_submit``, ``unknown``), cannot be changed
   (``Conflict``).
+- The order's connection must still be usable and allowed to trade, as for placing one: a
+  connection deleted, disconnected or past its token's end is ``ReauthRequired``
+  ``connection_not_usable`` (connect again, or change the order at the broker), a read-only
+  one ``Forbidden`` ``connection_cannot_trade``; nothing reaches the broker.
 - A modification is checked locally first (positive, on the tick, whole lots), then sent; the
   order takes what the broker answers, including a new broker id where the broker replaces the
   order on modify (Schwab). A broker refusal is raised as the broker's error and changes nothing.
@@ -20,34 +24,65 @@ from uuid import UUID
 from dashcore.application.orders import BrokerAccess, OrderJournal, Trader, order_not_found
 from dashcore.domain.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     OrderStateUnknown,
     ProviderUnavailable,
     RateLimited,
+    ReauthRequired,
 )
 from dashcore.domain.orders import OrderChange, OrderStatus
 from dashcore.domain.trading import PlacedOrder
 from dashcore.ports.brokers import BrokerSession
+from dashcore.ports.clock import Clock
+from dashcore.ports.providers import ProviderConnectionRepository
 from dashcore.ports.trading import OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
-__all__ = ["CancelOrder", "ModifyOrder"]
+__all__ = ["CancelOrder", "LiveOrders", "ModifyOrder"]
 
 
-async def _live_order(
-    orders: OrderRepository, brokers: BrokerAccess, uow: UnitOfWork, user_id: UUID, order_id: UUID
-) -> tuple[PlacedOrder, BrokerSession, str]:
-    """The caller's order that the broker holds and that is not final, a session on its
-    connection, and its broker id."""
-    order = await orders.get(order_id)
-    if order is None or order.user_id != user_id:
-        raise order_not_found()
-    if order.is_final or order.broker_order_id is None:
-        raise Conflict(_unchangeable(order), code="order_not_changeable")
-    session = await brokers.session(order.provider, order.connection_id)
-    await uow.rollback()  # no transaction open while the broker answers
-    return order, session, order.broker_order_id
+class LiveOrders:
+    """The caller's orders that can still be changed, with a session to change them in."""
+
+    def __init__(
+        self,
+        orders: OrderRepository,
+        connections: ProviderConnectionRepository,
+        brokers: BrokerAccess,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._orders = orders
+        self._connections = connections
+        self._brokers = brokers
+        self._uow = uow
+        self._clock = clock
+
+    async def get(self, user_id: UUID, order_id: UUID) -> tuple[PlacedOrder, BrokerSession, str]:
+        """The caller's order that the broker holds and that is not final, a session on its
+        connection, and its broker id."""
+        order = await self._orders.get(order_id)
+        if order is None or order.user_id != user_id:
+            raise order_not_found()
+        if order.is_final or order.broker_order_id is None:
+            raise Conflict(_unchangeable(order), code="order_not_changeable")
+        connection = await self._connections.get(order.connection_id)
+        if connection is None or not connection.is_usable(self._clock.now()):
+            raise ReauthRequired(
+                "The connection this order was placed through needs you to sign in at the "
+                "provider again (or change the order at the broker).",
+                code="connection_not_usable",
+            )
+        if not connection.can_trade:
+            raise Forbidden(
+                "This order's connection may only read: connect it again with trading allowed.",
+                code="connection_cannot_trade",
+            )
+        session = await self._brokers.session(order.provider, order.connection_id)
+        await self._uow.rollback()  # no transaction open while the broker answers
+        return order, session, order.broker_order_id
 
 
 def _unchangeable(order: PlacedOrder) -> str:
@@ -63,22 +98,12 @@ def _unchangeable(order: PlacedOrder) -> str:
 
 
 class ModifyOrder:
-    def __init__(
-        self,
-        orders: OrderRepository,
-        brokers: BrokerAccess,
-        journal: OrderJournal,
-        uow: UnitOfWork,
-    ) -> None:
-        self._orders = orders
-        self._brokers = brokers
+    def __init__(self, live: LiveOrders, journal: OrderJournal) -> None:
+        self._live = live
         self._journal = journal
-        self._uow = uow
 
     async def __call__(self, trader: Trader, order_id: UUID, change: OrderChange) -> PlacedOrder:
-        order, session, broker_id = await _live_order(
-            self._orders, self._brokers, self._uow, trader.user_id, order_id
-        )
+        order, session, broker_id = await self._live.get(trader.user_id, order_id)
         order.changed_request(change)  # checked here, before the broker sees it
         report = await session.orders.modify(order.account_id, broker_id, change)
         return await self._journal.change(
@@ -91,22 +116,12 @@ class ModifyOrder:
 
 
 class CancelOrder:
-    def __init__(
-        self,
-        orders: OrderRepository,
-        brokers: BrokerAccess,
-        journal: OrderJournal,
-        uow: UnitOfWork,
-    ) -> None:
-        self._orders = orders
-        self._brokers = brokers
+    def __init__(self, live: LiveOrders, journal: OrderJournal) -> None:
+        self._live = live
         self._journal = journal
-        self._uow = uow
 
     async def __call__(self, trader: Trader, order_id: UUID) -> PlacedOrder:
-        order, session, broker_id = await _live_order(
-            self._orders, self._brokers, self._uow, trader.user_id, order_id
-        )
+        order, session, broker_id = await self._live.get(trader.user_id, order_id)
         requested = await self._journal.change(
             order.id, trader.context, lambda o, now: o.cancel_requested(now)
         )

@@ -27,7 +27,7 @@ from dashcore.application.orders import (
     OrderJournal,
     TradingPolicy,
 )
-from dashcore.application.orders_manage import CancelOrder, ModifyOrder
+from dashcore.application.orders_manage import CancelOrder, LiveOrders, ModifyOrder
 from dashcore.application.orders_place import PlaceOrder, PreviewOrder
 from dashcore.application.orders_reconcile import (
     PollOpenOrders,
@@ -110,6 +110,7 @@ class TradingProvider(Provider):
     preview_order = provide(PreviewOrder, scope=Scope.REQUEST)
     get_order = provide(GetOrder, scope=Scope.REQUEST)
     list_orders = provide(ListOrders, scope=Scope.REQUEST)
+    live_orders = provide(LiveOrders, scope=Scope.REQUEST)
     modify_order = provide(ModifyOrder, scope=Scope.REQUEST)
     cancel_order = provide(CancelOrder, scope=Scope.REQUEST)
     reconcile_orders = provide(ReconcileOrders, scope=Scope.REQUEST)

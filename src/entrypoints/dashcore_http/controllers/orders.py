@@ -74,6 +74,7 @@ _TRADING_CONNECTION = {
     409: _NOT_USABLE,
 }
 _UNCHANGEABLE = "`order_not_changeable` (final, or not at the broker yet)"
+_CANNOT_TRADE = {403: _TRADING_CONNECTION[403]}
 
 
 def order_view(order: PlacedOrder) -> OrderView:
@@ -313,7 +314,9 @@ class OrdersController(Controller):
     @patch(
         "/{order_id:uuid}",
         summary="Modify a live order's quantity or prices",
-        responses=problems({409: f"{_UNCHANGEABLE}, or the broker's refusal"}),
+        responses=problems(
+            _CANNOT_TRADE | {409: f"{_UNCHANGEABLE}, {_NOT_USABLE}, or the broker's refusal"}
+        ),
     )
     @inject
     async def modify(
@@ -331,7 +334,10 @@ class OrdersController(Controller):
         summary="Cancel a live order",
         responses={
             HTTP_202_ACCEPTED: _CANCEL_REQUESTED,
-            **problems({409: f"{_UNCHANGEABLE}, `cancel_refused` (it filled meanwhile)"}),
+            **problems(
+                _CANNOT_TRADE
+                | {409: f"{_UNCHANGEABLE}, {_NOT_USABLE}, `cancel_refused` (it filled meanwhile)"}
+            ),
         },
     )
     @inject

@@ -73,6 +73,23 @@ def test_migrate_up_current_history_and_down(env: dict[str, str]) -> None:
     assert "revision base" in invoke(env, "migrate", "down", "base").output
 
 
+def test_migrate_down_takes_relative_steps_and_refuses_impossible_targets_in_one_line(
+    env: dict[str, str],
+) -> None:
+    invoke(env, "migrate", "up")
+    head = current_revision(env)
+    one_back = invoke(env, "migrate", "down", "-1")  # as docs/operations.md writes it
+    assert one_back.exit_code == 0
+    assert current_revision(env) not in {head, "base"}
+    assert invoke(env, "migrate", "down", "base").exit_code == 0
+    for args in (("down",), ("down", "-2"), ("up", "0999_unknown")):
+        refused = CliRunner().invoke(cli, ["migrate", *args], env=env)
+        assert refused.exit_code == 1, refused.output
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
+        assert "Error: cannot migrate to" in refused.output
+    assert current_revision(env) == "base"
+
+
 def test_rotate_reencrypt_then_remove_the_old_key(env: dict[str, str]) -> None:
     settings = settings_for(env)
     assert invoke(env, "keys", "generate").exit_code == 0

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import click
+from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore_cli.context import load_settings, run, with_engine
 from dashcore_sql import migrate as migrations
 
 __all__ = ["migrate"]
+
+
+def _move(change: Callable[[AsyncEngine, str], Awaitable[None]], revision: str) -> None:
+    """Apply ``change`` towards ``revision`` and print where the schema ends up; a revision
+    that does not exist or a step past either end is a one-line error."""
+
+    async def work(engine: AsyncEngine) -> str | None:
+        await change(engine, revision)
+        return await migrations.current(engine)
+
+    try:
+        reached = run(with_engine(load_settings(), work))
+    except CommandError as exc:
+        raise click.ClickException(f"cannot migrate to {revision!r}: {exc}") from exc
+    click.echo(f"database at revision {reached or 'base'}")
 
 
 @click.group()
@@ -20,24 +38,15 @@ def migrate() -> None:
 @click.argument("revision", default="head")
 def up(revision: str) -> None:
     """Upgrade to REVISION (default: the newest)."""
-
-    async def upgrade(engine: AsyncEngine) -> str | None:
-        await migrations.upgrade(engine, revision)
-        return await migrations.current(engine)
-
-    click.echo(f"database at revision {run(with_engine(load_settings(), upgrade)) or 'base'}")
+    _move(migrations.upgrade, revision)
 
 
-@migrate.command("down")
+# A relative step such as `-1` is the revision, not an option.
+@migrate.command("down", context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="-1")
 def down(revision: str) -> None:
-    """Downgrade to REVISION (default: one step back; `base` removes every table)."""
-
-    async def downgrade(engine: AsyncEngine) -> str | None:
-        await migrations.downgrade(engine, revision)
-        return await migrations.current(engine)
-
-    click.echo(f"database at revision {run(with_engine(load_settings(), downgrade)) or 'base'}")
+    """Downgrade to REVISION (default: one step back, like -1; `base` removes every table)."""
+    _move(migrations.downgrade, revision)
 
 
 @migrate.command("current")

@@ -151,3 +151,32 @@ def test_bad_configuration_is_reported_by_variable_name(env: dict[str, str]) -> 
     result = CliRunner().invoke(cli, ["migrate", "current"], env={**env, "DASHCORE_PORT": "x"})
     assert result.exit_code == 1
     assert "DASHCORE_PORT='x'" in result.output
+
+
+def test_a_rotation_the_database_cannot_audit_leaves_the_key_file_as_it_was(
+    env: dict[str, str],
+) -> None:
+    settings = settings_for(env)
+    invoke(env, "keys", "generate")
+    invoke(env, "keys", "signing", "generate")
+    vault, signing = settings.vault_key_file.read_bytes(), settings.signing_key_file.read_bytes()
+    for args in (("keys", "rotate"), ("keys", "signing", "rotate")):  # no schema: no audit log
+        refused = CliRunner().invoke(cli, list(args), env=env)
+        assert refused.exit_code == 1 and refused.output.startswith("Error: "), refused.output
+    assert settings.vault_key_file.read_bytes() == vault
+    assert settings.signing_key_file.read_bytes() == signing
+
+
+def test_keys_list_shows_the_ring_of_dashcore_vault_keys(env: dict[str, str]) -> None:
+    ring = KeyRing.generate().rotate()
+    with_env = {**env, "DASHCORE_VAULT_KEYS": ring.to_env_value()}
+    invoke(with_env, "migrate", "up")
+    asyncio.run(seal_secrets(settings_for(with_env), 3))
+    listed = invoke(with_env, "keys", "list")
+    assert listed.exit_code == 0
+    lines = listed.output.strip().splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        [ring.active_id, "active"],
+        *([kid, "decrypt-only"] for kid in ring.keys if kid != ring.active_id),
+    ]
+    assert lines[0].endswith("seals 3") and lines[1].endswith("seals 0")

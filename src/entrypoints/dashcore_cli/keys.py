@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import TypeVar
 
 import click
@@ -54,14 +55,28 @@ def _file_ring(settings: Settings) -> KeyRing:
         raise click.ClickException(str(exc)) from exc
 
 
+def _env_ring(value: str) -> KeyRing:
+    """The ring of DASHCORE_VAULT_KEYS (its keys carry no creation date)."""
+    try:
+        return KeyRing.from_env_value(value)
+    except KeyRingError as exc:
+        raise click.ClickException(f"DASHCORE_VAULT_KEYS is invalid: {exc}") from exc
+
+
 async def _in_scope(settings: Settings, work: Callable[[DashcoreScope], Awaitable[T]]) -> T:
     async with Dashcore.open(settings) as core, core.scope() as scope:
         return await work(scope)
 
 
-async def _audit(scope: DashcoreScope, action: str, key_id: str) -> None:
+async def _audited(
+    scope: DashcoreScope, action: str, key_id: str, write: Callable[[], None]
+) -> None:
+    """Record ``action``, then ``write`` the ring file, then commit: a database that cannot take
+    the audit event stops the change before the file is touched, and a file that cannot be
+    written leaves no event behind."""
     trail = await scope.get(AuditTrail)
     await trail.record(action, caller=OPERATOR, target=f"key:{key_id}")
+    write()
     await (await scope.get(UnitOfWork)).commit()
 
 
@@ -92,7 +107,8 @@ def generate(development: bool, force: bool, to_stdout: bool) -> None:
 def list_keys() -> None:
     """Show the keys and how many secrets each one seals."""
     settings = load_settings()
-    ring = _file_ring(settings)
+    env_value = settings.vault_keys
+    ring = _env_ring(env_value) if env_value else _file_ring(settings)
 
     async def counts(scope: DashcoreScope) -> dict[str, int]:
         return await (await scope.get(SealedSecretRepository)).count_by_key()
@@ -100,9 +116,8 @@ def list_keys() -> None:
     usage = run(_in_scope(settings, counts))
     for key_id, key in ring.keys.items():
         role = "active" if key_id == ring.active_id else "decrypt-only"
-        click.echo(
-            f"{key_id}  {role:12}  created {key.created_at:%Y-%m-%d}  seals {usage.get(key_id, 0)}"
-        )
+        created = "" if env_value else f"created {key.created_at:%Y-%m-%d}  "
+        click.echo(f"{key_id}  {role:12}  {created}seals {usage.get(key_id, 0)}")
 
 
 @keys.command()
@@ -110,10 +125,11 @@ def rotate() -> None:
     """Add a new active key; old keys stay for decryption until re-encryption."""
     settings = load_settings()
     ring = _file_ring(settings).rotate()
-    ring.save(settings.vault_key_file)
 
     async def record(scope: DashcoreScope) -> None:
-        await _audit(scope, "key_rotated", ring.active_id)
+        await _audited(
+            scope, "key_rotated", ring.active_id, partial(ring.save, settings.vault_key_file)
+        )
 
     run(_in_scope(settings, record))
     click.echo(f"active key is now {ring.active_id}; run `dashcore keys reencrypt`")
@@ -149,8 +165,7 @@ def remove(key_id: str) -> None:
 
     async def guard_and_record(scope: DashcoreScope) -> None:
         await check_key_unused(await scope.get(SealedSecretRepository), key_id)
-        smaller.save(settings.vault_key_file)
-        await _audit(scope, "key_removed", key_id)
+        await _audited(scope, "key_removed", key_id, partial(smaller.save, settings.vault_key_file))
 
     run(_in_scope(settings, guard_and_record))
     click.echo(f"removed key {key_id}")
@@ -211,10 +226,14 @@ def signing_rotate(overlap: int | None) -> None:
     keep = lifetime if overlap is None else timedelta(seconds=overlap)
     old = _signing_file_ring(settings)
     ring = old.rotate(overlap=keep)
-    ring.save(settings.signing_key_file)
 
     async def record(scope: DashcoreScope) -> None:
-        await _audit(scope, "signing_key_rotated", ring.active_id)
+        await _audited(
+            scope,
+            "signing_key_rotated",
+            ring.active_id,
+            partial(ring.save, settings.signing_key_file),
+        )
 
     run(_in_scope(settings, record))
     retired_at = ring.keys[old.active_id].retire_after

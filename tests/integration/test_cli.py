@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -180,3 +181,22 @@ def test_keys_list_shows_the_ring_of_dashcore_vault_keys(env: dict[str, str]) ->
         *([kid, "decrypt-only"] for kid in ring.keys if kid != ring.active_id),
     ]
     assert lines[0].endswith("seals 3") and lines[1].endswith("seals 0")
+
+
+def test_serve_on_a_port_in_use_or_with_a_broken_tls_pair_stops_in_one_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        in_use = CliRunner().invoke(cli, ["serve", "--port", port], env=env)
+    assert in_use.exit_code == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: " in in_use.output
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    tls = CliRunner().invoke(
+        cli, ["serve", "--tls-cert", str(junk), "--tls-key", str(junk)], env=env
+    )
+    assert tls.exit_code == 1
+    assert "Error: --tls-cert" in tls.output and "not a PEM certificate" in tls.output

@@ -8,6 +8,8 @@ none of that implicitly: keys and migrations are deliberate operator steps.
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 from pathlib import Path
 
 import click
@@ -66,6 +68,9 @@ def serve(
         prepare_embedded_default(settings)
     run_checks(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
+    if tls_cert is not None and tls_key is not None:
+        check_tls(tls_cert, tls_key)
+    check_listen(bind_host, bind_port)
     scheme = "https" if tls_cert else "http"
     shown_host = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0", "::"} else bind_host  # noqa: S104
     base = f"{scheme}://{shown_host}:{bind_port}"
@@ -97,3 +102,27 @@ def run_checks(settings: Settings) -> None:
         load_signing_key_ring(settings)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail in one line if the address cannot be bound. granian binds with SO_REUSEPORT, so a
+    port another dashcore serve holds would otherwise be shared with it silently."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def check_tls(cert: Path, key: Path) -> None:
+    """Fail in one line if the certificate and key do not load as a pair."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise click.ClickException(
+            f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate and its key: {exc}"
+        ) from exc

@@ -223,6 +223,12 @@ def test_export_refuses_bad_options_by_name(env: dict[str, str], tmp_path: Path)
     memory = invoke({**env, "DASHCORE_DATABASE_URL": "memory://"}, "export", "--user", "a@b.org",
                     "--from", "2026-01-01", "--to", "2026-03-31", "-o", out)  # fmt: skip
     assert memory.exit_code == 1 and "memory://" in memory.output
+    no_dir = invoke(env, "export", "--user", "a@b.org", "--from", "2026-01-01",
+                    "--to", "2026-03-31", "-o", str(tmp_path / "missing" / "x.csv"))  # fmt: skip
+    assert no_dir.exit_code == 2 and "Invalid value for '-o'" in no_dir.output
+    last_day = invoke(env, "export", "--user", "a@b.org", "--from", "2026-01-01",
+                      "--to", "9999-12-31", "-o", out)  # fmt: skip
+    assert last_day.exit_code == 2 and "Invalid value for '--to'" in last_day.output
     assert not Path(out).exists()
 
 

@@ -142,6 +142,8 @@ async def export_transactions(
                 async for chunk in opened.chunks:
                     handle.write(chunk)
         os.replace(part, output)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror}") from exc
     finally:
         part.unlink(missing_ok=True)
     return ended
@@ -199,13 +201,19 @@ def export(
     settings = load_settings()
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// keeps nothing to export")
+    if not output.parent.is_dir():
+        raise click.BadParameter(f"{output.parent} is not a directory", param_hint="'-o'")
+    try:
+        last = _instant(until, end_of_day=True)
+    except OverflowError as exc:
+        raise click.BadParameter(f"{until} is the last day there is", param_hint="'--to'") from exc
     configure_logging(settings, to_stderr=True)
 
     async def work() -> Export:
         request = ExportRequest(
             format=ExportFormat(export_format),
             since=_instant(since, end_of_day=False),
-            until=_instant(until, end_of_day=True),
+            until=last,
             account_ids=frozenset(accounts),
             period=None if period is None else ExportPeriod(period),
         )

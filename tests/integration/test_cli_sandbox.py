@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,16 @@ def test_serve_refuses_an_unknown_broker() -> None:
 
     assert result.exit_code == 2
     assert "'fidelity' is not one of" in result.output
+
+
+def test_serve_on_a_port_in_use_stops_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(cli, ["sandbox", "serve", "groww", "--port", port])
+    assert result.exit_code == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: " in result.output
 
 
 def test_serve_runs_one_sandbox_over_http_until_interrupted(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from dashcore_brokers.sandbox.credentials import (
     UPSTOX_CLIENT_SECRET,
     UPSTOX_REDIRECT_URI,
 )
+from dashcore_cli.serve import check_listen
 from dashcore_system.clock import SystemClock
 
 __all__ = ["groww_app", "sandbox", "schwab_app", "upstox_app", "zerodha_app"]
@@ -124,6 +125,7 @@ def list_sandboxes() -> None:
 def serve(broker: str, host: str, port: int | None) -> None:
     """Serve one broker's sandbox over HTTP until interrupted."""
     bind_port = port or DEFAULT_PORTS[broker]
+    check_listen(host, bind_port)
     shown_host = "localhost" if host in {"0.0.0.0", "::"} else host  # noqa: S104
     base = f"http://{shown_host}:{bind_port}"
     click.echo(f"{broker} sandbox on {base}")

@@ -148,6 +148,19 @@ async def test_an_unreachable_database_is_dependency_unavailable() -> None:
         await engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "statement", ["SELECT * FROM no_such_table", "SELECT no_such_column FROM users"]
+)
+async def test_a_database_without_the_codes_tables_says_to_migrate(
+    sql_engine: AsyncEngine, statement: str
+) -> None:
+    with pytest.raises(DependencyUnavailable) as raised:
+        async with unit_of_work(sql_engine) as uow:
+            await uow.execute(text(statement))
+    assert (raised.value.code, raised.value.dependency) == ("database_not_migrated", "database")
+    assert "dashcore migrate up" in raised.value.message
+
+
 async def test_the_probe_passes_on_a_live_database(sql_engine: AsyncEngine) -> None:
     probe = SqlDatabaseProbe(sql_engine)
     assert probe.name == "database"

@@ -8,6 +8,10 @@ No SQLAlchemy, asyncpg or sqlite3 exception leaves ``dashcore_sql``:
   caller may retry;
 - an unreachable, restarting, overloaded, locked or timed-out database is
   ``DependencyUnavailable(dependency="database")``;
+- a database without dashcore's tables or columns (never migrated, or migrated to an older
+  revision than the code) is that too, with code ``database_not_migrated`` and a message
+  that says to run ``dashcore migrate up``: "unavailable" alone sends an operator looking
+  for a network fault;
 - an error raised while binding a value is re-raised as itself: a domain error for a refused
   value (a naive datetime, a float amount), a ``TypeError`` for a programming mistake;
 - anything else is a ``DashcoreError`` with code ``database_error`` (a defect, not the caller's).
@@ -129,6 +133,8 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
 # (shutdown, statement timeout), 40 transaction rollback (serialization failure, deadlock).
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 _RACE_SQLSTATE_CLASS = "40"
+_MISSING_SCHEMA_SQLSTATES = ("42P01", "42703")  # undefined table, undefined column
+_SQLITE_MISSING_SCHEMA = re.compile(r"^no such (?:table|column): ")
 _SQLITE_COLUMNS = re.compile(r"(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
 _SQLITE_NAMED = re.compile(r"CHECK constraint failed: (\w+)")
 
@@ -180,6 +186,13 @@ def translate_error(error: Exception) -> Exception:
         sqlstate = _sqlstate(error)
         if sqlstate.startswith(_RACE_SQLSTATE_CLASS):
             return Conflict("A concurrent change got there first; retry.", code="concurrent_update")
+        if sqlstate in _MISSING_SCHEMA_SQLSTATES or _SQLITE_MISSING_SCHEMA.match(str(error.orig)):
+            return DependencyUnavailable(
+                "The database is not migrated to this version of dashcore: run "
+                "`dashcore migrate up`.",
+                dependency=DATABASE,
+                code="database_not_migrated",
+            )
         if (
             error.connection_invalidated
             or isinstance(error, OperationalError | InterfaceError)

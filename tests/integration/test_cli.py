@@ -140,6 +140,34 @@ def test_audit_verify_names_the_first_tampered_event(env: dict[str, str]) -> Non
     assert str(event_id).replace("-", "")[:8] in broken.output.replace("-", "")
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "occurred_at = 'garbage'",
+        "id = 'not-a-uuid'",
+        "metadata = 'not json'",
+    ],
+)
+def test_audit_verify_reports_an_event_edited_into_something_unreadable(
+    env: dict[str, str], edit: str
+) -> None:
+    """Not a traceback: the event that no longer reads back is the first broken link."""
+    settings = settings_for(env)
+    invoke(env, "keys", "generate")
+    invoke(env, "migrate", "up")
+    for _ in range(2):
+        invoke(env, "keys", "rotate")
+    with sqlite3.connect(settings.data_dir / "dashcore.db") as connection:
+        connection.execute(f"UPDATE audit_events SET {edit} WHERE seq = 2")  # noqa: S608
+
+    broken = CliRunner().invoke(cli, ["audit", "verify"], env=env)
+
+    assert broken.exit_code == 1, broken.output
+    assert broken.exception is None or isinstance(broken.exception, SystemExit)
+    assert "BROKEN" in broken.output and "at seq 2" in broken.output
+    assert "cannot be read back" in broken.output
+
+
 def test_generate_refuses_to_overwrite_and_prints_env_values(env: dict[str, str]) -> None:
     assert invoke(env, "keys", "generate").exit_code == 0
     again = CliRunner().invoke(cli, ["keys", "generate"], env=env)

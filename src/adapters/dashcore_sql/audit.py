@@ -6,8 +6,19 @@ import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any, Final
+from uuid import UUID
 
-from sqlalchemy import RowMapping, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import (
+    RowMapping,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 
 from dashcore.domain.audit import (
     GENESIS_HASH,
@@ -21,6 +32,7 @@ from dashcore.domain.audit import (
 from dashcore.domain.errors import AuditChainBroken, DashcoreError
 from dashcore.ports.audit import AuditLog
 from dashcore_sql.tables import audit_chain_heads, audit_events
+from dashcore_sql.types import stored_instant
 from dashcore_sql.uow import SqlUnitOfWork
 from dashcore_sql.upserts import ConflictInsert, conflict_insert
 
@@ -129,7 +141,7 @@ class SqlAuditLog(AuditLog):
         return record
 
     async def records(self) -> AsyncIterator[RecordedAuditEvent]:
-        page = select(audit_events).order_by(_events.chain, _events.seq).limit(self._page_size)
+        page = select(*_AS_STORED).order_by(_events.chain, _events.seq).limit(self._page_size)
         query = page
         while True:
             rows = (await self._uow.execute(query)).mappings().all()
@@ -203,12 +215,22 @@ def _event_row(record: RecordedAuditEvent) -> dict[str, Any]:
     }
 
 
+_PARSED: Final = frozenset({"id", "occurred_at"})
+_AS_STORED: Final = [
+    type_coerce(column, String()).label(column.name) if column.name in _PARSED else column
+    for column in audit_events.c
+]
+"""The columns as the driver gives them: an id or instant edited into text that is not one
+must read as a broken link (:func:`_recorded`), not fail inside SQLAlchemy's row processing."""
+
+
 def _recorded(row: RowMapping) -> RecordedAuditEvent:
     """Rebuild the event exactly as appended; a row that no longer reads back is tampering."""
     try:
+        raw_id = row["id"]
         event = AuditEvent(
-            id=row["id"],
-            occurred_at=row["occurred_at"],
+            id=raw_id if isinstance(raw_id, UUID) else UUID(raw_id),
+            occurred_at=stored_instant(row["occurred_at"]),
             action=row["action"],
             outcome=AuditOutcome(row["outcome"]),
             actor=row["actor"],

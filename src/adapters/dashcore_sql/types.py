@@ -18,7 +18,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from dashcore.domain.money import to_decimal
 from dashcore.domain.time import ensure_utc
 
-__all__ = ["ExactDecimal", "UtcDateTime"]
+__all__ = ["ExactDecimal", "UtcDateTime", "stored_instant"]
 
 _SQLITE_INSTANT_WIDTH = len("2026-01-01T09:00:00.000000+00:00")
 
@@ -75,7 +75,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return instant.isoformat(timespec="microseconds") if dialect.name == "sqlite" else instant
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return ensure_utc(instant)
+        return None if value is None else stored_instant(value)
+
+
+def stored_instant(value: str | datetime) -> datetime:
+    """An instant as the driver gives it back (ISO 8601 text on SQLite, a datetime on
+    PostgreSQL), in UTC; ``ValueError`` for text that is not one."""
+    return ensure_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)

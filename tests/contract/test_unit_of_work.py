@@ -161,6 +161,25 @@ async def test_a_database_without_the_codes_tables_says_to_migrate(
     assert "dashcore migrate up" in raised.value.message
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [({"database": "no_such_database"}, "database_missing"),
+     ({"username": "no_such_role"}, "database_access_denied")],
+)  # fmt: skip
+async def test_a_database_url_naming_what_the_server_refuses_says_which(
+    postgres_url: str, change: dict[str, str], code: str
+) -> None:
+    engine = create_engine(normalize_url(postgres_url).set(**change))
+    try:
+        with pytest.raises(DependencyUnavailable) as raised:
+            async with unit_of_work(engine) as uow:
+                await uow.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert (raised.value.code, raised.value.dependency) == (code, "database")
+
+
 async def test_the_probe_passes_on_a_live_database(sql_engine: AsyncEngine) -> None:
     probe = SqlDatabaseProbe(sql_engine)
     assert probe.name == "database"

@@ -11,7 +11,8 @@ No SQLAlchemy, asyncpg or sqlite3 exception leaves ``dashcore_sql``:
 - a database without dashcore's tables or columns (never migrated, or migrated to an older
   revision than the code) is that too, with code ``database_not_migrated`` and a message
   that says to run ``dashcore migrate up``: "unavailable" alone sends an operator looking
-  for a network fault;
+  for a network fault; so is a database the URL names that does not exist
+  (``database_missing``) or that refuses its user or password (``database_access_denied``);
 - an error raised while binding a value is re-raised as itself: a domain error for a refused
   value (a naive datetime, a float amount), a ``TypeError`` for a programming mistake;
 - anything else is a ``DashcoreError`` with code ``database_error`` (a defect, not the caller's).
@@ -134,6 +135,8 @@ CONSTRAINT_CONFLICTS: Final[Mapping[str, tuple[str, str]]] = {
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 _RACE_SQLSTATE_CLASS = "40"
 _MISSING_SCHEMA_SQLSTATES = ("42P01", "42703")  # undefined table, undefined column
+_MISSING_DATABASE_SQLSTATE = "3D000"  # invalid catalog name
+_ACCESS_DENIED_SQLSTATE_CLASS = "28"  # invalid authorization specification
 _SQLITE_MISSING_SCHEMA = re.compile(r"^no such (?:table|column): ")
 _SQLITE_COLUMNS = re.compile(r"(?:UNIQUE|PRIMARY KEY) constraint failed: (.+)$")
 _SQLITE_NAMED = re.compile(r"CHECK constraint failed: (\w+)")
@@ -192,6 +195,19 @@ def translate_error(error: Exception) -> Exception:
                 "`dashcore migrate up`.",
                 dependency=DATABASE,
                 code="database_not_migrated",
+            )
+        if sqlstate == _MISSING_DATABASE_SQLSTATE:
+            return DependencyUnavailable(
+                "The database named in the database URL does not exist: create it, then run "
+                "`dashcore migrate up`.",
+                dependency=DATABASE,
+                code="database_missing",
+            )
+        if sqlstate.startswith(_ACCESS_DENIED_SQLSTATE_CLASS):
+            return DependencyUnavailable(
+                "The database refused the user or password of the database URL.",
+                dependency=DATABASE,
+                code="database_access_denied",
             )
         if (
             error.connection_invalidated

@@ -99,3 +99,13 @@ async def test_every_api_operation_has_a_row_in_the_api_doc(
     openapi_paths: dict[str, Any],
 ) -> None:
     assert set(_responses(openapi_paths)) - set(documented_routes()) == set()
+
+
+async def test_the_portfolio_names_its_cost_methods(openapi_paths: dict[str, Any]) -> None:
+    (method,) = [
+        parameter
+        for parameter in openapi_paths["/api/v1/portfolio"]["get"]["parameters"]
+        if parameter["name"] == "method"
+    ]
+    assert method["schema"]["enum"] == ["fifo", "lifo", "average"]
+    assert method["schema"]["default"] == "fifo"

@@ -23,7 +23,7 @@ from dashcore.application.portfolio import (
     QuoteReport,
 )
 from dashcore.domain.instruments import InstrumentKey
-from dashcore.domain.ledger import PnlTotals, PositionPnl
+from dashcore.domain.ledger import CostMethod, PnlTotals, PositionPnl
 from dashcore.domain.money import Money
 from dashcore_http.authentication import principal
 from dashcore_http.di import inject
@@ -132,7 +132,9 @@ class PortfolioController(Controller):
         self,
         request: Request[Any, Any, Any],
         get_portfolio: FromDishka[GetPortfolio],
-        method: Annotated[str, QueryParameter(max_length=16)] = "fifo",
+        method: Annotated[
+            str, QueryParameter(max_length=16, enum=[method.value for method in CostMethod])
+        ] = "fifo",
         account: Annotated[str | None, QueryParameter(max_length=64)] = None,
     ) -> PortfolioView:
         user_id = principal(request).subject

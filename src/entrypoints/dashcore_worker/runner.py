@@ -66,6 +66,13 @@ async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool)
             "dashcore worker takes jobs from Redis: set DASHCORE_REDIS_URL (without it, the API "
             "process runs the jobs and the schedules itself)"
         )
+    if settings.broker_sandboxes:
+        _log.warning(
+            "worker_sandboxes_private",
+            detail="the broker sandboxes live inside each process: this worker's know none of "
+            "the API's logins, so its syncs, refreshes and order polls are refused and mark "
+            "connections needs_reauth; serve a shared sandbox (dashcore sandbox serve) instead",
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -12,6 +12,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dashcore.domain.errors import DependencyUnavailable
 from dashcore.domain.secrecy import REDACTED
 from dashcore_app.logging import configure_logging, scrub
 from dashcore_app.settings import LogFormat, Settings
@@ -88,6 +89,19 @@ def test_no_planted_secret_reaches_the_rendered_line(
     json.loads(line)
     for secret in planted:
         assert secret not in line
+
+
+def test_a_logged_domain_error_keeps_its_code(render: Callable[[], list[str]]) -> None:
+    """``repr`` of a domain error names its code without a ``code=`` pair, which the
+    redactor would take for an OAuth code."""
+    error = DependencyUnavailable(
+        "The database is not migrated.", dependency="database", code="database_not_migrated"
+    )
+    structlog.get_logger("test").warning("dependency_unavailable", error=repr(error))
+    (line,) = [line for line in render() if '"dependency_unavailable"' in line]
+    assert json.loads(line)["error"] == (
+        "DependencyUnavailable[database_not_migrated]('The database is not migrated.')"
+    )
 
 
 @given(token=jwts, secret=secrets_)

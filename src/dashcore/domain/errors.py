@@ -64,7 +64,8 @@ class DashcoreError(Exception):
         super().__init__(self.message)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+        # No ``code=``: the log redactor takes a ``code=`` pair for an OAuth or one-time code.
+        return f"{type(self).__name__}[{self.code}]({self.message!r})"
 
 
 @dataclass(frozen=True, slots=True)

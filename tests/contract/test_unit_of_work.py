@@ -154,6 +154,7 @@ async def test_an_unreachable_database_is_dependency_unavailable() -> None:
 async def test_a_database_without_the_codes_tables_says_to_migrate(
     sql_engine: AsyncEngine, statement: str
 ) -> None:
+    await migrate(sql_engine)  # the tables exist; the statement names what does not
     with pytest.raises(DependencyUnavailable) as raised:
         async with unit_of_work(sql_engine) as uow:
             await uow.execute(text(statement))
@@ -180,10 +181,19 @@ async def test_a_database_url_naming_what_the_server_refuses_says_which(
     assert (raised.value.code, raised.value.dependency) == (code, "database")
 
 
-async def test_the_probe_passes_on_a_live_database(sql_engine: AsyncEngine) -> None:
+async def test_the_probe_passes_on_a_live_migrated_database(sql_engine: AsyncEngine) -> None:
+    await migrate(sql_engine)
     probe = SqlDatabaseProbe(sql_engine)
     assert probe.name == "database"
     await probe.check(timeout=5)
+
+
+async def test_the_probe_fails_on_a_database_that_was_never_migrated(
+    sql_engine: AsyncEngine,
+) -> None:
+    with pytest.raises(DependencyUnavailable) as raised:
+        await SqlDatabaseProbe(sql_engine).check(timeout=5)
+    assert (raised.value.code, raised.value.dependency) == ("database_not_migrated", "database")
 
 
 @pytest.mark.parametrize(

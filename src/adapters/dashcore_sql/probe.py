@@ -1,4 +1,4 @@
-"""Readiness of the database: can we run ``SELECT 1`` in time?"""
+"""Readiness of the database: does it answer in time, with dashcore's tables in place?"""
 
 from __future__ import annotations
 
@@ -14,9 +14,14 @@ from dashcore_sql.errors import DATABASE, database_errors
 __all__ = ["SqlDatabaseProbe"]
 
 
+_REVISION = text("SELECT version_num FROM alembic_version")
+
+
 class SqlDatabaseProbe(DependencyProbe):
-    """The database is ready when a fresh or pooled connection answers ``SELECT 1`` within
-    ``timeout`` seconds; otherwise ``DependencyUnavailable(dependency="database")``."""
+    """The database is ready when a fresh or pooled connection reads its schema revision
+    within ``timeout`` seconds; otherwise ``DependencyUnavailable(dependency="database")``,
+    with code ``database_not_migrated`` when it was never migrated (or downgraded to base):
+    a load balancer must not send requests that would all fail so."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -30,8 +35,14 @@ class SqlDatabaseProbe(DependencyProbe):
             async with asyncio.timeout(timeout):
                 with database_errors():
                     async with self._engine.connect() as connection:
-                        await connection.execute(text("SELECT 1"))
+                        revision = (await connection.execute(_REVISION)).scalar()
         except TimeoutError as exc:
             raise DependencyUnavailable(
                 "The database did not answer in time.", dependency=DATABASE
             ) from exc
+        if revision is None:
+            raise DependencyUnavailable(
+                "The database is not migrated: run `dashcore migrate up`.",
+                dependency=DATABASE,
+                code="database_not_migrated",
+            )

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore_sql import create_engine, upgrade
+from tests.services import database_url
 
 __all__ = ["migrate"]
 
@@ -65,7 +66,7 @@ def _dsn(engine: AsyncEngine) -> str:
 async def _replay_postgres(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
-    script = await _postgres_template(engine)
+    script = await _postgres_template()
     admin = await asyncpg.connect(_dsn(engine))
     try:
         await admin.execute(script.replace("{schema}", schema))
@@ -73,13 +74,17 @@ async def _replay_postgres(engine: AsyncEngine) -> None:
         await admin.close()
 
 
-async def _postgres_template(engine: AsyncEngine) -> str:
+async def _postgres_template() -> str:
     """The DDL of a migrated schema with ``{schema}`` where its name goes, made once: a
-    template schema is migrated, printed by ``pg_dump`` and dropped."""
+    template schema is migrated, printed by ``pg_dump`` and dropped. It is made on the test
+    database's own URL (``tests.services.database_url``), not the test's engine: that engine
+    may log in as a role that cannot create schemas, and whichever test comes first in a
+    process must not decide whether the template can be made."""
     global _postgres_script
     if _postgres_script is not None:
         return _postgres_script
     template = f"tmpl_{uuid.uuid4().hex[:16]}"
+    engine = create_engine(database_url())
     admin = await asyncpg.connect(_dsn(engine))
     try:
         await admin.execute(f'CREATE SCHEMA "{template}"')
@@ -93,6 +98,7 @@ async def _postgres_template(engine: AsyncEngine) -> str:
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{template}" CASCADE')
         await admin.close()
+        await engine.dispose()
     statements = [
         line
         for line in dumped.splitlines()

@@ -14,6 +14,7 @@ from dashcore.application.sync import (
     RunSync,
     ScheduleSyncs,
 )
+from dashcore.domain.aggregation import ACTIVE_SYNC_STATUSES
 from dashcore.domain.errors import InvalidInput
 from dashcore_worker.registry import job_task
 
@@ -24,21 +25,26 @@ _log = structlog.get_logger("dashcore_worker")
 
 @job_task(SYNC_TASK)
 async def sync_connection(run_id: str, run: FromDishka[RunSync]) -> None:
-    """Run one queued sync (a duplicate delivery, or a run another worker holds, is a no-op);
-    a failed sync is recorded on its run, and the job succeeds."""
+    """Run one queued sync (a duplicate delivery, or a run another worker holds, is a no-op,
+    logged ``sync_run_skipped``); a failed sync is recorded on its run, and the job succeeds."""
     try:
         identifier = UUID(run_id)
     except ValueError:
         raise InvalidInput("Not a sync run id.", field="run_id") from None
     ended = await run(identifier)
-    if ended is not None:
-        _log.info(
-            "sync_run_ended",
-            run_id=run_id,
-            status=ended.status.value,
-            error=None if ended.error is None else ended.error.code,
-            suspicious=ended.is_suspicious,
-        )
+    if ended is None:
+        return
+    if ended.status in ACTIVE_SYNC_STATUSES:
+        # A duplicate delivery, or the run another worker holds: that worker ends it.
+        _log.info("sync_run_skipped", run_id=run_id, status=ended.status.value)
+        return
+    _log.info(
+        "sync_run_ended",
+        run_id=run_id,
+        status=ended.status.value,
+        error=None if ended.error is None else ended.error.code,
+        suspicious=ended.is_suspicious,
+    )
 
 
 @job_task("sync_connections")

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
-from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, KITE_API_KEY
+from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, KITE_API_KEY, SCHWAB_APP_KEY
 from dashcore_cli import cli
+from dashcore_cli.sandbox import REDIRECT_URI_ENV, groww_app, schwab_app
 from tests.integration.test_serve import free_port, wait_ready
 
 DASHCORE = [sys.executable, "-m", "dashcore_cli"]
@@ -76,3 +78,18 @@ def test_serve_runs_one_sandbox_over_http_until_interrupted(tmp_path: Path) -> N
     assert KITE_API_KEY in output
     assert GROWW_API_KEY not in output
     assert "sandbox-in (number SB0001, CASH)" in output
+
+
+def test_serve_takes_the_redirect_uri_of_a_dashcore_deployment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deployment whose workers reach one shared sandbox registers its own callback."""
+    callback = "http://localhost:8000/api/v1/providers/callback/schwab"
+    monkeypatch.setenv(REDIRECT_URI_ENV, callback)
+    assert schwab_app().apps.get(SCHWAB_APP_KEY).redirect_uri == callback  # type: ignore[union-attr]
+    assert groww_app() is not None  # Groww has no redirect: the setting does not reach it
+    refused = CliRunner().invoke(
+        cli, ["sandbox", "serve", "groww", "--redirect-uri", callback], env={REDIRECT_URI_ENV: ""}
+    )
+    assert refused.exit_code == 2
+    assert "groww has no redirect URI" in refused.output

@@ -9,6 +9,8 @@ the base URL, the sandbox's public test credentials and the seeded account. Cont
 
 from __future__ import annotations
 
+import os
+
 import click
 from granian import Granian
 from granian.constants import Interfaces, Loops
@@ -63,9 +65,19 @@ _CREDENTIALS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+REDIRECT_URI_ENV = "DASHCORE_SANDBOX_REDIRECT_URI"
+"""How ``serve --redirect-uri`` reaches the factory in granian's worker process."""
+_REDIRECTED = ("schwab", "zerodha", "upstox")
+"""The sandboxes whose login sends the browser back to a registered redirect URI."""
+
+
 def _standalone(key: str) -> BrokerSandbox:
-    """One broker's sandbox as people use it: system clock, consent page, seeded market."""
-    return create_sandboxes(SystemClock(), consent=ConsentMode.PAGE)[key]
+    """One broker's sandbox as people use it: system clock, consent page, seeded market, and
+    the redirect URI ``serve --redirect-uri`` registered (else the documented default)."""
+    uri = os.environ.get(REDIRECT_URI_ENV) if key in _REDIRECTED else None
+    return create_sandboxes(
+        SystemClock(), consent=ConsentMode.PAGE, redirect_uris={key: uri} if uri else None
+    )[key]
 
 
 def schwab_app() -> BrokerSandbox:
@@ -122,14 +134,28 @@ def list_sandboxes() -> None:
     type=click.IntRange(1, 65535),
     help="Default: schwab 8301, zerodha 8302, upstox 8303, groww 8304.",
 )
-def serve(broker: str, host: str, port: int | None) -> None:
+@click.option(
+    "--redirect-uri",
+    default=None,
+    help="The redirect URI the sandbox's app registers (schwab, zerodha, upstox): a dashcore "
+    "deployment's callback, <base>/api/v1/providers/callback/<broker>.",
+)
+def serve(broker: str, host: str, port: int | None, redirect_uri: str | None) -> None:
     """Serve one broker's sandbox over HTTP until interrupted."""
+    if redirect_uri is not None:
+        if broker not in _REDIRECTED:
+            raise click.UsageError(f"{broker} has no redirect URI: its login needs no browser.")
+        os.environ[REDIRECT_URI_ENV] = redirect_uri
     bind_port = port or DEFAULT_PORTS[broker]
     check_listen(host, bind_port)
     shown_host = "localhost" if host in {"0.0.0.0", "::"} else host  # noqa: S104
     base = f"http://{shown_host}:{bind_port}"
     click.echo(f"{broker} sandbox on {base}")
-    click.echo("\n".join(f"  {label:<13} {value}" for label, value in _CREDENTIALS[broker]))
+    credentials = [
+        (label, redirect_uri if redirect_uri and label.startswith("redirect") else value)
+        for label, value in _CREDENTIALS[broker]
+    ]
+    click.echo("\n".join(f"  {label:<13} {value}" for label, value in credentials))
     click.echo("\n".join(_describe(_standalone(broker))))
     click.echo(f"  controls      {base}{CONTROL_PREFIX}/faults, /prices, /end-of-day, /settings")
     Granian(

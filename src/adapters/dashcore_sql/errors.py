@@ -44,6 +44,7 @@ __all__ = [
     "DATABASE",
     "constraint_name",
     "database_errors",
+    "not_migrated",
     "translate_error",
 ]
 
@@ -190,12 +191,7 @@ def translate_error(error: Exception) -> Exception:
         if sqlstate.startswith(_RACE_SQLSTATE_CLASS):
             return Conflict("A concurrent change got there first; retry.", code="concurrent_update")
         if sqlstate in _MISSING_SCHEMA_SQLSTATES or _SQLITE_MISSING_SCHEMA.match(str(error.orig)):
-            return DependencyUnavailable(
-                "The database is not migrated to this version of dashcore: run "
-                "`dashcore migrate up`.",
-                dependency=DATABASE,
-                code="database_not_migrated",
-            )
+            return not_migrated()
         if sqlstate == _MISSING_DATABASE_SQLSTATE:
             return DependencyUnavailable(
                 "The database named in the database URL does not exist: create it, then run "
@@ -220,6 +216,15 @@ def translate_error(error: Exception) -> Exception:
     if isinstance(error, PoolTimeoutError | OSError | TimeoutError):
         return DependencyUnavailable("The database is unavailable.", dependency=DATABASE)
     return DashcoreError("The database rejected a statement.", code="database_error")
+
+
+def not_migrated() -> DependencyUnavailable:
+    """A database without this version's tables: the operator runs ``dashcore migrate up``."""
+    return DependencyUnavailable(
+        "The database is not migrated to this version of dashcore: run `dashcore migrate up`.",
+        dependency=DATABASE,
+        code="database_not_migrated",
+    )
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.errors import DependencyUnavailable
 from dashcore.ports.health import DependencyProbe
-from dashcore_sql.errors import DATABASE, database_errors
+from dashcore_sql.errors import DATABASE, database_errors, not_migrated
 
 __all__ = ["SqlDatabaseProbe"]
 
@@ -41,8 +41,4 @@ class SqlDatabaseProbe(DependencyProbe):
                 "The database did not answer in time.", dependency=DATABASE
             ) from exc
         if revision is None:
-            raise DependencyUnavailable(
-                "The database is not migrated: run `dashcore migrate up`.",
-                dependency=DATABASE,
-                code="database_not_migrated",
-            )
+            raise not_migrated()

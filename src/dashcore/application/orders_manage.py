@@ -4,10 +4,10 @@ Rules:
 - Only the owner may change or cancel an order (another user's id is a 404); a final order, or
   one that has not reached the broker yet (``pending_submit``, ``unknown``), cannot be changed
   (``Conflict``).
-- The order's connection must still be usable and allowed to trade, as for placing one: a
-  connection deleted, disconnected or past its token's end is ``ReauthRequired``
-  ``connection_not_usable`` (connect again, or change the order at the broker), a read-only
-  one ``Forbidden`` ``connection_cannot_trade``; nothing reaches the broker.
+- The order's connection must still be usable and allowed to trade, by the rule that places
+  one (:func:`~dashcore.application.orders_place.ensure_tradable`); a deleted connection is
+  ``ReauthRequired`` ``connection_not_usable`` too (connect again, or change the order at the
+  broker). Nothing reaches the broker then.
 - A modification is checked locally first (positive, on the tick, whole lots), then sent; the
   order takes what the broker answers, including a new broker id where the broker replaces the
   order on modify (Schwab). A broker refusal is raised as the broker's error and changes nothing.
@@ -22,9 +22,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from dashcore.application.orders import BrokerAccess, OrderJournal, Trader, order_not_found
+from dashcore.application.orders_place import ensure_tradable
 from dashcore.domain.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     OrderStateUnknown,
@@ -69,17 +69,13 @@ class LiveOrders:
         if order.is_final or order.broker_order_id is None:
             raise Conflict(_unchangeable(order), code="order_not_changeable")
         connection = await self._connections.get(order.connection_id)
-        if connection is None or not connection.is_usable(self._clock.now()):
+        if connection is None:
             raise ReauthRequired(
-                "The connection this order was placed through needs you to sign in at the "
-                "provider again (or change the order at the broker).",
+                "The connection this order was placed through is gone: connect again, or "
+                "change the order at the broker.",
                 code="connection_not_usable",
             )
-        if not connection.can_trade:
-            raise Forbidden(
-                "This order's connection may only read: connect it again with trading allowed.",
-                code="connection_cannot_trade",
-            )
+        ensure_tradable(connection, self._clock.now())
         session = await self._brokers.session(order.provider, order.connection_id)
         await self._uow.rollback()  # no transaction open while the broker answers
         return order, session, order.broker_order_id

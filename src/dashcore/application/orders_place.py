@@ -77,7 +77,7 @@ from dashcore.ports.providers import ProviderConnectionRepository
 from dashcore.ports.trading import IdempotencyRepository, OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
-__all__ = ["PlaceOrder", "Placement", "PreviewOrder", "trading_connection"]
+__all__ = ["PlaceOrder", "Placement", "PreviewOrder", "ensure_tradable", "trading_connection"]
 
 _REFUSALS = (InvalidInput, NotSupported, Conflict, RateLimited, NotFound)
 """Broker answers that prove the order does not exist at the broker."""
@@ -90,6 +90,14 @@ async def trading_connection(
     connection = await connections.get(connection_id)
     if connection is None or connection.user_id != trader.user_id:
         raise NotFound("No such connection.", code="connection_not_found")
+    ensure_tradable(connection, now)
+    return connection
+
+
+def ensure_tradable(connection: ProviderConnection, now: datetime) -> None:
+    """The rule for every order a connection sends (placing, changing, cancelling): allowed to
+    trade (``Forbidden`` ``connection_cannot_trade``) and usable now (``ReauthRequired``
+    ``connection_not_usable``)."""
     if not connection.can_trade:
         raise Forbidden(
             "This connection may only read: connect it again with trading allowed.",
@@ -100,7 +108,6 @@ async def trading_connection(
             "This connection needs you to sign in at the provider again.",
             code="connection_not_usable",
         )
-    return connection
 
 
 @dataclass(frozen=True, slots=True)

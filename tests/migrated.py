@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dashcore_sql import create_engine, upgrade
 from tests.services import database_url
 
-__all__ = ["migrate"]
+__all__ = ["migrate", "migrate_database"]
 
 _templates = tempfile.TemporaryDirectory(prefix="dashcore-migrated-")
 _sqlite_template: Path | None = None
@@ -42,6 +42,16 @@ async def migrate(engine: AsyncEngine) -> None:
         await upgrade(engine)
     else:
         await _replay_postgres(engine)
+
+
+async def migrate_database(url: str, schema: str | None = None) -> None:
+    """:func:`migrate` the empty database at ``url`` (``schema`` on PostgreSQL) through an
+    engine of its own, disposed of after."""
+    engine = create_engine(url, schema=schema)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _copy_sqlite(engine: AsyncEngine) -> None:

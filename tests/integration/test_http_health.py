@@ -19,7 +19,7 @@ from dashcore_security import KeyRing
 from dashcore_sql import create_engine
 from tests.conftest import PostgresSchema
 from tests.integration.conftest import AppClient, LifespanFailed
-from tests.migrated import migrate
+from tests.migrated import migrate_database
 
 
 class NeverAnswers(DependencyProbe):
@@ -68,7 +68,7 @@ async def test_ready_on_memory_has_nothing_to_check(
 
 async def test_ready_on_sqlite(serve: AppClient, memory_settings: Settings, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/dash.db"
-    await migrated(url)
+    await migrate_database(url)
     async with serve(replace(memory_settings, database_url=url)) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 200
@@ -86,14 +86,6 @@ async def test_a_database_never_migrated_is_not_ready(
     assert response.json()["checks"] == {"database": "unavailable"}
 
 
-async def migrated(url: str, schema: str | None = None) -> None:
-    engine = create_engine(url, schema=schema)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 async def test_ready_on_postgresql_and_redis(
@@ -105,7 +97,7 @@ async def test_ready_on_postgresql_and_redis(
     settings = replace(
         memory_settings, database_url=postgres_schema.url, redis_url=redis_server_url
     )
-    await migrated(postgres_schema.url, postgres_schema.schema)
+    await migrate_database(postgres_schema.url, postgres_schema.schema)
     async with serve(settings, engine_in_schema(postgres_schema.schema)) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 200

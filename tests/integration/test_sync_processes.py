@@ -39,11 +39,10 @@ from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox import create_sandboxes
 from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.faults import FaultKind, FaultRule
-from dashcore_sql import create_engine
 from dashcore_system import SystemClock
 from tests.conftest import PostgresSchema
 from tests.integration.test_http_health import engine_in_schema
-from tests.migrated import migrate
+from tests.migrated import migrate_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -82,9 +81,7 @@ async def settings(
     redis_server_url: str,
     redis_prefix: str,
 ) -> Settings:
-    engine = create_engine(postgres_schema.url, schema=postgres_schema.schema)
-    await migrate(engine)
-    await engine.dispose()
+    await migrate_database(postgres_schema.url, postgres_schema.schema)
     return replace(
         memory_settings,
         database_url=postgres_schema.url,

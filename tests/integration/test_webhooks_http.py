@@ -30,7 +30,7 @@ from dashcore_sql.tables import webhook_events
 from tests.conftest import PostgresSchema
 from tests.integration.conftest import _Lifespan
 from tests.integration.test_http_health import engine_in_schema
-from tests.migrated import migrate
+from tests.migrated import migrate_database
 
 pytestmark = pytest.mark.postgres
 
@@ -127,9 +127,7 @@ async def serving(
 async def served(
     webhook_settings: Settings, postgres_schema: PostgresSchema
 ) -> AsyncIterator[Served]:
-    engine = create_engine(postgres_schema.url, schema=postgres_schema.schema)
-    await migrate(engine)
-    await engine.dispose()
+    await migrate_database(postgres_schema.url, postgres_schema.schema)
     async with serving(webhook_settings, postgres_schema.schema) as (client, core):
         yield Served(client, core, postgres_schema)
 

@@ -13,12 +13,11 @@ from dishka import AsyncContainer, Provider
 from dashcore_app.settings import Settings
 from dashcore_http import create_app
 from dashcore_http.di import CONTAINER_STATE_KEY
-from dashcore_sql import create_engine
 from tests.conftest import PostgresSchema
 from tests.integration.conftest import _Lifespan
 from tests.integration.identity.support import Mailbox
 from tests.integration.test_http_health import engine_in_schema
-from tests.migrated import migrate
+from tests.migrated import migrate_database
 
 BACKENDS = [
     "memory",
@@ -64,9 +63,7 @@ class Served:
 async def served(backend: Backend, mailbox: Mailbox) -> AsyncIterator[Served]:
     overrides: list[Provider] = [mailbox]
     if backend.schema is not None:
-        engine = create_engine(backend.settings.database_url, schema=backend.schema)
-        await migrate(engine)
-        await engine.dispose()
+        await migrate_database(backend.settings.database_url, backend.schema)
         overrides.append(engine_in_schema(backend.schema))
     app = create_app(backend.settings, *overrides)
     async with _Lifespan(app):

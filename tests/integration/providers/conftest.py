@@ -12,9 +12,8 @@ import pytest
 from dashcore_app.brokers import BrokerSandboxes
 from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox import ConsentMode
-from dashcore_sql import create_engine
 from tests.integration.identity.conftest import Backend, Served, backend, mailbox, served
-from tests.migrated import migrate
+from tests.migrated import migrate_database
 
 __all__ = ["Backend", "Served", "backend", "embedded_backend", "mailbox", "sandboxes", "served"]
 
@@ -23,9 +22,7 @@ __all__ = ["Backend", "Served", "backend", "embedded_backend", "mailbox", "sandb
 async def embedded_backend(memory_settings: Settings, tmp_path: Path) -> Backend:
     """The embedded default: a migrated SQLite file, sessions and locks in the process."""
     url = f"sqlite+aiosqlite:///{tmp_path}/dashcore.db"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
+    await migrate_database(url)
     return Backend(replace(memory_settings, database_url=url))
 
 

@@ -122,6 +122,40 @@ def test_rotate_reencrypt_then_remove_the_old_key(env: dict[str, str]) -> None:
     assert audit.exit_code == 0 and "intact" in audit.output
 
 
+def test_production_leaves_a_development_ring_by_rotating_reencrypting_and_removing(
+    env: dict[str, str],
+) -> None:
+    """The key marks itself, not the ring: once `keys rotate` has made a real key active,
+    production starts (warning while the development key still decrypts), and removing that
+    key ends the warning. No DASHCORE_ALLOW_DEVELOPMENT_KEYS is needed on the way."""
+    production = {**env, "DASHCORE_ENV": "production", "DASHCORE_MAILER": "smtp"}
+    assert invoke(env, "keys", "generate", "--development").exit_code == 0
+    assert invoke(env, "keys", "signing", "generate").exit_code == 0
+    invoke(production, "migrate", "up")
+    development_key = KeyRing.load(settings_for(env).vault_key_file).active_id
+    asyncio.run(seal_secrets(settings_for(env), 3))
+
+    refused = CliRunner().invoke(cli, ["serve"], env=production)
+    assert refused.exit_code == 1
+    assert f"the active vault key {development_key} was made for development" in refused.output
+
+    assert invoke(production, "keys", "rotate").exit_code == 0
+    assert "seals 3  (development key)" in invoke(production, "keys", "list").output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        warned = CliRunner().invoke(cli, ["serve", "--port", port], env=production)
+        assert "cannot listen" in warned.output  # the key checks passed; the port stopped it
+        assert f"development vault key(s) {development_key} still decrypt" in warned.output
+
+        assert invoke(production, "keys", "reencrypt").exit_code == 0
+        assert invoke(production, "keys", "remove", development_key).exit_code == 0
+        clean = CliRunner().invoke(cli, ["serve", "--port", port], env=production)
+        assert "cannot listen" in clean.output and "development" not in clean.output
+    assert asyncio.run(reveal_all(settings_for(env), 3)) == [b"token-0", b"token-1", b"token-2"]
+
+
 def test_audit_verify_names_the_first_tampered_event(env: dict[str, str]) -> None:
     settings = settings_for(env)
     invoke(env, "keys", "generate")

@@ -129,7 +129,8 @@ def test_embedded_default_leaves_configured_signing_keys_alone(env: dict[str, st
 def test_production_creates_nothing_and_refuses_development_signing_keys(
     env: dict[str, str],
 ) -> None:
-    production = Settings.from_env({**env, "DASHCORE_ENV": "production", "DASHCORE_MAILER": "smtp"})
+    production_env = {**env, "DASHCORE_ENV": "production", "DASHCORE_MAILER": "smtp"}
+    production = Settings.from_env(production_env)
     assert not ensure_development_keys(production)
     assert not production.signing_key_file.exists()
     with pytest.raises(StartupError, match="keys signing generate"):
@@ -140,6 +141,10 @@ def test_production_creates_nothing_and_refuses_development_signing_keys(
     path = production.signing_key_file
     allowed = load_signing_keys(None, path, production=True, allow_development=True)
     assert allowed.development
+    assert invoke(production_env, "migrate", "up").exit_code == 0  # a rotation is audited
+    assert invoke(production_env, "keys", "signing", "rotate").exit_code == 0
+    rotated = load_signing_key_ring(production)  # the development key verifies until it retires
+    assert not rotated.development and len(rotated.keys) == 2
 
 
 def test_invalid_env_value_is_a_startup_error_without_the_secret(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_file_round_trip_is_private_and_drops_retired_keys(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
     loaded = SigningKeyRing.load(path, now=clock.now())
-    assert loaded == rotated and loaded.development
+    assert loaded == rotated and loaded.keys[ring.active_id].development
     assert (
         loaded.active.public_key.public_bytes_raw() == rotated.active.public_key.public_bytes_raw()
     )
@@ -149,10 +149,27 @@ def test_a_missing_file_is_reported_as_missing(tmp_path: Path) -> None:
         SigningKeyRing.load(tmp_path / "absent.json")
 
 
-def test_the_development_flag_is_kept_by_rotation(clock: FakeClock) -> None:
+def test_rotation_takes_a_ring_off_its_development_key(clock: FakeClock) -> None:
     ring = SigningKeyRing.generate(development=True, now=clock.now())
-    assert ring.rotate(overlap=OVERLAP, now=clock.now()).development
+    assert ring.development
+    rotated = ring.rotate(overlap=OVERLAP, now=clock.now())
+    assert not rotated.development
+    assert rotated.keys[ring.active_id].development  # it still verifies, marked, until it retires
     assert not SigningKeyRing.generate(now=clock.now()).development
+
+
+def test_a_file_marked_as_a_whole_development_ring_marks_every_key(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "signing.json"
+    SigningKeyRing.generate(now=clock.now()).rotate(overlap=OVERLAP, now=clock.now()).save(path)
+    document = json.loads(path.read_text())
+    document["development"] = True
+    for item in document["keys"]:
+        del item["development"]
+    path.write_text(json.dumps(document))
+    loaded = SigningKeyRing.load(path, now=clock.now())
+    assert all(key.development for key in loaded.keys.values())
 
 
 def test_private_material_stays_out_of_reprs(clock: FakeClock, tmp_path: Path) -> None:
@@ -197,5 +214,5 @@ def test_the_ring_file_is_json_with_no_public_key_needed(tmp_path: Path, clock: 
     path = tmp_path / "signing.json"
     SigningKeyRing.generate(now=clock.now()).save(path)
     document = json.loads(path.read_text())
-    assert set(document) == {"active", "development", "keys"}
-    assert set(document["keys"][0]) == {"id", "key", "created_at", "retire_after"}
+    assert set(document) == {"active", "keys"}
+    assert set(document["keys"][0]) == {"id", "key", "created_at", "retire_after", "development"}

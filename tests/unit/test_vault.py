@@ -1,5 +1,6 @@
 """AES-256-GCM vault and key ring (security.md CRYPTO-1, CRYPTO-2)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,14 +73,36 @@ def test_garbage_is_not_a_ciphertext() -> None:
 
 def test_key_file_round_trip_is_private(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "vault.json"
-    ring = KeyRing.generate(development=True).rotate()
+    first = KeyRing.generate(development=True)
+    ring = first.rotate()
     ring.save(path)
     assert path.stat().st_mode & 0o777 == 0o600
     loaded = KeyRing.load(path)
-    assert loaded.active_id == ring.active_id and loaded.development
+    assert loaded.active_id == ring.active_id
     assert {k: v.material for k, v in loaded.keys.items()} == {
         k: v.material for k, v in ring.keys.items()
     }
+    assert loaded.development_key_ids == (first.active_id,)
+
+
+def test_rotation_and_removal_take_a_ring_out_of_development() -> None:
+    first = KeyRing.generate(development=True)
+    assert first.development
+    rotated = first.rotate()
+    assert not rotated.development and rotated.development_key_ids == (first.active_id,)
+    assert rotated.without(first.active_id).development_key_ids == ()
+
+
+def test_a_file_marked_as_a_whole_development_ring_marks_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "vault.json"
+    KeyRing.generate().rotate().save(path)
+    document = json.loads(path.read_text())
+    document["development"] = True
+    for item in document["keys"]:
+        del item["development"]
+    path.write_text(json.dumps(document))
+    loaded = KeyRing.load(path)
+    assert loaded.development and len(loaded.development_key_ids) == 2
 
 
 def test_environment_value_round_trip_and_validation() -> None:

@@ -4,8 +4,10 @@ Sources (the entrypoint picks one):
 - a JSON file (``keys/vault.json``, mode 0600) that ``dashcore keys generate|rotate|remove`` edit;
 - an environment value ``kid=base64url,kid=base64url`` whose first entry is the active key.
 
-Keys are 32 random bytes (AES-256). A ring made by ``generate --development`` is marked as
-such, and production refuses to start with it.
+Keys are 32 random bytes (AES-256). Each key records whether it was made for development (by
+``generate --development`` or the embedded default's first start); production refuses to start
+while such a key is the active one. ``rotate`` always adds a real key, so rotate → reencrypt →
+remove takes a ring out of development without a flag.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class VaultKey:
     id: str
     material: bytes = field(repr=False)
     created_at: datetime
+    development: bool = False
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.isascii() or len(self.id) > 64 or "," in self.id:
@@ -53,7 +56,6 @@ class VaultKey:
 class KeyRing:
     active_id: str
     keys: Mapping[str, VaultKey]
-    development: bool = False
 
     def __post_init__(self) -> None:
         if self.active_id not in self.keys:
@@ -66,14 +68,25 @@ class KeyRing:
     def active(self) -> VaultKey:
         return self.keys[self.active_id]
 
+    @property
+    def development(self) -> bool:
+        """True while the key that seals new secrets was made for development."""
+        return self.active.development
+
+    @property
+    def development_key_ids(self) -> tuple[str, ...]:
+        """Every key made for development, active or decrypt-only."""
+        return tuple(kid for kid, key in self.keys.items() if key.development)
+
     # -- changes (each returns a new ring) ----------------------------------------------
     @classmethod
     def generate(cls, *, development: bool = False, now: datetime | None = None) -> KeyRing:
-        key = _new_key(now or datetime.now(UTC))
-        return cls(key.id, {key.id: key}, development)
+        key = _new_key(now or datetime.now(UTC), development=development)
+        return cls(key.id, {key.id: key})
 
     def rotate(self, *, now: datetime | None = None) -> KeyRing:
-        """Add a fresh key and make it active; every old key stays for decryption."""
+        """Add a fresh (never development) key and make it active; every old key stays for
+        decryption."""
         key = _new_key(now or datetime.now(UTC))
         return replace(self, active_id=key.id, keys={**self.keys, key.id: key})
 
@@ -105,15 +118,21 @@ class KeyRing:
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
+        """Read ``path``. A file written before keys carried their own mark has one for the
+        whole ring; every key of such a ring counts as a development key."""
         try:
             document: dict[str, Any] = json.loads(path.read_text("utf-8"))
+            whole_ring = bool(document.get("development", False))
             keys = {
                 item["id"]: VaultKey(
-                    item["id"], _unb64(item["key"]), datetime.fromisoformat(item["created_at"])
+                    item["id"],
+                    _unb64(item["key"]),
+                    datetime.fromisoformat(item["created_at"]),
+                    bool(item.get("development", whole_ring)),
                 )
                 for item in document["keys"]
             }
-            return cls(document["active"], keys, bool(document.get("development", False)))
+            return cls(document["active"], keys)
         except FileNotFoundError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -123,15 +142,19 @@ class KeyRing:
         """Write atomically with mode 0600 (a crash leaves the old file, never half a ring)."""
         document = {
             "active": self.active_id,
-            "development": self.development,
             "keys": [
-                {"id": k.id, "key": b64url(k.material), "created_at": k.created_at.isoformat()}
+                {
+                    "id": k.id,
+                    "key": b64url(k.material),
+                    "created_at": k.created_at.isoformat(),
+                    "development": k.development,
+                }
                 for k in self.keys.values()
             ],
         }
         write_private_json(path, document)
 
 
-def _new_key(now: datetime) -> VaultKey:
+def _new_key(now: datetime, *, development: bool = False) -> VaultKey:
     kid = f"k{now.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
-    return VaultKey(kid, secrets.token_bytes(KEY_BYTES), now)
+    return VaultKey(kid, secrets.token_bytes(KEY_BYTES), now, development)

@@ -12,8 +12,10 @@ Sources (the entrypoint picks one):
   the active key; ``seed`` is the 32-byte Ed25519 private seed in base64url, ``retire_after``
   an ISO 8601 instant with its offset.
 
-Seeds come from ``secrets.token_bytes`` (RAND-1). A ring made by ``generate(development=True)``
-is marked as such, and production refuses to start with it.
+Seeds come from ``secrets.token_bytes`` (RAND-1). Each key records whether it was made for
+development (``generate(development=True)``, as the embedded default's first start does);
+production refuses to start while such a key signs. ``rotate`` always adds a real key, and the
+development key it replaces retires with the overlap like any other.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class SigningKey:
     seed: bytes = field(repr=False)
     created_at: datetime
     retire_after: datetime | None = None
+    development: bool = False
     private_key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
     public_key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
@@ -100,7 +103,6 @@ class SigningKey:
 class SigningKeyRing:
     active_id: str
     keys: Mapping[str, SigningKey]
-    development: bool = False
 
     def __post_init__(self) -> None:
         if self.active_id not in self.keys:
@@ -118,6 +120,11 @@ class SigningKeyRing:
     def active(self) -> SigningKey:
         return self.keys[self.active_id]
 
+    @property
+    def development(self) -> bool:
+        """True while the key that signs new tokens was made for development."""
+        return self.active.development
+
     def verification_key(self, kid: str, now: datetime) -> SigningKey | None:
         """The key that may verify a token naming ``kid`` now; ``None`` if unknown or retired."""
         key = self.keys.get(kid)
@@ -131,13 +138,13 @@ class SigningKeyRing:
     # -- changes (each returns a new ring) ----------------------------------------------
     @classmethod
     def generate(cls, *, development: bool = False, now: datetime | None = None) -> SigningKeyRing:
-        key = _new_key(now or datetime.now(UTC))
-        return cls(key.id, {key.id: key}, development)
+        key = _new_key(now or datetime.now(UTC), development=development)
+        return cls(key.id, {key.id: key})
 
     def rotate(self, *, overlap: timedelta, now: datetime | None = None) -> SigningKeyRing:
-        """Make a fresh key active. The old active key verifies for ``overlap`` more (pass
-        the access-token lifetime + leeway), then retires; already retiring keys keep their
-        date. Retired keys are dropped.
+        """Make a fresh (never development) key active. The old active key verifies for
+        ``overlap`` more (pass the access-token lifetime + leeway), then retires; already
+        retiring keys keep their date. Retired keys are dropped.
         """
         if overlap < timedelta(0):
             raise SigningKeyError("the overlap cannot be negative")
@@ -185,19 +192,23 @@ class SigningKeyRing:
 
     @classmethod
     def load(cls, path: Path, *, now: datetime | None = None) -> SigningKeyRing:
-        """Read ``path``; keys retired by ``now`` are dropped."""
+        """Read ``path``; keys retired by ``now`` are dropped. A file written before keys
+        carried their own mark has one for the whole ring; every key of such a ring counts as
+        a development key."""
         try:
             document: dict[str, Any] = json.loads(path.read_text("utf-8"))
+            whole_ring = bool(document.get("development", False))
             keys = {
                 item["id"]: SigningKey(
                     item["id"],
                     _unb64(item["key"]),
                     datetime.fromisoformat(item["created_at"]),
                     _parse_instant(item["retire_after"]) if item.get("retire_after") else None,
+                    bool(item.get("development", whole_ring)),
                 )
                 for item in document["keys"]
             }
-            ring = cls(document["active"], keys, bool(document.get("development", False)))
+            ring = cls(document["active"], keys)
         except FileNotFoundError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -208,13 +219,13 @@ class SigningKeyRing:
         """Write atomically with mode 0600 (a crash leaves the old file, never half a ring)."""
         document = {
             "active": self.active_id,
-            "development": self.development,
             "keys": [
                 {
                     "id": k.id,
                     "key": b64url(k.seed),
                     "created_at": k.created_at.isoformat(),
                     "retire_after": k.retire_after.isoformat() if k.retire_after else None,
+                    "development": k.development,
                 }
                 for k in self.keys.values()
             ],
@@ -229,6 +240,6 @@ def _parse_instant(text: str) -> datetime:
         raise SigningKeyError(f"retire_after {text!r} is not an ISO 8601 instant") from exc
 
 
-def _new_key(now: datetime) -> SigningKey:
+def _new_key(now: datetime, *, development: bool = False) -> SigningKey:
     kid = f"s{now.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
-    return SigningKey(kid, secrets.token_bytes(SEED_BYTES), now)
+    return SigningKey(kid, secrets.token_bytes(SEED_BYTES), now, development=development)

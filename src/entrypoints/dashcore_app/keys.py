@@ -22,8 +22,10 @@ __all__ = [
 def load_key_ring(settings: Settings) -> KeyRing:
     """The ring from ``DASHCORE_VAULT_KEYS`` if set, else from ``<keys_dir>/vault.json``.
 
-    Production refuses a ring generated as a development ring unless
-    ``DASHCORE_ALLOW_DEVELOPMENT_KEYS=true`` says so explicitly.
+    Production refuses a ring whose active key was made for development unless
+    ``DASHCORE_ALLOW_DEVELOPMENT_KEYS=true`` says so explicitly. Decrypt-only development keys
+    are accepted, so that ``keys rotate`` → ``keys reencrypt`` → ``keys remove`` can take a
+    production database off them.
     """
     try:
         if settings.vault_keys:
@@ -39,8 +41,10 @@ def load_key_ring(settings: Settings) -> KeyRing:
         raise StartupError(f"vault keys are invalid: {exc}") from exc
     if ring.development and settings.is_production and not settings.allow_development_keys:
         raise StartupError(
-            "production refuses development keys: generate real ones with "
-            "`dashcore keys generate` (or set DASHCORE_ALLOW_DEVELOPMENT_KEYS=true knowingly)"
+            f"production refuses development keys: the active vault key {ring.active_id} was "
+            "made for development. Run `dashcore keys rotate`, then `dashcore keys reencrypt` "
+            f"and `dashcore keys remove {ring.active_id}` (or set "
+            "DASHCORE_ALLOW_DEVELOPMENT_KEYS=true knowingly)"
         )
     return ring
 
@@ -56,8 +60,10 @@ def load_signing_keys(
     """The access-token signing ring from ``env_value`` (``DASHCORE_SIGNING_KEYS``) if set,
     else from the file at ``path``; keys retired by ``now`` are left out.
 
-    Production refuses a ring generated as a development ring unless ``allow_development``
-    (``DASHCORE_ALLOW_DEVELOPMENT_KEYS=true``) says so explicitly.
+    Production refuses a ring whose active key was made for development unless
+    ``allow_development`` (``DASHCORE_ALLOW_DEVELOPMENT_KEYS=true``) says so explicitly. A
+    verify-only development key is accepted until it retires, so ``keys signing rotate`` takes
+    production off it.
     """
     try:
         if env_value:
@@ -73,9 +79,9 @@ def load_signing_keys(
         raise StartupError(f"signing keys are invalid: {exc}") from exc
     if ring.development and production and not allow_development:
         raise StartupError(
-            "production refuses development signing keys: generate real ones with "
-            "`dashcore keys signing generate` (or set DASHCORE_ALLOW_DEVELOPMENT_KEYS=true "
-            "knowingly)"
+            f"production refuses development signing keys: the active signing key "
+            f"{ring.active_id} was made for development. Run `dashcore keys signing rotate` (or "
+            "set DASHCORE_ALLOW_DEVELOPMENT_KEYS=true knowingly)"
         )
     return ring
 

@@ -86,7 +86,7 @@ def keys() -> None:
 
 
 @keys.command()
-@click.option("--development", is_flag=True, help="Mark the ring as development-only.")
+@click.option("--development", is_flag=True, help="Mark the key as development-only.")
 @click.option("--force", is_flag=True, help="Replace an existing key file (its secrets are lost).")
 @click.option("--print", "to_stdout", is_flag=True, help="Print a DASHCORE_VAULT_KEYS value.")
 def generate(development: bool, force: bool, to_stdout: bool) -> None:
@@ -117,7 +117,8 @@ def list_keys() -> None:
     for key_id, key in ring.keys.items():
         role = "active" if key_id == ring.active_id else "decrypt-only"
         created = "" if env_value else f"created {key.created_at:%Y-%m-%d}  "
-        click.echo(f"{key_id}  {role:12}  {created}seals {usage.get(key_id, 0)}")
+        made_for = "  (development key)" if key.development else ""
+        click.echo(f"{key_id}  {role:12}  {created}seals {usage.get(key_id, 0)}{made_for}")
 
 
 @keys.command()
@@ -194,7 +195,7 @@ def signing() -> None:
 
 
 @signing.command("generate")
-@click.option("--development", is_flag=True, help="Mark the ring as development-only.")
+@click.option("--development", is_flag=True, help="Mark the key as development-only.")
 @click.option("--force", is_flag=True, help="Replace an existing file (its tokens stop verifying).")
 @click.option("--print", "to_stdout", is_flag=True, help="Print a DASHCORE_SIGNING_KEYS value.")
 def signing_generate(development: bool, force: bool, to_stdout: bool) -> None:
@@ -255,9 +256,8 @@ def signing_list() -> None:
             role = "verify-only"
         else:
             role = f"verify-only until {key.retire_after:%Y-%m-%d %H:%M:%S}Z"
-        click.echo(f"{key.id}  created {key.created_at:%Y-%m-%d}  {role}")
-    if ring.development:
-        click.echo("(development ring: production refuses it)")
+        made_for = "  (development key)" if key.development else ""
+        click.echo(f"{key.id}  created {key.created_at:%Y-%m-%d}  {role}{made_for}")
 
 
 @signing.command("prune")

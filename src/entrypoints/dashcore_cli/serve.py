@@ -96,12 +96,20 @@ def serve(
 
 
 def run_checks(settings: Settings) -> None:
-    """Fail before binding a port if the keys are missing or refused (production rules)."""
+    """Fail before binding a port if the keys are missing or refused (production rules); in
+    production, warn while development keys still decrypt."""
     try:
-        load_key_ring(settings)
+        ring = load_key_ring(settings)
         load_signing_key_ring(settings)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
+    leftover = [kid for kid in ring.development_key_ids if kid != ring.active_id]
+    if settings.is_production and leftover:
+        click.echo(
+            f"warning: development vault key(s) {', '.join(leftover)} still decrypt; run "
+            "`dashcore keys reencrypt`, then `dashcore keys remove` each of them",
+            err=True,
+        )
 
 
 def check_listen(host: str, port: int) -> None:

@@ -510,6 +510,30 @@ async def test_a_cancel_the_broker_did_not_take_is_live_again_after_the_window(
     assert world.place_requests("zerodha") == 1
 
 
+async def test_a_cancel_the_broker_turned_away_unread_leaves_the_order_live(
+    world: OrdersWorld,
+) -> None:
+    """Kite refuses the session (403 ``TokenException``): the cancel never reached the
+    exchange, so the order is ``open`` again at once (not ``cancel_requested`` for the
+    window) and the connection asks for a new login."""
+    trader, connection = await world.trader("zerodha")
+    order = await resting_order(world, trader, connection)
+    world.world.sandboxes["zerodha"].tokens.expire()
+    with pytest.raises(ReauthRequired):
+        await world.cancel(world.uow())(trader, order.id)
+    assert (await world.stored(order.id)).status is S.OPEN
+    stored = await world.world.stored(connection.id)
+    assert stored is not None and stored.status.value == "needs_reauth"
+    statuses = [
+        e.metadata["status"]
+        for e in world.audit("order_status_changed")
+        if e.target == f"order:{order.id}"
+    ]
+    assert statuses[-2:] == ["cancel_requested", "open"]
+    (at_broker,) = world.broker_orders("zerodha")
+    assert at_broker.status is SimStatus.OPEN
+
+
 async def test_a_filled_order_cannot_be_cancelled(world: OrdersWorld) -> None:
     trader, connection = await world.trader("zerodha")
     order = (await world.place_order(trader, connection, "m", world.draft("zerodha"))).order
@@ -596,6 +620,19 @@ async def test_a_modification_reaches_the_broker(world: OrdersWorld, provider: s
     else:
         assert modified.broker_order_id == order.broker_order_id
     assert world.audit("order_modified")
+
+
+async def test_a_modification_on_a_refused_session_changes_nothing_and_asks_for_a_login(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    order = await resting_order(world, trader, connection)
+    world.world.sandboxes["zerodha"].tokens.expire()
+    with pytest.raises(ReauthRequired):
+        await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(3)))
+    assert (await world.stored(order.id)).request == order.request
+    stored = await world.world.stored(connection.id)
+    assert stored is not None and stored.status.value == "needs_reauth"
 
 
 async def test_a_modification_off_the_tick_never_reaches_the_broker(world: OrdersWorld) -> None:

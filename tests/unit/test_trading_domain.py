@@ -372,6 +372,17 @@ def test_a_live_report_is_taken_for_one_before_the_cancel_only_within_the_window
     assert (live.status, live.status_changed_at) == (S.OPEN, NOW + CANCEL_CONFIRMATION_WINDOW)
     filled = order.observed(report(S.FILLED, Decimal(10)), just_before)
     assert filled.status is S.FILLED  # a final state is never held back
+    accepted = order.observed(report(S.SUBMITTED), NOW + CANCEL_CONFIRMATION_WINDOW)
+    assert accepted.status is S.SUBMITTED  # not yet open at the broker: live again all the same
+
+
+def test_a_cancel_turned_away_unread_returns_the_order_to_where_it_was() -> None:
+    for before in (S.SUBMITTED, S.OPEN, S.PARTIALLY_FILLED):
+        order = placed().accepted(report(before, Decimal(before is S.PARTIALLY_FILLED)), NOW)
+        requested = order.cancel_requested(NOW)
+        assert requested.cancel_not_taken(before, NOW).status is before
+    filled = requested.observed(report(S.FILLED, Decimal(10)), NOW)
+    assert filled.cancel_not_taken(S.PARTIALLY_FILLED, NOW) is filled  # a report moved it on
 
 
 def test_a_filled_order_cannot_be_cancelled() -> None:

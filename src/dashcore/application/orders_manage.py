@@ -14,7 +14,12 @@ Rules:
 - A cancel is recorded ``cancel_requested`` (committed, audited) before the broker is called;
   the order becomes ``cancelled`` only when the broker confirms. A broker that refuses (the
   order filled meanwhile) leaves the order as the broker reports it; a broker that cannot be
-  reached leaves it ``cancel_requested`` for the next poll to settle.
+  reached leaves it ``cancel_requested`` for the next poll to settle. A broker that turns the
+  request away unread (the session is refused: ``ReauthRequired``; the account may not trade:
+  ``Forbidden``) has not taken the cancel: the order returns to its status before the request
+  and the error is raised.
+- A refused session (``ReauthRequired`` from the broker) on a change or a cancel moves the
+  connection to ``needs_reauth``, as it does when an order is placed.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from dashcore.application.orders import BrokerAccess, OrderJournal, Trader, order_not_found
-from dashcore.application.orders_place import ensure_tradable
+from dashcore.application.orders_place import connection_refused, ensure_tradable
 from dashcore.domain.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     OrderStateUnknown,
@@ -80,6 +86,12 @@ class LiveOrders:
         await self._uow.rollback()  # no transaction open while the broker answers
         return order, session, order.broker_order_id
 
+    async def refused(self, order: PlacedOrder, error: ReauthRequired) -> None:
+        """The broker refused the session of ``order``'s connection: it needs a new login."""
+        await connection_refused(
+            self._connections, self._uow, self._clock.now(), order.connection_id, error
+        )
+
 
 def _unchangeable(order: PlacedOrder) -> str:
     """Why ``order`` cannot be changed, in words a person can act on."""
@@ -101,7 +113,11 @@ class ModifyOrder:
     async def __call__(self, trader: Trader, order_id: UUID, change: OrderChange) -> PlacedOrder:
         order, session, broker_id = await self._live.get(trader.user_id, order_id)
         order.changed_request(change)  # checked here, before the broker sees it
-        report = await session.orders.modify(order.account_id, broker_id, change)
+        try:
+            report = await session.orders.modify(order.account_id, broker_id, change)
+        except ReauthRequired as error:
+            await self._live.refused(order, error)
+            raise
         return await self._journal.change(
             order.id,
             trader.context,
@@ -133,6 +149,13 @@ class CancelOrder:
             )
         except (ProviderUnavailable, RateLimited, OrderStateUnknown):
             return requested
+        except (ReauthRequired, Forbidden) as error:
+            await self._journal.change(
+                order.id, trader.context, lambda o, now: o.cancel_not_taken(order.status, now)
+            )
+            if isinstance(error, ReauthRequired):
+                await self._live.refused(order, error)
+            raise
         return await self._journal.change(
             order.id, trader.context, lambda o, now: o.observed(report, now)
         )

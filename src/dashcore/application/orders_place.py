@@ -77,7 +77,14 @@ from dashcore.ports.providers import ProviderConnectionRepository
 from dashcore.ports.trading import IdempotencyRepository, OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
-__all__ = ["PlaceOrder", "Placement", "PreviewOrder", "ensure_tradable", "trading_connection"]
+__all__ = [
+    "PlaceOrder",
+    "Placement",
+    "PreviewOrder",
+    "connection_refused",
+    "ensure_tradable",
+    "trading_connection",
+]
 
 _REFUSALS = (InvalidInput, NotSupported, Conflict, RateLimited, NotFound)
 """Broker answers that prove the order does not exist at the broker."""
@@ -108,6 +115,27 @@ def ensure_tradable(connection: ProviderConnection, now: datetime) -> None:
             "This connection needs you to sign in at the provider again.",
             code="connection_not_usable",
         )
+
+
+async def connection_refused(
+    connections: ProviderConnectionRepository,
+    uow: UnitOfWork,
+    now: datetime,
+    connection_id: UUID,
+    error: DashcoreError,
+) -> None:
+    """The broker refused the connection's session (``error``, a ``ReauthRequired``) while an
+    order was sent: a connected (or refreshing) connection moves to ``needs_reauth``, and
+    that is committed, so the person is asked to log in again."""
+    connection = await connections.lock(connection_id)
+    if connection is not None and connection.status in (
+        ConnectionStatus.CONNECTED,
+        ConnectionStatus.REFRESHING,
+    ):
+        await connections.save(
+            connection.needs_reauth(now, ConnectionError_(error.code, error.message[:500]))
+        )
+    await uow.commit()
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +333,9 @@ class PlaceOrder:
                 return None
             return await self._reject(order, trader, failure_of(error))
         except ReauthRequired as error:
-            await self._needs_reauth(order.connection_id, error)
+            await connection_refused(
+                self._connections, self._uow, self._clock.now(), order.connection_id, error
+            )
             return await self._reject(order, trader, OrderFailure("broker_auth", error.message))
         except _REFUSALS as error:
             return await self._reject(order, trader, failure_of(error))
@@ -322,19 +352,6 @@ class PlaceOrder:
         return await self._journal.advance(
             order, trader.context, lambda o, now: o.rejected(now, failure)
         )
-
-    async def _needs_reauth(self, connection_id: UUID, error: DashcoreError) -> None:
-        connection = await self._connections.lock(connection_id)
-        if connection is not None and connection.status in (
-            ConnectionStatus.CONNECTED,
-            ConnectionStatus.REFRESHING,
-        ):
-            await self._connections.save(
-                connection.needs_reauth(
-                    self._clock.now(), ConnectionError_(error.code, error.message[:500])
-                )
-            )
-        await self._uow.commit()
 
 
 class PreviewOrder:

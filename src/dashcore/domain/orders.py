@@ -114,7 +114,8 @@ _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PARTIALLY_FILLED: (_LIVE - {OrderStatus.OPEN}) | {OrderStatus.UNKNOWN},
     OrderStatus.CANCEL_REQUESTED: frozenset(
         {
-            OrderStatus.OPEN,  # the cancel was refused
+            OrderStatus.SUBMITTED,  # the cancel was refused or never reached the broker
+            OrderStatus.OPEN,
             OrderStatus.CANCELLED,
             OrderStatus.PARTIALLY_FILLED,
             OrderStatus.FILLED,

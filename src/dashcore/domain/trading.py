@@ -595,6 +595,14 @@ class PlacedOrder:
         """The broker refused the cancel: the order is what the broker says it is."""
         return self._applied(report, now, None)
 
+    def cancel_not_taken(self, before: OrderStatus, now: datetime) -> PlacedOrder:
+        """The broker turned the cancel request away unread (the session was refused, the
+        account may not trade): the order is live as it was ``before`` the request. An order
+        that a report moved on meanwhile stays as it is."""
+        if self.status is not OrderStatus.CANCEL_REQUESTED:
+            return self
+        return self._moved(before, now)
+
     def changed_request(self, change: OrderChange) -> OrderRequest:
         """The request as ``change`` makes it, checked as a new request is (whole lots, on the
         tick: ``InvalidInput`` naming the field); the quantity never below what has filled."""

@@ -40,7 +40,7 @@ from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimStatus
 from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.trades import MemoryTradeRepository
-from dashcore_memory.trading import MemoryInstrumentCatalog, MemoryOrderRepository
+from dashcore_memory.trading import ORDERS, MemoryInstrumentCatalog, MemoryOrderRepository
 from tests.unit.connections_world import SentRequest
 from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
 from tests.unit.watched_uow import WatchedUnitOfWork
@@ -108,6 +108,23 @@ async def test_the_same_key_with_another_request_is_refused(world: OrdersWorld) 
             trader, connection, "retry-me", world.draft("zerodha", quantity=Decimal(2))
         )
     assert raised.value.code == "idempotency_key_reused"
+    assert world.place_requests("zerodha") == 1
+
+
+async def test_a_key_whose_order_is_gone_from_the_database_places_nothing(
+    world: OrdersWorld,
+) -> None:
+    """Keys and orders commit together and go only with their user, so a key without its
+    order means the database was edited by hand: the order may have reached the broker, so
+    nothing is placed again."""
+    trader, connection = await world.trader("zerodha")
+    first = await world.place_order(trader, connection, "retry-me", world.draft("zerodha"))
+    uow = world.uow()
+    uow.delete(ORDERS, first.order.id)
+    await uow.commit()
+    with pytest.raises(Conflict) as raised:
+        await world.place_order(trader, connection, "retry-me", world.draft("zerodha"))
+    assert raised.value.code == "idempotency_order_missing"
     assert world.place_requests("zerodha") == 1
 
 

@@ -300,6 +300,14 @@ class OrdersWorld:
     def audit(self, action: str | None = None) -> list[AuditEvent]:
         return self.world.audit(action)
 
+    def audited_statuses(self, order_id: UUID) -> list[object]:
+        """The statuses the audit log recorded for one order, oldest first."""
+        return [
+            event.metadata["status"]
+            for event in self.audit("order_status_changed")
+            if event.target == f"order:{order_id}"
+        ]
+
 
 DIRECT_HTTP = HttpPolicy(
     retry=RetryPolicy(attempts=1),

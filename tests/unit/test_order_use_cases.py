@@ -490,12 +490,7 @@ async def test_a_cancel_is_requested_then_confirmed(world: OrdersWorld) -> None:
     order = await resting_order(world, trader, connection)
     cancelled = await world.cancel(world.uow())(trader, order.id)
     assert cancelled.status is S.CANCELLED
-    statuses = [
-        e.metadata["status"]
-        for e in world.audit("order_status_changed")
-        if e.target == f"order:{order.id}"
-    ]
-    assert statuses[-2:] == ["cancel_requested", "cancelled"]
+    assert world.audited_statuses(order.id)[-2:] == ["cancel_requested", "cancelled"]
     (at_broker,) = world.broker_orders("zerodha")
     assert at_broker.status is SimStatus.CANCELLED
 
@@ -541,12 +536,7 @@ async def test_a_cancel_the_broker_turned_away_unread_leaves_the_order_live(
     assert (await world.stored(order.id)).status is S.OPEN
     stored = await world.world.stored(connection.id)
     assert stored is not None and stored.status.value == "needs_reauth"
-    statuses = [
-        e.metadata["status"]
-        for e in world.audit("order_status_changed")
-        if e.target == f"order:{order.id}"
-    ]
-    assert statuses[-2:] == ["cancel_requested", "open"]
+    assert world.audited_statuses(order.id)[-2:] == ["cancel_requested", "open"]
     (at_broker,) = world.broker_orders("zerodha")
     assert at_broker.status is SimStatus.OPEN
 

@@ -18,6 +18,10 @@ Business rules:
 - placing is never retried: an answer lost after sending (timeout, lost connection, 5xx,
   unreadable body) is ``OrderStateUnknown``: reconcile with :meth:`find_by_client_reference`;
   a connection that could not be opened (nothing sent) stays ``ProviderUnavailable``;
+- Groww's answer to a place, modify or cancel carries a status only (no fill price, no filled
+  quantity), so the order is read back (``/v1/order/detail``) after each: a market order comes
+  back with its average price, a cancel the exchange confirmed at once is ``cancelled``. A
+  read-back that fails leaves the order as the answer said: the write happened all the same;
 - refusals: ``GA006`` ("cannot process") is ``Conflict`` on a modify or cancel (the order is
   no longer open) and ``InvalidInput`` on a place; a 404 is ``NotFound``; the rest follows
   :func:`~dashcore_brokers.groww.errors.raise_for_groww`.
@@ -34,6 +38,7 @@ from urllib.parse import urlencode
 
 import httpx
 import msgspec
+import structlog
 
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
 from dashcore.domain.connections import ProviderCredentials
@@ -44,6 +49,8 @@ from dashcore.domain.errors import (
     NotSupported,
     OrderStateUnknown,
     ProviderUnavailable,
+    RateLimited,
+    ReauthRequired,
 )
 from dashcore.domain.instruments import Instrument
 from dashcore.domain.money import Money
@@ -113,6 +120,8 @@ __all__ = [
     "GrowwQuotes",
     "GrowwSession",
 ]
+
+_log = structlog.get_logger("dashcore_brokers.groww")
 
 PROVIDER: Final = "Groww"
 SEGMENT: Final = "CASH"
@@ -372,7 +381,7 @@ class GrowwOrders(OrderGateway):
                 raise self._unknown() from None
             raise
         status = order_status(ack.order_status)
-        return Order(
+        answered = Order(
             provider_order_id=ack.groww_order_id,
             provider_account_id=request.provider_account_id,
             instrument=request.instrument,
@@ -390,12 +399,22 @@ class GrowwOrders(OrderGateway):
             client_reference=ack.order_reference_id or request.client_reference,
             status_message=ack.remark or None,
         )
+        return await self._read_back(answered)
 
     @staticmethod
     def _unknown() -> OrderStateUnknown:
         return OrderStateUnknown(
             "Groww's answer to the order was lost: find it by its client reference."
         )
+
+    async def _read_back(self, answered: Order) -> Order:
+        """The order as Groww shows it after a write, else ``answered`` (what Groww's answer
+        said) when it cannot be read now: the write was taken whatever the read gives."""
+        try:
+            return await self.get(answered.provider_account_id, answered.provider_order_id)
+        except (ProviderUnavailable, RateLimited, NotFound, ReauthRequired):
+            _log.info("provider_order_read_back_failed", provider="groww")
+            return answered
 
     async def _detail(self, account_id: str, order_id: str, operation: str) -> WireOrder:
         await self._api.check_account(account_id)
@@ -421,8 +440,10 @@ class GrowwOrders(OrderGateway):
         }
         ack = _Api.read(await self._api.post(MODIFY_PATH, body), _read_ack, "modify")
         changed = replace(current, quantity=quantity, limit_price=limit, stop_price=stop)
-        return changed.moved_to(
-            order_status(ack.order_status, current.filled_quantity), ack.order_status
+        return await self._read_back(
+            changed.moved_to(
+                order_status(ack.order_status, current.filled_quantity), ack.order_status
+            )
         )
 
     async def cancel(self, account_id: str, order_id: str) -> Order:
@@ -433,8 +454,10 @@ class GrowwOrders(OrderGateway):
             raise Conflict(f"The order is already {current.status}.", code="order_not_open")
         body = {"segment": SEGMENT, "groww_order_id": row.groww_order_id}
         ack = _Api.read(await self._api.post(CANCEL_PATH, body), _read_ack, "cancel")
-        return current.moved_to(
-            order_status(ack.order_status, current.filled_quantity), ack.order_status
+        return await self._read_back(
+            current.moved_to(
+                order_status(ack.order_status, current.filled_quantity), ack.order_status
+            )
         )
 
     async def get(self, account_id: str, order_id: str) -> Order:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -411,6 +411,16 @@ async def test_unknown_orders_are_not_found(schwab: Trading) -> None:
     with pytest.raises(NotFound):
         await schwab.broker.orders.get(ACCOUNT_HASH, "../../accounts")
     assert len(schwab.sent) == sent
+
+
+async def test_an_order_for_an_unknown_account_names_the_account(schwab: Trading) -> None:
+    request = replace(order(), provider_account_id="0" * 64)
+    with pytest.raises(NotFound) as refused:
+        await schwab.broker.orders.place(request)
+    assert (refused.value.code, str(refused.value)) == (
+        "account_not_found",
+        "Schwab has no such account.",
+    )
 
 
 async def test_quotes_skip_unknown_and_foreign_instruments(schwab: Trading) -> None:

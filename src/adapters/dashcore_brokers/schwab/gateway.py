@@ -616,7 +616,8 @@ class SchwabOrders(OrderGateway):
     async def _submit(
         self, method: str, path: str, account_path: str, body: dict[str, Any], sent: Order
     ) -> Order:
-        """Send an order (never retried) and read it back by the id in ``Location``."""
+        """Send an order (never retried) and read it back by the id in ``Location``. A 404 is
+        the account for a placement (``account_not_found``), the order for a replace."""
         try:
             response = await self._api.send(method, path, json=body)
         except ProviderUnavailable as exc:
@@ -628,7 +629,7 @@ class SchwabOrders(OrderGateway):
                 "Reconcile before sending it again.",
             ) from None
         if response.status_code != 201:
-            _refused(response, "order")
+            _refused(response, "account" if method == "POST" else "order")
         order_id = _new_order_id(response, account_path)
         if order_id is None:
             _log.error("order_id_missing", provider="schwab", method=method)

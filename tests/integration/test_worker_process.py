@@ -322,6 +322,34 @@ async def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(
     assert order.index("job_finished") < order.index("worker_stopped")
 
 
+async def test_a_worker_outlives_its_queue_vanishing_and_takes_jobs_again(
+    core: Dashcore,
+    workers: Callable[..., WorkerProcess],
+    settings: Settings,
+    redis_server_url: str,
+) -> None:
+    """What a worker sees when Redis restarts empty: its stream and consumer group are gone.
+    It used to die with a traceback (an ExceptionGroup out of taskiq's receiver) and stay
+    dead; now it logs one line, declares its group again once Redis answers, and runs the
+    next job."""
+    worker = await workers("--no-scheduler").started()
+    jobs = await core.get(JobQueue)
+    assert (await settled(core, await jobs.enqueue("challenge_cleanup"))).status.is_final
+    client = Redis.from_url(redis_server_url)
+    try:
+        await client.delete(f"{settings.redis_prefix}{settings.jobs_queue}")
+    finally:
+        await client.aclose()
+
+    await worker.until(lambda: worker.events("worker_queue_recovered"), "the queue to recover")
+    after = await settled(core, await jobs.enqueue("challenge_cleanup"))
+
+    assert after.status is JobStatus.SUCCEEDED
+    assert len(worker.events("worker_queue_unavailable")) == 1
+    assert not any("Traceback" in line for line in worker.raw)
+    assert await worker.terminated() == 0
+
+
 async def test_two_workers_enqueue_each_scheduled_tick_once(
     core: Dashcore, workers: Callable[..., WorkerProcess], worker_env: dict[str, str]
 ) -> None:

@@ -5,6 +5,12 @@ processes, on as many machines, as the load needs: they share the queue's consum
 each job goes to one of them. SIGTERM (or SIGINT) stops taking jobs, lets the running ones
 finish (and be acknowledged), then exits; a worker killed harder leaves its jobs unacknowledged,
 and another worker runs them again after ``DASHCORE_JOBS_REDELIVER_AFTER`` seconds.
+
+When the queue stops answering (Redis down, restarted, or restarted empty) the worker logs
+``worker_queue_unavailable`` once, asks again every few seconds, declares its consumer group
+again (a Redis restarted without its data has none), logs ``worker_queue_recovered`` and goes
+on taking jobs: it never exits for an outage. Jobs running meanwhile finish; those it could not
+acknowledge run again after ``DASHCORE_JOBS_REDELIVER_AFTER`` seconds.
 """
 
 from __future__ import annotations
@@ -19,14 +25,19 @@ from dishka import AsyncContainer
 from taskiq import AsyncBroker
 from taskiq.receiver import Receiver
 
+from dashcore.domain.errors import DependencyUnavailable
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings, StartupError
+from dashcore_taskiq.brokers import start_broker
 from dashcore_worker.registry import TaskRegistry
 from dashcore_worker.schedule import build_scheduler
 
 __all__ = ["run_worker", "serve_worker"]
 
 _log = structlog.get_logger("dashcore_worker")
+
+QUEUE_RETRY_SECONDS = 5.0
+"""How often a worker whose queue stopped answering asks again."""
 
 
 async def run_worker(
@@ -40,9 +51,6 @@ async def run_worker(
     """Take jobs from the broker until ``stop`` is set, then finish the running ones."""
     broker = await container.get(AsyncBroker)
     tasks = await container.get(TaskRegistry)
-    receiver = Receiver(
-        broker, max_async_tasks=concurrency, run_startup=False, propagate_exceptions=False
-    )
     _log.info(
         "worker_started",
         pid=os.getpid(),
@@ -55,8 +63,42 @@ async def run_worker(
             await background.enter_async_context(
                 (await build_scheduler(container, settings)).running(stop)
             )
-        await receiver.listen(stop)
+        await _take_jobs(broker, stop, concurrency)
     _log.info("worker_stopped", pid=os.getpid())
+
+
+async def _take_jobs(broker: AsyncBroker, stop: asyncio.Event, concurrency: int) -> None:
+    """Receive jobs until ``stop`` is set, through any number of queue outages."""
+    from redis.exceptions import RedisError  # the worker extra, like the Redis queue itself
+
+    while not stop.is_set():
+        receiver = Receiver(
+            broker, max_async_tasks=concurrency, run_startup=False, propagate_exceptions=False
+        )
+        try:
+            await receiver.listen(stop)
+        except* (RedisError, OSError) as outage:
+            _log.warning(
+                "worker_queue_unavailable",
+                error=repr(outage.exceptions[0]),
+                retry_in_s=QUEUE_RETRY_SECONDS,
+            )
+            await _until_queue_answers(broker, stop)
+
+
+async def _until_queue_answers(broker: AsyncBroker, stop: asyncio.Event) -> None:
+    """Wait until the broker starts again (its consumer group declared), or ``stop``."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), QUEUE_RETRY_SECONDS)
+        if stop.is_set():
+            return
+        try:
+            await start_broker(broker)
+        except DependencyUnavailable:
+            continue
+        _log.info("worker_queue_recovered")
+        return
 
 
 async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool) -> None:

@@ -715,6 +715,19 @@ async def test_a_preview_estimates_without_placing(world: OrdersWorld) -> None:
     assert [p.field for p in bad.problems] == ["quantity"]
 
 
+@pytest.mark.parametrize("provider", sorted(BOOKS))
+async def test_a_preview_counts_what_is_held_once(world: OrdersWorld, provider: str) -> None:
+    """Schwab lists its holdings among its positions too: they are not counted twice."""
+    trader, connection = await world.trader(provider)
+    book = BOOKS[provider]
+    engine = world.world.sandboxes[provider].exchange.account(book.engine_account)
+    held = engine.holdings[book.instrument.symbol].quantity
+    preview = await world.preview(world.uow())(
+        trader, connection.id, world.draft(provider, quantity=Decimal(10))
+    )
+    assert preview.projected_position == held + 10
+
+
 # -- sends that never left -------------------------------------------------------------------
 
 

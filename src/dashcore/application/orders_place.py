@@ -42,6 +42,7 @@ from dashcore.application.orders import (
     with_fills,
 )
 from dashcore.application.step_up import StepUpGate
+from dashcore.domain.capabilities import CapabilityMap
 from dashcore.domain.connections import ConnectionError_, ConnectionStatus, ProviderConnection
 from dashcore.domain.errors import (
     NOTHING_SENT_CODES,
@@ -395,7 +396,7 @@ class PreviewOrder:
             )
         try:
             last = (await session.quotes.last_prices([instrument])).get(str(instrument.key))
-            position = await _position(session, draft.account_id, instrument)
+            position = await _position(session, gateway.capabilities, draft.account_id, instrument)
             cash: Money | None = (await session.accounts.balance(draft.account_id)).cash
         except (ProviderUnavailable, RateLimited, NotFound, NotSupported):
             last, position, cash = None, None, None
@@ -410,10 +411,19 @@ class PreviewOrder:
         )
 
 
-async def _position(session: BrokerSession, account_id: str, instrument: Instrument) -> Decimal:
-    """What the account holds of ``instrument``: settled holdings plus open positions."""
+async def _position(
+    session: BrokerSession, capabilities: CapabilityMap, account_id: str, instrument: Instrument
+) -> Decimal:
+    """What the account holds of ``instrument``: settled holdings plus open positions, or the
+    positions alone where they list the holdings too (each share counted once)."""
+    readers = session.accounts
+    listings = (
+        (readers.positions,)
+        if capabilities.positions_include_holdings
+        else (readers.holdings, readers.positions)
+    )
     total = Decimal(0)
-    for listing in (session.accounts.holdings, session.accounts.positions):
+    for listing in listings:
         cursor: str | None = None
         while True:
             page = await listing(account_id, cursor=cursor)

@@ -51,6 +51,9 @@ class CapabilityMap:
     client_reference: ClientReference
     push_updates: bool = False
     max_client_reference_length: int = 20
+    positions_include_holdings: bool = False
+    """The provider lists its holdings among its positions too (Schwab's position lines are
+    every share held): what an account holds of an instrument is then its positions alone."""
 
     def supports(self, operation: Operation) -> bool:
         return operation in self.operations

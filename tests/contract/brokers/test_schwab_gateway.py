@@ -166,6 +166,7 @@ async def test_capabilities_are_schwabs() -> None:
     assert caps.validities == frozenset(Validity)
     assert caps.client_reference is ClientReference.MATCHED_BY_FIELDS
     assert caps.push_updates is False
+    assert caps.positions_include_holdings is True
 
 
 async def test_accounts_are_known_by_hash_and_shown_masked(schwab: Trading) -> None:

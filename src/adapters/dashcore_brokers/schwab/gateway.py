@@ -166,10 +166,12 @@ SCHWAB_CAPABILITIES: Final = CapabilityMap(
     validities=frozenset(Validity),
     client_reference=ClientReference.MATCHED_BY_FIELDS,
     push_updates=False,
+    positions_include_holdings=True,
 )
 """Schwab takes market, limit, stop and stop-limit orders for the day, good-till-cancel or
 immediate-or-cancel. It has no product: margin is a property of the account, so only
-``delivery`` is declared. Its order events stream over a WebSocket dashcore does not use."""
+``delivery`` is declared. Its order events stream over a WebSocket dashcore does not use. Its
+position lines are everything the account holds: holdings are their long side."""
 
 
 class _Cursor(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -27,6 +27,7 @@ from dashcore.domain.connections import (
     PendingAuthorization,
     ProviderConnection,
     ProviderCredentials,
+    check_return_to,
     hash_state,
     new_state,
     parse_alias,
@@ -821,3 +822,17 @@ def test_a_state_is_stored_as_its_sha256_hex() -> None:
     assert hash_state(state) == hashlib.sha256(state.encode()).hexdigest()
     assert re.fullmatch(r"[0-9a-f]{64}", hash_state(state))
     assert hash_state(state) != hash_state(new_state())
+
+
+@pytest.mark.parametrize("path", ["/", "/connections", "/a/b-c_d/", "/x" * 100])
+def test_a_return_to_on_this_site_is_kept(path: str) -> None:
+    assert check_return_to(path) == path
+
+
+@pytest.mark.parametrize(
+    "path", ["", "//host", "/a\n", "/\\host", "http://host", "/a//b", "/a?b", "a", "/x" * 101]
+)
+def test_a_return_to_that_could_leave_the_site_is_refused(path: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        check_return_to(path)
+    assert raised.value.errors[0].field == "return_to"

@@ -35,6 +35,7 @@ from dashcore.domain.time import ensure_utc
 __all__ = [
     "IST",
     "PENDING_AUTHORIZATION_TTL",
+    "RETURN_TO_PATTERN",
     "ConnectionError_",
     "ConnectionScope",
     "ConnectionStatus",
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderConnection",
     "ProviderCredentials",
     "ProviderDescriptor",
+    "check_return_to",
     "hash_state",
     "new_state",
     "parse_alias",
@@ -491,6 +493,21 @@ class KeyCredentials:
 # --------------------------------------------------------------------- pending authorizations
 
 PENDING_AUTHORIZATION_TTL = timedelta(minutes=10)
+RETURN_TO_PATTERN = r"^(?:/[A-Za-z0-9_-]+)*/?$"
+"""Where a browser may be sent after a callback (OAUTH-2): a path on this site, ``/`` then
+segments of letters, digits, ``_`` and ``-``. No ``//`` (a protocol-relative URL is another
+site), no backslash, no scheme, no query."""
+_RETURN_TO = re.compile(RETURN_TO_PATTERN, re.ASCII)
+
+
+def check_return_to(value: str) -> str:
+    """``value`` if it is a path on this site by :data:`RETURN_TO_PATTERN` (matched whole: a
+    trailing newline is refused too), else ``InvalidInput`` naming ``return_to``."""
+    if not value or len(value) > 200 or _RETURN_TO.fullmatch(value) is None:
+        raise InvalidInput(
+            "return_to must be a path on this site, such as /connections.", field="return_to"
+        )
+    return value
 STATE_BYTES = 32
 
 
@@ -549,5 +566,5 @@ class PendingAuthorization:
             created_at=now,
             expires_at=now + PENDING_AUTHORIZATION_TTL,
             code_verifier=code_verifier,
-            return_to=return_to,
+            return_to=None if return_to is None else check_return_to(return_to),
         )

@@ -234,3 +234,39 @@ async def test_a_browser_sees_a_small_page_without_tokens(
     assert page.headers["cache-control"] == "no-store"
     assert "Connected" in page.text
     assert query_of(callback)["code"] not in page.text
+
+
+@pytest.mark.parametrize(
+    "return_to",
+    [
+        "//1539432451",
+        "//evil.example/x",
+        "/a\n",
+        "/\\evil.example",
+        "https://evil.example",
+        "/a//b",
+        "/a?next=//x",
+        "/%2F%2Fevil.example",
+    ],
+)
+async def test_a_return_to_that_leaves_the_site_is_refused(
+    served: Served, mailbox: ClockedMailbox, return_to: str
+) -> None:
+    """OAUTH-2: the callback sends the browser to ``return_to``, so only a path on this site is
+    taken; a protocol-relative URL, a backslash, a scheme or a trailing newline is a 422."""
+    client = served.client
+    account = await signed_up(served, mailbox, "open-redirect@example.com")
+    connection_id = await create(client, account, "schwab")
+    response = await client.post(
+        f"{API}/providers/{connection_id}/authorization",
+        json={"return_to": return_to},
+        headers=account.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert "return_to" in response.text
+    fine = await client.post(
+        f"{API}/providers/{connection_id}/authorization",
+        json={"return_to": "/connections/done"},
+        headers=account.headers,
+    )
+    assert fine.status_code == 200, fine.text

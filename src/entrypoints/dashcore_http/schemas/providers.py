@@ -9,6 +9,7 @@ from uuid import UUID
 
 import msgspec
 
+from dashcore.domain.connections import RETURN_TO_PATTERN
 from dashcore_http.schemas.auth import CodeText
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ProviderKey = Annotated[str, msgspec.Meta(min_length=2, max_length=32)]
 Alias = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-ReturnTo = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^/[A-Za-z0-9/_-]*$")]
+ReturnTo = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=RETURN_TO_PATTERN)]
 
 
 class ProviderView(msgspec.Struct, frozen=True, kw_only=True):

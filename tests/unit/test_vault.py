@@ -114,6 +114,12 @@ def test_environment_value_round_trip_and_validation() -> None:
             KeyRing.from_env_value(bad)
 
 
+def test_a_key_id_given_twice_is_refused() -> None:
+    """A rotation mistyped as ``k1=new,k1=old`` would seal under one and lose the other."""
+    with pytest.raises(KeyRingError, match="given twice"):
+        KeyRing.from_env_value(f"k1={'A' * 43},k1={'B' * 43}")
+
+
 def test_key_material_never_shows_in_repr() -> None:
     ring = KeyRing.generate()
     assert ring.active.material.hex() not in repr(ring) + repr(ring.active)

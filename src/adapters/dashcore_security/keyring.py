@@ -109,6 +109,8 @@ class KeyRing:
             kid, sep, material = entry.partition("=")
             if not sep:
                 raise KeyRingError("each key must be written kid=base64url")
+            if kid in keys:
+                raise KeyRingError(f"key {kid!r} is given twice")
             keys[kid] = VaultKey(kid, _unb64(material), datetime.fromtimestamp(0, UTC))
         return cls(entries[0].partition("=")[0], keys)
 

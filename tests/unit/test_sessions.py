@@ -29,6 +29,7 @@ from dashcore.testing.clock import FakeClock
 from dashcore.testing.ids import SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
+from dashcore_security.jwt import DEFAULT_LEEWAY
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=10)
 KEY = hashlib.sha256(b"unit-test refresh derivation key").digest()
@@ -66,6 +67,7 @@ class World:
             self.clock,
             policy=policy or SessionPolicy(),
             access_token_lifetime=ACCESS_TOKEN_LIFETIME,
+            access_token_leeway=DEFAULT_LEEWAY,
         )
 
     async def audit(self) -> list[RecordedAuditEvent]:
@@ -370,6 +372,9 @@ async def test_revoking_a_session_stops_its_access_tokens_until_they_expire(worl
     )
     world.clock.advance(ACCESS_TOKEN_LIFETIME)
     await world.revocations.revoke(SessionId("P" * 22), world.clock.now() + timedelta(minutes=1))
+    assert world.revocations.is_revoked(grant.session.id)  # a verifier's leeway still takes them
+    world.clock.advance(DEFAULT_LEEWAY)
+    await world.revocations.revoke(SessionId("Q" * 22), world.clock.now() + timedelta(minutes=1))
     assert not world.revocations.is_revoked(grant.session.id)  # pruned: its tokens are dead
 
 

@@ -96,9 +96,15 @@ class Sessions:
         *,
         policy: SessionPolicy,
         access_token_lifetime: timedelta,
+        access_token_leeway: timedelta = timedelta(0),
     ) -> None:
+        """``access_token_lifetime`` and ``access_token_leeway`` are the verifier's: a revoked
+        session stays on the revocation list as long as any token it holds is accepted, its
+        lifetime plus the leeway the verifier grants past ``exp``."""
         if access_token_lifetime <= timedelta(0):
             raise InvalidInput("Must be positive.", field="access_token_lifetime")
+        if access_token_leeway < timedelta(0):
+            raise InvalidInput("Must not be negative.", field="access_token_leeway")
         self._store = store
         self._revocations = revocations
         self._deriver = deriver
@@ -106,7 +112,7 @@ class Sessions:
         self._audit = audit
         self._clock = clock
         self._policy = policy
-        self._access_token_lifetime = access_token_lifetime
+        self._token_accepted_for = access_token_lifetime + access_token_leeway
 
     # -- opening ---------------------------------------------------------------------------
     async def start(
@@ -292,7 +298,7 @@ class Sessions:
 
     # -- helpers ---------------------------------------------------------------------------
     def _revoked_until(self) -> datetime:
-        return self._clock.now() + self._access_token_lifetime
+        return self._clock.now() + self._token_accepted_for
 
     async def _ended(
         self,

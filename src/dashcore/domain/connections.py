@@ -508,6 +508,8 @@ def check_return_to(value: str) -> str:
             "return_to must be a path on this site, such as /connections.", field="return_to"
         )
     return value
+
+
 STATE_BYTES = 32
 
 

@@ -67,12 +67,10 @@ from dashcore_memory.profile_cache import MemoryProfileCache
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 from dashcore_ratelimit.limiter import LimitsRateLimiter, NoRateLimits
 from dashcore_security import KeyRing
-from dashcore_security.jwt import JwtAccessTokens
+from dashcore_security.jwt import DEFAULT_LEEWAY, JwtAccessTokens
 from dashcore_security.passwords import CHEAPEST, PROFILES, LibpassHasher
 
 __all__ = ["IdentityProvider", "InProcessSessionsProvider"]
-
-ACCESS_TOKEN_LEEWAY = timedelta(seconds=30)
 
 
 def session_policy(settings: Settings) -> SessionPolicy:
@@ -124,7 +122,7 @@ class IdentityProvider(Provider):
             settings.jwt_issuer,
             settings.jwt_audience,
             timedelta(seconds=settings.access_token_ttl),
-            ACCESS_TOKEN_LEEWAY,
+            DEFAULT_LEEWAY,
             clock,
         )
 
@@ -215,6 +213,7 @@ class IdentityProvider(Provider):
             clock,
             policy=session_policy(settings),
             access_token_lifetime=timedelta(seconds=settings.access_token_ttl),
+            access_token_leeway=DEFAULT_LEEWAY,
         )
 
     @provide(scope=Scope.REQUEST)

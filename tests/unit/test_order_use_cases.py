@@ -629,6 +629,28 @@ async def test_a_modification_reaches_the_broker(world: OrdersWorld, provider: s
     assert world.audit("order_modified")
 
 
+async def test_a_second_replace_asks_the_broker_only_for_what_is_left(world: OrdersWorld) -> None:
+    """Schwab replaces the order on modify: the new quantity is the order's whole, and what the
+    replaced broker orders filled is never bought again."""
+    trader, connection = await world.trader("schwab")
+    exchange = world.world.sandboxes["schwab"].exchange
+    exchange.liquidity = Decimal(2)
+    limit = world.draft(
+        "schwab", type=OrderType.LIMIT, limit_price=Decimal(150), quantity=Decimal(6)
+    )
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    exchange.set_price("AAPL", Decimal(149))  # 2 of the 6 fill
+    exchange.set_price("AAPL", Decimal(191))
+    await world.refresher(world.uow())(order.id)
+    first = await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(8)))
+    second = await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(7)))
+
+    assert (first.carried_quantity, second.carried_quantity) == (Decimal(2), Decimal(2))
+    live = [o for o in world.broker_orders("schwab") if o.is_open]
+    assert [(o.id, o.quantity) for o in live] == [(second.broker_order_id, Decimal(5))]
+    assert (second.request.quantity, second.filled_quantity) == (Decimal(7), Decimal(2))
+
+
 async def test_a_modification_on_a_refused_session_changes_nothing_and_asks_for_a_login(
     world: OrdersWorld,
 ) -> None:

@@ -463,6 +463,25 @@ def test_a_modification_replacing_the_broker_order_carries_what_filled() -> None
     assert done.filled_quantity == Decimal(12)
 
 
+def test_a_replaced_order_asks_its_broker_order_for_the_rest_only() -> None:
+    order = placed().accepted(report(S.PARTIALLY_FILLED, Decimal(4)), NOW)
+    unchanged = OrderChange(quantity=Decimal(12))
+    assert order.broker_change(unchanged) is unchanged  # nothing carried yet
+    replaced = order.modified(
+        unchanged,
+        report(S.OPEN, Decimal(0), provider_order_id="replacement", quantity=Decimal(8)),
+        NOW,
+    )
+    assert replaced.broker_change(OrderChange(quantity=Decimal(10))) == OrderChange(
+        quantity=Decimal(6)
+    )
+    price_only = OrderChange(limit_price=Decimal("1499.95"))
+    assert replaced.broker_change(price_only) is price_only
+    with pytest.raises(InvalidInput) as refused:
+        replaced.broker_change(OrderChange(quantity=Decimal(4)))
+    assert refused.value.errors[0].field == "quantity"
+
+
 def test_a_modification_in_place_keeps_the_broker_id() -> None:
     order = placed().accepted(report(S.OPEN), NOW)
     changed = order.modified(

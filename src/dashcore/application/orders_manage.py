@@ -10,7 +10,9 @@ Rules:
   broker). Nothing reaches the broker then.
 - A modification is checked locally first (positive, on the tick, whole lots), then sent; the
   order takes what the broker answers, including a new broker id where the broker replaces the
-  order on modify (Schwab). A broker refusal is raised as the broker's error and changes nothing.
+  order on modify (Schwab). The quantity asked is the whole order's: the broker order is asked
+  for it less what the broker orders it replaced filled. A broker refusal is raised as the
+  broker's error and changes nothing.
 - A cancel is recorded ``cancel_requested`` (committed, audited) before the broker is called;
   the order becomes ``cancelled`` only when the broker confirms. A broker that refuses (the
   order filled meanwhile) leaves the order as the broker reports it; a broker that cannot be
@@ -114,7 +116,9 @@ class ModifyOrder:
         order, session, broker_id = await self._live.get(trader.user_id, order_id)
         order.changed_request(change)  # checked here, before the broker sees it
         try:
-            report = await session.orders.modify(order.account_id, broker_id, change)
+            report = await session.orders.modify(
+                order.account_id, broker_id, order.broker_change(change)
+            )
         except ReauthRequired as error:
             await self._live.refused(order, error)
             raise

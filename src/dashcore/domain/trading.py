@@ -618,6 +618,18 @@ class PlacedOrder:
             stop_price=current.stop_price if change.stop_price is None else change.stop_price,
         )
 
+    def broker_change(self, change: OrderChange) -> OrderChange:
+        """``change`` as the bound broker order takes it. A new quantity is the whole order's;
+        where broker orders this one replaced (Schwab's modify) filled ``carried_quantity``
+        already, the broker order is asked for the rest, so nothing is bought twice."""
+        if change.quantity is None or not self.carried_quantity:
+            return change
+        if change.quantity <= self.carried_quantity:
+            raise InvalidInput(
+                "The new quantity must exceed what has already filled.", field="quantity"
+            )
+        return replace(change, quantity=change.quantity - self.carried_quantity)
+
     def modified(self, change: OrderChange, report: Order, now: datetime) -> PlacedOrder:
         """The broker took a modification. ``report`` is the order it now runs: for a broker that
         replaces the order on modify (Schwab), a new broker id takes over from the old. The

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from dashcore.ports.passwords import PasswordHasher
+from dashcore_app import Dashcore
 from dashcore_app.keys import load_key_ring
 from dashcore_app.settings import Environment, LogFormat, Settings, SettingsError, StartupError
 from dashcore_security import KeyRing
+from dashcore_security.passwords import LibpassHasher
 
 
 def test_defaults_are_the_embedded_setup() -> None:
@@ -156,6 +159,7 @@ def test_production_refuses_the_console_mailer_and_the_test_hash_profile() -> No
         ("DASHCORE_MAILER", "pigeon", "pigeon"),
         ("DASHCORE_MAIL_FROM", "no address", "one address"),
         ("DASHCORE_HASH_PROFILE", "fast", "recommended"),
+        ("DASHCORE_HASH_MAX_WAITING", "-1", "between 0 and 10000"),
     ],
 )
 def test_identity_settings_are_validated(variable: str, value: str, complaint: str) -> None:
@@ -168,3 +172,13 @@ def test_the_smtp_password_and_signing_keys_never_show() -> None:
     settings = Settings(smtp_password="hunter2-smtp", signing_keys="k=material")
     assert "hunter2-smtp" not in repr(settings)
     assert "material" not in repr(settings)
+
+
+async def test_the_password_hasher_queues_at_most_hash_max_waiting(tmp_path: Path) -> None:
+    """DOS-1: beyond the queue a sign-in answers 503 at once instead of piling up."""
+    settings = Settings(
+        database_url="memory://", data_dir=tmp_path, hash_profile="test", hash_max_waiting=3
+    )
+    async with Dashcore.open(settings) as core, core.scope() as scope:
+        hasher = await scope.get(PasswordHasher)
+    assert isinstance(hasher, LibpassHasher) and hasher.max_waiting == 3

@@ -131,7 +131,7 @@ class LibpassHasher(PasswordHasher):
             argon2__digest_size=TAG_BYTES,
         )
         self._slots = asyncio.Semaphore(slots)
-        self._max_waiting = max_waiting
+        self.max_waiting = max_waiting
         self._waiting = 0
         self._executor = executor or ThreadPoolExecutor(
             max_workers=slots, thread_name_prefix="dashcore-hash", initializer=_background_priority
@@ -176,7 +176,7 @@ class LibpassHasher(PasswordHasher):
         return await asyncio.shield(future)
 
     async def _acquire(self) -> None:
-        limit = self._max_waiting
+        limit = self.max_waiting
         if limit is not None and self._slots.locked() and self._waiting >= limit:
             raise DependencyUnavailable(
                 "Too many password checks are in progress.",

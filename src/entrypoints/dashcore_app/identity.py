@@ -137,7 +137,9 @@ class IdentityProvider(Provider):
     @provide(scope=Scope.APP)
     def hasher(self, settings: Settings) -> PasswordHasher:
         profile = PROFILES[settings.hash_profile]
-        return LibpassHasher(profile, allow_weak=profile is CHEAPEST)
+        return LibpassHasher(
+            profile, max_waiting=settings.hash_max_waiting, allow_weak=profile is CHEAPEST
+        )
 
     @provide(scope=Scope.APP)
     def password_policy(self) -> PasswordPolicy:

@@ -105,6 +105,7 @@ class Settings:
     step_up_max_age: int = 300
     otp_login_requires_totp: bool = True
     hash_profile: str = "recommended"
+    hash_max_waiting: int = 32
     trusted_proxies: tuple[str, ...] = ()
     rate_limits: bool = True
     mailer: MailerKind = MailerKind.CONSOLE
@@ -252,6 +253,7 @@ class Settings:
             step_up_max_age=reader.get("STEP_UP_MAX_AGE", _bounded(30, 3600), 300),
             otp_login_requires_totp=reader.get("OTP_LOGIN_REQUIRES_TOTP", _boolean, True),
             hash_profile=reader.get("HASH_PROFILE", _hashing_profile, "recommended"),
+            hash_max_waiting=reader.get("HASH_MAX_WAITING", _bounded(0, 10_000), 32),
             trusted_proxies=reader.get("TRUSTED_PROXIES", _networks, ()),
             rate_limits=reader.get("RATE_LIMITS", _boolean, True),
             mailer=reader.get("MAILER", MailerKind, MailerKind.CONSOLE),

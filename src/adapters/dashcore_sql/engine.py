@@ -2,6 +2,9 @@
 
 Rules:
 - a dead database must fail fast: connecting gives up after ``CONNECT_TIMEOUT`` seconds;
+- a database that stops answering (a paused or partitioned server keeps its sockets open)
+  must not hang a request: on PostgreSQL each statement, the pool's pre-ping included, gives
+  up after ``COMMAND_TIMEOUT`` seconds;
 - pooled connections are pinged before use, so a restarted server costs one retry, not an error;
 - SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
   waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
@@ -25,10 +28,14 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["CONNECT_TIMEOUT", "create_engine", "normalize_url"]
+__all__ = ["COMMAND_TIMEOUT", "CONNECT_TIMEOUT", "create_engine", "normalize_url"]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a connection (or, on SQLite, for the write lock) before giving up."""
+
+COMMAND_TIMEOUT = 60.0
+"""Seconds one PostgreSQL statement may take before it is cancelled and fails as the database
+being unavailable."""
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -73,7 +80,11 @@ def _postgres_engine(url: URL, *, schema: str | None, echo: bool) -> AsyncEngine
         url,
         echo=echo,
         pool_pre_ping=True,
-        connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": server_settings},
+        connect_args={
+            "timeout": CONNECT_TIMEOUT,
+            "command_timeout": COMMAND_TIMEOUT,
+            "server_settings": server_settings,
+        },
     )
 
 

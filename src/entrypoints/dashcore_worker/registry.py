@@ -9,13 +9,15 @@ which is one unit of work, and the use cases it asks for come from that scope::
         await forget()
 
 Any error a task raises fails its job: the error is logged (redacted) with the job's id and
-task name, and the job's status keeps only :func:`~dashcore.domain.jobs.failure_summary` of it.
+task name, once (``job_error``), and the job's status keeps only
+:func:`~dashcore.domain.jobs.failure_summary` of it.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import pkgutil
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +38,7 @@ TaskFunction = TypeVar("TaskFunction", bound=Callable[..., Awaitable[None]])
 
 _log = structlog.get_logger("dashcore_worker")
 _STARTED = "dashcore_job_started"
+_RECEIVER_LOG = logging.getLogger("taskiq.receiver.receiver")
 
 
 class TaskRegistry:
@@ -85,6 +88,7 @@ def install(
     """Register ``tasks`` on ``broker``: each run in its own REQUEST scope of ``container``,
     with its status kept and its log lines bound to the job."""
     setup_dishka(container, broker)
+    _RECEIVER_LOG.addFilter(_unless_logged_as_job_error)
     broker.add_middlewares(
         JobStatusMiddleware(JobStatuses(broker.result_backend), clock), _JobLogContext()
     )
@@ -102,6 +106,13 @@ def _failing_safely(function: TaskFunction) -> TaskFunction:
             raise JobFailed(failure_summary(error)) from None
 
     return run  # type: ignore[return-value] # same parameters: functools.wraps
+
+
+def _unless_logged_as_job_error(record: logging.LogRecord) -> bool:
+    """Drop taskiq's error line (with the traceback of :class:`JobFailed`, which says nothing
+    more) for a job whose error ``job_error`` logged already: one line per failed job, even
+    when every job fails while the database is down."""
+    return not (record.exc_info and isinstance(record.exc_info[1], JobFailed))
 
 
 class _JobLogContext(TaskiqMiddleware):

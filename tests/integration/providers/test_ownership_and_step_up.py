@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from dashcore_app.brokers import BrokerSandboxes
+from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.tokens import GrantKind
 from tests.integration.identity.conftest import Served
 from tests.integration.identity.support import API, ClockedMailbox
 from tests.integration.providers.support import (
     connect_redirect,
+    create,
     is_live,
     problem_code,
     signed_up,
@@ -117,3 +119,51 @@ async def test_removing_a_connection_with_a_fresh_sign_in_revokes_and_deletes_it
     gone = await client.get(f"{API}/providers/{connection_id}", headers=account.headers)
     assert gone.status_code == 404
     assert not is_live(sandboxes.apps["zerodha"], stored.access_token, GrantKind.ACCESS)
+
+
+async def test_disconnecting_with_a_stale_sign_in_needs_step_up(
+    served: Served, mailbox: ClockedMailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """Disconnecting cuts the account off its broker as removing does: a stolen session older
+    than five minutes cannot do it."""
+    client = served.client
+    account = await signed_up(served, mailbox, "stale-disconnect@example.com")
+    connection_id = await connect_redirect(client, account, "upstox")
+    stored = await stored_credentials(served.core, connection_id)
+    mailbox.clock.advance(seconds=301)
+
+    response = await client.delete(
+        f"{API}/providers/{connection_id}/authorization", headers=account.headers
+    )
+
+    assert response.status_code == 401, response.text
+    assert problem_code(response) == "step_up_required"
+    assert response.headers["www-authenticate"] == CHALLENGE
+    assert (await status(client, account, connection_id))["status"] == "connected"
+    assert is_live(sandboxes.apps["upstox"], stored.access_token, GrantKind.ACCESS)
+
+
+async def test_key_credentials_with_a_stale_sign_in_need_step_up_but_a_login_link_does_not(
+    served: Served, mailbox: ClockedMailbox
+) -> None:
+    """Groww's key binds credentials that nothing else proves: step-up, as adding a
+    connection. A redirect provider's link leads to the broker's own login: a daily
+    reconnect needs no fresh sign-in here."""
+    client = served.client
+    account = await signed_up(served, mailbox, "stale-key@example.com")
+    groww = await create(client, account, "groww")
+    upstox = await create(client, account, "upstox")
+    mailbox.clock.advance(seconds=301)
+
+    keyed = await client.post(
+        f"{API}/providers/{groww}/authorization",
+        json={"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET},
+        headers=account.headers,
+    )
+    assert keyed.status_code == 401, keyed.text
+    assert problem_code(keyed) == "step_up_required"
+    assert (await status(client, account, groww))["status"] == "pending"
+    linked = await client.post(
+        f"{API}/providers/{upstox}/authorization", json={}, headers=account.headers
+    )
+    assert linked.status_code == 200, linked.text

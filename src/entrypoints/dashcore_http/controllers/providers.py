@@ -231,9 +231,10 @@ class ProvidersController(Controller):
     @post(
         "/{connection_id:uuid}/authorization",
         status_code=HTTP_200_OK,
-        summary="Authorize: a login link, or key credentials",
+        summary="Authorize: a login link, or key credentials (step-up)",
         responses=problems(
-            {
+            STEP_UP
+            | {
                 409: "`credentials_required` (a key provider), `redirect_required` (a redirect "
                 "provider), `connection_disconnected`, `key_not_approved` (Groww)"
             }
@@ -246,13 +247,17 @@ class ProvidersController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[AuthorizationRequest],
         authorization: FromDishka[ConnectionAuthorization],
+        gate: FromDishka[StepUpGate],
     ) -> Response[AuthorizationStart | AuthorizationStatus]:
         """Redirect providers (body ``{}`` or ``{"return_to": "/path"}``): 200
-        ``{authorization_url, expires_in}`` and a state cookie for the callback. Key providers:
-        the credentials connect at once (200 status)."""
+        ``{authorization_url, expires_in}`` and a state cookie for the callback; the provider's
+        own login proves the credentials, so no step-up (a daily reconnect stays one login).
+        Key providers: the credentials connect at once (200 status), nothing else proves them,
+        so they need a recent sign-in (step-up) as adding a connection does."""
         claims, caller = principal(request), caller_of(request)
         body = data
         if body.api_key is not None:
+            await recently_authenticated(request, gate)
             key = KeyCredentials(body.api_key, body.api_secret, body.totp_code)
             connected = await authorization.submit_key_credentials(
                 claims.subject, connection_id, key, caller
@@ -300,7 +305,8 @@ class ProvidersController(Controller):
     @delete(
         "/{connection_id:uuid}/authorization",
         status_code=204,
-        summary="Disconnect (revoke at the provider, delete the credentials)",
+        summary="Disconnect: revoke at the provider, delete the credentials (step-up)",
+        responses=problems(STEP_UP),
     )
     @inject
     async def disconnect(
@@ -308,10 +314,12 @@ class ProvidersController(Controller):
         connection_id: FromPath[UUID],
         request: Request[Any, Any, Any],
         authorization: FromDishka[ConnectionAuthorization],
+        gate: FromDishka[StepUpGate],
     ) -> None:
-        await authorization.disconnect(
-            principal(request).subject, connection_id, caller_of(request)
-        )
+        """Like removing the connection, it cuts the account off its broker: a recent sign-in
+        (step-up) is needed."""
+        claims = await recently_authenticated(request, gate)
+        await authorization.disconnect(claims.subject, connection_id, caller_of(request))
 
     @get(
         "/callback/{provider:str}",

@@ -629,6 +629,25 @@ async def test_a_modification_reaches_the_broker(world: OrdersWorld, provider: s
     assert world.audit("order_modified")
 
 
+@pytest.mark.parametrize("provider", ["zerodha", "upstox", "groww"])
+async def test_a_modification_that_fills_records_the_fills_as_trades(
+    world: OrdersWorld, provider: str
+) -> None:
+    """A change that makes the order marketable fills it at once: its executions are read
+    with the broker's answer and become trades, as at placement."""
+    trader, connection = await world.trader(provider)
+    symbol = BOOKS[provider].instrument.symbol
+    last = world.world.sandboxes[provider].exchange.last_price(symbol)
+    limit = world.draft(provider, type=OrderType.LIMIT, limit_price=last - 100)
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    change = OrderChange(limit_price=last + 10)
+    modified = await world.modify(world.uow())(trader, order.id, change)
+
+    assert modified.status is S.FILLED and len(modified.fills) == 1
+    trades = await MemoryTradeRepository(world.uow()).all_for_user(trader.user_id)
+    assert [t.broker_trade_id for t in trades] == [modified.fills[0].trade_id]
+
+
 async def test_a_second_replace_asks_the_broker_only_for_what_is_left(world: OrdersWorld) -> None:
     """Schwab replaces the order on modify: the new quantity is the order's whole, and what the
     replaced broker orders filled is never bought again."""

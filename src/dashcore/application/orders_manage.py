@@ -22,13 +22,22 @@ Rules:
   and the error is raised.
 - A refused session (``ReauthRequired`` from the broker) on a change or a cancel moves the
   connection to ``needs_reauth``, as it does when an order is placed.
+- The broker's answer to a change or a cancel is read with its executions, as at placement:
+  a change that makes the order marketable fills it at once, and a cancel can lose the race
+  to a fill; every fill newly learnt becomes a trade.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from dashcore.application.orders import BrokerAccess, OrderJournal, Trader, order_not_found
+from dashcore.application.orders import (
+    BrokerAccess,
+    OrderJournal,
+    Trader,
+    order_not_found,
+    with_fills,
+)
 from dashcore.application.orders_place import connection_refused, ensure_tradable
 from dashcore.domain.errors import (
     Conflict,
@@ -40,7 +49,7 @@ from dashcore.domain.errors import (
     RateLimited,
     ReauthRequired,
 )
-from dashcore.domain.orders import OrderChange, OrderStatus
+from dashcore.domain.orders import Order, OrderChange, OrderStatus
 from dashcore.domain.trading import PlacedOrder
 from dashcore.ports.brokers import BrokerSession
 from dashcore.ports.clock import Clock
@@ -88,6 +97,12 @@ class LiveOrders:
         await self._uow.rollback()  # no transaction open while the broker answers
         return order, session, order.broker_order_id
 
+    async def with_fills(self, order: PlacedOrder, session: BrokerSession, report: Order) -> Order:
+        """``report`` with its executions, where the broker lists them apart (as at placement):
+        a change can fill the order at once, and a final order is never polled again."""
+        capabilities = self._brokers.gateway(order.provider).capabilities
+        return await with_fills(session, capabilities, report)
+
     async def refused(self, order: PlacedOrder, error: ReauthRequired) -> None:
         """The broker refused the session of ``order``'s connection: it needs a new login."""
         await connection_refused(
@@ -122,6 +137,7 @@ class ModifyOrder:
         except ReauthRequired as error:
             await self._live.refused(order, error)
             raise
+        report = await self._live.with_fills(order, session, report)
         return await self._journal.change(
             order.id,
             trader.context,
@@ -148,6 +164,7 @@ class CancelOrder:
                 report = await session.orders.get(order.account_id, broker_id)
             except (ProviderUnavailable, RateLimited, OrderStateUnknown):
                 return requested
+            report = await self._live.with_fills(order, session, report)
             return await self._journal.change(
                 order.id, trader.context, lambda o, now: o.cancel_refused(report, now)
             )
@@ -160,6 +177,7 @@ class CancelOrder:
             if isinstance(error, ReauthRequired):
                 await self._live.refused(order, error)
             raise
+        report = await self._live.with_fills(order, session, report)
         return await self._journal.change(
             order.id, trader.context, lambda o, now: o.observed(report, now)
         )

@@ -63,10 +63,12 @@ from dashcore_security.passwords import CHEAPEST, LibpassHasher
 from dashcore_security.signing import SigningKeyRing
 from dashcore_security.totp import PyotpTotp
 
-__all__ = ["CALLER", "PASSWORD", "Mail", "World"]
+__all__ = ["CALLER", "CONFIRMING_SESSION", "PASSWORD", "Mail", "World"]
 
 PASSWORD = "correct horse battery staple"
 CALLER = CallerContext(ip="198.51.100.7", user_agent="pytest")
+CONFIRMING_SESSION = "C" * 22
+"""The session that turns the authenticator app on (every other one ends)."""
 _LOGIN_CODE = re.compile(r"Your sign-in code is ([0-9]{6})")
 
 
@@ -249,6 +251,7 @@ class World:
             self.keeper(uow),
             self.totp,
             self.notifications(uow),
+            self.sessions(uow),
             self.audit(uow),
             uow,
             self.clock,
@@ -301,7 +304,7 @@ class World:
         """Turn the authenticator app on: its secret and the recovery codes shown."""
         setup = await self.totp_enrolment(self.uow()).start(user.id, CALLER)
         codes = await self.totp_enrolment(self.uow()).confirm(
-            user.id, self.code(setup.secret), CALLER
+            user.id, CONFIRMING_SESSION, self.code(setup.secret), CALLER
         )
         return setup.secret, codes
 

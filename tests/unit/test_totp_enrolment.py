@@ -11,7 +11,7 @@ from dashcore.application.sign_in import MfaRequired
 from dashcore.domain.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
 from dashcore.domain.mfa import FactorStatus
 from dashcore.domain.users import User
-from tests.unit.identity_world import CALLER, PASSWORD, World
+from tests.unit.identity_world import CALLER, CONFIRMING_SESSION, PASSWORD, World
 
 ADA = "ada@example.org"
 NEW_PASSWORD = "a brand new pass phrase 42"
@@ -48,7 +48,9 @@ async def test_a_pending_enrolment_leaves_login_without_a_second_factor(world: W
 async def test_the_secret_is_stored_sealed(world: World) -> None:
     user = await ada(world)
     setup = await world.totp_enrolment(world.uow()).start(user.id, CALLER)
-    await world.totp_enrolment(world.uow()).confirm(user.id, world.code(setup.secret), CALLER)
+    await world.totp_enrolment(world.uow()).confirm(
+        user.id, CONFIRMING_SESSION, world.code(setup.secret), CALLER
+    )
     secret = setup.secret.encode()
     for table in world.database.tables.values():
         for row in table.values():
@@ -74,12 +76,28 @@ async def test_confirming_turns_it_on_and_shows_ten_codes_once(world: World) -> 
     assert isinstance(await world.password_login(ADA), MfaRequired)
 
 
+async def test_confirming_ends_the_sessions_signed_in_with_the_password_alone(world: World) -> None:
+    """A session someone else opened with the password (before the owner turned the app on)
+    must sign in again, with the second factor; the confirming one goes on."""
+    user = await ada(world)
+    other = await world.password_login(ADA)
+    assert isinstance(other, IssuedTokens)
+    setup = await world.totp_enrolment(world.uow()).start(user.id, CALLER)
+    confirming = await world.password_login(ADA)
+    assert isinstance(confirming, IssuedTokens)
+    await world.totp_enrolment(world.uow()).confirm(
+        user.id, confirming.session_id, world.code(setup.secret), CALLER
+    )
+    assert [s.id for s in await world.sessions_of(user)] == [confirming.session_id]
+    assert world.revocations.is_revoked(other.session_id)
+
+
 async def test_a_wrong_confirming_code_is_forbidden_and_leaves_it_pending(world: World) -> None:
     user = await ada(world)
     setup = await world.totp_enrolment(world.uow()).start(user.id, CALLER)
     with pytest.raises(Forbidden) as wrong:
         await world.totp_enrolment(world.uow()).confirm(
-            user.id, world.code(setup.secret, 2), CALLER
+            user.id, CONFIRMING_SESSION, world.code(setup.secret, 2), CALLER
         )
     assert wrong.value.code == "wrong_code"
     state = await world.totp_enrolment(world.uow()).state(user.id)
@@ -91,7 +109,9 @@ async def test_a_confirming_code_that_is_not_six_digits_is_bad_input(world: Worl
     user = await ada(world)
     await world.totp_enrolment(world.uow()).start(user.id, CALLER)
     with pytest.raises(InvalidInput):
-        await world.totp_enrolment(world.uow()).confirm(user.id, "１２３４５６", CALLER)
+        await world.totp_enrolment(world.uow()).confirm(
+            user.id, CONFIRMING_SESSION, "１２３４５６", CALLER
+        )
 
 
 async def test_confirming_twice_is_a_conflict(world: World) -> None:
@@ -99,14 +119,18 @@ async def test_confirming_twice_is_a_conflict(world: World) -> None:
     secret, _ = await world.enrol_totp(user)
     world.clock.advance(seconds=30)
     with pytest.raises(Conflict) as twice:
-        await world.totp_enrolment(world.uow()).confirm(user.id, world.code(secret), CALLER)
+        await world.totp_enrolment(world.uow()).confirm(
+            user.id, CONFIRMING_SESSION, world.code(secret), CALLER
+        )
     assert twice.value.code == "mfa_already_enabled"
 
 
 async def test_confirming_without_an_enrolment_is_a_conflict(world: World) -> None:
     user = await ada(world)
     with pytest.raises(Conflict) as none:
-        await world.totp_enrolment(world.uow()).confirm(user.id, "123456", CALLER)
+        await world.totp_enrolment(world.uow()).confirm(
+            user.id, CONFIRMING_SESSION, "123456", CALLER
+        )
     assert none.value.code == "no_pending_enrolment"
 
 
@@ -124,8 +148,12 @@ async def test_enrolling_again_while_pending_replaces_the_secret(world: World) -
     second = await world.totp_enrolment(world.uow()).start(user.id, CALLER)
     assert first.secret != second.secret
     with pytest.raises(Forbidden):
-        await world.totp_enrolment(world.uow()).confirm(user.id, world.code(first.secret), CALLER)
-    await world.totp_enrolment(world.uow()).confirm(user.id, world.code(second.secret), CALLER)
+        await world.totp_enrolment(world.uow()).confirm(
+            user.id, CONFIRMING_SESSION, world.code(first.secret), CALLER
+        )
+    await world.totp_enrolment(world.uow()).confirm(
+        user.id, CONFIRMING_SESSION, world.code(second.secret), CALLER
+    )
 
 
 # ------------------------------------------------------------------------- disable, regenerate

@@ -5,7 +5,9 @@ Rules:
   ``otpauth://`` URI; the factor stays *pending* (two-step sign-in off) until a first valid code
   confirms it. Enrolling again while pending replaces the secret; while active it is a conflict.
 - Confirming turns the factor on and returns 10 recovery codes, shown this once; each is
-  stored as its own password hash. Making a new set voids the old one entirely.
+  stored as its own password hash. Making a new set voids the old one entirely. Confirming
+  also ends every other session of the account: one signed in with the password alone (a
+  stolen one, say) must sign in again, with the second factor.
 - Turning the factor off (the owner, after step-up, or an administrator) deletes the secret,
   the factor and the recovery codes. Turning on, off, and a new set of codes are audited and
   mailed to the owner.
@@ -27,6 +29,7 @@ from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.notifications import Notifications
 from dashcore.application.second_factor import TOTP_SECRET_PURPOSE, SecondFactors, totp_owner
 from dashcore.application.secrets import SecretKeeper
+from dashcore.application.sessions import Sessions
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import Conflict, Forbidden, NotFound
@@ -38,6 +41,7 @@ from dashcore.domain.mfa import (
     normalise_recovery_code,
     parse_one_time_code,
 )
+from dashcore.domain.sessions import RevocationReason, SessionId
 from dashcore.domain.users import User
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
@@ -124,11 +128,13 @@ class TotpEnrolment:
         keeper: SecretKeeper,
         totp: TotpAlgorithm,
         notifications: Notifications,
+        sessions: Sessions,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
         self._users = users
+        self._sessions = sessions
         self._factors = factors
         self._second_factors = second_factors
         self._recovery_codes = recovery_codes
@@ -154,8 +160,11 @@ class TotpEnrolment:
         uri = self._totp.provisioning_uri(secret, account=user.email.value, issuer=TOTP_ISSUER)
         return TotpSetup(secret, uri)
 
-    async def confirm(self, user_id: UUID, code: str, caller: CallerContext) -> tuple[str, ...]:
-        """Turn the factor on with a first valid code; the recovery codes, shown once."""
+    async def confirm(
+        self, user_id: UUID, session_id: str, code: str, caller: CallerContext
+    ) -> tuple[str, ...]:
+        """Turn the factor on with a first valid code and end every session but
+        ``session_id`` (the one confirming); the recovery codes, shown once."""
         code = parse_one_time_code(code)
         user = await self._user(user_id)
         factor = await self._pending(user_id)
@@ -170,6 +179,12 @@ class TotpEnrolment:
             await self._wrong_code(factor, caller)
         await self._factors.save(factor.accepted(step, now))
         await self._recovery_codes.store(user_id, hashes)
+        await self._sessions.end_all(
+            user_id,
+            reason=RevocationReason.MFA_ENABLED,
+            caller=caller,
+            except_session_id=SessionId(session_id),
+        )
         await self._notifications.totp_enabled(user.email, at=now)
         await self._audit.record("authn_mfa_enabled", caller=caller, target=f"user:{user_id}")
         await self._uow.commit()

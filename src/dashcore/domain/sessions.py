@@ -160,6 +160,7 @@ class RevocationReason(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
     ACCOUNT_DISABLED = "account_disabled"
     STEP_UP = "step_up"
+    MFA_ENABLED = "mfa_enabled"
 
 
 class RefreshMatch(StrEnum):

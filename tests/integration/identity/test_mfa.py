@@ -109,7 +109,9 @@ async def test_enrol_confirm_and_sign_in_with_the_app_then_with_a_recovery_code(
     codes = confirmed.json()["recovery_codes"]
     assert len(codes) == len(set(codes)) == 10
     assert all(_RECOVERY_CODE.fullmatch(code) for code in codes)
-    assert (await audit.added()) == Counter({"authn_mfa_fail": 1, "authn_mfa_enabled": 1})
+    assert (await audit.added()) == Counter(
+        {"authn_mfa_fail": 1, "authn_mfa_enabled": 1, "session_revoked": 1}
+    )  # the password-only session of the login above ended; this one goes on
     active = (await client.get(f"{API}/auth/mfa", headers=account.headers)).json()
     assert (active["totp"], active["recovery_codes_remaining"]) == ("active", 10)
     await mailbox.wait_for(email, "totp_enabled")

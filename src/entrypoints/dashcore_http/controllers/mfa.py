@@ -107,8 +107,12 @@ class MfaController(Controller):
         request: Request[Any, Any, Any],
         enrolment: FromDishka[TotpEnrolment],
     ) -> RecoveryCodes:
-        """A first valid code turns two-step sign-in on; the 10 recovery codes are shown once."""
-        codes = await enrolment.confirm(principal(request).subject, data.code, caller_of(request))
+        """A first valid code turns two-step sign-in on and ends every other session of the
+        account; the 10 recovery codes are shown once."""
+        claims = principal(request)
+        codes = await enrolment.confirm(
+            claims.subject, claims.session_id, data.code, caller_of(request)
+        )
         return RecoveryCodes(codes)
 
     @delete(

@@ -19,10 +19,14 @@ from sqlalchemy import text
 from dashcore.domain.errors import DependencyUnavailable
 from dashcore_sql import engine as engine_module
 from dashcore_sql.errors import database_errors
+from dashcore_sql.probe import SqlDatabaseProbe
+from tests.conftest import PostgresSchema
+from tests.migrated import migrate
 
 pytestmark = pytest.mark.postgres
 
 COMMAND_TIMEOUT = 0.5
+READINESS_TIMEOUT = 1.0
 BOUND = 30.0
 """Where a hang is called a hang."""
 
@@ -108,3 +112,26 @@ async def test_a_server_gone_silent_fails_pooled_queries_in_time_then_recovers(
 
     assert failure.value.dependency == "database"
     assert waited < engine_module.CONNECT_TIMEOUT + COMMAND_TIMEOUT
+
+
+async def test_readiness_answers_within_its_timeout_when_the_server_went_silent(
+    proxied_url: tuple[str, SilenceableProxy], postgres_schema: PostgresSchema
+) -> None:
+    """The probe gave up on time, but then waited for the driver to close the connection it
+    abandoned (two more seconds): a 1 s readiness check answered after 3 s."""
+    url, proxy = proxied_url
+    engine = engine_module.create_engine(url, schema=postgres_schema.schema)
+    probe = SqlDatabaseProbe(engine)
+    try:
+        await migrate(engine)
+        await probe.check(timeout=BOUND)  # leaves one connection in the pool
+        proxy.silent = True
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable) as failure:
+            await probe.check(timeout=READINESS_TIMEOUT)
+        waited = time.monotonic() - started
+    finally:
+        await engine.dispose()
+
+    assert failure.value.dependency == "database"
+    assert waited < READINESS_TIMEOUT + 0.5

@@ -24,6 +24,7 @@ from dashcore.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    OrderStateUnknown,
     ProviderUnavailable,
     ReauthRequired,
     StepUpRequired,
@@ -668,6 +669,55 @@ async def test_a_second_replace_asks_the_broker_only_for_what_is_left(world: Ord
     live = [o for o in world.broker_orders("schwab") if o.is_open]
     assert [(o.id, o.quantity) for o in live] == [(second.broker_order_id, Decimal(5))]
     assert (second.request.quantity, second.filled_quantity) == (Decimal(7), Decimal(2))
+
+
+async def _lost_replace(world: OrdersWorld) -> tuple[Trader, PlacedOrder]:
+    """A resting Schwab order whose modification Schwab carried out (the order replaced by a
+    new one of 12) but whose answer was lost."""
+    trader, connection = await world.trader("schwab")
+    limit = world.draft(
+        "schwab", type=OrderType.LIMIT, limit_price=Decimal(150), quantity=Decimal(10)
+    )
+    order = (await world.place_order(trader, connection, "rest", limit)).order
+    world.world.sandboxes["schwab"].faults.add(
+        FaultRule(
+            path="/trader/v1/accounts/*/orders/*",
+            method="PUT",
+            kind=FaultKind.TIMEOUT_AFTER_ACCEPT,
+        )
+    )
+    with pytest.raises(OrderStateUnknown):
+        await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(12)))
+    return trader, order
+
+
+async def test_a_replace_whose_answer_was_lost_is_followed_not_taken_for_cancelled(
+    world: OrdersWorld,
+) -> None:
+    trader, order = await _lost_replace(world)
+    [old, new] = world.broker_orders("schwab")
+    assert (old.status, new.status, new.quantity) == (SimStatus.CANCELLED, SimStatus.OPEN, 12)
+
+    followed = await world.refresher(world.uow())(order.id)
+
+    assert (followed.status, followed.broker_order_id) == (S.OPEN, new.id)
+    assert (followed.request.quantity, followed.request.limit_price) == (12, 150)
+    assert world.audit("order_modified")
+    cancelled = await world.cancel(world.uow())(trader, order.id)
+    assert cancelled.status is S.CANCELLED
+    assert not [o for o in world.broker_orders("schwab") if o.is_open]
+
+
+async def test_cancelling_an_order_replaced_behind_our_back_cancels_the_replacement(
+    world: OrdersWorld,
+) -> None:
+    trader, order = await _lost_replace(world)
+    cancelled = await world.cancel(world.uow())(trader, order.id)
+    assert (cancelled.status, cancelled.broker_order_id) == (
+        S.CANCELLED,
+        world.broker_orders("schwab")[1].id,
+    )
+    assert not [o for o in world.broker_orders("schwab") if o.is_open]
 
 
 async def test_a_modification_on_a_refused_session_changes_nothing_and_asks_for_a_login(

@@ -463,6 +463,25 @@ def test_a_modification_replacing_the_broker_order_carries_what_filled() -> None
     assert done.filled_quantity == Decimal(12)
 
 
+def test_a_replacement_we_did_not_bind_is_followed_with_what_filled_before() -> None:
+    """The answer to a modification was lost: the bound broker order ends replaced, having
+    filled 4 (the 4th after our last look), and a new one of 8 at 1490 works the rest."""
+    order = placed().accepted(report(S.PARTIALLY_FILLED, Decimal(3), fills=(fill("t1", 3),)), NOW)
+    old = report(
+        S.CANCELLED, Decimal(4), fills=(fill("t1", 3), fill("t2", 1)), replaced_by="replacement"
+    )
+    new = report(
+        S.OPEN, provider_order_id="replacement", quantity=Decimal(8), limit_price=Decimal(1490)
+    )
+    followed = order.replaced(old, new, NOW)
+    assert (followed.status, followed.broker_order_id) == (S.PARTIALLY_FILLED, "replacement")
+    assert (followed.request.quantity, followed.request.limit_price) == (12, 1490)
+    assert (followed.carried_quantity, followed.filled_quantity) == (4, 4)
+    assert [f.trade_id for f in followed.fills] == ["t1", "t2"]
+    with pytest.raises(Conflict):
+        order.replaced(replace(old, replaced_by="elsewhere"), new, NOW)
+
+
 def test_a_replaced_order_asks_its_broker_order_for_the_rest_only() -> None:
     order = placed().accepted(report(S.PARTIALLY_FILLED, Decimal(4)), NOW)
     unchanged = OrderChange(quantity=Decimal(12))

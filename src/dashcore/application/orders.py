@@ -59,6 +59,7 @@ __all__ = [
     "Trader",
     "TradingPolicy",
     "failure_of",
+    "follow_replacement",
     "order_not_found",
     "with_fills",
 ]
@@ -184,6 +185,33 @@ async def with_fills(session: BrokerSession, capabilities: CapabilityMap, report
     except (ProviderUnavailable, RateLimited, NotFound):
         return report
     return replace(report, fills=tuple(fills))
+
+
+async def follow_replacement(
+    journal: OrderJournal,
+    session: BrokerSession,
+    capabilities: CapabilityMap,
+    order: PlacedOrder,
+    old: Order,
+    caller: CallerContext,
+) -> PlacedOrder:
+    """``old``, the broker order ``order`` is bound to, was replaced by one we never bound (the
+    answer to a modification was lost, or the order was changed at the broker): the order
+    follows the replacement, what ``old`` filled carried. It is never taken for cancelled
+    while the broker still works it. One replacement per call: a chain is followed a step at a
+    time."""
+    if old.replaced_by is None:
+        raise Conflict("The broker order was not replaced.", code="broker_order_mismatch")
+    new = await with_fills(
+        session, capabilities, await session.orders.get(order.account_id, old.replaced_by)
+    )
+    return await journal.change(
+        order.id,
+        caller,
+        lambda current, now: current.replaced(old, new, now),
+        action="order_modified",
+        metadata={"previous_broker_order_id": old.provider_order_id},
+    )
 
 
 class InstrumentLookup:

@@ -35,10 +35,12 @@ from dashcore.application.orders import (
     BrokerAccess,
     OrderJournal,
     Trader,
+    follow_replacement,
     order_not_found,
     with_fills,
 )
 from dashcore.application.orders_place import connection_refused, ensure_tradable
+from dashcore.domain.capabilities import CapabilityMap
 from dashcore.domain.errors import (
     Conflict,
     Forbidden,
@@ -100,8 +102,10 @@ class LiveOrders:
     async def with_fills(self, order: PlacedOrder, session: BrokerSession, report: Order) -> Order:
         """``report`` with its executions, where the broker lists them apart (as at placement):
         a change can fill the order at once, and a final order is never polled again."""
-        capabilities = self._brokers.gateway(order.provider).capabilities
-        return await with_fills(session, capabilities, report)
+        return await with_fills(session, self.capabilities(order), report)
+
+    def capabilities(self, order: PlacedOrder) -> CapabilityMap:
+        return self._brokers.gateway(order.provider).capabilities
 
     async def refused(self, order: PlacedOrder, error: ReauthRequired) -> None:
         """The broker refused the session of ``order``'s connection: it needs a new login."""
@@ -164,6 +168,12 @@ class CancelOrder:
                 report = await session.orders.get(order.account_id, broker_id)
             except (ProviderUnavailable, RateLimited, OrderStateUnknown):
                 return requested
+            if report.replaced_by is not None:  # it lives on under another id: cancel that
+                capabilities = self._live.capabilities(order)
+                await follow_replacement(
+                    self._journal, session, capabilities, order, report, trader.context
+                )
+                return await self(trader, order_id)
             report = await self._live.with_fills(order, session, report)
             return await self._journal.change(
                 order.id, trader.context, lambda o, now: o.cancel_refused(report, now)

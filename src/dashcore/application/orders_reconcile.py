@@ -38,6 +38,7 @@ from dashcore.application.orders import (
     BrokerAccess,
     OrderJournal,
     TradingPolicy,
+    follow_replacement,
     order_not_found,
     with_fills,
 )
@@ -229,11 +230,13 @@ class RefreshOrderStatus:
             return order
         session = await self._brokers.session(order.provider, order.connection_id)
         await self._uow.rollback()  # no transaction open while the broker answers
-        report = await with_fills(
-            session,
-            self._brokers.gateway(order.provider).capabilities,
-            await session.orders.get(order.account_id, broker_id),
-        )
+        capabilities = self._brokers.gateway(order.provider).capabilities
+        report = await session.orders.get(order.account_id, broker_id)
+        if report.replaced_by is not None:
+            return await follow_replacement(
+                self._journal, session, capabilities, order, report, SYSTEM
+            )
+        report = await with_fills(session, capabilities, report)
         return await self._journal.change(order.id, SYSTEM, lambda o, now: o.observed(report, now))
 
 

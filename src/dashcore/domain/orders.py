@@ -233,6 +233,9 @@ class Order:
     client_reference: str | None = None
     status_message: str | None = None
     fills: tuple[Fill, ...] = field(default=())
+    replaced_by: str | None = None
+    """The broker order that replaced this one (a broker that replaces on modify, as Schwab
+    does), when the broker names it: this one has ended, the order lives on under that id."""
 
     @property
     def pending_quantity(self) -> Decimal:

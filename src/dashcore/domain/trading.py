@@ -618,6 +618,35 @@ class PlacedOrder:
             stop_price=current.stop_price if change.stop_price is None else change.stop_price,
         )
 
+    def replaced(self, old: Order, new: Order, now: datetime) -> PlacedOrder:
+        """The bound broker order ``old`` was replaced by ``new`` without our binding it (a
+        modification whose answer was lost, or a change made at the broker): the order lives on
+        as ``new``. What ``old`` filled is carried, and the request becomes what the broker
+        runs: the carried quantity plus ``new``'s, at ``new``'s prices."""
+        if (
+            old.provider_order_id != self.broker_order_id
+            or old.replaced_by != new.provider_order_id
+        ):
+            raise Conflict(
+                "The report is about another broker order.", code="broker_order_mismatch"
+            )
+        carried = self.carried_quantity + old.filled_quantity
+        moved = replace(
+            self,
+            request=replace(
+                self.request,
+                quantity=carried + new.quantity,
+                limit_price=new.limit_price,
+                stop_price=new.stop_price,
+            ),
+            broker_order_id=new.provider_order_id,
+            carried_quantity=carried,
+            filled_quantity=max(self.filled_quantity, carried),
+            fills=_merged(self.fills, old.fills),
+            updated_at=now,
+        )
+        return moved._applied(new, now, None)
+
     def broker_change(self, change: OrderChange) -> OrderChange:
         """``change`` as the bound broker order takes it. A new quantity is the whole order's;
         where broker orders this one replaced (Schwab's modify) filled ``carried_quantity``

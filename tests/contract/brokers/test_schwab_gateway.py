@@ -340,6 +340,8 @@ async def test_limit_order_rests_is_replaced_then_cancelled(schwab: Trading) -> 
     assert json_body(put)["price"] == "181.00"
     old = await schwab.broker.orders.get(ACCOUNT_HASH, resting.provider_order_id)
     assert (old.status, old.provider_status) == (OrderStatus.CANCELLED, "REPLACED")
+    assert old.replaced_by == moved.provider_order_id  # from its replacingOrderCollection
+    assert moved.replaced_by is None
 
     cancelled = await schwab.broker.orders.cancel(ACCOUNT_HASH, moved.provider_order_id)
     assert (cancelled.status, cancelled.provider_status) == (OrderStatus.CANCELLED, "CANCELED")

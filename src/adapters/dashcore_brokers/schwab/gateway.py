@@ -19,7 +19,8 @@ Business rules:
   type, quantity, prices and validity among the orders of the last day (the newest match wins;
   two identical orders placed the same day cannot be told apart);
 - a modification is Schwab's *replace*: the old order ends ``REPLACED`` and a new order with a
-  new id takes the rest (the new total quantity less what already filled);
+  new id takes the rest (the new total quantity less what already filled). A ``REPLACED`` order
+  names its replacement (``replacingOrderCollection``) as ``replaced_by``;
 - fills are the ``EXECUTION`` activities of the order (Schwab has no trades endpoint); their
   trade id is ``{orderId}-{n}``, the n-th execution leg;
 - unsupported asks (intraday product, an instrument class Schwab's order API does not take)
@@ -403,7 +404,15 @@ def _order(wire: WireOrder, account_id: str, client_reference: str | None = None
         client_reference=client_reference,
         status_message=wire.status_description,
         fills=fills,
+        replaced_by=_replacement(wire),
     )
+
+
+def _replacement(wire: WireOrder) -> str | None:
+    """The id of the order that replaced ``wire`` (the newest, should Schwab list several)."""
+    if wire.status != "REPLACED" or not wire.replacing_order_collection:
+        return None
+    return str(max(replacing.order_id for replacing in wire.replacing_order_collection))
 
 
 def _fills(wire: WireOrder, order_id: str) -> tuple[Fill, ...]:

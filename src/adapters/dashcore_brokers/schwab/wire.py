@@ -33,6 +33,7 @@ __all__ = [
     "WireInstrument",
     "WireLeg",
     "WireOrder",
+    "WireOrderId",
     "WirePosition",
     "WireQuote",
     "WireQuoteEntry",
@@ -109,6 +110,12 @@ class WireActivity(msgspec.Struct, gc=False, rename="camel"):
     execution_legs: list[WireExecutionLeg] = msgspec.field(default_factory=list)
 
 
+class WireOrderId(msgspec.Struct, gc=False, rename="camel"):
+    """An order of ``replacingOrderCollection``: only its id is read."""
+
+    order_id: int
+
+
 class WireOrder(msgspec.Struct, gc=False, rename="camel"):
     order_id: int
     status: str
@@ -122,6 +129,7 @@ class WireOrder(msgspec.Struct, gc=False, rename="camel"):
     entered_time: str | None = None
     status_description: str | None = None
     order_activity_collection: list[WireActivity] = msgspec.field(default_factory=list)
+    replacing_order_collection: list[WireOrderId] = msgspec.field(default_factory=list)
 
 
 class WireTransferItem(msgspec.Struct, gc=False, rename="camel"):

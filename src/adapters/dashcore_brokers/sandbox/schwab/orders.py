@@ -3,8 +3,9 @@
 - ``POST /trader/v1/accounts/{hash}/orders`` (JSON ``OrderRequest``) → **201**, empty body,
   ``Location: …/accounts/{hash}/orders/{orderId}``. An order the engine refuses (unknown
   symbol, funds, tick) is still created, ``REJECTED`` with a ``statusDescription``;
-- ``PUT …/orders/{orderId}`` replaces a working order: the old one ends ``REPLACED``, a new
-  one is created for the body given → **201** with the *new* order's ``Location``;
+- ``PUT …/orders/{orderId}`` replaces a working order: the old one ends ``REPLACED`` (its
+  ``replacingOrderCollection`` holds the new one), a new one is created for the body given →
+  **201** with the *new* order's ``Location``;
 - ``DELETE …/orders/{orderId}`` → **200**, empty body; an order no longer working is 400;
 - ``GET …/orders/{orderId}`` → the ``Order``; ``GET …/orders?fromEnteredTime=&toEnteredTime=``
   (both required; ``maxResults`` default 3000; optional ``status``) → newest first.
@@ -121,7 +122,9 @@ def orders_router(sandbox: SchwabSandbox) -> Router:
         return order
 
     def view(order: SimOrder, account: SimAccount) -> dict[str, Any]:
-        return order_body(order, account.number, replaced=order.id in replaced)
+        successor = replaced.get(order.id)
+        replacing = None if successor is None else view(sandbox.exchange.order(successor), account)
+        return order_body(order, account.number, replacing=replacing)
 
     def created(collection: str, order: SimOrder) -> Response[Any]:
         headers = correl_headers()

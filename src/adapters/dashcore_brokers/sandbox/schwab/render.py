@@ -10,7 +10,9 @@ Business rules:
 - engine statuses become Schwab's: working and partially filled orders ``WORKING`` (Schwab
   has no partial status: ``filledQuantity`` tells), stop orders waiting for their trigger
   ``AWAITING_STOP_CONDITION``, cancelled ``CANCELED`` (one L) or ``REPLACED`` when a replace
-  ended them, the rest by name; each fill is an ``EXECUTION`` activity;
+  ended them, the rest by name; each fill is an ``EXECUTION`` activity. A ``REPLACED`` order
+  lists the order that replaced it in ``replacingOrderCollection`` (brokers.md §1.5 names the
+  field; that it holds whole orders is UNCONFIRMED);
 - ledger kinds become Schwab's transaction types: buys and sells ``TRADE`` (security item plus
   a ``COMMISSION`` item for charges), dividends, interest and (negative) tax
   ``DIVIDEND_OR_INTEREST``, deposits ``ACH_RECEIPT``, withdrawals ``ACH_DISBURSEMENT``, fees a
@@ -285,14 +287,11 @@ def securities_account(
     return {"securitiesAccount": body}
 
 
-def _status(order: SimOrder, replaced: bool) -> str:
-    if replaced and order.status is SimStatus.CANCELLED:
-        return "REPLACED"
-    return _STATUS[order.status]
-
-
-def order_body(order: SimOrder, account_number: str, *, replaced: bool) -> dict[str, Any]:
-    """One order as ``GET /accounts/{hash}/orders/{orderId}`` shows it."""
+def order_body(
+    order: SimOrder, account_number: str, *, replacing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One order as ``GET /accounts/{hash}/orders/{orderId}`` shows it; ``replacing`` is the
+    order a replace ended it for."""
     remaining = order.quantity
     activities = []
     for fill in order.fills:
@@ -339,7 +338,7 @@ def order_body(order: SimOrder, account_number: str, *, replaced: bool) -> dict[
         "orderId": int(order.id),
         "cancelable": order.is_open,
         "editable": order.is_open,
-        "status": _status(order, replaced),
+        "status": _STATUS[order.status],
         "enteredTime": schwab_time(order.placed_at),
         "accountNumber": int(account_number) if account_number.isdigit() else account_number,
         "orderActivityCollection": activities,
@@ -352,6 +351,9 @@ def order_body(order: SimOrder, account_number: str, *, replaced: bool) -> dict[
         body["closeTime"] = schwab_time(order.updated_at)
     if order.status is SimStatus.REJECTED and order.status_message:
         body["statusDescription"] = order.status_message
+    if replacing is not None and order.status is SimStatus.CANCELLED:
+        body["status"] = "REPLACED"
+        body["replacingOrderCollection"] = [replacing]
     return body
 
 

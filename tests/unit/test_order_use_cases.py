@@ -686,7 +686,7 @@ async def _lost_replace(world: OrdersWorld) -> tuple[Trader, PlacedOrder]:
             kind=FaultKind.TIMEOUT_AFTER_ACCEPT,
         )
     )
-    with pytest.raises(OrderStateUnknown):
+    with pytest.raises(OrderStateUnknown, match="follows Schwab at its next status poll"):
         await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(12)))
     return trader, order
 

@@ -463,7 +463,7 @@ async def test_a_5xx_on_place_is_unknown_and_reconciles_to_nothing(schwab: Tradi
         FaultRule("/trader/v1/accounts/*/orders", FaultKind.STATUS, method="POST", status=500)
     )
     request = order()
-    with pytest.raises(OrderStateUnknown):
+    with pytest.raises(OrderStateUnknown, match="it is looked up by its fields"):
         await schwab.broker.orders.place(request)
     assert len([r for r in schwab.sent if r.method == "POST" and "/orders" in r.url.path]) == 1
     assert await schwab.broker.orders.find_by_client_reference(ACCOUNT_HASH, request) is None

@@ -636,8 +636,10 @@ class SchwabOrders(OrderGateway):
                 raise
             _log.warning("order_state_unknown", provider="schwab", method=method, error=exc.code)
             raise OrderStateUnknown(
-                "Schwab did not confirm the order; it may have been placed. "
-                "Reconcile before sending it again.",
+                "Schwab did not confirm the order; it is looked up by its fields."
+                if method == "POST"
+                else "Schwab did not confirm the change; the order follows Schwab at its next "
+                "status poll.",
             ) from None
         if response.status_code != 201:
             _refused(response, "account" if method == "POST" else "order")

@@ -556,7 +556,7 @@ async def test_5xx_on_a_read_is_provider_unavailable(groww: Groww) -> None:
 async def test_5xx_on_place_is_order_state_unknown_sent_once(groww: Groww) -> None:
     await groww.broker.accounts.accounts()
     groww.sandbox.faults.add(FaultRule(path="/v1/order/create", kind=FaultKind.STATUS, status=502))
-    with pytest.raises(OrderStateUnknown):
+    with pytest.raises(OrderStateUnknown, match="it is looked up by its client reference"):
         await groww.broker.orders.place(order())
     assert len([r for r in groww.requests if r.url.path == "/v1/order/create"]) == 1
 

@@ -404,7 +404,7 @@ class GrowwOrders(OrderGateway):
     @staticmethod
     def _unknown() -> OrderStateUnknown:
         return OrderStateUnknown(
-            "Groww's answer to the order was lost: find it by its client reference."
+            "Groww's answer to the order was lost: it is looked up by its client reference."
         )
 
     async def _read_back(self, answered: Order) -> Order:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from dashcore.application.access import AccessTokens
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.login import Login, LoginAttempt
 from dashcore.application.mfa import RecoveryCodeSet, TotpEnrolment
@@ -232,14 +233,18 @@ class World:
     def step_up(self, uow: MemoryUnitOfWork) -> StepUp:
         return StepUp(
             MemoryUserRepository(uow),
-            self.hasher,
+            self.current_password(uow),
             self.second_factors(uow),
             self.sessions(uow),
             AccessTokens(self.tokens, self.clock),
             self.audit(uow),
             uow,
             self.clock,
-            self.lockout,
+        )
+
+    def current_password(self, uow: MemoryUnitOfWork) -> CurrentPassword:
+        return CurrentPassword(
+            MemoryUserRepository(uow), self.hasher, self.lockout, self.audit(uow), uow, self.clock
         )
 
     def totp_enrolment(self, uow: MemoryUnitOfWork) -> TotpEnrolment:

@@ -20,16 +20,16 @@ from __future__ import annotations
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.application.second_factor import SecondFactorProof, SecondFactors
 from dashcore.application.sessions import Sessions
-from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
 from dashcore.domain.errors import AuthenticationFailed, Forbidden
-from dashcore.domain.passwords import PasswordPolicy, normalise_password
+from dashcore.domain.passwords import PasswordPolicy
 from dashcore.domain.ratelimit import RatePolicy
 from dashcore.domain.sessions import RevocationReason, SessionId
 from dashcore.domain.users import User, UserStatus
@@ -171,6 +171,7 @@ class ChangePassword:
         users: UserRepository,
         email_tokens: EmailTokens,
         hasher: PasswordHasher,
+        current_password: CurrentPassword,
         policy: PasswordPolicy,
         sessions: Sessions,
         notifications: Notifications,
@@ -181,6 +182,7 @@ class ChangePassword:
         self._users = users
         self._email_tokens = email_tokens
         self._hasher = hasher
+        self._current_password = current_password
         self._policy = policy
         self._sessions = sessions
         self._notifications = notifications
@@ -197,23 +199,20 @@ class ChangePassword:
         new_password: str,
         caller: CallerContext,
     ) -> None:
-        """A wrong current password is ``Forbidden(wrong_password)``: the caller is signed in,
-        so it is not an authentication failure that should sign them out."""
+        """A wrong current password is ``Forbidden(wrong_password)`` and counts against the
+        account's lockout (:class:`CurrentPassword`): the caller is signed in, so it is not an
+        authentication failure that should sign them out."""
         password = self._policy.check(new_password)
         user = await self._users.get(user_id)
         if user is None or not user.can_log_in:
             raise AuthenticationFailed("A valid access token is required.", code="invalid_token")
-        await self._uow.rollback()  # no transaction open while hashing
-        check = await self._hasher.verify(normalise_password(current_password), user.password_hash)
-        if not check.valid:
-            await self._audit.record(
-                "password_change_failed",
-                caller=caller,
-                outcome=AuditOutcome.FAILURE,
-                target=f"user:{user.id}",
-            )
-            await self._uow.commit()
-            raise Forbidden("The current password is wrong.", code="wrong_password")
+        await self._current_password.check(
+            user,
+            current_password,
+            caller,
+            failure_action="password_change_failed",
+            message="The current password is wrong.",
+        )
         password_hash = await self._hasher.hash(password)
         user = await self._users.get(user_id) or user  # as stored now, not as before hashing
         await _set_password(user, password_hash, self._users, self._email_tokens, self._clock)

@@ -16,16 +16,15 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
-from dashcore.domain.errors import AuthenticationFailed, Forbidden
-from dashcore.domain.passwords import normalise_password
+from dashcore.domain.errors import AuthenticationFailed
 from dashcore.domain.users import LoginThrottle, User
 from dashcore.ports.clock import Clock
-from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import ProfileCache, UserDirectory, UserRepository
 
@@ -122,7 +121,7 @@ class ChangeEmail:
         self,
         users: UserRepository,
         email_tokens: EmailTokens,
-        hasher: PasswordHasher,
+        current_password: CurrentPassword,
         notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
@@ -130,7 +129,7 @@ class ChangeEmail:
     ) -> None:
         self._users = users
         self._email_tokens = email_tokens
-        self._hasher = hasher
+        self._current_password = current_password
         self._notifications = notifications
         self._audit = audit
         self._uow = uow
@@ -141,10 +140,13 @@ class ChangeEmail:
     ) -> User:
         email = Email(new_email)
         user = await _current(self._users, user_id)
-        await self._uow.rollback()  # no transaction open while hashing
-        check = await self._hasher.verify(normalise_password(current_password), user.password_hash)
-        if not check.valid:
-            raise Forbidden("The current password is wrong.", code="wrong_password")
+        await self._current_password.check(
+            user,
+            current_password,
+            caller,
+            failure_action="user_email_change_failed",
+            message="The current password is wrong.",
+        )
         user = await _current(self._users, user_id)  # as stored now, not as before hashing
         user.request_email_change(email, self._clock.now())
         await self._users.save(user)

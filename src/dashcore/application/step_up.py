@@ -19,22 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NoReturn
 from uuid import UUID
 
 from dashcore.application.access import AccessTokens, IssuedTokens
 from dashcore.application.audit_trail import AuditTrail
-from dashcore.application.login import count_password_failure
+from dashcore.application.current_password import CurrentPassword
 from dashcore.application.second_factor import SecondFactorProof, SecondFactors
 from dashcore.application.sessions import Sessions
-from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import AuthenticationFailed, Forbidden, InvalidInput, StepUpRequired
 from dashcore.domain.mfa import AMR_PASSWORD, SECOND_FACTORS, second_factor_amr
-from dashcore.domain.passwords import normalise_password
-from dashcore.domain.users import LockoutPolicy
 from dashcore.ports.clock import Clock
-from dashcore.ports.passwords import PasswordHasher
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import UserRepository
 
@@ -87,24 +82,22 @@ class StepUp:
     def __init__(
         self,
         users: UserRepository,
-        hasher: PasswordHasher,
+        current_password: CurrentPassword,
         second_factors: SecondFactors,
         sessions: Sessions,
         access: AccessTokens,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
-        lockout: LockoutPolicy,
     ) -> None:
         self._users = users
-        self._hasher = hasher
+        self._current_password = current_password
         self._second_factors = second_factors
         self._sessions = sessions
         self._access = access
         self._audit = audit
         self._uow = uow
         self._clock = clock
-        self._lockout = lockout
 
     async def __call__(
         self, user_id: UUID, session_id: str, proof: StepUpProof, caller: CallerContext
@@ -128,7 +121,9 @@ class StepUp:
         else:
             if proof.password is None:
                 raise InvalidInput("This account confirms with its password.", field="password")
-            await self._check_password(user_id, proof.password, caller)
+            await self._current_password.check(
+                user, proof.password, caller, failure_action="authn_step_up_fail"
+            )
             amr = session.amr if AMR_PASSWORD in session.amr else (*session.amr, AMR_PASSWORD)
         grant = await self._sessions.step_up(session, amr=amr, caller=caller)
         await self._audit.record(
@@ -139,29 +134,3 @@ class StepUp:
         )
         await self._uow.commit()
         return self._access.issue(user.id, user.role.value, grant.session, grant.refresh_token)
-
-    async def _check_password(self, user_id: UUID, password: str, caller: CallerContext) -> None:
-        """Like a login: a locked account fails without hashing, a wrong password counts."""
-        password = normalise_password(password)
-        user = await self._users.get(user_id)
-        assert user is not None
-        await self._uow.rollback()  # no transaction open while hashing
-        if user.throttle.is_locked(self._clock.now()):
-            await self._hasher.verify_dummy(password)
-            await self._refuse(user_id, caller, "account_locked")
-        if not (await self._hasher.verify(password, user.password_hash)).valid:
-            await count_password_failure(
-                self._users, user_id, self._lockout, self._audit, self._clock, caller
-            )
-            await self._refuse(user_id, caller, "wrong_password")
-
-    async def _refuse(self, user_id: UUID, caller: CallerContext, reason: str) -> NoReturn:
-        await self._audit.record(
-            "authn_step_up_fail",
-            caller=caller,
-            outcome=AuditOutcome.FAILURE,
-            target=f"user:{user_id}",
-            metadata={"reason": reason},
-        )
-        await self._uow.commit()
-        raise Forbidden("The password is wrong.", code="wrong_password")

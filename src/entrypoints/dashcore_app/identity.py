@@ -22,6 +22,7 @@ from dishka import Provider, Scope, decorate, provide
 from dashcore.application.access import AccessTokens
 from dashcore.application.admin import CreateAdmin, ListUsers, ManageUser
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.application.outbox import DeliverOutbox, MailQueue
@@ -236,6 +237,7 @@ class IdentityProvider(Provider):
     check_reset = provide(CheckPasswordReset, scope=Scope.REQUEST)
     complete_reset = provide(CompletePasswordReset, scope=Scope.REQUEST)
     change_password = provide(ChangePassword, scope=Scope.REQUEST)
+    current_password = provide(CurrentPassword, scope=Scope.REQUEST)
     list_users = provide(ListUsers, scope=Scope.REQUEST)
     manage_user = provide(ManageUser, scope=Scope.REQUEST)
     create_admin = provide(CreateAdmin, scope=Scope.REQUEST)

@@ -101,6 +101,39 @@ async def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
     assert locked.status_code in {401, 429}
 
 
+async def test_wrong_current_passwords_on_a_change_count_toward_the_lockout(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """A signed-in session cannot guess the password without bound: a wrong current password
+    on a password or email change counts as a wrong login does (LOCK-1) and is audited."""
+    account = await signed_up(client, mailbox, "guessed@example.org")
+    for attempt in range(5):
+        wrong = await (
+            client.post(
+                f"{API}/auth/me/password",
+                json={"current_password": f"guess number {attempt}", "new_password": NEW_PASSWORD},
+                headers=account.headers,
+            )
+            if attempt % 2
+            else client.patch(
+                f"{API}/auth/me",
+                json={"email": "other@example.org", "current_password": f"guess number {attempt}"},
+                headers=account.headers,
+            )
+        )
+        assert (wrong.status_code, wrong.json()["code"]) == (403, "wrong_password")
+    right = await client.post(
+        f"{API}/auth/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=account.headers,
+    )
+    assert (right.status_code, right.json()["code"]) == (403, "wrong_password")  # locked
+    login = await client.post(
+        f"{API}/auth/login", json={"email": "guessed@example.org", "password": PASSWORD}
+    )
+    assert login.status_code == 401
+
+
 async def test_admins_disable_accounts_and_that_ends_their_sessions(
     client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
 ) -> None:

@@ -37,9 +37,9 @@ async def setup() -> tuple[FakeClock, EmailTokens, MemoryUserRepository, User]:
 @pytest.mark.parametrize(
     ("purpose", "ttl"),
     [
-        (TokenPurpose.VERIFY_EMAIL, timedelta(hours=24)),
-        (TokenPurpose.CHANGE_EMAIL, timedelta(hours=24)),
-        (TokenPurpose.PASSWORD_RESET, timedelta(hours=1)),
+        (TokenPurpose.VERIFY_EMAIL, timedelta(hours=1)),  # REG-1
+        (TokenPurpose.CHANGE_EMAIL, timedelta(hours=1)),
+        (TokenPurpose.PASSWORD_RESET, timedelta(minutes=30)),  # RESET-1
     ],
 )
 async def test_a_token_works_until_its_ttl_and_only_once(

@@ -98,7 +98,7 @@ class Notifications:
             "Confirm your email address",
             "Welcome to dashcore.",
             "",
-            "Open this link within 24 hours to confirm your email address:",
+            "Open this link within an hour to confirm your email address:",
             link,
         )
 
@@ -123,7 +123,7 @@ class Notifications:
             "Reset your dashcore password",
             "We received a request to reset your password.",
             "",
-            "Open this link within an hour to choose a new password:",
+            "Open this link within 30 minutes to choose a new password:",
             link,
             "",
             "If you did not ask for this, ignore this message: your password stays as it is.",

@@ -9,7 +9,8 @@ Rules:
   it is void. A ``change_email`` token is issued for (and bound to) the pending new address.
 - Single use: the first successful use marks it used; any later use fails. Issuing a new token of
   a purpose voids the user's earlier ones of that purpose.
-- TTL: verification and email change 24 hours, password reset 1 hour (configurable).
+- TTL: verification and email change 1 hour (REG-1), password reset 30 minutes (RESET-1);
+  a person who misses it asks for a new one (resend, or reset again).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class TokenPurpose(StrEnum):
     @property
     def default_ttl(self) -> timedelta:
         if self is TokenPurpose.PASSWORD_RESET:
-            return timedelta(hours=1)
-        return timedelta(hours=24)
+            return timedelta(minutes=30)
+        return timedelta(hours=1)
 
 
 def new_token_secret() -> str:

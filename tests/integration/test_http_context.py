@@ -84,6 +84,17 @@ async def test_hsts_only_over_https(serve: AppClient, memory_settings: Settings)
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
+async def test_hsts_behind_a_tls_proxy_when_the_public_base_is_https(
+    serve: AppClient, memory_settings: Settings
+) -> None:
+    """A proxy that ends TLS forwards plain http; the configured https origin says what the
+    browser spoke."""
+    settings = replace(memory_settings, public_base_url="https://app.example")
+    async with serve(settings, base_url="http://backend.internal") as client:
+        response = await client.get("/health")
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
 async def test_log_lines_during_a_request_carry_its_id(
     client: httpx.AsyncClient, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:

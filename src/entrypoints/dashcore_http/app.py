@@ -220,5 +220,6 @@ def create_app(
         docs_path=DOCS_PATH if settings.api_docs else None,
         log_requests=settings.log_level in {"DEBUG", "INFO"},
         log_probes=settings.log_level == "DEBUG",
+        public_https=settings.public_base_url.startswith("https://"),
     )
     return app

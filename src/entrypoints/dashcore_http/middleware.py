@@ -12,7 +12,10 @@ Rules:
   ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` (unless the response set its own) and a
   JSON-only CSP (``default-src 'none'; frame-ancestors 'none'``); the API docs pages get a CSP
   that lets Swagger UI and ReDoc load their scripts, and nothing else does. Requests that came
-  over https also get ``Strict-Transport-Security``.
+  over https get ``Strict-Transport-Security``, and so does every request when the deployment's
+  public base URL is https (``public_https``): behind a proxy that ends TLS the request reaches
+  the app as http, though the browser spoke https (a browser ignores the header over http).
+  :func:`served_over_https` tells handlers the same (the state cookie's ``Secure`` flag).
 - Each request produces exactly one ``http_request`` line at INFO: method, path (never the query
   string, which may hold secrets; a path segment that is a secret, such as the token of
   ``/api/v1/password-resets/{token}``, is logged as ``{token}``), status, duration_ms, client,
@@ -38,7 +41,9 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from dashcore_app.logging import request_id_var
 from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
 
-__all__ = ["RequestContextMiddleware", "loggable_path", "request_ids"]
+__all__ = ["RequestContextMiddleware", "loggable_path", "request_ids", "served_over_https"]
+
+HTTPS_STATE_KEY: Final = "served_over_https"
 
 # Looked up once: an enum attribute costs a lookup through its class on every request.
 _HTTP: Final = ScopeType.HTTP
@@ -111,9 +116,16 @@ class RequestContextMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, docs_path: str | None, log_requests: bool, log_probes: bool
+        self,
+        app: ASGIApp,
+        *,
+        docs_path: str | None,
+        log_requests: bool,
+        log_probes: bool,
+        public_https: bool = False,
     ) -> None:
         self._app = app
+        self._public_https = public_https
         self._docs_prefix = docs_path
         self._log_requests = log_requests
         self._log_probes = log_probes
@@ -133,7 +145,9 @@ class RequestContextMiddleware:
         scope["state"]["request_id"] = request_id
         path = scope["path"]
         documentation = self._docs_prefix is not None and path.startswith(self._docs_prefix)
-        own = _SECURITY[documentation, scope["scheme"] == "https"]
+        https = self._public_https or scope["scheme"] == "https"
+        scope["state"][HTTPS_STATE_KEY] = https
+        own = _SECURITY[documentation, https]
         echoed = (b"x-request-id", request_id.encode("ascii"))
         status = 0
 
@@ -195,3 +209,8 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def served_over_https(scope: Scope) -> bool:
+    """Whether the browser reached this request over https (see the module's rules)."""
+    return bool(scope["state"].get(HTTPS_STATE_KEY, scope["scheme"] == "https"))

@@ -39,6 +39,7 @@ from dashcore.ports.providers import ProviderRegistry
 from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
+from dashcore_http.middleware import served_over_https
 from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.providers import (
     AuthorizationRequest,
@@ -270,7 +271,7 @@ class ProvidersController(Controller):
         view = AuthorizationStart(
             authorization_url=started.authorization_url, expires_in=started.expires_in
         )
-        secure = request.url.scheme == "https"
+        secure = served_over_https(request.scope)
         return Response(view, cookies=[_state_cookie(started, secure)])
 
     @get("/{connection_id:uuid}/authorization", summary="Authorization status")

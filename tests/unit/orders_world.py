@@ -179,7 +179,9 @@ class OrdersWorld:
         )
 
     def modify(self, uow: MemoryUnitOfWork) -> ModifyOrder:
-        return ModifyOrder(self.live(uow), self.journal(uow))
+        return ModifyOrder(
+            self.live(uow), self.journal(uow), self.world.base.step_up_gate(uow), self.policy, uow
+        )
 
     def cancel(self, uow: MemoryUnitOfWork) -> CancelOrder:
         return CancelOrder(self.live(uow), self.journal(uow))

@@ -38,7 +38,7 @@ from dashcore.domain.trading import (
     client_reference_for,
 )
 from dashcore_brokers.sandbox import FaultKind, FaultRule
-from dashcore_brokers.sandbox.exchange import SimStatus
+from dashcore_brokers.sandbox.exchange import INDIA_ACCOUNT_ID, SimStatus
 from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import ORDERS, MemoryInstrumentCatalog, MemoryOrderRepository
@@ -731,6 +731,27 @@ async def test_a_modification_on_a_refused_session_changes_nothing_and_asks_for_
     assert (await world.stored(order.id)).request == order.request
     stored = await world.world.stored(connection.id)
     assert stored is not None and stored.status.value == "needs_reauth"
+
+
+async def test_growing_an_order_past_the_step_up_threshold_needs_a_recent_step_up(
+    world: OrdersWorld,
+) -> None:
+    """A small order needs no step-up; a modification that makes it worth more than the
+    threshold does, as placing it at that size would (400 x 1400 INR > 500,000)."""
+    trader, connection = await world.trader("zerodha")
+    order = await resting_order(world, trader, connection)
+    world.clock.advance(minutes=6)
+    requests = len(world.world.recorders["zerodha"].requests)
+    with pytest.raises(StepUpRequired):
+        await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(400)))
+    assert len(world.world.recorders["zerodha"].requests) == requests
+    assert (await world.stored(order.id)).request == order.request
+    small = await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(3)))
+    assert small.request.quantity == Decimal(3)
+    world.world.sandboxes["zerodha"].exchange.deposit(INDIA_ACCOUNT_ID, Decimal(1_000_000))
+    fresh = replace(trader, auth_time=world.clock.now())
+    grown = await world.modify(world.uow())(fresh, order.id, OrderChange(quantity=Decimal(400)))
+    assert grown.request.quantity == Decimal(400)
 
 
 async def test_a_modification_off_the_tick_never_reaches_the_broker(world: OrdersWorld) -> None:

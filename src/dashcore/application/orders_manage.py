@@ -8,7 +8,10 @@ Rules:
   one (:func:`~dashcore.application.orders_place.ensure_tradable`); a deleted connection is
   ``ReauthRequired`` ``connection_not_usable`` too (connect again, or change the order at the
   broker). Nothing reaches the broker then.
-- A modification is checked locally first (positive, on the tick, whole lots), then sent; the
+- A modification is checked locally first (positive, on the tick, whole lots), and the order as
+  changed must pass the placing rule's value check: worth more than the step-up threshold, it
+  needs a recent step-up (``StepUpRequired``), so a small order cannot be placed without one and
+  then grown past the threshold. Then it is sent; the
   order takes what the broker answers, including a new broker id where the broker replaces the
   order on modify (Schwab). The quantity asked is the whole order's: the broker order is asked
   for it less what the broker orders it replaced filled. A broker refusal is raised as the
@@ -35,11 +38,17 @@ from dashcore.application.orders import (
     BrokerAccess,
     OrderJournal,
     Trader,
+    TradingPolicy,
     follow_replacement,
     order_not_found,
     with_fills,
 )
-from dashcore.application.orders_place import connection_refused, ensure_tradable
+from dashcore.application.orders_place import (
+    connection_refused,
+    ensure_tradable,
+    require_step_up_for_value,
+)
+from dashcore.application.step_up import StepUpGate
 from dashcore.domain.capabilities import CapabilityMap
 from dashcore.domain.errors import (
     Conflict,
@@ -127,13 +136,32 @@ def _unchangeable(order: PlacedOrder) -> str:
 
 
 class ModifyOrder:
-    def __init__(self, live: LiveOrders, journal: OrderJournal) -> None:
+    def __init__(
+        self,
+        live: LiveOrders,
+        journal: OrderJournal,
+        gate: StepUpGate,
+        policy: TradingPolicy,
+        uow: UnitOfWork,
+    ) -> None:
         self._live = live
         self._journal = journal
+        self._gate = gate
+        self._policy = policy
+        self._uow = uow
 
     async def __call__(self, trader: Trader, order_id: UUID, change: OrderChange) -> PlacedOrder:
         order, session, broker_id = await self._live.get(trader.user_id, order_id)
-        order.changed_request(change)  # checked here, before the broker sees it
+        changed = order.changed_request(change)  # checked here, before the broker sees it
+        await require_step_up_for_value(
+            self._gate,
+            self._policy,
+            self._uow,
+            trader,
+            (changed.quantity, changed.limit_price or changed.stop_price),
+            changed.instrument,
+            session,
+        )
         try:
             report = await session.orders.modify(
                 order.account_id, broker_id, order.broker_change(change)

@@ -84,6 +84,7 @@ __all__ = [
     "PreviewOrder",
     "connection_refused",
     "ensure_tradable",
+    "require_step_up_for_value",
     "trading_connection",
 ]
 
@@ -137,6 +138,32 @@ async def connection_refused(
             connection.needs_reauth(now, ConnectionError_(error.code, error.message[:500]))
         )
     await uow.commit()
+
+
+async def require_step_up_for_value(
+    gate: StepUpGate,
+    policy: TradingPolicy,
+    uow: UnitOfWork,
+    trader: Trader,
+    quantity_and_price: tuple[Decimal, Decimal | None],
+    instrument: Instrument,
+    session: BrokerSession,
+) -> None:
+    """Rule 4, for placing and for changing an order: an order worth more than the policy's
+    threshold in its currency needs a recent step-up (``StepUpRequired``). The value is the
+    quantity times the limit or stop price, else the broker's last price; an order whose value
+    cannot be known (no quote) needs the step-up too."""
+    quantity, price = quantity_and_price
+    if price is None:
+        await uow.rollback()  # no transaction open while the broker answers
+        try:
+            quote = (await session.quotes.last_prices([instrument])).get(str(instrument.key))
+        except (ProviderUnavailable, RateLimited):
+            quote = None
+        price = None if quote is None else quote.amount
+    value = None if price is None else quantity * price
+    if policy.needs_step_up(value, instrument.currency):
+        await gate.require(trader.user_id, trader.auth_time, trader.amr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +228,15 @@ class PlaceOrder:
                 errors=tuple(problems),
             )
         assert instrument is not None  # validate_order names an unknown instrument
-        await self._check_step_up(trader, draft, instrument, session)
+        await require_step_up_for_value(
+            self._gate,
+            self._policy,
+            self._uow,
+            trader,
+            (draft.quantity, draft.limit_price or draft.stop_price),
+            instrument,
+            session,
+        )
         reference_length = gateway.capabilities.max_client_reference_length
         created = await self._create(
             trader, connection, key_hash, fingerprint, draft, instrument, reference_length
@@ -231,21 +266,6 @@ class PlaceOrder:
         if order is None:  # the record and its order commit together
             raise Conflict("The order of this key is not there.", code="idempotency_order_missing")
         return order
-
-    async def _check_step_up(
-        self, trader: Trader, draft: OrderDraft, instrument: Instrument, session: BrokerSession
-    ) -> None:
-        price = draft.limit_price or draft.stop_price
-        if price is None:
-            await self._uow.rollback()  # no transaction open while the broker answers
-            try:
-                quote = (await session.quotes.last_prices([instrument])).get(str(instrument.key))
-            except (ProviderUnavailable, RateLimited):
-                quote = None
-            price = None if quote is None else quote.amount
-        value = None if price is None else draft.quantity * price
-        if self._policy.needs_step_up(value, instrument.currency):
-            await self._gate.require(trader.user_id, trader.auth_time, trader.amr)
 
     async def _create(
         self,

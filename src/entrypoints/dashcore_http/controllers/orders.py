@@ -313,9 +313,15 @@ class OrdersController(Controller):
 
     @patch(
         "/{order_id:uuid}",
-        summary="Modify a live order's quantity or prices",
+        summary="Modify a live order's quantity or prices (step-up above the threshold)",
         responses=problems(
-            _CANNOT_TRADE | {409: f"{_UNCHANGEABLE}, {_NOT_USABLE}, or the broker's refusal"}
+            STEP_UP
+            | _CANNOT_TRADE
+            | {
+                202: "`order_state_unknown`: the broker's answer to the change was lost; the "
+                "order is followed at the next poll (read it again)",
+                409: f"{_UNCHANGEABLE}, {_NOT_USABLE}, or the broker's refusal",
+            }
         ),
     )
     @inject

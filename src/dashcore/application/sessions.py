@@ -182,6 +182,12 @@ class Sessions:
             raise invalid_refresh_token()
         raise invalid_refresh_token()
 
+    async def owner_of(self, refresh_token: str) -> UUID | None:
+        """The user of the session ``refresh_token`` names, if that session exists; nothing
+        rotates. A malformed token is ``invalid_refresh_token``."""
+        session = await self._store.get(RefreshToken.parse(refresh_token).session_id)
+        return None if session is None else session.user_id
+
     def _is_ancestor(self, session: Session, token: RefreshToken) -> bool:
         """Whether deriving forward from the presented secret reaches the current one."""
         candidate = token.secret

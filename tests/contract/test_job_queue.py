@@ -29,6 +29,7 @@ from dishka import (
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, TaskiqMessage
 from taskiq.receiver import Receiver
+from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from dashcore.domain.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
 from dashcore.domain.jobs import JobArgument, JobId, JobState, JobStatus
@@ -326,6 +327,75 @@ async def test_a_job_whose_worker_died_runs_again_on_another(
             await asyncio.wait_for(worker, BOUND)
             texts = [call["text"] for call in (await container.get(Notebook)).calls]
             assert texts.count("orphan") == 1
+    finally:
+        await delete_prefix(client, redis_prefix)
+        await client.aclose()
+
+
+async def acknowledged(client: Redis, queue: str) -> None:
+    """Once every job read from ``queue`` has been acknowledged (and so left the stream)."""
+    deadline = time.monotonic() + BOUND
+    while await client.xlen(queue):
+        assert time.monotonic() < deadline, "a job was never acknowledged"
+        await asyncio.sleep(0.02)
+
+
+async def close_idle_connections(broker: AsyncBroker, killer: Redis) -> None:
+    """Close the idle pooled connection of the broker and of its result backend from the server
+    side, as a Redis restart does (the test Redis is shared: no restart, no other client)."""
+    assert isinstance(broker, RedisStreamBroker)
+    backend = broker.result_backend
+    assert isinstance(backend, RedisAsyncResultBackend)
+    for pool in (broker.connection_pool, backend.redis_pool):
+        async with Redis(connection_pool=pool) as pooled:
+            connection = await pooled.client_id()
+        assert await killer.client_kill_filter(_id=connection) == 1
+
+
+@pytest.mark.redis
+async def test_after_redis_closed_its_connections_the_next_job_is_queued(
+    redis_harness: QueueHarness,
+) -> None:
+    """After a Redis restart the first enqueue used to fail ("Connection closed by server",
+    503 ``job_queue``) although Redis was back."""
+    harness = redis_harness
+    assert harness.redis is not None
+    await harness.settled(await harness.jobs.enqueue("record", text="before"))
+    await acknowledged(harness.redis, harness.queue)
+    await close_idle_connections(harness.broker, harness.redis)
+
+    job = await harness.jobs.enqueue("record", text="after")
+    assert (await harness.settled(job)).status is JobStatus.SUCCEEDED
+
+
+@pytest.mark.redis
+async def test_after_redis_closed_its_connections_a_worker_runs_the_next_job(
+    redis_server_url: str, redis_prefix: str
+) -> None:
+    """After a Redis restart a worker read the next job and failed to mark it ``running``, so
+    the job did not start until its redelivery (``redeliver_after`` later)."""
+    clock = FakeClock()
+    sender = redis_queue(redis_server_url, redis_prefix)
+    worker_broker = redis_queue(redis_server_url, redis_prefix)
+    client = Redis.from_url(redis_server_url)
+    try:
+        async with serving(sender, clock), serving(worker_broker, clock) as container:
+            jobs = TaskiqJobQueue(sender, Uuid7Generator(), clock)
+            stop = asyncio.Event()
+            worker = start_worker(worker_broker, stop)
+            assert (await finished(jobs, await jobs.enqueue("record", text="before"))).status is (
+                JobStatus.SUCCEEDED
+            )
+            await acknowledged(client, f"{redis_prefix}jobs")
+            await close_idle_connections(worker_broker, client)
+
+            after = await finished(jobs, await jobs.enqueue("record", text="after"))
+            assert after.status is JobStatus.SUCCEEDED
+            await acknowledged(client, f"{redis_prefix}jobs")
+            stop.set()
+            await asyncio.wait_for(worker, BOUND)
+            texts = [call["text"] for call in (await container.get(Notebook)).calls]
+            assert texts == ["before", "after"]
     finally:
         await delete_prefix(client, redis_prefix)
         await client.aclose()

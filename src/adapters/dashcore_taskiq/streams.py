@@ -19,7 +19,10 @@ Choices made here, each for a reason:
   entries forever otherwise, and Redis memory would grow with every job ever run;
 * statuses (and taskiq's results) live in a Redis result backend under
   ``{status_prefix}:{job id}`` with a TTL, serialized as JSON, never pickle (a pickle read back
-  from a shared Redis would run whatever code someone wrote there).
+  from a shared Redis would run whatever code someone wrote there);
+* a pooled connection that Redis closed (a restart, a failover) is replaced on its next
+  command, which is sent once more on the new connection: the first jobs queued, read and
+  acknowledged after Redis comes back do not fail. A timeout is never retried.
 
 Schedule ticks are claimed with one ``SET NX EX`` key per schedule and tick
 (:class:`RedisScheduleTicks`).
@@ -36,6 +39,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker
 from taskiq.serializers import JSONSerializer
@@ -81,14 +87,24 @@ def redis_broker(
         xread_count=1,
         idle_timeout=redeliver_after_seconds * 1000,
         unacknowledged_lock_timeout=_RECLAIM_LOCK_SECONDS,
+        retry=_once_more_on_a_new_connection(),
     )
     backend: RedisAsyncResultBackend[Any] = RedisAsyncResultBackend(
         url,
         prefix_str=status_prefix,
         result_ex_time=status_ttl_seconds,
         serializer=JSONSerializer(),
+        retry=_once_more_on_a_new_connection(),
     )
     return broker.with_result_backend(backend)
+
+
+def _once_more_on_a_new_connection() -> Retry:
+    """The pools' retry policy (taskiq-redis hands it to every connection of a pool): a command
+    that failed because Redis closed its connection is sent once more on a new one, with no
+    pause; a Redis that is down refuses the new connection too, so the command still fails at
+    once. Timeouts are not connection errors and are never retried."""
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
 class RedisScheduleTicks(ScheduleTicks):

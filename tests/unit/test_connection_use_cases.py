@@ -634,3 +634,50 @@ async def test_a_failed_revoke_still_disconnects_and_is_audited(
     assert world.sealed(connection.id) == []
     [event] = world.audit("provider_disconnected")
     assert event.metadata["revoked"] == "failed:provider_error"
+
+
+# ------------------------------------------------------------------- what a connection shows
+
+
+@pytest.mark.parametrize("provider", ["groww", "zerodha"])
+async def test_a_daily_connection_past_its_reset_shows_it_needs_a_new_login(
+    world: ConnectionsWorld, ada: User, provider: str
+) -> None:
+    connection = await world.connect(ada, provider)
+    assert connection.expires_at == NEXT_IST_0600
+    world.clock.set(NEXT_IST_0600 + timedelta(minutes=1))
+
+    listed = await world.connections(world.uow()).list(ada.id)
+    got = await world.connections(world.uow()).get(ada.id, connection.id)
+    status = await world.authorization(world.uow()).status(ada.id, connection.id)
+
+    for seen in (*listed, got, status):
+        assert seen.status is ConnectionStatus.NEEDS_REAUTH
+        assert seen.last_error is not None and seen.last_error.code == "credentials_expired"
+        assert not seen.is_usable(world.clock.now())
+
+
+async def test_a_schwab_connection_past_its_access_token_still_shows_connected(
+    world: ConnectionsWorld, ada: User
+) -> None:
+    connection = await world.connect(ada, "schwab")
+    world.clock.advance(hours=2)
+
+    status = await world.authorization(world.uow()).status(ada.id, connection.id)
+
+    assert status.status is ConnectionStatus.CONNECTED, "its refresh token is alive"
+    assert status.last_error is None
+
+
+async def test_a_new_login_after_the_reset_connects_the_same_connection_again(
+    world: ConnectionsWorld, ada: User
+) -> None:
+    first = await world.connect(ada, "zerodha")
+    world.clock.set(NEXT_IST_0600 + timedelta(hours=1))
+    started = await world.start(ada, first)
+    outcome = await world.callback("zerodha", await world.consent("zerodha", started), user=ada)
+
+    shown = await world.connections(world.uow()).get(ada.id, first.id)
+    assert outcome.connection.id == first.id
+    assert shown.status is ConnectionStatus.CONNECTED
+    assert shown.is_usable(world.clock.now())

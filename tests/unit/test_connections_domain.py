@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta, timezone
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashcore.domain.connections import (
+    CREDENTIALS_EXPIRED,
     IST,
     PENDING_AUTHORIZATION_TTL,
     ConnectionError_,
@@ -513,6 +515,67 @@ def test_only_a_connected_or_refreshing_connection_is_usable(
     status: ConnectionStatus, usable: bool
 ) -> None:
     assert in_status(status).is_usable(T0 + timedelta(minutes=3)) is usable
+
+
+@pytest.mark.parametrize(("provider", "rule"), [("zerodha", KITE), ("groww", GROWW)])
+def test_a_daily_connection_past_its_reset_reads_as_needing_a_new_login(
+    provider: str, rule: DailyReset
+) -> None:
+    minted = datetime(2026, 3, 10, 10, 0, tzinfo=IST)
+    connected = ProviderConnection.create(CONNECTION_ID, USER_ID, provider, T0).connected(
+        minted, rule.at_consent(minted)
+    )
+    dies = datetime(2026, 3, 11, 6, 0, tzinfo=IST)
+
+    assert connected.as_of(dies - timedelta(microseconds=1)) is connected
+    seen = connected.as_of(dies + timedelta(hours=2))
+    assert seen.status is ConnectionStatus.NEEDS_REAUTH
+    assert seen.last_error == CREDENTIALS_EXPIRED
+    assert seen.updated_at == dies, "it needs a login since the reset, not since it was read"
+    assert seen.is_usable(dies) is connected.is_usable(dies) is False
+
+
+def test_a_refreshable_connection_reads_as_connected_until_its_horizon() -> None:
+    connected = in_status(ConnectionStatus.CONNECTED)
+    consent = connected.connected_at
+    assert consent is not None
+
+    assert connected.as_of(consent + timedelta(hours=1)) is connected
+    assert connected.as_of(consent + timedelta(days=7)).status is ConnectionStatus.NEEDS_REAUTH
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        ConnectionStatus.PENDING,
+        ConnectionStatus.NEEDS_REAUTH,
+        ConnectionStatus.ERROR,
+        ConnectionStatus.DISCONNECTED,
+    ],
+)
+def test_only_a_connected_or_refreshing_connection_reads_differently_once_expired(
+    status: ConnectionStatus,
+) -> None:
+    connection = in_status(status)
+    assert connection.as_of(T0 + timedelta(days=30)) is connection
+
+
+def test_an_access_token_is_refreshed_before_use_only_while_its_horizon_is_ahead() -> None:
+    connected = in_status(ConnectionStatus.CONNECTED)
+    assert connected.expires_at is not None and connected.connected_at is not None
+    ahead = timedelta(minutes=5)
+
+    assert not connected.access_refresh_due(connected.expires_at - timedelta(minutes=6), ahead)
+    assert connected.access_refresh_due(connected.expires_at - timedelta(minutes=5), ahead)
+    assert connected.access_refresh_due(connected.expires_at + timedelta(hours=1), ahead)
+    horizon = connected.connected_at + timedelta(days=7)
+    assert not connected.access_refresh_due(horizon, ahead), "past the horizon: a new login"
+    capped = replace(connected, expires_at=horizon)
+    assert not capped.access_refresh_due(horizon - timedelta(minutes=1), ahead)
+    kite = ProviderConnection.create(CONNECTION_ID, USER_ID, "zerodha", T0).connected(
+        T0, KITE.at_consent(T0)
+    )
+    assert not kite.access_refresh_due(T0 + timedelta(hours=1), timedelta(days=1))
 
 
 # ------------------------------------------------------------------ Schwab: fixed lifetimes

@@ -4,6 +4,9 @@ BKEY-1, CRYPTO-1, AUD-1).
 Rules:
 - A connection belongs to one user; another user's connection id is a 404, exactly like one
   that does not exist.
+- A connection is shown as it stands now (``ProviderConnection.as_of``): one past its
+  credentials' end reads as ``needs_reauth`` (``credentials_expired``) in every listing, read
+  and status, exactly when trading and sync refuse it as not usable.
 - Authorizing starts a :class:`PendingAuthorization`: a 256-bit one-time ``state`` (Kite:
   echoed through ``redirect_params``) bound to the user, the session that started it, the
   connection and the provider, valid 10 minutes, consumed by its first callback. The callback
@@ -196,13 +199,14 @@ class Connections:
         return connection
 
     async def list(self, user_id: UUID) -> Sequence[ProviderConnection]:
-        return await self._connections.list_for_user(user_id)
+        now = self._clock.now()
+        return [c.as_of(now) for c in await self._connections.list_for_user(user_id)]
 
     async def get(self, user_id: UUID, connection_id: UUID) -> ProviderConnection:
         connection = await self._connections.get(connection_id)
         if connection is None or connection.user_id != user_id:
             raise _not_found()
-        return connection
+        return connection.as_of(self._clock.now())
 
     async def rename(
         self, user_id: UUID, connection_id: UUID, alias: str | None, caller: CallerContext
@@ -214,7 +218,7 @@ class Connections:
             "provider_connection_renamed", caller=caller, target=f"connection:{connection.id}"
         )
         await self._uow.commit()
-        return renamed
+        return renamed.as_of(self._clock.now())
 
     async def _owned_locked(self, user_id: UUID, connection_id: UUID) -> ProviderConnection:
         connection = await self._connections.lock(connection_id)
@@ -399,7 +403,9 @@ class ConnectionAuthorization:
         return CallbackOutcome(connected, pending.return_to)
 
     async def status(self, user_id: UUID, connection_id: UUID) -> ProviderConnection:
-        return await self._owned(user_id, connection_id)
+        """The connection as it stands now: past its credentials' end, it needs a login."""
+        connection = await self._owned(user_id, connection_id)
+        return connection.as_of(self._clock.now())
 
     async def disconnect(
         self, user_id: UUID, connection_id: UUID, caller: CallerContext, *, delete: bool = False

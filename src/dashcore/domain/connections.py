@@ -16,6 +16,12 @@ access token after 30 minutes and its refresh token 7 days after the *original* 
 refresh does not extend it); Zerodha Kite's and Groww's tokens at the next 06:00 and Upstox's at
 the next 03:30, India Standard Time, whenever they were issued. An expired connection needs the
 user's consent again; it never retries silently.
+
+What a connection shows is what it can do (:meth:`ProviderConnection.as_of`): one still stored
+as connected (or refreshing) whose credentials are past their end reads as ``needs_reauth``
+(``credentials_expired``) from that moment, without waiting for anything to write it. A
+refreshable connection whose access token ended but whose refresh horizon has not is still
+connected: it is refreshed before its next use (:meth:`ProviderConnection.access_refresh_due`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dashcore.domain.errors import Conflict, InvalidInput
 from dashcore.domain.time import ensure_utc
 
 __all__ = [
+    "CREDENTIALS_EXPIRED",
     "IST",
     "PENDING_AUTHORIZATION_TTL",
     "RETURN_TO_PATTERN",
@@ -145,6 +152,12 @@ class ConnectionError_:  # noqa: N801 (ConnectionError is a builtin)
     def __post_init__(self) -> None:
         if not self.code or len(self.code) > 64 or len(self.message) > 500:
             raise ValueError("an error code is 1-64 characters, a message at most 500")
+
+
+CREDENTIALS_EXPIRED = ConnectionError_(
+    "credentials_expired", "The provider login has ended: sign in at the provider again."
+)
+"""Why a connection past its credentials' end needs a new login."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +321,35 @@ class ProviderConnection:
             self.status in (ConnectionStatus.CONNECTED, ConnectionStatus.REFRESHING)
             and expiry is not None
             and now < expiry.ends_at
+        )
+
+    def as_of(self, now: datetime) -> ProviderConnection:
+        """The connection as it stands at ``now``: a connected (or refreshing) one whose
+        credentials are past their end (the refresh horizon for a refreshable provider, the
+        access token's end for a daily one) is ``needs_reauth`` with ``credentials_expired``,
+        since the end; any other is itself. It then reads exactly as :meth:`is_usable` decides
+        (nothing is written: the stored state catches up on the next login)."""
+        expiry = self.credential_expiry
+        if (
+            self.status not in (ConnectionStatus.CONNECTED, ConnectionStatus.REFRESHING)
+            or expiry is None
+            or now < expiry.ends_at
+        ):
+            return self
+        return self._to(
+            ConnectionStatus.NEEDS_REAUTH, expiry.ends_at, last_error=CREDENTIALS_EXPIRED
+        )
+
+    def access_refresh_due(self, now: datetime, ahead: timedelta) -> bool:
+        """Usable, refreshable, and its access token ends within ``ahead`` (or has ended)
+        before its refresh horizon: refresh it before it is used. A token already capped at the
+        horizon is not refreshed (a refresh cannot extend it)."""
+        return (
+            self.is_usable(now)
+            and self.expires_at is not None
+            and self.refresh_expires_at is not None
+            and self.expires_at < self.refresh_expires_at
+            and self.expires_at - now <= ahead
         )
 
     def _to(self, status: ConnectionStatus, now: datetime, **changes: object) -> ProviderConnection:

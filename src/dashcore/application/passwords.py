@@ -2,11 +2,12 @@
 
 Rules:
 - Asking for a reset never reveals whether the address has an account: the answer is always
-  the same and mail goes only to the stored address of an active account. At most
-  ``reset_account`` (3 per hour) reset mails go to one account; extra requests are dropped
-  silently, so the inbox cannot be bombed.
-- A reset token is random, stored hashed, single use and valid for one hour; it dies with any
-  password change. Checking a token does not consume it.
+  the same (the HTTP layer answers before this runs, so the timing is too: ENUM-1) and mail
+  goes only to the stored address of an active account. At most ``reset_account`` (3 per hour)
+  reset mails go to one account; extra requests are dropped, so the inbox cannot be bombed.
+  Every request is audited, those that send nothing too (with a fingerprint of the address).
+- A reset token is random, stored hashed, single use and valid for 30 minutes; it dies with
+  any password change. Checking a token does not consume it.
 - Completing a reset sets the new password (policy-checked), clears the lockout, ends every
   session, notifies the owner and does not log anyone in. A reset does not bypass the
   authenticator app (RESET-2): with one active, completing needs its code or a recovery code
@@ -23,8 +24,10 @@ from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
+from dashcore.application.registration import email_fingerprint
 from dashcore.application.second_factor import SecondFactorProof, SecondFactors
 from dashcore.application.sessions import Sessions
+from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
@@ -67,19 +70,30 @@ class RequestPasswordReset:
         self._audit = audit
         self._uow = uow
 
-    async def __call__(self, address: str, caller: CallerContext) -> None:
-        """Mail a reset link to the account of ``address`` if there is an active one."""
-        email = Email(address)
+    async def __call__(self, email: Email, caller: CallerContext) -> None:
+        """Mail a reset link to the account of ``email`` if there is an active one."""
         user = await self._users.get_by_email_key(email.key)
         if user is None or user.status is not UserStatus.ACTIVE:
+            reason = "unknown_account" if user is None else "account_inactive"
+            await self._nothing_sent(email, caller, reason)
             return
         decision = await self._limiter.hit(RESET_ACCOUNT_POLICY, str(user.id))
         if not decision.allowed:
+            await self._nothing_sent(email, caller, "rate_limited")
             return
         secret = await self._email_tokens.issue(user, TokenPurpose.PASSWORD_RESET)
         await self._notifications.password_reset(user.email, secret)
         await self._audit.record(
             "password_reset_requested", caller=caller, target=f"user:{user.id}"
+        )
+        await self._uow.commit()
+
+    async def _nothing_sent(self, email: Email, caller: CallerContext, reason: str) -> None:
+        await self._audit.record(
+            "password_reset_requested",
+            caller=caller,
+            outcome=AuditOutcome.DENIED,
+            metadata={"reason": reason, "email_fingerprint": email_fingerprint(email.key)},
         )
         await self._uow.commit()
 

@@ -5,9 +5,11 @@ Rules:
   enumeration oracle, ENUM-1): the existing owner gets an "already registered" mail instead of
   a second account, and the password is hashed either way so timing matches.
 - A new account is unverified and cannot log in until the emailed token is presented.
-- Verification tokens: 32 random bytes, stored as SHA-256, single use, 24 h, bound to the
+- Verification tokens: 32 random bytes, stored as SHA-256, single use, 1 h, bound to the
   address they were sent to; a resend voids the earlier ones. Resending never reveals whether the
-  address exists.
+  address exists (the HTTP layer answers before it runs, so not by its timing either: ENUM-1);
+  at most ``verification_account`` (3 per hour) resends go to one account, so an unverified
+  inbox cannot be bombed. Every resend request is audited, those that send nothing too.
 - Mail goes through the outbox in the same transaction, so a mail outage never fails a request,
   and only ever to the stored address.
 """
@@ -26,20 +28,26 @@ from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
 from dashcore.domain.errors import Conflict, InvalidInput
 from dashcore.domain.passwords import PasswordPolicy
+from dashcore.domain.ratelimit import RatePolicy
 from dashcore.domain.users import User
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.passwords import PasswordHasher
+from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import UserRepository
 
 __all__ = [
+    "VERIFICATION_ACCOUNT_POLICY",
     "RegisterUser",
     "Registration",
     "ResendVerification",
     "VerifyEmail",
     "email_fingerprint",
 ]
+
+
+VERIFICATION_ACCOUNT_POLICY = RatePolicy(name="verification_account", limit=3, window=3600)
 
 
 def email_fingerprint(key: str) -> str:
@@ -169,25 +177,40 @@ class ResendVerification:
         users: UserRepository,
         email_tokens: EmailTokens,
         notifications: Notifications,
+        limiter: RateLimiter,
         audit: AuditTrail,
         uow: UnitOfWork,
     ) -> None:
         self._users = users
         self._email_tokens = email_tokens
         self._notifications = notifications
+        self._limiter = limiter
         self._audit = audit
         self._uow = uow
 
-    async def __call__(self, address: str, caller: CallerContext) -> None:
-        """Mail a new link if the address belongs to an unverified account; otherwise do
+    async def __call__(self, email: Email, caller: CallerContext) -> None:
+        """Mail a new link if the address belongs to an unverified account; otherwise send
         nothing. The caller cannot tell which happened."""
-        email = Email(address)
         user = await self._users.get_by_email_key(email.key)
         if user is None or user.verified:
+            reason = "unknown_account" if user is None else "already_verified"
+            await self._nothing_sent(email, caller, reason)
+            return
+        if not (await self._limiter.hit(VERIFICATION_ACCOUNT_POLICY, str(user.id))).allowed:
+            await self._nothing_sent(email, caller, "rate_limited")
             return
         secret = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
         await self._notifications.verification(user.email, secret)
         await self._audit.record(
             "user_verification_resent", caller=caller, target=f"user:{user.id}"
+        )
+        await self._uow.commit()
+
+    async def _nothing_sent(self, email: Email, caller: CallerContext, reason: str) -> None:
+        await self._audit.record(
+            "user_verification_resent",
+            caller=caller,
+            outcome=AuditOutcome.DENIED,
+            metadata={"reason": reason, "email_fingerprint": email_fingerprint(email.key)},
         )
         await self._uow.commit()

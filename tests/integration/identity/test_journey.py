@@ -11,7 +11,9 @@ import asyncio
 
 import httpx
 import pytest
+from dishka import AsyncContainer
 
+from dashcore.ports.audit import AuditLog
 from tests.integration.identity.support import (
     API,
     PASSWORD,
@@ -171,6 +173,33 @@ async def test_resending_answers_the_same_whether_or_not_the_address_exists(
     assert stale.status_code == 422
     fresh = await client.post(f"{API}/auth/verify-email", json={"token": second})
     assert fresh.status_code == 200
+
+
+async def test_resends_to_one_account_stop_at_three_an_hour_and_every_one_is_audited(
+    client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
+) -> None:
+    """An unverified inbox cannot be bombed from rotating addresses; the requests that send
+    nothing (the fourth, an unknown address) are audited too, without the address."""
+    await client.post(
+        f"{API}/auth/register", json={"email": "bombed@example.org", "password": PASSWORD}
+    )
+    for _ in range(4):
+        resent = await client.post(
+            f"{API}/auth/verification-emails", json={"email": "bombed@example.org"}
+        )
+        assert resent.status_code == 202
+    ghost = await client.post(
+        f"{API}/auth/verification-emails", json={"email": "nobody-here@example.org"}
+    )
+    assert ghost.status_code == 202
+    await mailbox.wait_for("bombed@example.org", "verification", count=4)  # sign-up + 3
+    async with core() as scope:
+        records = [r.event async for r in (await scope.get(AuditLog)).records()]
+    resends = [e for e in records if e.action == "user_verification_resent"]
+    assert [str(e.outcome) for e in resends] == ["success"] * 3 + ["denied"] * 2
+    assert [e.metadata.get("reason") for e in resends[3:]] == ["rate_limited", "unknown_account"]
+    assert all("nobody-here" not in repr(e) for e in resends)
+    assert len(mailbox.mailer.to("bombed@example.org")) == 4
 
 
 async def test_weak_or_oversized_passwords_are_refused_with_field_errors(

@@ -30,9 +30,11 @@ from dashcore.application.sessions import Sessions
 from dashcore.application.sign_in import LoginResult, MfaRequired
 from dashcore.application.step_up import StepUp, StepUpGate, StepUpProof
 from dashcore.application.token_refresh import RefreshTokens
+from dashcore.domain.email import Email
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.sessions import RevocationReason, Session
 from dashcore.domain.users import User
+from dashcore_http.after_response import after_response
 from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor, token_response
@@ -141,15 +143,17 @@ class AuthController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Send the verification link again",
     )
-    @inject
     async def resend_verification(
-        self,
-        data: JSONBody[EmailRequest],
-        request: Request[Any, Any, Any],
-        resend: FromDishka[ResendVerification],
-    ) -> Accepted:
-        await resend(data.email, caller_of(request))
-        return Accepted()
+        self, data: JSONBody[EmailRequest], request: Request[Any, Any, Any]
+    ) -> Response[Accepted]:
+        """202 at once for any address; the work runs after the answer (ENUM-1)."""
+        email, caller = Email(data.email), caller_of(request)
+
+        async def work(resend: ResendVerification) -> None:
+            await resend(email, caller)
+
+        background = after_response(request, ResendVerification, work)
+        return Response(Accepted(), status_code=HTTP_202_ACCEPTED, background=background)
 
     @post(
         "/login",

@@ -186,6 +186,29 @@ async def test_a_dead_entry_drops_its_body_and_stays_dead(backend: Backend) -> N
     assert (await counts(backend))[OutboxStatus.DEAD] == 1
 
 
+async def test_a_released_entry_is_due_again_at_once_with_nothing_counted(
+    backend: Backend,
+) -> None:
+    await seed(backend, entry(1))
+    [first] = await claim(backend, T0)
+    retry_at = T0 + timedelta(seconds=45)
+    async with outbox(backend) as (uow, box):
+        assert await box.mark_failed(first, next_attempt_at=retry_at, error="SMTP 421")
+        await uow.commit()
+    [claimed] = await claim(backend, retry_at)
+    async with outbox(backend) as (uow, box):
+        assert await box.release(claimed)
+        await uow.commit()
+    [again] = await claim(backend, retry_at)
+    assert again == claimed
+    assert (again.status, again.attempts, again.next_attempt_at, again.last_error) == (
+        OutboxStatus.FAILED,
+        1,
+        retry_at,
+        "SMTP 421",
+    )
+
+
 async def test_a_claim_whose_lease_ran_out_cannot_record_an_outcome(backend: Backend) -> None:
     await seed(backend, entry(1))
     [stale] = await claim(backend, T0)
@@ -194,8 +217,10 @@ async def test_a_claim_whose_lease_ran_out_cannot_record_an_outcome(backend: Bac
         assert not await box.mark_sent(stale, at=T0 + LEASE)
         assert not await box.mark_failed(stale, next_attempt_at=T0, error="late")
         assert not await box.mark_dead(stale, error="late")
+        assert not await box.release(stale)
         assert await box.mark_sent(current, at=T0 + LEASE)
         assert not await box.mark_dead(current, error="twice")
+        assert not await box.release(current)
         await uow.commit()
     assert (await counts(backend))[OutboxStatus.SENT] == 1
 
@@ -302,12 +327,35 @@ async def test_an_outage_reschedules_with_backoff_and_nothing_is_lost(harness: H
     assert isinstance(mailer, MemoryMailer)
     await harness.enqueue(2)
     mailer.fail_next(DOWN, times=2)
-    assert await harness.deliver() == DeliveryReport(claimed=2, retrying=2)
+    assert await harness.deliver() == DeliveryReport(claimed=2, retrying=1, released=1)
+    assert await harness.deliver() == DeliveryReport(claimed=1, retrying=1)
     harness.clock.advance(seconds=14)
     assert await harness.deliver() == DeliveryReport()
     harness.clock.advance(seconds=1)  # jitter 0: half of the 30 s ceiling
     assert await harness.deliver() == DeliveryReport(claimed=2, sent=2)
     assert len(mailer.sent) == 2
+
+
+async def test_an_unavailable_mail_service_stops_the_batch_and_puts_the_rest_back(
+    harness: Harness,
+) -> None:
+    """A hung mail service used to cost its timeout for every message of a batch: 50 × 10 s
+    outlived the 5-minute lease, so another process could claim the same messages and, once
+    the service answered, send them twice."""
+    mailer = harness.mailer
+    assert isinstance(mailer, MemoryMailer)
+    entries = await harness.enqueue(3)
+    mailer.fail_next(DOWN)
+    assert await harness.deliver() == DeliveryReport(claimed=3, retrying=1, released=2)
+    assert mailer.sent == []
+    assert await counts(harness.backend) == {
+        OutboxStatus.PENDING: 2,
+        OutboxStatus.FAILED: 1,
+        OutboxStatus.SENT: 0,
+        OutboxStatus.DEAD: 0,
+    }
+    assert await harness.deliver() == DeliveryReport(claimed=2, sent=2)
+    assert [m.to for m in mailer.sent] == [e.recipient for e in entries[1:]]
 
 
 async def test_a_rejected_message_is_dead_at_once(harness: Harness) -> None:
@@ -379,6 +427,7 @@ class BrokenMailer(MemoryMailer):
 
 
 async def test_an_unexpected_mailer_error_is_retried_not_fatal(harness: Harness) -> None:
+    """A defect in one message's delivery is not an outage: the rest of the batch is tried."""
     await harness.enqueue(2)
     harness.mailer = BrokenMailer()
     assert await harness.deliver() == DeliveryReport(claimed=2, retrying=2)
@@ -428,6 +477,25 @@ async def test_the_dispatcher_survives_a_failing_run(harness: Harness) -> None:
     await asyncio.wait_for(dispatcher.run(stop), timeout=10)
     assert runs == 2
     assert [type(e) for e in errors] == [DependencyUnavailable]
+
+
+async def test_a_batch_cut_short_by_a_mail_outage_waits_for_the_next_poll() -> None:
+    stop = asyncio.Event()
+    runs = 0
+
+    async def deliver() -> DeliveryReport:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0)
+        return DeliveryReport(claimed=2, retrying=1, released=1)
+
+    dispatcher = OutboxDispatcher(deliver, batch_size=2, on_error=_fail, poll_interval=60)
+    running = asyncio.create_task(dispatcher.run(stop))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    stop.set()
+    await asyncio.wait_for(running, timeout=10)
+    assert runs == 1
 
 
 def test_the_dispatcher_needs_a_positive_poll_interval() -> None:

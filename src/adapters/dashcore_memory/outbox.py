@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from dashcore.domain.mail import OutboxEntry, OutboxStatus
@@ -47,6 +48,9 @@ class MemoryOutbox(Outbox):
 
     async def mark_dead(self, claimed: OutboxEntry, *, error: str) -> bool:
         return self._settle(claimed, lambda entry: entry.dead(error))
+
+    async def release(self, claimed: OutboxEntry) -> bool:
+        return self._settle(claimed, lambda entry: replace(entry, locked_until=None))
 
     async def counts(self) -> dict[OutboxStatus, int]:
         counts = dict.fromkeys(OutboxStatus, 0)

@@ -74,6 +74,10 @@ class SqlOutbox(Outbox):
     async def mark_dead(self, claimed: OutboxEntry, *, error: str) -> bool:
         return await self._settle(claimed, claimed.dead(error))
 
+    async def release(self, claimed: OutboxEntry) -> bool:
+        statement = update(mail_outbox).where(_under_lease(claimed)).values(locked_until=None)
+        return (await self._uow.execute(statement)).rowcount == 1
+
     async def counts(self) -> dict[OutboxStatus, int]:
         query = select(_outbox.status, func.count().label("entries")).group_by(_outbox.status)
         counts = dict.fromkeys(OutboxStatus, 0)

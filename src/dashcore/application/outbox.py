@@ -5,6 +5,11 @@ are leased to this dispatcher; each outcome is committed as soon as it is known.
 dies mid-batch, the unrecorded entries become due again when their lease runs out: a message
 may then be sent twice, never lost. Choose the lease longer than a batch can take to send
 (``batch_size`` × the mailer's timeout).
+
+Once the mail service proves unavailable, the batch stops: its untried entries are released,
+due again at once and no attempt counted against them. A mail service that hangs therefore
+costs one timeout per batch, not one per entry, and a batch never outlives its lease because
+of it (which would let another dispatcher claim its entries too and send them twice).
 """
 
 from __future__ import annotations
@@ -52,14 +57,23 @@ class MailQueue:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """What one delivery run did. ``lost`` counts outcomes not recorded because the lease had
+    """What one delivery run did. ``released`` counts entries given back untried because the
+    mail service was unavailable; ``lost`` counts outcomes not recorded because the lease had
     run out and another dispatcher owns the entry now."""
 
     claimed: int = 0
     sent: int = 0
     retrying: int = 0
     dead: int = 0
+    released: int = 0
     lost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    outcome: str
+    recorded: bool
+    mail_unavailable: bool = False
 
 
 class DeliverOutbox:
@@ -68,7 +82,9 @@ class DeliverOutbox:
     - accepted by the mail service → ``sent``, body dropped;
     - ``MailRejected`` (refused for good) or a body that no longer opens → ``dead``;
     - any other failure (``DependencyUnavailable``, an unexpected error in the mailer) →
-      ``failed``, retried after the policy's backoff, ``dead`` once attempts run out.
+      ``failed``, retried after the policy's backoff, ``dead`` once attempts run out;
+    - after a ``DependencyUnavailable`` (the mail service is unavailable) the rest of the batch
+      is not tried: it is released, due again at once, without an attempt counted.
     """
 
     def __init__(
@@ -105,51 +121,64 @@ class DeliverOutbox:
             self._clock.now(), limit=self._batch_size, lease=self._lease
         )
         await self._uow.commit()
-        counts = {"sent": 0, "retrying": 0, "dead": 0, "lost": 0}
-        for entry in claimed:
-            outcome, recorded = await self._deliver(entry)
+        counts = dict.fromkeys(("sent", "retrying", "dead", "released", "lost"), 0)
+        for tried, entry in enumerate(claimed, start=1):
+            attempt = await self._deliver(entry)
             await self._uow.commit()
-            counts[outcome if recorded else "lost"] += 1
+            counts[attempt.outcome if attempt.recorded else "lost"] += 1
+            if attempt.mail_unavailable:
+                for untried in claimed[tried:]:
+                    counts["released" if await self._outbox.release(untried) else "lost"] += 1
+                await self._uow.commit()
+                break
         return DeliveryReport(claimed=len(claimed), **counts)
 
-    async def _deliver(self, entry: OutboxEntry) -> tuple[str, bool]:
+    async def _deliver(self, entry: OutboxEntry) -> _Attempt:
         try:
             message = entry.message(self._open(entry))
         except (DecryptionFailed, InvalidInput) as exc:
-            return "dead", await self._outbox.mark_dead(entry, error=f"unreadable: {exc.code}")
+            return _Attempt(
+                "dead", await self._outbox.mark_dead(entry, error=f"unreadable: {exc.code}")
+            )
         try:
             await self._mailer.send(message)
         except MailRejected as exc:
-            return "dead", await self._outbox.mark_dead(entry, error=f"rejected: {exc.message}")
+            return _Attempt(
+                "dead", await self._outbox.mark_dead(entry, error=f"rejected: {exc.message}")
+            )
         except DependencyUnavailable as exc:
-            return await self._retry(entry, f"unavailable: {exc.message}")
+            return await self._retry(entry, f"unavailable: {exc.message}", mail_unavailable=True)
         except Exception as exc:  # a defect in one adapter must not stall the whole outbox
             return await self._retry(entry, f"unexpected: {type(exc).__name__}")
-        return "sent", await self._outbox.mark_sent(entry, at=self._clock.now())
+        return _Attempt("sent", await self._outbox.mark_sent(entry, at=self._clock.now()))
 
     def _open(self, entry: OutboxEntry) -> MailBody:
         if entry.body is None:
             raise InvalidInput("The entry has no body.", field="body")
         return MailBody.decode(self._vault.open(entry.body, entry.context))
 
-    async def _retry(self, entry: OutboxEntry, error: str) -> tuple[str, bool]:
+    async def _retry(
+        self, entry: OutboxEntry, error: str, *, mail_unavailable: bool = False
+    ) -> _Attempt:
         now = self._clock.now()
         next_attempt_at = self._policy.next_attempt(entry.attempts + 1, now, self._random)
         if next_attempt_at is None:
-            return "dead", await self._outbox.mark_dead(entry, error=error)
+            recorded = await self._outbox.mark_dead(entry, error=error)
+            return _Attempt("dead", recorded, mail_unavailable)
         recorded = await self._outbox.mark_failed(
             entry, next_attempt_at=next_attempt_at, error=error
         )
-        return "retrying", recorded
+        return _Attempt("retrying", recorded, mail_unavailable)
 
 
 class OutboxDispatcher:
     """Runs delivery in a loop until ``stop`` is set: an entrypoint starts it in the background.
 
     ``deliver`` runs one batch in a fresh unit of work (the entrypoint opens a DI scope per
-    call). A full batch is followed at once by the next; otherwise the loop waits
-    ``poll_interval`` seconds or until stopped. A failing run (database down) is handed to
-    ``on_error`` and retried after ``poll_interval``; the loop never dies of it.
+    call). A full batch is followed at once by the next; otherwise (and after a batch cut short
+    because the mail service is unavailable) the loop waits ``poll_interval`` seconds or until
+    stopped. A failing run (database down) is handed to ``on_error`` and retried after
+    ``poll_interval``; the loop never dies of it.
     """
 
     def __init__(
@@ -174,7 +203,7 @@ class OutboxDispatcher:
             except Exception as exc:  # reported, then retried after a pause
                 self._on_error(exc)
                 report = DeliveryReport()
-            if report.claimed >= self._batch_size:
+            if report.claimed >= self._batch_size and not report.released:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)

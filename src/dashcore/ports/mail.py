@@ -29,8 +29,9 @@ class Outbox(Protocol):
 
     Use cases ``add`` entries in the transaction of the change that caused them. Dispatchers
     ``claim_due`` a batch and commit the claim at once, which leases the entries to them; they
-    then record each outcome with ``mark_*``. Claims are safe with several dispatcher
-    processes: a due entry goes to exactly one claimer until its lease runs out.
+    then record each outcome with ``mark_*``, or ``release`` the entries they did not try.
+    Claims are safe with several dispatcher processes: a due entry goes to exactly one claimer
+    until its lease runs out.
     """
 
     async def add(self, entry: OutboxEntry) -> None:
@@ -60,6 +61,12 @@ class Outbox(Protocol):
 
     async def mark_dead(self, claimed: OutboxEntry, *, error: str) -> bool:
         """Record the last attempt and give the entry up for good; its body is dropped."""
+        ...
+
+    async def release(self, claimed: OutboxEntry) -> bool:
+        """Give an entry back untried: its lease ends and it is due again at once, for any
+        dispatcher, with its status, attempts, next attempt and last error unchanged. Like
+        ``mark_*``, it returns ``False`` and changes nothing when the claim's lease is gone."""
         ...
 
     async def counts(self) -> dict[OutboxStatus, int]:

@@ -24,20 +24,36 @@ async def outbox_delivery(
     container: AsyncContainer, *, poll_interval: float = 1.0
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Deliver the mail outbox in the background while the block runs; each batch runs in
-    its own unit of work. Several processes may do this at once: claims are leased."""
+    its own unit of work. Several processes may do this at once: claims are leased.
+
+    Runs that fail (the database is down) are retried every ``poll_interval`` seconds but
+    logged once, ``outbox_delivery_failed``, when they start failing, and once,
+    ``outbox_delivery_recovered``, when a run works again."""
+    failing = False
 
     async def deliver() -> DeliveryReport:
+        nonlocal failing
         async with container() as scope:
             deliver_batch = await scope.get(DeliverOutbox)
             report = await deliver_batch()
+        if failing:
+            failing = False
+            _log.info("outbox_delivery_recovered")
         if report.sent or report.retrying or report.dead:
             _log.info(
-                "outbox_delivered", sent=report.sent, retrying=report.retrying, dead=report.dead
+                "outbox_delivered",
+                sent=report.sent,
+                retrying=report.retrying,
+                dead=report.dead,
+                released=report.released,
             )
         return report
 
     def failed(error: Exception) -> None:
-        _log.warning("outbox_delivery_failed", error=repr(error))
+        nonlocal failing
+        if not failing:
+            failing = True
+            _log.warning("outbox_delivery_failed", error=repr(error))
 
     dispatcher = OutboxDispatcher(
         deliver, batch_size=50, on_error=failed, poll_interval=poll_interval

@@ -45,6 +45,7 @@ from dashcore.domain.jobs import JobArgument, JobId, JobState
 from dashcore.domain.money import Money
 from dashcore.domain.users import User
 from dashcore.ports.jobs import JobQueue
+from dashcore.ports.providers import RefreshLock
 from dashcore.testing import FakeClock
 from dashcore_brokers.http import HttpPolicy, RateLimit, RetryPolicy
 from dashcore_brokers.sandbox.exchange.model import SimAccount, SimTransaction
@@ -130,14 +131,14 @@ class SyncWorld:
             base.ids,
         )
 
-    def runner(self, uow: MemoryUnitOfWork) -> RunSync:
+    def runner(self, uow: MemoryUnitOfWork, lock: RefreshLock | None = None) -> RunSync:
         world, base = self.connections, self.connections.base
         return RunSync(
             MemoryProviderConnectionRepository(uow),
             world.registry,
             world.credential_store(uow),
             world.refresher(uow),
-            world.lock,
+            world.lock if lock is None else lock,
             self.store(uow),
             base.audit(uow),
             uow,
@@ -480,6 +481,55 @@ async def test_a_queue_that_is_down_fails_the_run_it_could_not_queue(
     assert run.status is SyncRunStatus.FAILED and run.error.code == "dependency_unavailable"
     retried = await world.request(world.uow())(ada.id, schwab.id)
     assert retried.id != run.id and retried.status is SyncRunStatus.QUEUED
+
+
+class UnreachableLock(RefreshLock):
+    """The lock's Redis does not answer."""
+
+    async def acquire(self, key: str, *, ttl_seconds: float, wait_seconds: float) -> str | None:
+        raise DependencyUnavailable("Redis is not answering.", dependency="redis")
+
+    async def release(self, key: str, token: str) -> None:
+        raise DependencyUnavailable("Redis is not answering.", dependency="redis")
+
+
+async def test_a_run_whose_lock_is_unreachable_fails_and_a_new_request_queues_a_fresh_one(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """It used to stay queued until the stale-run cleanup (15 minutes), and every request
+    meanwhile got that stuck run back."""
+    run = await world.request(world.uow())(ada.id, schwab.id)
+    ended = await world.runner(world.uow(), UnreachableLock())(run.id)
+
+    assert ended is not None and ended.status is SyncRunStatus.FAILED
+    assert ended.error is not None and ended.error.code == "dependency_unavailable"
+    assert world.calls("/accounts") == 0
+    stored = await world.store(world.uow()).runs.get(run.id)
+    assert stored == ended
+    fresh = await world.request(world.uow())(ada.id, schwab.id)
+    assert fresh.id != run.id and fresh.status is SyncRunStatus.QUEUED
+    synced = await world.runner(world.uow())(fresh.id)
+    assert synced is not None and synced.status is SyncRunStatus.SUCCEEDED
+
+
+async def test_an_unreachable_lock_leaves_a_sync_another_delivery_started_alone(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """A duplicate delivery that cannot reach the lock while the other delivery starts the
+    sync changes nothing: the run is no longer queued."""
+    run = await world.request(world.uow())(ada.id, schwab.id)
+    running = run.started(world.clock.now())
+
+    class StartedMeanwhile(UnreachableLock):
+        async def acquire(self, key: str, *, ttl_seconds: float, wait_seconds: float) -> str | None:
+            uow = world.uow()
+            await world.store(uow).runs.save(running)
+            await uow.commit()
+            return await super().acquire(key, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds)
+
+    duplicate = await world.runner(world.uow(), StartedMeanwhile())(run.id)
+    assert duplicate == running
+    assert await world.store(world.uow()).runs.get(run.id) == running
 
 
 async def test_a_job_delivered_twice_syncs_once(

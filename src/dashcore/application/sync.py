@@ -6,6 +6,10 @@ Rules:
   (``sync_already_active``). The job that runs a sync holds a cross-process lock on the
   connection (``RefreshLock``, Redis in production) and runs only a *queued* run: a duplicate
   delivery of the job finds the lock held, or the run already started, and does nothing.
+- **A run that cannot start fails at once.** When the job cannot take the lock because a
+  service it needs is unavailable (Redis), the still-queued run fails with
+  ``dependency_unavailable``, as a run fails whose job could not be queued: left queued, it
+  would be returned to every request until the stale-run cleanup, and no new run could start.
 - **Idempotent.** Accounts are matched by the provider's account id and keep their ids (also
   after a re-authorization); transactions by the provider's transaction id. Re-reading what is
   already stored writes nothing and stamps nothing in the change feed.
@@ -63,6 +67,7 @@ from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
     Conflict,
     DashcoreError,
+    DependencyUnavailable,
     IntegrityError,
     NotFound,
     NotSupported,
@@ -357,21 +362,38 @@ class RunSync:
         self._policy = policy
 
     async def __call__(self, run_id: UUID) -> SyncRun | None:
-        """The run as it ended (or as another worker left it); ``None`` for an unknown id."""
+        """The run as it ended (or as another worker left it); ``None`` for an unknown id. A run
+        whose lock cannot be taken because Redis is unavailable ends ``failed``
+        (``dependency_unavailable``)."""
         run = await self._store.runs.get(run_id)
         await self._uow.rollback()
         if run is None or run.status is not SyncRunStatus.QUEUED:
             return run
         key = sync_lock_key(run.connection_id)
-        token = await self._lock.acquire(
-            key, ttl_seconds=self._policy.stale_after.total_seconds(), wait_seconds=0
-        )
+        try:
+            token = await self._lock.acquire(
+                key, ttl_seconds=self._policy.stale_after.total_seconds(), wait_seconds=0
+            )
+        except DependencyUnavailable as error:
+            return await self._not_started(run_id, error)
         if token is None:
             return run
         try:
             return await self._locked(run_id)
         finally:
             await self._lock.release(key, token)
+
+    async def _not_started(self, run_id: UUID, error: DependencyUnavailable) -> SyncRun | None:
+        """Fail the run that could not start, if it is still queued (a delivery that got
+        further owns it otherwise); a database that does not answer either raises."""
+        run = await self._store.runs.lock(run_id)
+        if run is None or run.status is not SyncRunStatus.QUEUED:
+            await self._uow.rollback()
+            return run
+        failed = run.failed(self._clock.now(), _failure(error))
+        await self._store.runs.save(failed)
+        await self._uow.commit()
+        return failed
 
     async def _locked(self, run_id: UUID) -> SyncRun | None:
         run = await self._store.runs.lock(run_id)

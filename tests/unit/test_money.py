@@ -53,28 +53,39 @@ def test_addition_is_commutative_and_subtraction_inverts_it(a: Decimal, b: Decim
 
 
 @pytest.mark.parametrize(
-    ("text", "problem"),
+    ("value", "problem"),
     [
-        ("1e999999999", "digits before"),
+        (Decimal("1e999999999"), "digits before"),
         ("1000000000000000000", "digits before"),
-        ("-1e18", "digits before"),
+        (Decimal("-1e18"), "digits before"),
         ("0.0000000000000000001", "decimal places"),
-        ("1e-999999999", "decimal places"),
+        (Decimal("1e-999999999"), "decimal places"),
     ],
 )
-def test_an_input_amount_out_of_range_is_refused_by_name(text: str, problem: str) -> None:
+def test_an_input_amount_out_of_range_is_refused_by_name(
+    value: str | Decimal, problem: str
+) -> None:
     with pytest.raises(InvalidInput) as refused:
-        input_decimal(text, field="quantity")
+        input_decimal(value, field="quantity")
     assert problem in refused.value.message
     assert [error.field for error in refused.value.errors] == ["quantity"]
 
 
 @pytest.mark.parametrize(
-    "text", ["999999999999999999.999999999999999999", "-5e17", "0e999999", "0.000000000000000001"]
+    "text", ["999999999999999999.999999999999999999", "-500000000000000000", "0.000000000000000001"]
 )
 def test_an_input_amount_within_range_is_kept_exactly(text: str) -> None:
     assert input_decimal(text) == Decimal(text)
     assert str(input_decimal(text)) == str(Decimal(text))
+
+
+@pytest.mark.parametrize("text", ["1e3", "1E+2", "+5", ".5", "5.", " 5", "5 ", "1_000", "٥", "NaN"])
+def test_an_input_amount_is_text_in_plain_digits(text: str) -> None:
+    """ "1e3" is not read as a thousand shares: only the positional form responses use."""
+    with pytest.raises(InvalidInput) as refused:
+        input_decimal(text, field="quantity")
+    assert "plain digits" in refused.value.message
+    assert [error.field for error in refused.value.errors] == ["quantity"]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ Business rules:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Self
@@ -36,6 +37,8 @@ MAX_INPUT_DIGITS = 18
 """Digits an input amount may have before its decimal point (below 10**18)."""
 MAX_INPUT_PLACES = 18
 """Decimal places an input amount may have."""
+_POSITIONAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+"""How a client writes an amount as text: the form responses use (``"1000"``, ``"-0.05"``)."""
 
 
 def to_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
@@ -52,9 +55,16 @@ def to_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
 
 
 def input_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decimal:
-    """An amount, quantity or price as a client gives it: :func:`to_decimal`, then at most
+    """An amount, quantity or price as a client gives it: text in positional notation (digits,
+    an optional leading ``-`` and fraction: no exponent, no ``+``, no spaces, so ``"1e3"`` is
+    refused rather than read as a thousand shares), :func:`to_decimal`, then at most
     :data:`MAX_INPUT_DIGITS` digits before the decimal point and :data:`MAX_INPUT_PLACES` after
     it (``InvalidInput`` naming ``field`` otherwise)."""
+    if isinstance(value, str) and _POSITIONAL.fullmatch(value) is None:
+        raise InvalidInput(
+            'Write the number in plain digits, such as "12.50" (no exponent, + or spaces).',
+            field=field,
+        )
     result = to_decimal(value, field=field)
     if result and result.adjusted() >= MAX_INPUT_DIGITS:
         raise InvalidInput(

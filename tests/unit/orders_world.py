@@ -132,7 +132,13 @@ class OrdersWorld:
     # -- use cases -------------------------------------------------------------------------
     def brokers(self, uow: MemoryUnitOfWork) -> BrokerAccess:
         registry = self.registry or self.world.registry
-        return BrokerAccess(registry, self.world.credential_store(uow))
+        return BrokerAccess(
+            registry,
+            self.world.credential_store(uow),
+            MemoryProviderConnectionRepository(uow),
+            self.world.refresher(uow),
+            self.clock,
+        )
 
     def journal(self, uow: MemoryUnitOfWork) -> OrderJournal:
         audit = self.world.base.audit(uow)
@@ -190,6 +196,7 @@ class OrdersWorld:
         return ReconcileOrders(
             MemoryOrderRepository(uow),
             self.brokers(uow),
+            MemoryProviderConnectionRepository(uow),
             self.journal(uow),
             uow,
             self.clock,
@@ -198,7 +205,12 @@ class OrdersWorld:
 
     def refresher(self, uow: MemoryUnitOfWork) -> RefreshOrderStatus:
         return RefreshOrderStatus(
-            MemoryOrderRepository(uow), self.brokers(uow), self.journal(uow), uow
+            MemoryOrderRepository(uow),
+            self.brokers(uow),
+            MemoryProviderConnectionRepository(uow),
+            self.journal(uow),
+            uow,
+            self.clock,
         )
 
     def poller(self, uow: MemoryUnitOfWork) -> PollOpenOrders:

@@ -18,7 +18,7 @@ import pytest
 
 from dashcore.application.orders import Trader, TradingPolicy
 from dashcore.domain.capabilities import Operation
-from dashcore.domain.connections import ConnectionScope, ProviderConnection
+from dashcore.domain.connections import ConnectionScope, ConnectionStatus, ProviderConnection
 from dashcore.domain.errors import (
     Conflict,
     Forbidden,
@@ -42,7 +42,7 @@ from dashcore_brokers.sandbox.exchange import INDIA_ACCOUNT_ID, SimStatus
 from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import ORDERS, MemoryInstrumentCatalog, MemoryOrderRepository
-from tests.unit.connections_world import SentRequest
+from tests.unit.connections_world import CALLER, SentRequest
 from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
 from tests.unit.watched_uow import WatchedUnitOfWork
 
@@ -1202,3 +1202,101 @@ async def test_a_match_bound_to_another_order_while_the_broker_answered_is_never
     flagged = await world.stored(lost.id)
     assert (flagged.status, flagged.broker_order_id) == (S.UNKNOWN, None)
     assert flagged.last_error is not None and flagged.last_error.code == "needs_review"
+
+
+# -- connections that need a new login --------------------------------------------------------
+
+
+async def resting(world: OrdersWorld, provider: str) -> tuple[Trader, ProviderConnection, UUID]:
+    """A trader of ``provider`` with one limit order resting at the broker: its id."""
+    trader, connection = await world.trader(provider)
+    price = Decimal(150) if provider == "schwab" else Decimal(1400)
+    draft = world.draft(provider, type=OrderType.LIMIT, limit_price=price)
+    placement = await world.place_order(trader, connection, "rest", draft)
+    assert not placement.order.is_final and placement.order.broker_order_id is not None
+    return trader, connection, placement.order.id
+
+
+def sent_to(sent: list[SentRequest], provider: str) -> list[str]:
+    return [f"{r.method} {r.path}" for r in sent if r.provider == provider]
+
+
+@pytest.mark.parametrize("provider", ["groww", "zerodha"])
+async def test_the_poll_never_calls_the_broker_on_a_connection_past_its_daily_reset(
+    world: OrdersWorld, provider: str
+) -> None:
+    trader, connection, order_id = await resting(world, provider)
+    second = world.draft(provider, type=OrderType.LIMIT, limit_price=Decimal(1300))
+    await world.place_order(trader, connection, "rest-2", second)
+    assert connection.expires_at is not None
+    world.clock.set(connection.expires_at + timedelta(minutes=1))
+
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        round_ = await world.poller(uow)()
+
+    assert sent_to(sent, provider) == []
+    assert (round_.refreshed, round_.failed, round_.skipped) == (0, 0, 2)
+    assert not (await world.stored(order_id)).is_final, "followed again after the next login"
+
+
+async def test_a_session_the_broker_refuses_during_the_poll_needs_a_new_login(
+    world: OrdersWorld,
+) -> None:
+    _, connection, _ = await resting(world, "groww")
+    world.world.sandboxes["groww"].faults.add(
+        FaultRule(path="/v1/order/*", method="GET", kind=FaultKind.STATUS, status=401, times=None)
+    )
+
+    first = await world.poller(world.uow())()
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        second = await world.poller(uow)()
+
+    stored = await MemoryProviderConnectionRepository(world.uow()).get(connection.id)
+    assert stored is not None and stored.status is ConnectionStatus.NEEDS_REAUTH
+    assert (first.skipped, second.skipped) == (1, 1)
+    assert sent_to(sent, "groww") == [], "not called again until the person logs in"
+
+
+async def test_the_poll_refreshes_an_expired_schwab_access_token_and_goes_on(
+    world: OrdersWorld,
+) -> None:
+    _, connection, order_id = await resting(world, "schwab")
+    world.clock.advance(hours=2)  # the 30-minute access token is dead, the 7-day refresh lives
+
+    round_ = await world.poller(world.uow())()
+
+    stored = await MemoryProviderConnectionRepository(world.uow()).get(connection.id)
+    assert stored is not None and stored.status is ConnectionStatus.CONNECTED
+    assert stored.last_refreshed_at == world.clock.now()
+    assert (round_.refreshed, round_.failed, round_.skipped) == (1, 0, 0)
+    assert (await world.stored(order_id)).status is not S.UNKNOWN
+
+
+async def test_an_unknown_order_on_a_connection_past_its_reset_waits_unasked_until_a_new_login(
+    world: OrdersWorld,
+) -> None:
+    trader, connection = await world.trader("zerodha")
+    world.arm("zerodha", FaultKind.TIMEOUT_AFTER_ACCEPT)
+    placement = await world.place_order(trader, connection, "lost", world.draft("zerodha"))
+    assert placement.order.status is S.UNKNOWN and connection.expires_at is not None
+    world.clock.set(connection.expires_at + timedelta(minutes=1))  # long past its deadline
+
+    uow = watched(world)
+    with world.world.requests_watched(uow) as sent:
+        looked = await world.reconciler(uow)()
+
+    assert sent_to(sent, "zerodha") == []
+    assert looked.rejected == 0, "never taken for not received: the broker was not asked"
+    assert (await world.stored(placement.order.id)).status is S.UNKNOWN
+
+    authorization = world.world.authorization(world.uow())
+    started = await authorization.start(trader.user_id, "s", connection.id, CALLER)
+    params = await world.world.consent("zerodha", started)
+    await world.world.callback("zerodha", params, session=None, browser_state=started.state)
+    world.clock.advance(world.policy.reconcile_backoff_max)
+
+    with world.world.requests_watched(uow) as sent:
+        await world.reconciler(uow)()
+    assert sent_to(sent, "zerodha"), "looked up at the broker again once logged in"

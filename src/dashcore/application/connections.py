@@ -78,6 +78,7 @@ from dashcore.ports.users import UserRepository
 
 __all__ = [
     "CREDENTIALS_PURPOSE",
+    "REFRESH_AHEAD",
     "AuthorizationStarted",
     "CallbackOutcome",
     "ConnectionAuthorization",

@@ -7,8 +7,11 @@ Rules:
 - Every change of an order's state is written through :class:`OrderJournal`: the row is read
   under its lock, changed by a domain method, saved (optimistic ``version``) and audited in the
   same unit of work, then committed. No transaction is open while a broker answers.
-- A broker session is opened on the connection's sealed credentials (:class:`BrokerAccess`); a
-  provider without a trading side is ``NotSupported``.
+- A broker session is opened on the connection's sealed credentials (:class:`BrokerAccess`), and
+  only on a usable connection: one that needs a new login (``needs_reauth``, or past its
+  credentials' end) is ``ReauthRequired`` ``connection_not_usable`` and the broker is never
+  called; a refreshable one whose access token is ending is refreshed first. A provider
+  without a trading side is ``NotSupported``.
 - Listings are newest first, by keyset on ``(created_at, id)``, at most 100 a page.
 
 The use cases live beside this module: :mod:`.orders_place` (place, preview),
@@ -24,11 +27,11 @@ from decimal import Decimal
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
-from dashcore.application.connections import CredentialStore
+from dashcore.application.connections import REFRESH_AHEAD, CredentialStore, RefreshConnections
 from dashcore.application.trades import RecordFills
 from dashcore.domain.audit import MetadataValue
 from dashcore.domain.capabilities import CapabilityMap, Operation
-from dashcore.domain.context import CallerContext
+from dashcore.domain.context import SYSTEM, CallerContext
 from dashcore.domain.errors import (
     Conflict,
     DashcoreError,
@@ -37,6 +40,7 @@ from dashcore.domain.errors import (
     NotSupported,
     ProviderUnavailable,
     RateLimited,
+    ReauthRequired,
 )
 from dashcore.domain.instruments import Instrument, InstrumentKey
 from dashcore.domain.money import Currency
@@ -45,7 +49,7 @@ from dashcore.domain.portfolio import Page
 from dashcore.domain.trading import OrderCursor, OrderFailure, OrderFilters, PlacedOrder
 from dashcore.ports.brokers import BrokerGateway, BrokerSession
 from dashcore.ports.clock import Clock
-from dashcore.ports.providers import ProviderRegistry
+from dashcore.ports.providers import ProviderConnectionRepository, ProviderRegistry
 from dashcore.ports.trading import InstrumentCatalog, OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
@@ -58,6 +62,7 @@ __all__ = [
     "OrderJournal",
     "Trader",
     "TradingPolicy",
+    "connection_not_usable",
     "failure_of",
     "follow_replacement",
     "order_not_found",
@@ -74,6 +79,13 @@ _VERSION_CONFLICT = "order_version_conflict"
 
 def order_not_found() -> NotFound:
     return NotFound("No such order.", code="order_not_found")
+
+
+def connection_not_usable() -> ReauthRequired:
+    return ReauthRequired(
+        "This connection needs you to sign in at the provider again.",
+        code="connection_not_usable",
+    )
 
 
 def failure_of(error: DashcoreError) -> OrderFailure:
@@ -158,11 +170,23 @@ class TradingPolicy:
 
 
 class BrokerAccess:
-    """A broker session on a connection's credentials."""
+    """A broker session on a connection's credentials, never on a connection that cannot use
+    them (a dead token only earns a refusal from the broker, and calls made on it are wasted
+    on the broker's rate limits)."""
 
-    def __init__(self, registry: ProviderRegistry, credentials: CredentialStore) -> None:
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        credentials: CredentialStore,
+        connections: ProviderConnectionRepository,
+        refresher: RefreshConnections,
+        clock: Clock,
+    ) -> None:
         self._registry = registry
         self._credentials = credentials
+        self._connections = connections
+        self._refresher = refresher
+        self._clock = clock
 
     def gateway(self, provider: str) -> BrokerGateway:
         gateway = self._registry.get(provider).gateway
@@ -171,7 +195,21 @@ class BrokerAccess:
         return gateway
 
     async def session(self, provider: str, connection_id: UUID) -> BrokerSession:
+        """A session on the connection's credentials. A connection that is not usable now
+        (``ProviderConnection.is_usable``: it needs a new login, or its credentials ended) is
+        ``ReauthRequired`` ``connection_not_usable``, and the broker is not called. A
+        refreshable one whose access token ends within 5 minutes (or has ended) is refreshed
+        first, single flight with every other refresh; a refresh the provider refuses leaves
+        it ``needs_reauth``, and is ``connection_not_usable`` too."""
         gateway = self.gateway(provider)
+        connection = await self._connections.get(connection_id)
+        now = self._clock.now()
+        if connection is None or not connection.is_usable(now):
+            raise connection_not_usable()
+        if connection.access_refresh_due(now, REFRESH_AHEAD):
+            refreshed = await self._refresher.refresh(connection_id, SYSTEM)
+            if not refreshed.is_usable(self._clock.now()):
+                raise connection_not_usable()
         return gateway.session(await self._credentials.load(connection_id))
 
 

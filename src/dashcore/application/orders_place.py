@@ -38,6 +38,7 @@ from dashcore.application.orders import (
     OrderJournal,
     Trader,
     TradingPolicy,
+    connection_not_usable,
     failure_of,
     with_fills,
 )
@@ -113,10 +114,7 @@ def ensure_tradable(connection: ProviderConnection, now: datetime) -> None:
             code="connection_cannot_trade",
         )
     if not connection.is_usable(now):
-        raise ReauthRequired(
-            "This connection needs you to sign in at the provider again.",
-            code="connection_not_usable",
-        )
+        raise connection_not_usable()
 
 
 async def connection_refused(

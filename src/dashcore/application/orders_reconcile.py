@@ -11,7 +11,11 @@ order that can no longer be sent, once the grace period has passed:
 - not found once ``submit_deadline + reconcile_grace`` has passed: ``rejected`` with
   ``not_received_by_broker`` (the broker could not have received it any later); before that
   it waits;
-- the broker cannot be asked (down, rate limited, credentials gone): it waits.
+- the broker cannot be asked (down, rate limited, credentials gone): it waits. An order on a
+  connection that needs a new login (or whose credentials ended) is not looked up at all — the
+  broker is never called on a dead token — and is never taken for not received on that
+  account: it stays ``unknown`` until the person logs in again. A broker that refuses the
+  session moves the connection to ``needs_reauth``, as placing an order does.
 
 An order that waits is looked at again after a backoff (1, 2, 4 … 60 s, ``TradingPolicy``);
 one still unsettled ``reconcile_window`` (15 min) after its first look is flagged
@@ -21,7 +25,10 @@ looked up every minute in case the broker answers. Nothing is ever sent again.
 **Refreshing** (:class:`RefreshOrderStatus`) re-reads one order the broker holds, with its fills,
 and applies it by the monotonic rule of :mod:`dashcore.domain.trading`; polling
 (:class:`PollOpenOrders`) refreshes every order that is not final, page by page, and webhooks
-call the same use case by the broker's order id.
+call the same use case by the broker's order id. An order whose connection is not usable is
+not re-read (``ReauthRequired`` ``connection_not_usable``, no broker call): the poll skips it,
+and every other order of that connection in the round, and follows them again once the person
+logs in. A broker that refuses the session moves the connection to ``needs_reauth``.
 
 No transaction is open while a broker answers (the lookup, the re-read, the fills): a slow
 broker must never hold database locks (on SQLite, every transaction holds the database's
@@ -42,6 +49,7 @@ from dashcore.application.orders import (
     order_not_found,
     with_fills,
 )
+from dashcore.application.orders_place import connection_refused
 from dashcore.domain.context import SYSTEM
 from dashcore.domain.errors import (
     DashcoreError,
@@ -54,6 +62,7 @@ from dashcore.domain.errors import (
 )
 from dashcore.domain.trading import OrderCursor, OrderFailure, PlacedOrder
 from dashcore.ports.clock import Clock
+from dashcore.ports.providers import ProviderConnectionRepository
 from dashcore.ports.trading import OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
@@ -100,9 +109,12 @@ class ReconcileRound:
 
 @dataclass(frozen=True, slots=True)
 class PollRound:
+    """``skipped``: orders not re-read because their connection needs a new login."""
+
     refreshed: int = 0
     changed: int = 0
     failed: int = 0
+    skipped: int = 0
 
 
 class ReconcileOrders:
@@ -110,6 +122,7 @@ class ReconcileOrders:
         self,
         orders: OrderRepository,
         brokers: BrokerAccess,
+        connections: ProviderConnectionRepository,
         journal: OrderJournal,
         uow: UnitOfWork,
         clock: Clock,
@@ -117,6 +130,7 @@ class ReconcileOrders:
     ) -> None:
         self._orders = orders
         self._brokers = brokers
+        self._connections = connections
         self._journal = journal
         self._uow = uow
         self._clock = clock
@@ -140,8 +154,17 @@ class ReconcileOrders:
             return "waiting"  # its placer may still send it
         try:
             session = await self._brokers.session(order.provider, order.connection_id)
+        except _UNREACHABLE:  # not usable (nothing asked), or its refresh could not be done
             await self._uow.rollback()
+            return await self._defer(order)
+        await self._uow.rollback()  # no transaction open while the broker answers
+        try:
             found = await session.orders.find_by_client_reference(order.account_id, order.request)
+        except ReauthRequired as error:
+            await connection_refused(
+                self._connections, self._uow, self._clock.now(), order.connection_id, error
+            )
+            return await self._defer(order)
         except _UNREACHABLE:
             await self._uow.rollback()
             return await self._defer(order)
@@ -198,17 +221,24 @@ class RefreshOrderStatus:
         self,
         orders: OrderRepository,
         brokers: BrokerAccess,
+        connections: ProviderConnectionRepository,
         journal: OrderJournal,
         uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
         self._orders = orders
         self._brokers = brokers
+        self._connections = connections
         self._journal = journal
         self._uow = uow
+        self._clock = clock
 
     async def __call__(self, order_id: UUID) -> PlacedOrder:
         """Re-read the order at the broker and apply what is newer. An order the broker does
-        not hold yet (``pending_submit``, ``unknown``) is the reconciler's: returned as is."""
+        not hold yet (``pending_submit``, ``unknown``) is the reconciler's: returned as is. On a
+        connection that is not usable: ``ReauthRequired`` ``connection_not_usable``, the broker
+        not called; a broker that refuses the session: its ``ReauthRequired``, the connection
+        moved to ``needs_reauth``."""
         order = await self._orders.get(order_id)
         if order is None:
             raise order_not_found()
@@ -231,19 +261,28 @@ class RefreshOrderStatus:
         session = await self._brokers.session(order.provider, order.connection_id)
         await self._uow.rollback()  # no transaction open while the broker answers
         capabilities = self._brokers.gateway(order.provider).capabilities
-        report = await session.orders.get(order.account_id, broker_id)
-        if report.replaced_by is not None:
-            return await follow_replacement(
-                self._journal, session, capabilities, order, report, SYSTEM
+        try:
+            report = await session.orders.get(order.account_id, broker_id)
+            if report.replaced_by is not None:
+                return await follow_replacement(
+                    self._journal, session, capabilities, order, report, SYSTEM
+                )
+            report = await with_fills(session, capabilities, report)
+        except ReauthRequired as error:
+            await self._uow.rollback()
+            await connection_refused(
+                self._connections, self._uow, self._clock.now(), order.connection_id, error
             )
-        report = await with_fills(session, capabilities, report)
+            raise
         return await self._journal.change(order.id, SYSTEM, lambda o, now: o.observed(report, now))
 
 
 class PollOpenOrders:
     """Refresh every order that is not final (the polling job), page by page; one order
     failing (its broker unreachable, or a report its lifecycle refuses: a broker bug) does not
-    stop the others and is counted."""
+    stop the others and is counted. An order whose connection needs a new login is skipped
+    (counted), and so is every later order of that connection in the round: the broker is
+    not called again on it until the person logs in."""
 
     def __init__(
         self, orders: OrderRepository, refresh: RefreshOrderStatus, uow: UnitOfWork
@@ -253,14 +292,23 @@ class PollOpenOrders:
         self._uow = uow
 
     async def __call__(self, *, page_size: int = 100) -> PollRound:
-        refreshed = changed = failed = 0
+        refreshed = changed = failed = skipped = 0
+        needs_login: set[UUID] = set()
         after: OrderCursor | None = None
         while True:
             page = await self._orders.open_orders(after=after, limit=page_size)
             await self._uow.rollback()
             for order in page:
+                if order.connection_id in needs_login:
+                    skipped += 1
+                    continue
                 try:
                     fresh = await self._refresh(order.id)
+                except ReauthRequired:  # not usable, or refused by the broker just now
+                    await self._uow.rollback()
+                    needs_login.add(order.connection_id)
+                    skipped += 1
+                    continue
                 except DashcoreError:  # unreachable, or a report the lifecycle refuses
                     await self._uow.rollback()
                     failed += 1
@@ -268,5 +316,5 @@ class PollOpenOrders:
                 refreshed += 1
                 changed += fresh.version != order.version
             if len(page) < page_size:
-                return PollRound(refreshed, changed, failed)
+                return PollRound(refreshed, changed, failed, skipped)
             after = OrderCursor.after(page[-1])

@@ -37,11 +37,16 @@ async def reconcile_orders(reconcile: FromDishka[ReconcileOrders]) -> None:
 @job_task("poll_orders")
 async def poll_orders(poll: FromDishka[PollOpenOrders]) -> None:
     """Re-read every order a broker holds that is not final (one broker failing stops none of
-    the others); an older report never overwrites a newer state."""
+    the others); an older report never overwrites a newer state. Orders whose connection needs
+    a new login are skipped (counted), not sent to the broker."""
     done = await poll()
-    if done.changed or done.failed:
+    if done.changed or done.failed or done.skipped:
         _log.info(
-            "orders_polled", refreshed=done.refreshed, changed=done.changed, failed=done.failed
+            "orders_polled",
+            refreshed=done.refreshed,
+            changed=done.changed,
+            failed=done.failed,
+            skipped=done.skipped,
         )
 
 

@@ -4,6 +4,7 @@ says what the provider does take."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
+from dashcore.domain.connections import IST
 from dashcore.domain.errors import NotSupported
 from dashcore.domain.orders import OrderType, Product, Validity
 from tests.unit.test_orders_domain import order_request, prices_for
@@ -151,3 +153,13 @@ def test_check_order_refuses_exactly_what_is_undeclared(
     with pytest.raises(NotSupported) as raised:
         capabilities.check_order(request, "Upstox")
     assert raised.value.code == f"unsupported_{missing[0]}"
+
+
+def test_a_day_order_book_holds_the_orders_of_its_calendar_day_only() -> None:
+    """Kite, Upstox and Groww list the day's orders (the day in India): an order sent at
+    23:59 IST is gone from the book read a minute later; a book with no day keeps it."""
+    day_book = kite_like(day_order_book=IST)
+    sent = datetime(2026, 11, 23, 18, 29, tzinfo=UTC)  # 23:59 IST
+    assert day_book.lists_orders_sent_at(sent, sent + timedelta(seconds=59))
+    assert not day_book.lists_orders_sent_at(sent, sent + timedelta(minutes=1))
+    assert kite_like().lists_orders_sent_at(sent, sent + timedelta(days=9))

@@ -1298,5 +1298,11 @@ async def test_an_unknown_order_on_a_connection_past_its_reset_waits_unasked_unt
     world.clock.advance(world.policy.reconcile_backoff_max)
 
     with world.world.requests_watched(uow) as sent:
-        await world.reconciler(uow)()
+        looked = await world.reconciler(uow)()
     assert sent_to(sent, "zerodha"), "looked up at the broker again once logged in"
+    # Kite's order book now holds the new day only: not finding the order there proves
+    # nothing (it may have filled yesterday), so a person checks the contract note.
+    assert (looked.rejected, looked.needs_review) == (0, 1)
+    stored = await world.stored(placement.order.id)
+    assert stored.status is S.UNKNOWN
+    assert stored.last_error is not None and stored.last_error.code == "order_book_rolled_over"

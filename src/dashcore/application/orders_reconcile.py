@@ -10,7 +10,10 @@ order that can no longer be sent, once the grace period has passed:
   ``needs_review`` recorded;
 - not found once ``submit_deadline + reconcile_grace`` has passed: ``rejected`` with
   ``not_received_by_broker`` (the broker could not have received it any later); before that
-  it waits;
+  it waits. Not found in a day order book (Kite, Upstox, Groww: ``day_order_book``) that no
+  longer covers the day the order was sent proves nothing — the order may have been taken and
+  filled that day: it is flagged ``needs_review`` (``order_book_rolled_over``: check that
+  day's contract note), never rejected;
 - the broker cannot be asked (down, rate limited, credentials gone): it waits. An order on a
   connection that needs a new login (or whose credentials ended) is not looked up at all — the
   broker is never called on a dead token — and is never taken for not received on that
@@ -77,6 +80,11 @@ __all__ = [
 
 NOT_RECEIVED = OrderFailure(
     "not_received_by_broker", "The broker never received this order; nothing was placed."
+)
+BOOK_ROLLED_OVER = OrderFailure(
+    "order_book_rolled_over",
+    "The broker's order book no longer holds the day this order was sent: check that day's "
+    "contract note for it.",
 )
 NEEDS_REVIEW = OrderFailure(
     "needs_review",
@@ -169,8 +177,12 @@ class ReconcileOrders:
             await self._uow.rollback()
             return await self._defer(order)
         if found is None:
-            if not self._policy.given_up(order, self._clock.now()):
+            now = self._clock.now()
+            if not self._policy.given_up(order, now):
                 return await self._defer(order)
+            capabilities = self._brokers.gateway(order.provider).capabilities
+            if not capabilities.lists_orders_sent_at(order.created_at, now):
+                return await self._defer(order, BOOK_ROLLED_OVER)
             await self._journal.change(
                 order.id, SYSTEM, lambda o, now: o.rejected(now, NOT_RECEIVED)
             )

@@ -9,6 +9,7 @@ the provider, naming what is missing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from enum import StrEnum
 
 from dashcore.domain.errors import NotSupported
@@ -54,6 +55,15 @@ class CapabilityMap:
     positions_include_holdings: bool = False
     """The provider lists its holdings among its positions too (Schwab's position lines are
     every share held): what an account holds of an instrument is then its positions alone."""
+    day_order_book: tzinfo | None = None
+    """Where the provider's order book holds only the current day's orders (the Indian brokers:
+    the calendar day in India), that day's zone; ``None`` where it reaches back further."""
+
+    def lists_orders_sent_at(self, sent_at: datetime, now: datetime) -> bool:
+        """Whether the order book read at ``now`` still holds an order sent at ``sent_at``:
+        if not, not finding it there proves nothing."""
+        zone = self.day_order_book
+        return zone is None or sent_at.astimezone(zone).date() == now.astimezone(zone).date()
 
     def supports(self, operation: Operation) -> bool:
         return operation in self.operations

@@ -41,7 +41,7 @@ import msgspec
 import structlog
 
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
-from dashcore.domain.connections import ProviderCredentials
+from dashcore.domain.connections import IST, ProviderCredentials
 from dashcore.domain.errors import (
     Conflict,
     InvalidInput,
@@ -154,6 +154,7 @@ GROWW_CAPABILITIES: Final = CapabilityMap(
     # Groww pushes order updates over a NATS WebSocket feed this adapter does not consume.
     push_updates=False,
     max_client_reference_length=20,
+    day_order_book=IST,  # GET /v1/order/list: the day's orders (brokers.md)
 )
 
 _REFERENCE = re.compile(r"[A-Za-z0-9-]{8,20}", re.ASCII)

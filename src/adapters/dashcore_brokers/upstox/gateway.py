@@ -13,7 +13,7 @@ Upstox, and to the configured base URL (a sandbox serves both) otherwise.
 from __future__ import annotations
 
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
-from dashcore.domain.connections import ProviderCredentials
+from dashcore.domain.connections import IST, ProviderCredentials
 from dashcore.domain.orders import OrderType, Product, Validity
 from dashcore.ports.brokers import BrokerGateway, BrokerSession, PayloadRecorder
 from dashcore.ports.clock import Clock
@@ -32,6 +32,7 @@ UPSTOX_CAPABILITIES = CapabilityMap(
     validities=frozenset({Validity.DAY, Validity.IOC}),
     client_reference=ClientReference.ECHOED,
     push_updates=False,
+    day_order_book=IST,  # GET /v2/order/retrieve-all: the day's order book (brokers.md)
 )
 
 

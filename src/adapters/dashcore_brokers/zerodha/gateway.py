@@ -35,7 +35,7 @@ import httpx
 import structlog
 
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
-from dashcore.domain.connections import ProviderCredentials
+from dashcore.domain.connections import IST, ProviderCredentials
 from dashcore.domain.errors import (
     InvalidInput,
     NotFound,
@@ -124,6 +124,7 @@ KITE_CAPABILITIES: Final = CapabilityMap(
     push_updates=True,
     # brokers.md §2.5: ``tag`` is at most 20 alphanumerics per the docs (UNCONFIRMED).
     max_client_reference_length=20,
+    day_order_book=IST,  # GET /orders: all orders for the day (brokers.md)
 )
 
 _SENT_UNCONFIRMED: Final = frozenset(

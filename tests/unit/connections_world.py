@@ -129,6 +129,8 @@ class ConnectionsWorld:
             MemoryPendingAuthorizationRepository(uow),
             self.registry,
             self.credential_store(uow),
+            MemoryUserRepository(uow),
+            self.base.notifications(uow),
             self.base.audit(uow),
             uow,
             self.base.clock,

@@ -450,6 +450,26 @@ async def test_a_connection_that_needs_consent_again_is_repaired_in_place(
     assert [e.metadata["repaired"] for e in world.audit("provider_connected")] == [False, True]
 
 
+async def test_the_owner_hears_of_a_new_broker_account_and_of_its_disconnection_once_each(
+    world: ConnectionsWorld, ada: User
+) -> None:
+    """NOTIF-1: connecting a broker account for the first time and disconnecting it are mailed
+    to the stored address; logging in again to the same connection (Kite's daily login) is
+    not news."""
+    connection = await world.connect(ada, "zerodha")
+    world.clock.advance(days=1)
+    started = await world.start(ada, connection)
+    await world.callback("zerodha", await world.consent("zerodha", started), user=ada)
+    await world.authorization(world.uow()).disconnect(ada.id, connection.id, CALLER)
+    await world.authorization(world.uow()).disconnect(ada.id, connection.id, CALLER)
+
+    mails = world.base.mails()
+    assert [m.template for m in mails] == ["connection_added", "connection_disconnected"]
+    assert all(m.recipient == ada.email.value for m in mails)
+    assert "was connected to Zerodha" in mails[0].text
+    assert "was disconnected" in mails[1].text
+
+
 async def test_a_callback_for_a_connection_disconnected_since_the_start_never_reaches_the_provider(
     world: ConnectionsWorld, ada: User
 ) -> None:

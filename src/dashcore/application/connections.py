@@ -254,6 +254,8 @@ class ConnectionAuthorization:
         pending: PendingAuthorizationRepository,
         registry: ProviderRegistry,
         credentials: CredentialStore,
+        users: UserRepository,
+        notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -264,6 +266,8 @@ class ConnectionAuthorization:
         self._pending = pending
         self._registry = registry
         self._credentials = credentials
+        self._users = users
+        self._notifications = notifications
         self._audit = audit
         self._uow = uow
         self._clock = clock
@@ -422,6 +426,7 @@ class ConnectionAuthorization:
         await self._credentials.forget(connection.id)
         if locked.status is not ConnectionStatus.DISCONNECTED:
             await self._connections.save(locked.disconnected(self._clock.now()))
+            await self._tell_owner(locked, auth, added=False)
         await self._audit.record(
             "provider_disconnected",
             caller=caller,
@@ -472,6 +477,8 @@ class ConnectionAuthorization:
         connected = connection.connected(self._clock.now(), expiry)
         await self._credentials.store(connection.id, credentials)
         await self._connections.save(connected)
+        if connection.connected_at is None:
+            await self._tell_owner(connection, auth, added=True)
         await self._audit.record(
             "provider_connected",
             caller=caller,
@@ -483,6 +490,27 @@ class ConnectionAuthorization:
         )
         await self._uow.commit()
         return connected
+
+    async def _tell_owner(
+        self, connection: ProviderConnection, auth: ProviderAuth, *, added: bool
+    ) -> None:
+        """Mail the owner that a broker account was connected for the first time or
+        disconnected (NOTIF-1), in the unit of work of the change."""
+        user = await self._users.get(connection.user_id)
+        if user is None:
+            return
+        provider = auth.descriptor.name
+        notify = (
+            self._notifications.connection_added
+            if added
+            else self._notifications.connection_disconnected
+        )
+        await notify(
+            user.email,
+            provider=provider,
+            connection=connection.alias or provider,
+            at=self._clock.now(),
+        )
 
     async def _record_failure(
         self, connection_id: UUID, caller: CallerContext, error: DashcoreError

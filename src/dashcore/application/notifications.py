@@ -236,6 +236,30 @@ class Notifications:
             self.link("/connections"),
         )
 
+    async def connection_added(
+        self, to: Email, *, provider: str, connection: str, at: datetime
+    ) -> OutboxEntry:
+        """Sent when a broker account is connected for the first time (NOTIF-1); a daily
+        login again to the same connection is not news."""
+        return await self._send(
+            to,
+            "connection_added",
+            f"A {provider} account was connected to your dashcore account",
+            f'On {_when(at)} the connection "{_detail(connection)}" was connected to {provider}.',
+        )
+
+    async def connection_disconnected(
+        self, to: Email, *, provider: str, connection: str, at: datetime
+    ) -> OutboxEntry:
+        """Sent when a connection is disconnected or removed (NOTIF-1)."""
+        return await self._send(
+            to,
+            "connection_disconnected",
+            f"A {provider} account was disconnected from your dashcore account",
+            f'On {_when(at)} the connection "{_detail(connection)}" to {provider} was '
+            "disconnected: dashcore no longer holds its credentials.",
+        )
+
     async def _send(self, to: Email, template: str, subject: str, *lines: str) -> OutboxEntry:
         footer = (
             "",

@@ -32,6 +32,7 @@ from dashcore.application.connections import (
     ReauthWarnings,
     RefreshConnections,
 )
+from dashcore.application.notifications import Notifications
 from dashcore.domain.connections import ProviderDescriptor
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.ports.clock import Clock
@@ -42,6 +43,7 @@ from dashcore.ports.providers import (
     ProviderRegistry,
 )
 from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.users import UserRepository
 from dashcore_app.settings import Settings, StartupError
 from dashcore_brokers.plugin import BrokerAuth, ProviderConfig, ProviderPlugin
 from dashcore_brokers.sandbox import BrokerSandbox, ConsentMode, SandboxTransport, create_sandboxes
@@ -216,6 +218,8 @@ class ConnectionsProvider(Provider):
         pending: PendingAuthorizationRepository,
         registry: ProviderRegistry,
         credentials: CredentialStore,
+        users: UserRepository,
+        notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -226,6 +230,8 @@ class ConnectionsProvider(Provider):
             pending,
             registry,
             credentials,
+            users,
+            notifications,
             audit,
             uow,
             clock,

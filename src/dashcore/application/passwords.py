@@ -24,10 +24,9 @@ from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
-from dashcore.application.registration import email_fingerprint
+from dashcore.application.registration import audit_nothing_sent
 from dashcore.application.second_factor import SecondFactorProof, SecondFactors
 from dashcore.application.sessions import Sessions
-from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
@@ -89,13 +88,9 @@ class RequestPasswordReset:
         await self._uow.commit()
 
     async def _nothing_sent(self, email: Email, caller: CallerContext, reason: str) -> None:
-        await self._audit.record(
-            "password_reset_requested",
-            caller=caller,
-            outcome=AuditOutcome.DENIED,
-            metadata={"reason": reason, "email_fingerprint": email_fingerprint(email.key)},
+        await audit_nothing_sent(
+            self._audit, self._uow, "password_reset_requested", email, caller, reason
         )
-        await self._uow.commit()
 
 
 class CheckPasswordReset:

@@ -43,6 +43,7 @@ __all__ = [
     "Registration",
     "ResendVerification",
     "VerifyEmail",
+    "audit_nothing_sent",
     "email_fingerprint",
 ]
 
@@ -207,10 +208,26 @@ class ResendVerification:
         await self._uow.commit()
 
     async def _nothing_sent(self, email: Email, caller: CallerContext, reason: str) -> None:
-        await self._audit.record(
-            "user_verification_resent",
-            caller=caller,
-            outcome=AuditOutcome.DENIED,
-            metadata={"reason": reason, "email_fingerprint": email_fingerprint(email.key)},
+        await audit_nothing_sent(
+            self._audit, self._uow, "user_verification_resent", email, caller, reason
         )
-        await self._uow.commit()
+
+
+async def audit_nothing_sent(
+    audit: AuditTrail,
+    uow: UnitOfWork,
+    action: str,
+    email: Email,
+    caller: CallerContext,
+    reason: str,
+) -> None:
+    """Audit (and commit) a request for an address that mailed nothing, with why: the address
+    only as a fingerprint, since it may belong to nobody (or be a password typed in the wrong
+    field)."""
+    await audit.record(
+        action,
+        caller=caller,
+        outcome=AuditOutcome.DENIED,
+        metadata={"reason": reason, "email_fingerprint": email_fingerprint(email.key)},
+    )
+    await uow.commit()

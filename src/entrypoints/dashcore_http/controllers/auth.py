@@ -30,11 +30,10 @@ from dashcore.application.sessions import Sessions
 from dashcore.application.sign_in import LoginResult, MfaRequired
 from dashcore.application.step_up import StepUp, StepUpGate, StepUpProof
 from dashcore.application.token_refresh import RefreshTokens
-from dashcore.domain.email import Email
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.sessions import RevocationReason, Session
 from dashcore.domain.users import User
-from dashcore_http.after_response import after_response
+from dashcore_http.after_response import accepted_for_any_address
 from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor, token_response
@@ -147,13 +146,7 @@ class AuthController(Controller):
         self, data: JSONBody[EmailRequest], request: Request[Any, Any, Any]
     ) -> Response[Accepted]:
         """202 at once for any address; the work runs after the answer (ENUM-1)."""
-        email, caller = Email(data.email), caller_of(request)
-
-        async def work(resend: ResendVerification) -> None:
-            await resend(email, caller)
-
-        background = after_response(request, ResendVerification, work)
-        return Response(Accepted(), status_code=HTTP_202_ACCEPTED, background=background)
+        return accepted_for_any_address(request, data.email, ResendVerification)
 
     @post(
         "/login",

@@ -23,8 +23,7 @@ from dashcore.application.passwords import (
     RequestPasswordReset,
 )
 from dashcore.application.step_up import StepUpGate
-from dashcore.domain.email import Email
-from dashcore_http.after_response import after_response
+from dashcore_http.after_response import accepted_for_any_address
 from dashcore_http.authentication import ANONYMOUS, PUBLIC, recently_authenticated
 from dashcore_http.caller import caller_of
 from dashcore_http.credentials import optional_second_factor
@@ -56,13 +55,7 @@ class PasswordResetController(Controller):
     async def request_reset(
         self, data: JSONBody[EmailRequest], request: Request[Any, Any, Any]
     ) -> Response[Accepted]:
-        email, caller = Email(data.email), caller_of(request)
-
-        async def work(request_reset: RequestPasswordReset) -> None:
-            await request_reset(email, caller)
-
-        background = after_response(request, RequestPasswordReset, work)
-        return Response(Accepted(), status_code=HTTP_202_ACCEPTED, background=background)
+        return accepted_for_any_address(request, data.email, RequestPasswordReset)
 
     @get("/{token:str}", opt=PUBLIC, security=ANONYMOUS, summary="Is this reset link still valid?")
     @inject

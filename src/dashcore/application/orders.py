@@ -31,6 +31,7 @@ from dashcore.application.connections import REFRESH_AHEAD, CredentialStore, Ref
 from dashcore.application.trades import RecordFills
 from dashcore.domain.audit import MetadataValue
 from dashcore.domain.capabilities import CapabilityMap, Operation
+from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.context import SYSTEM, CallerContext
 from dashcore.domain.errors import (
     Conflict,
@@ -201,16 +202,23 @@ class BrokerAccess:
         refreshable one whose access token ends within 5 minutes (or has ended) is refreshed
         first, single flight with every other refresh; a refresh the provider refuses leaves
         it ``needs_reauth``, and is ``connection_not_usable`` too."""
-        gateway = self.gateway(provider)
+        self.gateway(provider)  # NotSupported before any read
         connection = await self._connections.get(connection_id)
+        if connection is None:
+            raise connection_not_usable()
+        return await self.session_on(connection)
+
+    async def session_on(self, connection: ProviderConnection) -> BrokerSession:
+        """:meth:`session`, for a connection the caller has just read (not read again)."""
+        gateway = self.gateway(connection.provider)
         now = self._clock.now()
-        if connection is None or not connection.is_usable(now):
+        if not connection.is_usable(now):
             raise connection_not_usable()
         if connection.access_refresh_due(now, REFRESH_AHEAD):
-            refreshed = await self._refresher.refresh(connection_id, SYSTEM)
+            refreshed = await self._refresher.refresh(connection.id, SYSTEM)
             if not refreshed.is_usable(self._clock.now()):
                 raise connection_not_usable()
-        return gateway.session(await self._credentials.load(connection_id))
+        return gateway.session(await self._credentials.load(connection.id))
 
 
 async def with_fills(session: BrokerSession, capabilities: CapabilityMap, report: Order) -> Order:

@@ -104,7 +104,7 @@ class LiveOrders:
                 code="connection_not_usable",
             )
         ensure_tradable(connection, self._clock.now())
-        session = await self._brokers.session(order.provider, order.connection_id)
+        session = await self._brokers.session_on(connection)
         await self._uow.rollback()  # no transaction open while the broker answers
         return order, session, order.broker_order_id
 

@@ -216,7 +216,7 @@ class PlaceOrder:
             self._connections, trader, connection_id, self._clock.now()
         )
         gateway = self._brokers.gateway(connection.provider)
-        session = await self._brokers.session(connection.provider, connection.id)
+        session = await self._brokers.session_on(connection)
         instrument = await self._instrument(connection.provider, draft, session)
         problems = validate_order(draft, instrument, gateway.capabilities)
         if problems:
@@ -398,7 +398,7 @@ class PreviewOrder:
             self._connections, trader, connection_id, self._clock.now()
         )
         gateway = self._brokers.gateway(connection.provider)
-        session = await self._brokers.session(connection.provider, connection.id)
+        session = await self._brokers.session_on(connection)
         await self._uow.rollback()
         instrument = await self._instruments.find(connection.provider, draft.instrument, session)
         problems = validate_order(draft, instrument, gateway.capabilities)

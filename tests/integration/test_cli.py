@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.application.key_rotation import ReencryptProgress, ReencryptSecrets
 from dashcore.application.secrets import SecretKeeper
 from dashcore.ports.uow import UnitOfWork
 from dashcore_app import Dashcore, Settings
-from dashcore_cli import cli
+from dashcore_cli import cli, context
 from dashcore_security import KeyRing
+from dashcore_sql import COMMAND_TIMEOUT
 
 
 class Interrupted(Exception):
@@ -72,6 +74,24 @@ def test_migrate_up_current_history_and_down(env: dict[str, str]) -> None:
     head = current_revision(env)
     assert head != "base" and head in invoke(env, "migrate", "history").output
     assert "revision base" in invoke(env, "migrate", "down", "base").output
+
+
+def test_migrations_run_without_the_per_statement_limit_that_reads_keep(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index build on a large table may rightly outlast the 60 s each request's statement
+    gets: `migrate up` must not cancel it halfway; `migrate current` only reads, and keeps it."""
+    timeouts: list[float | None] = []
+    real = context.create_engine
+
+    def recording(url: str, *, command_timeout: float | None) -> AsyncEngine:
+        timeouts.append(command_timeout)
+        return real(url, command_timeout=command_timeout)
+
+    monkeypatch.setattr(context, "create_engine", recording)
+    invoke(env, "migrate", "up")
+    invoke(env, "migrate", "current")
+    assert timeouts == [None, COMMAND_TIMEOUT]
 
 
 def test_migrate_down_takes_relative_steps_and_refuses_impossible_targets_in_one_line(

@@ -85,13 +85,12 @@ async def proxied_url(postgres_url: str) -> AsyncIterator[tuple[str, Silenceable
 
 
 async def test_a_server_gone_silent_fails_pooled_queries_in_time_then_recovers(
-    proxied_url: tuple[str, SilenceableProxy], monkeypatch: pytest.MonkeyPatch
+    proxied_url: tuple[str, SilenceableProxy],
 ) -> None:
     """The pooled connection's pre-ping used to wait forever (no statement timeout), so the
     first request after the server went silent hung until TCP gave up, many minutes later."""
-    monkeypatch.setattr(engine_module, "COMMAND_TIMEOUT", COMMAND_TIMEOUT)
     url, proxy = proxied_url
-    engine = engine_module.create_engine(url)
+    engine = engine_module.create_engine(url, command_timeout=COMMAND_TIMEOUT)
     try:
         async with engine.connect() as connection:  # leaves one connection in the pool
             assert (await connection.execute(text("SELECT 1"))).scalar() == 1
@@ -135,3 +134,20 @@ async def test_readiness_answers_within_its_timeout_when_the_server_went_silent(
 
     assert failure.value.dependency == "database"
     assert waited < READINESS_TIMEOUT + 0.5
+
+
+async def test_a_statement_past_the_limit_fails_unless_the_engine_is_for_migrations(
+    postgres_url: str,
+) -> None:
+    """Requests get ``COMMAND_TIMEOUT`` per statement; a migration engine (``None``) waits."""
+    bounded = engine_module.create_engine(postgres_url, command_timeout=0.2)
+    unbounded = engine_module.create_engine(postgres_url, command_timeout=None)
+    try:
+        with pytest.raises(DependencyUnavailable), database_errors():
+            async with bounded.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(0.5)"))
+        async with unbounded.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(0.5)"))
+    finally:
+        await bounded.dispose()
+        await unbounded.dispose()

@@ -5,7 +5,7 @@ Build an engine once per process (``create_engine``), migrate it (``upgrade``), 
 """
 
 from dashcore_sql.audit import ChainHeads, SqlAuditLog
-from dashcore_sql.engine import create_engine, normalize_url
+from dashcore_sql.engine import COMMAND_TIMEOUT, create_engine, normalize_url
 from dashcore_sql.migrate import current, downgrade, history, upgrade
 from dashcore_sql.probe import SqlDatabaseProbe
 from dashcore_sql.secrets import SqlSealedSecretRepository
@@ -14,6 +14,7 @@ from dashcore_sql.types import ExactDecimal, UtcDateTime
 from dashcore_sql.uow import SqlUnitOfWork, unit_of_work
 
 __all__ = [
+    "COMMAND_TIMEOUT",
     "ChainHeads",
     "ExactDecimal",
     "SqlAuditLog",

@@ -4,7 +4,9 @@ Rules:
 - a dead database must fail fast: connecting gives up after ``CONNECT_TIMEOUT`` seconds;
 - a database that stops answering (a paused or partitioned server keeps its sockets open)
   must not hang a request: on PostgreSQL each statement, the pool's pre-ping included, gives
-  up after ``COMMAND_TIMEOUT`` seconds;
+  up after ``COMMAND_TIMEOUT`` seconds. Schema migrations are the exception
+  (``command_timeout=None``): building an index or rewriting a large table may rightly take
+  longer, and an operator runs them in front of a terminal that can interrupt them;
 - pooled connections are pinged before use, so a restarted server costs one retry, not an error;
 - SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
   waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
@@ -60,17 +62,26 @@ def normalize_url(url: str | URL) -> URL:
     return parsed.set(drivername=drivername)
 
 
-def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
-    """An engine for ``url`` (see :func:`normalize_url`); creating it opens no connection."""
+def create_engine(
+    url: str | URL,
+    *,
+    schema: str | None = None,
+    echo: bool = False,
+    command_timeout: float | None = COMMAND_TIMEOUT,
+) -> AsyncEngine:
+    """An engine for ``url`` (see :func:`normalize_url`); creating it opens no connection.
+    ``command_timeout`` bounds each PostgreSQL statement (``None``: unbounded, for migrations)."""
     target = normalize_url(url)
     if target.get_backend_name() == "sqlite":
         if schema is not None:
             raise ValueError("A schema can only be chosen on PostgreSQL.")
         return _sqlite_engine(target, echo=echo)
-    return _postgres_engine(target, schema=schema, echo=echo)
+    return _postgres_engine(target, schema=schema, echo=echo, command_timeout=command_timeout)
 
 
-def _postgres_engine(url: URL, *, schema: str | None, echo: bool) -> AsyncEngine:
+def _postgres_engine(
+    url: URL, *, schema: str | None, echo: bool, command_timeout: float | None
+) -> AsyncEngine:
     server_settings = {"application_name": "dashcore"}
     if schema is not None:
         if not _SCHEMA_NAME.match(schema):
@@ -82,7 +93,7 @@ def _postgres_engine(url: URL, *, schema: str | None, echo: bool) -> AsyncEngine
         pool_pre_ping=True,
         connect_args={
             "timeout": CONNECT_TIMEOUT,
-            "command_timeout": COMMAND_TIMEOUT,
+            "command_timeout": command_timeout,
             "server_settings": server_settings,
         },
     )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.errors import DashcoreError
 from dashcore_app import Settings, SettingsError, StartupError
-from dashcore_sql import create_engine
+from dashcore_sql import COMMAND_TIMEOUT, create_engine
 
 __all__ = ["load_settings", "open_engine", "run", "with_engine"]
 
@@ -35,15 +35,24 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
 
 
-def open_engine(settings: Settings) -> AsyncEngine:
+def open_engine(
+    settings: Settings, *, command_timeout: float | None = COMMAND_TIMEOUT
+) -> AsyncEngine:
+    """An engine for the configured database; ``command_timeout=None`` for migrations (see
+    ``dashcore_sql.create_engine``)."""
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no schema to manage")
-    return create_engine(settings.database_url)
+    return create_engine(settings.database_url, command_timeout=command_timeout)
 
 
-async def with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+async def with_engine(
+    settings: Settings,
+    work: Callable[[AsyncEngine], Awaitable[T]],
+    *,
+    command_timeout: float | None = COMMAND_TIMEOUT,
+) -> T:
     """Run ``work`` on an engine for the configured database, disposed afterwards."""
-    engine = open_engine(settings)
+    engine = open_engine(settings, command_timeout=command_timeout)
     try:
         return await work(engine)
     finally:

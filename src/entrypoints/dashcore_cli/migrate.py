@@ -23,7 +23,7 @@ def _move(change: Callable[[AsyncEngine, str], Awaitable[None]], revision: str) 
         return await migrations.current(engine)
 
     try:
-        reached = run(with_engine(load_settings(), work))
+        reached = run(with_engine(load_settings(), work, command_timeout=None))
     except CommandError as exc:
         raise click.ClickException(f"cannot migrate to {revision!r}: {exc}") from exc
     click.echo(f"database at revision {reached or 'base'}")

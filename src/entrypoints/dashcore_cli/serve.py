@@ -38,7 +38,7 @@ def prepare_embedded_default(settings: Settings) -> None:
     if ensure_development_keys(settings):
         click.echo(f"generated development keys in {settings.keys_dir}")
     if not settings.uses_memory_database:
-        run(with_engine(settings, _upgrade_to_head))
+        run(with_engine(settings, _upgrade_to_head, command_timeout=None))
 
 
 @click.command()

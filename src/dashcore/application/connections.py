@@ -609,6 +609,18 @@ class RefreshConnections:
                 failed += 1
         return RefreshRound(refreshed=refreshed, failed=failed)
 
+    async def fresh(
+        self, connection: ProviderConnection, caller: CallerContext
+    ) -> ProviderConnection:
+        """``connection`` as it is, or refreshed first (by ``caller``, single flight) when its
+        access token ends within :data:`REFRESH_AHEAD` or has ended
+        (``ProviderConnection.access_refresh_due``). Whoever is about to call the provider
+        with its credentials asks this first; a refresh the provider refused comes back
+        ``needs_reauth``, so check ``is_usable`` on what is returned."""
+        if not connection.access_refresh_due(self._clock.now(), REFRESH_AHEAD):
+            return connection
+        return await self.refresh(connection.id, caller)
+
     async def refresh(
         self, connection_id: UUID, caller: CallerContext, *, force: bool = False
     ) -> ProviderConnection:

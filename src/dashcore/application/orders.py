@@ -27,7 +27,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
-from dashcore.application.connections import REFRESH_AHEAD, CredentialStore, RefreshConnections
+from dashcore.application.connections import CredentialStore, RefreshConnections
 from dashcore.application.trades import RecordFills
 from dashcore.domain.audit import MetadataValue
 from dashcore.domain.capabilities import CapabilityMap, Operation
@@ -211,13 +211,8 @@ class BrokerAccess:
     async def session_on(self, connection: ProviderConnection) -> BrokerSession:
         """:meth:`session`, for a connection the caller has just read (not read again)."""
         gateway = self.gateway(connection.provider)
-        now = self._clock.now()
-        if not connection.is_usable(now):
+        if not (await self._refresher.fresh(connection, SYSTEM)).is_usable(self._clock.now()):
             raise connection_not_usable()
-        if connection.access_refresh_due(now, REFRESH_AHEAD):
-            refreshed = await self._refresher.refresh(connection.id, SYSTEM)
-            if not refreshed.is_usable(self._clock.now()):
-                raise connection_not_usable()
         return gateway.session(await self._credentials.load(connection.id))
 
 

@@ -464,8 +464,8 @@ class RunSync:
         auth = self._registry.get(connection.provider)
         if auth.gateway is None:
             raise NotSupported("This provider offers no account data.", code="provider_has_no_data")
-        if auth.refresher is not None:
-            await self._fresh_credentials(connection.id)
+        if not (await self._refresher.fresh(connection, SYSTEM)).is_usable(self._clock.now()):
+            raise ReauthRequired("The provider refused to refresh the connection's credentials.")
         credentials = await self._credentials.load(connection.id)
         await self._uow.rollback()  # no transaction open while the provider answers
         recorder = progress.payloads if self._policy.payload_cap else None
@@ -478,13 +478,6 @@ class RunSync:
         await progress.payloads.store(self._store.payloads)
         await self._uow.commit()
         return progress.run
-
-    async def _fresh_credentials(self, connection_id: UUID) -> None:
-        """Refresh the access token first when it ends within minutes (single flight with
-        every other refresh); a refresh the provider refuses is ``ReauthRequired``."""
-        refreshed = await self._refresher.refresh(connection_id, SYSTEM)
-        if refreshed.status is ConnectionStatus.NEEDS_REAUTH:
-            raise ReauthRequired("The provider refused to refresh the connection's credentials.")
 
     async def _accounts(
         self, progress: _Progress, connection: ProviderConnection, reader: AccountReader

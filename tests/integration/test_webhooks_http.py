@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -107,6 +108,7 @@ def webhook_settings(memory_settings: Settings, postgres_schema: PostgresSchema)
         broker_sandboxes=False,
         broker_webhook_secret=SECRET,
         broker_webhook_additional_secrets=(ROTATED,),
+        broker_webhook_additional_secrets_until=datetime.now(UTC) + timedelta(hours=24),
         provider_options={"zerodha": {"client_secret": KITE_SECRET}},
     )
 
@@ -168,6 +170,32 @@ async def test_the_rotated_secret_is_accepted_and_recorded(served: Served) -> No
     assert response.status_code == 200, response.text
     [received] = await served.audit("webhook_received")
     assert received.event.metadata["verified_by"] == "hmac_sha256:additional_1"
+
+
+async def test_the_rotated_secret_is_refused_once_its_window_is_over(
+    webhook_settings: Settings,
+    postgres_schema: PostgresSchema,
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """WH-4: a server started after the window warns once, without a secret; a delivery signed
+    only with the old secret is then a 401 like any other, audited as an expired secret."""
+    await migrate_database(postgres_schema.url, postgres_schema.schema)
+    until = datetime.now(UTC) - timedelta(hours=1)
+    over = replace(webhook_settings, broker_webhook_additional_secrets_until=until)
+    log_lines()
+    async with serving(over, postgres_schema.schema) as (client, core):
+        served = Served(client, core, postgres_schema)
+        old = await client.post(f"{URL}/schwab", content=BODY, headers=signed(secret=ROTATED))
+        assert_refused(old, 401, "invalid_webhook")
+        [refused] = await served.audit("webhook_refused")
+        assert refused.event.outcome is AuditOutcome.DENIED
+        assert refused.event.metadata["reason"] == "signature_expired_secret"
+        new = await client.post(f"{URL}/schwab", content=BODY, headers=signed(event_id="evt_2"))
+        assert new.status_code == 200, new.text
+    lines = log_lines()
+    warnings = [line for line in lines if line["event"] == "webhook_additional_secrets_expired"]
+    assert [(w["level"], w["until"]) for w in warnings] == [("warning", until.isoformat())]
+    assert ROTATED not in json.dumps(lines)
 
 
 @pytest.mark.parametrize(

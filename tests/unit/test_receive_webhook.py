@@ -39,7 +39,9 @@ SECRET = b"s" * 32
 ROTATED = b"r" * 48
 KITE_SECRET = "kite-api-secret-of-the-app"
 CALLER = CallerContext(ip="203.0.113.9", user_agent="broker-relay/1.0", request_id="req-1")
-POLICY = WebhookPolicy(WebhookSecrets(SECRET, (ROTATED,)), kite_api_secret=KITE_SECRET)
+POLICY = WebhookPolicy(
+    WebhookSecrets(SECRET, (ROTATED,), NOW + timedelta(hours=24)), kite_api_secret=KITE_SECRET
+)
 BODY = b'{"type": "order.updated", "order_id": "ORD-1", "account_id": "ACC-9"}'
 
 

@@ -51,12 +51,20 @@ from tests.unit.watched_uow import WatchedUnitOfWork
 PRIMARY = "primary-webhook-secret-0123456789abcdef"
 OLDER = "older-webhook-secret-0123456789abcdefgh"
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+UNTIL = "2026-06-02T09:00:00Z"
+"""A day after NOW: the end of the rotation window the tests configure."""
+ROTATING = {
+    "DASHCORE_BROKER_WEBHOOK_SECRET": PRIMARY,
+    "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS": OLDER,
+    "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": UNTIL,
+}
 
 
 def test_webhooks_are_off_by_default() -> None:
     settings = Settings.from_env({})
     assert settings.broker_webhook_secret is None
     assert settings.broker_webhook_additional_secrets == ()
+    assert settings.broker_webhook_additional_secrets_until is None
     assert settings.webhook_tolerance_seconds == 300
     assert webhook_policy(settings).secrets.labelled() == ()
 
@@ -66,15 +74,20 @@ def test_secrets_and_tolerance_are_read() -> None:
         {
             "DASHCORE_BROKER_WEBHOOK_SECRET": PRIMARY,
             "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS": f" {OLDER} , ",
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": "2026-06-02T14:30:00+05:30",
             "DASHCORE_WEBHOOK_TOLERANCE_SECONDS": "60",
             "DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET": "kite-secret",
-        }
+        },
+        now=NOW,
     )
     assert (settings.broker_webhook_secret, settings.broker_webhook_additional_secrets) == (
         PRIMARY,
         (OLDER,),
     )
+    expiry = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+    assert settings.broker_webhook_additional_secrets_until == expiry
     policy = webhook_policy(settings)
+    assert policy.secrets.additional_until == expiry
     assert policy.tolerance == timedelta(seconds=60)
     assert [label for label, _ in policy.secrets.labelled()] == ["primary", "additional_1"]
     stamp = int(NOW.timestamp())
@@ -115,6 +128,36 @@ def test_secrets_and_tolerance_are_read() -> None:
             {"DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS": OLDER},
             "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS: set DASHCORE_BROKER_WEBHOOK_SECRET",
         ),
+        (
+            {
+                "DASHCORE_BROKER_WEBHOOK_SECRET": PRIMARY,
+                "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS": OLDER,
+            },
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL: say until when the additional "
+            "(old) secrets are accepted, e.g. 24 h after the rotation",
+        ),
+        (
+            {**ROTATING, "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": "2026-06-02T09:00:00"},
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL='2026-06-02T09:00:00': give the UTC "
+            "offset",
+        ),
+        (
+            {**ROTATING, "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": "tomorrow"},
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL='tomorrow': expected an ISO 8601 "
+            "instant",
+        ),
+        (
+            {
+                **ROTATING,
+                "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": "2026-06-08T09:00:01Z",
+            },
+            "at most 7 days after start-up: additional secrets are a rotation window",
+        ),
+        (
+            {"DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": UNTIL},
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL: set only with "
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS",
+        ),
         ({"DASHCORE_WEBHOOK_TOLERANCE_SECONDS": "0"}, "DASHCORE_WEBHOOK_TOLERANCE_SECONDS='0'"),
         ({"DASHCORE_WEBHOOK_TOLERANCE_SECONDS": "3601"}, "between 1 and 3600"),
     ],
@@ -123,7 +166,7 @@ def test_a_bad_webhook_variable_is_named_and_a_secret_never_echoed(
     variables: dict[str, str], problem: str
 ) -> None:
     with pytest.raises(SettingsError) as refused:
-        Settings.from_env(variables)
+        Settings.from_env(variables, now=NOW)
     message = str(refused.value)
     assert problem in message
     for value in variables.values():
@@ -131,13 +174,21 @@ def test_a_bad_webhook_variable_is_named_and_a_secret_never_echoed(
             assert value not in message
 
 
-def test_secrets_are_not_in_the_settings_repr() -> None:
-    settings = Settings.from_env(
-        {
-            "DASHCORE_BROKER_WEBHOOK_SECRET": PRIMARY,
-            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS": OLDER,
-        }
+def test_a_rotation_window_of_exactly_seven_days_or_already_over_starts() -> None:
+    """Seven days from start-up is the longest window; one already over is no settings error
+    (a restart after the rotation must work): the server warns at start instead, and the old
+    secret verifies nothing."""
+    week = Settings.from_env(
+        {**ROTATING, "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": "2026-06-08T09:00:00Z"},
+        now=NOW,
     )
+    assert week.broker_webhook_additional_secrets_until == NOW + timedelta(days=7)
+    over = Settings.from_env(ROTATING, now=NOW + timedelta(days=2))
+    assert webhook_policy(over).secrets.additional_expired(NOW + timedelta(days=2))
+
+
+def test_secrets_are_not_in_the_settings_repr() -> None:
+    settings = Settings.from_env(ROTATING, now=NOW)
     assert PRIMARY not in repr(settings)
     assert OLDER not in repr(settings)
 

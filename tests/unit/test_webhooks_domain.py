@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
@@ -40,7 +40,11 @@ NEXT = b"n" * 40
 KITE_SECRET = "kite-api-secret-of-the-app"
 EVENT_ID = "evt_01J9Z6"
 BODY = b'{"type": "order.updated", "order_id": "151220000000000", "account_id": "AB1234"}'
-POLICY = WebhookPolicy(WebhookSecrets(PRIMARY, (PREVIOUS, NEXT)), kite_api_secret=KITE_SECRET)
+UNTIL = NOW + timedelta(hours=24)
+"""The rotation window: PREVIOUS and NEXT verify until a day after NOW (WH-4)."""
+POLICY = WebhookPolicy(
+    WebhookSecrets(PRIMARY, (PREVIOUS, NEXT), UNTIL), kite_api_secret=KITE_SECRET
+)
 
 
 def signed_headers(
@@ -137,6 +141,53 @@ def test_a_wrong_secret_is_refused() -> None:
 def test_a_rotated_secret_verifies_and_is_named_by_its_label(secret: bytes, label: str) -> None:
     delivery = POLICY.verify("schwab", signed_headers(secret=secret), BODY, NOW)
     assert delivery.verified_by == VerifiedBy(Verification.HMAC_SHA256, label)
+
+
+def at(later: timedelta, secret: bytes, **replaced: str) -> tuple[dict[str, str], datetime]:
+    """Headers signed with ``secret`` at ``NOW + later``, and that instant."""
+    instant = NOW + later
+    return signed_headers(secret=secret, timestamp=int(instant.timestamp()), **replaced), instant
+
+
+def test_the_previous_secret_is_accepted_23_hours_into_a_24_hour_window() -> None:
+    headers, now = at(timedelta(hours=23), PREVIOUS)
+    delivery = POLICY.verify("schwab", headers, BODY, now)
+    assert delivery.verified_by == VerifiedBy(Verification.HMAC_SHA256, "additional_1")
+
+
+@pytest.mark.parametrize("later", [timedelta(hours=24), timedelta(hours=25)], ids=["24h", "25h"])
+def test_the_previous_secret_is_refused_once_the_window_closes(later: timedelta) -> None:
+    """WH-4: accepted while ``now < until``; from ``until`` on, refused with a reason of its own
+    in the audit trail (the sender still sees the one 401)."""
+    headers, now = at(later, PREVIOUS)
+    with pytest.raises(WebhookRefused) as refused:
+        POLICY.verify("schwab", headers, BODY, now)
+    assert refused.value.reason == "signature_expired_secret"
+    assert refused.value.code == "invalid_webhook"
+
+
+def test_the_primary_secret_still_verifies_after_the_window() -> None:
+    headers, now = at(timedelta(hours=25), PRIMARY)
+    delivery = POLICY.verify("schwab", headers, BODY, now)
+    assert delivery.verified_by == VerifiedBy(Verification.HMAC_SHA256, "primary")
+
+
+def test_old_and_new_signatures_after_the_window_are_accepted_by_the_primary() -> None:
+    """A sender that still signs with both secrets keeps working: the old signature is
+    ignored, the primary one verifies."""
+    later = NOW + timedelta(hours=25)
+    stamp = int(later.timestamp())
+    both = " ".join(sign_event(s, EVENT_ID, stamp, BODY) for s in (PREVIOUS, PRIMARY))
+    headers = signed_headers(timestamp=stamp, x_broker_signature=both)
+    delivery = POLICY.verify("schwab", headers, BODY, later)
+    assert delivery.verified_by == VerifiedBy(Verification.HMAC_SHA256, "primary")
+
+
+def test_a_wrong_secret_after_the_window_is_a_mismatch_not_an_expired_secret() -> None:
+    headers, now = at(timedelta(hours=25), b"w" * 32)
+    with pytest.raises(WebhookRefused) as refused:
+        POLICY.verify("schwab", headers, BODY, now)
+    assert refused.value.reason == "signature_mismatch"
 
 
 def test_a_secret_dropped_from_the_configuration_no_longer_verifies() -> None:
@@ -531,7 +582,8 @@ def test_whatever_arrives_is_verified_or_refused_as_a_client_mistake(
 
 
 def test_secrets_are_read_from_the_configuration_text() -> None:
-    secrets = WebhookSecrets.from_text("p" * 32, f" {PREVIOUS.decode()} ,, {NEXT.decode()} ")
+    secrets = WebhookSecrets.from_text("p" * 32, f" {PREVIOUS.decode()} ,, {NEXT.decode()} ", UNTIL)
+    assert secrets.additional_until == UNTIL
     assert secrets.labelled() == (
         ("primary", PRIMARY),
         ("additional_1", PREVIOUS),
@@ -545,12 +597,28 @@ def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         WebhookSecrets(b"s" * 31)
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        WebhookSecrets(PRIMARY, (b"short",))
+        WebhookSecrets(PRIMARY, (b"short",), UNTIL)
 
 
 def test_additional_secrets_need_a_primary() -> None:
     with pytest.raises(ValueError, match="primary"):
-        WebhookSecrets(None, (NEXT,))
+        WebhookSecrets(None, (NEXT,), UNTIL)
+
+
+def test_additional_secrets_need_an_expiry_and_an_expiry_needs_them() -> None:
+    """WH-4: an additional secret that never expires would be a second permanent key."""
+    with pytest.raises(ValueError, match="expiry"):
+        WebhookSecrets(PRIMARY, (NEXT,))
+    with pytest.raises(ValueError, match="expiry"):
+        WebhookSecrets(PRIMARY, (), UNTIL)
+
+
+def test_the_expiry_is_an_aware_instant_kept_in_utc() -> None:
+    local = WebhookSecrets(PRIMARY, (NEXT,), UNTIL.astimezone(timezone(timedelta(hours=5.5))))
+    assert local.additional_until == UNTIL
+    assert local.additional_until.tzinfo is UTC
+    with pytest.raises(InvalidInput):
+        WebhookSecrets(PRIMARY, (NEXT,), UNTIL.replace(tzinfo=None))
 
 
 def test_secrets_never_show_in_a_repr() -> None:

@@ -17,8 +17,11 @@ Three schemes, chosen by the provider key of the route (``/webhooks/{provider}``
   it must be within ``tolerance`` (300 s by default) of our clock, either way. MACs are
   compared in constant time against every configured secret (the primary, then the additional
   ones kept during a rotation), and the event records *which* secret matched (its label,
-  never the secret). The body is a JSON object with ``type`` (the event kind) and optional
-  ``order_id`` and ``account_id`` (the broker's). Verification reads the raw bytes only:
+  never the secret). The additional secrets expire together at ``additional_until`` (WH-4):
+  from then on a delivery signed only with one of them is refused
+  (``signature_expired_secret``), while the primary verifies as before. The body is a JSON
+  object with ``type`` (the event kind) and optional ``order_id`` and ``account_id`` (the
+  broker's). Verification reads the raw bytes only:
   the same JSON with other whitespace, key order or escapes does not verify.
 * **Zerodha Kite postbacks** (``zerodha``): the JSON order carries ``checksum`` =
   hex SHA-256 of ``order_id + order_timestamp + api_secret``. It proves the postback comes
@@ -151,31 +154,57 @@ class VerifiedBy:
 class WebhookSecrets:
     """The shared secrets of generic signed events: the primary, then the additional ones
     accepted while senders move to a new secret (WH-4). Each is at least 32 bytes. No secret
-    at all is allowed: then no generic event verifies."""
+    at all is allowed: then no generic event verifies.
+
+    Additional secrets are a rotation's overlap, never a second permanent key: they come with
+    ``additional_until``, the instant from which none of them verifies any more (and an
+    expiry without additional secrets means nothing, so it is refused too)."""
 
     primary: bytes | None = field(default=None, repr=False)
     additional: tuple[bytes, ...] = field(default=(), repr=False)
+    additional_until: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.additional and self.primary is None:
             raise ValueError("additional webhook secrets need a primary one")
+        if bool(self.additional) != (self.additional_until is not None):
+            raise ValueError("additional webhook secrets, and only they, need an expiry")
+        if self.additional_until is not None:
+            until = ensure_utc(self.additional_until, field="additional_until")
+            object.__setattr__(self, "additional_until", until)
         for secret in (self.primary, *self.additional):
             if secret is not None and len(secret) < MIN_SECRET_BYTES:
                 raise ValueError(f"a webhook secret is at least {MIN_SECRET_BYTES} bytes")
 
     @classmethod
-    def from_text(cls, primary: str | None, additional: str | None = None) -> WebhookSecrets:
-        """``primary`` and a comma-separated ``additional`` list, as configured."""
+    def from_text(
+        cls,
+        primary: str | None,
+        additional: str | None = None,
+        additional_until: datetime | None = None,
+    ) -> WebhookSecrets:
+        """``primary`` and a comma-separated ``additional`` list, as configured, with the
+        instant the additional ones expire."""
         extra = tuple(
             item.strip().encode("utf-8") for item in (additional or "").split(",") if item.strip()
         )
-        return cls(None if not primary else primary.encode("utf-8"), extra)
+        return cls(None if not primary else primary.encode("utf-8"), extra, additional_until)
 
     def labelled(self) -> tuple[tuple[str, bytes], ...]:
+        """Every configured secret by label, expired or not (every one is always tried)."""
         if self.primary is None:
             return ()
         rest = tuple((f"additional_{n}", s) for n, s in enumerate(self.additional, start=1))
         return (("primary", self.primary), *rest)
+
+    def additional_expired(self, now: datetime) -> bool:
+        """Whether there are additional secrets and their window is over at ``now``."""
+        return self.additional_until is not None and ensure_utc(now) >= self.additional_until
+
+    def accepts(self, label: str, now: datetime) -> bool:
+        """Whether the secret labelled ``label`` still verifies at ``now``: the primary always,
+        an additional one only while ``now < additional_until``."""
+        return label == "primary" or not self.additional_expired(now)
 
 
 def payload_digest(body: bytes) -> str:
@@ -268,9 +297,7 @@ class WebhookPolicy:
         offered = headers.get(SIGNATURE_HEADER, "").split()
         if not offered or len(offered) > MAX_SIGNATURES:
             raise WebhookRefused("signature_missing")
-        label = self._matching_secret(offered, event_id, timestamp, body)
-        if label is None:
-            raise WebhookRefused("signature_mismatch")
+        label = self._matching_secret(offered, event_id, timestamp, body, now)
         document = _json_object(body)
         kind = document.get("type")
         if not isinstance(kind, str) or not _KIND.fullmatch(kind):
@@ -285,17 +312,26 @@ class WebhookPolicy:
         )
 
     def _matching_secret(
-        self, offered: list[str], event_id: str, timestamp: int, body: bytes
-    ) -> str | None:
-        """The label of the first secret whose MAC is among ``offered``. Every comparison is
-        constant-time and every secret is tried, so timing tells nothing."""
+        self, offered: list[str], event_id: str, timestamp: int, body: bytes, now: datetime
+    ) -> str:
+        """The label of the first secret still accepted at ``now`` whose MAC is among
+        ``offered``. Every comparison is constant-time and every secret is tried, expired ones
+        too, so timing tells nothing. Refused as ``signature_expired_secret`` when only an
+        expired secret matches (a sender still on the old secret after the rotation window),
+        else as ``signature_mismatch``."""
         candidates = [mac for mac in offered if _HEX_MAC.fullmatch(mac)]
         matched = None
+        expired = False
         for label, secret in self.secrets.labelled():
             expected = sign_event(secret, event_id, timestamp, body)
+            accepted = self.secrets.accepts(label, now)
             for mac in candidates:
-                if hmac.compare_digest(expected, mac) and matched is None:
-                    matched = label
+                if hmac.compare_digest(expected, mac):
+                    if accepted and matched is None:
+                        matched = label
+                    expired = expired or not accepted
+        if matched is None:
+            raise WebhookRefused("signature_expired_secret" if expired else "signature_mismatch")
         return matched
 
     def _kite(self, body: bytes) -> Delivery:

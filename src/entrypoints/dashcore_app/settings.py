@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from ipaddress import ip_network
@@ -133,6 +134,9 @@ class Settings:
     """The HMAC-SHA256 key of generic signed broker webhooks (at least 32 bytes)."""
     broker_webhook_additional_secrets: tuple[str, ...] = field(default=(), repr=False)
     """Further keys accepted while senders rotate (comma-separated in the environment)."""
+    broker_webhook_additional_secrets_until: datetime | None = None
+    """When the additional keys stop verifying (security.md WH-4): required with them, an
+    aware instant at most :data:`WEBHOOK_ROTATION_MAX` after start-up."""
     webhook_tolerance_seconds: int = 300
     """How far a signed webhook's timestamp may be from our clock, either way."""
     webhook_retention_days: int = 7
@@ -218,8 +222,13 @@ class Settings:
         return self.keys_dir / "signing.json"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, now: datetime | None = None
+    ) -> Settings:
+        """``now`` is the start-up instant that bounded settings are checked against (the
+        wall clock unless a test gives one)."""
         env = os.environ if environ is None else environ
+        started = datetime.now(UTC) if now is None else now
         reader = _Reader(env)
         data_dir = reader.get("DATA_DIR", Path, Path("var"))
         settings = cls(
@@ -274,6 +283,9 @@ class Settings:
             broker_webhook_secret=reader.get("BROKER_WEBHOOK_SECRET", _webhook_secret, None),
             broker_webhook_additional_secrets=reader.get(
                 "BROKER_WEBHOOK_ADDITIONAL_SECRETS", _webhook_secrets, ()
+            ),
+            broker_webhook_additional_secrets_until=reader.get(
+                "BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL", _rotation_until(started), None
             ),
             webhook_tolerance_seconds=reader.get(
                 "WEBHOOK_TOLERANCE_SECONDS", _bounded(1, 3600), 300
@@ -344,6 +356,7 @@ class Settings:
                 "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS: set DASHCORE_BROKER_WEBHOOK_SECRET "
                 "(the primary secret) too"
             )
+        reader.problems.extend(_rotation_problems(env, settings))
         if settings.is_production and settings.uses_memory_database:
             reader.problems.append(
                 "DASHCORE_DATABASE_URL: memory:// is not durable; not in production"
@@ -598,3 +611,51 @@ def _webhook_secret(raw: str) -> str:
 def _webhook_secrets(raw: str) -> tuple[str, ...]:
     """A comma-separated list of webhook secrets."""
     return tuple(_webhook_secret(item.strip()) for item in raw.split(",") if item.strip())
+
+
+WEBHOOK_ROTATION_MAX = timedelta(days=7)
+"""The longest a rotation window may still run at start-up: long enough for a sender that
+deploys weekly (security.md WH-4 proposes 24 h, TabaPay uses 48 h), short enough that the old
+secret is never a second permanent key."""
+
+
+def _rotation_until(started: datetime) -> Callable[[str], datetime]:
+    def parse(raw: str) -> datetime:
+        """An ISO 8601 instant with its UTC offset, at most a week after start-up."""
+        try:
+            until = datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise ValueError(
+                "expected an ISO 8601 instant with its UTC offset, like 2026-06-02T09:00:00Z"
+            ) from exc
+        if until.utcoffset() is None:
+            raise ValueError(
+                "give the UTC offset (Z or +05:30): a time without one could be any zone's"
+            )
+        until = until.astimezone(UTC)
+        if until > started + WEBHOOK_ROTATION_MAX:
+            raise ValueError(
+                "at most 7 days after start-up: additional secrets are a rotation window, "
+                "not a second permanent key"
+            )
+        return until
+
+    return parse
+
+
+def _rotation_problems(environ: Mapping[str, str], settings: Settings) -> list[str]:
+    """Additional webhook secrets and their expiry go together (security.md WH-4). An expiry
+    that failed to parse is already reported, so only a missing one is reported here."""
+    given = environ.get("DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL", "").strip() != ""
+    if settings.broker_webhook_additional_secrets and not given:
+        return [
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL: say until when the additional "
+            "(old) secrets are accepted, e.g. 24 h after the rotation: a secret kept for "
+            "ever is not a rotation (security.md WH-4)"
+        ]
+    if given and not settings.broker_webhook_additional_secrets:
+        return [
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL: set only with "
+            "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS (remove both once the rotation is over)"
+        ]
+    return []

@@ -2,8 +2,10 @@
 inbox on the configured database, and where order hints go.
 
 Generic signed events are verified with ``DASHCORE_BROKER_WEBHOOK_SECRET`` plus
-``DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS`` within ``DASHCORE_WEBHOOK_TOLERANCE_SECONDS``;
-Kite postbacks with the Zerodha app's secret (``DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET``).
+``DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS`` (until
+``DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL``) within
+``DASHCORE_WEBHOOK_TOLERANCE_SECONDS``; Kite postbacks with the Zerodha app's secret
+(``DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET``).
 An order hint re-reads the order at its broker, or queues the settling of an order still
 waiting for its broker id (``FollowOrderHint``), within :data:`HINT_TIMEOUT` (security.md
 WH-2); what does not finish by then is left to the reconciler and the poll.
@@ -52,6 +54,7 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
     secrets = WebhookSecrets(
         None if settings.broker_webhook_secret is None else settings.broker_webhook_secret.encode(),
         tuple(secret.encode() for secret in settings.broker_webhook_additional_secrets),
+        settings.broker_webhook_additional_secrets_until,
     )
     kite = settings.provider_options.get(KITE_PROVIDER, {})
     return WebhookPolicy(
@@ -99,8 +102,15 @@ class WebhooksProvider(Provider):
     scope = Scope.REQUEST
 
     @provide(scope=Scope.APP)
-    def policy(self, settings: Settings) -> WebhookPolicy:
-        return webhook_policy(settings)
+    def policy(self, settings: Settings, clock: Clock) -> WebhookPolicy:
+        """Built once, at start-up. Additional secrets whose window is already over verify
+        nothing: ``webhook_additional_secrets_expired`` (a warning, with the expiry, never a
+        secret) tells the operator to remove them."""
+        policy = webhook_policy(settings)
+        until = policy.secrets.additional_until
+        if until is not None and policy.secrets.additional_expired(clock.now()):
+            _log.warning("webhook_additional_secrets_expired", until=until.isoformat())
+        return policy
 
     follow_hint = provide(FollowOrderHint)
     settle_hinted_order = provide(SettleHintedOrder)

@@ -22,6 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 import dashcore
+from dashcore.domain.webhooks import WebhookPolicy
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
@@ -134,11 +135,12 @@ def create_app(
     they get authentication and rate limits like dashcore's own API.
 
     Start-up resolves the vault and the token keys, so bad or (in production) development
-    keys stop the server before it accepts a request. Everything under ``/api/v1`` needs an
-    access token unless its handler is marked public. While the app runs, the mail outbox is
-    delivered in the background; without Redis the app is also its own job worker (jobs run
-    in-process, and the schedules: expired login challenges, refresh ahead of expiry, re-login
-    warnings), with Redis ``dashcore worker`` processes are. With broker
+    keys stop the server before it accepts a request, and the webhook policy, so additional
+    webhook secrets whose window is already over are logged once, at start. Everything under
+    ``/api/v1`` needs an access token unless its handler is marked public. While the app runs,
+    the mail outbox is delivered in the background; without Redis the app is also its own job
+    worker (jobs run in-process, and the schedules: expired login challenges, refresh ahead of
+    expiry, re-login warnings), with Redis ``dashcore worker`` processes are. With broker
     sandboxes on, the simulators are mounted under ``/sandbox/<provider>``.
     """
     configure_logging(settings)
@@ -155,6 +157,7 @@ def create_app(
             await container.get(AccessTokenVerifier), await container.get(RevocationList)
         )
         rate_limits.bind(await container.get(RateLimiter), authentication.subject)
+        await container.get(WebhookPolicy)
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:

@@ -265,6 +265,25 @@ async def test_upstox_updates_are_accepted_unsigned_and_unreadable_ones_are_400(
     assert audited == [("webhook_received", None), ("webhook_refused", "malformed_webhook")]
 
 
+async def test_upstox_updates_about_one_order_re_read_it_at_most_once_in_five_seconds(
+    served: Served, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    """Anyone can post an Upstox update: a burst about one order is stored and acknowledged,
+    but only the first is followed (the rest are ``order_update_hint_throttled``)."""
+    log_lines()
+    bodies = [
+        b'{"update_type": "order", "order_id": "240601000123456", "status": "open"}',
+        b'{"update_type": "order", "order_id": "240601000123456", "status": "complete"}',
+        b'{"update_type": "order", "order_id": "240601000123456", "status": "cancelled"}',
+    ]
+    for body in bodies:
+        answer = await served.client.post(f"{URL}/upstox", content=body, headers=JSON)
+        assert answer.json() == {"received": True, "duplicate": False}
+    assert await served.stored_rows() == 3
+    hints = [line["event"] for line in log_lines() if line["event"].startswith("order_update")]
+    assert hints == ["order_update_hint_unmatched"] + ["order_update_hint_throttled"] * 2
+
+
 @pytest.mark.parametrize(
     "headers",
     [

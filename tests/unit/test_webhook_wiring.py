@@ -16,7 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from dashcore.application.orders import Trader
-from dashcore.application.webhooks import ReceiveWebhook
+from dashcore.application.webhooks import ReceiveWebhook, WebhookReceipt
 from dashcore.application.webhooks_hints import (
     SETTLE_HINTED_ORDER_TASK,
     FollowOrderHint,
@@ -28,6 +28,7 @@ from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.errors import ProviderUnavailable, ReauthRequired
 from dashcore.domain.jobs import JobArgument, JobId, JobState
 from dashcore.domain.orders import OrderStatus, OrderType
+from dashcore.domain.ratelimit import RateDecision, RatePolicy
 from dashcore.domain.trading import PlacedOrder, client_reference_for
 from dashcore.domain.webhooks import (
     Verification,
@@ -37,6 +38,8 @@ from dashcore.domain.webhooks import (
     sign_event,
 )
 from dashcore.ports.jobs import JobQueue
+from dashcore.ports.ratelimit import RateLimiter
+from dashcore.testing import FakeClock
 from dashcore_app.settings import Settings, SettingsError
 from dashcore_app.webhooks import RefreshOrderOnHint, webhook_policy
 from dashcore_brokers.sandbox.credentials import KITE_API_SECRET
@@ -45,6 +48,7 @@ from dashcore_brokers.sandbox.zerodha.records import kite_order_id
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.trading import MemoryOrderRepository
 from dashcore_memory.webhooks import MemoryWebhookEventRepository
+from dashcore_ratelimit.limiter import NoRateLimits
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
 from tests.unit.watched_uow import WatchedUnitOfWork
 
@@ -216,12 +220,58 @@ class _QueuedJobs(JobQueue):
         raise AssertionError("not used")
 
 
-def follower(world: OrdersWorld, uow: MemoryUnitOfWork, jobs: JobQueue) -> FollowOrderHint:
-    return FollowOrderHint(MemoryOrderRepository(uow), world.refresher(uow), jobs, uow)
+class ClockedRateLimiter(RateLimiter):
+    """A moving-window limiter on the test's fake clock, so that a test can step past a window
+    (``LimitsRateLimiter`` reads the wall clock). Admits ``limit`` hits in any ``window``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
+        self._hits: dict[tuple[str, str], list[datetime]] = {}
+
+    def _live(self, policy: RatePolicy, key: str) -> list[datetime]:
+        cut = self._clock.now() - timedelta(seconds=policy.window)
+        hits = [at for at in self._hits.get((policy.name, key), []) if at > cut]
+        self._hits[(policy.name, key)] = hits
+        return hits
+
+    def _decision(self, policy: RatePolicy, hits: list[datetime], allowed: bool) -> RateDecision:
+        reset = (hits[0] - self._clock.now()).total_seconds() + policy.window if hits else 0
+        return RateDecision.from_window(
+            policy, allowed=allowed, remaining=policy.limit - len(hits), seconds_to_reset=reset
+        )
+
+    async def hit(self, policy: RatePolicy, key: str, cost: int = 1) -> RateDecision:
+        hits = self._live(policy, key)
+        allowed = len(hits) + cost <= policy.limit
+        if allowed:
+            hits.extend([self._clock.now()] * cost)
+        return self._decision(policy, hits, allowed)
+
+    async def peek(self, policy: RatePolicy, key: str) -> RateDecision:
+        hits = self._live(policy, key)
+        return self._decision(policy, hits, len(hits) < policy.limit)
+
+    async def reset(self, policy: RatePolicy, key: str) -> None:
+        self._hits.pop((policy.name, key), None)
+
+
+def follower(
+    world: OrdersWorld,
+    uow: MemoryUnitOfWork,
+    jobs: JobQueue,
+    limiter: RateLimiter | None = None,
+) -> FollowOrderHint:
+    """Hints followed without a re-read limit unless the test gives a limiter."""
+    return FollowOrderHint(
+        MemoryOrderRepository(uow), world.refresher(uow), jobs, uow, limiter or NoRateLimits()
+    )
 
 
 def receiver(
-    world: OrdersWorld, uow: MemoryUnitOfWork, jobs: JobQueue | None = None
+    world: OrdersWorld,
+    uow: MemoryUnitOfWork,
+    jobs: JobQueue | None = None,
+    limiter: RateLimiter | None = None,
 ) -> ReceiveWebhook:
     """The webhook use case as one request builds it: the hints re-read orders in the same
     unit of work."""
@@ -229,7 +279,7 @@ def receiver(
     return ReceiveWebhook(
         WebhookPolicy(kite_api_secret=KITE_API_SECRET),
         MemoryWebhookEventRepository(uow),
-        RefreshOrderOnHint(follower(world, uow, jobs or _QueuedJobs())),
+        RefreshOrderOnHint(follower(world, uow, jobs or _QueuedJobs(), limiter)),
         base.audit(uow),
         uow,
         base.clock,
@@ -407,6 +457,64 @@ async def test_a_hint_whose_reference_finds_no_waiting_order_is_unmatched(
         HintOutcome.UNMATCHED
     )
     assert jobs.queued == []
+
+
+def broker_requests(world: OrdersWorld, provider: str) -> int:
+    return len(world.world.recorders[provider].requests)
+
+
+async def test_a_second_postback_within_five_seconds_is_stored_but_not_re_read(
+    world: OrdersWorld,
+) -> None:
+    """WH-2 / DOS: a Kite checksum is replayable with any status, so postbacks about one order
+    re-read it at the broker at most once per 5 s; the next one after the window does again."""
+    broker_id = (await resting_kite_order(world)).broker_order_id
+    assert broker_id is not None
+    limiter = ClockedRateLimiter(world.clock)
+
+    async def deliver(status: str) -> WebhookReceipt:
+        return await receiver(world, world.uow(), limiter=limiter)(
+            "zerodha", {}, postback(broker_id, status, 0)
+        )
+
+    before = broker_requests(world, "zerodha")
+    with capture_logs() as logs:
+        await deliver("OPEN")
+        after_first = broker_requests(world, "zerodha")
+        world.clock.advance(seconds=4.9)
+        throttled = await deliver("COMPLETE")
+    assert after_first > before
+    assert broker_requests(world, "zerodha") == after_first
+    assert throttled.hinted and not throttled.duplicate  # stored and acknowledged all the same
+    assert [(line["event"], line["broker_order_id"]) for line in logs] == [
+        ("order_update_hint_applied", broker_id),
+        ("order_update_hint_throttled", broker_id),
+    ]
+
+    world.clock.advance(seconds=0.1)  # 5 s after the first re-read
+    with capture_logs() as logs:
+        await deliver("CANCELLED")
+    assert broker_requests(world, "zerodha") > after_first
+    assert [line["event"] for line in logs] == ["order_update_hint_applied"]
+
+
+@pytest.mark.parametrize("provider", ["zerodha", "upstox"])
+async def test_unauthenticated_hints_are_throttled_per_order(
+    world: OrdersWorld, provider: str
+) -> None:
+    follow = follower(world, world.uow(), _QueuedJobs(), ClockedRateLimiter(world.clock))
+    assert await follow(provider, "1", None) == HintResult(HintOutcome.UNMATCHED)
+    assert await follow(provider, "1", None) == HintResult(HintOutcome.THROTTLED)
+    assert await follow(provider, "2", None) == HintResult(HintOutcome.UNMATCHED)
+    other = "upstox" if provider == "zerodha" else "zerodha"
+    assert await follow(other, "1", None) == HintResult(HintOutcome.UNMATCHED)
+
+
+async def test_hmac_signed_hints_are_never_throttled(world: OrdersWorld) -> None:
+    """Only the holder of the secret can sign one, and each is fresh and deduplicated."""
+    follow = follower(world, world.uow(), _QueuedJobs(), ClockedRateLimiter(world.clock))
+    results = [await follow("schwab", "1", None) for _ in range(3)]
+    assert results == [HintResult(HintOutcome.UNMATCHED)] * 3
 
 
 class _FailingFollow(FollowOrderHint):

@@ -13,6 +13,16 @@ Rules:
   is ever sent again.
 - A hint that finds no order of ours is dropped. Either way the delivery stays stored, and the
   reconciler and the order-status poll settle every order whatever happens to its hints.
+- A hint that does not authenticate its sender and its freshness (a Kite postback, whose
+  checksum is replayable for ever with any status; an Upstox update, which anyone can post)
+  makes the broker re-read a given order at most once per :data:`HINT_REREAD_POLICY` window
+  (5 s, per provider and broker order id, on the shared rate limiter, so across every API
+  process on Redis). Without it, each forged or replayed hint about one of our orders would
+  spend its owner's broker rate budget. A hint inside the window is stored and audited like
+  any other but followed no further (``throttled``); the order-status poll (30 s) and the
+  reconciler bring whatever it announced. HMAC-signed events are not throttled: only the
+  holder of the secret can make one, each is fresh and deduplicated, and a trusted relay's
+  quick succession of updates (open, then filled) is followed at once.
 """
 
 from __future__ import annotations
@@ -22,11 +32,15 @@ from enum import StrEnum
 from uuid import UUID
 
 from dashcore.application.orders_reconcile import ReconcileOrders, RefreshOrderStatus
+from dashcore.domain.ratelimit import RatePolicy
+from dashcore.domain.webhooks import authenticates_each_delivery
 from dashcore.ports.jobs import JobQueue
+from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.trading import OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
 __all__ = [
+    "HINT_REREAD_POLICY",
     "SETTLE_HINTED_ORDER_TASK",
     "FollowOrderHint",
     "HintOutcome",
@@ -35,6 +49,12 @@ __all__ = [
 ]
 
 SETTLE_HINTED_ORDER_TASK = "settle_hinted_order"
+HINT_REREAD_POLICY = RatePolicy(
+    "order_hint_reread", 1, 5, "broker re-reads of one order for unauthenticated webhook hints"
+)
+"""One re-read per order per 5 s: a burst of forged or replayed hints costs the broker at most
+one read of that order every 5 s, while a genuine update is followed within seconds (and
+the 30 s poll brings what a throttled one announced)."""
 
 
 class HintOutcome(StrEnum):
@@ -44,6 +64,8 @@ class HintOutcome(StrEnum):
     """The order waiting for that broker id is to be settled by a job."""
     UNMATCHED = "unmatched"
     """No order of ours: dropped."""
+    THROTTLED = "throttled"
+    """An unauthenticated hint about an order re-read within the window: not followed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +81,21 @@ class FollowOrderHint:
         refresh: RefreshOrderStatus,
         jobs: JobQueue,
         uow: UnitOfWork,
+        limiter: RateLimiter,
     ) -> None:
         self._orders = orders
         self._refresh = refresh
         self._jobs = jobs
         self._uow = uow
+        self._limiter = limiter
 
     async def __call__(
         self, provider: str, broker_order_id: str, client_reference: str | None
     ) -> HintResult:
+        if not authenticates_each_delivery(provider):
+            decision = await self._limiter.hit(HINT_REREAD_POLICY, f"{provider}:{broker_order_id}")
+            if not decision.allowed:
+                return HintResult(HintOutcome.THROTTLED)
         refreshed = await self._refresh.by_broker_id(provider, broker_order_id)
         if refreshed is not None:
             return HintResult(HintOutcome.APPLIED, refreshed.id)

@@ -73,6 +73,7 @@ __all__ = [
     "WebhookPolicy",
     "WebhookRefused",
     "WebhookSecrets",
+    "authenticates_each_delivery",
     "kite_checksum",
     "payload_digest",
     "sign_event",
@@ -205,6 +206,15 @@ class WebhookSecrets:
         """Whether the secret labelled ``label`` still verifies at ``now``: the primary always,
         an additional one only while ``now < additional_until``."""
         return label == "primary" or not self.additional_expired(now)
+
+
+def authenticates_each_delivery(provider: str) -> bool:
+    """Whether a delivery to ``/webhooks/<provider>`` proves who sent it *and* that it is new:
+    a generic HMAC-signed event does (its signature covers its id, timestamp and body, within
+    the tolerance, and the id is deduplicated). A Kite postback does not: its checksum covers
+    neither the status nor a time, so one captured postback can be replayed for ever with any
+    status, each a new event; an Upstox update is not signed at all."""
+    return provider not in (KITE_PROVIDER, UPSTOX_PROVIDER)
 
 
 def payload_digest(body: bytes) -> str:

@@ -47,6 +47,7 @@ _HINT_EVENTS = {
     HintOutcome.APPLIED: "order_update_hint_applied",
     HintOutcome.QUEUED: "order_update_hint_queued",
     HintOutcome.UNMATCHED: "order_update_hint_unmatched",
+    HintOutcome.THROTTLED: "order_update_hint_throttled",
 }
 
 
@@ -70,7 +71,9 @@ class RefreshOrderOnHint(OrderUpdateHints):
     is re-read at the broker and what is newer applied (``order_update_hint_applied``; the
     payload is never believed); an order still waiting for that id, found by the client
     reference the hint carries, has its settling queued (``order_update_hint_queued``); a hint
-    about no order of ours is logged (``order_update_hint_unmatched``) and dropped. A broker
+    about no order of ours is logged (``order_update_hint_unmatched``) and dropped, and so is
+    an unauthenticated hint about an order re-read moments ago (``order_update_hint_throttled``;
+    see ``HINT_REREAD_POLICY``). A broker
     or queue that fails, or takes longer than ``timeout``, is logged
     (``order_update_hint_failed``) and raised as ``ProviderUnavailable``: the event stays
     stored and the reconciler and the poll catch up."""

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dashcore.application.access import AccessTokens
+from dashcore.application.admin import CreateAdmin
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.breached_passwords import BreachedPasswordCheck
 from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.login import Login, LoginAttempt
@@ -21,7 +23,12 @@ from dashcore.application.mfa import RecoveryCodeSet, TotpEnrolment
 from dashcore.application.notifications import Notifications
 from dashcore.application.otp_login import LoginCodeDigest, OtpLogin, RequestLoginCode
 from dashcore.application.outbox import MailQueue
-from dashcore.application.passwords import CheckPasswordReset, CompletePasswordReset
+from dashcore.application.passwords import (
+    ChangePassword,
+    CheckPasswordReset,
+    CompletePasswordReset,
+)
+from dashcore.application.registration import RegisterUser
 from dashcore.application.second_factor import FactorKind, SecondFactorProof, SecondFactors
 from dashcore.application.secrets import SecretKeeper
 from dashcore.application.sessions import HmacRefreshSecretDeriver, Sessions
@@ -37,6 +44,7 @@ from dashcore.domain.mfa import ChallengePolicy, TotpFactor, TotpPolicy
 from dashcore.domain.passwords import PasswordPolicy
 from dashcore.domain.sessions import Session, SessionPolicy
 from dashcore.domain.users import LockoutPolicy, User
+from dashcore.ports.passwords import BreachedPasswords
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.testing import FakeClock, SequentialIds
 from dashcore_memory import (
@@ -64,7 +72,7 @@ from dashcore_security.passwords import CHEAPEST, LibpassHasher
 from dashcore_security.signing import SigningKeyRing
 from dashcore_security.totp import PyotpTotp
 
-__all__ = ["CALLER", "CONFIRMING_SESSION", "PASSWORD", "Mail", "World"]
+__all__ = ["CALLER", "CONFIRMING_SESSION", "PASSWORD", "FakeBreachedPasswords", "Mail", "World"]
 
 PASSWORD = "correct horse battery staple"
 CALLER = CallerContext(ip="198.51.100.7", user_agent="pytest")
@@ -89,6 +97,20 @@ class Mail:
 
 
 @dataclass
+class FakeBreachedPasswords(BreachedPasswords):
+    """A breach service that knows ``seen`` (password → count), or is down (``available``
+    false); ``asked`` lists every password it was asked about."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+    available: bool = True
+    asked: list[str] = field(default_factory=list)
+
+    async def times_seen(self, password: str) -> int | None:
+        self.asked.append(password)
+        return self.seen.get(password, 0) if self.available else None
+
+
+@dataclass
 class World:
     clock: FakeClock
     database: MemoryDatabase
@@ -105,6 +127,7 @@ class World:
     challenge_policy: ChallengePolicy = field(default_factory=ChallengePolicy)
     step_up_policy: StepUpPolicy = field(default_factory=StepUpPolicy)
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    breaches: BreachedPasswords = field(default_factory=FakeBreachedPasswords)
 
     @classmethod
     def create(cls) -> World:
@@ -156,6 +179,9 @@ class World:
 
     def email_tokens(self, uow: MemoryUnitOfWork) -> EmailTokens:
         return EmailTokens(MemoryEmailTokenRepository(uow), self.clock, self.ids)
+
+    def breach_check(self, uow: MemoryUnitOfWork) -> BreachedPasswordCheck:
+        return BreachedPasswordCheck(self.breaches, self.audit(uow), uow)
 
     # -- use cases -------------------------------------------------------------------------
     def second_factors(self, uow: MemoryUnitOfWork) -> SecondFactors:
@@ -273,12 +299,54 @@ class World:
             self.email_tokens(uow),
             self.hasher,
             PasswordPolicy(shipped_common_passwords()),
+            self.breach_check(uow),
             self.sessions(uow),
             self.second_factors(uow),
             self.notifications(uow),
             self.audit(uow),
             uow,
             self.clock,
+        )
+
+    def register(self, uow: MemoryUnitOfWork) -> RegisterUser:
+        return RegisterUser(
+            MemoryUserRepository(uow),
+            self.email_tokens(uow),
+            self.hasher,
+            PasswordPolicy(shipped_common_passwords()),
+            self.breach_check(uow),
+            self.notifications(uow),
+            self.audit(uow),
+            uow,
+            self.clock,
+            self.ids,
+        )
+
+    def change_password(self, uow: MemoryUnitOfWork) -> ChangePassword:
+        return ChangePassword(
+            MemoryUserRepository(uow),
+            self.email_tokens(uow),
+            self.hasher,
+            self.current_password(uow),
+            PasswordPolicy(shipped_common_passwords()),
+            self.breach_check(uow),
+            self.sessions(uow),
+            self.notifications(uow),
+            self.audit(uow),
+            uow,
+            self.clock,
+        )
+
+    def create_admin(self, uow: MemoryUnitOfWork) -> CreateAdmin:
+        return CreateAdmin(
+            MemoryUserRepository(uow),
+            self.hasher,
+            PasswordPolicy(shipped_common_passwords()),
+            self.breach_check(uow),
+            self.audit(uow),
+            uow,
+            self.clock,
+            self.ids,
         )
 
     # -- arranging -------------------------------------------------------------------------

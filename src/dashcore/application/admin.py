@@ -8,7 +8,8 @@ Rules:
 - Plans are free-form names (``pro``, ``premium``) that entitlement checks compare against.
 - Every change is audited with the admin as the actor.
 - ``CreateAdmin`` (the ``dashcore users create-admin`` command) creates a verified admin
-  account, or promotes an existing account, with a policy-checked password.
+  account, or promotes an existing account, with a password checked like any new one (local
+  policy, then the breach check).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.breached_passwords import BreachedPasswordCheck
 from dashcore.application.notifications import Notifications
 from dashcore.application.sessions import Sessions
 from dashcore.domain.context import CallerContext
@@ -126,6 +128,7 @@ class CreateAdmin:
         users: UserRepository,
         hasher: PasswordHasher,
         policy: PasswordPolicy,
+        breaches: BreachedPasswordCheck,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -134,6 +137,7 @@ class CreateAdmin:
         self._users = users
         self._hasher = hasher
         self._policy = policy
+        self._breaches = breaches
         self._audit = audit
         self._uow = uow
         self._clock = clock
@@ -143,7 +147,9 @@ class CreateAdmin:
         """A verified admin with this address and password; an existing account with the
         address is promoted and gets the new password."""
         email = Email(address)
-        password_hash = await self._hasher.hash(self._policy.check(password))
+        new_password = self._policy.check(password)
+        await self._breaches.refuse_breached(new_password, caller, purpose="admin_creation")
+        password_hash = await self._hasher.hash(new_password)
         now = self._clock.now()
         user = await self._users.get_by_email_key(email.key)
         if user is None:

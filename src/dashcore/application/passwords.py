@@ -8,6 +8,8 @@ Rules:
   Every request is audited, those that send nothing too (with a fingerprint of the address).
 - A reset token is random, stored hashed, single use and valid for 30 minutes; it dies with
   any password change. Checking a token does not consume it.
+- A new password passes the local policy, then the breach check (:class:`BreachedPasswordCheck`);
+  a reset asks the breach service only once its token has proved valid.
 - Completing a reset sets the new password (policy-checked), clears the lockout, ends every
   session, notifies the owner and does not log anyone in. A reset does not bypass the
   authenticator app (RESET-2): with one active, completing needs its code or a recovery code
@@ -21,6 +23,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.breached_passwords import BreachedPasswordCheck
 from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
@@ -115,6 +118,7 @@ class CompletePasswordReset:
         email_tokens: EmailTokens,
         hasher: PasswordHasher,
         policy: PasswordPolicy,
+        breaches: BreachedPasswordCheck,
         sessions: Sessions,
         second_factors: SecondFactors,
         notifications: Notifications,
@@ -126,6 +130,7 @@ class CompletePasswordReset:
         self._email_tokens = email_tokens
         self._hasher = hasher
         self._policy = policy
+        self._breaches = breaches
         self._sessions = sessions
         self._second_factors = second_factors
         self._notifications = notifications
@@ -143,6 +148,9 @@ class CompletePasswordReset:
     ) -> None:
         password = self._policy.check(new_password)
         _, holder = await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+        await self._breaches.refuse_breached(
+            password, caller, purpose="password_reset", target=f"user:{holder.id}"
+        )
         if await self._second_factors.active_factor(holder.id) is not None:
             await self._check_second_factor(holder, second_factor, caller)
         # Keep what the check spent (the code's step or the recovery code, its audit and mail)
@@ -182,6 +190,7 @@ class ChangePassword:
         hasher: PasswordHasher,
         current_password: CurrentPassword,
         policy: PasswordPolicy,
+        breaches: BreachedPasswordCheck,
         sessions: Sessions,
         notifications: Notifications,
         audit: AuditTrail,
@@ -193,6 +202,7 @@ class ChangePassword:
         self._hasher = hasher
         self._current_password = current_password
         self._policy = policy
+        self._breaches = breaches
         self._sessions = sessions
         self._notifications = notifications
         self._audit = audit
@@ -212,6 +222,9 @@ class ChangePassword:
         account's lockout (:class:`CurrentPassword`): the caller is signed in, so it is not an
         authentication failure that should sign them out."""
         password = self._policy.check(new_password)
+        await self._breaches.refuse_breached(
+            password, caller, purpose="password_change", target=f"user:{user_id}"
+        )
         user = await self._users.get(user_id)
         if user is None or not user.can_log_in:
             raise AuthenticationFailed("A valid access token is required.", code="invalid_token")

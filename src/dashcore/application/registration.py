@@ -4,6 +4,8 @@ Rules:
 - Registering answers the same way whether or not the address already has an account (no
   enumeration oracle, ENUM-1): the existing owner gets an "already registered" mail instead of
   a second account, and the password is hashed either way so timing matches.
+- The password passes the local policy, then the breach check (:class:`BreachedPasswordCheck`),
+  before the address is looked up, so the answer and its timing do not depend on the address.
 - A new account is unverified and cannot log in until the emailed token is presented.
 - Verification tokens: 32 random bytes, stored as SHA-256, single use, 1 h, bound to the
   address they were sent to; a resend voids the earlier ones. Resending never reveals whether the
@@ -20,6 +22,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.breached_passwords import BreachedPasswordCheck
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.domain.audit import AuditOutcome
@@ -71,6 +74,7 @@ class RegisterUser:
         email_tokens: EmailTokens,
         hasher: PasswordHasher,
         policy: PasswordPolicy,
+        breaches: BreachedPasswordCheck,
         notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
@@ -81,6 +85,7 @@ class RegisterUser:
         self._email_tokens = email_tokens
         self._hasher = hasher
         self._policy = policy
+        self._breaches = breaches
         self._notifications = notifications
         self._audit = audit
         self._uow = uow
@@ -92,6 +97,7 @@ class RegisterUser:
         is taken, mail its owner instead. Returns nothing either way (ENUM-1)."""
         email = Email(registration.email)
         password = self._policy.check(registration.password)
+        await self._breaches.refuse_breached(password, caller, purpose="registration")
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(

@@ -1,11 +1,11 @@
-"""Password hashing (security.md PW-1, ENUM-1, DOS-1)."""
+"""Password hashing (security.md PW-1, ENUM-1, DOS-1) and breached passwords (PW-3)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["PasswordCheck", "PasswordHasher"]
+__all__ = ["BreachedPasswords", "PasswordCheck", "PasswordHasher"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,4 +46,20 @@ class PasswordHasher(Protocol):
     async def verify_dummy(self, password: str) -> None:
         """Spend the time of a real ``verify`` and learn nothing: used for unknown accounts so
         that they cannot be told apart from known ones by timing (ENUM-1)."""
+        ...
+
+
+class BreachedPasswords(Protocol):
+    """How often a password is known to have leaked in data breaches (security.md PW-3).
+
+    Asked only about a new password, never at login. An implementation sends neither the
+    password nor its full hash anywhere, logs neither (nor any part of the hash), and never
+    raises for the service's sake: a service that does not answer in time, answers an error
+    or answers something unreadable is ``None``, so that the caller can fall back on the
+    local list and say so.
+    """
+
+    async def times_seen(self, password: str) -> int | None:
+        """How many times ``password`` (its NFKC form) appears in breached data, 0 if never;
+        ``None`` when the service could not tell."""
         ...

@@ -22,6 +22,7 @@ from dishka import Provider, Scope, decorate, provide
 from dashcore.application.access import AccessTokens
 from dashcore.application.admin import CreateAdmin, ListUsers, ManageUser
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.breached_passwords import BreachedPasswordCheck
 from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
@@ -47,7 +48,7 @@ from dashcore.domain.users import LockoutPolicy
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.mail import Mailer, Outbox
-from dashcore.ports.passwords import PasswordHasher
+from dashcore.ports.passwords import BreachedPasswords, PasswordHasher
 from dashcore.ports.providers import RefreshLock
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.sessions import RefreshSecretDeriver, RevocationList, SessionStore
@@ -68,6 +69,7 @@ from dashcore_memory.profile_cache import MemoryProfileCache
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 from dashcore_ratelimit.limiter import LimitsRateLimiter, NoRateLimits
 from dashcore_security import KeyRing
+from dashcore_security.breached_passwords import NoBreachCheck
 from dashcore_security.jwt import DEFAULT_LEEWAY, JwtAccessTokens
 from dashcore_security.passwords import CHEAPEST, PROFILES, LibpassHasher
 
@@ -147,6 +149,10 @@ class IdentityProvider(Provider):
         return PasswordPolicy(shipped_common_passwords())
 
     @provide(scope=Scope.APP)
+    def breached_passwords(self) -> BreachedPasswords:
+        return NoBreachCheck()
+
+    @provide(scope=Scope.APP)
     def lockout_policy(self) -> LockoutPolicy:
         return LockoutPolicy()
 
@@ -218,6 +224,12 @@ class IdentityProvider(Provider):
             access_token_lifetime=timedelta(seconds=settings.access_token_ttl),
             access_token_leeway=DEFAULT_LEEWAY,
         )
+
+    @provide(scope=Scope.REQUEST)
+    def breach_check(
+        self, breaches: BreachedPasswords, audit: AuditTrail, uow: UnitOfWork
+    ) -> BreachedPasswordCheck:
+        return BreachedPasswordCheck(breaches, audit, uow)
 
     @provide(scope=Scope.REQUEST)
     def email_tokens(

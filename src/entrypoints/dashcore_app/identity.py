@@ -6,7 +6,10 @@ What is chosen from the settings:
 - rate-limit counters likewise, with an in-process fallback while Redis is down;
 - the mailer is console, memory, SMTP or SES (``DASHCORE_MAILER``);
 - password hashing uses the recommended argon2id profile, the security floor, or (tests only,
-  refused in production) the cheapest one.
+  refused in production) the cheapest one;
+- new passwords are also checked against the Pwned Passwords range API at
+  ``DASHCORE_BREACHED_PASSWORDS_URL`` (production: the public service unless ``off``), or
+  against the shipped common-password list alone when the check is off.
 Repositories (users, email tokens, outbox) come with the database providers.
 """
 
@@ -69,7 +72,7 @@ from dashcore_memory.profile_cache import MemoryProfileCache
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 from dashcore_ratelimit.limiter import LimitsRateLimiter, NoRateLimits
 from dashcore_security import KeyRing
-from dashcore_security.breached_passwords import NoBreachCheck
+from dashcore_security.breached_passwords import HibpBreachedPasswords, NoBreachCheck
 from dashcore_security.jwt import DEFAULT_LEEWAY, JwtAccessTokens
 from dashcore_security.passwords import CHEAPEST, PROFILES, LibpassHasher
 
@@ -149,8 +152,14 @@ class IdentityProvider(Provider):
         return PasswordPolicy(shipped_common_passwords())
 
     @provide(scope=Scope.APP)
-    def breached_passwords(self) -> BreachedPasswords:
-        return NoBreachCheck()
+    async def breached_passwords(self, settings: Settings) -> AsyncIterator[BreachedPasswords]:
+        """One HTTP client per process for the range API, or no check when it is off."""
+        if settings.breached_passwords_url is None:
+            yield NoBreachCheck()
+            return
+        breaches = HibpBreachedPasswords(settings.breached_passwords_url)
+        yield breaches
+        await breaches.aclose()
 
     @provide(scope=Scope.APP)
     def lockout_policy(self) -> LockoutPolicy:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -70,6 +70,9 @@ class StartupError(RuntimeError):
     """The process must not start (missing keys, a missing extra…): the message says the fix."""
 
 
+PWNED_PASSWORDS_URL = "https://api.pwnedpasswords.com"
+"""The public range API that production checks new passwords against by default."""
+
 DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg", "memory")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -107,6 +110,9 @@ class Settings:
     otp_login_requires_totp: bool = True
     hash_profile: str = "recommended"
     hash_max_waiting: int = 32
+    breached_passwords_url: str | None = None
+    """The Pwned Passwords range API new passwords are checked against (security.md PW-3);
+    ``None``: the check is off. Production asks the public service unless told otherwise."""
     trusted_proxies: tuple[str, ...] = ()
     rate_limits: bool = True
     mailer: MailerKind = MailerKind.CONSOLE
@@ -345,6 +351,11 @@ class Settings:
         settings = replace(
             settings,
             broker_sandboxes=reader.get("BROKER_SANDBOXES", _boolean, not settings.is_production),
+            breached_passwords_url=reader.get(
+                "BREACHED_PASSWORDS_URL",
+                _breached_passwords_url,
+                PWNED_PASSWORDS_URL if settings.is_production else None,
+            ),
         )
         if settings.order_reconcile_grace_seconds <= settings.provider_timeout:
             reader.problems.append(
@@ -529,6 +540,30 @@ def _base_url(raw: str) -> str:
             "expected an absolute http(s) URL without query, like https://app.example.com"
         )
     return raw.rstrip("/")
+
+
+def _breached_passwords_url(raw: str) -> str | None:
+    """``off``, or the range API's base URL: https, plain http only on a loopback host (a
+    test double on this machine), never a network hop that could read the hash prefixes."""
+    if raw.lower() == "off":
+        return None
+    url = _base_url(raw)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
+        raise ValueError(
+            "expected off or an https URL like https://api.pwnedpasswords.com "
+            "(http only on a loopback host)"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _hashing_profile(raw: str) -> str:

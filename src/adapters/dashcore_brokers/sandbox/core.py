@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -79,7 +80,13 @@ class BrokerSandbox(ABC):
         self.faults = FaultPlan()
         self.settings = SandboxSettings(consent=consent)
         self._sleep = sleep or asyncio.sleep
-        self.app = Litestar(
+
+    @cached_property
+    def app(self) -> Litestar:
+        """The broker's routes, the control routes and the error handlers, built on the first
+        request: building a Litestar app is most of what a sandbox costs (tens of
+        milliseconds), and a process often holds every broker's sandbox while talking to one."""
+        return Litestar(
             route_handlers=[
                 *self.routers(),
                 control_router(self),

@@ -239,6 +239,7 @@ def fully_described(owner: User) -> PlacedOrder:
         last_error=OrderFailure("timeout", "The broker did not answer in time."),
         submit_attempts=2,
         carried_quantity=Decimal("0.0"),
+        estimated_value=Decimal("3375015.0000"),
     )
 
 
@@ -304,6 +305,7 @@ async def test_every_field_of_an_order_reads_back_exactly(backend: Backend) -> N
     )
     assert loaded.average_price is not None
     assert str(loaded.average_price.amount) == "22500.1000"
+    assert str(loaded.estimated_value) == "3375015.0000"
     assert [fill.charges for fill in loaded.fills] == [Money(Decimal("0.000001"), INR), None]
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "login_challenges",
     "mail_outbox",
     "metadata",
+    "order_limits",
     "orders",
     "pending_authorizations",
     "positions",
@@ -715,6 +716,7 @@ orders = Table(
     Column("status_message", Text()),
     Column("last_error_code", Text()),
     Column("last_error_message", Text()),
+    Column("estimated_value", ExactDecimal()),
     PrimaryKeyConstraint("id"),
     UniqueConstraint("provider", "broker_order_id"),
     Index(None, "user_id", "idempotency_key_hash"),
@@ -743,6 +745,24 @@ Index(
     orders.c.id.desc(),
 )
 """The newest-first keyset listing of a user's orders."""
+
+order_limits = Table(
+    "order_limits",
+    metadata,
+    Column("user_id", Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("max_order_value", ExactDecimal()),
+    Column("max_order_quantity", ExactDecimal()),
+    Column("max_daily_value", ExactDecimal()),
+    PrimaryKeyConstraint("user_id", "currency"),
+    CheckConstraint(
+        "max_order_value IS NOT NULL OR max_order_quantity IS NOT NULL "
+        "OR max_daily_value IS NOT NULL",
+        name="some_limit",
+    ),
+)
+"""A user's own order limits (security.md ORD-3), set by an administrator: per currency, each
+limit that replaces the deployment's default (NULL: the default holds)."""
 
 idempotency_keys = Table(
     "idempotency_keys",

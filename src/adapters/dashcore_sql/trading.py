@@ -347,6 +347,7 @@ def _columns(order: PlacedOrder) -> dict[str, Any]:
         "status_message": order.status_message,
         "last_error_code": None if error is None else error.code,
         "last_error_message": None if error is None else error.message,
+        "estimated_value": order.estimated_value,
     }
 
 
@@ -402,6 +403,7 @@ def _order(row: Row[Any]) -> PlacedOrder:
         reconcile_attempts=row.reconcile_attempts,
         reconcile_after=row.reconcile_after,
         carried_quantity=row.carried_quantity,
+        estimated_value=row.estimated_value,
     )
 
 

@@ -6,6 +6,7 @@ code) in a single table; nothing outside the core decides what an error *means*.
 
     DashcoreError
     ├── InvalidInput                 the caller sent something unacceptable (field errors attached)
+    │   └── OrderLimitExceeded       an order above one of the user's limits (security.md ORD-3)
     ├── NotFound                     the thing does not exist (or the caller may not know it does)
     ├── Conflict                     the request contradicts current state (duplicates, races)
     ├── AuthenticationFailed         who you are could not be established
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "NotSupported",
+    "OrderLimitExceeded",
     "OrderStateUnknown",
     "ProviderUnavailable",
     "RateLimited",
@@ -92,6 +95,31 @@ class InvalidInput(DashcoreError):
         if field is not None:
             errors = (FieldError(field, self.message), *errors)
         self.errors = errors
+
+
+class OrderLimitExceeded(InvalidInput):
+    """An order above one of the caller's order limits (``limit``: ``max_order_value``,
+    ``max_order_quantity`` or ``max_daily_value``, in ``currency``); nothing was sent or
+    stored. ``requested`` is the order's quantity or value (for the daily limit, the day's
+    total with the order), ``None`` when its value cannot be known."""
+
+    code = "order_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        currency: str,
+        maximum: Decimal,
+        requested: Decimal | None,
+        field: str,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.limit = limit
+        self.currency = currency
+        self.maximum = maximum
+        self.requested = requested
 
 
 class BadRequest(InvalidInput):

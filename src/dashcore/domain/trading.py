@@ -376,6 +376,10 @@ class PlacedOrder:
     """How many times reconciliation looked for the order and could not settle it."""
     reconcile_after: datetime | None = None
     """Reconciliation looks for the order again no earlier than this (its backoff)."""
+    estimated_value: Decimal | None = None
+    """What the order was worth, in its currency, when it was placed or last modified through
+    dashcore, as the order limits saw it: quantity times limit (else stop) price, else times
+    the broker's last price then; ``None`` when it could not be priced (security.md ORD-3)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -406,6 +410,8 @@ class PlacedOrder:
         idempotency_key_hash: str,
         now: datetime,
         submit_deadline: datetime,
+        *,
+        estimated_value: Decimal | None = None,
     ) -> PlacedOrder:
         """A new order, ``pending_submit``: written (and committed) before it is sent."""
         return cls(
@@ -420,6 +426,7 @@ class PlacedOrder:
             updated_at=now,
             status_changed_at=now,
             submit_deadline=submit_deadline,
+            estimated_value=estimated_value,
         )
 
     # -- facts ---------------------------------------------------------------------------
@@ -659,11 +666,19 @@ class PlacedOrder:
             )
         return replace(change, quantity=change.quantity - self.carried_quantity)
 
-    def modified(self, change: OrderChange, report: Order, now: datetime) -> PlacedOrder:
+    def modified(
+        self,
+        change: OrderChange,
+        report: Order,
+        now: datetime,
+        *,
+        estimated_value: Decimal | None = None,
+    ) -> PlacedOrder:
         """The broker took a modification. ``report`` is the order it now runs: for a broker that
         replaces the order on modify (Schwab), a new broker id takes over from the old. The
         modification is a change of the order at ``now`` even when the broker's report
-        otherwise tells nothing new."""
+        otherwise tells nothing new. ``estimated_value`` is the changed order's value, as the
+        order limits checked it."""
         carried = self.carried_quantity
         if report.provider_order_id != self.broker_order_id:
             carried = self.filled_quantity
@@ -672,6 +687,7 @@ class PlacedOrder:
             request=self.changed_request(change),
             broker_order_id=report.provider_order_id,
             carried_quantity=carried,
+            estimated_value=estimated_value,
             updated_at=now,
         )
         return moved._applied(report, now, None)

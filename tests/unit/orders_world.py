@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from dashcore.application.order_limits import DefaultOrderLimits, OrderLimitGate
 from dashcore.application.orders import (
     BrokerAccess,
     GetOrder,
@@ -39,6 +40,7 @@ from dashcore.domain.audit import AuditEvent
 from dashcore.domain.connections import KeyCredentials, ProviderConnection
 from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.money import Currency
+from dashcore.domain.order_limits import OrderLimits
 from dashcore.domain.orders import OrderSide, OrderType
 from dashcore.domain.trading import IdempotencyKey, OrderDraft, PlacedOrder
 from dashcore.domain.users import User
@@ -58,6 +60,7 @@ from dashcore_brokers.upstox.orders import PLACE_PATH
 from dashcore_brokers.zerodha.gateway import PLACE_VARIETY
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.connections import MemoryProviderConnectionRepository
+from dashcore_memory.order_limits import MemoryOrderLimitRepository
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import (
     MemoryIdempotencyRepository,
@@ -121,6 +124,8 @@ class OrdersWorld:
             step_up_above={Currency("USD"): Decimal(10_000), Currency("INR"): Decimal(500_000)}
         )
     )
+    order_limits: OrderLimits = field(default_factory=OrderLimits)
+    """The deployment's order limits: none unless a test sets them."""
 
     @property
     def clock(self) -> Any:
@@ -145,6 +150,14 @@ class OrdersWorld:
         fills = RecordFills(MemoryTradeRepository(uow), audit, self.world.base.ids)
         return OrderJournal(MemoryOrderRepository(uow), audit, fills, uow, self.clock)
 
+    def limits(self, uow: MemoryUnitOfWork) -> OrderLimitGate:
+        return OrderLimitGate(
+            DefaultOrderLimits(self.order_limits),
+            MemoryOrderLimitRepository(uow),
+            MemoryOrderRepository(uow),
+            self.clock,
+        )
+
     def place(self, uow: MemoryUnitOfWork) -> PlaceOrder:
         return PlaceOrder(
             MemoryOrderRepository(uow),
@@ -153,6 +166,7 @@ class OrdersWorld:
             self.brokers(uow),
             InstrumentLookup(self.catalog),
             self.world.base.step_up_gate(uow),
+            self.limits(uow),
             self.journal(uow),
             uow,
             self.clock,
@@ -165,6 +179,7 @@ class OrdersWorld:
             MemoryProviderConnectionRepository(uow),
             self.brokers(uow),
             InstrumentLookup(self.catalog),
+            self.limits(uow),
             uow,
             self.clock,
         )
@@ -186,7 +201,12 @@ class OrdersWorld:
 
     def modify(self, uow: MemoryUnitOfWork) -> ModifyOrder:
         return ModifyOrder(
-            self.live(uow), self.journal(uow), self.world.base.step_up_gate(uow), self.policy, uow
+            self.live(uow),
+            self.journal(uow),
+            self.world.base.step_up_gate(uow),
+            self.limits(uow),
+            self.policy,
+            uow,
         )
 
     def cancel(self, uow: MemoryUnitOfWork) -> CancelOrder:

@@ -1,5 +1,6 @@
-"""Settings of order placement (issue #8): the step-up threshold per currency, the submit
-deadline and the reconciliation grace, which must outlast the broker HTTP deadline."""
+"""Settings of order placement (issue #8): the step-up threshold per currency, the order limits
+per currency (security.md ORD-3), the submit deadline and the reconciliation grace, which must
+outlast the broker HTTP deadline."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from decimal import Decimal
 import pytest
 
 from dashcore.domain.money import Currency
+from dashcore.domain.order_limits import CurrencyLimits
 from dashcore_app.settings import Settings, SettingsError
-from dashcore_app.trading import trading_policy
+from dashcore_app.trading import default_order_limits, trading_policy
 
 
 def test_defaults() -> None:
@@ -51,6 +53,9 @@ def test_values_are_parsed() -> None:
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:-1"),
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:NaN"),
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:lots"),
+        ("DASHCORE_ORDER_MAX_VALUE", "USD:-5"),
+        ("DASHCORE_ORDER_MAX_QUANTITY", "100000"),
+        ("DASHCORE_ORDER_MAX_DAILY_VALUE", "inr:5000000"),
         ("DASHCORE_ORDER_SUBMIT_DEADLINE_SECONDS", "0"),
         ("DASHCORE_ORDER_RECONCILE_GRACE_SECONDS", "x"),
         ("DASHCORE_ORDER_RECONCILE_WINDOW_SECONDS", "59"),
@@ -66,3 +71,26 @@ def test_the_grace_must_outlast_the_broker_deadline() -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"DASHCORE_ORDER_RECONCILE_GRACE_SECONDS": "30"})
     assert raised.value.problems[0].startswith("DASHCORE_ORDER_RECONCILE_GRACE_SECONDS:")
+
+
+def test_order_limits_default_to_a_retail_platforms_and_are_read_per_currency() -> None:
+    defaults = default_order_limits(Settings.from_env({})).limits
+    assert defaults.of(Currency("INR")) == CurrencyLimits(
+        Decimal(1_000_000), Decimal(100_000), Decimal(5_000_000)
+    )
+    assert defaults.of(Currency("USD")) == CurrencyLimits(
+        Decimal(50_000), Decimal(10_000), Decimal(250_000)
+    )
+    configured = Settings.from_env(
+        {
+            "DASHCORE_ORDER_MAX_VALUE": "USD:20000.50",
+            "DASHCORE_ORDER_MAX_QUANTITY": "EUR:10",
+            "DASHCORE_ORDER_MAX_DAILY_VALUE": "USD:90000",
+        }
+    )
+    limits = default_order_limits(configured).limits
+    assert limits.of(Currency("USD")) == CurrencyLimits(
+        max_order_value=Decimal("20000.50"), max_daily_value=Decimal(90_000)
+    )
+    assert limits.of(Currency("EUR")) == CurrencyLimits(max_order_quantity=Decimal(10))
+    assert limits.of(Currency("INR")) == CurrencyLimits()  # not listed: no limit

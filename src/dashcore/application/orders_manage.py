@@ -9,9 +9,10 @@ Rules:
   ``ReauthRequired`` ``connection_not_usable`` too (connect again, or change the order at the
   broker). Nothing reaches the broker then.
 - A modification is checked locally first (positive, on the tick, whole lots), and the order as
-  changed must pass the placing rule's value check: worth more than the step-up threshold, it
-  needs a recent step-up (``StepUpRequired``), so a small order cannot be placed without one and
-  then grown past the threshold. Then it is sent; the
+  changed must pass the placing rules: within the user's order limits (``OrderLimitExceeded``;
+  for the daily limit, the order counts as changed on the day it was placed), and worth more
+  than the step-up threshold, it needs a recent step-up (``StepUpRequired``), so a small order
+  cannot be placed within them and then grown past them. Then it is sent; the
   order takes what the broker answers, including a new broker id where the broker replaces the
   order on modify (Schwab). The quantity asked is the whole order's: the broker order is asked
   for it less what the broker orders it replaced filled. A broker refusal is raised as the
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from dashcore.application.order_limits import OrderLimitGate
 from dashcore.application.orders import (
     BrokerAccess,
     OrderJournal,
@@ -46,6 +48,7 @@ from dashcore.application.orders import (
 from dashcore.application.orders_place import (
     connection_refused,
     ensure_tradable,
+    order_value,
     require_step_up_for_value,
 )
 from dashcore.application.step_up import StepUpGate
@@ -141,27 +144,31 @@ class ModifyOrder:
         live: LiveOrders,
         journal: OrderJournal,
         gate: StepUpGate,
+        limits: OrderLimitGate,
         policy: TradingPolicy,
         uow: UnitOfWork,
     ) -> None:
         self._live = live
         self._journal = journal
         self._gate = gate
+        self._limits = limits
         self._policy = policy
         self._uow = uow
 
     async def __call__(self, trader: Trader, order_id: UUID, change: OrderChange) -> PlacedOrder:
         order, session, broker_id = await self._live.get(trader.user_id, order_id)
         changed = order.changed_request(change)  # checked here, before the broker sees it
-        await require_step_up_for_value(
-            self._gate,
-            self._policy,
+        value = await order_value(
             self._uow,
-            trader,
             (changed.quantity, changed.limit_price or changed.stop_price),
             changed.instrument,
             session,
         )
+        await self._limits.check(
+            trader.user_id, changed.instrument.currency, changed.quantity, value, replacing=order
+        )
+        await require_step_up_for_value(self._gate, self._policy, trader, value, changed.instrument)
+        await self._uow.rollback()  # no transaction open while the broker answers
         try:
             report = await session.orders.modify(
                 order.account_id, broker_id, order.broker_change(change)
@@ -173,7 +180,7 @@ class ModifyOrder:
         return await self._journal.change(
             order.id,
             trader.context,
-            lambda o, now: o.modified(change, report, now),
+            lambda o, now: o.modified(change, report, now, estimated_value=value),
             action="order_modified",
             metadata={"previous_broker_order_id": broker_id},
         )

@@ -7,7 +7,10 @@ Rules, in the order they apply:
    request it is ``InvalidInput`` (422, ``idempotency_key_reused``). An expired key (24 h) is
    free again.
 3. The order is checked locally, every problem naming its field (422), before any broker call.
-4. An order worth more than the policy's threshold needs a recent step-up (``StepUpRequired``).
+4. An order above one of the user's order limits (:mod:`.order_limits`: value or quantity of
+   one order, value placed in the day) is refused (``OrderLimitExceeded``, 422), and nothing is
+   stored: the same key goes through once the limit allows it. Then an order worth more than
+   the policy's threshold needs a recent step-up (``StepUpRequired``).
 5. The key's record, the ``pending_submit`` order (with its deterministic client reference and
    its first send attempt counted) and the audit event are written in **one** unit of work and
    committed: of concurrent duplicates exactly one commits, the others answer as replays.
@@ -32,6 +35,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from dashcore.application.order_limits import OrderLimitGate
 from dashcore.application.orders import (
     BrokerAccess,
     InstrumentLookup,
@@ -85,6 +89,7 @@ __all__ = [
     "PreviewOrder",
     "connection_refused",
     "ensure_tradable",
+    "order_value",
     "require_step_up_for_value",
     "trading_connection",
 ]
@@ -138,19 +143,15 @@ async def connection_refused(
     await uow.commit()
 
 
-async def require_step_up_for_value(
-    gate: StepUpGate,
-    policy: TradingPolicy,
+async def order_value(
     uow: UnitOfWork,
-    trader: Trader,
     quantity_and_price: tuple[Decimal, Decimal | None],
     instrument: Instrument,
     session: BrokerSession,
-) -> None:
-    """Rule 4, for placing and for changing an order: an order worth more than the policy's
-    threshold in its currency needs a recent step-up (``StepUpRequired``). The value is the
-    quantity times the limit or stop price, else the broker's last price; an order whose value
-    cannot be known (no quote) needs the step-up too."""
+) -> Decimal | None:
+    """What an order is worth in its currency, as the step-up rule and the order limits see
+    it: the quantity times the limit or stop price, else times the broker's last price;
+    ``None`` when it cannot be known (no quote)."""
     quantity, price = quantity_and_price
     if price is None:
         await uow.rollback()  # no transaction open while the broker answers
@@ -159,7 +160,19 @@ async def require_step_up_for_value(
         except (ProviderUnavailable, RateLimited):
             quote = None
         price = None if quote is None else quote.amount
-    value = None if price is None else quantity * price
+    return None if price is None else quantity * price
+
+
+async def require_step_up_for_value(
+    gate: StepUpGate,
+    policy: TradingPolicy,
+    trader: Trader,
+    value: Decimal | None,
+    instrument: Instrument,
+) -> None:
+    """Rule 4, for placing and for changing an order: an order worth more than the policy's
+    threshold in its currency needs a recent step-up (``StepUpRequired``); so does one whose
+    value (:func:`order_value`) cannot be known."""
     if policy.needs_step_up(value, instrument.currency):
         await gate.require(trader.user_id, trader.auth_time, trader.amr)
 
@@ -182,6 +195,7 @@ class PlaceOrder:
         brokers: BrokerAccess,
         instruments: InstrumentLookup,
         gate: StepUpGate,
+        limits: OrderLimitGate,
         journal: OrderJournal,
         uow: UnitOfWork,
         clock: Clock,
@@ -194,6 +208,7 @@ class PlaceOrder:
         self._brokers = brokers
         self._instruments = instruments
         self._gate = gate
+        self._limits = limits
         self._journal = journal
         self._uow = uow
         self._clock = clock
@@ -226,18 +241,14 @@ class PlaceOrder:
                 errors=tuple(problems),
             )
         assert instrument is not None  # validate_order names an unknown instrument
-        await require_step_up_for_value(
-            self._gate,
-            self._policy,
-            self._uow,
-            trader,
-            (draft.quantity, draft.limit_price or draft.stop_price),
-            instrument,
-            session,
+        value = await order_value(
+            self._uow, (draft.quantity, draft.limit_price or draft.stop_price), instrument, session
         )
+        await self._limits.check(trader.user_id, instrument.currency, draft.quantity, value)
+        await require_step_up_for_value(self._gate, self._policy, trader, value, instrument)
         reference_length = gateway.capabilities.max_client_reference_length
         created = await self._create(
-            trader, connection, key_hash, fingerprint, draft, instrument, reference_length
+            trader, connection, key_hash, fingerprint, draft, (instrument, value), reference_length
         )
         if created.replayed:
             return created
@@ -272,12 +283,13 @@ class PlaceOrder:
         key_hash: str,
         fingerprint: str,
         draft: OrderDraft,
-        instrument: Instrument,
+        priced: tuple[Instrument, Decimal | None],
         reference_length: int,
     ) -> Placement:
-        """Write the key, the ``pending_submit`` order with its first send attempt counted and
-        its audit event together; a concurrent duplicate that committed first is answered as a
-        replay."""
+        """Write the key, the ``pending_submit`` order (with its instrument and value, as
+        checked) with its first send attempt counted and its audit event together; a
+        concurrent duplicate that committed first is answered as a replay."""
+        instrument, value = priced
         now = self._clock.now()
         order_id = self._ids.new_id()
         order = PlacedOrder.create(
@@ -289,6 +301,7 @@ class PlaceOrder:
             key_hash,
             now,
             now + self._policy.submit_deadline,
+            estimated_value=value,
         ).send_attempted(now)
         record = IdempotencyRecord.create(trader.user_id, key_hash, fingerprint, order_id, now)
         holder = await self._keys.claim(record)
@@ -375,19 +388,23 @@ class PlaceOrder:
 
 class PreviewOrder:
     """What an order would do, sent nowhere: its problems, estimated cost and charges, and the
-    position and cash after it. Broker reads that fail leave their figures out (``None``)."""
+    position and cash after it. Broker reads that fail leave their figures out (``None``). An
+    order otherwise valid that breaks one of the user's order limits has that breach among its
+    problems (on ``quantity``), as placing it would refuse it."""
 
     def __init__(
         self,
         connections: ProviderConnectionRepository,
         brokers: BrokerAccess,
         instruments: InstrumentLookup,
+        limits: OrderLimitGate,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
         self._connections = connections
         self._brokers = brokers
         self._instruments = instruments
+        self._limits = limits
         self._uow = uow
         self._clock = clock
 
@@ -418,6 +435,14 @@ class PreviewOrder:
             cash: Money | None = (await session.accounts.balance(draft.account_id)).cash
         except (ProviderUnavailable, RateLimited, NotFound, NotSupported):
             last, position, cash = None, None, None
+        if not problems:  # the limits, read last: no transaction open while the broker answers
+            price = draft.limit_price or draft.stop_price
+            value = await order_value(self._uow, (draft.quantity, price), instrument, session)
+            breach = await self._limits.breach(
+                trader.user_id, instrument.currency, draft.quantity, value
+            )
+            if breach is not None:
+                problems.append(breach.field_error)
         return OrderPreview.of(
             draft,
             problems,

@@ -156,6 +156,22 @@ class Settings:
     """An order worth more than this, in its currency, needs a recent step-up
     (``DASHCORE_ORDER_STEP_UP_ABOVE=USD:10000,INR:500000``); an order in a currency not
     listed always does."""
+    order_max_value: Mapping[str, Decimal] = field(
+        default_factory=lambda: {"INR": Decimal(1_000_000), "USD": Decimal(50_000)}, compare=False
+    )
+    """The most one order may be worth, per currency (``DASHCORE_ORDER_MAX_VALUE``); a currency
+    not listed has no such limit. An administrator may set other limits for one user."""
+    order_max_quantity: Mapping[str, Decimal] = field(
+        default_factory=lambda: {"INR": Decimal(100_000), "USD": Decimal(10_000)}, compare=False
+    )
+    """The largest quantity of one order, per currency of the instrument
+    (``DASHCORE_ORDER_MAX_QUANTITY``); a currency not listed has no such limit."""
+    order_max_daily_value: Mapping[str, Decimal] = field(
+        default_factory=lambda: {"INR": Decimal(5_000_000), "USD": Decimal(250_000)},
+        compare=False,
+    )
+    """The most a user's orders of one UTC day may be worth, per currency
+    (``DASHCORE_ORDER_MAX_DAILY_VALUE``); a currency not listed has no such limit."""
     order_submit_deadline_seconds: int = 30
     """An order is never sent later than this after it was created (safe retries included)."""
     order_reconcile_grace_seconds: int = 60
@@ -304,6 +320,21 @@ class Settings:
                 "ORDER_STEP_UP_ABOVE",
                 _thresholds,
                 {"USD": Decimal(10_000), "INR": Decimal(500_000)},
+            ),
+            order_max_value=reader.get(
+                "ORDER_MAX_VALUE",
+                _thresholds,
+                {"INR": Decimal(1_000_000), "USD": Decimal(50_000)},
+            ),
+            order_max_quantity=reader.get(
+                "ORDER_MAX_QUANTITY",
+                _thresholds,
+                {"INR": Decimal(100_000), "USD": Decimal(10_000)},
+            ),
+            order_max_daily_value=reader.get(
+                "ORDER_MAX_DAILY_VALUE",
+                _thresholds,
+                {"INR": Decimal(5_000_000), "USD": Decimal(250_000)},
             ),
             order_submit_deadline_seconds=reader.get(
                 "ORDER_SUBMIT_DEADLINE_SECONDS", _bounded(1, 3600), 30

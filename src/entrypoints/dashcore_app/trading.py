@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from dishka import Provider, Scope, provide
 
+from dashcore.application.order_limits import DefaultOrderLimits, ManageOrderLimits, OrderLimitGate
 from dashcore.application.orders import (
     BrokerAccess,
     GetOrder,
@@ -36,22 +37,27 @@ from dashcore.application.orders_reconcile import (
 )
 from dashcore.domain.instruments import AssetClass, Instrument
 from dashcore.domain.money import Currency
+from dashcore.domain.order_limits import CurrencyLimits, OrderLimits
+from dashcore.ports.order_limits import OrderLimitRepository
 from dashcore.ports.trading import IdempotencyRepository, InstrumentCatalog, OrderRepository
 from dashcore_app.brokers import BrokerSandboxes
 from dashcore_app.settings import Settings
 from dashcore_brokers.sandbox import BrokerSandbox
 from dashcore_brokers.schwab.mapping import EXCHANGE as SCHWAB_EXCHANGE
+from dashcore_memory.order_limits import MemoryOrderLimitRepository
 from dashcore_memory.trading import (
     MemoryIdempotencyRepository,
     MemoryInstrumentCatalog,
     MemoryOrderRepository,
 )
+from dashcore_sql.order_limits import SqlOrderLimitRepository
 from dashcore_sql.trading import SqlIdempotencyRepository, SqlOrderRepository
 
 __all__ = [
     "MemoryTradingProvider",
     "SqlTradingProvider",
     "TradingProvider",
+    "default_order_limits",
     "sandbox_listings",
     "trading_policy",
     "trading_providers",
@@ -92,6 +98,29 @@ def trading_policy(settings: Settings) -> TradingPolicy:
     )
 
 
+def default_order_limits(settings: Settings) -> DefaultOrderLimits:
+    """The deployment's order limits (``DASHCORE_ORDER_MAX_VALUE``, ``_MAX_QUANTITY``,
+    ``_MAX_DAILY_VALUE``), per currency: a currency a variable does not list has no such
+    limit."""
+    currencies = (
+        set(settings.order_max_value)
+        | set(settings.order_max_quantity)
+        | set(settings.order_max_daily_value)
+    )
+    return DefaultOrderLimits(
+        OrderLimits(
+            {
+                Currency(code): CurrencyLimits(
+                    max_order_value=settings.order_max_value.get(code),
+                    max_order_quantity=settings.order_max_quantity.get(code),
+                    max_daily_value=settings.order_max_daily_value.get(code),
+                )
+                for code in currencies
+            }
+        )
+    )
+
+
 class TradingProvider(Provider):
     """The order use cases (per request) on the APP-wide policy and catalog."""
 
@@ -100,12 +129,18 @@ class TradingProvider(Provider):
         return trading_policy(settings)
 
     @provide(scope=Scope.APP)
+    def order_limits(self, settings: Settings) -> DefaultOrderLimits:
+        return default_order_limits(settings)
+
+    @provide(scope=Scope.APP)
     def catalog(self, sandboxes: BrokerSandboxes) -> InstrumentCatalog:
         return MemoryInstrumentCatalog(sandbox_listings(sandboxes.apps))
 
     instrument_lookup = provide(InstrumentLookup, scope=Scope.APP)
     broker_access = provide(BrokerAccess, scope=Scope.REQUEST)
     journal = provide(OrderJournal, scope=Scope.REQUEST)
+    order_limit_gate = provide(OrderLimitGate, scope=Scope.REQUEST)
+    manage_order_limits = provide(ManageOrderLimits, scope=Scope.REQUEST)
     place_order = provide(PlaceOrder, scope=Scope.REQUEST)
     preview_order = provide(PreviewOrder, scope=Scope.REQUEST)
     get_order = provide(GetOrder, scope=Scope.REQUEST)
@@ -123,6 +158,7 @@ class MemoryTradingProvider(Provider):
 
     orders = provide(MemoryOrderRepository, provides=OrderRepository)
     idempotency = provide(MemoryIdempotencyRepository, provides=IdempotencyRepository)
+    order_limits = provide(MemoryOrderLimitRepository, provides=OrderLimitRepository)
 
 
 class SqlTradingProvider(Provider):
@@ -130,6 +166,7 @@ class SqlTradingProvider(Provider):
 
     orders = provide(SqlOrderRepository, provides=OrderRepository)
     idempotency = provide(SqlIdempotencyRepository, provides=IdempotencyRepository)
+    order_limits = provide(SqlOrderLimitRepository, provides=OrderLimitRepository)
 
 
 def trading_providers(settings: Settings) -> list[Provider]:

@@ -1,0 +1,176 @@
+"""Order limits: fat-finger protection (security.md ORD-3). The rules are in
+:mod:`dashcore.domain.order_limits`; here they are applied and administered.
+
+- The limits in force for a user are the deployment's defaults (``DASHCORE_ORDER_MAX_*``)
+  overridden, limit by limit and currency by currency, by the user's own.
+- Placing, modifying (the order as changed) and previewing an order check them before the
+  broker is called and before anything is stored: a placement refused by a limit leaves no
+  idempotency record, so the same request with the same key goes through once the limit is
+  raised. Placing and modifying refuse a breach (``OrderLimitExceeded``, 422
+  ``order_limit_exceeded``); a preview lists it among its problems.
+- The day's total is read from the user's orders; two placements at the same instant may both
+  pass it (it is a guard against mistakes, not a ledger).
+- Only an administrator sets a user's own limits (the entrypoint checks the role); the user
+  reads the limits in force. Every change is audited (``admin_order_limits_set``) with the
+  limits before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from dashcore.application.audit_trail import AuditTrail
+from dashcore.domain.context import CallerContext
+from dashcore.domain.errors import NotFound
+from dashcore.domain.money import Currency
+from dashcore.domain.order_limits import (
+    LimitBreach,
+    OrderLimits,
+    check_order,
+    placed_value,
+    trading_day,
+)
+from dashcore.domain.orders import OrderStatus
+from dashcore.domain.trading import OrderCursor, OrderFilters, PlacedOrder
+from dashcore.ports.clock import Clock
+from dashcore.ports.order_limits import OrderLimitRepository
+from dashcore.ports.trading import OrderRepository
+from dashcore.ports.uow import UnitOfWork
+from dashcore.ports.users import UserRepository
+
+__all__ = ["DefaultOrderLimits", "ManageOrderLimits", "OrderLimitGate", "UserOrderLimits"]
+
+_PAGE = 200
+_COUNTED = frozenset(OrderStatus) - {OrderStatus.REJECTED}
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultOrderLimits:
+    """The deployment's limits, from the settings; a user's own replace them one by one."""
+
+    limits: OrderLimits
+
+
+@dataclass(frozen=True, slots=True)
+class UserOrderLimits:
+    """A user's own limits and the limits in force for them."""
+
+    own: OrderLimits
+    effective: OrderLimits
+
+
+class OrderLimitGate:
+    """Checks an order against the limits in force for its user."""
+
+    def __init__(
+        self,
+        defaults: DefaultOrderLimits,
+        limits: OrderLimitRepository,
+        orders: OrderRepository,
+        clock: Clock,
+    ) -> None:
+        self._defaults = defaults
+        self._limits = limits
+        self._orders = orders
+        self._clock = clock
+
+    async def limits_of(self, user_id: UUID) -> UserOrderLimits:
+        """The user's own limits and the limits in force for them (what they may read)."""
+        own = await self._limits.get(user_id)
+        return UserOrderLimits(own, self._defaults.limits.overridden_by(own))
+
+    async def breach(
+        self,
+        user_id: UUID,
+        currency: Currency,
+        quantity: Decimal,
+        value: Decimal | None,
+        *,
+        replacing: PlacedOrder | None = None,
+    ) -> LimitBreach | None:
+        """The limit an order of ``quantity`` worth ``value`` (``None``: unknown) would break,
+        or ``None``. ``replacing`` is the order a modification changes: its day is the day it
+        was placed, and it counts there as changed, not as it was."""
+        limits = (await self.limits_of(user_id)).effective.of(currency)
+        placed_today = Decimal(0)
+        if limits.max_daily_value is not None and value is not None:
+            day = replacing.created_at if replacing is not None else self._clock.now()
+            placed_today = placed_value(
+                await self._orders_of_day(user_id, day),
+                currency,
+                leaving_out=None if replacing is None else replacing.id,
+            )
+        return check_order(limits, currency, quantity, value, placed_today)
+
+    async def check(
+        self,
+        user_id: UUID,
+        currency: Currency,
+        quantity: Decimal,
+        value: Decimal | None,
+        *,
+        replacing: PlacedOrder | None = None,
+    ) -> None:
+        """:meth:`breach`, raised (``OrderLimitExceeded``)."""
+        found = await self.breach(user_id, currency, quantity, value, replacing=replacing)
+        if found is not None:
+            raise found.error()
+
+    async def _orders_of_day(self, user_id: UUID, instant: datetime) -> list[PlacedOrder]:
+        """The user's orders created on the UTC day of ``instant``, but the rejected ones."""
+        start, end = trading_day(instant)
+        filters = OrderFilters(statuses=_COUNTED, created_from=start, created_before=end)
+        found: list[PlacedOrder] = []
+        after: OrderCursor | None = None
+        while True:
+            page = await self._orders.list_for_user(user_id, filters, after=after, limit=_PAGE)
+            found.extend(page)
+            if len(page) < _PAGE:
+                return found
+            after = OrderCursor.after(page[-1])
+
+
+class ManageOrderLimits:
+    """An administrator reads and sets a user's own limits."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        limits: OrderLimitRepository,
+        gate: OrderLimitGate,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+    ) -> None:
+        self._users = users
+        self._limits = limits
+        self._gate = gate
+        self._audit = audit
+        self._uow = uow
+
+    async def get(self, user_id: UUID) -> UserOrderLimits:
+        await self._existing(user_id)
+        return await self._gate.limits_of(user_id)
+
+    async def set(
+        self, user_id: UUID, limits: OrderLimits, caller: CallerContext
+    ) -> UserOrderLimits:
+        """Make ``limits`` the user's own limits (all of them: what is left out falls back to
+        the default), audited with the limits before and after."""
+        await self._existing(user_id)
+        before = await self._limits.get(user_id)
+        await self._limits.replace(user_id, limits)
+        await self._audit.record(
+            "admin_order_limits_set",
+            caller=caller,
+            target=f"user:{user_id}",
+            metadata={"old": before.describe(), "new": limits.describe()},
+        )
+        await self._uow.commit()
+        return await self._gate.limits_of(user_id)
+
+    async def _existing(self, user_id: UUID) -> None:
+        if await self._users.get(user_id) is None:
+            raise NotFound("No such user.", code="user_not_found")

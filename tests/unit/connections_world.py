@@ -41,7 +41,7 @@ from dashcore.domain.users import User
 from dashcore.testing import FakeClock
 from dashcore_app.brokers import BrokerRegistry, ProviderEntry
 from dashcore_brokers.groww import PLUGIN as GROWW
-from dashcore_brokers.http import HttpPolicy
+from dashcore_brokers.http import HttpPolicy, Timing
 from dashcore_brokers.plugin import BrokerPlugin
 from dashcore_brokers.sandbox import BrokerSandbox, create_sandboxes
 from dashcore_brokers.sandbox.core import Sleep
@@ -315,6 +315,16 @@ class ConnectionsWorld:
         return [r.event for r in records if action is None or r.event.action == action]
 
 
+async def _no_wait(_: float) -> None:
+    """A wait of the HTTP policy's that returns at once."""
+
+
+NO_WAITING = Timing(sleep=_no_wait)
+"""The providers' HTTP policy without its waits: a rate limit's pause for the next token and a
+retry's backoff return at once, so no test sits on the wall clock (their own tests, in
+``tests/unit/brokers``, time them on a fake clock)."""
+
+
 @asynccontextmanager
 async def open_world(
     *, http: HttpPolicy | None = None, sleep: Sleep | None = None
@@ -331,7 +341,7 @@ async def open_world(
         if http is not None:
             config = dataclasses.replace(config, http=http)
         recorders[plugin.key] = Recorder(sandboxes[plugin.key])
-        auth = plugin.create(config, base.clock, transport=recorders[plugin.key])
+        auth = plugin.create(config, base.clock, transport=recorders[plugin.key], timing=NO_WAITING)
         entries[plugin.key] = ProviderEntry(plugin, config, auth)
     registry = BrokerRegistry(entries)
     try:

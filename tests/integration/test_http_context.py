@@ -169,6 +169,27 @@ async def test_cors_allows_only_listed_origins(serve: AppClient, memory_settings
     assert "access-control-allow-origin" not in refused.headers
 
 
+async def test_a_preflight_to_the_api_needs_no_access_token(
+    serve: AppClient, memory_settings: Settings
+) -> None:
+    """A browser asks before it sends the token: the preflight of an authenticated route is
+    answered by CORS, never refused 401, and allows the headers placing an order needs."""
+    settings = replace(memory_settings, cors_origins=("https://app.example",))
+    async with serve(settings) as client:
+        preflight = await client.options(
+            "/api/v1/orders",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+            },
+        )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "idempotency-key"} <= {h.strip() for h in allowed.split(",")}
+
+
 async def test_api_docs(client: httpx.AsyncClient) -> None:
     schema = await client.get("/docs/openapi.json")
     assert schema.status_code == 200

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from dashcore.application.admin import CreateAdmin
+from dashcore.domain.context import SYSTEM
 from dashcore.domain.jobs import JobStatus
 from dashcore.ports.jobs import JobQueue
 from dashcore_app.brokers import BrokerSandboxes
@@ -32,7 +34,7 @@ from dashcore_brokers.sandbox.upstox.render import order_id as upstox_id
 from dashcore_worker.runner import run_worker
 from tests.integration.accounts_support import every_item, request_sync, run_sync
 from tests.integration.identity.conftest import Backend, Served, postgres_redis_backend, served
-from tests.integration.identity.support import API, Account, ClockedMailbox
+from tests.integration.identity.support import API, Account, ClockedMailbox, log_in
 from tests.integration.providers.conftest import sandboxes
 from tests.integration.providers.support import consent, land, problem_code, signed_up
 
@@ -44,6 +46,7 @@ ORDERS = f"{API}/orders"
 FAULTS = "/sandbox/upstox/__sandbox__/faults"
 ACCOUNT = UPSTOX_USER.user_id
 RECONCILE_GRACE = 60
+ADMIN_PASSWORD = "the administrator's own long passphrase"
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -604,3 +607,131 @@ async def test_a_preview_estimates_and_sends_nothing(
     assert invalid.status_code == 200, invalid.text
     assert invalid.json()["valid"] is False
     assert [p["field"] for p in invalid.json()["problems"]] == ["quantity", "limit_price"]
+
+
+# -- order limits (security.md ORD-3) -------------------------------------------------------------
+
+
+async def admin_of(served: Served, email: str = "root@example.com") -> Account:
+    """An administrator, signed in."""
+    async with served.core() as scope:
+        create_admin = await scope.get(CreateAdmin)
+        await create_admin(email, ADMIN_PASSWORD, SYSTEM)
+    return await log_in(served.client, email, ADMIN_PASSWORD)
+
+
+async def user_id_of(trader: Trader) -> str:
+    me = await trader.client.get(f"{API}/auth/me", headers=trader.account.headers)
+    return str(me.json()["id"])
+
+
+async def set_limits(served: Served, admin: Account, user_id: str, **limits: str) -> None:
+    response = await served.client.put(
+        f"{API}/admin/users/{user_id}/order-limits",
+        json={"limits": [{"currency": "INR", **limits}]},
+        headers=admin.headers,
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_an_order_above_the_users_limit_is_refused_until_an_admin_raises_it(
+    served: Served, trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    admin = await admin_of(served)
+    user_id = await user_id_of(trader)
+    await set_limits(served, admin, user_id, max_order_value="10000")
+
+    refused = await trader.place(trader.order(), key="limited")  # 10 x 1400 = 14,000 INR
+    assert refused.status_code == 422, refused.text
+    assert problem_code(refused) == "order_limit_exceeded"
+    assert refused.json()["order_limit"] == {
+        "name": "max_order_value",
+        "currency": "INR",
+        "limit": "10000",
+        "requested": "14000.00",
+    }
+    assert [e["field"] for e in refused.json()["errors"]] == ["quantity"]
+    assert at_the_broker(sandboxes) == []
+
+    await set_limits(served, admin, user_id, max_order_value="20000")
+    placed = await trader.place(trader.order(), key="limited")  # the same key goes through
+    assert placed.status_code == 201, placed.text
+    assert "Idempotent-Replayed" not in placed.headers
+    assert len(at_the_broker(sandboxes)) == 1
+
+    grown = await trader.client.patch(
+        f"{ORDERS}/{placed.json()['id']}", json={"quantity": "15"}, headers=trader.account.headers
+    )  # 15 x 1400 = 21,000 INR
+    assert grown.status_code == 422, grown.text
+    assert problem_code(grown) == "order_limit_exceeded"
+    assert (await trader.get(placed.json()["id"])).json()["quantity"] == "10"
+
+
+async def test_the_default_daily_limit_counts_the_days_orders(
+    served: Served, trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    admin = await admin_of(served)
+    await set_limits(served, admin, await user_id_of(trader), max_daily_value="30000")
+    for key in ("first", "second"):  # 14,000 INR each
+        assert (await trader.place(trader.order(), key=key)).status_code == 201
+    third = await trader.place(trader.order(), key="third")
+    assert third.status_code == 422, third.text
+    assert third.json()["order_limit"]["name"] == "max_daily_value"
+    assert third.json()["order_limit"]["requested"] == "42000.00"
+    preview = await trader.client.post(
+        f"{ORDERS}/preview", json=trader.order(), headers=trader.account.headers
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["valid"] is False
+    assert [p["field"] for p in preview.json()["problems"]] == ["quantity"]
+    assert "max_daily_value" in preview.json()["problems"][0]["message"]
+    assert len(at_the_broker(sandboxes)) == 2
+
+
+async def test_only_admins_set_limits_and_users_read_their_own(
+    served: Served, trader: Trader
+) -> None:
+    user_id = await user_id_of(trader)
+    forbidden = await trader.client.put(
+        f"{API}/admin/users/{user_id}/order-limits",
+        json={"limits": [{"currency": "INR", "max_order_value": "99999999"}]},
+        headers=trader.account.headers,
+    )
+    assert forbidden.status_code == 403, forbidden.text
+    assert problem_code(forbidden) == "admin_required"
+    read = await trader.client.get(f"{ORDERS}/limits", headers=trader.account.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["own"] == []
+    defaults = {item["currency"]: item for item in read.json()["effective"]}
+    assert defaults["INR"] == {
+        "currency": "INR",
+        "max_order_value": "1000000",
+        "max_order_quantity": "100000",
+        "max_daily_value": "5000000",
+    }
+
+    admin = await admin_of(served)
+    await set_limits(served, admin, user_id, max_order_quantity="50")
+    read = await trader.client.get(f"{ORDERS}/limits", headers=trader.account.headers)
+    effective = {item["currency"]: item for item in read.json()["effective"]}
+    assert effective["INR"]["max_order_quantity"] == "50"
+    assert effective["INR"]["max_order_value"] == "1000000"
+    assert read.json()["own"] == [
+        {
+            "currency": "INR",
+            "max_order_value": None,
+            "max_order_quantity": "50",
+            "max_daily_value": None,
+        }
+    ]
+    seen = await served.client.get(
+        f"{API}/admin/users/{user_id}/order-limits", headers=admin.headers
+    )
+    assert seen.json() == read.json()
+    twice = await served.client.put(
+        f"{API}/admin/users/{user_id}/order-limits",
+        json={"limits": [{"currency": "INR"}, {"currency": "INR"}]},
+        headers=admin.headers,
+    )
+    assert twice.status_code == 422, twice.text
+    assert [e["field"] for e in twice.json()["errors"]] == ["limits[1].currency"]

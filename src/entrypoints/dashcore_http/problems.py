@@ -6,6 +6,8 @@ Domain errors (``dashcore.domain.errors``), looked up by class along the MRO:
     error                    status  extra
     =======================  ======  ===================================================
     InvalidInput             422     ``errors: [{field, message}]``
+    OrderLimitExceeded       422     (an InvalidInput) ``order_limit: {name, currency, limit,
+                                     requested}``
     BadRequest               400     (an InvalidInput) a spent, expired or foreign one-time state
     NotSupported             422     the provider cannot do it (capability map); nothing sent
     NotFound                 404
@@ -64,6 +66,7 @@ from dashcore.domain.errors import (
     InvalidInput,
     NotFound,
     NotSupported,
+    OrderLimitExceeded,
     OrderStateUnknown,
     ProviderUnavailable,
     RateLimited,
@@ -72,7 +75,8 @@ from dashcore.domain.errors import (
 )
 from dashcore.domain.ratelimit import RateDecision, RatePolicy
 from dashcore_http.ratelimit_fields import rate_limit_field, rate_limit_policy_field
-from dashcore_http.schemas.problem import FieldProblem, Problem
+from dashcore_http.schemas.numbers import decimal_string, optional_decimal_string
+from dashcore_http.schemas.problem import FieldProblem, OrderLimitProblem, Problem
 
 __all__ = [
     "DOMAIN_STATUS",
@@ -207,6 +211,13 @@ def _domain_error(request: Request[Any, Any, Any], error: DashcoreError) -> Resp
         headers.update(_spent(error.policy, error.retry_after))
     if isinstance(error, InvalidInput):
         extensions["errors"] = tuple(FieldProblem(e.field, e.message) for e in error.errors)
+        if isinstance(error, OrderLimitExceeded):
+            extensions["order_limit"] = OrderLimitProblem(
+                error.limit,
+                error.currency,
+                decimal_string(error.maximum),
+                optional_decimal_string(error.requested),
+            )
     elif isinstance(error, StepUpRequired):
         headers["WWW-Authenticate"] = (
             f'Bearer error="insufficient_user_authentication", max_age={error.max_age}'

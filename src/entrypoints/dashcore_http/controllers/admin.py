@@ -1,5 +1,5 @@
 """``/api/v1/admin/users``: administrators list accounts, disable/enable them, manage plans and
-reset a second factor.
+order limits, and reset a second factor.
 
 Every route needs an access token with the ``admin`` role; anyone else gets 403.
 """
@@ -17,12 +17,19 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from dashcore.application.admin import MAX_PAGE, ListUsers, ManageUser
 from dashcore.application.mfa import TotpEnrolment
+from dashcore.application.order_limits import ManageOrderLimits
 from dashcore.domain.users import User
 from dashcore_http.authentication import require_admin
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.openapi_problems import ADMIN_ONLY, problems
 from dashcore_http.schemas.admin import PlanGrant, UserPage, UserView
+from dashcore_http.schemas.order_limits import (
+    OrderLimitsUpdate,
+    OrderLimitsView,
+    order_limits_of,
+    order_limits_view,
+)
 
 __all__ = ["AdminUsersController"]
 
@@ -151,3 +158,37 @@ class AdminUsersController(Controller):
         """Turns the authenticator app off and voids the recovery codes; audited
         (``admin_mfa_reset``) and mailed to the owner. 404 ``mfa_not_enabled`` if there is none."""
         await enrolment.disable(user_id, caller_of(request), by_administrator=True)
+
+    @get(
+        "/{user_id:uuid}/order-limits",
+        summary="The account's own order limits and those in force",
+        responses=_ADMIN,
+    )
+    @inject
+    async def get_order_limits(
+        self,
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        limits: FromDishka[ManageOrderLimits],
+    ) -> OrderLimitsView:
+        return order_limits_view(await limits.get(user_id))
+
+    @put(
+        "/{user_id:uuid}/order-limits",
+        summary="Set the account's own order limits (security.md ORD-3)",
+        responses=_ADMIN,
+    )
+    @inject
+    async def set_order_limits(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[OrderLimitsUpdate],
+        request: Request[Any, Any, Any],
+        limits: FromDishka[ManageOrderLimits],
+    ) -> OrderLimitsView:
+        """Replaces the account's own limits, all of them: a currency or a limit left out falls
+        back to the deployment's default (``{"limits": []}`` clears them). Audited
+        (``admin_order_limits_set``) with the limits before and after."""
+        return order_limits_view(
+            await limits.set(user_id, order_limits_of(data), caller_of(request))
+        )

@@ -8,7 +8,9 @@ user's orders (issue #8; security.md ORD-1..3).
   the order as it is now (``Idempotent-Replayed: true``) and never places a second one; while
   the first request is still sending it is 409 ``order_in_flight``; the same key with another
   body is 422 ``idempotency_key_reused``. Above the configured order value the caller must have
-  signed in recently (401 ``step_up_required``).
+  signed in recently (401 ``step_up_required``). An order above one of the user's order limits
+  is 422 ``order_limit_exceeded`` (``GET /orders/limits`` lists them), as is a modification
+  that takes an order above them; a preview lists the breach among its problems.
 - ``DELETE /orders/{id}`` asks the broker to cancel: 200 once it is ``cancelled``, 202 while it
   is ``cancel_requested`` (the broker has not confirmed yet), 409 ``cancel_refused`` when the
   broker kept the order (it filled meanwhile).
@@ -27,6 +29,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
+from dashcore.application.order_limits import OrderLimitGate
 from dashcore.application.orders import MAX_PAGE, GetOrder, ListOrders, Trader
 from dashcore.application.orders_manage import CancelOrder, ModifyOrder
 from dashcore.application.orders_place import PlaceOrder, PreviewOrder
@@ -47,6 +50,7 @@ from dashcore_http.controllers.accounts import Cursor, instrument_view, money_vi
 from dashcore_http.di import inject
 from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.numbers import decimal_string, optional_decimal_string
+from dashcore_http.schemas.order_limits import OrderLimitsView, order_limits_view
 from dashcore_http.schemas.orders import (
     FillView,
     OrderCreate,
@@ -269,6 +273,16 @@ class OrdersController(Controller):
         preview: FromDishka[PreviewOrder],
     ) -> PreviewView:
         return preview_view(await preview(_trader(request), data.connection_id, _draft(data)))
+
+    @get("/limits", summary="The order limits in force for this account")
+    @inject
+    async def limits(
+        self, request: Request[Any, Any, Any], limits: FromDishka[OrderLimitGate]
+    ) -> OrderLimitsView:
+        """Per currency: the most one order may be worth, its largest quantity and the most a
+        UTC day's orders may be worth (``null``: no such limit); ``own`` are those an
+        administrator set for this account, in place of the defaults."""
+        return order_limits_view(await limits.limits_of(principal(request).subject))
 
     @get("/", summary="This account's orders, newest first, filtered")
     @inject

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["FieldProblem", "Problem"]
+__all__ = ["FieldProblem", "OrderLimitProblem", "Problem"]
 
 
 class FieldProblem(msgspec.Struct, frozen=True):
@@ -12,6 +12,18 @@ class FieldProblem(msgspec.Struct, frozen=True):
 
     field: str
     message: str
+
+
+class OrderLimitProblem(msgspec.Struct, frozen=True):
+    """The order limit an order breaks (``order_limit_exceeded``): which one (``name``:
+    ``max_order_value``, ``max_order_quantity`` or ``max_daily_value``), in which ``currency``,
+    the ``limit``, and what the order asked (``requested``: its quantity or value, or for the
+    daily limit the day's total with it; ``null`` when its value cannot be known)."""
+
+    name: str
+    currency: str
+    limit: str
+    requested: str | None
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -34,3 +46,5 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     checks: dict[str, str] | None = None
     max_age: int | None = None
     """Step-up problems: how old, in seconds, a sign-in may be for the operation."""
+    order_limit: OrderLimitProblem | None = None
+    """``order_limit_exceeded``: the limit the order breaks."""

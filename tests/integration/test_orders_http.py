@@ -735,3 +735,29 @@ async def test_only_admins_set_limits_and_users_read_their_own(
     )
     assert twice.status_code == 422, twice.text
     assert [e["field"] for e in twice.json()["errors"]] == ["limits[1].currency"]
+
+
+async def test_a_user_lowers_their_own_limit_but_cannot_raise_it(
+    trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    mine = f"{ORDERS}/limits"
+    lowered = await trader.client.put(
+        mine,
+        json={"limits": [{"currency": "INR", "max_order_value": "10000"}]},
+        headers=trader.account.headers,
+    )
+    assert lowered.status_code == 200, lowered.text
+    effective = {item["currency"]: item for item in lowered.json()["effective"]}
+    assert effective["INR"]["max_order_value"] == "10000"
+    assert effective["INR"]["max_daily_value"] == "5000000"  # left out: as it was
+    refused = await trader.place(trader.order())  # 14,000 INR
+    assert problem_code(refused) == "order_limit_exceeded"
+
+    raised = await trader.client.put(
+        mine,
+        json={"limits": [{"currency": "INR", "max_order_value": "20000"}]},
+        headers=trader.account.headers,
+    )
+    assert raised.status_code == 403, raised.text
+    assert problem_code(raised) == "order_limit_raise_needs_admin"
+    assert at_the_broker(sandboxes) == []

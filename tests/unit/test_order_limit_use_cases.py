@@ -13,8 +13,8 @@ from uuid import UUID
 
 import pytest
 
-from dashcore.application.order_limits import ManageOrderLimits
-from dashcore.domain.errors import NotFound, OrderLimitExceeded
+from dashcore.application.order_limits import LowerOrderLimits, ManageOrderLimits
+from dashcore.domain.errors import Forbidden, NotFound, OrderLimitExceeded
 from dashcore.domain.money import Currency
 from dashcore.domain.order_limits import CurrencyLimits, OrderLimits
 from dashcore.domain.orders import OrderChange, OrderStatus, OrderType
@@ -48,6 +48,13 @@ def manage(world: OrdersWorld) -> ManageOrderLimits:
         world.limits(uow),
         world.world.base.audit(uow),
         uow,
+    )
+
+
+def lower(world: OrdersWorld) -> LowerOrderLimits:
+    uow = world.uow()
+    return LowerOrderLimits(
+        MemoryOrderLimitRepository(uow), world.limits(uow), world.world.base.audit(uow), uow
     )
 
 
@@ -195,3 +202,39 @@ async def test_an_administrators_change_is_audited_with_the_limits_before_and_af
     ]
     with pytest.raises(NotFound):
         await manage(world).set(UUID(int=1), first, CALLER)
+
+
+async def test_a_user_lowers_their_own_limits_but_only_an_administrator_raises_them(
+    world: OrdersWorld,
+) -> None:
+    limited(world, max_order_value=Decimal(100_000))
+    trader, connection = await world.trader("zerodha")
+    caller = trader.context
+    capped = await lower(world)(
+        trader.user_id,
+        OrderLimits({INR: CurrencyLimits(max_order_value=Decimal(10_000))}),
+        caller,
+    )
+    assert capped.effective.of(INR).max_order_value == Decimal(10_000)
+    with pytest.raises(OrderLimitExceeded):
+        await world.place_order(trader, connection, "k", limit_buy(world, 10))
+
+    day = OrderLimits({INR: CurrencyLimits(max_daily_value=Decimal(50_000))})  # none in force
+    both = await lower(world)(trader.user_id, day, caller)
+    assert both.own.of(INR) == CurrencyLimits(Decimal(10_000), None, Decimal(50_000))
+
+    back_up = OrderLimits({INR: CurrencyLimits(max_order_value=Decimal(10_001))})
+    with pytest.raises(Forbidden) as refused:
+        await lower(world)(trader.user_id, back_up, caller)
+    assert refused.value.code == "order_limit_raise_needs_admin"
+    assert (await world.limits(world.uow()).limits_of(trader.user_id)).own == both.own
+    assert [
+        (e.metadata["old"], e.metadata["new"]) for e in world.audit("order_limits_lowered")
+    ] == [
+        ("none", "INR:max_order_value=10000"),
+        ("INR:max_order_value=10000", "INR:max_order_value=10000,max_daily_value=50000"),
+    ]
+
+    await manage(world).set(trader.user_id, back_up, CALLER)  # an administrator may
+    placed = await world.place_order(trader, connection, "k", limit_buy(world, 7))
+    assert placed.order.broker_order_id is not None

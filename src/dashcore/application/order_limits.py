@@ -10,9 +10,12 @@
   ``order_limit_exceeded``); a preview lists it among its problems.
 - The day's total is read from the user's orders; two placements at the same instant may both
   pass it (it is a guard against mistakes, not a ledger).
-- Only an administrator sets a user's own limits (the entrypoint checks the role); the user
-  reads the limits in force. Every change is audited (``admin_order_limits_set``) with the
-  limits before and after.
+- An administrator sets a user's own limits, any of them up or down (the entrypoint checks the
+  role), audited ``admin_order_limits_set`` with the limits before and after.
+- A user reads the limits in force and may *lower* them (a self-imposed cap): each limit they
+  set must be at most the one in force now (``Forbidden`` ``order_limit_raise_needs_admin``
+  otherwise, and nothing changes); what they leave out stays as it is. Only an administrator
+  raises a limit again. Audited ``order_limits_lowered`` with the limits before and after.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.domain.context import CallerContext
-from dashcore.domain.errors import NotFound
-from dashcore.domain.money import Currency
+from dashcore.domain.errors import Forbidden, NotFound
+from dashcore.domain.money import Currency, plain_decimal
 from dashcore.domain.order_limits import (
     LimitBreach,
+    LimitKind,
     OrderLimits,
     check_order,
     placed_value,
@@ -41,7 +45,13 @@ from dashcore.ports.trading import OrderRepository
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import UserRepository
 
-__all__ = ["DefaultOrderLimits", "ManageOrderLimits", "OrderLimitGate", "UserOrderLimits"]
+__all__ = [
+    "DefaultOrderLimits",
+    "LowerOrderLimits",
+    "ManageOrderLimits",
+    "OrderLimitGate",
+    "UserOrderLimits",
+]
 
 _PAGE = 200
 _COUNTED = frozenset(OrderStatus) - {OrderStatus.REJECTED}
@@ -174,3 +184,46 @@ class ManageOrderLimits:
     async def _existing(self, user_id: UUID) -> None:
         if await self._users.get(user_id) is None:
             raise NotFound("No such user.", code="user_not_found")
+
+
+class LowerOrderLimits:
+    """A user lowers their own limits; only an administrator raises one."""
+
+    def __init__(
+        self,
+        limits: OrderLimitRepository,
+        gate: OrderLimitGate,
+        audit: AuditTrail,
+        uow: UnitOfWork,
+    ) -> None:
+        self._limits = limits
+        self._gate = gate
+        self._audit = audit
+        self._uow = uow
+
+    async def __call__(
+        self, user_id: UUID, lower: OrderLimits, caller: CallerContext
+    ) -> UserOrderLimits:
+        """Each limit of ``lower`` takes the place of the one in force, none above it (no
+        limit in force: any value is lower); limits not in ``lower`` stay as they are."""
+        current = await self._gate.limits_of(user_id)
+        for currency, asked in lower.by_currency.items():
+            in_force = current.effective.of(currency)
+            for kind in LimitKind:
+                wanted, now = asked.get(kind), in_force.get(kind)
+                if wanted is not None and now is not None and wanted > now:
+                    raise Forbidden(
+                        f"Only an administrator raises a limit: your {kind} in {currency} is "
+                        f"{plain_decimal(now)}.",
+                        code="order_limit_raise_needs_admin",
+                    )
+        own = current.own.overridden_by(lower)
+        await self._limits.replace(user_id, own)
+        await self._audit.record(
+            "order_limits_lowered",
+            caller=caller,
+            target=f"user:{user_id}",
+            metadata={"old": current.own.describe(), "new": own.describe()},
+        )
+        await self._uow.commit()
+        return await self._gate.limits_of(user_id)

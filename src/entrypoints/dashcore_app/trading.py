@@ -19,7 +19,12 @@ from datetime import timedelta
 
 from dishka import Provider, Scope, provide
 
-from dashcore.application.order_limits import DefaultOrderLimits, ManageOrderLimits, OrderLimitGate
+from dashcore.application.order_limits import (
+    DefaultOrderLimits,
+    LowerOrderLimits,
+    ManageOrderLimits,
+    OrderLimitGate,
+)
 from dashcore.application.orders import (
     BrokerAccess,
     GetOrder,
@@ -141,6 +146,7 @@ class TradingProvider(Provider):
     journal = provide(OrderJournal, scope=Scope.REQUEST)
     order_limit_gate = provide(OrderLimitGate, scope=Scope.REQUEST)
     manage_order_limits = provide(ManageOrderLimits, scope=Scope.REQUEST)
+    lower_order_limits = provide(LowerOrderLimits, scope=Scope.REQUEST)
     place_order = provide(PlaceOrder, scope=Scope.REQUEST)
     preview_order = provide(PreviewOrder, scope=Scope.REQUEST)
     get_order = provide(GetOrder, scope=Scope.REQUEST)

@@ -9,8 +9,9 @@ user's orders (issue #8; security.md ORD-1..3).
   the first request is still sending it is 409 ``order_in_flight``; the same key with another
   body is 422 ``idempotency_key_reused``. Above the configured order value the caller must have
   signed in recently (401 ``step_up_required``). An order above one of the user's order limits
-  is 422 ``order_limit_exceeded`` (``GET /orders/limits`` lists them), as is a modification
-  that takes an order above them; a preview lists the breach among its problems.
+  is 422 ``order_limit_exceeded`` (``GET /orders/limits`` lists them; ``PUT`` lowers them,
+  403 ``order_limit_raise_needs_admin`` above the ones in force), as is a modification that
+  takes an order above them; a preview lists the breach among its problems.
 - ``DELETE /orders/{id}`` asks the broker to cancel: 200 once it is ``cancelled``, 202 while it
   is ``cancel_requested`` (the broker has not confirmed yet), 409 ``cancel_refused`` when the
   broker kept the order (it filled meanwhile).
@@ -24,12 +25,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from dishka import FromDishka
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from dashcore.application.order_limits import OrderLimitGate
+from dashcore.application.order_limits import LowerOrderLimits, OrderLimitGate
 from dashcore.application.orders import MAX_PAGE, GetOrder, ListOrders, Trader
 from dashcore.application.orders_manage import CancelOrder, ModifyOrder
 from dashcore.application.orders_place import PlaceOrder, PreviewOrder
@@ -50,7 +51,12 @@ from dashcore_http.controllers.accounts import Cursor, instrument_view, money_vi
 from dashcore_http.di import inject
 from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.numbers import decimal_string, optional_decimal_string
-from dashcore_http.schemas.order_limits import OrderLimitsView, order_limits_view
+from dashcore_http.schemas.order_limits import (
+    OrderLimitsUpdate,
+    OrderLimitsView,
+    order_limits_of,
+    order_limits_view,
+)
 from dashcore_http.schemas.orders import (
     FillView,
     OrderCreate,
@@ -283,6 +289,27 @@ class OrdersController(Controller):
         UTC day's orders may be worth (``null``: no such limit); ``own`` are those an
         administrator set for this account, in place of the defaults."""
         return order_limits_view(await limits.limits_of(principal(request).subject))
+
+    @put(
+        "/limits",
+        summary="Lower this account's own order limits (only an administrator raises them)",
+        responses=problems(
+            {403: "`order_limit_raise_needs_admin`: a limit above the one in force"}
+        ),
+    )
+    @inject
+    async def lower_limits(
+        self,
+        data: JSONBody[OrderLimitsUpdate],
+        request: Request[Any, Any, Any],
+        lower: FromDishka[LowerOrderLimits],
+    ) -> OrderLimitsView:
+        """Each limit given takes the place of the one in force and may not exceed it; limits
+        left out stay as they are. Audited (``order_limits_lowered``)."""
+        caller = caller_of(request)
+        return order_limits_view(
+            await lower(principal(request).subject, order_limits_of(data), caller)
+        )
 
     @get("/", summary="This account's orders, newest first, filtered")
     @inject

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from tests.services import database_url, redis_url, require
@@ -13,6 +14,15 @@ settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 settings.load_profile("default")
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """Each test starts from structlog's defaults: an app a test builds configures logging for
+    the whole process, and a level it sets (WARNING, say) would silence the INFO events a later
+    test in the same worker captures with ``structlog.testing.capture_logs``."""
+    yield
+    structlog.reset_defaults()
 
 
 @dataclass(frozen=True, slots=True)

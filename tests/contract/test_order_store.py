@@ -535,6 +535,44 @@ async def test_listings_filter_by_status_connection_account_symbol_side_and_time
     assert await numbers(both) == [5, 3, 1]
 
 
+async def test_the_value_placed_in_a_day_counts_the_users_orders_of_that_day_and_currency(
+    backend: Backend,
+) -> None:
+    """The daily value limit's total (ORD-3): each order at the value it was checked at, else
+    quantity times its limit price; rejected orders, other days, other currencies and other
+    users do not count, and an order being modified is left out (it counts as changed)."""
+    owner, stranger = await people(backend, 1, 2)
+    day = (datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC))
+    checked = replace(placed(1, owner), estimated_value=Decimal("15000.55"))
+    priced = placed(2, owner, quantity=Decimal(3), limit_price=Decimal("100.10"))
+    last_instant = placed(
+        3, owner, quantity=Decimal(1), created_at=day[1] - timedelta(microseconds=1)
+    )
+    filled = in_status(
+        placed(4, owner, quantity=Decimal(2), limit_price=Decimal(7)), OrderStatus.FILLED
+    )
+    await add_orders(
+        backend,
+        checked,
+        priced,
+        last_instant,
+        filled,
+        in_status(placed(5, owner), OrderStatus.REJECTED),
+        placed(6, owner, created_at=day[0] - timedelta(microseconds=1)),
+        placed(7, owner, created_at=day[1]),
+        placed(8, owner, instrument=Instrument("AAPL", "NASDAQ", Currency("USD"))),
+        placed(9, stranger),
+    )
+    async with repos(backend) as r:
+        whole = await r.orders.value_placed(owner.id, INR, day)
+        modifying = await r.orders.value_placed(owner.id, INR, day, leaving_out=checked.id)
+        dollars = await r.orders.value_placed(owner.id, Currency("USD"), day)
+        nobody = await r.orders.value_placed(owner.id, Currency("EUR"), day)
+    assert whole == Decimal("15000.55") + Decimal("300.30") + Decimal("1500.05") + Decimal(14)
+    assert modifying == whole - Decimal("15000.55")
+    assert (dollars, nobody) == (Decimal("15000.50"), Decimal(0))
+
+
 async def test_reconciliation_finds_unsettled_orders_longest_waiting_first(
     backend: Backend,
 ) -> None:

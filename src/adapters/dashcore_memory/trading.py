@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import Instrument, InstrumentKey
+from dashcore.domain.money import Currency
+from dashcore.domain.order_limits import placed_value
 from dashcore.domain.orders import OrderStatus
 from dashcore.domain.trading import IdempotencyRecord, OrderCursor, OrderFilters, PlacedOrder
 from dashcore.ports.trading import IdempotencyRepository, InstrumentCatalog, OrderRepository
@@ -140,6 +143,18 @@ class MemoryOrderRepository(OrderRepository):
         ]
         rows.sort(key=lambda order: OrderCursor.after(order).key(), reverse=True)
         return rows[:limit]
+
+    async def value_placed(
+        self,
+        user_id: UUID,
+        currency: Currency,
+        day: tuple[datetime, datetime],
+        *,
+        leaving_out: UUID | None = None,
+    ) -> Decimal:
+        start, end = day
+        of_day = (o for o in self._all() if o.user_id == user_id and start <= o.created_at < end)
+        return placed_value(of_day, currency, leaving_out=leaving_out)
 
     async def needing_reconciliation(
         self, changed_before: datetime, *, due_at: datetime, limit: int

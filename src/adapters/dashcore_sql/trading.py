@@ -49,6 +49,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import AssetClass, Instrument
 from dashcore.domain.money import Currency, Money
+from dashcore.domain.order_limits import counted_value
 from dashcore.domain.orders import (
     Fill,
     OrderRequest,
@@ -174,6 +175,34 @@ class SqlOrderRepository(OrderRepository):
             .limit(limit)
         )
         return await self._all(query)
+
+    async def value_placed(
+        self,
+        user_id: UUID,
+        currency: Currency,
+        day: tuple[datetime, datetime],
+        *,
+        leaving_out: UUID | None = None,
+    ) -> Decimal:
+        start, end = day
+        query = select(
+            _orders.estimated_value, _orders.quantity, _orders.limit_price, _orders.stop_price
+        ).where(
+            _orders.user_id == user_id,
+            _orders.created_at >= start,
+            _orders.created_at < end,
+            _orders.instrument_currency == currency.code,
+            _orders.status != OrderStatus.REJECTED.value,
+            true() if leaving_out is None else _orders.id != leaving_out,
+        )
+        # Summed here, not by SUM(): SQLite keeps decimals as text, and its SUM would be float.
+        return sum(
+            (
+                counted_value(row.estimated_value, row.quantity, row.limit_price or row.stop_price)
+                for row in await self._uow.execute(query)
+            ),
+            Decimal(0),
+        )
 
     async def needing_reconciliation(
         self, changed_before: datetime, *, due_at: datetime, limit: int

@@ -8,8 +8,8 @@
   idempotency record, so the same request with the same key goes through once the limit is
   raised. Placing and modifying refuse a breach (``OrderLimitExceeded``, 422
   ``order_limit_exceeded``); a preview lists it among its problems.
-- The day's total is read from the user's orders; two placements at the same instant may both
-  pass it (it is a guard against mistakes, not a ledger).
+- The day's total is read from the user's orders in one query; two placements at the same
+  instant may both pass it (it is a guard against mistakes, not a ledger).
 - An administrator sets a user's own limits, any of them up or down (the entrypoint checks the
   role), audited ``admin_order_limits_set`` with the limits before and after.
 - A user reads the limits in force and may *lower* them (a self-imposed cap): each limit they
@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -34,11 +33,9 @@ from dashcore.domain.order_limits import (
     LimitKind,
     OrderLimits,
     check_order,
-    placed_value,
     trading_day,
 )
-from dashcore.domain.orders import OrderStatus
-from dashcore.domain.trading import OrderCursor, OrderFilters, PlacedOrder
+from dashcore.domain.trading import PlacedOrder
 from dashcore.ports.clock import Clock
 from dashcore.ports.order_limits import OrderLimitRepository
 from dashcore.ports.trading import OrderRepository
@@ -52,9 +49,6 @@ __all__ = [
     "OrderLimitGate",
     "UserOrderLimits",
 ]
-
-_PAGE = 200
-_COUNTED = frozenset(OrderStatus) - {OrderStatus.REJECTED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +102,10 @@ class OrderLimitGate:
         placed_today = Decimal(0)
         if limits.max_daily_value is not None and value is not None:
             day = replacing.created_at if replacing is not None else self._clock.now()
-            placed_today = placed_value(
-                await self._orders_of_day(user_id, day),
+            placed_today = await self._orders.value_placed(
+                user_id,
                 currency,
+                trading_day(day),
                 leaving_out=None if replacing is None else replacing.id,
             )
         return check_order(limits, currency, quantity, value, placed_today)
@@ -128,19 +123,6 @@ class OrderLimitGate:
         found = await self.breach(user_id, currency, quantity, value, replacing=replacing)
         if found is not None:
             raise found.error()
-
-    async def _orders_of_day(self, user_id: UUID, instant: datetime) -> list[PlacedOrder]:
-        """The user's orders created on the UTC day of ``instant``, but the rejected ones."""
-        start, end = trading_day(instant)
-        filters = OrderFilters(statuses=_COUNTED, created_from=start, created_before=end)
-        found: list[PlacedOrder] = []
-        after: OrderCursor | None = None
-        while True:
-            page = await self._orders.list_for_user(user_id, filters, after=after, limit=_PAGE)
-            found.extend(page)
-            if len(page) < _PAGE:
-                return found
-            after = OrderCursor.after(page[-1])
 
 
 class ManageOrderLimits:

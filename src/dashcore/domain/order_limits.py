@@ -51,6 +51,7 @@ __all__ = [
     "LimitKind",
     "OrderLimits",
     "check_order",
+    "counted_value",
     "placed_value",
     "trading_day",
 ]
@@ -217,14 +218,28 @@ def placed_value(
     ``currency``: all but the ``rejected`` ones, each at its checked value, else quantity times
     its limit (else stop) price, else nothing. ``leaving_out`` is an order being modified: it
     counts as changed, not as it was."""
-    total = Decimal(0)
-    for order in orders:
-        if (
-            order.id == leaving_out
-            or order.status is OrderStatus.REJECTED
-            or order.instrument.currency != currency
-        ):
-            continue
-        value = order.estimated_value if order.estimated_value is not None else order.order_value
-        total += value or Decimal(0)
-    return total
+    return sum(
+        (
+            counted_value(
+                order.estimated_value,
+                order.request.quantity,
+                order.request.limit_price or order.request.stop_price,
+            )
+            for order in orders
+            if order.id != leaving_out
+            and order.status is not OrderStatus.REJECTED
+            and order.instrument.currency == currency
+        ),
+        Decimal(0),
+    )
+
+
+def counted_value(
+    estimated_value: Decimal | None, quantity: Decimal, price: Decimal | None
+) -> Decimal:
+    """What one counted order adds to its day: the value it was checked at, else its quantity
+    times ``price`` (its limit, else stop, price), else nothing (a market order stored before
+    values were recorded)."""
+    if estimated_value is not None:
+        return estimated_value
+    return Decimal(0) if price is None else quantity * price

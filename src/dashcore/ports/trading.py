@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
 from dashcore.domain.instruments import Instrument, InstrumentKey
+from dashcore.domain.money import Currency
 from dashcore.domain.trading import IdempotencyRecord, OrderCursor, OrderFilters, PlacedOrder
 
 __all__ = ["IdempotencyRepository", "InstrumentCatalog", "OrderRepository"]
@@ -72,6 +74,19 @@ class OrderRepository(Protocol):
     ) -> Sequence[PlacedOrder]:
         """The user's orders matching ``filters``, newest first by ``(created_at, id)``; with
         ``after``, only those strictly older than that position (keyset, never OFFSET)."""
+        ...
+
+    async def value_placed(
+        self,
+        user_id: UUID,
+        currency: Currency,
+        day: tuple[datetime, datetime],
+        *,
+        leaving_out: UUID | None = None,
+    ) -> Decimal:
+        """What the user's orders created in ``[start, end)`` count towards a daily value
+        limit in ``currency`` (``dashcore.domain.order_limits.placed_value``: every order but
+        the rejected ones and ``leaving_out``), in one read however many orders the day has."""
         ...
 
     async def needing_reconciliation(

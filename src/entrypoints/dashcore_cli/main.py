@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dashcore_cli.audit import audit
+from dashcore_cli.db import db
 from dashcore_cli.exports import export
 from dashcore_cli.keys import keys
 from dashcore_cli.migrate import migrate
@@ -25,6 +26,7 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(migrate)
+cli.add_command(db)
 cli.add_command(keys)
 cli.add_command(audit)
 cli.add_command(users)

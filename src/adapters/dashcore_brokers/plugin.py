@@ -18,7 +18,6 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import ip_address
 from types import MappingProxyType, TracebackType
 from typing import ClassVar, Protocol
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ from dashcore.domain.connections import (
     ProviderCredentials,
     ProviderDescriptor,
 )
+from dashcore.domain.hosts import is_loopback_host
 from dashcore.ports.brokers import BrokerGateway
 from dashcore.ports.clock import Clock
 from dashcore.ports.providers import (
@@ -73,7 +73,7 @@ class ProviderConfig:
     def __post_init__(self) -> None:
         for name in ("api_base_url", "login_base_url"):
             url = urlsplit(getattr(self, name))
-            plain_http_ok = self.sandbox or _is_loopback(url.hostname)
+            plain_http_ok = self.sandbox or is_loopback_host(url.hostname)
             allowed = ("https", "http") if plain_http_ok else ("https",)
             if url.scheme not in allowed or not url.netloc or url.query or url.fragment:
                 raise ValueError(
@@ -85,19 +85,6 @@ class ProviderConfig:
         """Brokers that register apps (Schwab, Kite, Upstox) cannot work without them."""
         if not self.client_id or not self.client_secret:
             raise ValueError(f"{provider} needs the app's client id and client secret")
-
-
-def _is_loopback(host: str | None) -> bool:
-    """Plain http stays on this machine when the host is a loopback address: a simulator that
-    several dashcore processes share (``dashcore sandbox serve``), never a network hop."""
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ProfileReader(Protocol):

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from dashcore.domain.hosts import is_loopback_host
 from dashcore.domain.webhooks import MIN_SECRET_BYTES
 
 __all__ = [
@@ -580,21 +581,12 @@ def _breached_passwords_url(raw: str) -> str | None:
         return None
     url = _base_url(raw)
     parts = urlsplit(url)
-    if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
         raise ValueError(
             "expected off or an https URL like https://api.pwnedpasswords.com "
             "(http only on a loopback host)"
         )
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _hashing_profile(raw: str) -> str:

@@ -109,3 +109,12 @@ async def test_the_portfolio_names_its_cost_methods(openapi_paths: dict[str, Any
     ]
     assert method["schema"]["enum"] == ["fifo", "lifo", "average"]
     assert method["schema"]["default"] == "fifo"
+
+
+async def test_the_webhook_documents_its_json_body(openapi_paths: dict[str, Any]) -> None:
+    """The handler reads the body raw, so the document says what it takes; without it a client
+    (or the fuzzer) sends no body and only ever sees 415."""
+    body = openapi_paths["/api/v1/webhooks/{provider}"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"application/json"}
+    assert body["content"]["application/json"]["schema"]["type"] == "object"

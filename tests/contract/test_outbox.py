@@ -11,7 +11,13 @@ from uuid import UUID
 
 import pytest
 
-from dashcore.application.outbox import DeliverOutbox, DeliveryReport, MailQueue, OutboxDispatcher
+from dashcore.application.outbox import (
+    DeliverOutbox,
+    DeliveryReport,
+    ExpiredMail,
+    MailQueue,
+    OutboxDispatcher,
+)
 from dashcore.domain.errors import Conflict, DashcoreError, DependencyUnavailable
 from dashcore.domain.mail import MailBody, MailMessage, MailRejected, OutboxEntry, OutboxStatus
 from dashcore.ports.mail import Mailer, Outbox
@@ -47,7 +53,13 @@ async def outbox(backend: Backend) -> AsyncIterator[tuple[UnitOfWork, Outbox]]:
         yield work.native, outbox_of(work.native)
 
 
-def entry(number: int, *, at: datetime = T0, to: str | None = None) -> OutboxEntry:
+def entry(
+    number: int,
+    *,
+    at: datetime = T0,
+    to: str | None = None,
+    expires_at: datetime | None = None,
+) -> OutboxEntry:
     entry_id = UUID(f"00000000-0000-7000-8000-{number:012x}")
     message = MailMessage(
         to or f"user{number}@example.org",
@@ -55,6 +67,7 @@ def entry(number: int, *, at: datetime = T0, to: str | None = None) -> OutboxEnt
         MailBody(f"text {number}", f"<p>{number}</p>"),
         "welcome",
         at,
+        expires_at,
     )
     return OutboxEntry.new(entry_id, message, bytes(range(256)) + number.to_bytes(2, "big"))
 
@@ -91,20 +104,30 @@ async def test_an_added_entry_is_claimed_exactly_as_stored(backend: Backend) -> 
     assert claimed == OutboxEntry(**{**_fields(added), "locked_until": T0 + LEASE})
 
 
+async def test_an_expiring_entry_keeps_its_expiry(backend: Backend) -> None:
+    added = entry(1, expires_at=T0 + timedelta(minutes=30))
+    await seed(backend, added)
+    [claimed] = await claim(backend, T0)
+    assert claimed.expires_at == T0 + timedelta(minutes=30)
+    assert claimed == OutboxEntry(**{**_fields(added), "locked_until": T0 + LEASE})
+
+
 async def test_counts_cover_every_status(backend: Backend) -> None:
     assert await counts(backend) == dict.fromkeys(OutboxStatus, 0)
-    await seed(backend, entry(1), entry(2), entry(3))
-    first, second, third = await claim(backend, T0)
+    await seed(backend, entry(1), entry(2), entry(3), entry(4, expires_at=T0 + LEASE))
+    first, second, third, fourth = await claim(backend, T0)
     async with outbox(backend) as (uow, box):
         assert await box.mark_sent(first, at=T0)
         assert await box.mark_failed(second, next_attempt_at=T0 + timedelta(minutes=1), error="x")
         assert await box.mark_dead(third, error="rejected")
+        assert await box.mark_expired(fourth)
         await uow.commit()
     assert await counts(backend) == {
         OutboxStatus.PENDING: 0,
         OutboxStatus.FAILED: 1,
         OutboxStatus.SENT: 1,
         OutboxStatus.DEAD: 1,
+        OutboxStatus.EXPIRED: 1,
     }
 
 
@@ -186,6 +209,40 @@ async def test_a_dead_entry_drops_its_body_and_stays_dead(backend: Backend) -> N
     assert (await counts(backend))[OutboxStatus.DEAD] == 1
 
 
+async def test_an_expired_entry_drops_its_body_counts_no_attempt_and_stays_expired(
+    backend: Backend,
+) -> None:
+    await seed(backend, entry(1, expires_at=T0 + timedelta(minutes=30)))
+    [claimed] = await claim(backend, T0 + timedelta(minutes=30))
+    async with outbox(backend) as (uow, box):
+        assert await box.mark_expired(claimed)
+        await uow.commit()
+    assert await claim(backend, T0 + timedelta(days=30)) == []
+    assert await _stored_body(backend, claimed.id) is None
+    assert await _state(backend, claimed.id) == (
+        OutboxStatus.EXPIRED,
+        0,
+        None,
+        T0 + timedelta(minutes=30),
+    )
+
+
+async def test_an_entry_expired_after_a_failed_attempt_counts_that_attempt(
+    backend: Backend,
+) -> None:
+    await seed(backend, entry(1, expires_at=T0 + timedelta(minutes=5)))
+    [claimed] = await claim(backend, T0)
+    async with outbox(backend) as (uow, box):
+        assert await box.mark_expired(claimed, error="unavailable: SMTP 421\r\nX")
+        await uow.commit()
+    assert await _state(backend, claimed.id) == (
+        OutboxStatus.EXPIRED,
+        1,
+        "unavailable: SMTP 421 X",
+        T0 + timedelta(minutes=5),
+    )
+
+
 async def test_a_released_entry_is_due_again_at_once_with_nothing_counted(
     backend: Backend,
 ) -> None:
@@ -217,9 +274,11 @@ async def test_a_claim_whose_lease_ran_out_cannot_record_an_outcome(backend: Bac
         assert not await box.mark_sent(stale, at=T0 + LEASE)
         assert not await box.mark_failed(stale, next_attempt_at=T0, error="late")
         assert not await box.mark_dead(stale, error="late")
+        assert not await box.mark_expired(stale)
         assert not await box.release(stale)
         assert await box.mark_sent(current, at=T0 + LEASE)
         assert not await box.mark_dead(current, error="twice")
+        assert not await box.mark_expired(current)
         assert not await box.release(current)
         await uow.commit()
     assert (await counts(backend))[OutboxStatus.SENT] == 1
@@ -278,7 +337,9 @@ class Harness:
     mailer: Mailer
     ids: SequentialIds
 
-    async def enqueue(self, count: int) -> list[OutboxEntry]:
+    async def enqueue(self, count: int, *, valid_for: timedelta | None = None) -> list[OutboxEntry]:
+        """``count`` messages; with ``valid_for``, their link stops working that long from now."""
+        now = self.clock.now()
         async with outbox(self.backend) as (uow, box):
             queue = MailQueue(box, VAULT, self.ids)
             entries = [
@@ -288,7 +349,8 @@ class Harness:
                         f"Hello {n}",
                         MailBody(f"link https://app.test/verify-email#token=t{n}"),
                         "verification",
-                        self.clock.now(),
+                        now,
+                        None if valid_for is None else now + valid_for,
                     )
                 )
                 for n in range(count)
@@ -353,6 +415,7 @@ async def test_an_unavailable_mail_service_stops_the_batch_and_puts_the_rest_bac
         OutboxStatus.FAILED: 1,
         OutboxStatus.SENT: 0,
         OutboxStatus.DEAD: 0,
+        OutboxStatus.EXPIRED: 0,
     }
     assert await harness.deliver() == DeliveryReport(claimed=2, sent=2)
     assert [m.to for m in mailer.sent] == [e.recipient for e in entries[1:]]
@@ -418,6 +481,7 @@ async def test_a_crash_mid_batch_loses_nothing(harness: Harness) -> None:
         OutboxStatus.FAILED: 0,
         OutboxStatus.SENT: 4,
         OutboxStatus.DEAD: 0,
+        OutboxStatus.EXPIRED: 0,
     }
 
 
@@ -431,6 +495,70 @@ async def test_an_unexpected_mailer_error_is_retried_not_fatal(harness: Harness)
     await harness.enqueue(2)
     harness.mailer = BrokenMailer()
     assert await harness.deliver() == DeliveryReport(claimed=2, retrying=2)
+
+
+async def test_a_mail_claimed_once_its_link_has_expired_is_never_sent(harness: Harness) -> None:
+    """The mail service was down past the link's lifetime: a dead link sent late would only
+    mislead; the entry is expired untried, with no attempt counted."""
+    mailer = harness.mailer
+    assert isinstance(mailer, MemoryMailer)
+    expiring, lasting = [
+        *await harness.enqueue(1, valid_for=timedelta(minutes=30)),
+        *await harness.enqueue(1),
+    ]
+    harness.clock.advance(minutes=30)
+    report = await harness.deliver()
+    assert report == DeliveryReport(
+        claimed=2, sent=1, expired_mail=(ExpiredMail(expiring.id, "verification"),)
+    )
+    assert report.expired == 1
+    assert [m.to for m in mailer.sent] == [lasting.recipient]
+    assert (await _state(harness.backend, expiring.id))[:2] == (OutboxStatus.EXPIRED, 0)
+    assert await _stored_body(harness.backend, expiring.id) is None
+
+
+async def test_a_mail_still_valid_when_claimed_is_sent_with_its_expiry(harness: Harness) -> None:
+    mailer = harness.mailer
+    assert isinstance(mailer, MemoryMailer)
+    await harness.enqueue(1, valid_for=timedelta(minutes=30))
+    harness.clock.advance(timedelta(minutes=30) - timedelta(microseconds=1))
+    assert await harness.deliver() == DeliveryReport(claimed=1, sent=1)
+    assert mailer.sent[0].expires_at == T0 + timedelta(minutes=30)
+
+
+async def test_a_failure_whose_retry_would_come_after_the_expiry_expires_at_once(
+    harness: Harness,
+) -> None:
+    """A code valid 5 minutes and a mail service down: the waits of 15, 30, 60 and 120 s
+    (jitter 0) end before the code does; the 5th failure, at 3 min 45 s, would wait 240 s,
+    past the expiry, so the entry is given up at once instead of sending a dead code."""
+    mailer = harness.mailer
+    assert isinstance(mailer, MemoryMailer)
+    [code] = await harness.enqueue(1, valid_for=timedelta(minutes=5))
+    mailer.fail_next(DOWN, times=10)
+    reports = []
+    for _ in range(40):  # ten minutes, a run every 15 s
+        reports.append(await harness.deliver())
+        harness.clock.advance(seconds=15)
+    tried = [report for report in reports if report.claimed]
+    assert [(r.retrying, r.expired) for r in tried] == [(1, 0)] * 4 + [(0, 1)]
+    assert mailer.sent == []
+    status, attempts, last_error, _ = await _state(harness.backend, code.id)
+    assert (status, attempts) == (OutboxStatus.EXPIRED, 5)
+    assert last_error is not None and last_error.startswith("unavailable:")
+
+
+async def test_a_mail_without_expiry_keeps_retrying_for_as_long_as_the_policy_allows(
+    harness: Harness,
+) -> None:
+    mailer = harness.mailer
+    assert isinstance(mailer, MemoryMailer)
+    await harness.enqueue(1)
+    mailer.fail_next(DOWN, times=11)
+    for _ in range(11):
+        assert await harness.deliver() == DeliveryReport(claimed=1, retrying=1)
+        harness.clock.advance(hours=1)
+    assert await harness.deliver() == DeliveryReport(claimed=1, sent=1)
 
 
 async def test_delivery_works_in_batches(harness: Harness) -> None:
@@ -518,8 +646,22 @@ async def _stored_body(backend: Backend, entry_id: UUID) -> bytes | None:
             return stored.body
         query = mail_outbox.select().where(mail_outbox.c.id == entry_id)
         row = (await native.execute(query)).one()
-        assert row.status in ("sent", "dead")
+        assert row.status in ("sent", "dead", "expired")
         return None if row.body is None else bytes(row.body)
+
+
+async def _state(
+    backend: Backend, entry_id: UUID
+) -> tuple[OutboxStatus, int, str | None, datetime | None]:
+    """Status, attempts, last error and expiry of the entry as stored."""
+    async with backend.work() as work:
+        native = work.native
+        if isinstance(native, MemoryUnitOfWork):
+            stored: OutboxEntry = native.get("mail_outbox", entry_id)
+            return stored.status, stored.attempts, stored.last_error, stored.expires_at
+        query = mail_outbox.select().where(mail_outbox.c.id == entry_id)
+        row = (await native.execute(query)).one()
+        return OutboxStatus(row.status), row.attempts, row.last_error, row.expires_at
 
 
 def _fail(error: Exception) -> None:

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.trades import Trade
@@ -27,7 +29,7 @@ from dashcore_sql import (
     unit_of_work,
     upgrade,
 )
-from dashcore_sql.tables import trade_books, trades
+from dashcore_sql.tables import mail_outbox, trade_books, trades
 from dashcore_sql.trades import SqlTradeRepository
 from dashcore_sql.users import SqlUserRepository
 from tests.conftest import PostgresSchema
@@ -163,3 +165,39 @@ async def test_every_user_with_trades_gets_a_book_at_their_latest_trade(
 
     await downgrade(engine, BEFORE_TRADE_BOOKS)
     await upgrade(engine)
+
+
+BEFORE_MAIL_EXPIRY = "0016_order_limits"
+
+
+async def test_mail_expiry_adds_the_expired_status_and_its_downgrade_makes_those_dead(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine)
+    row = {
+        "id": UUID(int=1),
+        "recipient": "mike@example.org",
+        "subject": "Reset your dashcore password",
+        "template": "password_reset",
+        "body": None,
+        "status": "expired",
+        "attempts": 0,
+        "created_at": NOW,
+        "next_attempt_at": NOW,
+        "expires_at": NOW + timedelta(minutes=30),
+    }
+    async with engine.begin() as connection:
+        await connection.execute(insert(mail_outbox).values(**row))
+
+    await downgrade(engine, BEFORE_MAIL_EXPIRY)
+
+    async with engine.connect() as connection:
+        status = (await connection.execute(select(mail_outbox.c.status))).scalar_one()
+        columns = await connection.run_sync(
+            lambda sync: {column["name"] for column in inspect(sync).get_columns("mail_outbox")}
+        )
+    assert status == "dead"
+    assert "expires_at" not in columns
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(update(mail_outbox).values(status="expired"))

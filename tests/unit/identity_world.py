@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dashcore.application.access import AccessTokens
 from dashcore.application.admin import CreateAdmin
@@ -88,6 +88,7 @@ class Mail:
     recipient: str
     template: str
     text: str
+    expires_at: datetime | None
 
     @property
     def login_code(self) -> str:
@@ -386,7 +387,7 @@ class World:
         uow = self.uow()
         token = await self.email_tokens(uow).issue(user, TokenPurpose.PASSWORD_RESET)
         await uow.commit()
-        return token
+        return token.secret
 
     async def disable(self, user: User) -> None:
         """An administrator disables the account (as stored now)."""
@@ -444,7 +445,7 @@ class World:
             self.database.table("mail_outbox").values(), key=lambda e: e.id
         )
         return [
-            Mail(entry.recipient, entry.template, self._open(entry))
+            Mail(entry.recipient, entry.template, self._open(entry), entry.expires_at)
             for entry in entries
             if template is None or entry.template == template
         ]

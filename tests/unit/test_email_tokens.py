@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashcore.application.email_tokens import EmailTokens
+from dashcore.application.email_tokens import EmailTokens, IssuedEmailToken
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose, hash_token
 from dashcore.domain.errors import InvalidInput
@@ -50,19 +50,20 @@ async def test_a_token_works_until_its_ttl_and_only_once(
         user.request_email_change(Email("new@example.org"), clock.now())
         await users.save(user)
     late = await tokens.issue(user, purpose)
+    assert late.expires_at == clock.now() + ttl
     clock.advance(ttl)
     with pytest.raises(InvalidInput):
-        await tokens.peek(late, purpose, users)
+        await tokens.peek(late.secret, purpose, users)
     fresh = await tokens.issue(user, purpose)
     clock.advance(ttl - timedelta(seconds=1))
-    assert (await tokens.redeem(fresh, purpose, users)).id == user.id
+    assert (await tokens.redeem(fresh.secret, purpose, users)).id == user.id
     with pytest.raises(InvalidInput):
-        await tokens.redeem(fresh, purpose, users)
+        await tokens.redeem(fresh.secret, purpose, users)
 
 
 async def test_tokens_of_one_purpose_never_serve_another() -> None:
     _, tokens, users, user = await setup()
-    secret = await tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
+    secret = (await tokens.issue(user, TokenPurpose.VERIFY_EMAIL)).secret
     with pytest.raises(InvalidInput):
         await tokens.redeem(secret, TokenPurpose.PASSWORD_RESET, users)
     assert (await tokens.redeem(secret, TokenPurpose.VERIFY_EMAIL, users)).id == user.id
@@ -70,8 +71,8 @@ async def test_tokens_of_one_purpose_never_serve_another() -> None:
 
 async def test_a_new_token_voids_the_previous_one_and_an_email_change_voids_both() -> None:
     clock, tokens, users, user = await setup()
-    first = await tokens.issue(user, TokenPurpose.PASSWORD_RESET)
-    second = await tokens.issue(user, TokenPurpose.PASSWORD_RESET)
+    first = (await tokens.issue(user, TokenPurpose.PASSWORD_RESET)).secret
+    second = (await tokens.issue(user, TokenPurpose.PASSWORD_RESET)).secret
     with pytest.raises(InvalidInput):
         await tokens.peek(first, TokenPurpose.PASSWORD_RESET, users)
     user.request_email_change(Email("new@example.org"), clock.now())
@@ -79,6 +80,11 @@ async def test_a_new_token_voids_the_previous_one_and_an_email_change_voids_both
     await users.save(user)
     with pytest.raises(InvalidInput):
         await tokens.peek(second, TokenPurpose.PASSWORD_RESET, users)
+
+
+def test_an_issued_token_keeps_its_secret_out_of_reprs() -> None:
+    issued = IssuedEmailToken("SECRETSECRETSECRET", FakeClock().now())
+    assert "SECRET" not in repr(issued)
 
 
 @given(st.text(max_size=300))

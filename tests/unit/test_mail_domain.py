@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
@@ -89,6 +90,29 @@ def test_a_naive_creation_time_is_refused() -> None:
         message(created_at=datetime(2026, 1, 1, 9, 0))  # noqa: DTZ001 - naive on purpose
 
 
+def test_a_message_expires_when_its_secret_does_or_never() -> None:
+    assert message().expires_at is None
+    paris = timezone(timedelta(hours=1))
+    expiring = message(expires_at=datetime(2026, 1, 1, 10, 30, tzinfo=paris))
+    assert expiring.expires_at == NOW + timedelta(minutes=30)
+    assert expiring.expires_at.tzinfo is UTC
+
+
+def test_a_naive_expiry_is_refused() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        message(expires_at=datetime(2026, 1, 1, 9, 30))  # noqa: DTZ001 - naive on purpose
+    assert raised.value.errors[0].field == "expires_at"
+
+
+@pytest.mark.parametrize("expires_at", [NOW - timedelta(seconds=1), NOW])
+def test_a_message_cannot_expire_before_it_is_written(expires_at: datetime) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        message(expires_at=expires_at)
+    assert raised.value.errors[0].field == "expires_at"
+    with pytest.raises(InvalidInput):
+        replace(entry(), expires_at=expires_at)
+
+
 def test_an_empty_body_is_refused() -> None:
     with pytest.raises(InvalidInput):
         MailBody("  \n")
@@ -171,6 +195,42 @@ def test_dead_is_final_and_forgets_the_body() -> None:
     )
     with pytest.raises(Conflict):
         dead.failed(NOW, "again")
+
+
+def test_an_entry_keeps_its_messages_expiry_and_is_expired_from_that_instant() -> None:
+    expires_at = NOW + timedelta(minutes=30)
+    expiring = OutboxEntry.new(ENTRY_ID, message(expires_at=expires_at), b"sealed")
+    assert expiring.expires_at == expires_at
+    assert expiring.message(MailBody("Hi")).expires_at == expires_at
+    assert not expiring.is_expired(expires_at - timedelta(microseconds=1))
+    assert expiring.is_expired(expires_at)
+    assert not entry().is_expired(NOW + timedelta(days=365))
+
+
+def test_expired_is_final_forgets_the_body_and_counts_no_attempt_when_untried() -> None:
+    failed = entry().failed(NOW, "SMTP 421")
+    expired = failed.claimed(NOW, timedelta(minutes=5)).expired()
+    assert (expired.status, expired.attempts, expired.body, expired.last_error) == (
+        OutboxStatus.EXPIRED,
+        1,
+        None,
+        "SMTP 421",
+    )
+    assert expired.locked_until is None
+    assert not expired.is_due(NOW + timedelta(days=1))
+    with pytest.raises(Conflict):
+        expired.sent(NOW)
+    with pytest.raises(Conflict):
+        expired.expired()
+
+
+def test_expired_after_a_failed_attempt_counts_it_and_keeps_its_error() -> None:
+    expired = entry().expired("unavailable: SMTP 421\r\nX")
+    assert (expired.status, expired.attempts, expired.last_error) == (
+        OutboxStatus.EXPIRED,
+        1,
+        "unavailable: SMTP 421 X",
+    )
 
 
 def test_stored_errors_are_one_bounded_line() -> None:

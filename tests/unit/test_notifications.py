@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,6 +25,7 @@ SECURITY_LINK = f"{BASE}/account/security"
 TOKEN = "Tk3n_abcdefghijklmnopqrstuvwxyz0123456789-AB"
 CODE = "048213"
 AT = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+UNTIL = AT + timedelta(minutes=30)
 MIKE = Email("mike@example.org")
 NEW = Email("mike.new@example.net")
 VAULT = AesGcmVault(KeyRing.generate())
@@ -55,10 +56,10 @@ async def notify(call: Callable[[Notifications], Awaitable[OutboxEntry]]) -> Sen
 
 
 TEMPLATES: dict[str, tuple[Callable[[Notifications], Awaitable[OutboxEntry]], Email]] = {
-    "verification": (lambda n: n.verification(MIKE, TOKEN), MIKE),
+    "verification": (lambda n: n.verification(MIKE, TOKEN, expires_at=UNTIL), MIKE),
     "already_registered": (lambda n: n.already_registered(MIKE), MIKE),
-    "password_reset": (lambda n: n.password_reset(MIKE, TOKEN), MIKE),
-    "login_code": (lambda n: n.login_code(MIKE, CODE), MIKE),
+    "password_reset": (lambda n: n.password_reset(MIKE, TOKEN, expires_at=UNTIL), MIKE),
+    "login_code": (lambda n: n.login_code(MIKE, CODE, expires_at=UNTIL), MIKE),
     "new_device_login": (
         lambda n: n.new_device_login(MIKE, at=AT, device="Firefox on Linux", ip="203.0.113.9"),
         MIKE,
@@ -80,6 +81,15 @@ async def test_each_template_is_one_pending_entry_to_the_stored_address(template
     assert sent.entry.created_at == AT
     counts = await MemoryOutbox(sent.uow).counts()
     assert counts[OutboxStatus.PENDING] == 1
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+async def test_a_mail_with_a_link_or_code_expires_with_it_and_a_notification_never(
+    template: str,
+) -> None:
+    sent = await notify(TEMPLATES[template][0])
+    carries_a_secret = template in ("verification", "password_reset", "login_code")
+    assert sent.entry.expires_at == (UNTIL if carries_a_secret else None)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -120,8 +130,8 @@ async def test_the_reuse_warning_says_that_one_session_was_ended() -> None:
 
 
 async def test_links_carry_the_token_in_the_fragment_never_the_query() -> None:
-    verification = await notify(lambda n: n.verification(MIKE, TOKEN))
-    reset = await notify(lambda n: n.password_reset(MIKE, TOKEN))
+    verification = await notify(lambda n: n.verification(MIKE, TOKEN, expires_at=UNTIL))
+    reset = await notify(lambda n: n.password_reset(MIKE, TOKEN, expires_at=UNTIL))
     assert f"{BASE}/verify-email#token={TOKEN}" in verification.body.text
     assert f"{BASE}/reset-password#token={TOKEN}" in reset.body.text
     assert "?" not in verification.body.text + reset.body.text
@@ -158,13 +168,13 @@ async def test_request_text_is_flattened_to_one_bounded_line() -> None:
 )
 async def test_a_hostile_token_cannot_bend_the_link(hostile: str) -> None:
     with pytest.raises(InvalidInput):
-        await notify(lambda n: n.password_reset(MIKE, hostile))
+        await notify(lambda n: n.password_reset(MIKE, hostile, expires_at=UNTIL))
 
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "１２３４５６", "١٢٣٤٥٦", "12345 ", "abcdef"])
 async def test_a_login_code_is_six_ascii_digits(code: str) -> None:
     with pytest.raises(InvalidInput):
-        await notify(lambda n: n.login_code(MIKE, code))
+        await notify(lambda n: n.login_code(MIKE, code, expires_at=UNTIL))
 
 
 @pytest.mark.parametrize(
@@ -191,7 +201,7 @@ async def test_a_base_with_a_path_and_trailing_slash_gives_clean_links() -> None
 
 
 async def test_the_sealed_body_opens_only_in_its_own_row() -> None:
-    sent = await notify(lambda n: n.password_reset(MIKE, TOKEN))
+    sent = await notify(lambda n: n.password_reset(MIKE, TOKEN, expires_at=UNTIL))
     assert sent.entry.body is not None
     other = OutboxEntry.context_for(SequentialIds(99).new_id())
     with pytest.raises(DecryptionFailed):
@@ -210,7 +220,7 @@ async def test_nothing_is_queued_unless_the_caller_commits() -> None:
 async def test_in_development_the_console_shows_a_link_to_copy() -> None:
     database, stream = MemoryDatabase(), io.StringIO()
     uow = MemoryUnitOfWork(database)
-    await notifications(uow).verification(MIKE, TOKEN)
+    await notifications(uow).verification(MIKE, TOKEN, expires_at=UNTIL)
     await uow.commit()
     deliver = DeliverOutbox(
         uow,

@@ -49,6 +49,9 @@ class MemoryOutbox(Outbox):
     async def mark_dead(self, claimed: OutboxEntry, *, error: str) -> bool:
         return self._settle(claimed, lambda entry: entry.dead(error))
 
+    async def mark_expired(self, claimed: OutboxEntry, *, error: str | None = None) -> bool:
+        return self._settle(claimed, lambda entry: entry.expired(error))
+
     async def release(self, claimed: OutboxEntry) -> bool:
         return self._settle(claimed, lambda entry: replace(entry, locked_until=None))
 

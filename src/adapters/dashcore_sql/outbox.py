@@ -74,6 +74,9 @@ class SqlOutbox(Outbox):
     async def mark_dead(self, claimed: OutboxEntry, *, error: str) -> bool:
         return await self._settle(claimed, claimed.dead(error))
 
+    async def mark_expired(self, claimed: OutboxEntry, *, error: str | None = None) -> bool:
+        return await self._settle(claimed, claimed.expired(error))
+
     async def release(self, claimed: OutboxEntry) -> bool:
         statement = update(mail_outbox).where(_under_lease(claimed)).values(locked_until=None)
         return (await self._uow.execute(statement)).rowcount == 1
@@ -91,7 +94,7 @@ class SqlOutbox(Outbox):
             .where(_under_lease(claimed))
             .values(
                 status=settled.status.value,
-                attempts=_outbox.attempts + 1,
+                attempts=settled.attempts,  # the lease fences the row: no one else counted
                 body=settled.body,
                 next_attempt_at=settled.next_attempt_at,
                 locked_until=None,
@@ -126,6 +129,7 @@ def _values(entry: OutboxEntry) -> dict[str, Any]:
         "locked_until": entry.locked_until,
         "sent_at": entry.sent_at,
         "last_error": entry.last_error,
+        "expires_at": entry.expires_at,
     }
 
 
@@ -143,4 +147,5 @@ def _entry(row: Row[Any]) -> OutboxEntry:
         locked_until=row.locked_until,
         sent_at=row.sent_at,
         last_error=row.last_error,
+        expires_at=row.expires_at,
     )

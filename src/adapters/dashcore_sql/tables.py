@@ -136,8 +136,9 @@ mail_outbox = Table(
     Column("locked_until", UtcDateTime()),
     Column("sent_at", UtcDateTime()),
     Column("last_error", Text()),
+    Column("expires_at", UtcDateTime()),
     PrimaryKeyConstraint("id"),
-    CheckConstraint("status IN ('pending', 'failed', 'sent', 'dead')", name="status"),
+    CheckConstraint("status IN ('pending', 'failed', 'sent', 'dead', 'expired')", name="status"),
     CheckConstraint("attempts >= 0", name="attempts"),
     Index(None, "status", "next_attempt_at"),
 )

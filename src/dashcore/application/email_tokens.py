@@ -7,7 +7,8 @@ the caller's unit of work (it never commits).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose, hash_token, new_token_secret
 from dashcore.domain.errors import InvalidInput
@@ -16,7 +17,16 @@ from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.users import EmailTokenRepository, UserRepository
 
-__all__ = ["EmailTokens"]
+__all__ = ["EmailTokens", "IssuedEmailToken"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedEmailToken:
+    """A token just issued: the secret to mail, and the instant it stops working (the mail
+    carrying it is not sent after that)."""
+
+    secret: str = field(repr=False)
+    expires_at: datetime
 
 
 class EmailTokens:
@@ -35,26 +45,25 @@ class EmailTokens:
         self._ids = ids
         self._ttls = {purpose: purpose.default_ttl for purpose in TokenPurpose} | dict(ttls or {})
 
-    async def issue(self, user: User, purpose: TokenPurpose) -> str:
+    async def issue(self, user: User, purpose: TokenPurpose) -> IssuedEmailToken:
         """A fresh token for ``user``'s current address (the pending one for an email
-        change); earlier unused ones of the purpose are voided."""
+        change), valid for the purpose's TTL; earlier unused ones of the purpose are voided."""
         await self._tokens.void_for_user(user.id, purpose)
         secret = new_token_secret()
         digest = hash_token(secret)
         assert digest is not None
         now = self._clock.now()
-        await self._tokens.add(
-            EmailToken(
-                id=self._ids.new_id(),
-                user_id=user.id,
-                purpose=purpose,
-                token_hash=digest,
-                email_key=_bound_address(user, purpose),
-                created_at=now,
-                expires_at=now + self._ttls[purpose],
-            )
+        token = EmailToken(
+            id=self._ids.new_id(),
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=digest,
+            email_key=_bound_address(user, purpose),
+            created_at=now,
+            expires_at=now + self._ttls[purpose],
         )
-        return secret
+        await self._tokens.add(token)
+        return IssuedEmailToken(secret, token.expires_at)
 
     async def peek(
         self, secret: str, purpose: TokenPurpose, users: UserRepository

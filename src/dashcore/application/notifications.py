@@ -9,7 +9,10 @@ Rules (security.md NOTIF-1, ENUM-1, REG-2):
 - a body carries no secret but its one link or code; text from a request (a user agent) is
   flattened to one bounded line;
 - every message ends with a "this wasn't me" line pointing to ``<base>/account/security``
-  (revoke every session and reset the password).
+  (revoke every session and reset the password);
+- a message carrying a link token or code expires when that secret does (``expires_at``, the
+  instant the caller's token or challenge stops working): the outbox never sends it later.
+  Notifications carry no secret and never expire.
 
 Every method works in the caller's unit of work and never commits.
 """
@@ -90,7 +93,7 @@ class Notifications:
         fragment = "" if token is None else f"#token={_token(token)}"
         return f"{self._base}{path}{fragment}"
 
-    async def verification(self, to: Email, token: str) -> OutboxEntry:
+    async def verification(self, to: Email, token: str, *, expires_at: datetime) -> OutboxEntry:
         link = self.link("/verify-email", token)
         return await self._send(
             to,
@@ -100,6 +103,7 @@ class Notifications:
             "",
             "Open this link within an hour to confirm your email address:",
             link,
+            expires_at=expires_at,
         )
 
     async def already_registered(self, to: Email) -> OutboxEntry:
@@ -115,7 +119,7 @@ class Notifications:
             f"Forgot your password? {self.link('/forgot-password')}",
         )
 
-    async def password_reset(self, to: Email, token: str) -> OutboxEntry:
+    async def password_reset(self, to: Email, token: str, *, expires_at: datetime) -> OutboxEntry:
         link = self.link("/reset-password", token)
         return await self._send(
             to,
@@ -127,9 +131,10 @@ class Notifications:
             link,
             "",
             "If you did not ask for this, ignore this message: your password stays as it is.",
+            expires_at=expires_at,
         )
 
-    async def login_code(self, to: Email, code: str) -> OutboxEntry:
+    async def login_code(self, to: Email, code: str, *, expires_at: datetime) -> OutboxEntry:
         if not _CODE.fullmatch(code):
             raise InvalidInput("A login code is six ASCII digits.", field="code")
         return await self._send(
@@ -139,6 +144,7 @@ class Notifications:
             f"Your sign-in code is {code}",
             "",
             "It expires in 5 minutes and works once. Never share it with anyone.",
+            expires_at=expires_at,
         )
 
     async def new_device_login(
@@ -260,7 +266,14 @@ class Notifications:
             "disconnected: dashcore no longer holds its credentials.",
         )
 
-    async def _send(self, to: Email, template: str, subject: str, *lines: str) -> OutboxEntry:
+    async def _send(
+        self,
+        to: Email,
+        template: str,
+        subject: str,
+        *lines: str,
+        expires_at: datetime | None = None,
+    ) -> OutboxEntry:
         footer = (
             "",
             "If this wasn't you, secure your account now (sign out everywhere and reset your",
@@ -269,5 +282,7 @@ class Notifications:
             "— dashcore",
         )
         text = "\n".join((*lines, *footer)) + "\n"
-        message = MailMessage(to.value, subject, MailBody(text), template, self._clock.now())
+        message = MailMessage(
+            to.value, subject, MailBody(text), template, self._clock.now(), expires_at
+        )
         return await self._queue.add(message)

@@ -166,17 +166,16 @@ class RequestLoginCode:
         code = _new_code()
         handle_hash = hash_challenge_handle(handle)
         await self._challenges.delete_for_user(user.id, ChallengeKind.EMAIL_OTP)
-        await self._challenges.add(
-            LoginChallenge.open(
-                handle,
-                ChallengeKind.EMAIL_OTP,
-                user.id,
-                self._clock.now(),
-                self._policy,
-                code_digest=self._digest.digest(handle_hash, code),
-            )
+        challenge = LoginChallenge.open(
+            handle,
+            ChallengeKind.EMAIL_OTP,
+            user.id,
+            self._clock.now(),
+            self._policy,
+            code_digest=self._digest.digest(handle_hash, code),
         )
-        await self._notifications.login_code(user.email, code)
+        await self._challenges.add(challenge)
+        await self._notifications.login_code(user.email, code, expires_at=challenge.expires_at)
         await self._audit.record(
             "authn_otp_sent", caller=caller.with_actor(f"user:{user.id}"), target=f"user:{user.id}"
         )

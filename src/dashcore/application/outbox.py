@@ -10,6 +10,12 @@ Once the mail service proves unavailable, the batch stops: its untried entries a
 due again at once and no attempt counted against them. A mail service that hangs therefore
 costs one timeout per batch, not one per entry, and a batch never outlives its lease because
 of it (which would let another dispatcher claim its entries too and send them twice).
+
+A mail whose link or code has stopped working (``expires_at``) is never sent: an entry whose
+turn in the batch comes at or after that instant is marked ``expired`` untried, and a failed
+one whose retry would come at or after it is marked ``expired`` at once instead of being
+scheduled. Each is reported (id
+and template only, never the address or the body) so the entrypoint can log ``mail_expired``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 from dashcore.domain.errors import DecryptionFailed, DependencyUnavailable, InvalidInput
 from dashcore.domain.mail import (
@@ -35,7 +42,7 @@ from dashcore.ports.mail import Mailer, Outbox
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.vault import Vault
 
-__all__ = ["DeliverOutbox", "DeliveryReport", "MailQueue", "OutboxDispatcher"]
+__all__ = ["DeliverOutbox", "DeliveryReport", "ExpiredMail", "MailQueue", "OutboxDispatcher"]
 
 
 class MailQueue:
@@ -56,10 +63,19 @@ class MailQueue:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpiredMail:
+    """An entry given up because its link or code ran out: what may be logged of it."""
+
+    entry_id: UUID
+    template: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What one delivery run did. ``released`` counts entries given back untried because the
     mail service was unavailable; ``lost`` counts outcomes not recorded because the lease had
-    run out and another dispatcher owns the entry now."""
+    run out and another dispatcher owns the entry now; ``expired_mail`` lists the entries
+    recorded ``expired``."""
 
     claimed: int = 0
     sent: int = 0
@@ -67,6 +83,11 @@ class DeliveryReport:
     dead: int = 0
     released: int = 0
     lost: int = 0
+    expired_mail: tuple[ExpiredMail, ...] = ()
+
+    @property
+    def expired(self) -> int:
+        return len(self.expired_mail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +105,9 @@ class DeliverOutbox:
     - any other failure (``DependencyUnavailable``, an unexpected error in the mailer) →
       ``failed``, retried after the policy's backoff, ``dead`` once attempts run out;
     - after a ``DependencyUnavailable`` (the mail service is unavailable) the rest of the batch
-      is not tried: it is released, due again at once, without an attempt counted.
+      is not tried: it is released, due again at once, without an attempt counted;
+    - reached at or after its ``expires_at`` → ``expired``, not tried, no attempt counted; a
+      failure whose retry would fall at or after ``expires_at`` → ``expired`` at once.
     """
 
     def __init__(
@@ -122,18 +145,26 @@ class DeliverOutbox:
         )
         await self._uow.commit()
         counts = dict.fromkeys(("sent", "retrying", "dead", "released", "lost"), 0)
+        expired: list[ExpiredMail] = []
         for tried, entry in enumerate(claimed, start=1):
             attempt = await self._deliver(entry)
             await self._uow.commit()
-            counts[attempt.outcome if attempt.recorded else "lost"] += 1
+            if not attempt.recorded:
+                counts["lost"] += 1
+            elif attempt.outcome == "expired":
+                expired.append(ExpiredMail(entry.id, entry.template))
+            else:
+                counts[attempt.outcome] += 1
             if attempt.mail_unavailable:
                 for untried in claimed[tried:]:
                     counts["released" if await self._outbox.release(untried) else "lost"] += 1
                 await self._uow.commit()
                 break
-        return DeliveryReport(claimed=len(claimed), **counts)
+        return DeliveryReport(claimed=len(claimed), expired_mail=tuple(expired), **counts)
 
     async def _deliver(self, entry: OutboxEntry) -> _Attempt:
+        if entry.is_expired(self._clock.now()):
+            return _Attempt("expired", await self._outbox.mark_expired(entry))
         try:
             message = entry.message(self._open(entry))
         except (DecryptionFailed, InvalidInput) as exc:
@@ -165,6 +196,9 @@ class DeliverOutbox:
         if next_attempt_at is None:
             recorded = await self._outbox.mark_dead(entry, error=error)
             return _Attempt("dead", recorded, mail_unavailable)
+        if entry.is_expired(next_attempt_at):
+            recorded = await self._outbox.mark_expired(entry, error=error)
+            return _Attempt("expired", recorded, mail_unavailable)
         recorded = await self._outbox.mark_failed(
             entry, next_attempt_at=next_attempt_at, error=error
         )

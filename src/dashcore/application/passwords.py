@@ -83,8 +83,10 @@ class RequestPasswordReset:
         if not decision.allowed:
             await self._nothing_sent(email, caller, "rate_limited")
             return
-        secret = await self._email_tokens.issue(user, TokenPurpose.PASSWORD_RESET)
-        await self._notifications.password_reset(user.email, secret)
+        token = await self._email_tokens.issue(user, TokenPurpose.PASSWORD_RESET)
+        await self._notifications.password_reset(
+            user.email, token.secret, expires_at=token.expires_at
+        )
         await self._audit.record(
             "password_reset_requested", caller=caller, target=f"user:{user.id}"
         )

@@ -151,8 +151,8 @@ class ChangeEmail:
         user.request_email_change(email, self._clock.now())
         await self._users.save(user)
         if await self._users.get_by_email_key(email.key) is None:
-            secret = await self._email_tokens.issue(user, TokenPurpose.CHANGE_EMAIL)
-            await self._notifications.verification(email, secret)
+            token = await self._email_tokens.issue(user, TokenPurpose.CHANGE_EMAIL)
+            await self._notifications.verification(email, token.secret, expires_at=token.expires_at)
         await self._audit.record(
             "user_email_change_requested", caller=caller, target=f"user:{user.id}"
         )

@@ -130,8 +130,10 @@ class RegisterUser:
 
     async def _create(self, user: User, caller: CallerContext) -> None:
         await self._users.add(user)
-        secret = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
-        await self._notifications.verification(user.email, secret)
+        token = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
+        await self._notifications.verification(
+            user.email, token.secret, expires_at=token.expires_at
+        )
         await self._audit.record(
             "user_registered", caller=caller.with_actor(f"user:{user.id}"), target=f"user:{user.id}"
         )
@@ -206,8 +208,10 @@ class ResendVerification:
         if not (await self._limiter.hit(VERIFICATION_ACCOUNT_POLICY, str(user.id))).allowed:
             await self._nothing_sent(email, caller, "rate_limited")
             return
-        secret = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
-        await self._notifications.verification(user.email, secret)
+        token = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
+        await self._notifications.verification(
+            user.email, token.secret, expires_at=token.expires_at
+        )
         await self._audit.record(
             "user_verification_resent", caller=caller, target=f"user:{user.id}"
         )

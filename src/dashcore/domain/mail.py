@@ -4,7 +4,9 @@ Mail is never sent from a request. A use case writes an :class:`OutboxEntry` in 
 transaction as the change that caused it (security.md ENUM-1, NOTIF-1); a dispatcher sends it
 later. An entry moves ``pending → sent``, or ``pending → failed`` (retried at
 ``next_attempt_at``) ``→ … → sent``, or ``→ dead`` when the mail service rejects the message for
-good or the retries run out. ``sent`` and ``dead`` are final.
+good or the retries run out, or ``→ expired`` when the link or code it carries has stopped
+working before it could be delivered (``MailMessage.expires_at``): a dead link sent late only
+misleads. ``sent``, ``dead`` and ``expired`` are final.
 
 The body holds secrets (verification and reset links, login codes), so the outbox keeps it only
 sealed by the vault under :meth:`OutboxEntry.context`, and forgets it once the entry is final.
@@ -66,10 +68,11 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     SENT = "sent"
     DEAD = "dead"
+    EXPIRED = "expired"
 
     @property
     def is_final(self) -> bool:
-        return self in (OutboxStatus.SENT, OutboxStatus.DEAD)
+        return self in (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.EXPIRED)
 
 
 def _refuse_line_breaks(value: str, field_name: str) -> None:
@@ -100,6 +103,17 @@ def _check_subject(subject: str) -> None:
 def _check_template(template: str) -> None:
     if not _TEMPLATE_NAME.fullmatch(template):
         raise InvalidInput("A template name is lower-case snake_case.", field="template")
+
+
+def _check_expiry(expires_at: datetime | None, created_at: datetime) -> datetime | None:
+    """``expires_at`` in UTC, later than ``created_at``: a secret already dead when the mail is
+    written is not worth queuing."""
+    if expires_at is None:
+        return None
+    expires_at = ensure_utc(expires_at, field="expires_at")
+    if expires_at <= created_at:
+        raise InvalidInput("A mail must expire after it is created.", field="expires_at")
+    return expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +150,10 @@ class MailMessage:
 
     ``to`` must be the address stored for the account, never one typed into a form
     (security.md REG-2). ``template`` names the kind of message (``password_reset``) for
-    counting and auditing; ``created_at`` becomes the ``Date`` header.
+    counting and auditing; ``created_at`` becomes the ``Date`` header. ``expires_at`` is the
+    instant the link or code in the body stops working: from then on the message is never
+    sent. A message without a secret (a security notification) has none: it is worth
+    delivering however late.
     """
 
     to: str
@@ -144,12 +161,15 @@ class MailMessage:
     body: MailBody = field(repr=False)
     template: str
     created_at: datetime
+    expires_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _check_recipient(self.to)
         _check_subject(self.subject)
         _check_template(self.template)
-        object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
+        created_at = ensure_utc(self.created_at, field="created_at")
+        object.__setattr__(self, "created_at", created_at)
+        object.__setattr__(self, "expires_at", _check_expiry(self.expires_at, created_at))
 
     @property
     def text(self) -> str:
@@ -219,7 +239,8 @@ class OutboxEntry:
 
     ``attempts`` counts delivery attempts made. ``locked_until`` is the lease of the dispatcher
     that claimed the entry: until then no other dispatcher takes it; after it, the entry is due
-    again, so a dispatcher that dies mid-batch loses nothing. A final entry has no body.
+    again, so a dispatcher that dies mid-batch loses nothing. ``expires_at`` is the message's
+    (see :class:`MailMessage`). A final entry has no body.
     """
 
     id: UUID
@@ -234,6 +255,7 @@ class OutboxEntry:
     locked_until: datetime | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
+    expires_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _check_recipient(self.recipient)
@@ -242,13 +264,14 @@ class OutboxEntry:
         if self.attempts < 0:
             raise InvalidInput("attempts cannot be negative.", field="attempts")
         if self.status.is_final and self.body is not None:
-            raise InvalidInput("A sent or dead entry keeps no body.", field="body")
+            raise InvalidInput("A final entry keeps no body.", field="body")
         if not self.status.is_final and self.body is None:
             raise InvalidInput("An entry still to be sent needs its body.", field="body")
         for name in ("created_at", "next_attempt_at", "locked_until", "sent_at"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, ensure_utc(value, field=name))
+        object.__setattr__(self, "expires_at", _check_expiry(self.expires_at, self.created_at))
 
     @staticmethod
     def context_for(entry_id: UUID) -> SecretContext:
@@ -271,11 +294,18 @@ class OutboxEntry:
             body=sealed_body,
             created_at=message.created_at,
             next_attempt_at=message.created_at,
+            expires_at=message.expires_at,
         )
 
     def message(self, body: MailBody) -> MailMessage:
         """The message to send, with the body opened from :attr:`body`."""
-        return MailMessage(self.recipient, self.subject, body, self.template, self.created_at)
+        return MailMessage(
+            self.recipient, self.subject, body, self.template, self.created_at, self.expires_at
+        )
+
+    def is_expired(self, at: datetime) -> bool:
+        """The link or code inside no longer works at ``at``: the entry must not be sent then."""
+        return self.expires_at is not None and ensure_utc(at) >= self.expires_at
 
     def is_due(self, now: datetime) -> bool:
         """Waiting to be sent, its time has come, and no dispatcher holds a live lease."""
@@ -327,6 +357,21 @@ class OutboxEntry:
             body=None,
             locked_until=None,
             last_error=_clean_error(error),
+        )
+
+    def expired(self, error: str | None = None) -> OutboxEntry:
+        """Given up because its secret runs out before it can be delivered: final; the body is
+        dropped. ``error`` is the failure of an attempt just made, whose retry would come too
+        late: that attempt is counted and its error kept. Without it the entry was not tried,
+        and no attempt is counted."""
+        self._check_open()
+        return replace(
+            self,
+            status=OutboxStatus.EXPIRED,
+            attempts=self.attempts if error is None else self.attempts + 1,
+            body=None,
+            locked_until=None,
+            last_error=self.last_error if error is None else _clean_error(error),
         )
 
     def _check_open(self) -> None:

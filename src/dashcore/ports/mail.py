@@ -63,6 +63,12 @@ class Outbox(Protocol):
         """Record the last attempt and give the entry up for good; its body is dropped."""
         ...
 
+    async def mark_expired(self, claimed: OutboxEntry, *, error: str | None = None) -> bool:
+        """Give the entry up because its link or code runs out before it can be delivered; its
+        body is dropped. ``error``, when given, records a failed attempt just made (counted);
+        without it the entry was not tried and its attempts stay as they are."""
+        ...
+
     async def release(self, claimed: OutboxEntry) -> bool:
         """Give an entry back untried: its lease ends and it is due again at once, for any
         dispatcher, with its status, attempts, next attempt and last error unchanged. Like

@@ -28,7 +28,9 @@ async def outbox_delivery(
 
     Runs that fail (the database is down) are retried every ``poll_interval`` seconds but
     logged once, ``outbox_delivery_failed``, when they start failing, and once,
-    ``outbox_delivery_recovered``, when a run works again."""
+    ``outbox_delivery_recovered``, when a run works again. Each mail given up because its link
+    or code ran out is logged ``mail_expired`` with its entry id and template (never its
+    address or body)."""
     failing = False
 
     async def deliver() -> DeliveryReport:
@@ -39,12 +41,15 @@ async def outbox_delivery(
         if failing:
             failing = False
             _log.info("outbox_delivery_recovered")
-        if report.sent or report.retrying or report.dead:
+        for mail in report.expired_mail:
+            _log.info("mail_expired", entry_id=str(mail.entry_id), template=mail.template)
+        if report.sent or report.retrying or report.dead or report.expired:
             _log.info(
                 "outbox_delivered",
                 sent=report.sent,
                 retrying=report.retrying,
                 dead=report.dead,
+                expired=report.expired,
                 released=report.released,
             )
         return report

@@ -27,8 +27,9 @@ from dashcore.application.passwords import (
     ChangePassword,
     CheckPasswordReset,
     CompletePasswordReset,
+    RequestPasswordReset,
 )
-from dashcore.application.registration import RegisterUser
+from dashcore.application.registration import RegisterUser, ResendVerification
 from dashcore.application.second_factor import FactorKind, SecondFactorProof, SecondFactors
 from dashcore.application.secrets import SecretKeeper
 from dashcore.application.sessions import HmacRefreshSecretDeriver, Sessions
@@ -321,6 +322,26 @@ class World:
             uow,
             self.clock,
             self.ids,
+        )
+
+    def resend_verification(self, uow: MemoryUnitOfWork) -> ResendVerification:
+        return ResendVerification(
+            MemoryUserRepository(uow),
+            self.email_tokens(uow),
+            self.notifications(uow),
+            self.limiter,
+            self.audit(uow),
+            uow,
+        )
+
+    def request_reset(self, uow: MemoryUnitOfWork) -> RequestPasswordReset:
+        return RequestPasswordReset(
+            MemoryUserRepository(uow),
+            self.email_tokens(uow),
+            self.notifications(uow),
+            self.limiter,
+            self.audit(uow),
+            uow,
         )
 
     def change_password(self, uow: MemoryUnitOfWork) -> ChangePassword:

@@ -8,9 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from dashcore.application.passwords import RequestPasswordReset
 from dashcore.application.profile import ChangeEmail
-from dashcore.application.registration import Registration, ResendVerification
+from dashcore.application.registration import Registration
 from dashcore.domain.email import Email
 from dashcore.domain.email_tokens import TokenPurpose
 from dashcore_memory.users import MemoryUserRepository
@@ -31,17 +30,8 @@ def test_the_lifetimes_are_those_of_the_security_requirements(world: World) -> N
 
 async def test_the_reset_mail_expires_with_its_token(world: World) -> None:
     user = await world.add_user("mike@example.org")
-    uow = world.uow()
-    request = RequestPasswordReset(
-        MemoryUserRepository(uow),
-        world.email_tokens(uow),
-        world.notifications(uow),
-        world.limiter,
-        world.audit(uow),
-        uow,
-    )
     sent_at = world.clock.now()
-    await request(user.email, CALLER)
+    await world.request_reset(world.uow())(user.email, CALLER)
     [mail] = world.mails("password_reset")
     assert mail.expires_at == sent_at + TokenPurpose.PASSWORD_RESET.default_ttl
 
@@ -56,17 +46,8 @@ async def test_the_registration_mail_expires_with_its_verification_token(world: 
 async def test_a_resent_verification_mail_expires_with_its_new_token(world: World) -> None:
     user = await world.add_user("ada@example.org", verified=False)
     world.clock.advance(minutes=50)
-    uow = world.uow()
-    resend = ResendVerification(
-        MemoryUserRepository(uow),
-        world.email_tokens(uow),
-        world.notifications(uow),
-        world.limiter,
-        world.audit(uow),
-        uow,
-    )
     resent_at = world.clock.now()
-    await resend(user.email, CALLER)
+    await world.resend_verification(world.uow())(user.email, CALLER)
     [mail] = world.mails("verification")
     assert mail.expires_at == resent_at + TokenPurpose.VERIFY_EMAIL.default_ttl
 

@@ -16,6 +16,7 @@ from dashcore.application.connections import CredentialStore
 from dashcore.application.outbox import DeliverOutbox
 from dashcore.domain.connections import ProviderCredentials
 from dashcore_brokers.sandbox import BrokerSandbox, FaultKind, FaultRule
+from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.tokens import GrantKind
 from tests.integration.identity.conftest import Served
 from tests.integration.identity.support import API, PASSWORD, Account, Mailbox, log_in
@@ -100,6 +101,18 @@ async def connect_redirect(client: httpx.AsyncClient, account: Account, provider
     landed = await land(client, account, await consent(client, account, connection_id))
     assert landed.status_code == 200, landed.text
     assert landed.json()["connected"] is True
+    return connection_id
+
+
+async def connect_groww_keys(client: httpx.AsyncClient, account: Account) -> str:
+    """A Groww connection bound to the sandbox's API key and secret: its id."""
+    connection_id = await create(client, account, "groww")
+    answered = await client.post(
+        f"{API}/providers/{connection_id}/authorization",
+        json={"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET},
+        headers=account.headers,
+    )
+    assert answered.status_code == 200, answered.text
     return connection_id
 
 

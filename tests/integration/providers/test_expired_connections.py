@@ -12,10 +12,14 @@ from datetime import datetime, timedelta
 import pytest
 
 from dashcore_app.brokers import BrokerSandboxes
-from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from tests.integration.identity.conftest import Served
 from tests.integration.identity.support import API, Account, ClockedMailbox, log_in
-from tests.integration.providers.support import connect_redirect, create, signed_up, status
+from tests.integration.providers.support import (
+    connect_groww_keys,
+    connect_redirect,
+    signed_up,
+    status,
+)
 
 
 @pytest.fixture
@@ -24,17 +28,9 @@ def mailbox() -> ClockedMailbox:
 
 
 async def _connect(served: Served, account: Account, provider: str) -> str:
-    client = served.client
-    if provider != "groww":
-        return await connect_redirect(client, account, provider)
-    connection_id = await create(client, account, provider)
-    answered = await client.post(
-        f"{API}/providers/{connection_id}/authorization",
-        json={"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET},
-        headers=account.headers,
-    )
-    assert answered.status_code == 200, answered.text
-    return connection_id
+    if provider == "groww":
+        return await connect_groww_keys(served.client, account)
+    return await connect_redirect(served.client, account, provider)
 
 
 async def _seen(served: Served, account: Account, connection_id: str) -> set[tuple[str, bool]]:

@@ -23,7 +23,6 @@ import pytest
 from dashcore.ports.audit import AuditLog
 from dashcore_app.brokers import BrokerSandboxes
 from dashcore_brokers.sandbox.credentials import (
-    GROWW_API_KEY,
     GROWW_API_SECRET,
     GROWW_TOTP_SEED,
     KITE_API_KEY,
@@ -34,6 +33,7 @@ from dashcore_brokers.sandbox.credentials import (
 from tests.integration.identity.conftest import Served
 from tests.integration.identity.support import API, Account, Mailbox
 from tests.integration.providers.support import (
+    connect_groww_keys,
     consent,
     create,
     land,
@@ -116,19 +116,11 @@ async def _redirect_flow(served: Served, account: Account, provider: str, secret
 
 
 async def _groww_flow(served: Served, account: Account, secrets: Secrets) -> str:
-    client = served.client
-    connection_id = await create(client, account, "groww")
     now = int(time.time())  # the app runs on the system clock here
     for epoch in range(now - GROWW_CLOCK_SLACK, now + GROWW_CLOCK_SLACK):
         digest = hashlib.sha256(f"{GROWW_API_SECRET}{epoch}".encode()).hexdigest()
         secrets.add(f"groww checksum at {epoch}", digest)
-    answered = await client.post(
-        f"{API}/providers/{connection_id}/authorization",
-        json={"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET},
-        headers=account.headers,
-    )
-    assert answered.status_code == 200, answered.text
-    return connection_id
+    return await connect_groww_keys(served.client, account)
 
 
 @pytest.mark.parametrize("provider", ["schwab", "zerodha", "upstox", "groww"])

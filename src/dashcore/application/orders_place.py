@@ -436,7 +436,8 @@ class PreviewOrder:
         except (ProviderUnavailable, RateLimited, NotFound, NotSupported):
             last, position, cash = None, None, None
         if not problems:  # the limits, read last: no transaction open while the broker answers
-            price = draft.limit_price or draft.stop_price
+            quoted = None if last is None else last.amount  # read above: not asked again
+            price = draft.limit_price or draft.stop_price or quoted
             value = await order_value(self._uow, (draft.quantity, price), instrument, session)
             breach = await self._limits.breach(
                 trader.user_id, instrument.currency, draft.quantity, value

@@ -196,13 +196,13 @@ class SqlOrderRepository(OrderRepository):
             true() if leaving_out is None else _orders.id != leaving_out,
         )
         # Summed here, not by SUM(): SQLite keeps decimals as text, and its SUM would be float.
-        return sum(
-            (
-                counted_value(row.estimated_value, row.quantity, row.limit_price or row.stop_price)
-                for row in await self._uow.execute(query)
-            ),
-            Decimal(0),
-        )
+        total = Decimal(0)
+        for row in await self._uow.execute(query):
+            price = row.limit_price if row.limit_price is not None else row.stop_price
+            total += counted_value(
+                row.estimated_value, None if price is None else row.quantity * price
+            )
+        return total
 
     async def needing_reconciliation(
         self, changed_before: datetime, *, due_at: datetime, limit: int

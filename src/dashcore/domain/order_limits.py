@@ -220,11 +220,7 @@ def placed_value(
     counts as changed, not as it was."""
     return sum(
         (
-            counted_value(
-                order.estimated_value,
-                order.request.quantity,
-                order.request.limit_price or order.request.stop_price,
-            )
+            counted_value(order.estimated_value, order.order_value)
             for order in orders
             if order.id != leaving_out
             and order.status is not OrderStatus.REJECTED
@@ -234,12 +230,11 @@ def placed_value(
     )
 
 
-def counted_value(
-    estimated_value: Decimal | None, quantity: Decimal, price: Decimal | None
-) -> Decimal:
-    """What one counted order adds to its day: the value it was checked at, else its quantity
-    times ``price`` (its limit, else stop, price), else nothing (a market order stored before
-    values were recorded)."""
+def counted_value(estimated_value: Decimal | None, priced_value: Decimal | None) -> Decimal:
+    """What one counted order adds to its day: the value it was checked at, else
+    ``priced_value`` (its quantity times its limit, else stop, price:
+    ``PlacedOrder.order_value``), else nothing (a market order stored before values were
+    recorded)."""
     if estimated_value is not None:
         return estimated_value
-    return Decimal(0) if price is None else quantity * price
+    return priced_value or Decimal(0)

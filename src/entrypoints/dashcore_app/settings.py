@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from ipaddress import ip_network
 from pathlib import Path
+from types import MappingProxyType
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -70,6 +71,21 @@ class SettingsError(ValueError):
 class StartupError(RuntimeError):
     """The process must not start (missing keys, a missing extra…): the message says the fix."""
 
+
+DEFAULT_ORDER_STEP_UP_ABOVE: Mapping[str, Decimal] = MappingProxyType(
+    {"USD": Decimal(10_000), "INR": Decimal(500_000)}
+)
+DEFAULT_ORDER_MAX_VALUE: Mapping[str, Decimal] = MappingProxyType(
+    {"INR": Decimal(1_000_000), "USD": Decimal(50_000)}
+)
+DEFAULT_ORDER_MAX_QUANTITY: Mapping[str, Decimal] = MappingProxyType(
+    {"INR": Decimal(100_000), "USD": Decimal(10_000)}
+)
+DEFAULT_ORDER_MAX_DAILY_VALUE: Mapping[str, Decimal] = MappingProxyType(
+    {"INR": Decimal(5_000_000), "USD": Decimal(250_000)}
+)
+"""The per-currency order thresholds when their variables are unset (read-only: the dataclass
+defaults and ``from_env`` share them)."""
 
 PWNED_PASSWORDS_URL = "https://api.pwnedpasswords.com"
 """The public range API that production checks new passwords against by default."""
@@ -152,24 +168,23 @@ class Settings:
     schedule_webhook_cleanup_seconds: int = 3600
     """Period of ``webhook_cleanup`` (deliveries past retention deleted); 0 turns it off."""
     order_step_up_above: Mapping[str, Decimal] = field(
-        default_factory=lambda: {"USD": Decimal(10_000), "INR": Decimal(500_000)}, compare=False
+        default_factory=lambda: DEFAULT_ORDER_STEP_UP_ABOVE, compare=False
     )
     """An order worth more than this, in its currency, needs a recent step-up
     (``DASHCORE_ORDER_STEP_UP_ABOVE=USD:10000,INR:500000``); an order in a currency not
     listed always does."""
     order_max_value: Mapping[str, Decimal] = field(
-        default_factory=lambda: {"INR": Decimal(1_000_000), "USD": Decimal(50_000)}, compare=False
+        default_factory=lambda: DEFAULT_ORDER_MAX_VALUE, compare=False
     )
     """The most one order may be worth, per currency (``DASHCORE_ORDER_MAX_VALUE``); a currency
     not listed has no such limit. An administrator may set other limits for one user."""
     order_max_quantity: Mapping[str, Decimal] = field(
-        default_factory=lambda: {"INR": Decimal(100_000), "USD": Decimal(10_000)}, compare=False
+        default_factory=lambda: DEFAULT_ORDER_MAX_QUANTITY, compare=False
     )
     """The largest quantity of one order, per currency of the instrument
     (``DASHCORE_ORDER_MAX_QUANTITY``); a currency not listed has no such limit."""
     order_max_daily_value: Mapping[str, Decimal] = field(
-        default_factory=lambda: {"INR": Decimal(5_000_000), "USD": Decimal(250_000)},
-        compare=False,
+        default_factory=lambda: DEFAULT_ORDER_MAX_DAILY_VALUE, compare=False
     )
     """The most a user's orders of one UTC day may be worth, per currency
     (``DASHCORE_ORDER_MAX_DAILY_VALUE``); a currency not listed has no such limit."""
@@ -320,22 +335,22 @@ class Settings:
             order_step_up_above=reader.get(
                 "ORDER_STEP_UP_ABOVE",
                 _thresholds,
-                {"USD": Decimal(10_000), "INR": Decimal(500_000)},
+                DEFAULT_ORDER_STEP_UP_ABOVE,
             ),
             order_max_value=reader.get(
                 "ORDER_MAX_VALUE",
                 _thresholds,
-                {"INR": Decimal(1_000_000), "USD": Decimal(50_000)},
+                DEFAULT_ORDER_MAX_VALUE,
             ),
             order_max_quantity=reader.get(
                 "ORDER_MAX_QUANTITY",
                 _thresholds,
-                {"INR": Decimal(100_000), "USD": Decimal(10_000)},
+                DEFAULT_ORDER_MAX_QUANTITY,
             ),
             order_max_daily_value=reader.get(
                 "ORDER_MAX_DAILY_VALUE",
                 _thresholds,
-                {"INR": Decimal(5_000_000), "USD": Decimal(250_000)},
+                DEFAULT_ORDER_MAX_DAILY_VALUE,
             ),
             order_submit_deadline_seconds=reader.get(
                 "ORDER_SUBMIT_DEADLINE_SECONDS", _bounded(1, 3600), 30

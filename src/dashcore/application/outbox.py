@@ -14,8 +14,8 @@ of it (which would let another dispatcher claim its entries too and send them tw
 A mail whose link or code has stopped working (``expires_at``) is never sent: an entry whose
 turn in the batch comes at or after that instant is marked ``expired`` untried, and a failed
 one whose retry would come at or after it is marked ``expired`` at once instead of being
-scheduled. Each is reported (id
-and template only, never the address or the body) so the entrypoint can log ``mail_expired``.
+scheduled. Each is reported (id and template only, never the address or the body) so the
+entrypoint can log ``mail_expired``.
 """
 
 from __future__ import annotations

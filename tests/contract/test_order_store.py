@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import AssetClass, Instrument
 from dashcore.domain.money import Currency, Money
+from dashcore.domain.order_limits import placed_value
 from dashcore.domain.orders import (
     Fill,
     Order,
@@ -539,12 +540,16 @@ async def test_the_value_placed_in_a_day_counts_the_users_orders_of_that_day_and
     backend: Backend,
 ) -> None:
     """The daily value limit's total (ORD-3): each order at the value it was checked at, else
-    quantity times its limit price; rejected orders, other days, other currencies and other
-    users do not count, and an order being modified is left out (it counts as changed)."""
+    quantity times its limit (else stop) price, else nothing; rejected orders, other days,
+    other currencies and other users do not count, and an order being modified is left out
+    (it counts as changed)."""
     owner, stranger = await people(backend, 1, 2)
     day = (datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC))
     checked = replace(placed(1, owner), estimated_value=Decimal("15000.55"))
     priced = placed(2, owner, quantity=Decimal(3), limit_price=Decimal("100.10"))
+    stop = Decimal("99.5")
+    stopped = repriced(placed(10, owner, quantity=Decimal(2)), OrderType.STOP, stop=stop)
+    unvalued_market = repriced(placed(11, owner), OrderType.MARKET)
     last_instant = placed(
         3, owner, quantity=Decimal(1), created_at=day[1] - timedelta(microseconds=1)
     )
@@ -562,15 +567,68 @@ async def test_the_value_placed_in_a_day_counts_the_users_orders_of_that_day_and
         placed(7, owner, created_at=day[1]),
         placed(8, owner, instrument=Instrument("AAPL", "NASDAQ", Currency("USD"))),
         placed(9, stranger),
+        stopped,
+        unvalued_market,
     )
     async with repos(backend) as r:
         whole = await r.orders.value_placed(owner.id, INR, day)
         modifying = await r.orders.value_placed(owner.id, INR, day, leaving_out=checked.id)
         dollars = await r.orders.value_placed(owner.id, Currency("USD"), day)
         nobody = await r.orders.value_placed(owner.id, Currency("EUR"), day)
-    assert whole == Decimal("15000.55") + Decimal("300.30") + Decimal("1500.05") + Decimal(14)
+    counted = [Decimal("15000.55"), Decimal("300.30"), Decimal("1500.05"), Decimal(14), 2 * stop]
+    assert whole == sum(counted)
     assert modifying == whole - Decimal("15000.55")
     assert (dollars, nobody) == (Decimal("15000.50"), Decimal(0))
+
+
+def repriced(order: PlacedOrder, type: OrderType, *, stop: Decimal | None = None) -> PlacedOrder:
+    """``order`` as a ``type`` order: no limit price, ``stop`` as its stop price."""
+    request = replace(order.request, type=type, limit_price=None, stop_price=stop)
+    return replace(order, request=request)
+
+
+day_values = st.builds(
+    lambda digits, exponent: Decimal((0, tuple(digits), exponent)),
+    st.lists(st.integers(0, 9), min_size=1, max_size=9).filter(any),
+    st.integers(-6, 3),
+)
+FINE = Instrument("X", "NSE", INR, lot_size=Decimal("0.000001"), tick_size=Decimal("0.000001"))
+
+
+@given(
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from(list(OrderStatus)),
+            st.one_of(st.none(), day_values),
+            day_values,
+            day_values,
+            st.booleans(),
+        ),
+        max_size=6,
+    )
+)
+@settings(max_examples=20)
+async def test_the_value_placed_in_a_day_is_the_domains_total_to_the_last_digit(
+    backend: Backend, orders: list[tuple[OrderStatus, Decimal | None, Decimal, Decimal, bool]]
+) -> None:
+    """Whatever the digits, the store's total equals ``placed_value`` over the same orders (on
+    PostgreSQL the database adds up, on SQLite the text it keeps; neither goes through float)."""
+    owner = person(next(_numbers), NOW)
+    async with repos(backend) as r:
+        await r.users.add(owner)
+        await r.uow.commit()
+    day = (datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC))
+    written = []
+    for status, estimated, quantity, price, by_stop in orders:
+        number = next(_numbers)
+        order = placed(number, owner, instrument=FINE, quantity=quantity, limit_price=price)
+        if by_stop:
+            order = repriced(order, OrderType.STOP, stop=price)
+        written.append(in_status(replace(order, estimated_value=estimated), status))
+    await add_orders(backend, *written)
+    async with repos(backend) as r:
+        total = await r.orders.value_placed(owner.id, INR, day)
+    assert total == placed_value(written, INR)
 
 
 async def test_reconciliation_finds_unsettled_orders_longest_waiting_first(

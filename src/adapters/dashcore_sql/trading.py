@@ -35,13 +35,16 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    Text,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
     true,
     tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.sql.dml import ReturningInsert
@@ -184,10 +187,14 @@ class SqlOrderRepository(OrderRepository):
         *,
         leaving_out: UUID | None = None,
     ) -> Decimal:
+        """Added up by the database on PostgreSQL (``SUM`` of ``NUMERIC`` is exact). SQLite
+        keeps decimals as text and its ``SUM`` would be a float, so there the counted values
+        come back as their text and are added up here, without the per-column decimal
+        conversion of a mapped row: the day's total costs one index range scan, not a read of
+        every order, for a user placing thousands of orders a day."""
         start, end = day
-        query = select(
-            _orders.estimated_value, _orders.quantity, _orders.limit_price, _orders.stop_price
-        ).where(
+        price = func.coalesce(_orders.limit_price, _orders.stop_price)
+        counted = (
             _orders.user_id == user_id,
             _orders.created_at >= start,
             _orders.created_at < end,
@@ -195,12 +202,22 @@ class SqlOrderRepository(OrderRepository):
             _orders.status != OrderStatus.REJECTED.value,
             true() if leaving_out is None else _orders.id != leaving_out,
         )
-        # Summed here, not by SUM(): SQLite keeps decimals as text, and its SUM would be float.
+        if self._uow.dialect_name == "postgresql":
+            value = func.coalesce(_orders.estimated_value, _orders.quantity * price, 0)
+            total = (await self._uow.execute(select(func.sum(value)).where(*counted))).scalar()
+            return Decimal(0) if total is None else total
+        as_text = select(
+            type_coerce(_orders.estimated_value, Text()),
+            type_coerce(_orders.quantity, Text()),
+            type_coerce(price, Text()),
+        )
         total = Decimal(0)
-        for row in await self._uow.execute(query):
-            price = row.limit_price if row.limit_price is not None else row.stop_price
+        for estimated, quantity, priced_at in (
+            await self._uow.execute(as_text.where(*counted))
+        ).tuples():
             total += counted_value(
-                row.estimated_value, None if price is None else row.quantity * price
+                None if estimated is None else Decimal(estimated),
+                None if priced_at is None else Decimal(quantity) * Decimal(priced_at),
             )
         return total
 

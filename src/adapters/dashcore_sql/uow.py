@@ -71,7 +71,7 @@ class SqlUnitOfWork(UnitOfWork):
         self,
         statement: Executable,
         parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-    ) -> CursorResult[Any]:
+    ) -> CursorResult[*tuple[Any, ...]]:
         """Run one statement in this unit of work's transaction (rows come back buffered); a
         sequence of parameter sets runs it once per set."""
         connection = self._connection or await self._open()

@@ -581,6 +581,35 @@ async def test_the_value_placed_in_a_day_counts_the_users_orders_of_that_day_and
     assert (dollars, nobody) == (Decimal("15000.50"), Decimal(0))
 
 
+async def test_two_placements_read_the_days_total_one_after_the_other(backend: Backend) -> None:
+    """The daily limit holds under concurrency: a second placement of the same user reads the
+    day's total only once the first one's order is committed (PostgreSQL: the user's advisory
+    lock taken by the read; SQLite: one writing transaction at a time). The memory store, for
+    tests and the embedded default in one process, isolates nothing and is not asked to."""
+    [owner] = await people(backend, 1)
+    day = (datetime(2026, 5, 4, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC))
+    first_read = asyncio.Event()
+
+    async def first() -> Decimal:
+        async with repos(backend) as r:
+            total = await r.orders.value_placed(owner.id, INR, day)
+            first_read.set()
+            await backend.let_contender_run(r.work)
+            await r.orders.add(placed(1, owner))
+            await r.uow.commit()
+            return total
+
+    async def second() -> Decimal:
+        await first_read.wait()
+        async with repos(backend) as r:
+            return await r.orders.value_placed(owner.id, INR, day)
+
+    before, after = await asyncio.gather(first(), second())
+    assert before == Decimal(0)
+    if backend.name != "memory":
+        assert after == Decimal("15000.50"), "the second read waited for the first order"
+
+
 def repriced(order: PlacedOrder, type: OrderType, *, stop: Decimal | None = None) -> PlacedOrder:
     """``order`` as a ``type`` order: no limit price, ``stop`` as its stop price."""
     request = replace(order.request, type=type, limit_price=None, stop_price=stop)

@@ -688,6 +688,23 @@ async def test_the_default_daily_limit_counts_the_days_orders(
     assert len(at_the_broker(sandboxes)) == 2
 
 
+async def test_concurrent_placements_cannot_pass_the_daily_limit_together(
+    served: Served, trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    """A runaway client firing orders in parallel: each placement reads the day's total only
+    once the one before it has written its order, so of three 14,000 INR orders under a
+    30,000 INR day exactly two go through."""
+    admin = await admin_of(served)
+    await set_limits(served, admin, await user_id_of(trader), max_daily_value="30000")
+    answers = await asyncio.gather(
+        *(trader.place(trader.order(), key=f"burst-{n}") for n in range(3))
+    )
+    assert sorted(a.status_code for a in answers) == [201, 201, 422], [a.text for a in answers]
+    [refused] = [a for a in answers if a.status_code == 422]
+    assert refused.json()["order_limit"]["requested"] == "42000.00"
+    assert len(at_the_broker(sandboxes)) == 2
+
+
 async def test_only_admins_set_limits_and_users_read_their_own(
     served: Served, trader: Trader
 ) -> None:

@@ -11,6 +11,9 @@ Orders (:class:`SqlOrderRepository`):
 - A broker order is bound to one order: ``(provider, broker_order_id)`` is unique
   (``placed_orders_broker_order_taken``).
 - Listings are keyset scans of ``(user_id, created_at DESC, id DESC)``, never ``OFFSET``.
+- ``value_placed`` (the daily order limit's total) is one aggregate over that index; on
+  PostgreSQL it first takes the user's transaction-scoped advisory lock, so that two
+  placements of one user are checked one after the other.
 - The instrument is stored flattened, prices and quantities as exact decimals, and the fills
   as JSON whose numbers are decimal strings (nothing passes through ``float``).
 
@@ -42,6 +45,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     tuple_,
     type_coerce,
@@ -86,6 +90,8 @@ _AT_THE_BROKER = (
     OrderStatus.PARTIALLY_FILLED.value,
     OrderStatus.CANCEL_REQUESTED.value,
 )
+_DAY_TOTAL_LOCK = 0x44415954  # "DAYT": the advisory locks of users' daily order totals
+_day_total_lock = text("SELECT pg_advisory_xact_lock(:space, :user_key)")
 
 
 class SqlOrderRepository(OrderRepository):
@@ -191,7 +197,11 @@ class SqlOrderRepository(OrderRepository):
         keeps decimals as text and its ``SUM`` would be a float, so there the counted values
         come back as their text and are added up here, without the per-column decimal
         conversion of a mapped row: the day's total costs one index range scan, not a read of
-        every order, for a user placing thousands of orders a day."""
+        every order, for a user placing thousands of orders a day.
+
+        Two placements of one user read the total one after the other: on PostgreSQL reading
+        it first takes the user's transaction-scoped advisory lock, held until the placement's
+        order is committed (or rolled back); SQLite runs one writing transaction at a time."""
         start, end = day
         price = func.coalesce(_orders.limit_price, _orders.stop_price)
         counted = (
@@ -203,6 +213,10 @@ class SqlOrderRepository(OrderRepository):
             true() if leaving_out is None else _orders.id != leaving_out,
         )
         if self._uow.dialect_name == "postgresql":
+            await self._uow.execute(
+                _day_total_lock,
+                {"space": _DAY_TOTAL_LOCK, "user_key": _int32(user_id.int)},
+            )
             value = func.coalesce(_orders.estimated_value, _orders.quantity * price, 0)
             total = (await self._uow.execute(select(func.sum(value)).where(*counted))).scalar()
             return Decimal(0) if total is None else total
@@ -212,9 +226,7 @@ class SqlOrderRepository(OrderRepository):
             type_coerce(price, Text()),
         )
         total = Decimal(0)
-        for estimated, quantity, priced_at in (
-            await self._uow.execute(as_text.where(*counted))
-        ).tuples():
+        for estimated, quantity, priced_at in await self._uow.execute(as_text.where(*counted)):
             total += counted_value(
                 None if estimated is None else Decimal(estimated),
                 None if priced_at is None else Decimal(quantity) * Decimal(priced_at),
@@ -503,3 +515,9 @@ def _record(row: Row[Any]) -> IdempotencyRecord:
         created_at=row.created_at,
         expires_at=row.expires_at,
     )
+
+
+def _int32(number: int) -> int:
+    """The low 32 bits of ``number`` as a signed ``int4`` (an advisory lock's key)."""
+    low = number & 0xFFFFFFFF
+    return low - (1 << 32) if low >= 1 << 31 else low

@@ -20,6 +20,7 @@ from dashcore.domain.errors import DependencyUnavailable
 from dashcore_sql import engine as engine_module
 from dashcore_sql.errors import database_errors
 from dashcore_sql.probe import SqlDatabaseProbe
+from dashcore_sql.uow import unit_of_work
 from tests.conftest import PostgresSchema
 from tests.migrated import migrate
 
@@ -87,8 +88,9 @@ async def proxied_url(postgres_url: str) -> AsyncIterator[tuple[str, Silenceable
 async def test_a_server_gone_silent_fails_pooled_queries_in_time_then_recovers(
     proxied_url: tuple[str, SilenceableProxy],
 ) -> None:
-    """The pooled connection's pre-ping used to wait forever (no statement timeout), so the
-    first request after the server went silent hung until TCP gave up, many minutes later."""
+    """The first round trip on a pooled connection (a pre-ping, when the pool pinged) used to
+    wait forever (no statement timeout), so the first request after the server went silent
+    hung until TCP gave up, many minutes later."""
     url, proxy = proxied_url
     engine = engine_module.create_engine(url, command_timeout=COMMAND_TIMEOUT)
     try:
@@ -151,3 +153,43 @@ async def test_a_statement_past_the_limit_fails_unless_the_engine_is_for_migrati
     finally:
         await bounded.dispose()
         await unbounded.dispose()
+
+
+async def terminate_backend(postgres_url: str, pid: int) -> None:
+    """Close one server connection from the server's side, as a restart or failover does."""
+    import asyncpg
+
+    admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
+        async with asyncio.timeout(BOUND):
+            while True:  # the server ends the backend on its own time
+                if await admin.fetchval(gone, pid):
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await admin.close()
+
+
+async def test_a_pooled_connection_the_server_closed_costs_a_retry_not_an_error(
+    postgres_schema: PostgresSchema,
+) -> None:
+    """No ping before each transaction: the transaction's first statement finds the closed
+    connection and runs once more on a new one. The readiness probe does the same."""
+    engine = engine_module.create_engine(postgres_schema.url, schema=postgres_schema.schema)
+    backend_pid = text("SELECT pg_backend_pid()")
+    try:
+        await migrate(engine)
+        async with unit_of_work(engine) as uow:  # one connection, back in the pool after
+            pooled = (await uow.execute(backend_pid)).scalar_one()
+            await uow.commit()
+        await terminate_backend(postgres_schema.url, pooled)
+        async with unit_of_work(engine) as uow:
+            replaced = (await uow.execute(backend_pid)).scalar_one()
+            await uow.commit()
+        await terminate_backend(postgres_schema.url, replaced)
+        await SqlDatabaseProbe(engine).check(timeout=BOUND)
+    finally:
+        await engine.dispose()
+    assert replaced != pooled

@@ -7,7 +7,12 @@ Rules:
   up after ``COMMAND_TIMEOUT`` seconds. Schema migrations are the exception
   (``command_timeout=None``): building an index or rewriting a large table may rightly take
   longer, and an operator runs them in front of a terminal that can interrupt them;
-- pooled connections are pinged before use, so a restarted server costs one retry, not an error;
+- a pooled connection that the server has closed since its last use (a restart, a failover,
+  an idle timeout) costs one retry, not an error, and no ping: :func:`first_round_trip` runs
+  the first statement of a transaction and, when that finds the connection closed (nothing
+  of the transaction has happened yet), runs it once more on a new connection; the pool then
+  replaces every connection older than the failure. A pre-ping before every checkout would
+  cost three round trips on asyncpg (``BEGIN``, ``;``, ``ROLLBACK``) for every transaction;
 - SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
   waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
 - on SQLite every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock up front
@@ -22,15 +27,23 @@ Rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["COMMAND_TIMEOUT", "CONNECT_TIMEOUT", "create_engine", "normalize_url"]
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "CONNECT_TIMEOUT",
+    "create_engine",
+    "first_round_trip",
+    "normalize_url",
+]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a connection (or, on SQLite, for the write lock) before giving up."""
@@ -38,6 +51,8 @@ CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 60.0
 """Seconds one PostgreSQL statement may take before it is cancelled and fails as the database
 being unavailable."""
+
+_T = TypeVar("_T")
 
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -90,13 +105,35 @@ def _postgres_engine(
     return create_async_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         connect_args={
             "timeout": CONNECT_TIMEOUT,
             "command_timeout": command_timeout,
             "server_settings": server_settings,
         },
     )
+
+
+async def first_round_trip(
+    engine: AsyncEngine, run: Callable[[AsyncConnection], Awaitable[_T]]
+) -> tuple[AsyncConnection, _T]:
+    """A connection from ``engine``'s pool and what ``run`` (the connection's first round trip
+    to the server: a transaction's first statement) gave back on it; the caller closes the
+    connection. If the server had closed that connection (``run`` fails on a connection the
+    driver finds closed), ``run`` goes once more on a new connection: the server never saw
+    anything of it. Any other failure, or a second closed connection, is raised."""
+    retried = False
+    while True:
+        connection = await engine.connect().start()  # failing, it leaves nothing to close
+        try:
+            return connection, await run(connection)
+        except DBAPIError as error:
+            await connection.close()
+            if retried or not error.connection_invalidated:
+                raise
+            retried = True
+        except BaseException:
+            await connection.close()
+            raise
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:

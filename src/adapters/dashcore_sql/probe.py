@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dashcore.domain.errors import DependencyUnavailable
 from dashcore.ports.health import DependencyProbe
+from dashcore_sql.engine import first_round_trip
 from dashcore_sql.errors import DATABASE, database_errors, not_migrated
 
 __all__ = ["SqlDatabaseProbe"]
@@ -19,9 +20,11 @@ _REVISION = text("SELECT version_num FROM alembic_version")
 
 class SqlDatabaseProbe(DependencyProbe):
     """The database is ready when a fresh or pooled connection reads its schema revision
-    within ``timeout`` seconds; otherwise ``DependencyUnavailable(dependency="database")``,
-    with code ``database_not_migrated`` when it was never migrated (or downgraded to base):
-    a load balancer must not send requests that would all fail so."""
+    within ``timeout`` seconds (a pooled connection the server had closed is replaced, as
+    for any transaction: ``first_round_trip``); otherwise
+    ``DependencyUnavailable(dependency="database")``, with code ``database_not_migrated`` when
+    it was never migrated (or downgraded to base): a load balancer must not send requests
+    that would all fail so."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -46,10 +49,14 @@ class SqlDatabaseProbe(DependencyProbe):
             raise not_migrated()
 
     async def _revision(self) -> str | None:
+        async def read(connection: AsyncConnection) -> str | None:
+            revision: str | None = (await connection.execute(_REVISION)).scalar()
+            return revision
+
         with database_errors():
-            async with self._engine.connect() as connection:
-                revision: str | None = (await connection.execute(_REVISION)).scalar()
-                return revision
+            connection, revision = await first_round_trip(self._engine, read)
+            await connection.close()
+        return revision
 
 
 def _ignore_late_failure(reading: asyncio.Future[str | None]) -> None:

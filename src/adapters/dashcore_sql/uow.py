@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from dashcore.ports.uow import UnitOfWork
+from dashcore_sql.engine import first_round_trip
 from dashcore_sql.errors import database_errors
 
 __all__ = ["SqlUnitOfWork", "unit_of_work"]
@@ -53,20 +54,6 @@ class SqlUnitOfWork(UnitOfWork):
         """``postgresql`` or ``sqlite``: repositories pick dialect-specific SQL with it."""
         return self._engine.dialect.name
 
-    async def _open(self) -> AsyncConnection:
-        connection = self._engine.connect()
-        with database_errors():
-            await connection.start()
-        try:
-            with database_errors():
-                await connection.begin()
-        except BaseException:
-            await connection.close()
-            raise
-        self._connection = connection
-        self._transactions += 1
-        return connection
-
     async def execute(
         self,
         statement: Executable,
@@ -74,9 +61,27 @@ class SqlUnitOfWork(UnitOfWork):
     ) -> CursorResult[*tuple[Any, ...]]:
         """Run one statement in this unit of work's transaction (rows come back buffered); a
         sequence of parameter sets runs it once per set."""
-        connection = self._connection or await self._open()
+        if self._connection is None:
+            return await self._first(statement, parameters)
         with database_errors():
+            return await self._connection.execute(statement, parameters)
+
+    async def _first(
+        self,
+        statement: Executable,
+        parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+    ) -> CursorResult[*tuple[Any, ...]]:
+        """A transaction's first statement, on a connection from the pool (once more on a new
+        one if the server had closed it: ``first_round_trip``)."""
+
+        async def begin_with(connection: AsyncConnection) -> CursorResult[*tuple[Any, ...]]:
+            await connection.begin()
             return await connection.execute(statement, parameters)
+
+        with database_errors():
+            self._connection, result = await first_round_trip(self._engine, begin_with)
+        self._transactions += 1
+        return result
 
     async def commit(self) -> None:
         connection, self._connection = self._connection, None

@@ -45,7 +45,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult
 
 from dashcore.domain.aggregation import (
     ACTIVE_SYNC_STATUSES,
@@ -85,6 +85,7 @@ from dashcore.ports.aggregation import (
     TransactionRepository,
     TransactionStream,
 )
+from dashcore_sql.engine import first_round_trip
 from dashcore_sql.errors import database_errors
 from dashcore_sql.tables import (
     account_balances,
@@ -748,18 +749,25 @@ class SqlTransactionStream(TransactionStream):
         self, user_id: UUID, query: TransactionFilter, batch_size: int
     ) -> AsyncIterator[StoredTransaction]:
         statement = self._oldest_first(user_id, query).execution_options(yield_per=batch_size)
+
+        async def start_streaming(connection: AsyncConnection) -> AsyncResult[Any]:
+            snapshot = await connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            await snapshot.begin()
+            streamed: AsyncResult[Any] = await snapshot.stream(statement)
+            return streamed
+
         with database_errors():
-            async with self._engine.connect() as connection:
-                snapshot = await connection.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-                async with snapshot.begin():
-                    result = await snapshot.stream(statement)
-                    # A batch per await: one trip through the async bridge per row costs more
-                    # than mapping the row.
-                    async for batch in result.partitions():
-                        for row in batch:
-                            yield _transaction(row)
+            connection, result = await first_round_trip(self._engine, start_streaming)
+            try:  # read-only: closing the connection ends its transaction
+                # A batch per await: one trip through the async bridge per row costs more than
+                # mapping the row.
+                async for batch in result.partitions():
+                    for row in batch:
+                        yield _transaction(row)
+            finally:
+                await connection.close()
 
     async def _keyset_batches(
         self, user_id: UUID, query: TransactionFilter, batch_size: int

@@ -8,7 +8,7 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from tests.services import database_url, redis_url, require
+from tests.services import database_url, delete_test_keys, redis_url, require
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -59,6 +59,9 @@ def redis_server_url() -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> str:
-    """A key prefix private to one test."""
-    return f"test:{uuid.uuid4().hex[:12]}:"
+def redis_prefix() -> Iterator[str]:
+    """A key prefix private to one test; what the test left under it is deleted afterwards
+    (job streams and revocation sets carry no TTL: a shared test Redis kept them forever)."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    delete_test_keys(prefix)

@@ -12,6 +12,9 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -48,3 +51,25 @@ def require(service: str, url: str, default_port: int) -> str:
     if in_ci():
         pytest.fail(f"{message}; CI=true requires it (see .ci/run)", pytrace=False)
     pytest.skip(f"{message} (set CI=true to make this an error)")
+
+
+async def delete_prefix(client: Redis, prefix: str) -> None:
+    """Delete every key under ``prefix``."""
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+    if keys:
+        await client.delete(*keys)
+
+
+def delete_test_keys(prefix: str) -> None:
+    """Delete what a test left under its private ``prefix`` in the test Redis, if one answers
+    (a test that used no Redis left nothing). Synchronous: fixtures that ask for the prefix
+    from inside a running event loop can still tear it down."""
+    client = SyncRedis.from_url(redis_url(), socket_connect_timeout=1)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    except (RedisError, OSError):
+        pass
+    finally:
+        client.close()

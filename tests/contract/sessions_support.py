@@ -22,6 +22,7 @@ from dashcore.testing.clock import FakeClock
 from dashcore_memory.sessions import MemorySessionStore
 from dashcore_redis.client import create_redis
 from dashcore_redis.sessions import RedisSessionStore
+from tests.services import delete_prefix
 
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 POLICY = SessionPolicy()
@@ -53,12 +54,6 @@ def make_session(
         user_agent="Mozilla/5.0 (Android 14)",
         ip="2001:db8::7",
     )
-
-
-async def delete_prefix(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-    if keys:
-        await client.delete(*keys)
 
 
 @dataclass(slots=True)

@@ -39,7 +39,8 @@ from dashcore_system import Uuid7Generator
 from dashcore_taskiq import TaskiqJobQueue, in_process_broker, start_broker, stop_broker
 from dashcore_taskiq.streams import CONSUMER_GROUP, redis_broker
 from dashcore_worker.registry import TaskRegistry, install
-from tests.contract.sessions_support import BACKENDS, delete_prefix
+from tests.contract.sessions_support import BACKENDS
+from tests.services import delete_prefix
 
 BOUND = 10.0
 """How long a test waits for an outcome that should come within a fraction of a second."""

@@ -16,7 +16,8 @@ from dashcore.testing.clock import FakeClock
 from dashcore_memory.quotes_cache import MemoryQuoteCache
 from dashcore_redis.client import create_redis
 from dashcore_redis.quotes_cache import RedisQuoteCache
-from tests.contract.sessions_support import BACKENDS, delete_prefix
+from tests.contract.sessions_support import BACKENDS
+from tests.services import delete_prefix
 
 TTL = timedelta(seconds=5)
 

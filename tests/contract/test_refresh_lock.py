@@ -22,7 +22,8 @@ from dashcore.ports.providers import RefreshLock
 from dashcore_memory.connections import MemoryRefreshLock
 from dashcore_redis.client import create_redis
 from dashcore_redis.locks import RedisRefreshLock
-from tests.contract.sessions_support import BACKENDS, delete_prefix
+from tests.contract.sessions_support import BACKENDS
+from tests.services import delete_prefix
 
 KEY = "connection-refresh:0190f5d2-7c1e-7000-8000-000000000001"
 LONG = 30.0

@@ -21,7 +21,8 @@ from dashcore.testing.clock import FakeClock
 from dashcore_memory.sessions import MemoryRevocationList
 from dashcore_redis.client import create_redis
 from dashcore_redis.revocations import RedisRevocationList, RevocationListProbe
-from tests.contract.sessions_support import BACKENDS, delete_prefix
+from tests.contract.sessions_support import BACKENDS
+from tests.services import delete_prefix
 
 PROPAGATION = 1.0
 """The requirement: a revocation reaches every process within a second."""

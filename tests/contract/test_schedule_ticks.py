@@ -16,7 +16,8 @@ from dashcore.domain.errors import DependencyUnavailable
 from dashcore.ports.jobs import ScheduleTicks
 from dashcore_taskiq import InProcessScheduleTicks
 from dashcore_taskiq.streams import RedisScheduleTicks
-from tests.contract.sessions_support import BACKENDS, delete_prefix
+from tests.contract.sessions_support import BACKENDS
+from tests.services import delete_prefix
 
 TICK = 29_539_440
 HOLD = 120.0

@@ -142,6 +142,7 @@ async def test_a_revoked_session_is_refused_by_another_process_within_a_second(
     server_env: dict[str, str],
     fresh_postgres_database: str,
     redis_server_url: str,
+    redis_prefix: str,
 ) -> None:
     """JWT-3 across processes: log out on server A, and server B refuses the access token
     within one second (revocations travel through Redis pub/sub)."""
@@ -149,7 +150,7 @@ async def test_a_revoked_session_is_refused_by_another_process_within_a_second(
         **server_env,
         "DASHCORE_DATABASE_URL": fresh_postgres_database,
         "DASHCORE_REDIS_URL": redis_server_url,
-        "DASHCORE_REDIS_PREFIX": f"test:{uuid.uuid4().hex[:12]}:",
+        "DASHCORE_REDIS_PREFIX": redis_prefix,
         "DASHCORE_HASH_PROFILE": "test",
     }
     first, second = free_port(), free_port()

@@ -25,7 +25,7 @@ from dashcore_redis.client import create_redis
 from dashcore_redis.revocations import RedisRevocationList
 from dashcore_redis.sessions import RedisSessionStore
 from dashcore_system import SystemClock
-from tests.contract.sessions_support import delete_prefix
+from tests.services import delete_prefix
 
 KEY = b"integration refresh derivation k"
 PER_PROCESS = 50

@@ -38,7 +38,6 @@ from dashcore_brokers.sandbox.schwab import SchwabSandbox
 from dashcore_http import create_app
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_system import SystemClock
-from tests.contract.sessions_support import delete_prefix
 from tests.integration.accounts_support import every_item, request_sync
 from tests.integration.conftest import _Lifespan
 from tests.integration.identity.conftest import Served, mailbox
@@ -55,6 +54,7 @@ from tests.integration.test_worker_process import (
     worker_env,
     workers,
 )
+from tests.services import delete_prefix
 
 __all__ = ["mailbox", "role_database", "settings", "worker_env", "workers"]
 

@@ -44,8 +44,8 @@ from dashcore_cli.main import cli
 from dashcore_security import KeyRing
 from dashcore_sql import create_engine
 from tests.contract.people import person
-from tests.contract.sessions_support import delete_prefix
 from tests.migrated import migrate
+from tests.services import delete_prefix
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -86,7 +86,10 @@ class OrderRepository(Protocol):
     ) -> Decimal:
         """What the user's orders created in ``[start, end)`` count towards a daily value
         limit in ``currency`` (``dashcore.domain.order_limits.placed_value``: every order but
-        the rejected ones and ``leaving_out``), in one read however many orders the day has."""
+        the rejected ones and ``leaving_out``), in one read however many orders the day has.
+        On a database, another transaction reading the same user's total waits until this
+        one ends, so that a placement's check and its order's write are not interleaved with
+        another's (the in-memory store, one process for tests, isolates nothing)."""
         ...
 
     async def needing_reconciliation(

@@ -3,8 +3,8 @@
 Rules:
 - a dead database must fail fast: connecting gives up after ``CONNECT_TIMEOUT`` seconds;
 - a database that stops answering (a paused or partitioned server keeps its sockets open)
-  must not hang a request: on PostgreSQL each statement, the pool's pre-ping included, gives
-  up after ``COMMAND_TIMEOUT`` seconds. Schema migrations are the exception
+  must not hang a request: on PostgreSQL each statement gives up after ``COMMAND_TIMEOUT``
+  seconds. Schema migrations are the exception
   (``command_timeout=None``): building an index or rewriting a large table may rightly take
   longer, and an operator runs them in front of a terminal that can interrupt them;
 - a pooled connection that the server has closed since its last use (a restart, a failover,

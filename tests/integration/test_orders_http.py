@@ -705,6 +705,31 @@ async def test_concurrent_placements_cannot_pass_the_daily_limit_together(
     assert len(at_the_broker(sandboxes)) == 2
 
 
+async def test_a_modification_and_a_placement_at_once_cannot_pass_the_daily_limit_together(
+    served: Served, trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    """An order of 14,000 INR grown to 21,000 while another of 14,000 is placed, under a
+    30,000 INR day: whichever is checked second sees the first's value (the modification
+    holds its room from its check until the broker's answer is saved), so one is refused."""
+    admin = await admin_of(served)
+    await set_limits(served, admin, await user_id_of(trader), max_daily_value="30000")
+    first = await trader.place(trader.order(), key="first")
+    assert first.status_code == 201, first.text
+    grown, placed = await asyncio.gather(
+        trader.client.patch(
+            f"{ORDERS}/{first.json()['id']}",
+            json={"quantity": "15"},
+            headers=trader.account.headers,
+        ),
+        trader.place(trader.order(), key="second"),
+    )
+    assert sorted((grown.status_code, placed.status_code)) == [200, 422], (grown.text, placed.text)
+    [refused] = [a for a in (grown, placed) if a.status_code == 422]
+    assert refused.json()["order_limit"]["requested"] == "35000.00"
+    held = sum(o.quantity * 1400 for o in at_the_broker(sandboxes) if o.is_open)
+    assert held <= 30_000
+
+
 async def test_only_admins_set_limits_and_users_read_their_own(
     served: Served, trader: Trader
 ) -> None:

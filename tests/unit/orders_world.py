@@ -49,6 +49,7 @@ from dashcore_app.trading import sandbox_listings
 from dashcore_brokers.groww.gateway import CREATE_PATH
 from dashcore_brokers.http import BreakerPolicy, HttpPolicy, RateLimit, RetryPolicy
 from dashcore_brokers.sandbox import FaultKind, FaultRule
+from dashcore_brokers.sandbox.core import Sleep
 from dashcore_brokers.sandbox.credentials import GROWW_API_KEY, GROWW_API_SECRET
 from dashcore_brokers.sandbox.exchange import SimOrder
 from dashcore_brokers.sandbox.groww import GROWW_USER
@@ -353,7 +354,10 @@ lookup reaches the sandbox, however many rounds a test runs."""
 
 
 @asynccontextmanager
-async def open_orders_world(*, http: HttpPolicy | None = None) -> AsyncIterator[OrdersWorld]:
-    """The world; ``http`` replaces every provider's HTTP policy."""
-    async with open_world(http=http, sleep=_instant) as world:
+async def open_orders_world(
+    *, http: HttpPolicy | None = None, sleep: Sleep = _instant
+) -> AsyncIterator[OrdersWorld]:
+    """The world; ``http`` replaces every provider's HTTP policy, ``sleep`` how the sandboxes
+    wait in latency and timeout faults (not at all, unless a test holds a request there)."""
+    async with open_world(http=http, sleep=sleep) as world:
         yield OrdersWorld(world, MemoryInstrumentCatalog(sandbox_listings(world.sandboxes)))

@@ -5,16 +5,18 @@ user's own non-rejected orders of the UTC day; an administrator's change is audi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from dashcore.application.order_limits import LowerOrderLimits, ManageOrderLimits
-from dashcore.domain.errors import Forbidden, NotFound, OrderLimitExceeded
+from dashcore.domain.errors import DashcoreError, Forbidden, NotFound, OrderLimitExceeded
 from dashcore.domain.money import Currency
 from dashcore.domain.order_limits import CurrencyLimits, OrderLimits
 from dashcore.domain.orders import OrderChange, OrderStatus, OrderType
@@ -238,3 +240,64 @@ async def test_a_user_lowers_their_own_limits_but_only_an_administrator_raises_t
     await manage(world).set(trader.user_id, back_up, CALLER)  # an administrator may
     placed = await world.place_order(trader, connection, "k", limit_buy(world, 7))
     assert placed.order.broker_order_id is not None
+
+
+MODIFY_PATH = "/orders/regular/*"
+"""Kite's modification route."""
+
+
+async def test_an_order_placed_while_a_modification_is_at_the_broker_cannot_spend_its_room() -> (
+    None
+):
+    at_broker, answer = asyncio.Event(), asyncio.Event()
+
+    async def held_at_the_broker(_: float) -> None:
+        at_broker.set()
+        await answer.wait()
+
+    async with open_orders_world(sleep=held_at_the_broker) as world:
+        limited(world, max_daily_value=Decimal(30_000))
+        trader, connection = await world.trader("zerodha")
+        order = (await world.place_order(trader, connection, "1", limit_buy(world, 10))).order
+        world.world.sandboxes["zerodha"].faults.add(
+            FaultRule(path=MODIFY_PATH, method="PUT", kind=FaultKind.LATENCY)
+        )
+        growing = asyncio.create_task(
+            world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(15)))
+        )
+        await asyncio.wait_for(at_broker.wait(), 5)
+
+        with pytest.raises(OrderLimitExceeded) as refused:  # 21,000 held + 9,800
+            await world.place_order(trader, connection, "2", limit_buy(world, 7))
+        assert refused.value.requested == Decimal(30_800)
+        answer.set()
+        grown = await growing
+        assert (grown.request.quantity, grown.estimated_value) == (15, Decimal(21_000))
+
+
+@pytest.mark.parametrize(
+    ("fault", "counted"),
+    [
+        ({"kind": FaultKind.STATUS, "status": 400}, Decimal(14_000)),  # refused: room given back
+        ({"kind": FaultKind.STATUS, "status": 429}, Decimal(14_000)),  # turned away unread
+        ({"kind": FaultKind.STATUS, "status": 503}, Decimal(21_000)),  # may have taken it
+        ({"kind": FaultKind.TIMEOUT_AFTER_ACCEPT}, Decimal(21_000)),  # took it, answer lost
+    ],
+)
+async def test_a_modification_the_broker_did_not_take_gives_its_room_back_and_a_lost_one_keeps_it(
+    world: OrdersWorld, fault: dict[str, Any], counted: Decimal
+) -> None:
+    limited(world, max_daily_value=Decimal(30_000))
+    trader, connection = await world.trader("zerodha")
+    order = (await world.place_order(trader, connection, "1", limit_buy(world, 10))).order
+    world.world.sandboxes["zerodha"].faults.add(FaultRule(path=MODIFY_PATH, method="PUT", **fault))
+    with pytest.raises(DashcoreError):
+        await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(15)))
+
+    assert (await world.stored(order.id)).estimated_value == counted
+    if counted == Decimal(14_000):  # 14,000 + 15,400 is within the day
+        placed = await world.place_order(trader, connection, "2", limit_buy(world, 11))
+        assert placed.order.broker_order_id is not None
+    else:
+        with pytest.raises(OrderLimitExceeded):
+            await world.place_order(trader, connection, "2", limit_buy(world, 7))

@@ -21,7 +21,9 @@ from dashcore.domain.order_limits import (
     LimitKind,
     OrderLimits,
     check_order,
+    holding_room,
     placed_value,
+    room_released,
     trading_day,
 )
 from dashcore.domain.orders import OrderRequest, OrderSide, OrderStatus, OrderType
@@ -194,3 +196,17 @@ def test_the_days_total_counts_every_order_but_the_rejected_at_its_checked_value
     assert placed_value(orders, INR) == Decimal("1000") * 3 + Decimal("2500.50")
     assert placed_value(orders, USD) == Decimal(1000)
     assert placed_value(orders, INR, leaving_out=orders[0].id) == Decimal("4500.50")
+
+
+def test_a_growing_modification_holds_its_room_until_the_broker_refuses_it() -> None:
+    legacy = order(1)  # stored before values were: counts 10 x 100
+    held = holding_room(legacy, Decimal(1500))
+    assert placed_value([held], INR) == Decimal(1500)
+    assert holding_room(legacy, Decimal(900)) is legacy  # shrinking holds nothing more
+    assert holding_room(legacy, None) is legacy  # nor does a value nobody knows
+
+    released = room_released(held, Decimal(1500), legacy.estimated_value)
+    assert released.estimated_value is None
+    assert placed_value([released], INR) == Decimal(1000)
+    changed_since = replace(held, estimated_value=Decimal(1200))  # modified again meanwhile
+    assert room_released(changed_since, Decimal(1500), None) is changed_since

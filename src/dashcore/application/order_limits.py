@@ -8,8 +8,10 @@
   idempotency record, so the same request with the same key goes through once the limit is
   raised. Placing and modifying refuse a breach (``OrderLimitExceeded``, 422
   ``order_limit_exceeded``); a preview lists it among its problems.
-- The day's total is read from the user's orders in one query; two placements at the same
-  instant may both pass it (it is a guard against mistakes, not a ledger).
+- The day's total is read from the user's orders in one query, under the user's lock
+  (``OrderRepository.value_placed``) held until the order placed or the room a modification
+  holds is committed: orders of one user placed or grown at the same instant are checked one
+  after the other, and cannot pass the daily limit together.
 - An administrator sets a user's own limits, any of them up or down (the entrypoint checks the
   role), audited ``admin_order_limits_set`` with the limits before and after.
 - A user reads the limits in force and may *lower* them (a self-imposed cap): each limit they

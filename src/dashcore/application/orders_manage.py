@@ -12,7 +12,11 @@ Rules:
   changed must pass the placing rules: within the user's order limits (``OrderLimitExceeded``;
   for the daily limit, the order counts as changed on the day it was placed), and worth more
   than the step-up threshold, it needs a recent step-up (``StepUpRequired``), so a small order
-  cannot be placed within them and then grown past them. Then it is sent; the
+  cannot be placed within them and then grown past them. An order that grows counts at its
+  changed value from that check (committed with it) until the broker's answer is saved, so an
+  order placed meanwhile cannot spend the same room of the day's limit; a broker that refuses
+  the change, or that nothing reached, gives the room back, and a lost answer keeps it held
+  (fails closed). Then it is sent; the
   order takes what the broker answers, including a new broker id where the broker replaces the
   order on modify (Schwab). The quantity asked is the whole order's: the broker order is asked
   for it less what the broker orders it replaced filled. A broker refusal is raised as the
@@ -33,6 +37,7 @@ Rules:
 
 from __future__ import annotations
 
+from decimal import Decimal
 from uuid import UUID
 
 from dashcore.application.order_limits import OrderLimitGate
@@ -54,7 +59,9 @@ from dashcore.application.orders_place import (
 from dashcore.application.step_up import StepUpGate
 from dashcore.domain.capabilities import CapabilityMap
 from dashcore.domain.errors import (
+    NOTHING_SENT_CODES,
     Conflict,
+    DashcoreError,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -63,6 +70,7 @@ from dashcore.domain.errors import (
     RateLimited,
     ReauthRequired,
 )
+from dashcore.domain.order_limits import holding_room, room_released
 from dashcore.domain.orders import Order, OrderChange, OrderStatus
 from dashcore.domain.trading import PlacedOrder
 from dashcore.ports.brokers import BrokerSession
@@ -168,13 +176,16 @@ class ModifyOrder:
             trader.user_id, changed.instrument.currency, changed.quantity, value, replacing=order
         )
         await require_step_up_for_value(self._gate, self._policy, trader, value, changed.instrument)
-        await self._uow.rollback()  # no transaction open while the broker answers
+        held = await self._hold_room(trader, order, value)  # commits: none open at the broker
         try:
             report = await session.orders.modify(
                 order.account_id, broker_id, order.broker_change(change)
             )
-        except ReauthRequired as error:
-            await self._live.refused(order, error)
+        except Exception as error:
+            if held is not None and _refused_unsent(error):
+                await self._release_room(trader, order, held)
+            if isinstance(error, ReauthRequired):
+                await self._live.refused(order, error)
             raise
         report = await self._live.with_fills(order, session, report)
         return await self._journal.change(
@@ -184,6 +195,34 @@ class ModifyOrder:
             action="order_modified",
             metadata={"previous_broker_order_id": broker_id},
         )
+
+    async def _hold_room(
+        self, trader: Trader, order: PlacedOrder, value: Decimal | None
+    ) -> Decimal | None:
+        """Count the order at ``value`` while the broker answers, when that is more than it
+        counts now, in the transaction whose limit check read the day's total; the value held,
+        or ``None``. Ends the transaction either way."""
+        saved = await self._journal.change(
+            order.id, trader.context, lambda o, now: holding_room(o, value)
+        )
+        return value if saved.estimated_value == value and value is not None else None
+
+    async def _release_room(self, trader: Trader, order: PlacedOrder, held: Decimal) -> None:
+        """The broker did not take the change: the order counts as it did before it again."""
+        await self._journal.change(
+            order.id, trader.context, lambda o, now: room_released(o, held, order.estimated_value)
+        )
+
+
+def _refused_unsent(error: Exception) -> bool:
+    """Whether the broker provably did not take a modification that failed with ``error``: it
+    answered with a refusal, or nothing reached it. A lost answer (a timeout after sending, an
+    unreadable reply) or an unexpected error may hide a change the broker made."""
+    if isinstance(error, OrderStateUnknown):
+        return False
+    if isinstance(error, ProviderUnavailable):
+        return error.code in NOTHING_SENT_CODES
+    return isinstance(error, DashcoreError)
 
 
 class CancelOrder:

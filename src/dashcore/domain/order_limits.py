@@ -23,6 +23,12 @@ counts at the value it was checked at when placed or last modified through dashc
 (``PlacedOrder.estimated_value``); an order stored before that was recorded counts at its
 quantity times its limit (else stop) price, or nothing when it had neither.
 
+**A modification holds its room while the broker answers**: from the check until the broker's
+answer is saved, the order counts at the larger of its value and the changed value
+(:func:`holding_room`), so an order placed meanwhile cannot take the room the modification may
+use. A broker that refuses the change gives the room back (:func:`room_released`); one whose
+answer was lost keeps it held (fails closed) until the order is next modified.
+
 **Unknown value fails closed**: an order whose value cannot be known (a market order without a
 quote) is refused wherever a value limit applies to its currency.
 
@@ -33,7 +39,7 @@ currency by currency, by the user's own (set by an administrator).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -52,7 +58,9 @@ __all__ = [
     "OrderLimits",
     "check_order",
     "counted_value",
+    "holding_room",
     "placed_value",
+    "room_released",
     "trading_day",
 ]
 
@@ -238,3 +246,20 @@ def counted_value(estimated_value: Decimal | None, priced_value: Decimal | None)
     if estimated_value is not None:
         return estimated_value
     return priced_value or Decimal(0)
+
+
+def holding_room(order: PlacedOrder, value: Decimal | None) -> PlacedOrder:
+    """``order`` while a modification worth ``value`` is at the broker: counted at ``value``
+    when that is more than it counts now, so its day's total cannot be spent twice; unchanged
+    when ``value`` is unknown or no larger."""
+    if value is None or value <= counted_value(order.estimated_value, order.order_value):
+        return order
+    return replace(order, estimated_value=value)
+
+
+def room_released(order: PlacedOrder, held: Decimal, before: Decimal | None) -> PlacedOrder:
+    """``order`` once the broker refused the modification that held ``held``: counted at
+    ``before`` again, unless something saved since (another modification) counts it otherwise."""
+    if order.estimated_value != held or before == held:
+        return order
+    return replace(order, estimated_value=before)

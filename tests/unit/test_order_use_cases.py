@@ -702,10 +702,67 @@ async def test_a_replace_whose_answer_was_lost_is_followed_not_taken_for_cancell
 
     assert (followed.status, followed.broker_order_id) == (S.OPEN, new.id)
     assert (followed.request.quantity, followed.request.limit_price) == (12, 150)
+    assert followed.estimated_value == Decimal(1800)  # the day's limit counts it as replaced
     assert world.audit("order_modified")
     cancelled = await world.cancel(world.uow())(trader, order.id)
     assert cancelled.status is S.CANCELLED
     assert not [o for o in world.broker_orders("schwab") if o.is_open]
+
+
+async def _resting_kite_order(world: OrdersWorld) -> tuple[Trader, PlacedOrder]:
+    """A Kite limit buy of 10 INFY at 1400 (the market is 1500): it rests open."""
+    trader, connection = await world.trader("zerodha")
+    limit = world.draft(
+        "zerodha", type=OrderType.LIMIT, limit_price=Decimal(1400), quantity=Decimal(10)
+    )
+    return trader, (await world.place_order(trader, connection, "rest", limit)).order
+
+
+async def test_an_order_changed_at_the_broker_takes_the_brokers_terms_audited(
+    world: OrdersWorld,
+) -> None:
+    _, order = await _resting_kite_order(world)
+    [at_kite] = world.broker_orders("zerodha")
+    world.world.sandboxes["zerodha"].exchange.modify(
+        at_kite.id, quantity=Decimal(12), price=Decimal("1390.50")
+    )  # in Kite's own app
+
+    followed = await world.refresher(world.uow())(order.id)
+
+    assert (followed.request.quantity, followed.request.limit_price) == (12, Decimal("1390.50"))
+    assert followed.estimated_value == Decimal("16686.00")  # the day's limit counts it so
+    [event] = [e for e in world.audit("order_modified") if e.target == f"order:{order.id}"]
+    assert event.actor is None  # the system's refresh, not a person
+    assert {
+        name: event.metadata[name]
+        for name in ("changed_at", "previous_quantity", "quantity", "limit_price")
+    } == {
+        "changed_at": "broker",
+        "previous_quantity": "10",
+        "quantity": "12",
+        "limit_price": "1390.50",
+    }
+    await world.refresher(world.uow())(order.id)  # nothing new: nothing written
+    assert len(world.audit("order_modified")) == 1
+
+
+async def test_a_modification_whose_answer_was_lost_is_learnt_and_fills_in_full(
+    world: OrdersWorld,
+) -> None:
+    trader, order = await _resting_kite_order(world)
+    world.world.sandboxes["zerodha"].faults.add(
+        FaultRule(path="/orders/regular/*", method="PUT", kind=FaultKind.TIMEOUT_AFTER_ACCEPT)
+    )
+    with pytest.raises(ProviderUnavailable):
+        await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(15)))
+    assert (await world.stored(order.id)).request.quantity == Decimal(10)
+    world.world.sandboxes["zerodha"].exchange.set_price("INFY", Decimal(1390))  # 15 fill
+
+    filled = await world.refresher(world.uow())(order.id)
+
+    assert (filled.status, filled.request.quantity, filled.filled_quantity) == (S.FILLED, 15, 15)
+    trades = await MemoryTradeRepository(world.uow()).all_for_user(trader.user_id)
+    assert sum(t.quantity for t in trades) == Decimal(15)
 
 
 async def test_cancelling_an_order_replaced_behind_our_back_cancels_the_replacement(

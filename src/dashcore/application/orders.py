@@ -44,7 +44,7 @@ from dashcore.domain.errors import (
     ReauthRequired,
 )
 from dashcore.domain.instruments import Instrument, InstrumentKey
-from dashcore.domain.money import Currency
+from dashcore.domain.money import Currency, plain_decimal
 from dashcore.domain.orders import Order
 from dashcore.domain.portfolio import Page
 from dashcore.domain.trading import OrderCursor, OrderFailure, OrderFilters, PlacedOrder
@@ -216,6 +216,17 @@ class BrokerAccess:
         return gateway.session(await self._credentials.load(connection.id))
 
 
+def _terms_changed(before: PlacedOrder, after: PlacedOrder) -> dict[str, MetadataValue]:
+    """The audit facts of terms the order took from the broker: each term before and after."""
+    facts: dict[str, MetadataValue] = {"changed_at": "broker"}
+    for name in ("quantity", "limit_price", "stop_price"):
+        for when, order in (("previous_", before), ("", after)):
+            value: Decimal | None = getattr(order.request, name)
+            facts[when + name] = None if value is None else plain_decimal(value)
+    facts["previous_type"], facts["type"] = str(before.request.type), str(after.request.type)
+    return facts
+
+
 async def with_fills(session: BrokerSession, capabilities: CapabilityMap, report: Order) -> Order:
     """``report`` with its executions, where it has filled some and the broker lists them
     apart; as it is when the broker cannot say now (a later refresh brings them)."""
@@ -344,10 +355,13 @@ class OrderJournal:
         metadata: Mapping[str, MetadataValue] | None,
     ) -> PlacedOrder:
         """Save ``changed`` over ``current`` (its version checked), audit it, record its new
-        fills, commit."""
+        fills, commit. Terms that changed with no ``action`` named are the broker's (a report
+        the order followed): audited ``order_modified``, ``changed_at`` ``broker``."""
         saved = await self._orders.save(changed)
         if action is not None:
             await self.record(action, saved, caller, metadata)
+        elif saved.request != current.request:
+            await self.record("order_modified", saved, caller, _terms_changed(current, saved))
         if saved.status is not current.status:
             await self.record(
                 "order_status_changed",

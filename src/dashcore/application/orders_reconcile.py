@@ -273,6 +273,7 @@ class RefreshOrderStatus:
         session = await self._brokers.session(order.provider, order.connection_id)
         await self._uow.rollback()  # no transaction open while the broker answers
         capabilities = self._brokers.gateway(order.provider).capabilities
+        asked_at = self._clock.now()
         try:
             report = await session.orders.get(order.account_id, broker_id)
             if report.replaced_by is not None:
@@ -286,7 +287,9 @@ class RefreshOrderStatus:
                 self._connections, self._uow, self._clock.now(), order.connection_id, error
             )
             raise
-        return await self._journal.change(order.id, SYSTEM, lambda o, now: o.observed(report, now))
+        return await self._journal.change(
+            order.id, SYSTEM, lambda o, now: o.observed(report, now, asked_at=asked_at)
+        )
 
 
 class PollOpenOrders:

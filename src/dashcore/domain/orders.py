@@ -153,6 +153,13 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
 
+    @property
+    def priced_value(self) -> Decimal | None:
+        """Quantity × limit (else stop) price; ``None`` for a market order (priced by a
+        quote)."""
+        price = self.limit_price or self.stop_price
+        return None if price is None else self.quantity * price
+
     def __post_init__(self) -> None:
         if not self.provider_account_id:
             raise InvalidInput("An order needs the provider's account id.", field="account_id")

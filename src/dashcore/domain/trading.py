@@ -24,7 +24,12 @@ stored, by this rule:
    be read first, the request was lost — or the broker dropped it), so the report applies and
    the order is live again, as the broker says; nothing is sent again, and the person may
    cancel again;
-4. the filled quantity never decreases, and fills are merged by the broker's trade id.
+4. the filled quantity never decreases, and fills are merged by the broker's trade id;
+5. the order's terms (quantity, type, prices) follow the broker's when they differ: a change
+   made at the broker, or a modification whose answer was lost. Only a report asked for after
+   the order was last saved is followed so (``asked_at``): one asked before a modification was
+   saved may show the terms from before it. Terms the order cannot take (off its tick or lots,
+   a price its type does not have) are a broker bug and are left as they are.
 
 A report the rule accepts but the lifecycle forbids (``open`` with a newer broker time after
 ``filled``) is a broker bug: ``Conflict``, surfaced, never followed.
@@ -456,8 +461,7 @@ class PlacedOrder:
     @property
     def order_value(self) -> Decimal | None:
         """Quantity × limit (else stop) price; ``None`` for a market order (priced by a quote)."""
-        price = self.request.limit_price or self.request.stop_price
-        return None if price is None else self.request.quantity * price
+        return self.request.priced_value
 
     def can_send(self, now: datetime) -> bool:
         """Still ``pending_submit`` and before the submit deadline."""
@@ -529,10 +533,17 @@ class PlacedOrder:
         return bound._applied(report, now, None)
 
     def observed(
-        self, report: Order, now: datetime, broker_time: datetime | None = None
+        self,
+        report: Order,
+        now: datetime,
+        broker_time: datetime | None = None,
+        *,
+        asked_at: datetime | None = None,
     ) -> PlacedOrder:
         """Apply a later report of the bound broker order (poll, webhook re-fetch), following
-        the monotonic rule of the module docstring; a stale report returns ``self``."""
+        the monotonic rule of the module docstring; a stale report returns ``self``. Its terms
+        are followed (rule 5) only when ``asked_at``, the instant the report was asked for, is
+        given and the order was not saved after it."""
         if report.provider_order_id != self.broker_order_id:
             raise Conflict(
                 "The report is about another broker order.", code="broker_order_mismatch"
@@ -541,7 +552,38 @@ class PlacedOrder:
             broker_time = ensure_utc(broker_time, field="broker_time")
         if self._is_stale(report, now, broker_time):
             return self
-        return self._applied(report, now, broker_time)
+        order = self
+        if asked_at is not None and self.updated_at <= ensure_utc(asked_at, field="asked_at"):
+            order = self._on_terms_of(report)
+        return order._applied(report, now, broker_time)
+
+    def _runs_other_terms(self, report: Order) -> bool:
+        """Whether the bound broker order, as ``report`` shows it, runs other terms than the
+        order's: another quantity (plus what replaced broker orders filled), type or price."""
+        request = self.request
+        return (
+            self.carried_quantity + report.quantity,
+            report.type,
+            report.limit_price,
+            report.stop_price,
+        ) != (request.quantity, request.type, request.limit_price, request.stop_price)
+
+    def _on_terms_of(self, report: Order) -> PlacedOrder:
+        """The order on the terms the broker runs (rule 5), counted towards its day at its new
+        value where it has one (a market order keeps the value it was checked at)."""
+        if not self._runs_other_terms(report):
+            return self
+        try:
+            request = replace(
+                self.request,
+                quantity=self.carried_quantity + report.quantity,
+                type=report.type,
+                limit_price=report.limit_price,
+                stop_price=report.stop_price,
+            )
+        except InvalidInput:
+            return self
+        return replace(self, request=request, estimated_value=_value_after_change(self, request))
 
     def _is_stale(self, report: Order, now: datetime, broker_time: datetime | None) -> bool:
         timed = False
@@ -629,7 +671,8 @@ class PlacedOrder:
         """The bound broker order ``old`` was replaced by ``new`` without our binding it (a
         modification whose answer was lost, or a change made at the broker): the order lives on
         as ``new``. What ``old`` filled is carried, and the request becomes what the broker
-        runs: the carried quantity plus ``new``'s, at ``new``'s prices."""
+        runs: the carried quantity plus ``new``'s, at ``new``'s prices (and the order counts
+        towards its day at that value, as for any change made at the broker)."""
         if (
             old.provider_order_id != self.broker_order_id
             or old.replaced_by != new.provider_order_id
@@ -638,18 +681,20 @@ class PlacedOrder:
                 "The report is about another broker order.", code="broker_order_mismatch"
             )
         carried = self.carried_quantity + old.filled_quantity
+        request = replace(
+            self.request,
+            quantity=carried + new.quantity,
+            limit_price=new.limit_price,
+            stop_price=new.stop_price,
+        )
         moved = replace(
             self,
-            request=replace(
-                self.request,
-                quantity=carried + new.quantity,
-                limit_price=new.limit_price,
-                stop_price=new.stop_price,
-            ),
+            request=request,
             broker_order_id=new.provider_order_id,
             carried_quantity=carried,
             filled_quantity=max(self.filled_quantity, carried),
             fills=_merged(self.fills, old.fills),
+            estimated_value=_value_after_change(self, request),
             updated_at=now,
         )
         return moved._applied(new, now, None)
@@ -691,6 +736,14 @@ class PlacedOrder:
             updated_at=now,
         )
         return moved._applied(report, now, None)
+
+
+def _value_after_change(order: PlacedOrder, request: OrderRequest) -> Decimal | None:
+    """What ``order`` counts towards its day once the broker runs it as ``request``: its
+    quantity times its limit (else stop) price; a market order keeps the value it was checked
+    at."""
+    value = request.priced_value
+    return order.estimated_value if value is None else value
 
 
 def _merged(known: tuple[Fill, ...], reported: Iterable[Fill]) -> tuple[Fill, ...]:

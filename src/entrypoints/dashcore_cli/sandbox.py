@@ -164,7 +164,7 @@ def serve(broker: str, host: str, port: int | None, redirect_uri: str | None) ->
         address=host,
         port=bind_port,
         interface=Interfaces.ASGI,
-        loop=Loops.uvloop,
+        loop=Loops.auto,
         workers=1,
         log_access=False,
     ).serve()

@@ -87,7 +87,7 @@ def serve(
         address=bind_host,
         port=bind_port,
         interface=Interfaces.ASGI,
-        loop=Loops.uvloop,
+        loop=Loops.auto,
         workers=workers,
         log_access=False,
         ssl_cert=tls_cert,

@@ -10,13 +10,16 @@ order was placed.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from hypothesis.stateful import RuleBasedStateMachine
 
 from dashcore.application.order_limits import DefaultOrderLimits, OrderLimitGate
 from dashcore.application.orders import (
@@ -361,3 +364,31 @@ async def open_orders_world(
     wait in latency and timeout faults (not at all, unless a test holds a request there)."""
     async with open_world(http=http, sleep=sleep) as world:
         yield OrdersWorld(world, MemoryInstrumentCatalog(sandbox_listings(world.sandboxes)))
+
+
+T = TypeVar("T")
+
+
+class OrdersMachine(RuleBasedStateMachine):
+    """A Hypothesis state machine over an orders world whose every read reaches the sandbox,
+    on an event loop of its own; at teardown :meth:`settle_and_compare` checks the end state,
+    then the world closes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.opened = open_orders_world(http=DIRECT_HTTP)
+        self.world: OrdersWorld = self.run(self.opened.__aenter__())
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coroutine)
+
+    def settle_and_compare(self) -> None:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        try:
+            self.settle_and_compare()
+        finally:
+            self.run(self.opened.__aexit__(None, None, None))
+            self.loop.close()

@@ -20,17 +20,14 @@ adapter reads it; ``rejected`` where the broker never received it), flagged or n
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
 from dashcore.application.orders import Trader
 from dashcore.domain.errors import Conflict, InvalidInput, ProviderUnavailable
@@ -43,37 +40,23 @@ from dashcore.domain.trading import (
 )
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimOrder
-from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
+from tests.unit.orders_world import BOOKS, OrdersMachine
 
-T = TypeVar("T")
 KEYS = ("alpha", "bravo", "charlie", "delta")
 PRICES = {"zerodha": Decimal(1500), "schwab": Decimal(190)}
 """The seeded last price of each book's instrument."""
 READS_DOWN = "reads-down"
 
 
-class OrderInterleavings(RuleBasedStateMachine):
+class OrderInterleavings(OrdersMachine):
     provider = "zerodha"
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.opened = open_orders_world(http=DIRECT_HTTP)  # every read reaches the sandbox
-        self.world: OrdersWorld = self.run(self.opened.__aenter__())
         trader, self.connection = self.run(self.world.trader(self.provider))
         self.user_id = trader.user_id
         self.placed: dict[str, UUID] = {}
         self.price = PRICES[self.provider]
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
-
-    def teardown(self) -> None:
-        try:
-            self.settle_and_compare()
-        finally:
-            self.run(self.opened.__aexit__(None, None, None))
-            self.loop.close()
 
     # -- the requests of each key ------------------------------------------------------------
     def draft(self, key: str, *, other: bool = False) -> OrderDraft:

@@ -9,14 +9,12 @@ One resting Kite limit buy (10 INFY at 1350.00, the market at 1500.00) per run.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from hypothesis.stateful import rule, run_state_machine_as_test
 
 from dashcore.domain.errors import Conflict, InvalidInput, ProviderUnavailable
 from dashcore.domain.orders import OrderChange, OrderType
@@ -24,20 +22,16 @@ from dashcore.domain.trading import CANCEL_CONFIRMATION_WINDOW, PlacedOrder
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimOrder
 from dashcore_memory.trades import MemoryTradeRepository
-from tests.unit.orders_world import DIRECT_HTTP, OrdersWorld, open_orders_world
+from tests.unit.orders_world import OrdersMachine
 
-T = TypeVar("T")
 PROVIDER = "zerodha"
 MODIFY_PATH = "/orders/regular/*"
 LOST = "lost-modification"
 
 
-class ModificationInterleavings(RuleBasedStateMachine):
+class ModificationInterleavings(OrdersMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.opened = open_orders_world(http=DIRECT_HTTP)
-        self.world: OrdersWorld = self.run(self.opened.__aenter__())
         trader, connection = self.run(self.world.trader(PROVIDER))
         self.user_id, self.connection_id = trader.user_id, connection.id
         draft = self.world.draft(
@@ -45,16 +39,6 @@ class ModificationInterleavings(RuleBasedStateMachine):
         )
         placement = self.run(self.world.place_order(trader, connection, "rest", draft))
         self.order_id = placement.order.id
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
-
-    def teardown(self) -> None:
-        try:
-            self.settle_and_compare()
-        finally:
-            self.run(self.opened.__aexit__(None, None, None))
-            self.loop.close()
 
     # -- rules -------------------------------------------------------------------------------
     @rule(

@@ -652,9 +652,10 @@ def test_a_report_asked_for_before_the_order_was_last_saved_leaves_its_terms() -
     order = placed(broker_order_id="240310000000001", status=S.OPEN)
     grown = report(S.OPEN, quantity=Decimal(12), limit_price=Decimal("1500.50"))
 
-    assert order.observed(grown, NOW, asked_at=NOW - timedelta(seconds=1)).request == order.request
+    saved_since = order.version - 1  # a modification was saved after the report was asked for
+    assert order.observed(grown, NOW, asked_at_version=saved_since).request == order.request
     assert order.observed(grown, NOW).request == order.request  # no instant asked: not followed
-    followed = order.observed(grown, NOW, asked_at=NOW)
+    followed = order.observed(grown, NOW, asked_at_version=order.version)
     assert (followed.request.quantity, followed.request.limit_price) == (12, Decimal("1500.50"))
     assert followed.estimated_value == Decimal("18006.00")
 
@@ -664,7 +665,7 @@ def test_terms_the_order_cannot_take_are_the_brokers_bug_and_left_as_they_are() 
     off_tick = report(S.OPEN, limit_price=Decimal("1500.01"))
     without_price = report(S.OPEN, limit_price=None)
     for odd in (off_tick, without_price):
-        assert order.observed(odd, NOW, asked_at=NOW).request == order.request
+        assert order.observed(odd, NOW, asked_at_version=0).request == order.request
 
 
 def test_a_partly_filled_replacement_adds_what_the_old_one_filled() -> None:
@@ -676,6 +677,6 @@ def test_a_partly_filled_replacement_adds_what_the_old_one_filled() -> None:
         request=replace(placed().request, quantity=Decimal(10)),
     )
     same = report(S.OPEN, quantity=Decimal(6))  # 4 carried + 6: the terms it has
-    assert order.observed(same, NOW, asked_at=NOW).request.quantity == Decimal(10)
+    assert order.observed(same, NOW, asked_at_version=0).request.quantity == Decimal(10)
     more = report(S.OPEN, quantity=Decimal(8))
-    assert order.observed(more, NOW, asked_at=NOW).request.quantity == Decimal(12)
+    assert order.observed(more, NOW, asked_at_version=0).request.quantity == Decimal(12)

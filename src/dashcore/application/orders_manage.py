@@ -37,7 +37,6 @@ Rules:
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -124,9 +123,6 @@ class LiveOrders:
         """``report`` with its executions, where the broker lists them apart (as at placement):
         a change can fill the order at once, and a final order is never polled again."""
         return await with_fills(session, self.capabilities(order), report)
-
-    def now(self) -> datetime:
-        return self._clock.now()
 
     def capabilities(self, order: PlacedOrder) -> CapabilityMap:
         return self._brokers.gateway(order.provider).capabilities
@@ -239,7 +235,6 @@ class CancelOrder:
         requested = await self._journal.change(
             order.id, trader.context, lambda o, now: o.cancel_requested(now)
         )
-        asked_at = self._live.now()
         try:
             report = await session.orders.cancel(order.account_id, broker_id)
         except (Conflict, InvalidInput, NotFound):
@@ -268,5 +263,7 @@ class CancelOrder:
             raise
         report = await self._live.with_fills(order, session, report)
         return await self._journal.change(
-            order.id, trader.context, lambda o, now: o.observed(report, now, asked_at=asked_at)
+            order.id,
+            trader.context,
+            lambda o, now: o.observed(report, now, asked_at_version=requested.version),
         )

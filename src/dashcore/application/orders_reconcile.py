@@ -273,7 +273,6 @@ class RefreshOrderStatus:
         session = await self._brokers.session(order.provider, order.connection_id)
         await self._uow.rollback()  # no transaction open while the broker answers
         capabilities = self._brokers.gateway(order.provider).capabilities
-        asked_at = self._clock.now()
         try:
             report = await session.orders.get(order.account_id, broker_id)
             if report.replaced_by is not None:
@@ -288,7 +287,7 @@ class RefreshOrderStatus:
             )
             raise
         return await self._journal.change(
-            order.id, SYSTEM, lambda o, now: o.observed(report, now, asked_at=asked_at)
+            order.id, SYSTEM, lambda o, now: o.observed(report, now, asked_at_version=order.version)
         )
 
 

@@ -27,8 +27,9 @@ stored, by this rule:
 4. the filled quantity never decreases, and fills are merged by the broker's trade id;
 5. the order's terms (quantity, type, prices) follow the broker's when they differ: a change
    made at the broker, or a modification whose answer was lost. Only a report asked for after
-   the order was last saved is followed so (``asked_at``): one asked before a modification was
-   saved may show the terms from before it. Terms the order cannot take (off its tick or lots,
+   the order was last saved is followed so (``asked_at_version``, the order's version when it
+   was asked for, is still the order's): one asked before a modification was saved may show
+   the terms from before it. Terms the order cannot take (off its tick or lots,
    a price its type does not have) are a broker bug and are left as they are.
 
 A report the rule accepts but the lifecycle forbids (``open`` with a newer broker time after
@@ -538,12 +539,12 @@ class PlacedOrder:
         now: datetime,
         broker_time: datetime | None = None,
         *,
-        asked_at: datetime | None = None,
+        asked_at_version: int | None = None,
     ) -> PlacedOrder:
         """Apply a later report of the bound broker order (poll, webhook re-fetch), following
         the monotonic rule of the module docstring; a stale report returns ``self``. Its terms
-        are followed (rule 5) only when ``asked_at``, the instant the report was asked for, is
-        given and the order was not saved after it."""
+        are followed (rule 5) only when ``asked_at_version``, the order's version when the
+        report was asked for, is given and still the order's: nothing saved it since."""
         if report.provider_order_id != self.broker_order_id:
             raise Conflict(
                 "The report is about another broker order.", code="broker_order_mismatch"
@@ -553,7 +554,7 @@ class PlacedOrder:
         if self._is_stale(report, now, broker_time):
             return self
         order = self
-        if asked_at is not None and self.updated_at <= ensure_utc(asked_at, field="asked_at"):
+        if asked_at_version == self.version:
             order = self._on_terms_of(report)
         return order._applied(report, now, broker_time)
 

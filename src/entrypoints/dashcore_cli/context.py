@@ -26,13 +26,23 @@ def load_settings() -> Settings:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run async work; configuration and domain errors become clean CLI errors."""
+    """Run async work on the loop ``serve`` runs the app on (uvloop where it is installed:
+    the worker's jobs hop to the database driver as requests do); configuration and domain
+    errors become clean CLI errors."""
     try:
-        return asyncio.run(coroutine)
+        return _on_the_servers_loop(coroutine)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
     except DashcoreError as exc:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
+
+
+def _on_the_servers_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:  # no uvloop for this platform (Windows, PyPy): asyncio's own loop
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def open_engine(

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
+from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine
 
 from dashcore.application.order_limits import DefaultOrderLimits, OrderLimitGate
@@ -392,3 +393,16 @@ class OrdersMachine(RuleBasedStateMachine):
         finally:
             self.run(self.opened.__aexit__(None, None, None))
             self.loop.close()
+
+
+def machine_settings(*, examples: int, steps: int) -> settings:
+    """How an :class:`OrdersMachine` runs: the same interleavings every run (derandomized, no
+    example database), no deadline (a world is slow to open)."""
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )

@@ -25,7 +25,6 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
@@ -40,7 +39,7 @@ from dashcore.domain.trading import (
 )
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimOrder
-from tests.unit.orders_world import BOOKS, OrdersMachine
+from tests.unit.orders_world import BOOKS, OrdersMachine, machine_settings
 
 KEYS = ("alpha", "bravo", "charlie", "delta")
 PRICES = {"zerodha": Decimal(1500), "schwab": Decimal(190)}
@@ -258,14 +257,7 @@ class SchwabInterleavings(OrderInterleavings):
     provider = "schwab"
 
 
-MACHINE_SETTINGS = settings(
-    max_examples=12,
-    stateful_step_count=14,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+MACHINE_SETTINGS = machine_settings(examples=12, steps=14)
 
 
 def test_kite_never_places_twice_per_key() -> None:

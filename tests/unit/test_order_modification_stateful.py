@@ -12,7 +12,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule, run_state_machine_as_test
 
@@ -22,7 +21,7 @@ from dashcore.domain.trading import CANCEL_CONFIRMATION_WINDOW, PlacedOrder
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimOrder
 from dashcore_memory.trades import MemoryTradeRepository
-from tests.unit.orders_world import OrdersMachine
+from tests.unit.orders_world import OrdersMachine, machine_settings
 
 PROVIDER = "zerodha"
 MODIFY_PATH = "/orders/regular/*"
@@ -128,13 +127,5 @@ class ModificationInterleavings(OrdersMachine):
 
 def test_an_order_modified_in_any_interleaving_ends_on_the_brokers_terms() -> None:
     run_state_machine_as_test(
-        ModificationInterleavings,
-        settings=settings(
-            max_examples=25,
-            stateful_step_count=10,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
+        ModificationInterleavings, settings=machine_settings(examples=25, steps=10)
     )

@@ -658,6 +658,8 @@ def test_a_report_asked_for_before_the_order_was_last_saved_leaves_its_terms() -
     followed = order.observed(grown, NOW, asked_at_version=order.version)
     assert (followed.request.quantity, followed.request.limit_price) == (12, Decimal("1500.50"))
     assert followed.estimated_value == Decimal("18006.00")
+    filled = report(S.FILLED, Decimal(12), quantity=Decimal(12))  # the broker's last word
+    assert order.observed(filled, NOW, asked_at_version=saved_since).request.quantity == 12
 
 
 def test_terms_the_order_cannot_take_are_the_brokers_bug_and_left_as_they_are() -> None:

@@ -29,7 +29,9 @@ stored, by this rule:
    made at the broker, or a modification whose answer was lost. Only a report asked for after
    the order was last saved is followed so (``asked_at_version``, the order's version when it
    was asked for, is still the order's): one asked before a modification was saved may show
-   the terms from before it. Terms the order cannot take (off its tick or lots,
+   the terms from before it. A final report's terms are followed whatever the version: no
+   modification can come after them (a broker refuses to change a final order), and a final
+   order is not asked about again. Terms the order cannot take (off its tick or lots,
    a price its type does not have) are a broker bug and are left as they are.
 
 A report the rule accepts but the lifecycle forbids (``open`` with a newer broker time after
@@ -544,7 +546,8 @@ class PlacedOrder:
         """Apply a later report of the bound broker order (poll, webhook re-fetch), following
         the monotonic rule of the module docstring; a stale report returns ``self``. Its terms
         are followed (rule 5) only when ``asked_at_version``, the order's version when the
-        report was asked for, is given and still the order's: nothing saved it since."""
+        report was asked for, is given and still the order's (nothing saved it since), or the
+        report is final."""
         if report.provider_order_id != self.broker_order_id:
             raise Conflict(
                 "The report is about another broker order.", code="broker_order_mismatch"
@@ -554,7 +557,9 @@ class PlacedOrder:
         if self._is_stale(report, now, broker_time):
             return self
         order = self
-        if asked_at_version == self.version:
+        if asked_at_version is not None and (
+            asked_at_version == self.version or report.status.is_final
+        ):
             order = self._on_terms_of(report)
         return order._applied(report, now, broker_time)
 

@@ -6,12 +6,17 @@ The placement's answer is lost (the sandbox's ``timeout_after_accept``): the ord
 ``unknown`` with no broker id when Upstox's order update arrives. The delivery is stored and
 acknowledged either way; when it carries the ``tag`` we sent, the order is settled by a job at
 once, otherwise by the reconciler after its grace period. Nothing is sent twice.
+
+An update about an order changed in Upstox's own app makes the order read again, and it takes
+the broker's quantity and price.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -69,14 +74,21 @@ async def deliver_update(trader: Trader, broker_id: str, tag: str | None) -> Non
     assert delivered.json() == {"received": True, "duplicate": False}
 
 
-async def settled(trader: Trader, order_id: str) -> dict[str, Any]:
-    """The order once it has left ``unknown`` (the worker settles it)."""
+async def once(
+    trader: Trader, order_id: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The order once ``done`` holds of it (a job of the worker moves it on)."""
     async with asyncio.timeout(10):
         while True:
             order: dict[str, Any] = (await trader.get(order_id)).json()
-            if order["status"] != "unknown":
+            if done(order):
                 return order
             await asyncio.sleep(0.05)
+
+
+async def settled(trader: Trader, order_id: str) -> dict[str, Any]:
+    """The order once it has left ``unknown`` (the worker settles it)."""
+    return await once(trader, order_id, lambda order: order["status"] != "unknown")
 
 
 async def test_an_update_naming_our_tag_settles_the_order_at_once(
@@ -102,4 +114,23 @@ async def test_an_update_without_our_tag_is_kept_and_the_reconciler_settles_the_
     done = (await trader.get(order["id"])).json()
     assert done["status"] in ("submitted", "open"), done
     assert done["broker_order_id"] == broker_id
+    assert len(at_the_broker(sandboxes)) == 1
+
+
+async def test_an_update_about_an_order_changed_in_upstox_gives_it_upstoxs_terms(
+    trader: Trader, sandboxes: BrokerSandboxes, worker: JobQueue
+) -> None:
+    """The person changes a resting order in Upstox's own app; Upstox's update (a hint, so
+    the order is read again) brings its new quantity and price."""
+    placed = await trader.place(trader.order())
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    [resting] = at_the_broker(sandboxes)
+    exchange = sandboxes.apps["upstox"].exchange
+    exchange.modify(resting.id, quantity=Decimal(12), price=Decimal("1395.50"))
+
+    await deliver_update(trader, order["broker_order_id"], order["client_reference"])
+
+    changed = await once(trader, order["id"], lambda seen: seen["quantity"] != "10")
+    assert (changed["quantity"], changed["limit_price"]) == ("12", "1395.50")
     assert len(at_the_broker(sandboxes)) == 1

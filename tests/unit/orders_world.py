@@ -348,6 +348,9 @@ class OrdersWorld:
         ]
 
 
+KITE_MODIFY_PATH = f"/orders/{PLACE_VARIETY}/*"
+"""Kite's route that modifies (``PUT``) and cancels (``DELETE``) an order."""
+
 DIRECT_HTTP = HttpPolicy(
     retry=RetryPolicy(attempts=1),
     rate_limit=RateLimit(per_second=1_000, burst=1_000),

@@ -26,7 +26,7 @@ from dashcore_memory.order_limits import MemoryOrderLimitRepository
 from dashcore_memory.trading import ORDERS
 from dashcore_memory.users import MemoryUserRepository
 from tests.unit.connections_world import CALLER
-from tests.unit.orders_world import OrdersWorld, open_orders_world
+from tests.unit.orders_world import KITE_MODIFY_PATH, OrdersWorld, open_orders_world
 
 INR = Currency("INR")
 
@@ -242,10 +242,6 @@ async def test_a_user_lowers_their_own_limits_but_only_an_administrator_raises_t
     assert placed.order.broker_order_id is not None
 
 
-MODIFY_PATH = "/orders/regular/*"
-"""Kite's modification route."""
-
-
 async def test_an_order_placed_while_a_modification_is_at_the_broker_cannot_spend_its_room() -> (
     None
 ):
@@ -260,7 +256,7 @@ async def test_an_order_placed_while_a_modification_is_at_the_broker_cannot_spen
         trader, connection = await world.trader("zerodha")
         order = (await world.place_order(trader, connection, "1", limit_buy(world, 10))).order
         world.world.sandboxes["zerodha"].faults.add(
-            FaultRule(path=MODIFY_PATH, method="PUT", kind=FaultKind.LATENCY)
+            FaultRule(path=KITE_MODIFY_PATH, method="PUT", kind=FaultKind.LATENCY)
         )
         growing = asyncio.create_task(
             world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(15)))
@@ -290,7 +286,9 @@ async def test_a_modification_the_broker_did_not_take_gives_its_room_back_and_a_
     limited(world, max_daily_value=Decimal(30_000))
     trader, connection = await world.trader("zerodha")
     order = (await world.place_order(trader, connection, "1", limit_buy(world, 10))).order
-    world.world.sandboxes["zerodha"].faults.add(FaultRule(path=MODIFY_PATH, method="PUT", **fault))
+    world.world.sandboxes["zerodha"].faults.add(
+        FaultRule(path=KITE_MODIFY_PATH, method="PUT", **fault)
+    )
     with pytest.raises(DashcoreError):
         await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(15)))
 

@@ -21,10 +21,9 @@ from dashcore.domain.trading import CANCEL_CONFIRMATION_WINDOW, PlacedOrder
 from dashcore_brokers.sandbox import FaultKind, FaultRule
 from dashcore_brokers.sandbox.exchange import SimOrder
 from dashcore_memory.trades import MemoryTradeRepository
-from tests.unit.orders_world import OrdersMachine, machine_settings
+from tests.unit.orders_world import KITE_MODIFY_PATH, OrdersMachine, machine_settings
 
 PROVIDER = "zerodha"
-MODIFY_PATH = "/orders/regular/*"
 LOST = "lost-modification"
 
 
@@ -50,7 +49,10 @@ class ModificationInterleavings(OrdersMachine):
         if lose_the_answer:
             faults.add(
                 FaultRule(
-                    path=MODIFY_PATH, method="PUT", kind=FaultKind.TIMEOUT_AFTER_ACCEPT, id=LOST
+                    path=KITE_MODIFY_PATH,
+                    method="PUT",
+                    kind=FaultKind.TIMEOUT_AFTER_ACCEPT,
+                    id=LOST,
                 )
             )
         change = OrderChange(quantity=Decimal(quantity), limit_price=limit)

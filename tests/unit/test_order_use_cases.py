@@ -43,7 +43,13 @@ from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import ORDERS, MemoryInstrumentCatalog, MemoryOrderRepository
 from tests.unit.connections_world import CALLER, SentRequest
-from tests.unit.orders_world import BOOKS, DIRECT_HTTP, OrdersWorld, open_orders_world
+from tests.unit.orders_world import (
+    BOOKS,
+    DIRECT_HTTP,
+    KITE_MODIFY_PATH,
+    OrdersWorld,
+    open_orders_world,
+)
 from tests.unit.watched_uow import WatchedUnitOfWork
 
 S = OrderStatus
@@ -751,7 +757,7 @@ async def test_a_modification_whose_answer_was_lost_is_learnt_and_fills_in_full(
 ) -> None:
     trader, order = await _resting_kite_order(world)
     world.world.sandboxes["zerodha"].faults.add(
-        FaultRule(path="/orders/regular/*", method="PUT", kind=FaultKind.TIMEOUT_AFTER_ACCEPT)
+        FaultRule(path=KITE_MODIFY_PATH, method="PUT", kind=FaultKind.TIMEOUT_AFTER_ACCEPT)
     )
     with pytest.raises(ProviderUnavailable):
         await world.modify(world.uow())(trader, order.id, OrderChange(quantity=Decimal(15)))

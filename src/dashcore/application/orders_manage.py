@@ -202,10 +202,13 @@ class ModifyOrder:
         """Count the order at ``value`` while the broker answers, when that is more than it
         counts now, in the transaction whose limit check read the day's total; the value held,
         or ``None``. Ends the transaction either way."""
+        if value is None:  # an unpriced change holds nothing: no need to read the order again
+            await self._uow.rollback()
+            return None
         saved = await self._journal.change(
             order.id, trader.context, lambda o, now: holding_room(o, value)
         )
-        return value if saved.estimated_value == value and value is not None else None
+        return value if saved.estimated_value == value else None
 
     async def _release_room(self, trader: Trader, order: PlacedOrder, held: Decimal) -> None:
         """The broker did not take the change: the order counts as it did before it again."""

@@ -13,6 +13,8 @@ Rules:
   of the transaction has happened yet), runs it once more on a new connection; the pool then
   replaces every connection older than the failure. A pre-ping before every checkout would
   cost three round trips on asyncpg (``BEGIN``, ``;``, ``ROLLBACK``) for every transaction;
+- SQLite's driver connection makes one trip to its thread per statement
+  (``dashcore_sql.sqlite_driver``), not aiosqlite's three or four;
 - SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
   waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
 - on SQLite every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock up front
@@ -32,10 +34,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from dashcore_sql.sqlite_driver import connect
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -141,9 +145,17 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": CONNECT_TIMEOUT})
+    event.listen(engine.sync_engine, "do_connect", _connect_in_one_trip)
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _connect_in_one_trip(
+    dialect: Dialect, _record: ConnectionPoolEntry, arguments: list[Any], options: dict[str, Any]
+) -> Any:
+    # SQLAlchemy's aiosqlite adapter around the one-trip connection (see sqlite_driver).
+    return dialect.loaded_dbapi.connect(*arguments, async_creator_fn=connect, **options)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -41,8 +41,9 @@ process CPU time of each call (every thread) is recorded beside: on a loaded mac
 how much of a wall-clock gap is work and how much is waiting for a core.
 
 Both run on uvloop, the event loop ``dashcore serve`` runs the app on (granian's
-``Loops.uvloop``): the API's database work hops to aiosqlite's thread and back for each
-statement, and the loop decides what a hop costs (asyncio's default loop adds about a third).
+``Loops.auto``, which picks uvloop where it is installed): on SQLite each statement makes a trip
+to the driver's thread and back (``dashcore_sql.sqlite_driver``), and the loop decides what a
+trip costs (asyncio's default loop adds about a third).
 
 Exit status: 0 when the target is met, 1 otherwise. Results: ``bench/results/orders-*.json``.
 """

@@ -1,18 +1,21 @@
 """SQLite's one-trip driver connection (``dashcore_sql.sqlite_driver``) behind the engine the
 app builds: results whole and in order at any length, streamed results bounded, row counts,
-a failed or abandoned statement leaving the transaction usable, and one trip to the
-connection's thread per statement."""
+a failed or abandoned statement leaving the transaction usable, one trip to the connection's
+thread per statement, and the transaction's ``BEGIN IMMEDIATE`` riding with its first
+statement."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import column, select, table, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore_sql import create_engine
 from dashcore_sql.sqlite_driver import PREFETCH_ROWS, OneTripConnection
@@ -34,10 +37,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await made.dispose()
 
 
-async def ids(connection: AsyncConnection, sql: str) -> list[int]:
-    return [row.id for row in await connection.execute(text(sql))]
-
-
 async def test_the_engine_runs_on_the_one_trip_connection(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
@@ -49,8 +48,8 @@ async def test_a_result_of_any_length_comes_back_whole_and_in_order(
     engine: AsyncEngine, limit: int
 ) -> None:
     async with engine.connect() as connection:
-        got = await ids(connection, f"SELECT id FROM t ORDER BY id LIMIT {limit}")
-    assert got == list(range(limit))
+        got = await connection.execute(select(T.c.id).order_by(T.c.id).limit(limit))
+    assert [row.id for row in got] == list(range(limit))
 
 
 async def test_one_row_at_a_time_and_in_batches_read_every_row_once(engine: AsyncEngine) -> None:
@@ -110,19 +109,62 @@ async def test_a_failed_statement_leaves_the_transaction_usable(engine: AsyncEng
         assert (await connection.execute(text("SELECT v FROM t WHERE id = 2"))).scalar() == "kept"
 
 
-async def test_a_statement_makes_one_trip_to_the_connections_thread(
+async def test_a_transaction_makes_one_trip_per_statement_and_one_to_commit(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trips: list[str] = []
-    on_thread = OneTripConnection.on_thread
+    on_thread = aiosqlite.Connection._execute
 
-    async def counted(self: OneTripConnection, function: Any, *arguments: Any) -> Any:
+    async def counted(self: aiosqlite.Connection, function: Any, *arguments: Any) -> Any:
         trips.append(getattr(function, "__name__", repr(function)))
         return await on_thread(self, function, *arguments)
 
     async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))  # the transaction's BEGIN IMMEDIATE
-        monkeypatch.setattr(OneTripConnection, "on_thread", counted)
-        await connection.execute(text("SELECT v FROM t WHERE id = 3"))
+        await connection.execute(text("SELECT 1"))  # the pool's connection is open
+        await connection.rollback()
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        await connection.execute(text("SELECT v FROM t WHERE id = 3"))  # BEGIN IMMEDIATE first
         await connection.execute(text("UPDATE t SET v = 'y' WHERE id = 3"))
-        assert trips == ["_execute", "_execute"]
+        await connection.commit()
+    assert trips == ["_execute", "_execute", "commit"]
+
+
+async def test_the_transaction_begins_with_its_first_statement_and_holds_the_write_lock(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT v FROM t WHERE id = 4"))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            await connection.execute(text("UPDATE t SET v = 'mine' WHERE id = 4"))
+            assert other.execute("SELECT v FROM t WHERE id = 4").fetchone() == ("row 4",)
+            await connection.rollback()
+        assert other.execute("SELECT v FROM t WHERE id = 4").fetchone() == ("row 4",)
+    finally:
+        other.close()
+
+
+async def test_a_begin_that_found_the_database_locked_is_tried_again_by_the_next_statement(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("PRAGMA busy_timeout = 50")
+            await connection.commit()
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(OperationalError, match="locked"):
+                await connection.execute(text("SELECT v FROM t WHERE id = 5"))
+            other.execute("ROLLBACK")
+            await connection.execute(text("UPDATE t SET v = 'mine' WHERE id = 5"))
+            # Inside a transaction, not committed on its own: the other connection sees the old
+            # row and cannot write.
+            assert other.execute("SELECT v FROM t WHERE id = 5").fetchone() == ("row 5",)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            await connection.rollback()
+        assert other.execute("SELECT v FROM t WHERE id = 5").fetchone() == ("row 5",)
+    finally:
+        other.close()

@@ -14,7 +14,8 @@ Rules:
   replaces every connection older than the failure. A pre-ping before every checkout would
   cost three round trips on asyncpg (``BEGIN``, ``;``, ``ROLLBACK``) for every transaction;
 - SQLite's driver connection makes one trip to its thread per statement
-  (``dashcore_sql.sqlite_driver``), not aiosqlite's three or four;
+  (``dashcore_sql.sqlite_driver``), not aiosqlite's three or four, and a transaction's
+  ``BEGIN`` goes in the trip of its first statement;
 - SQLite enforces foreign keys, uses write-ahead logging (readers never block the writer) and
   waits up to ``CONNECT_TIMEOUT`` for a competing writer instead of failing at once;
 - on SQLite every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock up front
@@ -39,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from dashcore_sql.sqlite_driver import connect
+from dashcore_sql.sqlite_driver import OneTripConnection, connect
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -172,4 +173,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolE
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # In the trip of the transaction's first statement, just before it (see sqlite_driver).
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, OneTripConnection)
+    driver.begin_with_next_statement("BEGIN IMMEDIATE")

@@ -8,7 +8,8 @@ wake-up and two hand-overs of the GIL: together more than the statement itself.
 :class:`OneTripConnection` is aiosqlite's connection with a cursor that does all of it in
 one trip: it opens, executes, reads the rows (up to :data:`PREFETCH_ROWS`) and closes in the
 thread, then answers ``description``, ``rowcount`` and the rows it read without going back.
-A longer result (a streamed export) keeps its cursor open and reads the rest in further
+A transaction's ``BEGIN`` rides in the trip of its first statement. A longer result (a
+streamed export) keeps its cursor open and reads the rest in further
 trips, so memory stays bounded by what the caller asks for. Everything else (commit,
 rollback, closing, SQLAlchemy's own calls) is aiosqlite's.
 
@@ -96,6 +97,7 @@ class OneTripCursor:
         """On the connection's thread: the statement, and its first rows."""
         cursor = self._connection.sqlite.cursor()
         try:
+            self._connection.begin_if_pending(cursor)
             cursor.execute(sql, parameters)
             self._remember(cursor)
             if cursor.description is not None:
@@ -110,6 +112,7 @@ class OneTripCursor:
     def _executemany(self, sql: str, parameters: Sequence[Sequence[Any]]) -> None:
         cursor = self._connection.sqlite.cursor()
         try:
+            self._connection.begin_if_pending(cursor)
             cursor.executemany(sql, parameters)
             self._remember(cursor)
         finally:
@@ -122,7 +125,45 @@ class OneTripCursor:
 
 
 class OneTripConnection(aiosqlite.Connection):
-    """aiosqlite's connection whose cursors make one trip per statement."""
+    """aiosqlite's connection whose cursors make one trip per statement.
+
+    A transaction's ``BEGIN`` (see :meth:`begin_with_next_statement`) needs no trip of its own
+    either: it runs in the trip of the transaction's first statement, just before it. Nor does
+    a rollback when no statement has run since the last commit or rollback: the pool rolls back
+    every connection given back to it, and the unit of work gives its connection back right
+    after committing.
+    """
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._pending_begin: str | None = None
+        self._ran_since_end = False  # a statement ran since the last commit or rollback
+
+    def begin_with_next_statement(self, begin: str) -> None:
+        """Run ``begin`` (such as ``BEGIN IMMEDIATE``) first in the next statement's trip.
+
+        Until that ``begin`` has succeeded, every statement tries it again first: a ``BEGIN``
+        that failed (the write lock still taken when the busy timeout ran out) must not leave
+        the statements after it running outside a transaction. A commit or rollback before
+        any statement drops it: there is no transaction to end."""
+        self._pending_begin = begin
+
+    def begin_if_pending(self, cursor: sqlite3.Cursor) -> None:
+        """On the connection's thread, before a statement: the pending ``BEGIN``, if any."""
+        if self._pending_begin is not None:
+            cursor.execute(self._pending_begin)
+            self._pending_begin = None
+
+    async def commit(self) -> None:
+        self._pending_begin = None
+        await super().commit()
+        self._ran_since_end = False
+
+    async def rollback(self) -> None:
+        self._pending_begin = None
+        if self._ran_since_end:
+            await super().rollback()
+            self._ran_since_end = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]  # aiosqlite's is awaitable
         # SQLAlchemy awaits ``cursor().__aenter__()``, which both kinds answer.
@@ -136,6 +177,7 @@ class OneTripConnection(aiosqlite.Connection):
 
     async def on_thread(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """``function(*arguments)`` on the connection's thread (aiosqlite's queue)."""
+        self._ran_since_end = True
         return await self._execute(function, *arguments)  # type: ignore[no-untyped-call]
 
 

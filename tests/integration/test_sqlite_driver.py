@@ -7,7 +7,7 @@ statement."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,42 +129,50 @@ async def test_a_transaction_makes_one_trip_per_statement_and_one_to_commit(
     assert trips == ["_execute", "_execute", "commit"]
 
 
+@pytest.fixture
+def other(engine: AsyncEngine, tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A second connection to the database, straight through ``sqlite3``, that never waits."""
+    connection = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+    yield connection
+    connection.close()
+
+
+def assert_write_lock_taken(other: sqlite3.Connection) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("BEGIN IMMEDIATE")
+
+
+def seen_by(other: sqlite3.Connection, number: int) -> str:
+    value: str = other.execute("SELECT v FROM t WHERE id = ?", (number,)).fetchone()[0]
+    return value
+
+
 async def test_the_transaction_begins_with_its_first_statement_and_holds_the_write_lock(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, other: sqlite3.Connection
 ) -> None:
-    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT v FROM t WHERE id = 4"))
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-            await connection.execute(text("UPDATE t SET v = 'mine' WHERE id = 4"))
-            assert other.execute("SELECT v FROM t WHERE id = 4").fetchone() == ("row 4",)
-            await connection.rollback()
-        assert other.execute("SELECT v FROM t WHERE id = 4").fetchone() == ("row 4",)
-    finally:
-        other.close()
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT v FROM t WHERE id = 4"))
+        assert_write_lock_taken(other)
+        await connection.execute(text("UPDATE t SET v = 'mine' WHERE id = 4"))
+        assert seen_by(other, 4) == "row 4"
+        await connection.rollback()
+    assert seen_by(other, 4) == "row 4"
 
 
 async def test_a_begin_that_found_the_database_locked_is_tried_again_by_the_next_statement(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, other: sqlite3.Connection
 ) -> None:
-    other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
-    try:
-        async with engine.connect() as connection:
-            await connection.exec_driver_sql("PRAGMA busy_timeout = 50")
-            await connection.commit()
-            other.execute("BEGIN IMMEDIATE")
-            with pytest.raises(OperationalError, match="locked"):
-                await connection.execute(text("SELECT v FROM t WHERE id = 5"))
-            other.execute("ROLLBACK")
-            await connection.execute(text("UPDATE t SET v = 'mine' WHERE id = 5"))
-            # Inside a transaction, not committed on its own: the other connection sees the old
-            # row and cannot write.
-            assert other.execute("SELECT v FROM t WHERE id = 5").fetchone() == ("row 5",)
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-            await connection.rollback()
-        assert other.execute("SELECT v FROM t WHERE id = 5").fetchone() == ("row 5",)
-    finally:
-        other.close()
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA busy_timeout = 50")
+        await connection.commit()
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            await connection.execute(text("SELECT v FROM t WHERE id = 5"))
+        other.execute("ROLLBACK")
+        await connection.execute(text("UPDATE t SET v = 'mine' WHERE id = 5"))
+        # Inside a transaction, not committed on its own: the other connection sees the old row
+        # and cannot write.
+        assert seen_by(other, 5) == "row 5"
+        assert_write_lock_taken(other)
+        await connection.rollback()
+    assert seen_by(other, 5) == "row 5"

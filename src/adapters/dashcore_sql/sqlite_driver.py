@@ -8,10 +8,10 @@ wake-up and two hand-overs of the GIL: together more than the statement itself.
 :class:`OneTripConnection` is aiosqlite's connection with a cursor that does all of it in
 one trip: it opens, executes, reads the rows (up to :data:`PREFETCH_ROWS`) and closes in the
 thread, then answers ``description``, ``rowcount`` and the rows it read without going back.
-A transaction's ``BEGIN`` rides in the trip of its first statement. A longer result (a
-streamed export) keeps its cursor open and reads the rest in further
-trips, so memory stays bounded by what the caller asks for. Everything else (commit,
-rollback, closing, SQLAlchemy's own calls) is aiosqlite's.
+A longer result (a streamed export) keeps its cursor open and reads the rest in further
+trips, so memory stays bounded by what the caller asks for. A transaction's ``BEGIN`` rides in
+the trip of its first statement, and a rollback with nothing to roll back makes no trip.
+Everything else (commit, closing, SQLAlchemy's own calls) is aiosqlite's.
 
 Measured on uvloop, one-row ``SELECT`` through SQLAlchemy: 229 µs a statement with
 aiosqlite's cursor, 144 µs with this one; an ``UPDATE``: 158 µs and 122 µs

@@ -45,7 +45,9 @@ def child(target: str, requests: int) -> None:
     asyncio.run(serve())
 
 
-def _environment(data_dir: str) -> dict[str, str]:
+def environment(data_dir: str) -> dict[str, str]:
+    """The apps' environment: dashcore on ``memory://`` with the production logging defaults
+    and a fresh key ring; the caller's ``DASHCORE_*`` variables left out."""
     from dashcore_security import KeyRing
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASHCORE_")}
@@ -79,7 +81,7 @@ def main() -> int:
     if valgrind is None:
         raise SystemExit("bench.instructions needs valgrind: apt-get install -y valgrind")
     with tempfile.TemporaryDirectory() as data_dir:
-        env = _environment(data_dir)
+        env = environment(data_dir)
         commands = {
             (name, size): [
                 valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -39,14 +40,26 @@ from tests.integration.conftest import AppClient
 LEAK = re.compile(r'Traceback|File "')
 
 
+class Leg(msgspec.Struct, forbid_unknown_fields=True):
+    ratio: int
+
+
 class Order(msgspec.Struct, forbid_unknown_fields=True):
     symbol: str
     quantity: int
+    urgent: bool = False
+    until: datetime | None = None
+    legs: list[Leg] = msgspec.field(default_factory=list)
 
 
 @post("/test/orders")
-async def create_order(data: JSONBody[Order]) -> dict[str, str]:
-    return {"symbol": data.symbol}
+async def create_order(data: JSONBody[Order]) -> dict[str, Any]:
+    return {
+        "symbol": data.symbol,
+        "urgent": data.urgent,
+        "until": data.until,
+        "ratios": [leg.ratio for leg in data.legs],
+    }
 
 
 @get("/test/boom")
@@ -155,7 +168,7 @@ async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
         headers={"content-type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 201
-    assert response.json() == {"symbol": "X"}
+    assert response.json()["symbol"] == "X"
 
 
 @pytest.mark.parametrize(
@@ -182,8 +195,27 @@ async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient) -> N
         (b'{"symbol": "X", "quantity": "many"}', "quantity"),
         (b'{"symbol": "X", "quantity": 1, "price": "1"}', "price"),
         (b'{"symbol": "X"}', "quantity"),
+        (b'{"symbol": "X", "quantity": "1"}', "quantity"),
+        (b'{"symbol": "X", "quantity": 1, "urgent": "true"}', "urgent"),
+        (b'{"symbol": "X", "quantity": 1, "urgent": 1}', "urgent"),
+        (b'{"symbol": "X", "quantity": 1, "until": 1700000000}', "until"),
+        (b'{"symbol": "X", "quantity": 1, "until": "1700000000"}', "until"),
+        (
+            b'{"symbol": "X", "quantity": 1, "legs": [{"ratio": 2}, {"ratio": "2"}]}',
+            "legs[1].ratio",
+        ),
     ],
-    ids=["wrong-type", "unknown-field", "missing-field"],
+    ids=[
+        "wrong-type",
+        "unknown-field",
+        "missing-field",
+        "number-as-text",
+        "boolean-as-text",
+        "boolean-as-number",
+        "time-as-epoch-number",
+        "time-as-epoch-text",
+        "nested-field",
+    ],
 )
 async def test_schema_violation_is_422_naming_the_field(
     client: httpx.AsyncClient, body: bytes, field: str
@@ -193,6 +225,24 @@ async def test_schema_violation_is_422_naming_the_field(
     )
     errors = problem(response, 422, "invalid_input")["errors"]
     assert [error["field"] for error in errors] == [field]
+
+
+async def test_a_body_of_the_right_json_types_is_accepted(client: httpx.AsyncClient) -> None:
+    body = {
+        "symbol": "X",
+        "quantity": 3,
+        "urgent": True,
+        "until": "2026-11-24T10:00:00+00:00",
+        "legs": [{"ratio": 2}],
+    }
+    response = await client.post("/test/orders", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "symbol": "X",
+        "urgent": True,
+        "until": "2026-11-24T10:00:00Z",
+        "ratios": [2],
+    }
 
 
 async def test_unexpected_exception_is_a_500_logged_once(

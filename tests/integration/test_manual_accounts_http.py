@@ -179,6 +179,8 @@ async def test_another_user_gets_404_and_changes_nothing(served: Served, mailbox
         ({"occurred_at": "2026-03-10T09:00:00"}, 422, "invalid_input", "occurred_at"),
         ({"occurred_at": "2099-01-01T00:00:00Z"}, 422, "implausible_date", "occurred_at"),
         ({"occurred_at": "yesterday"}, 422, "invalid_input", "occurred_at"),
+        ({"occurred_at": 1773133200}, 422, "invalid_input", "occurred_at"),
+        ({"occurred_at": "1773133200"}, 422, "invalid_input", "occurred_at"),
         ({"currency": "usd"}, 422, "invalid_input", "currency"),
         ({"currency": "EUR"}, 422, "currency_mismatch", "amount.currency"),
         ({"type": "gift"}, 422, "invalid_input", "type"),

@@ -16,18 +16,28 @@ Rules (ASVS 4.1.1, 13.4.4; security reference API-1):
   would exhaust the decoder's recursion a 400 ``body_too_deep`` (never a 500). Typed msgspec
   schemas bound the depth of what is accepted; arrays are capped per field with
   ``msgspec.Meta(max_length=...)``.
+- A JSON body must hold its schema's types as JSON has them: a boolean is ``true`` or
+  ``false``, a time is an ISO 8601 string, a whole number is a JSON integer. Litestar converts
+  handler arguments leniently (right for query strings, where every value is text), which
+  would let ``"true"`` or ``1`` pass as a boolean and ``1700000000`` as a time, so a client's
+  bug would be stored as a different value. Each body is converted strictly first; a
+  mismatch is the same 422 ``invalid_input`` naming the field as any schema violation.
 - The size limit is Litestar's ``request_max_body_size`` (413, checked while streaming, so an
   oversized chunked body is refused without being read to the end).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
+import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ClientException, SerializationException
+from litestar.exceptions import ClientException, SerializationException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 
 from dashcore_http.problems import RequestRejected
@@ -35,25 +45,57 @@ from dashcore_http.problems import RequestRejected
 __all__ = ["check_request_body"]
 
 _BODYLESS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
+_AT_PATH: Final = re.compile(r"`\$\.(.+)`$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """What a handler's body parameter takes."""
+
+    media_type: str
+    annotation: Any
+    decoder: Callable[[Any, Any], Any]
+    """Litestar's conversion of the types msgspec does not know (the same as for the handler)."""
 
 
 @cache
-def _declared_media_type(handler: HTTPRouteHandler) -> str | None:
-    """The media type the handler's body parameter takes, or None if it takes no body."""
+def _declared_body(handler: HTTPRouteHandler) -> _Body | None:
+    """The handler's body parameter, or None if it takes no body."""
     data = handler.parsed_fn_signature.parameters.get("data")
     if data is None:
         return None
     declared = getattr(data.kwarg_definition, "media_type", None) or RequestEncodingType.JSON
-    return str(getattr(declared, "value", declared))
+    media_type = str(getattr(declared, "value", declared))
+    return _Body(media_type, data.annotation, handler.default_deserializer)
+
+
+def _check_types(body: _Body, value: Any) -> None:
+    """422 ``invalid_input`` unless ``value`` (decoded JSON) holds the schema's types strictly,
+    the error shaped as Litestar shapes its own (message, field path, source)."""
+    try:
+        msgspec.convert(value, type=body.annotation, strict=True, dec_hook=body.decoder)
+    except msgspec.ValidationError as error:
+        text = str(error)
+        at = _AT_PATH.search(text)
+        raise ValidationException(
+            extra=[
+                {
+                    "message": text.split(" - ", maxsplit=1)[0],
+                    "key": at[1] if at else "data",
+                    "source": "body",
+                }
+            ]
+        ) from error
 
 
 async def check_request_body(request: Request[Any, Any, Any]) -> None:
     """Refuse a body of the wrong media type (415), not JSON (400) or nested too deeply (400)."""
     if request.scope["method"] in _BODYLESS:
         return
-    expected = _declared_media_type(request.route_handler)
-    if expected is None:
+    body = _declared_body(request.route_handler)
+    if body is None:
         return
+    expected = body.media_type
     if request.content_type[0] != expected:
         raise RequestRejected(
             f"This endpoint accepts {expected} only.",
@@ -63,7 +105,7 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
     if expected != RequestEncodingType.JSON.value:
         return
     try:
-        await request.json()
+        value = await request.json()
     except SerializationException as error:
         raise ClientException(str(error)) from error
     except UnicodeDecodeError as error:  # a string that is not UTF-8, met while decoding
@@ -74,3 +116,4 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
         raise RequestRejected(
             "The JSON body is nested too deeply.", status_code=400, code="body_too_deep"
         ) from error
+    _check_types(body, value)

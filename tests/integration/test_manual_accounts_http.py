@@ -64,6 +64,29 @@ async def test_a_manual_account_keeps_its_entries_and_their_sum(
     ]
 
 
+async def test_the_balance_stays_the_exact_sum_of_the_widest_entries(
+    served: Served, mailbox: Mailbox
+) -> None:
+    """18 digits on each side of the point: the sum needs 36, more than Python's default 28."""
+    client = served.client
+    ada = await signed_up(served, mailbox, "ada@example.com")
+    box = await manual_account(client, ada, currency="CHF")
+    big = await entry(client, ada, box["id"], "100000000000000000")
+    await entry(client, ada, box["id"], "0.000000000000000001")
+    path = f"{API}/accounts/{box['id']}/balances"
+
+    assert (await client.get(path, headers=ada.headers)).json()["cash"] == (
+        "100000000000000000.000000000000000001"
+    )
+    edited = await client.patch(
+        f"{API}/transactions/{big['id']}", json={"amount": "-1"}, headers=ada.headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert (await client.get(path, headers=ada.headers)).json()["cash"] == ("-0.999999999999999999")
+    await client.delete(f"{API}/transactions/{big['id']}", headers=ada.headers)
+    assert (await client.get(path, headers=ada.headers)).json()["cash"] == "0.000000000000000001"
+
+
 async def test_editing_a_manual_account(served: Served, mailbox: Mailbox) -> None:
     client = served.client
     ada = await signed_up(served, mailbox, "ada@example.com")

@@ -19,6 +19,7 @@ import pytest
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import (
+    PRECISION,
     CostMethod,
     LotLedger,
     OpenLot,
@@ -197,6 +198,21 @@ def test_everything_sold_is_exact_even_when_a_lot_splits_into_thirds() -> None:
         assert line.cost_basis == money(0)
 
 
+LARGEST = "999999999999999999.999999999999999999"  # 18 digits each side: the widest input
+LARGEST_SQUARED = "999999999999999999999999999999999998.000000000000000000000000000000000001"
+
+
+@pytest.mark.parametrize("method", list(CostMethod))
+def test_the_widest_inputs_are_valued_exactly(method: CostMethod) -> None:
+    """A product of two 36-digit inputs has 72 significant digits: none is rounded away, in
+    the basis or in the P&L (Python's default context would keep 28)."""
+    line = only(build_portfolio([buy(LARGEST, LARGEST, step=1)], method, {AAPL: money(2)}))
+    assert line.cost_basis == money(LARGEST_SQUARED)
+    assert line.unrealized_pnl == money(
+        "-999999999999999997999999999999999998.000000000000000002000000000000000001"
+    )
+
+
 def test_selling_more_than_held_opens_a_short_that_a_later_buy_covers() -> None:
     trades = [
         sell(10, 100, 2, step=1),  # short 10, basis -998 (received 1000 - 2)
@@ -304,7 +320,7 @@ def test_a_split_applies_in_every_account_and_to_its_instrument_only() -> None:
 def test_a_reverse_split_that_leaves_thirds_keeps_them() -> None:
     ledger = LotLedger.build([buy(10, 3, step=1)], CostMethod.FIFO, [Split(AAPL, 1, 3, at(2))])
     (lot,) = ledger.open_lots(MANUAL_ACCOUNT, AAPL)
-    assert lot.quantity == Decimal("3." + "3" * 49)  # 50 significant digits
+    assert lot.quantity == Decimal("3." + "3" * (PRECISION - 1))  # PRECISION significant digits
     assert lot.cost_basis == money(30)
 
 

@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 
 import pytest
 from hypothesis import given
@@ -17,6 +17,36 @@ def test_arithmetic_stays_exact() -> None:
     assert total == Money.of("0.30", "USD")
     assert Money.of("10", "INR") - Money.of("2.5", "INR") == Money.of("7.5", "INR")
     assert Money.of("1.25", "USD") * 3 == Money.of("3.75", "USD")
+
+
+widest_inputs = st.decimals(
+    allow_nan=False,
+    allow_infinity=False,
+    places=18,
+    min_value=Decimal("-999999999999999999.999999999999999999"),
+    max_value=Decimal("999999999999999999.999999999999999999"),
+)
+
+
+@given(widest_inputs, widest_inputs)
+def test_arithmetic_is_exact_for_every_input_dashcore_takes(a: Decimal, b: Decimal) -> None:
+    """Inputs have up to 36 significant digits; Python's default context keeps 28, which
+    turned 1e17 + 1e-18 into 1e17 in a manual account's balance."""
+    usd_a, usd_b = Money(a, Currency("USD")), Money(b, Currency("USD"))
+    assert (usd_a + usd_b) - usd_b == usd_a
+    assert (usd_a - usd_b) + usd_b == usd_a
+    assert (-usd_a).amount == a.copy_negate()
+    assert (usd_a * b).amount == Context(prec=200, traps=[Inexact]).multiply(a, b)
+
+
+def test_the_widest_amounts_add_and_multiply_exactly() -> None:
+    big, tiny = Money.of("100000000000000000", "CHF"), Money.of("0.000000000000000001", "CHF")
+    assert (big + tiny).amount == Decimal("100000000000000000.000000000000000001")
+    assert (big + tiny - big).amount == Decimal("0.000000000000000001")
+    widest = Decimal("999999999999999999.999999999999999999")
+    assert (Money(widest, Currency("INR")) * widest).amount == Decimal(
+        "999999999999999999999999999999999998.000000000000000000000000000000000001"
+    )
 
 
 def test_currencies_never_mix() -> None:

@@ -55,7 +55,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import AssetClass, Instrument
-from dashcore.domain.money import Currency, Money
+from dashcore.domain.money import ARITHMETIC, Currency, Money
 from dashcore.domain.order_limits import counted_value
 from dashcore.domain.orders import (
     Fill,
@@ -227,9 +227,14 @@ class SqlOrderRepository(OrderRepository):
         )
         total = Decimal(0)
         for estimated, quantity, priced_at in await self._uow.execute(as_text.where(*counted)):
-            total += counted_value(
-                None if estimated is None else Decimal(estimated),
-                None if priced_at is None else Decimal(quantity) * Decimal(priced_at),
+            total = ARITHMETIC.add(
+                total,
+                counted_value(
+                    None if estimated is None else Decimal(estimated),
+                    None
+                    if priced_at is None
+                    else ARITHMETIC.multiply(Decimal(quantity), Decimal(priced_at)),
+                ),
             )
         return total
 

@@ -256,7 +256,7 @@ class ManualTransactions:
         now = self._clock.now()
         entry = change.applied_to(EntryInput.of(current)).entry(account, now)
         stored = await self._transactions.save(current.edited(account, entry, now))
-        await self._balance.moved(account, stored.amount.amount - current.amount.amount, now)
+        await self._balance.moved(account, (stored.amount - current.amount).amount, now)
         await self._record("manual_transaction_updated", stored, caller)
         await self._uow.commit()
         return stored
@@ -265,7 +265,7 @@ class ManualTransactions:
         account, current = await self._locked(user_id, transaction_id)
         now = self._clock.now()
         stored = await self._transactions.save(current.deleted(now))
-        await self._balance.moved(account, -current.amount.amount, now)
+        await self._balance.moved(account, (-current.amount).amount, now)
         await self._record("manual_transaction_deleted", stored, caller)
         await self._uow.commit()
 

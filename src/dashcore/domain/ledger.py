@@ -94,8 +94,9 @@ __all__ = [
     "with_broker_average_costs",
 ]
 
-PRECISION = 50
-"""Significant digits of the ledger's divisions (everything else is exact)."""
+PRECISION = 100
+"""Significant digits of the ledger's arithmetic: its sums and products of the amounts dashcore
+takes (at most 36 significant digits each) are exact; only its divisions (average costs) round."""
 
 _ZERO = Decimal(0)
 _BUY = OrderSide.BUY

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Self
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from typing import Final, Self
 
 from dashcore.domain.errors import InvalidInput
 
 __all__ = [
+    "ARITHMETIC",
     "MAX_INPUT_DIGITS",
     "MAX_INPUT_PLACES",
     "Currency",
@@ -37,6 +38,11 @@ MAX_INPUT_DIGITS = 18
 """Digits an input amount may have before its decimal point (below 10**18)."""
 MAX_INPUT_PLACES = 18
 """Decimal places an input amount may have."""
+ARITHMETIC: Final = Context(prec=100)
+"""The context of money arithmetic: exact for every amount dashcore takes. An input has at most
+36 significant digits (18 before the point, 18 after), so a sum of them stays under 50 and a
+product (quantity x price) under 75; Python's default context keeps 28 and would round."""
+
 _POSITIONAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 """How a client writes an amount as text: the form responses use (``"1000"``, ``"-0.05"``)."""
 
@@ -135,21 +141,21 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money(ARITHMETIC.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money(ARITHMETIC.subtract(self.amount, other.amount), self.currency)
 
     def __mul__(self, factor: Decimal | int) -> Money:
         if isinstance(factor, bool) or not isinstance(factor, Decimal | int):
             raise TypeError("Money can only be multiplied by a Decimal or an int")
-        return Money(self.amount * factor, self.currency)
+        return Money(ARITHMETIC.multiply(self.amount, factor), self.currency)
 
     __rmul__ = __mul__
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(self.amount.copy_negate(), self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same(other)

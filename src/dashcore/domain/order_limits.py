@@ -38,6 +38,7 @@ currency by currency, by the user's own (set by an administrator).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,7 +47,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from dashcore.domain.errors import FieldError, InvalidInput, OrderLimitExceeded
-from dashcore.domain.money import Currency, plain_decimal
+from dashcore.domain.money import ARITHMETIC, Currency, plain_decimal
 from dashcore.domain.orders import OrderStatus
 from dashcore.domain.time import ensure_utc
 from dashcore.domain.trading import PlacedOrder
@@ -226,7 +227,8 @@ def placed_value(
     ``currency``: all but the ``rejected`` ones, each at its checked value, else quantity times
     its limit (else stop) price, else nothing. ``leaving_out`` is an order being modified: it
     counts as changed, not as it was."""
-    return sum(
+    return functools.reduce(
+        ARITHMETIC.add,
         (
             counted_value(order.estimated_value, order.order_value)
             for order in orders

@@ -26,7 +26,7 @@ from enum import StrEnum
 
 from dashcore.domain.errors import Conflict, InvalidInput
 from dashcore.domain.instruments import Instrument, is_positive_decimal
-from dashcore.domain.money import Money
+from dashcore.domain.money import ARITHMETIC, Money
 
 __all__ = [
     "FINAL_STATUSES",
@@ -158,7 +158,7 @@ class OrderRequest:
         """Quantity × limit (else stop) price; ``None`` for a market order (priced by a
         quote)."""
         price = self.limit_price or self.stop_price
-        return None if price is None else self.quantity * price
+        return None if price is None else ARITHMETIC.multiply(self.quantity, price)
 
     def __post_init__(self) -> None:
         if not self.provider_account_id:

@@ -58,7 +58,7 @@ from uuid import UUID
 from dashcore.domain.capabilities import CapabilityMap
 from dashcore.domain.errors import Conflict, FieldError, InvalidInput
 from dashcore.domain.instruments import Instrument, InstrumentKey, is_positive_decimal
-from dashcore.domain.money import Money, input_decimal
+from dashcore.domain.money import ARITHMETIC, Money, input_decimal
 from dashcore.domain.orders import (
     Fill,
     Order,
@@ -913,7 +913,11 @@ class OrderPreview:
             else Money(charges.estimate(cost.amount, draft.side, draft.product), cost.currency)
         )
         sign = 1 if draft.side is OrderSide.BUY else -1
-        projected_position = None if position is None else position + sign * quantity
+        projected_position = (
+            None
+            if position is None
+            else ARITHMETIC.add(position, ARITHMETIC.multiply(sign, quantity))
+        )
         projected_cash = None
         if cash is not None and cash.currency == cost.currency:
             projected_cash = cash - sign * cost - (fee or Money.zero(cost.currency))

@@ -46,7 +46,13 @@ from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.users import UserRepository
 from dashcore_app.settings import Settings, StartupError
 from dashcore_brokers.plugin import BrokerAuth, ProviderConfig, ProviderPlugin
-from dashcore_brokers.sandbox import BrokerSandbox, ConsentMode, SandboxTransport, create_sandboxes
+from dashcore_brokers.sandbox import (
+    BrokerSandbox,
+    ConsentMode,
+    SandboxTransport,
+    create_sandboxes,
+    first_id_at,
+)
 
 __all__ = [
     "CALLBACK_PATH",
@@ -176,6 +182,7 @@ class BrokersProvider(Provider):
             clock,
             consent=ConsentMode.PAGE,
             redirect_uris={key: f"{base}/{key}" for key in ("schwab", "zerodha", "upstox")},
+            first_id=first_id_at(clock.now()),  # the database outlives the sandboxes
         )
         return BrokerSandboxes(apps)
 

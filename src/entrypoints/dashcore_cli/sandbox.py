@@ -15,7 +15,13 @@ import click
 from granian import Granian
 from granian.constants import Interfaces, Loops
 
-from dashcore_brokers.sandbox import SANDBOX_KEYS, BrokerSandbox, ConsentMode, create_sandboxes
+from dashcore_brokers.sandbox import (
+    SANDBOX_KEYS,
+    BrokerSandbox,
+    ConsentMode,
+    create_sandboxes,
+    first_id_at,
+)
 from dashcore_brokers.sandbox.control import CONTROL_PREFIX
 from dashcore_brokers.sandbox.credentials import (
     GROWW_API_KEY,
@@ -75,8 +81,12 @@ def _standalone(key: str) -> BrokerSandbox:
     """One broker's sandbox as people use it: system clock, consent page, seeded market, and
     the redirect URI ``serve --redirect-uri`` registered (else the documented default)."""
     uri = os.environ.get(REDIRECT_URI_ENV) if key in _REDIRECTED else None
+    clock = SystemClock()
     return create_sandboxes(
-        SystemClock(), consent=ConsentMode.PAGE, redirect_uris={key: uri} if uri else None
+        clock,
+        consent=ConsentMode.PAGE,
+        redirect_uris={key: uri} if uri else None,
+        first_id=first_id_at(clock.now()),
     )[key]
 
 

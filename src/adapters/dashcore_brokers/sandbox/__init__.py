@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dashcore_brokers.sandbox.core import BrokerSandbox
 from dashcore_brokers.sandbox.faults import FaultKind, FaultRule
-from dashcore_brokers.sandbox.registry import SANDBOX_KEYS, create_sandboxes
+from dashcore_brokers.sandbox.registry import SANDBOX_KEYS, create_sandboxes, first_id_at
 from dashcore_brokers.sandbox.settings import ConsentMode, SandboxSettings
 from dashcore_brokers.sandbox.transport import SandboxTransport
 
@@ -23,4 +23,5 @@ __all__ = [
     "SandboxSettings",
     "SandboxTransport",
     "create_sandboxes",
+    "first_id_at",
 ]

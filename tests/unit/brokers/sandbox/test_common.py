@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -13,8 +14,10 @@ from dashcore_brokers.sandbox import (
     FaultKind,
     FaultRule,
     create_sandboxes,
+    first_id_at,
 )
 from dashcore_brokers.sandbox.credentials import SCHWAB_APP_KEY
+from dashcore_brokers.sandbox.exchange import INDIA_ACCOUNT_ID, OrderKind, Side
 from dashcore_brokers.sandbox.faults import FaultPlan
 from dashcore_brokers.sandbox.lifetimes import KOLKATA, next_wall_clock
 from dashcore_brokers.sandbox.schwab import SchwabSandbox
@@ -209,3 +212,53 @@ async def test_control_routes_change_settings(schwab_client: httpx.AsyncClient) 
 
 def test_consent_mode_defaults_to_auto_approve(clock: FakeClock) -> None:
     assert SchwabSandbox(clock).settings.consent is ConsentMode.APPROVE
+
+
+@pytest.mark.parametrize(
+    ("started", "first"),
+    [
+        (datetime(2026, 11, 24, 0, 0, 0, tzinfo=UTC), 1_000),
+        (datetime(2026, 11, 24, 0, 0, 1, 999_999, tzinfo=UTC), 2_000),
+        (datetime(2026, 11, 24, 23, 59, 59, tzinfo=UTC), 86_400_000),
+        (_ist(2026, 11, 25, 5, 30), 1_000),  # 00:00 UTC
+    ],
+)
+def test_a_start_numbers_from_a_thousand_per_second_of_its_utc_day(
+    started: datetime, first: int
+) -> None:
+    assert first_id_at(started) == first
+
+
+def test_a_sandbox_started_again_hands_out_ids_the_last_start_did_not() -> None:
+    """The database outlives an in-process sandbox: the next order after a restart must not
+    take the id of an order placed before it (found by QA: Upstox ids repeated after a
+    restart, and dashcore refused the broker id as bound to another order)."""
+    clock = FakeClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    runs = []
+    for _ in range(2):
+        exchange = create_sandboxes(clock, first_id=first_id_at(clock.now()))["upstox"].exchange
+        order = exchange.place(
+            INDIA_ACCOUNT_ID,
+            symbol="INFY",
+            side=Side.BUY,
+            quantity=Decimal(1),
+            kind=OrderKind.MARKET,
+        )
+        (fill,) = exchange.fills(INDIA_ACCOUNT_ID)
+        runs.append((order.id, fill.trade_id, exchange.account(INDIA_ACCOUNT_ID).transactions))
+        clock.advance(timedelta(seconds=1))
+
+    (first_order, first_trade, first_ledger), (second_order, second_trade, second_ledger) = runs
+    assert (first_order, first_trade) == ("32401000", "32401000")
+    assert (second_order, second_trade) == ("32402000", "32402000")
+    seeded = [entry.id for entry in first_ledger if int(entry.id) < 1_000]
+    assert seeded and seeded == [entry.id for entry in second_ledger if int(entry.id) < 1_000]
+
+
+def test_numbering_never_goes_back_below_an_id_handed_out() -> None:
+    exchange = create_sandboxes(FakeClock())["zerodha"].exchange
+    with pytest.raises(ValueError, match="are taken"):
+        exchange.number_from(1)
+    exchange.number_from(5_000)
+    with pytest.raises(ValueError, match="are taken"):
+        exchange.number_from(4_000)

@@ -415,6 +415,17 @@ class Exchange:
         self._refresh_margin(self._accounts[order.account_id])
         return order
 
+    def number_from(self, first: int) -> None:
+        """Hand out order, trade and ledger-entry ids from ``first`` on (each kind its own
+        sequence): a sandbox started again after a restart does this so that its new orders and
+        fills do not reuse the ids of the last run's, which a client may have stored. ``first``
+        must be above every id handed out so far (the seeded entries keep theirs)."""
+        for name in ("_order_ids", "_trade_ids", "_txn_ids"):
+            upcoming = next(getattr(self, name))
+            if first < upcoming:
+                raise ValueError(f"ids up to {upcoming - 1} are taken: cannot start at {first}")
+            setattr(self, name, itertools.count(first))
+
     def order(self, order_id: str) -> SimOrder:
         """The order with that id."""
         try:

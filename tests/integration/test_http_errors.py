@@ -12,7 +12,7 @@ import httpx
 import msgspec
 import pytest
 from litestar import get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from dashcore.domain.errors import (
     AuthenticationFailed,
@@ -62,6 +62,11 @@ async def create_order(data: JSONBody[Order]) -> dict[str, Any]:
     }
 
 
+@get("/test/search")
+async def search(q: FromQuery[str]) -> dict[str, str]:
+    return {"q": q}
+
+
 @get("/test/boom")
 async def boom() -> None:
     raise RuntimeError("kaboom")
@@ -88,7 +93,7 @@ async def raise_domain_error(name: FromPath[str]) -> None:
     raise DOMAIN_ERRORS[name]
 
 
-ROUTES = [create_order, boom, raise_domain_error]
+ROUTES = [create_order, search, boom, raise_domain_error]
 
 
 @pytest.fixture
@@ -225,6 +230,12 @@ async def test_schema_violation_is_422_naming_the_field(
     )
     errors = problem(response, 422, "invalid_input")["errors"]
     assert [error["field"] for error in errors] == [field]
+
+
+async def test_a_missing_query_parameter_is_422_naming_it(client: httpx.AsyncClient) -> None:
+    errors = problem(await client.get("/test/search"), 422, "invalid_input")["errors"]
+    assert errors == [{"field": "q", "message": "The query parameter 'q' is required."}]
+    assert (await client.get("/test/search", params={"q": "x"})).json() == {"q": "x"}
 
 
 async def test_a_body_of_the_right_json_types_is_accepted(client: httpx.AsyncClient) -> None:

@@ -243,4 +243,6 @@ async def test_bad_symbols_are_named(served: Served, owner: Account, symbols: st
 
 async def test_quotes_need_symbols(served: Served, owner: Account) -> None:
     response = await served.client.get(QUOTES, headers=owner.headers)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_input"
+    assert [error["field"] for error in response.json()["errors"]] == ["symbols"]

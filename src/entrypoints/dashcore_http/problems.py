@@ -120,6 +120,9 @@ _HTTP_CODES: Final[Mapping[int, str]] = {
 }
 _INTERNAL_DETAIL: Final = "An unexpected error occurred; quote the request id when reporting it."
 _FIELD_IN_MESSAGE: Final = re.compile(r"field `([^`]+)`")
+_MISSING_PARAMETER: Final = re.compile(r"Missing required (\w+) parameter '([^']+)'")
+"""Litestar's refusal of a request without a required query parameter, header or cookie: a
+400 with no field named, where every other parameter problem is a 422 naming it."""
 
 _log = structlog.get_logger("dashcore_http")
 _encoder = msgspec.json.Encoder()
@@ -255,6 +258,16 @@ def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respon
             "invalid_input",
             "The request does not match the expected schema.",
             errors=_field_problems(error.extra),
+        )
+    missing = _MISSING_PARAMETER.match(error.detail)
+    if isinstance(error, ValidationException) and missing:
+        kind, name = missing.groups()
+        return problem_response(
+            request,
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "The request does not match the expected schema.",
+            errors=(FieldProblem(name, f"The {kind} parameter {name!r} is required."),),
         )
     if isinstance(error, RequestRejected):
         code = error.code

@@ -242,15 +242,29 @@ async def test_jwks_publishes_the_verification_keys(client: httpx.AsyncClient) -
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer a.b.c", "Bearer  x", "bearer x y"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic abc",
+        "Bearer a.b.c",
+        "Bearer  x",
+        "bearer x y",
+        "Bearer garbage",
+        "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ],
 )
 async def test_protected_routes_need_a_valid_bearer_token(
     client: httpx.AsyncClient, authorization: str | None
 ) -> None:
+    """One refusal whatever is wrong: the detail does not tell a caller whether its token
+    parsed (found by QA: a token that failed verification read "Authentication failed.")."""
     headers = {} if authorization is None else {"Authorization": authorization}
     response = await client.get(f"{API}/auth/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+    assert response.json()["detail"] == "A valid access token is required."
 
 
 async def test_a_sign_in_from_a_new_device_is_announced_but_not_the_first_one(

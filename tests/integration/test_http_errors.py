@@ -200,6 +200,8 @@ async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient) -> N
         (b'{"symbol": "X", "quantity": "many"}', "quantity"),
         (b'{"symbol": "X", "quantity": 1, "price": "1"}', "price"),
         (b'{"symbol": "X"}', "quantity"),
+        (b"", "body"),
+        (b"[]", "body"),
         (b'{"symbol": "X", "quantity": "1"}', "quantity"),
         (b'{"symbol": "X", "quantity": 1, "urgent": "true"}', "urgent"),
         (b'{"symbol": "X", "quantity": 1, "urgent": 1}', "urgent"),
@@ -214,6 +216,8 @@ async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient) -> N
         "wrong-type",
         "unknown-field",
         "missing-field",
+        "empty-body",
+        "array-body",
         "number-as-text",
         "boolean-as-text",
         "boolean-as-number",
@@ -230,6 +234,7 @@ async def test_schema_violation_is_422_naming_the_field(
     )
     errors = problem(response, 422, "invalid_input")["errors"]
     assert [error["field"] for error in errors] == [field]
+    assert all(" " in error["message"] for error in errors)  # a sentence, not a key's name
 
 
 async def test_a_missing_query_parameter_is_422_naming_it(client: httpx.AsyncClient) -> None:

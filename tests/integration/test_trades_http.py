@@ -64,15 +64,22 @@ async def test_a_trade_is_recorded_read_changed_and_deleted(served: Served, owne
     assert fetched.status_code == 200
     assert fetched.json() == created
 
-    order_id = "01966f3c-0000-7000-8000-0000000000aa"
+    unknown_order = "01966f3c-0000-7000-8000-0000000000aa"
+    refused = await client.put(
+        f"{TRADES}/{trade_id}",
+        json=trade_body(side="sell", quantity="0.5", order_id=unknown_order),
+        headers=owner.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["order_id"]
     replaced = await client.put(
         f"{TRADES}/{trade_id}",
-        json=trade_body(side="sell", quantity="0.5", order_id=order_id),
+        json=trade_body(side="sell", quantity="0.5"),
         headers=owner.headers,
     )
     assert replaced.status_code == 200, replaced.text
     assert (replaced.json()["side"], replaced.json()["quantity"]) == ("sell", "0.5")
-    assert (replaced.json()["mtf_charge"], replaced.json()["order_id"]) == (None, order_id)
+    assert (replaced.json()["mtf_charge"], replaced.json()["order_id"]) == (None, None)
 
     patched = await client.patch(
         f"{TRADES}/{trade_id}", json={"price": "0.1", "order_id": None}, headers=owner.headers

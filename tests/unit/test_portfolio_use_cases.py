@@ -38,6 +38,7 @@ from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.ledgers import MemoryLedgerSnapshots
 from dashcore_memory.quotes_cache import MemoryQuoteCache
 from dashcore_memory.trades import MemoryTradeRepository
+from dashcore_memory.trading import MemoryOrderRepository
 from tests.unit.identity_world import CALLER
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
 from tests.unit.watched_uow import WatchedUnitOfWork
@@ -95,7 +96,14 @@ class Desk:
     ) -> None:
         world = self.orders.world.base
         uow = self.uow()
-        use_case = Trades(MemoryTradeRepository(uow), world.audit(uow), uow, world.clock, world.ids)
+        use_case = Trades(
+            MemoryTradeRepository(uow),
+            MemoryOrderRepository(uow),
+            world.audit(uow),
+            uow,
+            world.clock,
+            world.ids,
+        )
         details = TradeDetails(
             symbol=instrument.symbol,
             exchange=instrument.exchange,

@@ -29,6 +29,9 @@ from dashcore.domain.users import User
 from dashcore.ports.trades import TradeFilter
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.trades import MemoryTradeRepository
+from dashcore_memory.trading import MemoryOrderRepository
+from tests.contract.test_order_store import order_id as order_id_of
+from tests.contract.test_order_store import placed
 from tests.unit.identity_world import CALLER, World
 
 EXECUTED = datetime(2026, 1, 1, 8, 30, tzinfo=UTC)
@@ -50,7 +53,14 @@ def details(**changes: object) -> TradeDetails:
 
 
 def trades(world: World, uow: MemoryUnitOfWork) -> Trades:
-    return Trades(MemoryTradeRepository(uow), world.audit(uow), uow, world.clock, world.ids)
+    return Trades(
+        MemoryTradeRepository(uow),
+        MemoryOrderRepository(uow),
+        world.audit(uow),
+        uow,
+        world.clock,
+        world.ids,
+    )
 
 
 @pytest.fixture
@@ -405,3 +415,31 @@ async def test_fills_are_recorded_in_the_callers_unit_of_work(world: World, owne
     )
     await uow.rollback()
     assert await MemoryTradeRepository(world.uow()).all_for_user(owner.id) == []
+
+
+async def test_a_trade_links_only_its_users_own_orders(
+    world: World, owner: User, other: User
+) -> None:
+    """Another user's order and an order that does not exist are refused alike (found by QA:
+    any id was stored), so the answer tells nobody which order ids exist."""
+    uow = world.uow()
+    mine, theirs = placed(1, owner), placed(2, other)
+    for order in (mine, theirs):
+        await MemoryOrderRepository(uow).add(order)
+    await uow.commit()
+    use_case = trades(world, world.uow())
+
+    linked = await use_case.record(owner.id, details(order_id=mine.id), CALLER)
+    assert linked.order_id == mine.id
+    for order_id in (theirs.id, order_id_of(3)):
+        with pytest.raises(InvalidInput) as refused:
+            await trades(world, world.uow()).record(owner.id, details(order_id=order_id), CALLER)
+        assert [error.field for error in refused.value.errors] == ["order_id"]
+        with pytest.raises(InvalidInput):
+            await trades(world, world.uow()).update(
+                owner.id, linked.id, TradeChanges(order_id=order_id), CALLER
+            )
+    unchanged = await trades(world, world.uow()).update(
+        owner.id, linked.id, TradeChanges(price=Decimal(2)), CALLER
+    )
+    assert unchanged.order_id == mine.id

@@ -46,6 +46,7 @@ from dashcore.domain.trading import PlacedOrder
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.trades import TradeCursor, TradeFilter, TradeRepository
+from dashcore.ports.trading import OrderRepository
 from dashcore.ports.uow import UnitOfWork
 
 __all__ = [
@@ -263,17 +264,21 @@ def _audit_facts(trade: Trade) -> dict[str, MetadataValue]:
 
 
 class Trades:
-    """Recording, reading, changing and deleting a user's trades."""
+    """Recording, reading, changing and deleting a user's trades. A trade's ``order_id`` names
+    one of its user's own orders: another user's order and an order that does not exist are
+    refused alike (422 naming ``order_id``), so the answer tells nobody which ids exist."""
 
     def __init__(
         self,
         trades: TradeRepository,
+        orders: OrderRepository,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
         ids: IdGenerator,
     ) -> None:
         self._trades = trades
+        self._orders = orders
         self._audit = audit
         self._uow = uow
         self._clock = clock
@@ -281,6 +286,7 @@ class Trades:
 
     async def record(self, user_id: UUID, details: TradeDetails, caller: CallerContext) -> Trade:
         trade = details.trade(self._ids.new_id(), user_id, self._clock.now())
+        await self._check_order(trade)
         await self._trades.add(trade)
         await self._check_currency(trade)
         await self._audit.record(
@@ -319,8 +325,11 @@ class Trades:
         self, user_id: UUID, trade_id: UUID, details: TradeDetails, caller: CallerContext
     ) -> Trade:
         """``PUT``: the trade becomes ``details`` (same id)."""
-        await self._editable(user_id, trade_id)
-        return await self._save(details.trade(trade_id, user_id, self._clock.now()), caller)
+        stored = await self._editable(user_id, trade_id)
+        trade = details.trade(trade_id, user_id, self._clock.now())
+        if trade.order_id != stored.order_id:
+            await self._check_order(trade)
+        return await self._save(trade, caller)
 
     async def update(
         self, user_id: UUID, trade_id: UUID, changes: TradeChanges, caller: CallerContext
@@ -328,7 +337,10 @@ class Trades:
         """``PATCH``: the fields given change, the rest stay; the result is checked whole."""
         stored = await self._editable(user_id, trade_id)
         details = TradeDetails.of(stored).changed(changes)
-        return await self._save(details.trade(trade_id, user_id, self._clock.now()), caller)
+        trade = details.trade(trade_id, user_id, self._clock.now())
+        if trade.order_id != stored.order_id:
+            await self._check_order(trade)
+        return await self._save(trade, caller)
 
     async def delete(self, user_id: UUID, trade_id: UUID, caller: CallerContext) -> None:
         trade = await self._editable(user_id, trade_id)
@@ -357,6 +369,13 @@ class Trades:
         )
         await self._uow.commit()
         return trade
+
+    async def _check_order(self, trade: Trade) -> None:
+        if trade.order_id is None:
+            return
+        order = await self._orders.get(trade.order_id)
+        if order is None or order.user_id != trade.user_id:
+            raise InvalidInput("You have no order with this id.", field="order_id")
 
     async def _check_currency(self, trade: Trade) -> None:
         """Refuse ``trade`` (written, not committed) if another trade of its instrument is in

@@ -206,6 +206,8 @@ def _display_name(raw: str) -> str:
         raise InvalidInput(
             f"A display name is 1-{DISPLAY_NAME_MAX} characters.", field="display_name"
         )
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise InvalidInput("A display name cannot hold control characters.", field="display_name")
+    if not name.isprintable():  # control and format characters: a right-to-left override
+        raise InvalidInput(
+            "A display name cannot hold control or format characters.", field="display_name"
+        )
     return name

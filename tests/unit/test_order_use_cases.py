@@ -903,6 +903,21 @@ async def test_a_preview_counts_what_is_held_once(world: OrdersWorld, provider: 
     assert preview.projected_position == held + 10
 
 
+@pytest.mark.parametrize("provider", sorted(BOOKS))
+async def test_a_preview_names_an_account_the_connection_does_not_have(
+    world: OrdersWorld, provider: str
+) -> None:
+    """Placed, such an order comes back rejected (account_not_found): the preview says so
+    instead of answering valid with no figures (found by QA)."""
+    trader, connection = await world.trader(provider)
+    preview = await world.preview(world.uow())(
+        trader, connection.id, world.draft(provider, account_id="NO-SUCH-ACCOUNT")
+    )
+    assert [problem.field for problem in preview.problems] == ["account_id"]
+    assert not preview.is_valid
+    assert world.place_requests(provider) == 0
+
+
 # -- sends that never left -------------------------------------------------------------------
 
 

@@ -53,6 +53,7 @@ from dashcore.domain.errors import (
     NOTHING_SENT_CODES,
     Conflict,
     DashcoreError,
+    FieldError,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -433,7 +434,11 @@ class PreviewOrder:
             last = (await session.quotes.last_prices([instrument])).get(str(instrument.key))
             position = await _position(session, gateway.capabilities, draft.account_id, instrument)
             cash: Money | None = (await session.accounts.balance(draft.account_id)).cash
-        except (ProviderUnavailable, RateLimited, NotFound, NotSupported):
+        except NotFound as missing:
+            last, position, cash = None, None, None
+            if missing.code == "account_not_found":  # placed, the order would be rejected
+                problems.append(FieldError("account_id", missing.message))
+        except (ProviderUnavailable, RateLimited, NotSupported):
             last, position, cash = None, None, None
         if not problems:  # the limits, read last: no transaction open while the broker answers
             quoted = None if last is None else last.amount  # read above: not asked again

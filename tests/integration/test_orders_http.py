@@ -186,6 +186,20 @@ async def test_an_order_is_placed_once_and_read_back(
     assert listed.json() == {"items": [order], "next_cursor": None}
 
 
+async def test_a_symbol_and_exchange_in_lower_case_name_the_same_instrument(
+    trader: Trader,
+) -> None:
+    """As /trades and /quotes read them (found by QA: /orders refused "infy")."""
+    placed = await trader.place(trader.order(symbol=" infy", exchange="nse "))
+    assert placed.status_code == 201, placed.text
+    instrument = placed.json()["instrument"]
+    assert (instrument["symbol"], instrument["exchange"]) == ("INFY", "NSE")
+    listed = await trader.client.get(
+        ORDERS, params={"symbol": "infy"}, headers=trader.account.headers
+    )
+    assert [order["id"] for order in listed.json()["items"]] == [placed.json()["id"]]
+
+
 async def test_a_replay_answers_with_the_same_order_and_sends_nothing(
     trader: Trader, sandboxes: BrokerSandboxes
 ) -> None:

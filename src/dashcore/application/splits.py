@@ -32,11 +32,11 @@ from typing import Final
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
-from dashcore.application.trades import instrument_code, instrument_code_problem
+from dashcore.application.trades import instrument_code_problem
 from dashcore.domain.audit import MetadataValue
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import Conflict, FieldError, InvalidInput, NotFound
-from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.instruments import InstrumentKey, instrument_code
 from dashcore.domain.time import ensure_utc
 from dashcore.domain.trades import RecordedSplit, Split
 from dashcore.ports.clock import Clock

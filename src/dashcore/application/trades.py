@@ -36,7 +36,12 @@ from dashcore.application.audit_trail import AuditTrail
 from dashcore.domain.audit import MetadataValue
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import Conflict, FieldError, InvalidInput, NotFound
-from dashcore.domain.instruments import AssetClass, InstrumentKey, is_positive_decimal
+from dashcore.domain.instruments import (
+    AssetClass,
+    InstrumentKey,
+    instrument_code,
+    is_positive_decimal,
+)
 from dashcore.domain.money import Currency, Money, input_decimal
 from dashcore.domain.orders import Fill, OrderSide
 from dashcore.domain.portfolio import Page
@@ -58,7 +63,6 @@ __all__ = [
     "TradeDetails",
     "Trades",
     "broker_account_label",
-    "instrument_code",
     "instrument_code_problem",
     "trade_type_of",
 ]
@@ -233,12 +237,6 @@ class TradeChanges:
     capital_used: Decimal | Keep | None = KEEP
     order_id: UUID | Keep | None = KEEP
     account: str | Keep = KEEP
-
-
-def instrument_code(text: str) -> str:
-    """A symbol or exchange as the ledger keys it: trimmed and upper-case (``infy`` and
-    ``INFY`` are one instrument)."""
-    return text.strip().upper() if isinstance(text, str) else ""
 
 
 def instrument_code_problem(name: str, text: str) -> FieldError | None:

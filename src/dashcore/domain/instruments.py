@@ -15,10 +15,22 @@ from enum import StrEnum
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.money import Currency
 
-__all__ = ["AssetClass", "Instrument", "InstrumentKey", "is_positive_decimal"]
+__all__ = [
+    "AssetClass",
+    "Instrument",
+    "InstrumentKey",
+    "instrument_code",
+    "is_positive_decimal",
+]
 
 _WIDE = Context(prec=100)  # exact remainders for any realistic quantity or price
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]", re.ASCII)
+
+
+def instrument_code(text: str) -> str:
+    """A symbol or exchange as a person may type it, as dashcore keys it: trimmed and
+    upper-case (``infy`` and ``INFY`` are one instrument, on every route)."""
+    return text.strip().upper() if isinstance(text, str) else ""
 
 
 def is_positive_decimal(value: object) -> bool:

@@ -35,7 +35,7 @@ from dashcore.application.orders import MAX_PAGE, GetOrder, ListOrders, Trader
 from dashcore.application.orders_manage import CancelOrder, ModifyOrder
 from dashcore.application.orders_place import PlaceOrder, PreviewOrder
 from dashcore.domain.errors import BadRequest, Conflict, FieldError, InvalidInput
-from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.instruments import InstrumentKey, instrument_code
 from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderType, Product, Validity
 from dashcore.domain.time import parse_utc
 from dashcore.domain.trading import (
@@ -184,7 +184,7 @@ def _draft(data: OrderCreate) -> OrderDraft:
     assert quantity is not None  # a required field
     return OrderDraft(
         account_id=data.account_id,
-        instrument=InstrumentKey(data.symbol, data.exchange),
+        instrument=InstrumentKey(instrument_code(data.symbol), instrument_code(data.exchange)),
         side=OrderSide(data.side),
         type=OrderType(data.type),
         quantity=quantity,
@@ -334,7 +334,7 @@ class OrdersController(Controller):
             statuses=_statuses(status),
             connection_id=connection_id,
             account_id=account_id,
-            symbol=symbol,
+            symbol=None if symbol is None else instrument_code(symbol),
             side=None if side is None else OrderSide(side),
             created_from=None if since is None else parse_utc(since, field="since"),
             created_before=None if until is None else parse_utc(until, field="until"),

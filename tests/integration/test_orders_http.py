@@ -573,6 +573,12 @@ async def test_listings_filter_and_page(trader: Trader, mailbox: ClockedMailbox)
         refused = await trader.client.get(ORDERS, params=bad, headers=trader.account.headers)
         assert refused.status_code == 422, refused.text
         assert [e["field"] for e in refused.json()["errors"]] == list(bad), refused.text
+    for since, until in ((last, first), (first, first)):  # an empty range is a mistake
+        refused = await trader.client.get(
+            ORDERS, params={"since": since, "until": until}, headers=trader.account.headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["until"]
 
 
 async def test_the_account_id_of_an_order_comes_from_the_synced_accounts(

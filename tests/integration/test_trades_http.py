@@ -273,6 +273,9 @@ async def test_pages_and_filters(served: Served, owner: Account) -> None:
         ({"from": "yesterday"}, "from"),
         ({"cursor": "bogus"}, "cursor"),
         ({"limit": "0"}, "limit"),
+        ({"account": ""}, "account"),
+        ({"symbol": "AAPL", "exchange": " "}, "exchange"),
+        ({"symbol": "", "exchange": "US"}, "symbol"),
     ):
         response = await client.get(TRADES, params=params, headers=owner.headers)
         assert response.status_code in (400, 422), (params, response.text)

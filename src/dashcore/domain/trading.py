@@ -773,6 +773,15 @@ class OrderFilters:
     created_from: datetime | None = None
     created_before: datetime | None = None
 
+    def __post_init__(self) -> None:
+        """An empty range is a mistake, refused as the transactions' listing refuses it."""
+        if (
+            self.created_from is not None
+            and self.created_before is not None
+            and self.created_from >= self.created_before
+        ):
+            raise InvalidInput("The range ends before it starts.", field="until")
+
     def matches(self, order: PlacedOrder) -> bool:
         return (
             (self.statuses is None or order.status in self.statuses)

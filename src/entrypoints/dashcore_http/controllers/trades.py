@@ -136,6 +136,9 @@ def _filter(
 ) -> TradeFilter:
     if (symbol is None) != (exchange is None):
         raise InvalidInput("Filter by symbol and exchange together.", field="symbol")
+    for name, text in (("account", account), ("symbol", symbol), ("exchange", exchange)):
+        if text is not None and not text.strip():
+            raise InvalidInput(f"An empty {name} matches nothing: leave it out.", field=name)
     if side is not None and side not in ("buy", "sell"):
         raise InvalidInput("A side is buy or sell.", field="side")
     return TradeFilter(

@@ -132,3 +132,9 @@ def test_an_input_amount_is_text_in_plain_digits(text: str) -> None:
 def test_decimals_are_written_as_plain_exact_digits(value: Decimal, text: str) -> None:
     assert plain_decimal(value) == text
     assert Decimal(text) == value
+
+
+@pytest.mark.parametrize(("text", "kept"), [("-0", "0"), ("-0.00", "0.00"), ("0.0", "0.0")])
+def test_a_negative_zero_input_is_zero(text: str, kept: str) -> None:
+    """Found by QA: "-0" was stored and shown as "-0"."""
+    assert plain_decimal(input_decimal(text)) == kept

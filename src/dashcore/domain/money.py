@@ -65,7 +65,8 @@ def input_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decim
     an optional leading ``-`` and fraction: no exponent, no ``+``, no spaces, so ``"1e3"`` is
     refused rather than read as a thousand shares), :func:`to_decimal`, then at most
     :data:`MAX_INPUT_DIGITS` digits before the decimal point and :data:`MAX_INPUT_PLACES` after
-    it (``InvalidInput`` naming ``field`` otherwise)."""
+    it (``InvalidInput`` naming ``field`` otherwise). A negative zero (``"-0.00"``) is zero
+    (``"0.00"``): the sign of nothing means nothing."""
     if isinstance(value, str) and _POSITIONAL.fullmatch(value) is None:
         raise InvalidInput(
             'Write the number in plain digits, such as "12.50" (no exponent, + or spaces).',
@@ -80,7 +81,7 @@ def input_decimal(value: Decimal | int | str, *, field: str = "amount") -> Decim
     assert isinstance(exponent, int)  # a finite decimal
     if -exponent > MAX_INPUT_PLACES:
         raise InvalidInput(f"At most {MAX_INPUT_PLACES} decimal places.", field=field)
-    return result
+    return result.copy_abs() if result.is_zero() else result
 
 
 def plain_decimal(value: Decimal) -> str:

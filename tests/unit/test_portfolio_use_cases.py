@@ -21,7 +21,7 @@ from dashcore.application.portfolio import (
     QuoteFailure,
     parse_symbol,
 )
-from dashcore.application.trades import TradeDetails, Trades, broker_account_label
+from dashcore.application.trades import TradeDetails, broker_account_label
 from dashcore.domain.aggregation import StoredAccount, StoredHolding
 from dashcore.domain.errors import BadRequest, InvalidInput
 from dashcore.domain.instruments import Instrument, InstrumentKey
@@ -38,9 +38,9 @@ from dashcore_memory.connections import MemoryProviderConnectionRepository
 from dashcore_memory.ledgers import MemoryLedgerSnapshots
 from dashcore_memory.quotes_cache import MemoryQuoteCache
 from dashcore_memory.trades import MemoryTradeRepository
-from dashcore_memory.trading import MemoryOrderRepository
 from tests.unit.identity_world import CALLER
 from tests.unit.orders_world import BOOKS, OrdersWorld, open_orders_world
+from tests.unit.test_trade_use_cases import trades
 from tests.unit.watched_uow import WatchedUnitOfWork
 
 INFY = InstrumentKey("INFY", "NSE")
@@ -95,15 +95,7 @@ class Desk:
         account: str = MANUAL_ACCOUNT,
     ) -> None:
         world = self.orders.world.base
-        uow = self.uow()
-        use_case = Trades(
-            MemoryTradeRepository(uow),
-            MemoryOrderRepository(uow),
-            world.audit(uow),
-            uow,
-            world.clock,
-            world.ids,
-        )
+        use_case = trades(world, self.uow())
         details = TradeDetails(
             symbol=instrument.symbol,
             exchange=instrument.exchange,

@@ -75,7 +75,7 @@ from typing import TypeAlias
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
-from dashcore.domain.money import Currency, Money
+from dashcore.domain.money import ARITHMETIC, Currency, Money
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.trades import Split, Trade
 
@@ -94,9 +94,9 @@ __all__ = [
     "with_broker_average_costs",
 ]
 
-PRECISION = 100
-"""Significant digits of the ledger's arithmetic: its sums and products of the amounts dashcore
-takes (at most 36 significant digits each) are exact; only its divisions (average costs) round."""
+PRECISION = ARITHMETIC.prec
+"""Significant digits of the ledger's arithmetic, money's own: its sums and products of the
+amounts dashcore takes are exact; only its divisions (average costs) round."""
 
 _ZERO = Decimal(0)
 _BUY = OrderSide.BUY

@@ -182,7 +182,10 @@ class WorkerProcess:
         try:
             code = await asyncio.to_thread(self.process.wait, BOUND)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"worker still running {BOUND}s after SIGTERM:\n{self.log}")
+            self.process.send_signal(signal.SIGUSR1)  # where each of its tasks waits
+            await asyncio.sleep(2)
+            waiting = "".join(line for line in self.raw if '"worker_task"' in line)
+            pytest.fail(f"worker still running {BOUND}s after SIGTERM:\n{self.log}\n{waiting}")
         self._reader.join(5)
         return code
 
@@ -322,6 +325,18 @@ async def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(
     assert (await jobs.status(job)).status is JobStatus.SUCCEEDED
     order = [line["event"] for line in worker.lines]
     assert order.index("job_finished") < order.index("worker_stopped")
+
+
+async def test_sigusr1_logs_where_each_task_waits(
+    workers: Callable[..., WorkerProcess],
+) -> None:
+    """What to look at when a worker does not stop: each task and the calls it waits in."""
+    worker = await workers("--no-scheduler").started()
+    worker.process.send_signal(signal.SIGUSR1)
+    tasks = await worker.until(lambda: worker.events("worker_task"), "worker_task lines")
+    chains = [" > ".join(line["waiting_in"]) for line in tasks]
+    assert any("serve_worker" in chain and "listen" in chain for chain in chains), chains
+    assert await worker.terminated() == 0
 
 
 async def test_a_worker_outlives_its_queue_vanishing_and_takes_jobs_again(

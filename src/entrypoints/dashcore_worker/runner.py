@@ -11,6 +11,9 @@ When the queue stops answering (Redis down, restarted, or restarted empty) the w
 again (a Redis restarted without its data has none), logs ``worker_queue_recovered`` and goes
 on taking jobs: it never exits for an outage. Jobs running meanwhile finish; those it could not
 acknowledge run again after ``DASHCORE_JOBS_REDELIVER_AFTER`` seconds.
+
+SIGUSR1 logs one ``worker_task`` line per task of the worker's event loop, with the chain of
+calls it waits in: what to look at when a worker does not stop, or a job does not end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Iterator
+from types import FrameType
 
 import structlog
 from dishka import AsyncContainer
@@ -101,6 +106,28 @@ async def _until_queue_answers(broker: AsyncBroker, stop: asyncio.Event) -> None
         return
 
 
+def _awaited_frames(awaitable: object) -> Iterator[FrameType]:
+    """The frames of a coroutine (or async generator) and of what it awaits, outermost first."""
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is not None:
+            yield frame
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
+
+
+def log_tasks() -> None:
+    """Log every task of the running loop with the calls it waits in (SIGUSR1)."""
+    for task in asyncio.all_tasks():
+        _log.warning(
+            "worker_task",
+            task=task.get_name(),
+            waiting_in=[
+                f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+                for frame in _awaited_frames(task.get_coro())
+            ],
+        )
+
+
 async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool) -> None:
     """The worker process's main: the container, the signals, the clean exit."""
     if settings.redis_url is None:
@@ -119,6 +146,7 @@ async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, log_tasks)
     container = build_container(settings)
     try:
         await run_worker(

@@ -70,7 +70,7 @@ from dashcore.domain.errors import (
     DependencyUnavailable,
     InvalidInput,
 )
-from dashcore.domain.instruments import Instrument, InstrumentKey
+from dashcore.domain.instruments import Instrument, InstrumentKey, instrument_code
 from dashcore.domain.ledger import (
     CostMethod,
     LotLedger,
@@ -254,7 +254,7 @@ def parse_symbol(text: str) -> InstrumentKey:
     """``EXCHANGE:SYMBOL`` (``NSE:INFY``, ``US:AAPL``), as :class:`InstrumentKey` prints it;
     kept upper-case. Anything else is ``InvalidInput`` on ``symbols``."""
     exchange, colon, symbol = text.strip().partition(":")
-    exchange, symbol = exchange.strip().upper(), symbol.strip().upper()
+    exchange, symbol = instrument_code(exchange), instrument_code(symbol)
     if not colon or not exchange or not symbol or len(exchange) > 32 or len(symbol) > 32:
         raise InvalidInput(f"{text[:40]!r} is not EXCHANGE:SYMBOL.", field="symbols")
     return InstrumentKey(symbol, exchange)

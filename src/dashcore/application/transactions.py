@@ -40,7 +40,7 @@ from dashcore.domain.aggregation import (
 )
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import InvalidInput, NotFound
-from dashcore.domain.instruments import Instrument
+from dashcore.domain.instruments import Instrument, instrument_code
 from dashcore.domain.money import Currency, Money, input_decimal
 from dashcore.domain.portfolio import ActivityType, Page
 from dashcore.domain.time import ensure_utc
@@ -169,8 +169,8 @@ class EntryInput:
             if not self.exchange:
                 raise InvalidInput("An instrument needs an exchange.", field="exchange")
             instrument = Instrument(
-                symbol=self.symbol.strip().upper(),
-                exchange=self.exchange.strip().upper(),
+                symbol=instrument_code(self.symbol),
+                exchange=instrument_code(self.exchange),
                 currency=currency,
             )
         return ManualEntry(

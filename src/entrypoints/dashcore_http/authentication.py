@@ -115,8 +115,9 @@ class BearerAuthentication:
         assert verifier is not None and revocations is not None, "bind() runs at start-up"
         if b"access_token=" in scope.get("query_string", b""):
             raise _refused()
+        token = bearer_token(scope)
         try:
-            claims = verifier.verify(bearer_token(scope))
+            claims = verifier.verify(token)
         except AuthenticationFailed as error:
             raise _refused() from error  # one refusal, however the token is wrong
         if revocations.is_revoked(claims.session_id):

@@ -115,7 +115,7 @@ def _awaited_frames(awaitable: object) -> Iterator[FrameType]:
         awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
 
 
-def log_tasks() -> None:
+def _log_tasks() -> None:
     """Log every task of the running loop with the calls it waits in (SIGUSR1)."""
     for task in asyncio.all_tasks():
         _log.warning(
@@ -146,7 +146,7 @@ async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, log_tasks)
+    loop.add_signal_handler(signal.SIGUSR1, _log_tasks)
     container = build_container(settings)
     try:
         await run_worker(

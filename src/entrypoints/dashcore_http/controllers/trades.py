@@ -27,7 +27,7 @@ from dashcore.application.trades import (
     Trades,
 )
 from dashcore.domain.errors import InvalidInput
-from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.instruments import InstrumentKey, instrument_code
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.time import parse_utc
 from dashcore.domain.trades import MANUAL_ACCOUNT, Trade, TradeSource, TradeType
@@ -145,7 +145,7 @@ def _filter(
         account=account,
         instrument=None
         if symbol is None or exchange is None
-        else InstrumentKey(symbol.strip().upper(), exchange.strip().upper()),
+        else InstrumentKey(instrument_code(symbol), instrument_code(exchange)),
         side=None if side is None else OrderSide(side),
         executed_from=None if executed_from is None else parse_utc(executed_from, field="from"),
         executed_before=None if before is None else parse_utc(before, field="before"),

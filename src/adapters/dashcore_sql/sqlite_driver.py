@@ -30,6 +30,8 @@ from typing import Any
 
 import aiosqlite
 
+from dashcore_sql import sqlite_functions
+
 __all__ = ["PREFETCH_ROWS", "OneTripConnection", "connect"]
 
 PREFETCH_ROWS = 1000
@@ -182,12 +184,14 @@ class OneTripConnection(aiosqlite.Connection):
 
 
 def connect(database: str, **arguments: Any) -> OneTripConnection:
-    """What ``aiosqlite.connect(database, **arguments)`` builds, with one-trip cursors. The
-    thread is a daemon, as SQLAlchemy makes aiosqlite's, so that a connection left open does
-    not keep the process alive."""
+    """What ``aiosqlite.connect(database, **arguments)`` builds, with one-trip cursors and
+    dashcore's exact decimal functions (``dashcore_sql.sqlite_functions``). The thread is a
+    daemon, as SQLAlchemy makes aiosqlite's, so that a connection left open does not keep the
+    process alive."""
 
     def open_database() -> sqlite3.Connection:
         connection: sqlite3.Connection = sqlite3.connect(database, **arguments)
+        sqlite_functions.register(connection)
         return connection
 
     connection = OneTripConnection(open_database, iter_chunk_size=64)

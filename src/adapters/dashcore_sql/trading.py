@@ -38,7 +38,6 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
-    Text,
     bindparam,
     delete,
     func,
@@ -48,15 +47,13 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
-    type_coerce,
     update,
 )
 from sqlalchemy.sql.dml import ReturningInsert
 
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import AssetClass, Instrument
-from dashcore.domain.money import ARITHMETIC, Currency, Money
-from dashcore.domain.order_limits import counted_value
+from dashcore.domain.money import Currency, Money
 from dashcore.domain.orders import (
     Fill,
     OrderRequest,
@@ -75,7 +72,9 @@ from dashcore.domain.trading import (
     PlacedOrder,
 )
 from dashcore.ports.trading import IdempotencyRepository, OrderRepository
+from dashcore_sql.sqlite_functions import DECIMAL_PRODUCT, DECIMAL_TOTAL
 from dashcore_sql.tables import idempotency_keys, orders
+from dashcore_sql.types import ExactDecimal
 from dashcore_sql.uow import SqlUnitOfWork
 from dashcore_sql.upserts import conflict_insert
 
@@ -193,11 +192,10 @@ class SqlOrderRepository(OrderRepository):
         *,
         leaving_out: UUID | None = None,
     ) -> Decimal:
-        """Added up by the database on PostgreSQL (``SUM`` of ``NUMERIC`` is exact). SQLite
-        keeps decimals as text and its ``SUM`` would be a float, so there the counted values
-        come back as their text and are added up here, without the per-column decimal
-        conversion of a mapped row: the day's total costs one index range scan, not a read of
-        every order, for a user placing thousands of orders a day.
+        """One aggregate, added up by the database: ``SUM`` of ``NUMERIC`` on PostgreSQL, and
+        on SQLite, which keeps decimals as text (its ``SUM`` would be a float), dashcore's
+        exact decimal functions (``dashcore_sql.sqlite_functions``). The day's total costs one
+        index range scan and one row back, for a user placing thousands of orders a day.
 
         Two placements of one user read the total one after the other: on PostgreSQL reading
         it first takes the user's transaction-scoped advisory lock, held until the placement's
@@ -217,26 +215,14 @@ class SqlOrderRepository(OrderRepository):
                 _day_total_lock,
                 {"space": _DAY_TOTAL_LOCK, "user_key": _int32(user_id.int)},
             )
-            value = func.coalesce(_orders.estimated_value, _orders.quantity * price, 0)
-            total = (await self._uow.execute(select(func.sum(value)).where(*counted))).scalar()
-            return Decimal(0) if total is None else total
-        as_text = select(
-            type_coerce(_orders.estimated_value, Text()),
-            type_coerce(_orders.quantity, Text()),
-            type_coerce(price, Text()),
-        )
-        total = Decimal(0)
-        for estimated, quantity, priced_at in await self._uow.execute(as_text.where(*counted)):
-            total = ARITHMETIC.add(
-                total,
-                counted_value(
-                    None if estimated is None else Decimal(estimated),
-                    None
-                    if priced_at is None
-                    else ARITHMETIC.multiply(Decimal(quantity), Decimal(priced_at)),
-                ),
-            )
-        return total
+            value = func.coalesce(_orders.estimated_value, _orders.quantity * price)
+            total = func.sum(value, type_=ExactDecimal())
+        else:
+            priced = getattr(func, DECIMAL_PRODUCT)(_orders.quantity, price)
+            value = func.coalesce(_orders.estimated_value, priced)
+            total = getattr(func, DECIMAL_TOTAL)(value, type_=ExactDecimal())
+        summed: Decimal | None = (await self._uow.execute(select(total).where(*counted))).scalar()
+        return Decimal(0) if summed is None else summed
 
     async def needing_reconciliation(
         self, changed_before: datetime, *, due_at: datetime, limit: int

@@ -31,6 +31,7 @@ from dashcore.domain.tokens import AccessClaims
 from dashcore.ports.sessions import RevocationList
 from dashcore.ports.tokens import AccessTokenVerifier
 from dashcore_http.inputs import check_request_body
+from dashcore_http.query_parameters import OPEN_QUERY, DeclaredQueries
 
 __all__ = [
     "ANONYMOUS",
@@ -47,6 +48,9 @@ __all__ = [
 AUTHENTICATION_STATE_KEY: Final = "dashcore_authentication"
 PUBLIC: Final = {"public": True}
 """``opt`` for handlers that anyone may call."""
+CALLED_BY_PROVIDERS: Final = {**PUBLIC, OPEN_QUERY: True}
+"""``opt`` for handlers that brokers call (OAuth callbacks, webhooks): public, and taking any
+query parameter, since each broker adds its own."""
 BEARER_SCHEME: Final = "bearer"
 """The OpenAPI security scheme of the access token (``Authorization: Bearer …``)."""
 BEARER: Final[list[SecurityRequirement]] = [{BEARER_SCHEME: []}]
@@ -83,7 +87,8 @@ def bearer_token(scope: Scope) -> str:
 
 class BearerAuthentication:
     """The API router's ``before_request`` hook: authenticates every non-public route, then
-    runs the app-wide body checks (a router's hook replaces the app's, so it must).
+    refuses query parameters the route does not declare (:mod:`.query_parameters`) and runs
+    the app-wide body checks (a router's hook replaces the app's, so it must).
 
     A hook, not a middleware: Litestar runs it after routing at the cost of one call, where a
     route-level middleware adds its own layer and exception handler to every request. The
@@ -94,6 +99,7 @@ class BearerAuthentication:
     def __init__(self) -> None:
         self._verifier: AccessTokenVerifier | None = None
         self._revocations: RevocationList | None = None
+        self._queries = DeclaredQueries()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> BearerAuthentication:
         """Litestar deep-copies a router when the app registers it; the copy must stay this
@@ -107,6 +113,7 @@ class BearerAuthentication:
     async def __call__(self, request: Request[Any, Any, Any]) -> None:
         if not request.route_handler.opt.get("public") and request.scope.get("user") is None:
             self.authenticate(request.scope)
+        self._queries.check(request)
         await check_request_body(request)
 
     def authenticate(self, scope: Scope) -> AccessClaims:

@@ -36,7 +36,12 @@ from dashcore.domain.connections import (
 )
 from dashcore.domain.errors import AuthenticationFailed
 from dashcore.ports.providers import ProviderRegistry
-from dashcore_http.authentication import ANONYMOUS, PUBLIC, principal, recently_authenticated
+from dashcore_http.authentication import (
+    ANONYMOUS,
+    CALLED_BY_PROVIDERS,
+    principal,
+    recently_authenticated,
+)
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.middleware import served_over_https
@@ -324,7 +329,7 @@ class ProvidersController(Controller):
 
     @get(
         "/callback/{provider:str}",
-        opt=PUBLIC,
+        opt=CALLED_BY_PROVIDERS,
         security=ANONYMOUS,
         summary="Where providers send the browser back",
         responses={

@@ -24,7 +24,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from dashcore.application.webhooks import ReceiveWebhook
 from dashcore.domain.ratelimit import RatePolicy
-from dashcore_http.authentication import ANONYMOUS, PUBLIC
+from dashcore_http.authentication import ANONYMOUS, CALLED_BY_PROVIDERS
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.problems import RequestRejected
@@ -86,7 +86,7 @@ class WebhooksController(Controller):
 
     @post(
         "/{provider:str}",
-        opt=PUBLIC,
+        opt=CALLED_BY_PROVIDERS,
         security=ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="Receive a broker webhook (signed events, Kite postbacks, Upstox updates)",

@@ -933,6 +933,25 @@ async def test_runs_read_back_exactly(backend: Backend) -> None:
             await r.runs.save(run(who))
 
 
+async def test_a_copy_read_before_the_job_was_set_keeps_the_job(backend: Backend) -> None:
+    """A worker may begin a run before the API has stored the run's job id; the worker's later
+    saves of its copy (without the id) must not clear it."""
+    who = await owner(backend)
+    queued = run(who)
+    async with repos(backend) as r:
+        await r.runs.add(queued)
+        await r.uow.commit()
+    async with repos(backend) as r:
+        await r.runs.save(queued.with_job("job-8"))
+        await r.uow.commit()
+    finished = queued.started(NOW).succeeded(NOW + timedelta(seconds=1))
+    async with repos(backend) as r:
+        await r.runs.save(finished)
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.runs.get(queued.id) == finished.with_job("job-8")
+
+
 async def add_and_commit(r: Repos, item: SyncRun) -> None:
     await r.runs.add(item)
     await r.uow.commit()

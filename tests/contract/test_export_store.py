@@ -147,6 +147,23 @@ async def test_every_field_round_trips_through_each_state(backend: Backend) -> N
             assert await r.exports.lock(export.id) == state
 
 
+async def test_a_copy_read_before_the_job_was_set_keeps_the_job(backend: Backend) -> None:
+    """A worker may begin an export before the API has stored its job id; the worker's later
+    saves of its copy (without the id) must not clear it."""
+    owner = await user(backend)
+    export = queued(owner)
+    await added(backend, export)
+    async with repos(backend) as r:
+        await r.exports.save(export.with_job("job-8"))
+        await r.uow.commit()
+    running = export.started(NOW, 10)
+    async with repos(backend) as r:
+        await r.exports.save(running)
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.exports.get(export.id) == running.with_job("job-8")
+
+
 async def test_a_failure_round_trips_and_rows_mode_has_no_period(backend: Backend) -> None:
     owner = await user(backend)
     export = queued(owner)

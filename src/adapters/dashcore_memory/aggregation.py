@@ -440,6 +440,8 @@ class MemorySyncRunRepository(SyncRunRepository):
         stored = await self.get(run.id)
         if stored is None or stored.connection_id != run.connection_id:
             raise NotFound("No such sync run.", code="sync_run_not_found")
+        if run.job_id is None and stored.job_id is not None:
+            run = run.with_job(stored.job_id)
         self._claim(run)
         self._uow.put(SYNC_RUNS, run.id, run)
 

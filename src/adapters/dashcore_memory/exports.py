@@ -46,6 +46,8 @@ class MemoryExportRepository(ExportRepository):
         stored = await self.get(export.id)
         if stored is None or stored.user_id != export.user_id:
             raise NotFound("No such export.", code="export_not_found")
+        if export.job_id is None and stored.job_id is not None:
+            export = export.with_job(stored.job_id)
         self._uow.put(EXPORTS, export.id, export)
 
     async def stale(self, before: datetime, *, limit: int) -> Sequence[Export]:

@@ -826,6 +826,7 @@ class SqlSyncRunRepository(SyncRunRepository):
             update(sync_runs)
             .where(_runs.id == run.id, _runs.connection_id == run.connection_id)
             .values({name: value for name, value in row.items() if name != "id"})
+            .values(job_id=func.coalesce(row["job_id"], _runs.job_id))
         )
         try:
             changed = (await self._uow.execute(statement)).rowcount

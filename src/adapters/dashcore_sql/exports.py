@@ -61,6 +61,7 @@ class SqlExportRepository(ExportRepository):
             update(exports)
             .where(_exports.id == export.id, _exports.user_id == export.user_id)
             .values({name: value for name, value in row.items() if name != "id"})
+            .values(job_id=func.coalesce(row["job_id"], _exports.job_id))
         )
         if (await self._uow.execute(statement)).rowcount != 1:
             raise NotFound("No such export.", code="export_not_found")

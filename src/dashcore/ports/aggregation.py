@@ -206,7 +206,9 @@ class SyncRunRepository(Protocol):
         ...
 
     async def save(self, run: SyncRun) -> None:
-        """Rewrite an existing run (``NotFound`` ``sync_run_not_found`` otherwise)."""
+        """Rewrite an existing run (``NotFound`` ``sync_run_not_found`` otherwise), keeping
+        its stored ``job_id`` when ``run`` has none: the job is set once, by whoever queued
+        it, and a worker's copy read before that must not clear it."""
         ...
 
     async def active_for_connection(self, connection_id: UUID) -> SyncRun | None:

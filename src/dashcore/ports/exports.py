@@ -32,7 +32,9 @@ class ExportRepository(Protocol):
 
     async def save(self, export: Export) -> None:
         """Rewrite an existing export (``NotFound`` ``export_not_found`` if there is none with
-        that id and owner)."""
+        that id and owner), keeping its stored ``job_id`` when ``export`` has none: the job is
+        set once, by whoever queued it, and a worker's copy read before that must not clear
+        it."""
         ...
 
     async def stale(self, before: datetime, *, limit: int) -> Sequence[Export]:

@@ -333,7 +333,7 @@ async def test_accounts_list_by_id_pages_without_deleted_ones(backend: Backend) 
             seen.extend(page.items)
             if page.next_cursor is None:
                 break
-            after = UUID(decode_key_cursor("accounts", page.next_cursor))
+            after = UUID(decode_key_cursor("accounts", who.user.id, page.next_cursor))
     assert seen == [accounts[0], accounts[1], accounts[2], accounts[4]]
     async with repos(backend) as r:
         assert [a.id for a in await r.accounts.list_for_connection(who.connection.id)] == [
@@ -440,7 +440,7 @@ async def test_a_holdings_snapshot_is_replaced_whole_and_pages_by_key(backend: B
             seen.extend(page.items)
             if page.next_cursor is None:
                 break
-            after = decode_key_cursor("holdings", page.next_cursor)
+            after = decode_key_cursor("holdings", account.id, page.next_cursor)
     assert sorted(seen, key=lambda line: line.key) == list(new)
     assert [line.key for line in seen] == sorted(line.key for line in seen)
 
@@ -559,7 +559,7 @@ async def test_a_changed_row_keeps_its_id_and_is_restamped(backend: Backend) -> 
     assert (loaded.created_seq, loaded.change_seq) == (1, 4), "new rows are stamped first"
     assert [item.provider_transaction_id for item in feed.added] == ["T-3"]
     assert [item.id for item in feed.modified] == [first.id]
-    assert feed.has_more is False and decode_change_cursor(feed.next_cursor) == 4
+    assert feed.has_more is False and decode_change_cursor(who.user.id, feed.next_cursor) == 4
 
 
 async def test_removed_rows_are_reported_once_and_come_back_when_listed_again(
@@ -658,7 +658,7 @@ async def test_the_feed_pages_in_seq_order_and_is_private_to_its_user(backend: B
         while True:
             feed = await r.transactions.changes(who.user.id, after, 2)
             seen.extend(item.provider_transaction_id for item in feed.added)
-            after = decode_change_cursor(feed.next_cursor)
+            after = decode_change_cursor(who.user.id, feed.next_cursor)
             if not feed.has_more:
                 break
         assert (await r.transactions.changes(other.user.id, 0, 10)).added[0].change_seq == 1
@@ -717,7 +717,7 @@ async def walk(
         seen.extend(page.items)
         if page.next_cursor is None:
             return seen
-        after = TransactionPosition.decode(page.next_cursor)
+        after = TransactionPosition.decode(page.next_cursor, user_id)
 
 
 async def test_filters_select_as_the_domain_rule_says(backend: Backend) -> None:
@@ -834,7 +834,7 @@ async def test_walking_every_page_returns_each_row_exactly_once_even_under_inser
         seen.extend(page.items)
         if page.next_cursor is None:
             break
-        after = TransactionPosition.decode(page.next_cursor)
+        after = TransactionPosition.decode(page.next_cursor, who.user.id)
     ids = [item.id for item in seen]
     assert len(ids) == len(set(ids)), "no row twice"
     assert {item.id for item in base} <= set(ids), "every row present at the start"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -197,7 +198,12 @@ async def test_another_user_cannot_sync_or_read_a_connections_data(
     ("query", "status", "code", "field"),
     [
         ({"cursor": "not a cursor"}, 400, "invalid_cursor", "cursor"),
-        ({"cursor": encode_key_cursor("holdings", "NASDAQ:AAPL")}, 400, "invalid_cursor", "cursor"),
+        (
+            {"cursor": encode_key_cursor("holdings", UUID(int=1), "NASDAQ:AAPL")},
+            400,
+            "invalid_cursor",
+            "cursor",
+        ),
         ({"limit": "0"}, 422, "invalid_input", "limit"),
         ({"limit": "501"}, 422, "invalid_input", "limit"),
         ({"limit": "ten"}, 422, "invalid_input", "limit"),
@@ -228,6 +234,29 @@ async def test_a_holdings_cursor_does_not_page_positions(
 
     response = await client.get(
         f"{API}/accounts/{account['id']}/positions", params={"cursor": cursor}, headers=ada.headers
+    )
+
+    assert cursor is not None
+    assert problem(response, 400) == ("invalid_cursor", ["cursor"])
+
+
+async def test_a_holdings_cursor_of_one_account_does_not_page_another(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """A cursor names the account it was made for: on another account it would page from the
+    wrong place (or past the end) and the client would miss holdings without knowing."""
+    client = served.client
+    ada = await signed_up(served, mailbox, "ada@example.com")
+    await connect_and_sync(served, ada, "schwab")
+    await connect_and_sync(served, ada, "zerodha")
+    schwab, zerodha = sorted(await _accounts(served, ada), key=lambda a: a["provider"] != "schwab")
+    first = await client.get(
+        f"{API}/accounts/{schwab['id']}/holdings", params={"limit": 1}, headers=ada.headers
+    )
+    cursor = first.json()["next_cursor"]
+
+    response = await client.get(
+        f"{API}/accounts/{zerodha['id']}/holdings", params={"cursor": cursor}, headers=ada.headers
     )
 
     assert cursor is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -207,7 +208,7 @@ async def test_another_users_ledger_is_invisible(
         ("/transactions", {"cursor": "%%%"}, 400, "invalid_cursor", "cursor"),
         (
             "/transactions",
-            {"cursor": encode_key_cursor("accounts", "x")},
+            {"cursor": encode_key_cursor("accounts", UUID(int=1), "x")},
             400,
             "invalid_cursor",
             "cursor",

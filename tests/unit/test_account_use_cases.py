@@ -45,8 +45,9 @@ async def test_accounts_are_listed_in_creation_order_across_pages_each_once(
     "cursor",
     [
         "not base64 !",
-        encode_key_cursor("holdings", "XNAS:AAPL"),
-        encode_key_cursor("accounts", "x"),
+        encode_key_cursor("holdings", OWNER, "XNAS:AAPL"),
+        encode_key_cursor("accounts", OWNER, "x"),
+        encode_key_cursor("accounts", UUID(int=99), str(UUID(int=5))),
     ],
 )
 async def test_a_cursor_dashcore_did_not_make_for_accounts_is_a_bad_request(

@@ -394,20 +394,38 @@ def test_bad_filters_are_refused(fields: dict[str, object]) -> None:
 # -------------------------------------------------------------------------------- cursors
 
 
+OWNER, OTHER = UUID(int=1), UUID(int=2)
+
+
 @given(st.datetimes(timezones=st.just(UTC)), st.uuids())
 def test_transaction_positions_round_trip(when: datetime, identifier: UUID) -> None:
     position = TransactionPosition(when, identifier)
-    assert TransactionPosition.decode(position.encode()) == position
+    assert TransactionPosition.decode(position.encode(OWNER), OWNER) == position
 
 
 @given(st.text(min_size=1, max_size=100))
 def test_key_cursors_round_trip(key: str) -> None:
-    assert decode_key_cursor("holdings", encode_key_cursor("holdings", key)) == key
+    assert decode_key_cursor("holdings", OWNER, encode_key_cursor("holdings", OWNER, key)) == key
 
 
 @given(st.integers(min_value=0, max_value=10**17))
 def test_change_cursors_round_trip(seq: int) -> None:
-    assert decode_change_cursor(encode_change_cursor(seq)) == seq
+    assert decode_change_cursor(OWNER, encode_change_cursor(OWNER, seq)) == seq
+
+
+def test_a_cursor_is_refused_by_any_listing_but_the_one_it_was_made_for() -> None:
+    """A holdings cursor of one account on another, a feed or listing cursor of one user by
+    another: each a ``BadRequest`` ``invalid_cursor``, never a silently wrong page."""
+    position = TransactionPosition(datetime(2026, 1, 1, tzinfo=UTC), UUID(int=9))
+    refusals = [
+        lambda: decode_key_cursor("holdings", OTHER, encode_key_cursor("holdings", OWNER, "K")),
+        lambda: TransactionPosition.decode(position.encode(OWNER), OTHER),
+        lambda: decode_change_cursor(OTHER, encode_change_cursor(OWNER, 3)),
+    ]
+    for refused in refusals:
+        with pytest.raises(BadRequest) as caught:
+            refused()
+        assert caught.value.code == "invalid_cursor"
 
 
 def _b64(text: str) -> str:
@@ -419,34 +437,41 @@ def _b64(text: str) -> str:
     [
         "not base64!",
         "é",
-        _b64("holdings\x1fXNAS:AAPL"),
-        _b64("transactions\x1fyesterday\x1f" + "0" * 32),
-        _b64("transactions\x1f2026-01-01T00:00:00\x1f" + "0" * 32),
-        _b64("transactions\x1f2026-01-01T00:00:00+00:00\x1fnot-a-uuid"),
-        _b64("transactions\x1f2026-01-01T00:00:00+00:00"),
+        _b64(f"holdings\x1f{OWNER.hex}\x1fXNAS:AAPL"),
+        _b64(f"transactions\x1f{OWNER.hex}\x1fyesterday\x1f" + "0" * 32),
+        _b64(f"transactions\x1f{OWNER.hex}\x1f2026-01-01T00:00:00\x1f" + "0" * 32),
+        _b64(f"transactions\x1f{OWNER.hex}\x1f2026-01-01T00:00:00+00:00\x1fnot-a-uuid"),
+        _b64(f"transactions\x1f{OWNER.hex}\x1f2026-01-01T00:00:00+00:00"),
+        _b64("transactions\x1f2026-01-01T00:00:00+00:00\x1f" + "0" * 32),
         "A" * 2000,
     ],
 )
 def test_transaction_cursors_dashcore_did_not_make_are_bad_requests(cursor: str) -> None:
     with pytest.raises(BadRequest) as caught:
-        TransactionPosition.decode(cursor)
+        TransactionPosition.decode(cursor, OWNER)
     assert caught.value.code == "invalid_cursor"
 
 
 @pytest.mark.parametrize(
-    "cursor", [_b64("changes\x1f-1"), _b64("changes\x1f1e3"), _b64("changes\x1f" + "9" * 19)]
+    "cursor",
+    [
+        _b64(f"changes\x1f{OWNER.hex}\x1f-1"),
+        _b64(f"changes\x1f{OWNER.hex}\x1f1e3"),
+        _b64(f"changes\x1f{OWNER.hex}\x1f" + "9" * 19),
+        _b64("changes\x1f3"),
+    ],
 )
 def test_change_cursors_dashcore_did_not_make_are_bad_requests(cursor: str) -> None:
     with pytest.raises(BadRequest):
-        decode_change_cursor(cursor)
-    assert decode_change_cursor(None) == decode_change_cursor("") == 0
+        decode_change_cursor(OWNER, cursor)
+    assert decode_change_cursor(OWNER, None) == decode_change_cursor(OWNER, "") == 0
 
 
 def test_an_empty_key_cursor_is_refused() -> None:
     with pytest.raises(BadRequest):
-        decode_key_cursor("holdings", encode_key_cursor("holdings", ""))
+        decode_key_cursor("holdings", OWNER, encode_key_cursor("holdings", OWNER, ""))
     with pytest.raises(BadRequest):
-        decode_key_cursor("positions", encode_key_cursor("holdings", "XNAS:AAPL"))
+        decode_key_cursor("positions", OWNER, encode_key_cursor("holdings", OWNER, "XNAS:AAPL"))
 
 
 def test_a_position_is_before_the_rows_that_follow_it() -> None:
@@ -484,30 +509,30 @@ def stamped(n: int, created: int, changed: int, *, removed: bool = False) -> Sto
 
 def test_changes_are_sorted_into_added_modified_and_removed() -> None:
     rows = [stamped(1, 3, 6), stamped(2, 7, 7), stamped(3, 2, 8, removed=True), stamped(4, 9, 9)]
-    changes = TransactionChanges.of(rows, after_seq=5, limit=3)
+    changes = TransactionChanges.of(OWNER, rows, after_seq=5, limit=3)
     assert [r.id for r in changes.modified] == [uuid7(1)]
     assert [r.id for r in changes.added] == [uuid7(2)]
     assert [r.id for r in changes.removed] == [uuid7(3)]
     assert changes.has_more
-    assert decode_change_cursor(changes.next_cursor) == 8
+    assert decode_change_cursor(OWNER, changes.next_cursor) == 8
 
 
 def test_no_changes_keep_the_cursor() -> None:
-    changes = TransactionChanges.of([], after_seq=12, limit=10)
+    changes = TransactionChanges.of(OWNER, [], after_seq=12, limit=10)
     assert (changes.added, changes.modified, changes.removed, changes.has_more) == (
         (),
         (),
         (),
         False,
     )
-    assert decode_change_cursor(changes.next_cursor) == 12
+    assert decode_change_cursor(OWNER, changes.next_cursor) == 12
 
 
 def test_changes_out_of_order_are_a_defect() -> None:
     with pytest.raises(ValueError, match="increasing"):
-        TransactionChanges.of([stamped(1, 1, 7), stamped(2, 1, 6)], after_seq=0, limit=5)
+        TransactionChanges.of(OWNER, [stamped(1, 1, 7), stamped(2, 1, 6)], after_seq=0, limit=5)
     with pytest.raises(ValueError, match="increasing"):
-        TransactionChanges.of([stamped(1, 1, 3)], after_seq=3, limit=5)
+        TransactionChanges.of(OWNER, [stamped(1, 1, 3)], after_seq=3, limit=5)
 
 
 def test_a_row_is_never_stamped_before_it_was_created() -> None:

@@ -263,7 +263,7 @@ async def test_a_second_sync_changes_nothing_and_stamps_nothing(
     await world.sync(ada, schwab)
     first_account = await world.account(schwab)
     first_rows = {row.provider_transaction_id: row for row in await world.rows(ada)}
-    cursor = decode_change_cursor((await world.feed(ada)).next_cursor)
+    cursor = decode_change_cursor(ada.id, (await world.feed(ada)).next_cursor)
     world.clock.advance(hours=1)
 
     again = await world.sync(ada, schwab)
@@ -283,7 +283,7 @@ async def test_changes_and_removals_at_the_provider_reach_the_change_feed(
 ) -> None:
     interest, fee, deposit = more_ledger(world)
     await world.sync(ada, schwab)
-    cursor = decode_change_cursor((await world.feed(ada)).next_cursor)
+    cursor = decode_change_cursor(ada.id, (await world.feed(ada)).next_cursor)
     ledger = world.ledger().transactions
     fee.amount = Decimal("-0.80")
     fee.description = "Fee, corrected"

@@ -149,7 +149,7 @@ async def test_the_change_feed_pages_with_has_more(world: AccountsWorld) -> None
 
 async def test_a_malformed_feed_cursor_is_a_bad_request(world: AccountsWorld) -> None:
     with pytest.raises(BadRequest) as refused:
-        await world.change_feed()(OWNER, cursor=TransactionPosition(T0, UUID(int=1)).encode())
+        await world.change_feed()(OWNER, cursor=TransactionPosition(T0, UUID(int=1)).encode(OWNER))
 
     assert refused.value.code == "invalid_cursor"
 

@@ -137,7 +137,7 @@ class MemoryStoredAccountRepository(StoredAccountRepository):
             key=lambda account: account.id,
         )
         return keyset_page(
-            rows[: limit + 1], limit, lambda a: encode_key_cursor("accounts", str(a.id))
+            rows[: limit + 1], limit, lambda a: encode_key_cursor("accounts", user_id, str(a.id))
         )
 
     async def list_for_connection(self, connection_id: UUID) -> Sequence[StoredAccount]:
@@ -191,7 +191,9 @@ class _MemorySnapshots:
             key=lambda line: line.key,
         )
         return keyset_page(
-            rows[: limit + 1], limit, lambda line: encode_key_cursor(self._listing, line.key)
+            rows[: limit + 1],
+            limit,
+            lambda line: encode_key_cursor(self._listing, account_id, line.key),
         )
 
     def count(self, account_id: UUID) -> int:
@@ -235,10 +237,6 @@ class MemoryPositionRepository(PositionRepository):
 
     async def count(self, account_id: UUID) -> int:
         return self._snapshots.count(account_id)
-
-
-def _position(row: StoredTransaction) -> str:
-    return TransactionPosition.of(row).encode()
 
 
 def _newest_first(row: StoredTransaction) -> tuple[datetime, UUID]:
@@ -370,7 +368,9 @@ class MemoryTransactionRepository(TransactionRepository):
             key=_newest_first,
             reverse=True,
         )
-        return keyset_page(rows[: limit + 1], limit, _position)
+        return keyset_page(
+            rows[: limit + 1], limit, lambda row: TransactionPosition.of(row).encode(user_id)
+        )
 
     async def changes(self, user_id: UUID, after_seq: int, limit: int) -> TransactionChanges:
         check_page_size(limit)
@@ -378,7 +378,7 @@ class MemoryTransactionRepository(TransactionRepository):
             (row for row in self._all() if row.user_id == user_id and row.change_seq > after_seq),
             key=lambda row: row.change_seq,
         )
-        return TransactionChanges.of(rows[: limit + 1], after_seq, limit)
+        return TransactionChanges.of(user_id, rows[: limit + 1], after_seq, limit)
 
 
 class MemoryTransactionStream(TransactionStream):

@@ -179,7 +179,7 @@ class SqlStoredAccountRepository(StoredAccountRepository):
             query = query.where(_accounts.id > after)
         query = query.order_by(_accounts.id).limit(limit + 1)
         rows = [_account(row) for row in await self._uow.execute(query)]
-        return keyset_page(rows, limit, lambda a: encode_key_cursor("accounts", str(a.id)))
+        return keyset_page(rows, limit, lambda a: encode_key_cursor("accounts", user_id, str(a.id)))
 
     async def list_for_connection(self, connection_id: UUID) -> Sequence[StoredAccount]:
         query = (
@@ -432,8 +432,8 @@ class _SqlSnapshots:
         query = query.order_by(columns.key).limit(limit + 1)
         return list(await self._uow.execute(query))
 
-    def cursor(self, key: str) -> str:
-        return encode_key_cursor(self._listing, key)
+    def cursor(self, account_id: UUID, key: str) -> str:
+        return encode_key_cursor(self._listing, account_id, key)
 
     async def count(self, account_id: UUID) -> int:
         columns = self._table.c
@@ -454,7 +454,7 @@ class SqlHoldingRepository(HoldingRepository):
         self, account_id: UUID, *, after: str | None = None, limit: int
     ) -> Page[StoredHolding]:
         rows = [_holding(row) for row in await self._snapshots.list(account_id, after, limit)]
-        return keyset_page(rows, limit, lambda line: self._snapshots.cursor(line.key))
+        return keyset_page(rows, limit, lambda line: self._snapshots.cursor(account_id, line.key))
 
     async def count(self, account_id: UUID) -> int:
         return await self._snapshots.count(account_id)
@@ -471,7 +471,7 @@ class SqlPositionRepository(PositionRepository):
         self, account_id: UUID, *, after: str | None = None, limit: int
     ) -> Page[StoredPosition]:
         rows = [_position(row) for row in await self._snapshots.list(account_id, after, limit)]
-        return keyset_page(rows, limit, lambda line: self._snapshots.cursor(line.key))
+        return keyset_page(rows, limit, lambda line: self._snapshots.cursor(account_id, line.key))
 
     async def count(self, account_id: UUID) -> int:
         return await self._snapshots.count(account_id)
@@ -708,7 +708,7 @@ class SqlTransactionRepository(TransactionRepository):
             _transactions.occurred_at.desc(), _transactions.id.desc()
         ).limit(limit + 1)
         rows = [_transaction(row) for row in await self._uow.execute(statement)]
-        return keyset_page(rows, limit, lambda row: TransactionPosition.of(row).encode())
+        return keyset_page(rows, limit, lambda row: TransactionPosition.of(row).encode(user_id))
 
     async def changes(self, user_id: UUID, after_seq: int, limit: int) -> TransactionChanges:
         check_page_size(limit)
@@ -719,7 +719,7 @@ class SqlTransactionRepository(TransactionRepository):
             .limit(limit + 1)
         )
         rows = [_transaction(row) for row in await self._uow.execute(query)]
-        return TransactionChanges.of(rows, after_seq, limit)
+        return TransactionChanges.of(user_id, rows, after_seq, limit)
 
 
 class SqlTransactionStream(TransactionStream):

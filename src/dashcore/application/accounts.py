@@ -38,10 +38,11 @@ from dashcore.domain.aggregation import (
     TransactionFilter,
     check_page_size,
     decode_key_cursor,
+    invalid_cursor,
     totals_by_currency,
 )
 from dashcore.domain.context import CallerContext
-from dashcore.domain.errors import BadRequest, Conflict, InvalidInput, NotFound
+from dashcore.domain.errors import Conflict, InvalidInput, NotFound
 from dashcore.domain.money import Currency, Money
 from dashcore.domain.portfolio import AccountType, Page
 from dashcore.ports.aggregation import (
@@ -68,7 +69,6 @@ __all__ = [
     "ManualBalance",
     "account_not_found",
     "all_accounts",
-    "invalid_cursor",
     "masked",
     "owned_account",
 ]
@@ -76,12 +76,6 @@ __all__ = [
 
 def account_not_found() -> NotFound:
     return NotFound("No such account.", code="account_not_found")
-
-
-def invalid_cursor() -> BadRequest:
-    return BadRequest(
-        "This cursor does not belong to this listing.", code="invalid_cursor", field="cursor"
-    )
 
 
 async def owned_account(
@@ -104,17 +98,17 @@ def masked(last4: str) -> str:
     return "****" + last4
 
 
-def _account_position(cursor: str | None) -> UUID | None:
+def _account_position(user_id: UUID, cursor: str | None) -> UUID | None:
     if cursor is None:
         return None
     try:
-        return UUID(decode_key_cursor("accounts", cursor))
+        return UUID(decode_key_cursor("accounts", user_id, cursor))
     except ValueError as exc:
         raise invalid_cursor() from exc
 
 
-def _snapshot_position(listing: str, cursor: str | None) -> str | None:
-    return None if cursor is None else decode_key_cursor(listing, cursor)
+def _snapshot_position(listing: str, account_id: UUID, cursor: str | None) -> str | None:
+    return None if cursor is None else decode_key_cursor(listing, account_id, cursor)
 
 
 class ListAccounts:
@@ -127,7 +121,7 @@ class ListAccounts:
         self, user_id: UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
     ) -> Page[StoredAccount]:
         return await self._accounts.list_for_user(
-            user_id, after=_account_position(cursor), limit=check_page_size(limit)
+            user_id, after=_account_position(user_id, cursor), limit=check_page_size(limit)
         )
 
 
@@ -173,7 +167,7 @@ class ListHoldings:
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> Page[StoredHolding]:
         check_page_size(limit)
-        after = _snapshot_position("holdings", cursor)
+        after = _snapshot_position("holdings", account_id, cursor)
         account = await owned_account(self._accounts, user_id, account_id)
         return await self._holdings.list(account.id, after=after, limit=limit)
 
@@ -194,7 +188,7 @@ class ListPositions:
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> Page[StoredPosition]:
         check_page_size(limit)
-        after = _snapshot_position("positions", cursor)
+        after = _snapshot_position("positions", account_id, cursor)
         account = await owned_account(self._accounts, user_id, account_id)
         return await self._positions.list(account.id, after=after, limit=limit)
 

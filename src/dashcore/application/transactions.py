@@ -92,7 +92,7 @@ class ListTransactions:
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> Page[StoredTransaction]:
         check_page_size(limit)
-        after = None if cursor is None else TransactionPosition.decode(cursor)
+        after = None if cursor is None else TransactionPosition.decode(cursor, user_id)
         for account_id in sorted(query.account_ids):
             await owned_account(self._accounts, user_id, account_id)
         return await self._transactions.list(user_id, query, after=after, limit=limit)
@@ -109,7 +109,9 @@ class TransactionChangeFeed:
         self, user_id: UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
     ) -> TransactionChanges:
         check_page_size(limit)
-        return await self._transactions.changes(user_id, decode_change_cursor(cursor), limit)
+        return await self._transactions.changes(
+            user_id, decode_change_cursor(user_id, cursor), limit
+        )
 
 
 class _Unchanged(Enum):

@@ -23,8 +23,10 @@ Rules:
   committed change ``<= n`` it did not see. Writing identical content stamps nothing. A feed
   cursor is an opaque token of the last seq seen.
 - Listings page by keyset, never by offset: transactions by ``(occurred_at desc, id desc)``,
-  holdings and positions by instrument key, accounts by id. A cursor that dashcore did not make is
-  a ``BadRequest`` (``invalid_cursor``).
+  holdings and positions by instrument key, accounts by id. A cursor names its listing and
+  what the listing is of (the user, or for holdings and positions the account), so one that
+  dashcore did not make for that very listing is a ``BadRequest`` (``invalid_cursor``): a
+  holdings cursor of one account is refused on another, a feed cursor of one user by another.
 - A :class:`SyncRun` goes ``queued → running → succeeded | failed``; any other move is a
   ``Conflict`` (``invalid_sync_transition``).
 """
@@ -86,6 +88,7 @@ __all__ = [
     "decode_key_cursor",
     "encode_change_cursor",
     "encode_key_cursor",
+    "invalid_cursor",
     "keyset_page",
     "parse_account_name",
     "totals_by_currency",
@@ -836,7 +839,7 @@ def check_page_size(limit: int) -> int:
     return limit
 
 
-def _invalid_cursor() -> BadRequest:
+def invalid_cursor() -> BadRequest:
     return BadRequest(
         "This cursor does not belong to this listing.", code="invalid_cursor", field="cursor"
     )
@@ -848,26 +851,27 @@ def _encode(*parts: str) -> str:
 
 def _decode(text: str, listing: str, count: int) -> list[str]:
     if not isinstance(text, str) or not text.isascii() or len(text) > 1024:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
     except (binascii.Error, ValueError) as exc:
-        raise _invalid_cursor() from exc
+        raise invalid_cursor() from exc
     parts = raw.split("\x1f", count)
     if len(parts) != count + 1 or parts[0] != listing:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return parts[1:]
 
 
-def encode_key_cursor(listing: str, key: str) -> str:
-    """A keyset cursor on one text key (``listing``: ``accounts``, ``holdings``, …)."""
-    return _encode(listing, key)
+def encode_key_cursor(listing: str, scope: UUID, key: str) -> str:
+    """A keyset cursor on one text key of a listing (``accounts``, ``holdings``, …) of
+    ``scope`` (the user whose accounts, the account whose holdings)."""
+    return _encode(listing, scope.hex, key)
 
 
-def decode_key_cursor(listing: str, text: str) -> str:
-    (key,) = _decode(text, listing, 1)
-    if not key:
-        raise _invalid_cursor()
+def decode_key_cursor(listing: str, scope: UUID, text: str) -> str:
+    made_for, key = _decode(text, listing, 2)
+    if made_for != scope.hex or not key:
+        raise invalid_cursor()
     return key
 
 
@@ -886,17 +890,20 @@ class TransactionPosition:
     def of(cls, transaction: StoredTransaction) -> TransactionPosition:
         return cls(transaction.occurred_at, transaction.id)
 
-    def encode(self) -> str:
-        return _encode("transactions", self.occurred_at.isoformat(), self.id.hex)
+    def encode(self, owner: UUID) -> str:
+        """The cursor of this position in ``owner``'s listing."""
+        return _encode("transactions", owner.hex, self.occurred_at.isoformat(), self.id.hex)
 
     @classmethod
-    def decode(cls, text: str) -> TransactionPosition:
-        occurred_at, identifier = _decode(text, "transactions", 2)
+    def decode(cls, text: str, owner: UUID) -> TransactionPosition:
+        made_for, occurred_at, identifier = _decode(text, "transactions", 3)
+        if made_for != owner.hex:
+            raise invalid_cursor()
         try:
             when = datetime.fromisoformat(occurred_at)
             position = cls(when, UUID(hex=identifier))
         except (ValueError, InvalidInput) as exc:
-            raise _invalid_cursor() from exc
+            raise invalid_cursor() from exc
         return position
 
     def is_before(self, transaction: StoredTransaction) -> bool:
@@ -912,17 +919,18 @@ def keyset_page(rows: Sequence[T], limit: int, cursor_of: Callable[[T], str]) ->
     return Page(items, cursor_of(items[-1]) if more else None)
 
 
-def encode_change_cursor(seq: int) -> str:
-    return _encode("changes", str(seq))
+def encode_change_cursor(owner: UUID, seq: int) -> str:
+    return _encode("changes", owner.hex, str(seq))
 
 
-def decode_change_cursor(text: str | None) -> int:
-    """The last seq the client saw (``0`` without a cursor: from the beginning)."""
+def decode_change_cursor(owner: UUID, text: str | None) -> int:
+    """The last seq ``owner`` saw (``0`` without a cursor or with an empty one, as Plaid's
+    feed has it: from the beginning)."""
     if text is None or text == "":
         return 0
-    (seq,) = _decode(text, "changes", 1)
-    if not (seq.isascii() and seq.isdigit() and len(seq) <= 18):
-        raise _invalid_cursor()
+    made_for, seq = _decode(text, "changes", 2)
+    if made_for != owner.hex or not (seq.isascii() and seq.isdigit() and len(seq) <= 18):
+        raise invalid_cursor()
     return int(seq)
 
 
@@ -941,9 +949,10 @@ class TransactionChanges:
 
     @classmethod
     def of(
-        cls, rows: Sequence[StoredTransaction], after_seq: int, limit: int
+        cls, owner: UUID, rows: Sequence[StoredTransaction], after_seq: int, limit: int
     ) -> TransactionChanges:
-        """From up to ``limit + 1`` rows with ``change_seq > after_seq`` in seq order."""
+        """From up to ``limit + 1`` rows of ``owner`` with ``change_seq > after_seq`` in seq
+        order."""
         page = rows[:limit]
         added: list[StoredTransaction] = []
         modified: list[StoredTransaction] = []
@@ -963,7 +972,7 @@ class TransactionChanges:
             tuple(added),
             tuple(modified),
             tuple(removed),
-            encode_change_cursor(last),
+            encode_change_cursor(owner, last),
             len(rows) > limit,
         )
 

@@ -3,8 +3,9 @@
 Rules:
 - Only admins call these (the entrypoint checks the role; the use cases trust their caller).
 - Disabling an account ends every session at once (its access tokens stop within a second
-  on every API process) and tells the owner; an admin cannot disable their own account, so
-  the last admin cannot lock everyone out by mistake.
+  on every API process), voids every link mailed to it (password reset, verification, email
+  change: none works again after the account is enabled) and tells the owner; an admin
+  cannot disable their own account, so the last admin cannot lock everyone out by mistake.
 - Plans are free-form names (``pro``, ``premium``) that entitlement checks compare against.
 - Every change is audited with the admin as the actor.
 - ``CreateAdmin`` (the ``dashcore users create-admin`` command) creates a verified admin
@@ -19,10 +20,12 @@ from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.breached_passwords import BreachedPasswordCheck
+from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.application.sessions import Sessions
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
+from dashcore.domain.email_tokens import TokenPurpose
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.passwords import PasswordPolicy
 from dashcore.domain.sessions import RevocationReason
@@ -51,6 +54,7 @@ class ManageUser:
         self,
         users: UserRepository,
         sessions: Sessions,
+        email_tokens: EmailTokens,
         notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
@@ -58,6 +62,7 @@ class ManageUser:
     ) -> None:
         self._users = users
         self._sessions = sessions
+        self._email_tokens = email_tokens
         self._notifications = notifications
         self._audit = audit
         self._uow = uow
@@ -83,6 +88,8 @@ class ManageUser:
             await self._sessions.end_all(
                 user.id, reason=RevocationReason.ACCOUNT_DISABLED, caller=caller
             )
+            for purpose in TokenPurpose:
+                await self._email_tokens.void(user, purpose)
             await self._notifications.account_disabled(user.email, at=now)
             await self._audit.record("admin_user_disabled", caller=caller, target=f"user:{user.id}")
             await self._uow.commit()

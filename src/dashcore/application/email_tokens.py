@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from dashcore.domain.email_tokens import EmailToken, TokenPurpose, hash_token, new_token_secret
 from dashcore.domain.errors import InvalidInput
-from dashcore.domain.users import User
+from dashcore.domain.users import User, UserStatus
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.users import EmailTokenRepository, UserRepository
@@ -69,12 +69,13 @@ class EmailTokens:
         self, secret: str, purpose: TokenPurpose, users: UserRepository
     ) -> tuple[EmailToken, User]:
         """The token and its user if the token is usable now; ``InvalidInput`` with code
-        ``invalid_token`` for one that is unknown, used, expired, of another purpose or issued
-        for an address the user no longer has."""
+        ``invalid_token`` for one that is unknown, used, expired, of another purpose, issued
+        for an address the user no longer has, or of a disabled account (disabling freezes
+        an account: nothing mailed to it acts on it)."""
         digest = hash_token(secret)
         token = None if digest is None else await self._tokens.find(digest, purpose)
         user = None if token is None else await users.get(token.user_id)
-        if token is None or user is None:
+        if token is None or user is None or user.status is not UserStatus.ACTIVE:
             raise _invalid_token()
         if not token.usable(self._clock.now(), _bound_address(user, purpose)):
             raise _invalid_token()

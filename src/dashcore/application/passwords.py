@@ -10,7 +10,8 @@ Rules:
   any password change. Checking a token does not consume it.
 - A new password passes the local policy, then the breach check (:class:`BreachedPasswordCheck`);
   a reset asks the breach service only once its token has proved valid.
-- Completing a reset sets the new password (policy-checked), clears the lockout, ends every
+- Completing a reset checks the token first (a dead link is ``invalid_token`` whatever the
+  password), then sets the new password (policy-checked), clears the lockout, ends every
   session, notifies the owner and does not log anyone in. A reset does not bypass the
   authenticator app (RESET-2): with one active, completing needs its code or a recovery code
   as well (403 ``second_factor_required`` without, 403 ``wrong_code`` for a wrong one, counted
@@ -148,8 +149,8 @@ class CompletePasswordReset:
         *,
         second_factor: SecondFactorProof | None = None,
     ) -> None:
-        password = self._policy.check(new_password)
         _, holder = await self._email_tokens.peek(token, TokenPurpose.PASSWORD_RESET, self._users)
+        password = self._policy.check(new_password)
         await self._breaches.refuse_breached(
             password, caller, purpose="password_reset", target=f"user:{holder.id}"
         )

@@ -134,6 +134,42 @@ async def test_wrong_current_passwords_on_a_change_count_toward_the_lockout(
     assert login.status_code == 401
 
 
+async def test_a_dead_link_is_named_before_the_password_is_judged(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """The person must not fix their password only to learn the link was dead all along."""
+    for password in ("short", "passwordpassword", NEW_PASSWORD):
+        dead = await client.patch(f"{API}/password-resets/not-a-token", json={"password": password})
+        assert (dead.status_code, dead.json()["code"]) == (422, "invalid_token"), password
+
+
+async def test_links_mailed_before_an_account_is_disabled_never_act_on_it(
+    client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
+) -> None:
+    """Disabling freezes an account: a reset link mailed before cannot set the password that
+    would be in force once an admin enables the account again."""
+    async with core() as scope:
+        await (await scope.get(CreateAdmin))("root@example.org", NEW_PASSWORD, SYSTEM)
+    admin = await log_in(client, "root@example.org", NEW_PASSWORD)
+    await signed_up(client, mailbox, "shared@example.org")
+    await client.post(f"{API}/password-resets", json={"email": "shared@example.org"})
+    token = await mailbox.token("shared@example.org", "password_reset")
+    listed = await client.get(f"{API}/admin/users", headers=admin.headers)
+    member_id = {u["email"]: u["id"] for u in listed.json()["items"]}["shared@example.org"]
+
+    await client.post(f"{API}/admin/users/{member_id}/disable", headers=admin.headers)
+    checked = await client.get(f"{API}/password-resets/{token}")
+    used = await client.patch(f"{API}/password-resets/{token}", json={"password": NEW_PASSWORD})
+    await client.post(f"{API}/admin/users/{member_id}/enable", headers=admin.headers)
+    after_enabling = await client.patch(
+        f"{API}/password-resets/{token}", json={"password": NEW_PASSWORD}
+    )
+
+    for response in (checked, used, after_enabling):
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_token")
+    await log_in(client, "shared@example.org")  # the password from before is still the one
+
+
 async def test_admins_disable_accounts_and_that_ends_their_sessions(
     client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
 ) -> None:

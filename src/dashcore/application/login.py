@@ -34,6 +34,7 @@ from dashcore.domain.errors import AuthenticationFailed, InvalidInput, RateLimit
 from dashcore.domain.mfa import AMR_PASSWORD
 from dashcore.domain.passwords import normalise_password
 from dashcore.domain.ratelimit import RatePolicy
+from dashcore.domain.sessions import check_device_label
 from dashcore.domain.users import LockoutPolicy, User
 from dashcore.ports.clock import Clock
 from dashcore.ports.passwords import PasswordHasher
@@ -52,6 +53,9 @@ class LoginAttempt:
     password: str = field(repr=False)
     remember_me: bool = False
     device_label: str | None = None
+
+    def __post_init__(self) -> None:
+        check_device_label(self.device_label)
 
 
 def _invalid_credentials() -> AuthenticationFailed:

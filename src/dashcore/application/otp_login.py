@@ -46,6 +46,7 @@ from dashcore.domain.mfa import (
     parse_one_time_code,
 )
 from dashcore.domain.ratelimit import RatePolicy
+from dashcore.domain.sessions import check_device_label
 from dashcore.ports.clock import Clock
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.ports.uow import UnitOfWork
@@ -100,6 +101,9 @@ class OtpLoginAttempt:
     challenge_id: str
     remember_me: bool = False
     device_label: str | None = None
+
+    def __post_init__(self) -> None:
+        check_device_label(self.device_label)
 
 
 def _email_key(email: str) -> str:

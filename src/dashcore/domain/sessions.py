@@ -53,6 +53,7 @@ __all__ = [
     "Session",
     "SessionId",
     "SessionPolicy",
+    "check_device_label",
     "hash_refresh_secret",
     "invalid_refresh_token",
     "new_refresh_secret",
@@ -384,3 +385,13 @@ class Session:
     def copy(self) -> Session:
         """An independent copy (stores hand these out so callers cannot alias their state)."""
         return replace(self)
+
+
+def check_device_label(label: str | None) -> None:
+    """A device label names a session in its owner's list (``GET /auth/sessions``): like a
+    display name, it holds no control or format characters (a newline, a right-to-left
+    override), which could make one session pass for another there or in a log."""
+    if label is not None and not label.isprintable():
+        raise InvalidInput(
+            "A device label cannot hold control or format characters.", field="device_label"
+        )

@@ -90,6 +90,29 @@ async def test_refresh_token_reuse_revokes_the_whole_session(
     assert account.refresh_token not in warning.body.text
 
 
+@pytest.mark.parametrize("token", ["", "x" * 5000, "not.a.token", "é" * 10])
+async def test_a_malformed_refresh_token_is_refused_like_any_other(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    refused = await client.post(f"{API}/auth/refresh", json={"refresh_token": token})
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_refresh_token")
+
+
+@pytest.mark.parametrize("label", ["ev\u202eil", "line\nFAKE: x", "nul\u0000"])
+async def test_a_device_label_with_control_or_format_characters_is_refused(
+    client: httpx.AsyncClient, mailbox: Mailbox, label: str
+) -> None:
+    """The label is shown in the owner's session list: no spoofing it with a right-to-left
+    override or a line break."""
+    await signed_up(client, mailbox, "label@example.org")
+    body = {"email": "label@example.org", "password": PASSWORD, "device_label": label}
+    refused = await client.post(f"{API}/auth/login", json=body)
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["errors"]] == ["device_label"]
+    body["device_label"] = "Ada's laptop — 2026"
+    assert (await client.post(f"{API}/auth/login", json=body)).status_code == 200
+
+
 async def test_parallel_refreshes_with_one_token_get_one_successor(
     client: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:

@@ -68,7 +68,10 @@ class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 
 class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    refresh_token: TokenText
+    """Any text (the body limit bounds it): a malformed refresh token is refused like every
+    other one, 401 ``invalid_refresh_token``, not as a schema violation."""
+
+    refresh_token: str
 
 
 class Accepted(msgspec.Struct, frozen=True):

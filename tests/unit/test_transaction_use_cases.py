@@ -190,6 +190,22 @@ async def test_editing_and_deleting_entries_keeps_the_balance_their_sum(
     assert again.value.code == "transaction_not_found"
 
 
+async def test_a_full_width_symbol_is_the_instrument_typed_plainly(world: AccountsWorld) -> None:
+    box = await world.manual()
+    bought = await world.entry(
+        box,
+        "-10",
+        activity=ActivityType.BUY,
+        symbol="\uff41\uff41\uff50\uff4c",
+        exchange="xnas",
+        quantity=Decimal(1),
+        price=Decimal(10),
+    )
+
+    assert bought.instrument is not None
+    assert (bought.instrument.symbol, bought.instrument.exchange) == ("AAPL", "XNAS")
+
+
 async def test_an_edit_can_clear_the_instrument(world: AccountsWorld) -> None:
     box = await world.manual()
     bought = await world.entry(
@@ -264,6 +280,8 @@ async def test_another_users_entries_and_accounts_are_not_found(world: AccountsW
         ({"symbol": "AAPL", "exchange": "XNAS"}, "quantity", "invalid_input"),
         ({"price": Decimal(1)}, "price", "invalid_input"),
         ({"description": "a\nb"}, "description", "invalid_input"),
+        ({"symbol": "AA\u202ePL", "exchange": "XNAS"}, "symbol", "invalid_input"),
+        ({"symbol": "AAPL", "exchange": "XN AS"}, "exchange", "invalid_input"),
     ],
 )
 async def test_entries_are_validated_naming_the_field(

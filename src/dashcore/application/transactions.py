@@ -27,6 +27,7 @@ from uuid import UUID
 
 from dashcore.application.accounts import ManualBalance, owned_account
 from dashcore.application.audit_trail import AuditTrail
+from dashcore.application.trades import instrument_code_problem
 from dashcore.domain.aggregation import (
     DEFAULT_PAGE_SIZE,
     ManualEntry,
@@ -166,13 +167,17 @@ class EntryInput:
         currency = self.currency or account.base_currency
         instrument = None
         if self.symbol is not None or self.exchange is not None:
-            if not self.symbol:
-                raise InvalidInput("An instrument needs a symbol.", field="symbol")
-            if not self.exchange:
-                raise InvalidInput("An instrument needs an exchange.", field="exchange")
+            symbol, exchange = self.symbol or "", self.exchange or ""
+            problems = [
+                problem
+                for name, text in (("symbol", symbol), ("exchange", exchange))
+                if (problem := instrument_code_problem(name, text)) is not None
+            ]
+            if problems:
+                raise InvalidInput("The instrument is not valid.", errors=tuple(problems))
             instrument = Instrument(
-                symbol=instrument_code(self.symbol),
-                exchange=instrument_code(self.exchange),
+                symbol=instrument_code(symbol),
+                exchange=instrument_code(exchange),
                 currency=currency,
             )
         return ManualEntry(

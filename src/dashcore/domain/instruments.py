@@ -8,6 +8,7 @@ traded in multiples of ``lot_size`` and prices on multiples of ``tick_size``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
@@ -28,9 +29,10 @@ _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]", re.ASCII)
 
 
 def instrument_code(text: str) -> str:
-    """A symbol or exchange as a person may type it, as dashcore keys it: trimmed and
-    upper-case (``infy`` and ``INFY`` are one instrument, on every route)."""
-    return text.strip().upper() if isinstance(text, str) else ""
+    """A symbol or exchange as a person may type it, as dashcore keys it: compatibility-
+    normalised (NFKC: full-width ``ＡＡＰＬ`` is ``AAPL``), trimmed and upper-case (``infy``
+    and ``INFY`` are one instrument, on every route)."""
+    return unicodedata.normalize("NFKC", text).strip().upper() if isinstance(text, str) else ""
 
 
 def is_positive_decimal(value: object) -> bool:

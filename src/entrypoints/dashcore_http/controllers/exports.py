@@ -9,6 +9,7 @@ account 404 ``account_not_found``; where plans include exports, 403 ``plan_requi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from dashcore.application.exports import GetExport, OpenExportFile, RequestExport
 from dashcore.domain.exports import Export, ExportFormat, ExportPeriod, ExportRequest
+from dashcore.ports.clock import Clock
 from dashcore_http.authentication import principal
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
@@ -36,11 +38,14 @@ __all__ = ["ExportsController", "export_view"]
 EXPORTS_PATH = "/api/v1/exports"
 
 
-def export_view(export: Export) -> ExportView:
+def export_view(export: Export, now: datetime) -> ExportView:
+    """``export`` as the caller sees it at ``now``: past ``expires_at`` it is ``expired``,
+    with no ``file_url`` (the download is refused; the export is forgotten soon after)."""
     request, error, progress = export.request, export.error, export.progress
+    expired = export.is_expired(now)
     return ExportView(
         id=export.id,
-        status=export.status.value,
+        status="expired" if expired else export.status.value,
         format=request.format.value,
         period=None if request.period is None else request.period.value,
         since=request.since,
@@ -53,7 +58,7 @@ def export_view(export: Export) -> ExportView:
         ),
         row_count=export.row_count,
         byte_size=export.byte_size,
-        file_url=None if export.file_key is None else f"{EXPORTS_PATH}/{export.id}/file",
+        file_url=None if export.file_key is None or expired else f"{EXPORTS_PATH}/{export.id}/file",
         error=None if error is None else ExportFailureView(error.code, error.message),
         job_id=export.job_id,
         created_at=export.created_at,
@@ -94,10 +99,11 @@ class ExportsController(Controller):
         data: JSONBody[ExportCreate],
         request: Request[Any, Any, Any],
         exports: FromDishka[RequestExport],
+        clock: FromDishka[Clock],
     ) -> ExportView:
         """202 with the queued export; follow it with ``GET /exports/{id}``."""
         export = await exports(principal(request).subject, _request(data), caller_of(request))
-        return export_view(export)
+        return export_view(export, clock.now())
 
     @get("/{export_id:uuid}", summary="Where an export stands")
     @inject
@@ -106,8 +112,9 @@ class ExportsController(Controller):
         export_id: FromPath[UUID],
         request: Request[Any, Any, Any],
         exports: FromDishka[GetExport],
+        clock: FromDishka[Clock],
     ) -> ExportView:
-        return export_view(await exports(principal(request).subject, export_id))
+        return export_view(await exports(principal(request).subject, export_id), clock.now())
 
     @get(
         "/{export_id:uuid}/file",

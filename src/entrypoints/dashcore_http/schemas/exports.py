@@ -43,8 +43,9 @@ class ExportFailureView(msgspec.Struct, frozen=True):
 
 class ExportView(msgspec.Struct, frozen=True, kw_only=True):
     """One export: ``queued`` → ``running`` → ``succeeded`` (download ``file_url``) |
-    ``failed`` (with ``error``). ``row_count`` is the number of data lines in the file (rows,
-    or period totals); the export and its file are kept until ``expires_at``."""
+    ``failed`` (with ``error``), then ``expired`` past ``expires_at`` (no ``file_url``; the
+    export and its file are deleted soon after). ``row_count`` is the number of data lines in
+    the file (rows, or period totals)."""
 
     id: UUID
     status: str

@@ -105,7 +105,7 @@ def raise_for_api(response: httpx.Response) -> NoReturn:
     _log.warning("provider_refused", provider="schwab", operation="api", status=status)
     if status == 401:
         raise ReauthRequired(
-            "Schwab refused the access token: refresh it or sign in again.",
+            "Schwab refused the access token: authorize the connection again.",
             code="access_token_rejected",
         )
     if status == 403:

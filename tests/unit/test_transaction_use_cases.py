@@ -206,6 +206,25 @@ async def test_a_full_width_symbol_is_the_instrument_typed_plainly(world: Accoun
     assert (bought.instrument.symbol, bought.instrument.exchange) == ("AAPL", "XNAS")
 
 
+async def test_an_edit_that_changes_nothing_writes_nothing(world: AccountsWorld) -> None:
+    """Not in the change feed (a mirror would re-read the row for nothing), not audited."""
+    box = await world.manual()
+    entry = await world.entry(box, "-30")
+    feed = await world.change_feed()(OWNER)
+    actions = world.actions()
+    world.clock.advance(hours(1))
+
+    same = await world.manual_transactions().update(
+        OWNER, entry.id, EntryChange(amount=Decimal("-30.0")), CALLER
+    )
+    empty = await world.manual_transactions().update(OWNER, entry.id, EntryChange(), CALLER)
+
+    assert same == empty == entry
+    later = await world.change_feed()(OWNER, cursor=feed.next_cursor)
+    assert (later.added, later.modified, later.removed) == ((), (), ())
+    assert world.actions() == actions
+
+
 async def test_an_edit_can_clear_the_instrument(world: AccountsWorld) -> None:
     box = await world.manual()
     bought = await world.entry(

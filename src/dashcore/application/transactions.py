@@ -222,7 +222,8 @@ class EntryChange:
 class ManualTransactions:
     """Recording, editing and deleting entries of manual accounts (``POST /transactions``,
     ``PATCH``/``DELETE /transactions/{id}``). Each write holds the account's row lock until it
-    commits, so the account's balance moves by exactly the entries that stand."""
+    commits, so the account's balance moves by exactly the entries that stand. An edit that
+    changes nothing writes nothing: no change-feed entry, no audit event."""
 
     def __init__(
         self,
@@ -262,7 +263,11 @@ class ManualTransactions:
         account, current = await self._locked(user_id, transaction_id)
         now = self._clock.now()
         entry = change.applied_to(EntryInput.of(current)).entry(account, now)
-        stored = await self._transactions.save(current.edited(account, entry, now))
+        edited = current.edited(account, entry, now)
+        if edited.content() == current.content():  # nothing to write, feed or audit
+            await self._uow.rollback()
+            return current
+        stored = await self._transactions.save(edited)
         await self._balance.moved(account, (stored.amount - current.amount).amount, now)
         await self._record("manual_transaction_updated", stored, caller)
         await self._uow.commit()

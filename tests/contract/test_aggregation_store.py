@@ -304,6 +304,41 @@ async def test_a_provider_account_is_stored_once_per_connection(backend: Backend
     assert same_id.value.code == "stored_accounts_exists"
 
 
+async def test_accounts_reached_elsewhere_are_the_user_s_others_of_the_provider(
+    backend: Backend,
+) -> None:
+    """What a sync of a second connection to the same broker login checks before storing:
+    the person's other connections' live accounts with the same provider ids, and nothing of
+    another person, another provider, a deleted account or the connection itself."""
+    first = await owner(backend)
+    second = Owner(
+        first.user, ProviderConnection.create(ident(1, 900_001), first.user.id, "schwab", NOW)
+    )
+    groww = ProviderConnection.create(ident(1, 900_002), first.user.id, "groww", NOW)
+    stranger = await owner(backend)
+    async with repos(backend) as r:
+        await r.connections.add(second.connection)
+        await r.connections.add(groww)
+        await r.uow.commit()
+    held = synced(first, "ACC-1")
+    gone = synced(first, "ACC-2", deleted_at=NOW)
+    own = synced(second, "ACC-3")
+    elsewhere = StoredAccount.from_provider(
+        ident(2, next(_numbers)),
+        first.user.id,
+        groww.id,
+        "groww",
+        provider_account(provider_account_id="ACC-4"),
+        NOW,
+    )
+    await stored(backend, held, gone, own, elsewhere, synced(stranger, "ACC-5"))
+    wanted = {"ACC-1", "ACC-2", "ACC-3", "ACC-4", "ACC-5"}
+    async with repos(backend) as r:
+        assert await r.accounts.reached_elsewhere(second.connection, wanted) == [held]
+        assert await r.accounts.reached_elsewhere(second.connection, set()) == []
+        assert await r.accounts.reached_elsewhere(first.connection, {"ACC-3"}) == [own]
+
+
 async def test_save_rewrites_only_the_owner_s_account(backend: Backend) -> None:
     who, other = await owner(backend), await owner(backend)
     own = manual(who)

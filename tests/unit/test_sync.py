@@ -332,6 +332,24 @@ async def test_accounts_keep_their_ids_across_a_new_authorization(
     assert after.id == before.id and after.created_at == before.created_at
 
 
+async def test_a_second_connection_to_the_same_login_stores_nothing_twice(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """Connecting the same broker login again, instead of authorizing the first connection
+    anew, must not count its cash and transactions twice."""
+    await world.sync(ada, schwab)
+    accounts, rows = await world.accounts(schwab), await world.rows(ada)
+    again = await world.connections.connect(ada, "schwab")
+
+    refused = await world.sync(ada, again)
+
+    assert refused.status is SyncRunStatus.FAILED and refused.error is not None
+    assert refused.error.code == "account_connected_elsewhere"
+    assert str(schwab.id) in refused.error.message
+    assert await world.accounts(again) == []
+    assert (await world.accounts(schwab), await world.rows(ada)) == (accounts, rows)
+
+
 # -- faults leave the data intact ---------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from dashcore.domain.aggregation import (
     keyset_page,
     upsert_batch_owner,
 )
+from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.portfolio import Page
 from dashcore.ports.aggregation import (
@@ -143,6 +144,20 @@ class MemoryStoredAccountRepository(StoredAccountRepository):
     async def list_for_connection(self, connection_id: UUID) -> Sequence[StoredAccount]:
         owned = (a for a in _values(self._uow, ACCOUNTS) if a.connection_id == connection_id)
         return sorted(owned, key=lambda account: account.id)
+
+    async def reached_elsewhere(
+        self, connection: ProviderConnection, provider_account_ids: Collection[str]
+    ) -> Sequence[StoredAccount]:
+        found = (
+            account
+            for account in _values(self._uow, ACCOUNTS)
+            if account.user_id == connection.user_id
+            and account.provider == connection.provider
+            and account.connection_id != connection.id
+            and account.provider_account_id in provider_account_ids
+            and account.is_visible
+        )
+        return sorted(found, key=lambda account: account.id)
 
 
 class MemoryBalanceRepository(BalanceRepository):

@@ -71,6 +71,7 @@ from dashcore.domain.aggregation import (
     keyset_page,
     upsert_batch_owner,
 )
+from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.errors import Conflict, NotFound
 from dashcore.domain.instruments import AssetClass, Instrument
 from dashcore.domain.money import Currency, Money
@@ -185,6 +186,24 @@ class SqlStoredAccountRepository(StoredAccountRepository):
         query = (
             select(stored_accounts)
             .where(_accounts.connection_id == connection_id)
+            .order_by(_accounts.id)
+        )
+        return [_account(row) for row in await self._uow.execute(query)]
+
+    async def reached_elsewhere(
+        self, connection: ProviderConnection, provider_account_ids: Collection[str]
+    ) -> Sequence[StoredAccount]:
+        if not provider_account_ids:
+            return []
+        query = (
+            select(stored_accounts)
+            .where(
+                _accounts.user_id == connection.user_id,
+                _accounts.provider == connection.provider,
+                _accounts.connection_id != connection.id,
+                _accounts.provider_account_id.in_(sorted(provider_account_ids)),
+                _accounts.deleted_at.is_(None),
+            )
             .order_by(_accounts.id)
         )
         return [_account(row) for row in await self._uow.execute(query)]

@@ -13,6 +13,12 @@ Rules:
 - **Idempotent.** Accounts are matched by the provider's account id and keep their ids (also
   after a re-authorization); transactions by the provider's transaction id. Re-reading what is
   already stored writes nothing and stamps nothing in the change feed.
+- **One broker account, one place.** A second connection of the same person to the same broker
+  login (made instead of authorizing the first one again) would store every account a second
+  time and count its cash and transactions twice. A sync that finds a new account already held
+  by another of the person's connections to that provider fails with
+  ``account_connected_elsewhere`` (naming that connection) and writes nothing: authorize that
+  connection again, or delete it, then sync.
 - **Incremental.** Provider ledger cursors belong to the window a provider opened for one read
   (Schwab's start and end dates, Kite's trading day), so they cannot resume a later sync: each
   sync reads the provider's current window from its start, and only rows that are new or changed
@@ -489,6 +495,9 @@ class RunSync:
             account.provider_account_id: account
             for account in await self._store.accounts.list_for_connection(connection.id)
         }
+        await self._refuse_accounts_held_elsewhere(
+            connection, {a.provider_account_id for a in listed} - known.keys()
+        )
         now = self._clock.now()
         if not listed and any(kept.closed_at is None for kept in known.values()):
             progress.flag(f"The provider listed no accounts where {len(known)} are stored.")
@@ -517,6 +526,19 @@ class RunSync:
         progress.add(SyncCounts(accounts=len(stored)))
         await self._checkpoint(progress)
         return stored
+
+    async def _refuse_accounts_held_elsewhere(
+        self, connection: ProviderConnection, new_ids: set[str]
+    ) -> None:
+        held = await self._store.accounts.reached_elsewhere(connection, new_ids)
+        if held:
+            other = held[0].connection_id
+            raise Conflict(
+                f"This {connection.provider} login is already connected as your connection "
+                f"{other}: authorize that connection again (or delete it) instead of syncing a "
+                "second one, which would count its accounts twice.",
+                code="account_connected_elsewhere",
+            )
 
     async def _account(
         self, progress: _Progress, account: StoredAccount, reader: AccountReader

@@ -32,6 +32,7 @@ from dashcore.domain.aggregation import (
     TransactionPosition,
     UpsertCounts,
 )
+from dashcore.domain.connections import ProviderConnection
 from dashcore.domain.portfolio import Page
 
 __all__ = [
@@ -78,6 +79,13 @@ class StoredAccountRepository(Protocol):
 
     async def list_for_connection(self, connection_id: UUID) -> Sequence[StoredAccount]:
         """Every account of a connection (closed ones included), in id order."""
+        ...
+
+    async def reached_elsewhere(
+        self, connection: ProviderConnection, provider_account_ids: Collection[str]
+    ) -> Sequence[StoredAccount]:
+        """The visible accounts of ``connection``'s user that another of their connections to
+        the same provider holds under one of ``provider_account_ids``, in id order."""
         ...
 
 

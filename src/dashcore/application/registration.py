@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.breached_passwords import BreachedPasswordCheck
@@ -166,6 +167,7 @@ class VerifyEmail:
             user = await self._email_tokens.redeem(token, TokenPurpose.VERIFY_EMAIL, self._users)
         except InvalidInput:
             user = await self._email_tokens.redeem(token, TokenPurpose.CHANGE_EMAIL, self._users)
+            await self._refuse_a_taken_address(user, caller, now)
             old = user.confirm_email_change(now)
             await self._notifications.email_changed(old, user.email, at=now)
             action = "user_email_changed"
@@ -178,6 +180,30 @@ class VerifyEmail:
         )
         await self._uow.commit()
         return user
+
+    async def _refuse_a_taken_address(
+        self, user: User, caller: CallerContext, now: datetime
+    ) -> None:
+        """An address another account took since the change was asked for cannot become this
+        account's: the change is dropped (the token is spent, the pending address cleared)
+        and that is a ``Conflict`` ``email_taken``; the account keeps its address."""
+        pending = user.pending_email
+        holder = None if pending is None else await self._users.get_by_email_key(pending.key)
+        if holder is None or holder.id == user.id:
+            return
+        user.drop_email_change(now)
+        await self._users.save(user)
+        await self._audit.record(
+            "user_email_change_dropped",
+            caller=caller.with_actor(f"user:{user.id}"),
+            target=f"user:{user.id}",
+            metadata={"reason": "email_taken"},
+        )
+        await self._uow.commit()
+        raise Conflict(
+            "That address now belongs to another account; this account keeps its address.",
+            code="email_taken",
+        )
 
 
 class ResendVerification:

@@ -168,6 +168,11 @@ class User:
         self.pending_email = email
         self.updated_at = now
 
+    def drop_email_change(self, now: datetime) -> None:
+        """Forget the pending address (it can no longer become the account's)."""
+        self.pending_email = None
+        self.updated_at = now
+
     def confirm_email_change(self, now: datetime) -> Email:
         """Switch to the proven pending address; returns the old one (it gets told)."""
         if self.pending_email is None:

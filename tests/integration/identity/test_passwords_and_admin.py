@@ -241,6 +241,34 @@ async def test_an_email_change_takes_effect_only_once_the_new_address_is_proven(
     assert cleared.json()["display_name"] is None
 
 
+async def test_an_address_taken_before_the_change_is_proven_drops_the_change(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """Someone registers the new address while its proof is in the mail: proving it then is
+    409 email_taken, the account keeps its address and has no pending one left over."""
+    mover = await signed_up(client, mailbox, "mover@example.org")
+    await client.patch(
+        f"{API}/auth/me",
+        json={"email": "contested@example.org", "current_password": PASSWORD},
+        headers=mover.headers,
+    )
+    change = await mailbox.token("contested@example.org", "verification")
+    registered = await client.post(
+        f"{API}/auth/register", json={"email": "contested@example.org", "password": PASSWORD}
+    )
+    assert registered.status_code == 201
+    own = await mailbox.token("contested@example.org", "verification", count=2)
+    assert (await client.post(f"{API}/auth/verify-email", json={"token": own})).status_code == 200
+
+    late = await client.post(f"{API}/auth/verify-email", json={"token": change})
+
+    assert (late.status_code, late.json()["code"]) == (409, "email_taken")
+    me = (await client.get(f"{API}/auth/me", headers=mover.headers)).json()
+    assert (me["email"], me["pending_email"]) == ("mover@example.org", None)
+    again = await client.post(f"{API}/auth/verify-email", json={"token": change})
+    assert again.json()["code"] == "invalid_token", "the change is over"
+
+
 async def test_moving_to_a_taken_address_sends_nothing_and_changes_nothing(
     client: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:

@@ -10,7 +10,13 @@ import pytest
 from dashcore.application.access import IssuedTokens
 from dashcore.application.second_factor import FactorKind, SecondFactorProof
 from dashcore.application.step_up import StepUpProof
-from dashcore.domain.errors import AuthenticationFailed, Forbidden, InvalidInput, StepUpRequired
+from dashcore.domain.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    InvalidInput,
+    RateLimited,
+    StepUpRequired,
+)
 from dashcore.domain.sessions import RevocationReason, SessionId
 from dashcore.domain.users import User
 from tests.unit.identity_world import CALLER, PASSWORD, World
@@ -102,8 +108,9 @@ async def test_five_wrong_passwords_lock_step_up_like_login(world: World) -> Non
         with pytest.raises(Forbidden):
             await step_up(world, user, issued.session_id, StepUpProof(password="not my password"))
     assert (await world.stored(user)).throttle.is_locked(world.clock.now())
-    with pytest.raises(Forbidden):
+    with pytest.raises(RateLimited) as locked:
         await step_up(world, user, issued.session_id, StepUpProof(password=PASSWORD))
+    assert locked.value.code == "account_locked" and 0 < locked.value.retry_after <= 60
     reasons = [r for action, _, r in world.audit_actions() if action == "authn_step_up_fail"]
     assert reasons[-1] == "account_locked"
 

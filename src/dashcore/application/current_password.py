@@ -3,23 +3,27 @@
 Rules, the same for a step-up, a password change and an email change:
 - No transaction is open while the password is hashed (hundreds of milliseconds).
 - A locked account fails without checking the password (a dummy verification keeps the
-  timing), and even the right password fails until the lock ends, as at login.
+  timing), and even the right password fails until the lock ends, as at login. Unlike login,
+  the caller is told (``RateLimited`` ``account_locked`` with the seconds left, 429): they are
+  signed in already, so this reveals nothing, and "the password is wrong" for the right one
+  would only send them looking for another.
 - A wrong password counts against the account's throttle (LOCK-1) as a wrong login does, so
   a session cannot be used to guess the password without bound.
 - Every refusal is audited under the step's own action with its reason (``wrong_password``,
-  ``account_locked``), committed, and raised as ``Forbidden`` ``wrong_password``: the caller
-  stays signed in.
+  ``account_locked``) and committed; a wrong password is ``Forbidden`` ``wrong_password``. The
+  caller stays signed in.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NoReturn
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.login import count_password_failure
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
-from dashcore.domain.errors import Forbidden
+from dashcore.domain.errors import Forbidden, RateLimited
 from dashcore.domain.passwords import normalise_password
 from dashcore.domain.users import LockoutPolicy, User
 from dashcore.ports.clock import Clock
@@ -60,9 +64,17 @@ class CurrentPassword:
         and raise ``Forbidden(message)``. Ends any transaction the caller had open."""
         password = normalise_password(password)
         await self._uow.rollback()  # no transaction open while hashing
-        if user.throttle.is_locked(self._clock.now()):
+        now = self._clock.now()
+        if user.throttle.is_locked(now):
             await self._hasher.verify_dummy(password)
-            await self._refuse(user, caller, failure_action, "account_locked", message)
+            await self._audit_refusal(user, caller, failure_action, "account_locked")
+            locked_until = user.throttle.locked_until
+            assert locked_until is not None  # is_locked
+            raise RateLimited(
+                "Too many wrong passwords: this account is locked for a while.",
+                retry_after=math.ceil((locked_until - now).total_seconds()),
+                code="account_locked",
+            )
         if not (await self._hasher.verify(password, user.password_hash)).valid:
             await count_password_failure(
                 self._users, user.id, self._lockout, self._audit, self._clock, caller
@@ -72,6 +84,12 @@ class CurrentPassword:
     async def _refuse(
         self, user: User, caller: CallerContext, action: str, reason: str, message: str
     ) -> NoReturn:
+        await self._audit_refusal(user, caller, action, reason)
+        raise Forbidden(message, code="wrong_password")
+
+    async def _audit_refusal(
+        self, user: User, caller: CallerContext, action: str, reason: str
+    ) -> None:
         await self._audit.record(
             action,
             caller=caller,
@@ -80,4 +98,3 @@ class CurrentPassword:
             metadata={"reason": reason},
         )
         await self._uow.commit()
-        raise Forbidden(message, code="wrong_password")

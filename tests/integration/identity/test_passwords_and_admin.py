@@ -127,7 +127,8 @@ async def test_wrong_current_passwords_on_a_change_count_toward_the_lockout(
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
         headers=account.headers,
     )
-    assert (right.status_code, right.json()["code"]) == (403, "wrong_password")  # locked
+    assert (right.status_code, right.json()["code"]) == (429, "account_locked")  # signed in: told
+    assert 0 < int(right.headers["retry-after"]) <= 60, "the first lock is a minute"
     login = await client.post(
         f"{API}/auth/login", json={"email": "guessed@example.org", "password": PASSWORD}
     )

@@ -83,6 +83,7 @@ __all__ = [
     "EXCEPTION_HANDLERS",
     "PROBLEM_MEDIA_TYPE",
     "RequestRejected",
+    "domain_status",
     "internal_error_body",
     "problem_response",
     "request_id_of",
@@ -195,7 +196,8 @@ def _spent(policy: RatePolicy, retry_after: int) -> dict[str, str]:
     }
 
 
-def _domain_status(error: DashcoreError) -> HTTPStatus:
+def domain_status(error: DashcoreError) -> HTTPStatus:
+    """The HTTP status of a domain error (:data:`DOMAIN_STATUS`, by its nearest class)."""
     for kind in type(error).__mro__:
         if (status := DOMAIN_STATUS.get(kind)) is not None:
             return status
@@ -203,7 +205,7 @@ def _domain_status(error: DashcoreError) -> HTTPStatus:
 
 
 def _domain_error(request: Request[Any, Any, Any], error: DashcoreError) -> Response[bytes]:
-    status = _domain_status(error)
+    status = domain_status(error)
     headers: dict[str, str] = {}
     extensions: dict[str, Any] = {}
     detail = error.message

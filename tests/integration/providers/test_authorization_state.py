@@ -236,6 +236,26 @@ async def test_a_browser_sees_a_small_page_without_tokens(
     assert query_of(callback)["code"] not in page.text
 
 
+async def test_a_browser_whose_callback_fails_sees_why_and_loses_the_spent_state(
+    served: Served, mailbox: ClockedMailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """Not a JSON problem in a browser tab: a page with the reason and its code, the status
+    of the problem, and the state cookie cleared."""
+    client = served.client
+    account = await signed_up(served, mailbox, "twice@example.com")
+    connection_id = await create(client, account, "schwab")
+    callback = await consent(client, account, connection_id)
+    assert (await land(client, account, callback)).status_code == 200
+
+    page = await client.get(callback, headers={**account.headers, "Accept": "text/html"})
+
+    assert page.status_code == 400, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not connected" in page.text and "invalid_authorization_state" in page.text
+    assert "max-age=0" in page.headers["set-cookie"].lower()
+    assert query_of(callback)["code"] not in page.text
+
+
 @pytest.mark.parametrize(
     "return_to",
     [

@@ -34,7 +34,7 @@ from dashcore.domain.connections import (
     ProviderConnection,
     ProviderDescriptor,
 )
-from dashcore.domain.errors import AuthenticationFailed
+from dashcore.domain.errors import AuthenticationFailed, DashcoreError
 from dashcore.ports.providers import ProviderRegistry
 from dashcore_http.authentication import (
     ANONYMOUS,
@@ -46,6 +46,7 @@ from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.middleware import served_over_https
 from dashcore_http.openapi_problems import STEP_UP, problems
+from dashcore_http.problems import domain_status
 from dashcore_http.schemas.providers import (
     AuthorizationRequest,
     AuthorizationStart,
@@ -136,6 +137,17 @@ def _result_page(connection: ProviderConnection) -> str:
         "<!doctype html><html lang=en><meta charset=utf-8>"
         f"<title>{html.escape(title)} · dashcore</title>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(line)}</p></html>"
+    )
+
+
+def _failure_page(error: DashcoreError) -> str:
+    """What a browser shows when a callback fails: the reason (messages are safe to show),
+    its code for support, and what to do."""
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<title>Not connected · dashcore</title><h1>Not connected</h1>"
+        f"<p>{html.escape(error.message)}</p>"
+        f"<p>Start connecting again from the app. (Code: {html.escape(error.code)})</p></html>"
     )
 
 
@@ -348,7 +360,9 @@ class ProvidersController(Controller):
     ) -> Response[Any]:
         """OAuth providers send ``code`` and ``state`` (or ``error``); Kite sends
         ``request_token``, ``status`` and our ``state`` through ``redirect_params``. Browsers get
-        a small page (or a redirect to the ``return_to`` given at start), API clients JSON."""
+        a small page (or a redirect to the ``return_to`` given at start), API clients JSON. A
+        callback that fails is a problem document for API clients, and for browsers a page saying
+        what went wrong, with the state cookie cleared (the state is spent)."""
         query = request.query_params
         bound_user, bound_session = None, None
         try:
@@ -357,18 +371,29 @@ class ProvidersController(Controller):
         except AuthenticationFailed:
             pass  # a browser: the state cookie proves the binding
         denied = query.get("error") is not None or query.get("status") not in (None, "success")
-        outcome = await authorization.callback(
-            provider,
-            caller_of(request),
-            state=query.get("state"),
-            code=query.get("code") or query.get("request_token"),
-            error="denied" if denied else None,
-            bound_user=bound_user,
-            bound_session=bound_session,
-            browser_state=request.cookies.get(STATE_COOKIE),
-        )
         clear = Cookie(key=STATE_COOKIE, value="", max_age=0, path=CALLBACK_PATH)
         headers = {"Cache-Control": "no-store"}
+        try:
+            outcome = await authorization.callback(
+                provider,
+                caller_of(request),
+                state=query.get("state"),
+                code=query.get("code") or query.get("request_token"),
+                error="denied" if denied else None,
+                bound_user=bound_user,
+                bound_session=bound_session,
+                browser_state=request.cookies.get(STATE_COOKIE),
+            )
+        except DashcoreError as error:
+            if not _wants_html(request):
+                raise
+            return Response(
+                _failure_page(error),
+                status_code=domain_status(error),
+                media_type="text/html",
+                cookies=[clear],
+                headers=headers,
+            )
         if not _wants_html(request):
             return Response(
                 authorization_status(outcome.connection), cookies=[clear], headers=headers

@@ -404,6 +404,9 @@ class ConnectionAuthorization:
         except (ReauthRequired, InvalidInput) as failure:
             await self._record_failure(connection.id, caller, failure)
             raise
+        except (ProviderUnavailable, RateLimited) as failure:
+            await self._record_failure(connection.id, caller, failure, transient=True)
+            raise
         connected = await self._connected(connection.id, auth, credentials, caller)
         return CallbackOutcome(connected, pending.return_to)
 
@@ -513,11 +516,22 @@ class ConnectionAuthorization:
         )
 
     async def _record_failure(
-        self, connection_id: UUID, caller: CallerContext, error: DashcoreError
+        self,
+        connection_id: UUID,
+        caller: CallerContext,
+        error: DashcoreError,
+        *,
+        transient: bool = False,
     ) -> None:
+        """Audit a failed code exchange and keep its reason on the connection. A transient
+        failure (the provider unavailable or slowing us down) changes only a pending
+        connection, whose ``last_error`` tells why it still waits: a connection that is
+        connected keeps the tokens of its earlier login."""
         await self._uow.rollback()
         connection = await self._connections.lock(connection_id)
-        if connection is not None:
+        if connection is not None and (
+            not transient or connection.status is ConnectionStatus.PENDING
+        ):
             await self._connections.save(
                 _with_error(connection, _provider_error(error), self._clock.now())
             )

@@ -23,6 +23,7 @@ from tests.integration.providers.support import (
     TOKEN_ENDPOINTS,
     connect_redirect,
     consent,
+    create,
     is_live,
     land,
     problem_code,
@@ -112,6 +113,41 @@ async def test_a_rate_limited_refresh_passes_retry_after_on(
     assert limited.headers["retry-after"] == "7"
     assert (await status(client, account, connection_id))["status"] == "connected"
     assert await stored_credentials(served.core, connection_id) == stored
+
+
+async def test_a_code_exchange_the_broker_turns_away_leaves_the_reason_on_the_pending_connection(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """The state is spent and the connection waits for a new login: its last_error says why
+    (the code exchange is a POST, never retried)."""
+    client = served.client
+    account = await signed_up(served, mailbox, "turned-away@example.com")
+    connection_id = await create(client, account, "schwab")
+    callback = await consent(client, account, connection_id)
+    sandboxes.apps["schwab"].faults.add(_token_fault(FaultKind.STATUS, answer=429, retry_after=7))
+
+    limited = await land(client, account, callback)
+
+    assert (limited.status_code, problem_code(limited)) == (429, "provider_rate_limited")
+    waiting = await status(client, account, connection_id)
+    assert waiting["status"] == "pending"
+    assert waiting["last_error"]["code"] == "provider_rate_limited"
+
+
+async def test_a_new_login_the_broker_fails_leaves_a_connected_connection_as_it_was(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    client = served.client
+    account = await signed_up(served, mailbox, "still-connected@example.com")
+    connection_id = await connect_redirect(client, account, "schwab")
+    before = await status(client, account, connection_id)
+    callback = await consent(client, account, connection_id)
+    sandboxes.apps["schwab"].faults.add(_token_fault(FaultKind.STATUS, answer=503))
+
+    failed = await land(client, account, callback)
+
+    assert failed.status_code == 503, failed.text
+    assert await status(client, account, connection_id) == before
 
 
 @pytest.mark.parametrize("dead", ["revoked", "expired"])

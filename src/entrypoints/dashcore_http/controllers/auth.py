@@ -124,6 +124,9 @@ class AuthController(Controller):
         security=ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="Prove an address",
+        responses=problems(
+            {409: "`email_taken`: another account took the new address; the change is dropped"}
+        ),
     )
     @inject
     async def verify_email(
@@ -212,7 +215,13 @@ class AuthController(Controller):
         "/step-up",
         status_code=HTTP_200_OK,
         summary="Confirm it's you (re-authenticate)",
-        responses=problems({403: "`wrong_password`, `wrong_code`, `second_factor_required`"}),
+        responses=problems(
+            {
+                403: "`wrong_password`, `wrong_code`, `second_factor_required`",
+                429: "`account_locked` (five wrong passwords; see `Retry-After`), or too many "
+                "requests",
+            }
+        ),
     )
     @inject
     async def step_up(

@@ -5,8 +5,9 @@ every account's rows where the client asked for one. So every API route refuses 
 parameter it does not declare: 422 ``invalid_input``, one error per unknown name (``source``
 ``query``), the message listing the names the route takes.
 
-Routes that third parties call take any query (``opt=OPEN_QUERY``): the providers' OAuth
-callback (each broker adds its own parameters) and the broker webhooks. Routes outside
+Routes that third parties call take any query (``opt={OPEN_QUERY: True}``, which the
+authentication's ``CALLED_BY_PROVIDERS`` includes): the providers' OAuth callback (each broker
+adds its own parameters) and the broker webhooks. Routes outside
 ``/api/v1`` (liveness, readiness, the JWKS, the docs) are not checked either: probes and
 scrapers may add their own.
 """

@@ -3,7 +3,10 @@
 A mistyped filter (``?acount_id=…``) would otherwise be ignored, and the answer would hold
 every account's rows where the client asked for one. So every API route refuses a query
 parameter it does not declare: 422 ``invalid_input``, one error per unknown name (``source``
-``query``), the message listing the names the route takes.
+``query``), the message listing the names the route takes. Likewise a parameter that takes one
+value given twice (``?symbols=A&symbols=B``, ``?limit=5&limit=500``) is refused, naming it:
+keeping either value would silently drop the other. List parameters (``?status=a&status=b``)
+repeat freely.
 
 Routes that third parties call take any query (``opt={OPEN_QUERY: True}``, which the
 authentication's ``CALLED_BY_PROVIDERS`` includes): the providers' OAuth callback (each broker
@@ -31,35 +34,37 @@ class DeclaredQueries:
     Litestar's model of the route the first time it is called."""
 
     def __init__(self) -> None:
-        self._declared: dict[HTTPRouteHandler, frozenset[str]] = {}
+        self._declared: dict[HTTPRouteHandler, dict[str, bool]] = {}
+        """Per route: each query parameter's name → whether it takes a list of values."""
 
     def check(self, request: Request[Any, Any, Any]) -> None:
-        """422 ``invalid_input`` naming each query parameter the route does not declare."""
+        """422 ``invalid_input`` naming each query parameter the route does not declare, and
+        each single-valued one given more than once."""
         if not request.scope.get("query_string"):
             return
         handler = request.route_handler
         if handler.opt.get(OPEN_QUERY):
             return
         declared = self._of(handler, request.path_params)
-        unknown = [name for name in request.query_params if name not in declared]
-        if not unknown:
-            return
         takes = ", ".join(sorted(declared)) if declared else "none"
-        raise ValidationException(
-            extra=[
-                {
-                    "message": f"Unknown query parameter (this endpoint takes: {takes}).",
-                    "key": name,
-                    "source": "query",
-                }
-                for name in unknown
-            ]
-        )
+        errors = []
+        for name in request.query_params:
+            if name not in declared:
+                message = f"Unknown query parameter (this endpoint takes: {takes})."
+            elif not declared[name] and len(request.query_params.getall(name)) > 1:
+                message = "Given more than once; this parameter takes one value."
+            else:
+                continue
+            errors.append({"message": message, "key": name, "source": "query"})
+        if errors:
+            raise ValidationException(extra=errors)
 
-    def _of(self, handler: HTTPRouteHandler, path_params: dict[str, Any]) -> frozenset[str]:
+    def _of(self, handler: HTTPRouteHandler, path_params: dict[str, Any]) -> dict[str, bool]:
         declared = self._declared.get(handler)
         if declared is None:
             model = handler.create_kwargs_model(path_parameters=dict.fromkeys(path_params))  # type: ignore[arg-type]
-            declared = frozenset(param.field_alias for param in model.expected_query_params)
+            declared = {
+                param.field_alias: param.is_sequence for param in model.expected_query_params
+            }
             self._declared[handler] = declared
         return declared

@@ -64,3 +64,20 @@ async def test_routes_that_brokers_call_take_any_query_parameter(
     for response in (callback, webhook):
         assert response.json().get("code") != "invalid_input", response.text
         assert response.status_code < 500, response.text
+
+
+async def test_a_single_valued_parameter_given_twice_is_refused_naming_it(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """Keeping either of two values would silently drop the other (a quote, a filter)."""
+    ada = await signed_up(client, mailbox, "ada@example.org")
+    quotes = await client.get(f"{API}/quotes?symbols=NSE:INFY&symbols=US:AAPL", headers=ada.headers)
+    errors = refused(quotes)
+    assert [error["field"] for error in errors] == ["symbols"]
+    assert "more than once" in errors[0]["message"]
+    orders = await client.get(f"{API}/orders?limit=5&limit=500&status=a", headers=ada.headers)
+    assert [error["field"] for error in refused(orders)] == ["limit"]
+    listed = await client.get(
+        f"{API}/orders?status=filled&status=rejected&limit=5", headers=ada.headers
+    )
+    assert listed.status_code == 200, "a list parameter repeats freely"

@@ -244,6 +244,7 @@ async def test_bad_entries_are_refused_naming_the_field(
     [
         ({"name": ""}, "name"),
         ({"name": "Box", "currency": "DOLLARS"}, "currency"),
+        ({"name": "Box", "currency": "QQQ"}, "currency"),
         ({"name": "Box", "currency": "USD", "type": "crypto"}, "type"),
         ({"name": "Box", "currency": "USD", "last4": "123456"}, "last4"),
         ({"name": "Box", "currency": "USD", "number": "12345678"}, "number"),

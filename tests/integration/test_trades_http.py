@@ -114,6 +114,7 @@ async def test_a_trade_is_recorded_read_changed_and_deleted(served: Served, owne
         ({"brokerage_charge": "-0.01"}, 422, "invalid_input", "brokerage_charge"),
         ({"currency": "inr"}, 422, "invalid_input", "currency"),
         ({"currency": "XX1"}, 422, "invalid_input", "currency"),
+        ({"currency": "QQQ"}, 422, "invalid_input", "currency"),
         ({"executed_at": "2999-01-01T00:00:00Z"}, 422, "invalid_input", "executed_at"),
         ({"executed_at": "2026-01-05T09:30:00"}, 422, "invalid_input", "executed_at"),
         ({"side": "short"}, 422, "invalid_input", "side"),

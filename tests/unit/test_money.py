@@ -69,6 +69,23 @@ def test_currency_is_three_upper_case_letters(code: str) -> None:
         Currency(code)
 
 
+@pytest.mark.parametrize("code", ["QQQ", "XXX", "XTS", "ABC"])
+def test_a_currency_a_person_names_is_one_iso_4217_issues(code: str) -> None:
+    """A broker's unlisted code keeps its shape check only; a person's must be a currency."""
+    assert Currency(code).code == code
+    with pytest.raises(InvalidInput, match="not an ISO 4217 currency"):
+        Currency.issued(code)
+
+
+def test_listed_currencies_funds_and_metals_are_issued() -> None:
+    assert [Currency.issued(code).code for code in ("USD", "INR", "XAU", "CHE")] == [
+        "USD",
+        "INR",
+        "XAU",
+        "CHE",
+    ]
+
+
 def test_rounding_is_half_even() -> None:
     assert Money.of("2.345", "USD").rounded() == Money.of("2.34", "USD")
     assert Money.of("2.355", "USD").rounded() == Money.of("2.36", "USD")

@@ -50,6 +50,7 @@ def test_values_are_parsed() -> None:
     [
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "usd:100"),
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD"),
+        ("DASHCORE_ORDER_STEP_UP_ABOVE", "QQQ:100"),
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:-1"),
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:NaN"),
         ("DASHCORE_ORDER_STEP_UP_ABOVE", "USD:lots"),

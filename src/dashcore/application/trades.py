@@ -202,7 +202,7 @@ class TradeDetails:
                 except InvalidInput as error:
                     problems.append(FieldError(name, error.message))
         for name, check in (
-            ("currency", lambda: Currency(self.currency)),
+            ("currency", lambda: Currency.issued(self.currency)),
             ("account", lambda: parse_account(self.account)),
         ):
             try:

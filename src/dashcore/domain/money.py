@@ -4,6 +4,9 @@ Business rules:
 - amounts are ``Decimal`` (or ``int``/``str`` converted exactly); ``float`` is refused because it
   cannot represent most decimal fractions;
 - arithmetic and ordering are defined only between amounts of the same currency;
+- a currency a person gives (a manual trade, account or transaction, an order limit) is one
+  ISO 4217 lists (:meth:`Currency.issued`); one a broker reports need only have the shape, so an
+  unlisted code (``GBX``) never fails a sync;
 - NaN and infinities are not money;
 - an amount, quantity or price given as input (:func:`input_decimal`) is below 10**18 in
   magnitude and has at most 18 decimal places: nothing real is larger or finer, and arithmetic
@@ -25,6 +28,7 @@ from dashcore.domain.errors import InvalidInput
 
 __all__ = [
     "ARITHMETIC",
+    "ISSUED_CURRENCIES",
     "MAX_INPUT_DIGITS",
     "MAX_INPUT_PLACES",
     "Currency",
@@ -90,11 +94,35 @@ def plain_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
+_ISO_4217_CODES: Final = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN
+    ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD
+    JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT
+    MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG
+    QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+    TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA
+    XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG
+"""
+ISSUED_CURRENCIES: Final = frozenset(_ISO_4217_CODES.split())
+"""ISO 4217's alphabetic codes in use (currencies, funds, precious metals), without ``XTS``
+(reserved for testing) and ``XXX`` (no currency, which dashcore uses for "not known yet")."""
+
+
 @dataclass(frozen=True, slots=True)
 class Currency:
     """An ISO 4217 alphabetic code: three upper-case ASCII letters (``USD``, ``INR``)."""
 
     code: str
+
+    @classmethod
+    def issued(cls, code: str) -> Self:
+        """A currency a person names: one ISO 4217 lists, else ``InvalidInput`` (``QQQ`` has
+        the shape of a code but is no currency)."""
+        currency = cls(code)
+        if code not in ISSUED_CURRENCIES:
+            raise InvalidInput(f"{code} is not an ISO 4217 currency.", field="currency")
+        return currency
 
     def __post_init__(self) -> None:
         if not (

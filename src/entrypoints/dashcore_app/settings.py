@@ -20,6 +20,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from dashcore.domain.hosts import is_loopback_host
+from dashcore.domain.money import ISSUED_CURRENCIES
 from dashcore.domain.webhooks import MIN_SECRET_BYTES
 
 __all__ = [
@@ -558,8 +559,8 @@ def _thresholds(raw: str) -> dict[str, Decimal]:
     for item in raw.split(","):
         code, _, amount = item.strip().partition(":")
         code = code.strip()
-        if not (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
-            raise ValueError(f"{code!r} is not a currency code like USD")
+        if code not in ISSUED_CURRENCIES:
+            raise ValueError(f"{code!r} is not an ISO 4217 currency code like USD")
         try:
             value = Decimal(amount.strip())
         except ArithmeticError as exc:

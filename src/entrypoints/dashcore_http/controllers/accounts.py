@@ -197,7 +197,7 @@ class AccountsController(Controller):
             caller_of(request),
             name=data.name,
             account_type=AccountType(data.type),
-            base_currency=Currency(data.currency),
+            base_currency=Currency.issued(data.currency),
             last4=data.last4,
         )
         return account_view(account)
@@ -236,7 +236,7 @@ class AccountsController(Controller):
             caller_of(request),
             name=given(data.name),
             account_type=None if (kind := given(data.type)) is None else AccountType(kind),
-            base_currency=None if (code := given(data.currency)) is None else Currency(code),
+            base_currency=None if (code := given(data.currency)) is None else Currency.issued(code),
             last4=given(data.last4),
         )
         return account_view(account)

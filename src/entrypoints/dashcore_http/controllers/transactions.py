@@ -126,7 +126,7 @@ def _entry(data: TransactionCreate) -> EntryInput:
         activity=ActivityType(data.type),
         occurred_at=data.occurred_at,
         amount=decimal_input(data.amount, "amount"),
-        currency=None if data.currency is None else Currency(data.currency),
+        currency=None if data.currency is None else Currency.issued(data.currency),
         symbol=data.symbol,
         exchange=data.exchange,
         quantity=_optional_decimal(data.quantity, "quantity"),

@@ -61,7 +61,7 @@ def order_limits_of(update: OrderLimitsUpdate) -> OrderLimits:
     by_currency: dict[Currency, CurrencyLimits] = {}
     for index, item in enumerate(update.limits):
         at = f"limits[{index}]"
-        currency = Currency(item.currency)
+        currency = Currency.issued(item.currency)
         if currency in by_currency:
             raise InvalidInput(f"{currency} is listed twice.", field=f"{at}.currency")
         amounts: dict[str, Decimal | None] = {}

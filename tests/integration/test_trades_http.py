@@ -141,6 +141,22 @@ async def test_bad_input_is_refused_naming_the_field(
     assert listed.json()["items"] == []
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quantity": True}, 'Expected a decimal string ("12.50"), got `bool`'),
+        ({"mtf_charge": [1]}, 'Expected a decimal string ("12.50") or null, got `array`'),
+    ],
+)
+async def test_a_decimal_field_of_another_type_asks_for_a_decimal_string(
+    served: Served, owner: Account, changes: dict[str, object], message: str
+) -> None:
+    """Never "Expected `float | str`": a float is the one thing the API refuses for an amount."""
+    response = await served.client.post(TRADES, json=trade_body(**changes), headers=owner.headers)
+    assert response.status_code == 422, response.text
+    assert [error["message"] for error in response.json()["errors"]] == [message]
+
+
 async def test_a_trade_in_another_currency_than_its_instruments_trades_is_refused(
     served: Served, owner: Account
 ) -> None:

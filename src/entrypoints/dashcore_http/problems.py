@@ -121,6 +121,9 @@ _HTTP_CODES: Final[Mapping[int, str]] = {
 }
 _INTERNAL_DETAIL: Final = "An unexpected error occurred; quote the request id when reporting it."
 _FIELD_IN_MESSAGE: Final = re.compile(r"field `([^`]+)`")
+_DECIMAL_EXPECTED: Final = re.compile(r"^Expected `float \| str( \| null)?`")
+"""msgspec's words for a decimal input field (a string; a JSON number decodes only to be refused
+by name), which would invite the very floats the API refuses."""
 _MISSING_PARAMETER: Final = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 """Litestar's refusal of a request without a required query parameter, header or cookie: a
 400 with no field named, where every other parameter problem is a 422 naming it."""
@@ -241,7 +244,12 @@ def _domain_error(request: Request[Any, Any, Any], error: DashcoreError) -> Resp
 def _field_problems(extra: Any) -> tuple[FieldProblem, ...]:
     problems = []
     for item in extra if isinstance(extra, list) else ():
-        message = str(item.get("message", "invalid"))
+        message = _DECIMAL_EXPECTED.sub(
+            lambda nullable: (
+                'Expected a decimal string ("12.50")' + (" or null" if nullable[1] else "")
+            ),
+            str(item.get("message", "invalid")),
+        )
         named = _FIELD_IN_MESSAGE.search(message)
         key = str(item.get("key", ""))
         field = named[1] if named else ("body" if key == "data" else key)

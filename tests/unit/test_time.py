@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from dashcore.domain.errors import InvalidInput
-from dashcore.domain.time import ensure_utc, parse_utc
+from dashcore.domain.time import ensure_utc, parse_utc, seconds_until
 
 
 def test_naive_datetimes_are_refused() -> None:
@@ -33,3 +33,11 @@ def test_an_instant_outside_the_years_1_to_9999_in_utc_is_refused(text: str) -> 
     assert [error.field for error in refused.value.errors] == ["executed_at"]
     with pytest.raises(InvalidInput):
         ensure_utc(datetime.fromisoformat(text))
+
+
+def test_seconds_until_rounds_up_and_is_never_zero() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert seconds_until(now + timedelta(seconds=899, microseconds=1), now) == 900
+    assert seconds_until(now + timedelta(seconds=900), now) == 900
+    assert seconds_until(now + timedelta(microseconds=1), now) == 1
+    assert seconds_until(now, now) == 1, "a lock ending now still answers a positive wait"

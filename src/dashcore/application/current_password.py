@@ -16,7 +16,6 @@ Rules, the same for a step-up, a password change and an email change:
 
 from __future__ import annotations
 
-import math
 from typing import NoReturn
 
 from dashcore.application.audit_trail import AuditTrail
@@ -25,6 +24,7 @@ from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import Forbidden, RateLimited
 from dashcore.domain.passwords import normalise_password
+from dashcore.domain.time import seconds_until
 from dashcore.domain.users import LockoutPolicy, User
 from dashcore.ports.clock import Clock
 from dashcore.ports.passwords import PasswordHasher
@@ -72,7 +72,7 @@ class CurrentPassword:
             assert locked_until is not None  # is_locked
             raise RateLimited(
                 "Too many wrong passwords: this account is locked for a while.",
-                retry_after=math.ceil((locked_until - now).total_seconds()),
+                retry_after=seconds_until(locked_until, now),
                 code="account_locked",
             )
         if not (await self._hasher.verify(password, user.password_hash)).valid:

@@ -41,6 +41,7 @@ from dashcore.domain.mfa import (
     normalise_recovery_code,
     parse_one_time_code,
 )
+from dashcore.domain.time import seconds_until
 from dashcore.domain.users import User
 from dashcore.ports.clock import Clock
 from dashcore.ports.mfa import RecoveryCodeRepository, TotpAlgorithm, TotpFactorRepository
@@ -200,7 +201,7 @@ class SecondFactors:
             assert factor.locked_until is not None
             raise RateLimited(
                 "Too many wrong codes: the second factor is locked for a while.",
-                retry_after=max(1, int((factor.locked_until - now).total_seconds())),
+                retry_after=seconds_until(factor.locked_until, now),
                 code="second_factor_locked",
             )
         return factor

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from dashcore.domain.errors import InvalidInput
 
-__all__ = ["UTC", "ensure_utc", "parse_utc"]
+__all__ = ["UTC", "ensure_utc", "parse_utc", "seconds_until"]
 
 
 def ensure_utc(value: datetime, *, field: str = "timestamp") -> datetime:
@@ -27,3 +28,9 @@ def parse_utc(text: str, *, field: str = "timestamp") -> datetime:
     except ValueError as exc:
         raise InvalidInput("Not an ISO 8601 timestamp.", field=field) from exc
     return ensure_utc(parsed, field=field)
+
+
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` until ``moment``, rounded up and at least 1: a ``Retry-After``
+    that never invites a retry before a lock ends."""
+    return max(1, math.ceil((moment - now).total_seconds()))

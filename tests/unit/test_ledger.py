@@ -19,7 +19,7 @@ import pytest
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import (
-    PRECISION,
+    QUOTIENT_PLACES,
     CostMethod,
     LotLedger,
     OpenLot,
@@ -320,8 +320,54 @@ def test_a_split_applies_in_every_account_and_to_its_instrument_only() -> None:
 def test_a_reverse_split_that_leaves_thirds_keeps_them() -> None:
     ledger = LotLedger.build([buy(10, 3, step=1)], CostMethod.FIFO, [Split(AAPL, 1, 3, at(2))])
     (lot,) = ledger.open_lots(MANUAL_ACCOUNT, AAPL)
-    assert lot.quantity == Decimal("3." + "3" * (PRECISION - 1))  # PRECISION significant digits
+    assert lot.quantity == Decimal("3." + "3" * QUOTIENT_PLACES)
     assert lot.cost_basis == money(30)
+
+
+@pytest.mark.parametrize("method", list(CostMethod))
+@pytest.mark.parametrize(
+    ("ratio", "sold"), [((1, 3), "0.333333333333333333"), ((2, 3), "0.666666666666666667")]
+)
+def test_selling_a_split_fraction_to_18_places_closes_the_position(
+    method: CostMethod, ratio: tuple[int, int], sold: str
+) -> None:
+    """Cash in lieu of 1/3 of a share can only be recorded to 18 places; the sale closes the
+    position (within 10**-18 units, below or above) instead of leaving dust open forever."""
+    numerator, denominator = ratio
+    trades = [buy(1, 90, step=1), sell(sold, 270, step=3)]
+    line = only(
+        LotLedger.build(trades, method, [Split(AAPL, numerator, denominator, at(2))]).valued_at({})
+    )
+    assert (line.quantity, line.cost_basis) == (0, money(0))
+    assert line.realized_pnl == money(Decimal(sold) * 270 - 90)
+
+
+def test_every_method_realizes_exactly_the_same_once_everything_is_sold() -> None:
+    """Found by QA: average cost realized -1.0799…97 where FIFO and LIFO said -1.08, the sums
+    of 100-digit quotients having rounded their last digit."""
+    trades = [
+        buy(3, 10, 1, step=1),
+        buy(7, 13, 2, step=2),
+        sell(1, 12, step=3),
+        buy(3, 11, "0.01", step=4),
+        sell(2, 12, step=5),
+        sell(7, 12, "0.07", step=6),
+        sell(3, 12, step=7),
+    ]
+    for method in CostMethod:
+        assert only(LotLedger.build(trades, method).valued_at({})).realized_pnl == money("-1.08")
+
+
+def test_a_quotient_has_at_most_its_places_and_no_trailing_zeros() -> None:
+    """After a 3:1 split a unit cost 1950 / 3 reads 650, not 650 and 97 zeros; 650 / 3 is
+    rounded at the 50th place."""
+    thirds = LotLedger.build([buy(3, 650, step=1)], CostMethod.AVERAGE, [Split(AAPL, 3, 1, at(2))])
+    average = only(thirds.valued_at({})).average_cost
+    assert average is not None
+    assert str(average.amount) == "216." + "6" * (QUOTIENT_PLACES - 1) + "7"
+    whole = LotLedger.build([buy(3, 1950, step=1)], CostMethod.AVERAGE, [Split(AAPL, 3, 1, at(2))])
+    assert str(only(whole.valued_at({})).average_cost) == "650 USD"
+    assert str(whole.last_trade_prices()[AAPL].amount) == "650"
 
 
 def test_trades_are_applied_by_instant_then_id_whatever_order_they_come_in() -> None:

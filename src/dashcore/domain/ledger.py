@@ -43,10 +43,19 @@ every method and every sequence of trades (the identity the property tests hold)
 **Currencies never mix**: an instrument's trades are all in the currency of its first trade (a
 trade in another is ``InvalidInput``), its last price must be too, and totals are per currency.
 
-**Precision**: everything is ``Decimal``; sums and products are exact. The only inexact steps
-are divisions (a partly consumed lot, a flip's split cash, a split ratio, an average cost),
-carried to 50 significant digits (round half even). Nothing is quantized: rounding for display
-belongs to whoever displays.
+**Precision**: everything is ``Decimal``, in money's 100-digit arithmetic; sums and products of
+the amounts dashcore takes are exact. The only inexact steps are divisions (a partly consumed
+lot, a flip's split cash, a split ratio, an average cost): a quotient that does not end is
+rounded half-even to :data:`QUOTIENT_PLACES` decimal places, far below any currency's smallest
+unit, and keeps no trailing zeros. Fixed places (not significant digits) are what keep every
+later sum and difference exact: a partly consumed lot's two parts add back to its basis to the
+last digit, so every method realizes exactly the same total once everything is closed. Nothing
+else is rounded: rounding for display belongs to whoever displays.
+
+**Dust**: a closing trade within 10**-18 units (the finest quantity a trade can carry) of the
+open quantity closes all of it, with its whole cash: a split leaves fractions no trade can name
+(1 share after a 1:3 split is 0.333…), and the sale of that fraction, recorded to 18 places,
+closes the position instead of leaving 10**-19 of a share open forever.
 
 A ledger is built from one user's trades; ``account`` labels group them. It reads each trade as
 a :data:`LedgerEntry` (only what the rules above use): :meth:`LotLedger.build` makes them from
@@ -75,12 +84,13 @@ from typing import TypeAlias
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.instruments import InstrumentKey
-from dashcore.domain.money import ARITHMETIC, Currency, Money
+from dashcore.domain.money import ARITHMETIC, MAX_INPUT_PLACES, Currency, Money
 from dashcore.domain.orders import OrderSide
 from dashcore.domain.trades import Split, Trade
 
 __all__ = [
     "PRECISION",
+    "QUOTIENT_PLACES",
     "CostMethod",
     "LedgerEntry",
     "LedgerSnapshot",
@@ -97,6 +107,10 @@ __all__ = [
 PRECISION = ARITHMETIC.prec
 """Significant digits of the ledger's arithmetic, money's own: its sums and products of the
 amounts dashcore takes are exact; only its divisions (average costs) round."""
+QUOTIENT_PLACES = 50
+"""Decimal places a quotient that does not end is rounded to."""
+_QUOTIENT_UNIT = Decimal(1).scaleb(-QUOTIENT_PLACES)
+_DUST = Decimal(1).scaleb(-MAX_INPUT_PLACES)
 
 _ZERO = Decimal(0)
 _BUY = OrderSide.BUY
@@ -262,10 +276,12 @@ class _Position:
         held = self.held
         if not held or sign == self.sign:
             self._open(sign, quantity, cash, at)
-        elif quantity <= held:
+        elif abs(quantity - held) < _DUST:  # closes all, dust included
+            self.realized -= cash + self._consume(held)
+        elif quantity < held:
             self.realized -= cash + self._consume(quantity)
         else:
-            closing_cash = cash * held / quantity
+            closing_cash = _quotient(cash * held, quantity)
             self.realized -= closing_cash + self._consume(held)
             self._open(sign, quantity - held, cash - closing_cash, at)
 
@@ -302,7 +318,7 @@ class _Position:
                     opened.popleft()
             else:
                 basis = bases[end]
-                part = basis * remaining / size
+                part = _quotient(basis * remaining, size)
                 taken += part
                 sizes[end] = size - remaining
                 bases[end] = basis - part
@@ -332,9 +348,9 @@ class _Position:
     def split(self, numerator: int, denominator: int) -> None:
         sizes = self.sizes
         for index, size in enumerate(sizes):
-            sizes[index] = size * numerator / denominator
+            sizes[index] = _quotient(size * numerator, denominator)
         self.held = sum(sizes, _ZERO)
-        self.last_price = self.last_price * denominator / numerator
+        self.last_price = _quotient(self.last_price * denominator, numerator)
 
 
 class LotLedger:
@@ -724,6 +740,14 @@ def _method(method: CostMethod | str) -> CostMethod:
         ) from None
 
 
+def _quotient(dividend: Decimal, divisor: Decimal | int) -> Decimal:
+    """``dividend / divisor`` in the current context, rounded half-even to
+    :data:`QUOTIENT_PLACES` places, without trailing zeros (``1950 / 3`` is ``650``)."""
+    # normalize() drops trailing zeros but writes 650 as 6.5E+2; adding 0 brings the exponent
+    # back to at most 0 (an exact sum takes the smaller exponent)
+    return (dividend / divisor).quantize(_QUOTIENT_UNIT).normalize() + _ZERO
+
+
 def _restated(price: Decimal, at: datetime, key: _Key, splits: Sequence[Split]) -> Decimal:
     """``price``, of a trade in ``key``'s instrument at ``at``, in the units of after
     ``splits`` (only those of the instrument that take effect after ``at`` change it)."""
@@ -736,7 +760,7 @@ def _restated(price: Decimal, at: datetime, key: _Key, splits: Sequence[Split]) 
                 and instrument.symbol == symbol
                 and instrument.exchange == exchange
             ):
-                price = price * split.denominator / split.numerator
+                price = _quotient(price * split.denominator, split.numerator)
     return price
 
 
@@ -778,7 +802,7 @@ def _line(
         currency=currency,
         quantity=quantity,
         cost_basis=Money(basis, currency),
-        average_cost=Money(basis / quantity, currency) if quantity else None,
+        average_cost=Money(_quotient(basis, quantity), currency) if quantity else None,
         realized_pnl=Money(realized, currency),
         last_price=last,
         market_value=None if value is None else Money(value, currency),

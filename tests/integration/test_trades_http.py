@@ -120,6 +120,8 @@ async def test_a_trade_is_recorded_read_changed_and_deleted(served: Served, owne
         ({"side": "short"}, 422, "invalid_input", "side"),
         ({"type": "crypto"}, 422, "invalid_input", "type"),
         ({"symbol": "IN FY"}, 422, "invalid_input", "symbol"),
+        ({"symbol": "A:B"}, 422, "invalid_input", "symbol"),
+        ({"exchange": "N:SE"}, 422, "invalid_input", "exchange"),
         ({"account": "x" * 65}, 422, "invalid_input", "account"),
         ({"leverage": "2"}, 422, "invalid_input", "leverage"),
         ({"symbol": None}, 422, "invalid_input", "symbol"),

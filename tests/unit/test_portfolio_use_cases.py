@@ -345,7 +345,18 @@ async def test_without_a_usable_connection_everything_is_missing(desk: Desk) -> 
 
 
 @pytest.mark.parametrize(
-    "symbols", [[], ["INFY"], [":INFY"], ["NSE:"], [f"NSE:S{n}" for n in range(51)]]
+    "symbols",
+    [
+        [],
+        ["INFY"],
+        [":INFY"],
+        ["NSE:"],
+        [f"NSE:S{n}" for n in range(51)],
+        ["NSE::INFY"],
+        ["NSE:IN FY"],
+        ["NSE:INFY\x00"],
+        ["NSE:" + "X" * 33],
+    ],
 )
 async def test_quote_requests_that_cannot_be_answered_name_symbols(
     desk: Desk, symbols: list[str]

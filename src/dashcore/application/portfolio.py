@@ -70,7 +70,12 @@ from dashcore.domain.errors import (
     DependencyUnavailable,
     InvalidInput,
 )
-from dashcore.domain.instruments import Instrument, InstrumentKey, instrument_code
+from dashcore.domain.instruments import (
+    Instrument,
+    InstrumentKey,
+    instrument_code,
+    is_instrument_code,
+)
 from dashcore.domain.ledger import (
     CostMethod,
     LotLedger,
@@ -255,7 +260,7 @@ def parse_symbol(text: str) -> InstrumentKey:
     kept upper-case. Anything else is ``InvalidInput`` on ``symbols``."""
     exchange, colon, symbol = text.strip().partition(":")
     exchange, symbol = instrument_code(exchange), instrument_code(symbol)
-    if not colon or not exchange or not symbol or len(exchange) > 32 or len(symbol) > 32:
+    if not (colon and is_instrument_code(exchange) and is_instrument_code(symbol)):
         raise InvalidInput(f"{text[:40]!r} is not EXCHANGE:SYMBOL.", field="symbols")
     return InstrumentKey(symbol, exchange)
 

@@ -37,9 +37,11 @@ from dashcore.domain.audit import MetadataValue
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from dashcore.domain.instruments import (
+    INSTRUMENT_CODE_MAX,
     AssetClass,
     InstrumentKey,
     instrument_code,
+    is_instrument_code,
     is_positive_decimal,
 )
 from dashcore.domain.money import Currency, Money, input_decimal
@@ -70,7 +72,6 @@ __all__ = [
 _by_trade_id = attrgetter("trade_id")
 
 MAX_PAGE: Final = 200
-_SYMBOL_MAX: Final = 32
 _ACCOUNT_NAMESPACE: Final = uuid5(NAMESPACE_URL, "https://dashcore.invalid/broker-accounts")
 
 
@@ -240,12 +241,13 @@ class TradeChanges:
 
 
 def instrument_code_problem(name: str, text: str) -> FieldError | None:
-    """What is wrong with a symbol or exchange (``name``), if anything: it is 1 to 32
-    printable characters without spaces once trimmed."""
-    code = instrument_code(text)
-    if not code or len(code) > _SYMBOL_MAX or not code.isprintable() or " " in code:
-        return FieldError(name, f"A {name} is 1 to {_SYMBOL_MAX} characters, no spaces.")
-    return None
+    """What is wrong with a symbol or exchange (``name``), if anything
+    (:func:`~dashcore.domain.instruments.is_instrument_code`)."""
+    if is_instrument_code(instrument_code(text)):
+        return None
+    return FieldError(
+        name, f"A {name} is 1 to {INSTRUMENT_CODE_MAX} characters, no spaces or colons."
+    )
 
 
 def _money(amount: Decimal | None, currency: Currency) -> Money | None:

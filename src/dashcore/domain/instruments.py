@@ -17,12 +17,17 @@ from dashcore.domain.errors import InvalidInput
 from dashcore.domain.money import Currency
 
 __all__ = [
+    "INSTRUMENT_CODE_MAX",
     "AssetClass",
     "Instrument",
     "InstrumentKey",
     "instrument_code",
+    "is_instrument_code",
     "is_positive_decimal",
 ]
+
+INSTRUMENT_CODE_MAX = 32
+"""Characters a symbol or exchange a person types may have."""
 
 _WIDE = Context(prec=100)  # exact remainders for any realistic quantity or price
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]", re.ASCII)
@@ -33,6 +38,18 @@ def instrument_code(text: str) -> str:
     normalised (NFKC: full-width ``ＡＡＰＬ`` is ``AAPL``), trimmed and upper-case (``infy``
     and ``INFY`` are one instrument, on every route)."""
     return unicodedata.normalize("NFKC", text).strip().upper() if isinstance(text, str) else ""
+
+
+def is_instrument_code(code: str) -> bool:
+    """Whether ``code`` (as :func:`instrument_code` made it) is a symbol or exchange a person may
+    name: 1 to :data:`INSTRUMENT_CODE_MAX` printable characters, no space, no colon (the
+    separator of ``EXCHANGE:SYMBOL``, which ``N:SE`` or ``A:B`` would make ambiguous)."""
+    return (
+        0 < len(code) <= INSTRUMENT_CODE_MAX
+        and code.isprintable()
+        and " " not in code
+        and ":" not in code
+    )
 
 
 def is_positive_decimal(value: object) -> bool:

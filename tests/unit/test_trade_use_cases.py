@@ -30,8 +30,8 @@ from dashcore.ports.trades import TradeFilter
 from dashcore_memory import MemoryUnitOfWork
 from dashcore_memory.trades import MemoryTradeRepository
 from dashcore_memory.trading import MemoryOrderRepository
+from tests.contract.test_order_store import INFY, placed
 from tests.contract.test_order_store import order_id as order_id_of
-from tests.contract.test_order_store import placed
 from tests.unit.identity_world import CALLER, World
 
 EXECUTED = datetime(2026, 1, 1, 8, 30, tzinfo=UTC)
@@ -415,6 +415,32 @@ async def test_fills_are_recorded_in_the_callers_unit_of_work(world: World, owne
     )
     await uow.rollback()
     assert await MemoryTradeRepository(world.uow()).all_for_user(owner.id) == []
+
+
+async def test_a_trade_links_only_an_order_of_its_instrument_and_side(
+    world: World, owner: User
+) -> None:
+    """Found by QA: a sell of 1,000 INFY linked to a buy order of two TCS was stored."""
+    uow = world.uow()
+    buy_infy = placed(1, owner)
+    sell_infy = placed(2, owner, side=OrderSide.SELL)
+    buy_tcs = placed(3, owner, instrument=replace(INFY, symbol="TCS"))
+    for order in (buy_infy, sell_infy, buy_tcs):
+        await MemoryOrderRepository(uow).add(order)
+    await uow.commit()
+    linked = await trades(world, world.uow()).record(
+        owner.id, details(order_id=buy_infy.id), CALLER
+    )
+    assert linked.order_id == buy_infy.id
+    for order, message in (
+        (sell_infy, "This order is a sell of NSE:INFY; the trade is a buy of NSE:INFY."),
+        (buy_tcs, "This order is a buy of NSE:TCS; the trade is a buy of NSE:INFY."),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            await trades(world, world.uow()).record(owner.id, details(order_id=order.id), CALLER)
+        assert [(error.field, error.message) for error in refused.value.errors] == [
+            ("order_id", message)
+        ]
 
 
 async def test_a_trade_links_only_its_users_own_orders(

@@ -266,7 +266,8 @@ def _audit_facts(trade: Trade) -> dict[str, MetadataValue]:
 class Trades:
     """Recording, reading, changing and deleting a user's trades. A trade's ``order_id`` names
     one of its user's own orders: another user's order and an order that does not exist are
-    refused alike (422 naming ``order_id``), so the answer tells nobody which ids exist."""
+    refused alike (422 naming ``order_id``), so the answer tells nobody which ids exist; an order
+    of another instrument or side is refused too (a fill is of what was ordered)."""
 
     def __init__(
         self,
@@ -376,6 +377,14 @@ class Trades:
         order = await self._orders.get(trade.order_id)
         if order is None or order.user_id != trade.user_id:
             raise InvalidInput("You have no order with this id.", field="order_id")
+        request = order.request
+        ordered = InstrumentKey(request.instrument.symbol, request.instrument.exchange)
+        if (ordered, request.side) != (trade.instrument, trade.side):
+            raise InvalidInput(
+                f"This order is a {request.side} of {ordered}; the trade is a {trade.side} of "
+                f"{trade.instrument}.",
+                field="order_id",
+            )
 
     async def _check_currency(self, trade: Trade) -> None:
         """Refuse ``trade`` (written, not committed) if another trade of its instrument is in

@@ -144,6 +144,25 @@ async def test_bad_input_is_refused_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    ("changes", "status", "fields"),
+    [
+        ({"quantity": 10, "price": 10.5}, 400, ["quantity", "price"]),
+        ({"quantity": "1" * 19, "price": "1.0000000000000000001"}, 422, ["quantity", "price"]),
+    ],
+)
+async def test_every_bad_number_of_a_trade_is_named_at_once(
+    served: Served, owner: Account, changes: dict[str, object], status: int, fields: list[str]
+) -> None:
+    for send in (
+        lambda: served.client.post(TRADES, json=trade_body(**changes), headers=owner.headers),
+        lambda: served.client.patch(f"{TRADES}/{UUID(int=1)}", json=changes, headers=owner.headers),
+    ):
+        response = await send()
+        assert response.status_code == status, response.text
+        assert [error["field"] for error in response.json()["errors"]] == fields
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"quantity": True}, 'Expected a decimal string ("12.50"), got `bool`'),

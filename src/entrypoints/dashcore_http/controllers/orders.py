@@ -20,7 +20,6 @@ user's orders (issue #8; security.md ORD-1..3).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,7 +33,7 @@ from dashcore.application.order_limits import LowerOrderLimits, OrderLimitGate
 from dashcore.application.orders import MAX_PAGE, GetOrder, ListOrders, Trader
 from dashcore.application.orders_manage import CancelOrder, ModifyOrder
 from dashcore.application.orders_place import PlaceOrder, PreviewOrder
-from dashcore.domain.errors import BadRequest, Conflict, FieldError, InvalidInput
+from dashcore.domain.errors import BadRequest, Conflict, InvalidInput
 from dashcore.domain.instruments import InstrumentKey, instrument_code
 from dashcore.domain.orders import OrderChange, OrderSide, OrderStatus, OrderType, Product, Validity
 from dashcore.domain.time import parse_utc
@@ -67,7 +66,7 @@ from dashcore_http.schemas.orders import (
 )
 from dashcore_http.schemas.problem import FieldProblem
 from dashcore_http.schemas.providers import ProblemSummary
-from dashcore_http.schemas.transactions import DecimalInput, decimal_input
+from dashcore_http.schemas.transactions import decimal_inputs
 
 __all__ = ["IDEMPOTENCY_KEY_HEADER", "REPLAYED_HEADER", "OrdersController", "order_view"]
 
@@ -151,33 +150,8 @@ def idempotency_key(request: Request[Any, Any, Any]) -> IdempotencyKey:
         ) from error
 
 
-def _decimals(**values: DecimalInput | None) -> dict[str, Decimal | None]:
-    """Each field's exact decimal. Every JSON number is named in one 400 ``amount_not_string``,
-    else every string that is not a finite decimal in one 422."""
-    converted: dict[str, Decimal | None] = {}
-    numbers: list[FieldError] = []
-    problems: list[FieldError] = []
-    for field, value in values.items():
-        try:
-            converted[field] = None if value is None else decimal_input(value, field)
-        except BadRequest as error:
-            numbers.extend(error.errors)
-        except InvalidInput as error:
-            problems.extend(error.errors)
-    if numbers:
-        raise BadRequest(
-            'Send quantities and prices as decimal strings ("12.50"): a JSON number may lose '
-            "precision.",
-            code="amount_not_string",
-            errors=tuple(numbers),
-        )
-    if problems:
-        raise InvalidInput("Quantities and prices are decimal strings.", errors=tuple(problems))
-    return converted
-
-
 def _draft(data: OrderCreate) -> OrderDraft:
-    numbers = _decimals(
+    numbers = decimal_inputs(
         quantity=data.quantity, limit_price=data.limit_price, stop_price=data.stop_price
     )
     quantity = numbers["quantity"]
@@ -196,7 +170,7 @@ def _draft(data: OrderCreate) -> OrderDraft:
 
 
 def _change(data: OrderUpdate) -> OrderChange:
-    numbers = _decimals(
+    numbers = decimal_inputs(
         quantity=data.quantity, limit_price=data.limit_price, stop_price=data.stop_price
     )
     return OrderChange(**numbers)

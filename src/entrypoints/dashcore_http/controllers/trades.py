@@ -39,13 +39,14 @@ from dashcore_http.di import inject
 from dashcore_http.openapi_problems import problems
 from dashcore_http.schemas.numbers import decimal_string
 from dashcore_http.schemas.trades import TradeCreate, TradePage, TradeUpdate, TradeView
-from dashcore_http.schemas.transactions import DecimalInput, decimal_input
+from dashcore_http.schemas.transactions import decimal_inputs
 
 __all__ = ["TradesController", "trade_view"]
 
 _READ_ONLY = problems({409: "`broker_trade_read_only`: a trade synced from a broker stays"})
 
 T = TypeVar("T")
+_DECIMAL_FIELDS = ("quantity", "price", "brokerage_charge", "mtf_charge", "capital_used")
 Instant = Annotated[str | None, QueryParameter(description="ISO 8601 with an offset")]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Trades per page")]
 Text = Annotated[str | None, QueryParameter(max_length=64)]
@@ -76,22 +77,27 @@ def trade_view(trade: Trade) -> TradeView:
 
 
 def _details(data: TradeCreate) -> TradeDetails:
+    numbers = decimal_inputs(
+        quantity=data.quantity,
+        price=data.price,
+        brokerage_charge=data.brokerage_charge,
+        mtf_charge=data.mtf_charge,
+        capital_used=data.capital_used,
+    )
+    quantity, price, charge = numbers["quantity"], numbers["price"], numbers["brokerage_charge"]
+    assert quantity is not None and price is not None and charge is not None  # required
     return TradeDetails(
         symbol=data.symbol,
         exchange=data.exchange,
         side=OrderSide(data.side),
-        quantity=decimal_input(data.quantity, "quantity"),
-        price=decimal_input(data.price, "price"),
+        quantity=quantity,
+        price=price,
         currency=data.currency,
         executed_at=data.executed_at,
         type=TradeType(data.type),
-        brokerage_charge=decimal_input(data.brokerage_charge, "brokerage_charge"),
-        mtf_charge=None
-        if data.mtf_charge is None
-        else decimal_input(data.mtf_charge, "mtf_charge"),
-        capital_used=(
-            None if data.capital_used is None else decimal_input(data.capital_used, "capital_used")
-        ),
+        brokerage_charge=charge,
+        mtf_charge=numbers["mtf_charge"],
+        capital_used=numbers["capital_used"],
         order_id=data.order_id,
         account=MANUAL_ACCOUNT if data.account is None else data.account,
     )
@@ -101,26 +107,26 @@ def _kept(value: T | msgspec.UnsetType) -> T | Keep:
     return KEEP if isinstance(value, msgspec.UnsetType) else value
 
 
-def _kept_decimal(value: DecimalInput | msgspec.UnsetType | None, field: str) -> Any:
-    if isinstance(value, msgspec.UnsetType):
-        return KEEP
-    return None if value is None else decimal_input(value, field)
-
-
 def _changes(data: TradeUpdate) -> TradeChanges:
     side, kind = _kept(data.side), _kept(data.type)
+    given = {
+        name: value
+        for name in _DECIMAL_FIELDS
+        if not isinstance(value := getattr(data, name), msgspec.UnsetType)
+    }
+    numbers: dict[str, Any] = {**dict.fromkeys(_DECIMAL_FIELDS, KEEP), **decimal_inputs(**given)}
     return TradeChanges(
         symbol=_kept(data.symbol),
         exchange=_kept(data.exchange),
         side=side if isinstance(side, Keep) else OrderSide(side),
-        quantity=_kept_decimal(data.quantity, "quantity"),
-        price=_kept_decimal(data.price, "price"),
+        quantity=numbers["quantity"],
+        price=numbers["price"],
         currency=_kept(data.currency),
         executed_at=_kept(data.executed_at),
         type=kind if isinstance(kind, Keep) else TradeType(kind),
-        brokerage_charge=_kept_decimal(data.brokerage_charge, "brokerage_charge"),
-        mtf_charge=_kept_decimal(data.mtf_charge, "mtf_charge"),
-        capital_used=_kept_decimal(data.capital_used, "capital_used"),
+        brokerage_charge=numbers["brokerage_charge"],
+        mtf_charge=numbers["mtf_charge"],
+        capital_used=numbers["capital_used"],
         order_id=_kept(data.order_id),
         account=_kept(data.account),
     )

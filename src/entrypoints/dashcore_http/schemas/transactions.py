@@ -14,7 +14,7 @@ from uuid import UUID
 
 import msgspec
 
-from dashcore.domain.errors import BadRequest
+from dashcore.domain.errors import BadRequest, FieldError, InvalidInput
 from dashcore.domain.money import input_decimal
 from dashcore_http.schemas.accounts import CurrencyCode, InstrumentView, MoneyView
 from dashcore_http.schemas.numbers import DecimalString
@@ -29,6 +29,7 @@ __all__ = [
     "TransactionUpdate",
     "TransactionView",
     "decimal_input",
+    "decimal_inputs",
 ]
 
 ActivityText = Literal[
@@ -62,6 +63,35 @@ def decimal_input(value: DecimalInput, field: str) -> Decimal:
             field=field,
         )
     return input_decimal(value, field=field)
+
+
+def decimal_inputs(**values: DecimalInput | None) -> dict[str, Decimal | None]:
+    """Each field's exact decimal (``None`` stays ``None``), all judged together: every JSON
+    number is named in one 400 ``amount_not_string``, else every string that is not a plain
+    decimal in range (:func:`decimal_input`) in one 422."""
+    converted: dict[str, Decimal | None] = {}
+    numbers: list[FieldError] = []
+    problems: list[FieldError] = []
+    for field, value in values.items():
+        try:
+            converted[field] = None if value is None else decimal_input(value, field)
+        except BadRequest as error:
+            numbers.extend(error.errors)
+        except InvalidInput as error:
+            problems.extend(error.errors)
+    if numbers:
+        raise BadRequest(
+            'Send amounts, quantities and prices as decimal strings ("12.50"): a JSON number may '
+            "lose precision.",
+            code="amount_not_string",
+            errors=tuple(numbers),
+        )
+    if problems:
+        raise InvalidInput(
+            "Amounts, quantities and prices are plain decimal strings in range.",
+            errors=tuple(problems),
+        )
+    return converted
 
 
 class TransactionView(msgspec.Struct, frozen=True, kw_only=True):

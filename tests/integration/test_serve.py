@@ -103,6 +103,42 @@ def test_production_refuses_development_keys(server_env: dict[str, str], tmp_pat
     assert "production refuses development keys" in completed.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (
+            [],
+            {
+                "DASHCORE_BROKER_SANDBOXES": "false",
+                "DASHCORE_PROVIDER_SCHWAB_API_BASE_URL": "http://broker.example.com",
+            },
+            "DASHCORE_PROVIDER_SCHWAB_API_BASE_URL: api_base_url must be an https URL",
+        ),
+        (["--workers", "2"], {}, "--workers above 1 needs DASHCORE_REDIS_URL"),
+        (
+            ["--tls-self-signed", "--tls-cert", __file__, "--tls-key", __file__],
+            {},
+            "--tls-self-signed replaces --tls-cert and --tls-key",
+        ),
+    ],
+)
+def test_serve_refuses_what_would_fail_later_before_it_listens(
+    server_env: dict[str, str], tmp_path: Path, args: list[str], env: dict[str, str], said: str
+) -> None:
+    """Found by QA: each of these started, then failed every job (a broker URL), ran the
+    schedules once per process (workers without Redis) or ignored the certificate given."""
+    completed = subprocess.run(
+        [*DASHCORE, "serve", "--port", str(free_port()), *args],
+        env={**server_env, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode != 0
+    assert said in completed.stderr
+
+
 @pytest.fixture
 async def fresh_postgres_database(postgres_url: str) -> AsyncIterator[str]:
     """A brand-new PostgreSQL database for a server process, dropped afterwards."""

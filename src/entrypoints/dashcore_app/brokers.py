@@ -47,6 +47,7 @@ from dashcore.ports.users import UserRepository
 from dashcore_app.settings import Settings, StartupError
 from dashcore_brokers.plugin import BrokerAuth, ProviderConfig, ProviderPlugin
 from dashcore_brokers.sandbox import (
+    SANDBOX_KEYS,
     BrokerSandbox,
     ConsentMode,
     SandboxTransport,
@@ -64,10 +65,12 @@ __all__ = [
     "ConnectionsProvider",
     "ProviderEntry",
     "callback_url",
+    "check_provider_settings",
     "discover_plugins",
 ]
 
 PLUGIN_GROUP = "dashcore.providers"
+_URL_OPTIONS = ("api_base_url", "login_base_url")
 SANDBOX_PATH = "/sandbox"
 CALLBACK_PATH = "/api/v1/providers/callback"
 
@@ -161,13 +164,25 @@ def _configure(
         ),
         "refresh_enabled": _truthy(options.get("refresh_approved")),
     }
-    for option in ("api_base_url", "login_base_url"):
+    for option in _URL_OPTIONS:
         if option in options:
             overrides[option] = options[option]
     try:
         return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
     except ValueError as error:
-        raise StartupError(f"DASHCORE_PROVIDER_{plugin.key.upper()}_*: {error}") from error
+        named = next((o for o in _URL_OPTIONS if str(error).startswith(o)), None)
+        variable = f"DASHCORE_PROVIDER_{plugin.key.upper()}_{(named or '*').upper()}"
+        raise StartupError(f"{variable}: {error}") from error
+
+
+def check_provider_settings(settings: Settings) -> None:
+    """``StartupError`` naming the variable if a provider's settings are refused (a broker URL
+    that is not https): found when the process starts, not by the first job that needs the
+    provider. Sandboxed providers are judged as the registry will build them."""
+    public = settings.public_base_url.rstrip("/")
+    for key, plugin in discover_plugins().items():
+        sandboxed = settings.broker_sandboxes and key in SANDBOX_KEYS
+        _configure(plugin, settings, f"{public}{SANDBOX_PATH}/{key}" if sandboxed else None)
 
 
 class BrokersProvider(Provider):

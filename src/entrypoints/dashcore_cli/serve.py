@@ -18,6 +18,7 @@ from granian.constants import Interfaces, Loops
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore_app import Settings, StartupError, ensure_development_keys, load_key_ring
+from dashcore_app.brokers import check_provider_settings
 from dashcore_app.keys import load_signing_key_ring
 from dashcore_cli.context import load_settings, run, with_engine
 from dashcore_cli.tls import ensure_self_signed
@@ -60,6 +61,14 @@ def serve(
     settings = load_settings()
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_self_signed and tls_cert is not None:
+        raise click.UsageError("--tls-self-signed replaces --tls-cert and --tls-key: give one")
+    if workers > 1 and settings.redis_url is None:
+        raise click.UsageError(
+            "--workers above 1 needs DASHCORE_REDIS_URL: without Redis, sessions, revocations, "
+            "rate limits and the schedules live in each process, so the processes would "
+            "disagree about who is signed in and run every schedule once each"
+        )
     if tls_self_signed:
         if settings.is_production:
             raise click.UsageError("--tls-self-signed is for development, not production")
@@ -96,11 +105,12 @@ def serve(
 
 
 def run_checks(settings: Settings) -> None:
-    """Fail before binding a port if the keys are missing or refused (production rules); in
-    production, warn while development keys still decrypt."""
+    """Fail before binding a port if the keys are missing or refused (production rules) or a
+    provider's settings are; in production, warn while development keys still decrypt."""
     try:
         ring = load_key_ring(settings)
         load_signing_key_ring(settings)
+        check_provider_settings(settings)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
     leftover = [kid for kid in ring.development_key_ids if kid != ring.active_id]

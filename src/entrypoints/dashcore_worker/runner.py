@@ -31,6 +31,7 @@ from taskiq import AsyncBroker
 from taskiq.receiver import Receiver
 
 from dashcore.domain.errors import DependencyUnavailable
+from dashcore_app.brokers import check_provider_settings
 from dashcore_app.providers import build_container
 from dashcore_app.settings import Settings, StartupError
 from dashcore_taskiq.brokers import start_broker
@@ -135,6 +136,7 @@ async def serve_worker(settings: Settings, *, concurrency: int, scheduler: bool)
             "dashcore worker takes jobs from Redis: set DASHCORE_REDIS_URL (without it, the API "
             "process runs the jobs and the schedules itself)"
         )
+    check_provider_settings(settings)
     if settings.broker_sandboxes:
         _log.warning(
             "worker_sandboxes_private",

@@ -83,6 +83,21 @@ def test_each_bad_variable_is_named(variable: str, value: str) -> None:
     assert raised.value.problems[0].startswith(f"{variable}=")
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("DASHCORE_DATABASE_URL", "mysql://bob:S3cret@db/x", "'mysql://bob:***@db/x'"),
+        ("DASHCORE_REDIS_URL", "http://:S3cret@cache:6379/0", "'http://:***@cache:6379/0'"),
+        ("DASHCORE_DATABASE_URL", "mysql://bob@db/x", "'mysql://bob@db/x'"),
+    ],
+)
+def test_a_refused_url_never_shows_its_password(variable: str, value: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert raised.value.problems[0].startswith(f"{variable}={shown}: ")
+    assert "S3cret" not in str(raised.value)
+
+
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(

@@ -485,9 +485,19 @@ class _Reader:
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            shown = "(hidden)" if name in _HIDDEN else repr(raw)
-            self.problems.append(f"{variable}={shown}: {exc}")
+            self.problems.append(f"{variable}={_shown(name, raw)}: {exc}")
             return default
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@:]*):[^/@]*@")
+
+
+def _shown(name: str, raw: str) -> str:
+    """A refused value as a message may show it: secrets hidden, and so is the password of a
+    URL (``postgresql://bob:***@db/x``)."""
+    if name in _HIDDEN:
+        return "(hidden)"
+    return repr(_URL_PASSWORD.sub(r"\1:***@", raw))
 
 
 def _boolean(raw: str) -> bool:

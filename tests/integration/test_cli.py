@@ -17,6 +17,7 @@ from dashcore.ports.uow import UnitOfWork
 from dashcore_app import Dashcore, Settings
 from dashcore_cli import cli, context
 from dashcore_security import KeyRing
+from dashcore_security.signing import SigningKeyRing
 from dashcore_sql import COMMAND_TIMEOUT
 
 
@@ -263,6 +264,47 @@ def test_keys_list_shows_the_ring_of_dashcore_vault_keys(env: dict[str, str]) ->
         *([kid, "decrypt-only"] for kid in ring.keys if kid != ring.active_id),
     ]
     assert lines[0].endswith("seals 3") and lines[1].endswith("seals 0")
+
+
+def test_a_lost_key_is_named_and_replacing_a_ring_that_seals_secrets_is_counted_and_audited(
+    env: dict[str, str],
+) -> None:
+    """Found by QA: `keys generate --force` dropped the keys of six sealed secrets silently,
+    and `keys list` then showed the new key sealing 0, saying nothing of the six."""
+    settings = settings_for(env)
+    assert invoke(env, "keys", "generate").exit_code == 0
+    invoke(env, "migrate", "up")
+    lost_key = KeyRing.load(settings.vault_key_file).active_id
+    asyncio.run(seal_secrets(settings, 6))
+
+    replaced = CliRunner().invoke(cli, ["keys", "generate", "--force"], env=env)
+    assert replaced.exit_code == 0, replaced.output
+    assert f"warning: 6 sealed secret(s) under {lost_key} can no longer be opened" in (
+        replaced.output
+    )
+    listed = CliRunner().invoke(cli, ["keys", "list"], env=env)
+    assert f"{lost_key}  not in ring   seals 6" in listed.output
+    assert "warning: 6 sealed secret(s) are under keys this ring does not hold" in listed.output
+    audit = invoke(env, "audit", "verify")
+    assert audit.exit_code == 0 and "intact" in audit.output
+
+
+def test_generate_refuses_to_write_a_file_the_environment_overrides(env: dict[str, str]) -> None:
+    """Found by QA: with the rings in DASHCORE_*_KEYS, `generate` wrote files never read; and
+    `keys signing list` refused to show the environment's ring."""
+    signing = SigningKeyRing.generate()
+    with_env = {
+        **env,
+        "DASHCORE_VAULT_KEYS": KeyRing.generate().to_env_value(),
+        "DASHCORE_SIGNING_KEYS": signing.to_env_value(),
+    }
+    for args in (("keys", "generate"), ("keys", "signing", "generate", "--force")):
+        refused = CliRunner().invoke(cli, list(args), env=with_env)
+        assert refused.exit_code == 1 and "would not be read" in refused.output
+    settings = settings_for(env)
+    assert not settings.vault_key_file.exists() and not settings.signing_key_file.exists()
+    listed = invoke(with_env, "keys", "signing", "list")
+    assert listed.output.split() == [signing.active_id, "active"]
 
 
 def test_serve_on_a_port_in_use_or_with_a_broken_tls_pair_stops_in_one_line(

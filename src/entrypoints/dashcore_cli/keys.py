@@ -96,11 +96,42 @@ def generate(development: bool, force: bool, to_stdout: bool) -> None:
         click.echo(ring.to_env_value())
         return
     settings = load_settings()
+    if settings.vault_keys:
+        raise click.ClickException(
+            "keys come from DASHCORE_VAULT_KEYS, so a file would not be read; use --print and "
+            "change that value instead"
+        )
     path = settings.vault_key_file
-    if path.exists() and not force:
+    if not path.exists():
+        ring.save(path)
+    elif not force:
         raise click.ClickException(f"{path} exists; use `keys rotate`, or --force to replace it")
-    ring.save(path)
+    else:
+        run(_in_scope(settings, partial(_replace_ring, settings, ring)))
     click.echo(f"wrote {path} (active key {ring.active_id})")
+
+
+async def _replace_ring(settings: Settings, ring: KeyRing, scope: DashcoreScope) -> None:
+    """``--force``: the old ring's secrets can no longer be opened. Say how many, and audit the
+    replacement with that count before the file is written."""
+    old = _file_ring(settings)
+    usage = await (await scope.get(SealedSecretRepository)).count_by_key()
+    lost = sum(count for key_id, count in usage.items() if key_id in old.keys)
+    if lost:
+        click.echo(
+            f"warning: {lost} sealed secret(s) under {', '.join(old.keys)} can no longer be "
+            "opened: their broker connections and authenticator apps must be set up again",
+            err=True,
+        )
+    trail = await scope.get(AuditTrail)
+    await trail.record(
+        "vault_key_ring_replaced",
+        caller=OPERATOR,
+        target=f"key:{ring.active_id}",
+        metadata={"replaced_kids": ",".join(old.keys), "sealed_lost": lost},
+    )
+    ring.save(settings.vault_key_file)
+    await (await scope.get(UnitOfWork)).commit()
 
 
 @keys.command("list")
@@ -119,6 +150,16 @@ def list_keys() -> None:
         created = "" if env_value else f"created {key.created_at:%Y-%m-%d}  "
         made_for = "  (development key)" if key.development else ""
         click.echo(f"{key_id}  {role:12}  {created}seals {usage.get(key_id, 0)}{made_for}")
+    missing = {key_id: count for key_id, count in usage.items() if key_id not in ring.keys}
+    for key_id, count in missing.items():
+        click.echo(f"{key_id}  {'not in ring':12}  seals {count}")
+    if missing:
+        click.echo(
+            f"warning: {sum(missing.values())} sealed secret(s) are under keys this ring does "
+            "not hold and cannot be opened: restore those keys to the ring (from a backup of "
+            "vault.json or the secret manager's earlier value)",
+            err=True,
+        )
 
 
 @keys.command()
@@ -204,7 +245,13 @@ def signing_generate(development: bool, force: bool, to_stdout: bool) -> None:
     if to_stdout:
         click.echo(ring.to_env_value())
         return
-    path = load_settings().signing_key_file
+    settings = load_settings()
+    if settings.signing_keys:
+        raise click.ClickException(
+            "signing keys come from DASHCORE_SIGNING_KEYS, so a file would not be read; use "
+            "--print and change that value instead"
+        )
+    path = settings.signing_key_file
     if path.exists() and not force:
         raise click.ClickException(
             f"{path} exists; use `keys signing rotate`, or --force to replace it"
@@ -248,7 +295,13 @@ def signing_rotate(overlap: int | None) -> None:
 def signing_list() -> None:
     """Show the signing keys and until when each one verifies."""
     settings = load_settings()
-    ring = _signing_file_ring(settings)
+    if settings.signing_keys:
+        try:
+            ring = SigningKeyRing.from_env_value(settings.signing_keys)
+        except SigningKeyError as exc:
+            raise click.ClickException(f"DASHCORE_SIGNING_KEYS is invalid: {exc}") from exc
+    else:
+        ring = _signing_file_ring(settings)
     for key in ring.keys.values():
         if key.id == ring.active_id:
             role = "active"
@@ -257,7 +310,8 @@ def signing_list() -> None:
         else:
             role = f"verify-only until {key.retire_after:%Y-%m-%d %H:%M:%S}Z"
         made_for = "  (development key)" if key.development else ""
-        click.echo(f"{key.id}  created {key.created_at:%Y-%m-%d}  {role}{made_for}")
+        created = "" if settings.signing_keys else f"created {key.created_at:%Y-%m-%d}  "
+        click.echo(f"{key.id}  {created}{role}{made_for}")
 
 
 @signing.command("prune")

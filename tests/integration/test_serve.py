@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -80,6 +81,9 @@ def test_first_start_creates_keys_migrates_and_is_ready(serve: Starter, tmp_path
     assert ready.json()["checks"] == {"database": "ok"}
     assert (tmp_path / "var" / "keys" / "vault.json").exists()
     assert (tmp_path / "var" / "dashcore.db").exists()
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
+    database_files = list((tmp_path / "var").glob("dashcore.db*"))  # with -wal, -shm
+    assert {stat.S_IMODE(path.stat().st_mode) for path in database_files} == {0o600}
 
 
 def test_tls_self_signed_serves_https(serve: Starter, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ Rules:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -144,12 +145,23 @@ async def first_round_trip(
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(database))
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": CONNECT_TIMEOUT})
     event.listen(engine.sync_engine, "do_connect", _connect_in_one_trip)
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """The database file and its directory, if new, readable by this user alone (0600 in a
+    0700 directory): on SQLite, which has no roles, the file's permissions are the only guard
+    of the data and its audit trail. SQLite gives its journal files the database's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
 
 
 def _connect_in_one_trip(

@@ -35,7 +35,7 @@ async def _upgrade_to_head(engine: AsyncEngine) -> None:
 
 def prepare_embedded_default(settings: Settings) -> None:
     """Data directory, development keys and schema, so a fresh checkout just runs."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if ensure_development_keys(settings):
         click.echo(f"generated development keys in {settings.keys_dir}")
     if not settings.uses_memory_database:

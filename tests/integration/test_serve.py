@@ -17,7 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dashcore_app import Settings
+from dashcore_cli.serve import run_checks
 from dashcore_security import KeyRing
+from dashcore_security.signing import SigningKeyRing
 
 DASHCORE = [sys.executable, "-m", "dashcore_cli"]
 Starter = Callable[..., "subprocess.Popen[str]"]
@@ -141,6 +144,28 @@ def test_serve_refuses_what_would_fail_later_before_it_listens(
     )
     assert completed.returncode != 0
     assert said in completed.stderr
+
+
+def test_production_warns_while_an_allowed_development_key_is_active(
+    server_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by QA: DASHCORE_ALLOW_DEVELOPMENT_KEYS=true let production start on development
+    keys without a word."""
+    keys = tmp_path / "var" / "keys"
+    KeyRing.generate(development=True).save(keys / "vault.json")
+    SigningKeyRing.generate(development=True).save(keys / "signing.json")
+    settings = Settings.from_env(
+        {
+            **server_env,
+            "DASHCORE_ENV": "production",
+            "DASHCORE_MAILER": "smtp",
+            "DASHCORE_ALLOW_DEVELOPMENT_KEYS": "true",
+        }
+    )
+    run_checks(settings)
+    warned = capsys.readouterr().err
+    assert "warning: the active vault key" in warned
+    assert "warning: the active signing key" in warned
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def load_key_ring(settings: Settings) -> KeyRing:
             "is not set; run `dashcore keys generate`"
         ) from exc
     except KeyRingError as exc:
-        raise StartupError(f"vault keys are invalid: {exc}") from exc
+        source = "DASHCORE_VAULT_KEYS" if settings.vault_keys else str(settings.vault_key_file)
+        raise StartupError(f"vault keys are invalid ({source}): {exc}") from exc
     if ring.development and settings.is_production and not settings.allow_development_keys:
         raise StartupError(
             f"production refuses development keys: the active vault key {ring.active_id} was "
@@ -76,7 +77,8 @@ def load_signing_keys(
             "run `dashcore keys signing generate`"
         ) from exc
     except SigningKeyError as exc:
-        raise StartupError(f"signing keys are invalid: {exc}") from exc
+        source = "DASHCORE_SIGNING_KEYS" if env_value else str(path)
+        raise StartupError(f"signing keys are invalid ({source}): {exc}") from exc
     if ring.development and production and not allow_development:
         raise StartupError(
             f"production refuses development signing keys: the active signing key "

@@ -109,12 +109,21 @@ def run_checks(settings: Settings) -> None:
     provider's settings are; in production, warn while development keys still decrypt."""
     try:
         ring = load_key_ring(settings)
-        load_signing_key_ring(settings)
+        signing = load_signing_key_ring(settings)
         check_provider_settings(settings)
     except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not settings.is_production:
+        return
+    for kind, active in (("vault", ring), ("signing", signing)):
+        if active.development:  # only with DASHCORE_ALLOW_DEVELOPMENT_KEYS=true
+            click.echo(
+                f"warning: the active {kind} key {active.active_id} is a development key, "
+                "allowed by DASHCORE_ALLOW_DEVELOPMENT_KEYS: never with real data",
+                err=True,
+            )
     leftover = [kid for kid in ring.development_key_ids if kid != ring.active_id]
-    if settings.is_production and leftover:
+    if leftover:
         click.echo(
             f"warning: development vault key(s) {', '.join(leftover)} still decrypt; run "
             "`dashcore keys reencrypt`, then `dashcore keys remove` each of them",

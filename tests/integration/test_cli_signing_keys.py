@@ -94,11 +94,17 @@ def test_rotate_with_a_short_overlap_then_prune(env: dict[str, str]) -> None:
     assert old not in path.read_text()
 
 
-def test_commands_refuse_when_keys_come_from_the_environment(env: dict[str, str]) -> None:
+def test_commands_that_write_the_file_refuse_when_keys_come_from_the_environment(
+    env: dict[str, str],
+) -> None:
     value = SigningKeyRing.generate().to_env_value()
     configured = {**env, "DASHCORE_SIGNING_KEYS": value}
-    for command in ("rotate", "list", "prune"):
+    for command in ("rotate", "prune", "generate"):
         assert "DASHCORE_SIGNING_KEYS" in failing(configured, "keys", "signing", command).output
+    listed = CliRunner().invoke(cli, ["keys", "signing", "list"], env=configured)
+    assert listed.exit_code == 0 and "active" in listed.output
+    broken = failing({**env, "DASHCORE_SIGNING_KEYS": "s1=not-a-key"}, "keys", "signing", "list")
+    assert "DASHCORE_SIGNING_KEYS is invalid" in broken.output
 
 
 def test_commands_on_a_missing_or_broken_file_say_what_to_do(env: dict[str, str]) -> None:

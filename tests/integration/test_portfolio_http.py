@@ -5,11 +5,19 @@ hand-computed profit and loss of each cost method, valuation at a connected brok
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from dashcore.domain.instruments import InstrumentKey
+from dashcore.domain.money import Money
+from dashcore.domain.orders import OrderSide
+from dashcore.domain.trades import Trade, TradeSource, TradeType
+from dashcore.ports.trades import TradeRepository
+from dashcore.ports.uow import UnitOfWork
 from dashcore_app.brokers import BrokerSandboxes
 from dashcore_http.schemas.numbers import DECIMAL_PATTERN
 from tests.integration.identity.conftest import Served, mailbox, served
@@ -183,6 +191,57 @@ async def test_totals_are_per_currency_and_an_account_can_be_asked_alone(
         ("manual", "INR"),
     ]
     assert [line["account"] for line in only_ira["positions"]] == ["IRA"]
+
+
+async def test_an_instrument_in_two_currencies_is_set_aside_until_the_manual_trade_is_fixed(
+    served: Served, owner: Account
+) -> None:
+    """Found by QA: a manual RELIANCE trade in USD, then a broker fill of it in INR, made every
+    portfolio a 422, even of accounts without RELIANCE."""
+    mistyped = await post_trade(
+        served.client, owner, symbol="RELIANCE", currency="USD", executed_at="2026-01-01T10:00:00Z"
+    )
+    await post_trade(served.client, owner, symbol="TCS", account="IRA")
+    me = await served.client.get(f"{API}/auth/me", headers=owner.headers)
+    fill = Trade(
+        id=UUID("01966f3c-0000-7000-8000-0000000000f2"),
+        user_id=UUID(me.json()["id"]),
+        account="2f1c5a3e-6d2b-5e7a-9c41-0b8d7e6f5a4c",
+        instrument=InstrumentKey("RELIANCE", "NSE"),
+        side=OrderSide.BUY,
+        quantity=Decimal(1),
+        price=Money.of("2900", "INR"),
+        charges=Money.of("0", "INR"),
+        type=TradeType.EQUITY,
+        executed_at=datetime(2026, 1, 2, 4, 0, tzinfo=UTC),
+        source=TradeSource.BROKER_FILL,
+        broker_trade_id="KITE-T-9",
+    )
+    async with served.core() as scope:
+        await (await scope.get(TradeRepository)).add(fill)
+        await (await scope.get(UnitOfWork)).commit()
+
+    for params in ({}, {"account": "IRA"}):
+        body = await portfolio(served, owner, method="fifo", **params)
+        assert [line["symbol"] for line in body["positions"]] == ["TCS"]
+    body = await portfolio(served, owner, method="fifo")
+    (conflict,) = body["currency_conflicts"]
+    assert (conflict["symbol"], conflict["currency"], conflict["other"]) == (
+        "RELIANCE",
+        "USD",
+        "INR",
+    )
+    assert conflict["since"] == "2026-01-02T04:00:00Z"
+    assert "correct the currency of the manual trades" in conflict["message"]
+    assert {t["currency"] for t in body["totals"]} == {"INR"}
+
+    fixed = await served.client.patch(
+        f"{API}/trades/{mistyped['id']}", json={"currency": "INR"}, headers=owner.headers
+    )
+    assert fixed.status_code == 200, fixed.text
+    body = await portfolio(served, owner, method="fifo")
+    assert body["currency_conflicts"] == []
+    assert sorted(line["symbol"] for line in body["instruments"]) == ["RELIANCE", "TCS"]
 
 
 async def test_nobody_sees_anothers_positions(

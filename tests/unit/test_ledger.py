@@ -21,6 +21,7 @@ from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.ledger import (
     QUOTIENT_PLACES,
     CostMethod,
+    CurrencyConflict,
     LotLedger,
     OpenLot,
     PnlTotals,
@@ -446,12 +447,31 @@ def test_totals_are_per_currency_and_never_mixed() -> None:
     ]
 
 
-def test_a_trade_in_another_currency_than_the_instruments_earlier_trades_is_refused() -> None:
-    trades = [buy(1, 100, step=1, account="a"), buy(1, 8000, step=2, account="b", currency=INR)]
-    with pytest.raises(InvalidInput) as raised:
-        LotLedger.build(trades, CostMethod.FIFO)
-    assert raised.value.code == "currency_mismatch"
-    assert field_of(raised) == "price"
+def test_an_instrument_with_trades_in_two_currencies_is_left_out_and_named() -> None:
+    """Found by QA: one broker fill disagreeing with a manual trade made every portfolio a 422,
+    also of accounts without the instrument. Now the instrument alone is set aside."""
+    trades = [
+        buy(1, 100, step=1, account="a"),
+        buy(1, 8000, step=2, account="b", currency=INR),
+        buy(2, 50, step=3, account="a", instrument=MSFT),
+    ]
+    for method in CostMethod:
+        ledger = LotLedger.build(trades, method)
+        portfolio = ledger.valued_at({})
+        assert [line.instrument for line in portfolio.positions] == [MSFT]
+        assert [line.instrument for line in portfolio.instruments] == [MSFT]
+        assert [t.cost_basis for t in portfolio.totals] == [money(100)]
+        assert portfolio.conflicts == (CurrencyConflict(AAPL, USD, INR, at(2)),)
+        assert portfolio.conflicts[0].message.startswith(
+            "XNAS:AAPL has trades in USD and, from 2026-01-05T15:02:00+00:00, in INR"
+        )
+        assert AAPL not in ledger.last_trade_prices() and AAPL not in ledger.open_instruments()
+        assert ledger.for_account("a").valued_at({}).conflicts == portfolio.conflicts
+        assert ledger.for_account("b").valued_at({}).conflicts == portfolio.conflicts
+        resumed = LotLedger.from_snapshot(ledger.snapshot())
+        assert resumed.valued_at({}) == portfolio
+        extended = resumed.extend([ledger_entry(buy(1, 101, step=4, account="a"))])
+        assert extended.valued_at({}).conflicts == portfolio.conflicts
 
 
 def test_a_trade_is_read_as_its_ledger_entry() -> None:
@@ -479,18 +499,6 @@ def test_entries_out_of_execution_order_are_refused() -> None:
     entries = [ledger_entry(buy(1, 100, step=2)), ledger_entry(buy(1, 100, step=1))]
     with pytest.raises(ValueError, match="execution order"):
         LotLedger.from_entries(entries, CostMethod.FIFO)
-
-
-def test_an_entry_in_another_currency_than_the_instruments_earlier_entries_is_refused() -> None:
-    entries = [
-        ledger_entry(buy(1, 100, step=1, account="a")),
-        ledger_entry(buy(1, 8000, step=2, account="b", currency=INR)),
-    ]
-    with pytest.raises(InvalidInput) as raised:
-        LotLedger.from_entries(entries, CostMethod.AVERAGE)
-    assert raised.value.code == "currency_mismatch"
-    assert field_of(raised) == "price"
-    assert "XNAS:AAPL trades in USD" in str(raised.value)
 
 
 def test_a_price_in_another_currency_is_refused() -> None:

@@ -40,8 +40,12 @@ every method and every sequence of trades (the identity the property tests hold)
     realized + unrealized == (market value of the open quantity + sell proceeds − sell charges)
                              − (buy cost + buy charges)
 
-**Currencies never mix**: an instrument's trades are all in the currency of its first trade (a
-trade in another is ``InvalidInput``), its last price must be too, and totals are per currency.
+**Currencies never mix**: an instrument's trades are all in the currency of its first trade, its
+last price must be too, and totals are per currency. A trade in another currency (a broker fill
+disagreeing with a manual trade recorded first: manual trades are checked when recorded, fills
+never refused) puts the instrument in *conflict*: it is left out of every line and total, in
+every account, and listed in :attr:`Portfolio.conflicts` until the trades agree, so one wrong
+trade neither stops the whole portfolio nor adds amounts of two currencies.
 
 **Precision**: everything is ``Decimal``, in money's 100-digit arithmetic; sums and products of
 the amounts dashcore takes are exact. The only inexact steps are divisions (a partly consumed
@@ -92,6 +96,7 @@ __all__ = [
     "PRECISION",
     "QUOTIENT_PLACES",
     "CostMethod",
+    "CurrencyConflict",
     "LedgerEntry",
     "LedgerSnapshot",
     "LotLedger",
@@ -158,6 +163,9 @@ class LedgerSnapshot:
     last_executed_at: datetime | None
     """The instant of the last entry applied (``None``: none was); an entry to extend the
     ledger with may not be earlier."""
+    conflicts: tuple[tuple[str, str, str, str, datetime], ...] = ()
+    """``(symbol, exchange, currency, other currency, at)`` of each instrument in conflict
+    (see :class:`CurrencyConflict`)."""
 
 
 class CostMethod(StrEnum):
@@ -216,6 +224,25 @@ class PnlTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrencyConflict:
+    """An instrument with trades in two currencies: ``currency`` of its first trade, and
+    ``other``, first seen in the trade at ``at``. Left out of the portfolio until they agree."""
+
+    instrument: InstrumentKey
+    currency: Currency
+    other: Currency
+    at: datetime
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.instrument} has trades in {self.currency} and, from {self.at.isoformat()}, "
+            f"in {self.other}: correct the currency of the manual trades that are wrong. It is "
+            "left out of the portfolio until then."
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Portfolio:
     """The ledger valued at a set of prices. Lines are sorted by account, exchange, symbol;
     totals by account and currency code."""
@@ -229,6 +256,8 @@ class Portfolio:
     """Per account and currency."""
     totals: tuple[PnlTotals, ...]
     """Per currency, every account together."""
+    conflicts: tuple[CurrencyConflict, ...] = ()
+    """Instruments left out because their trades are in two currencies."""
 
 
 class _Position:
@@ -367,13 +396,22 @@ class LotLedger:
     It also keeps each instrument's *last trade price*: the price of the latest entry in it
     (execution order), in any account."""
 
-    __slots__ = ("_applied", "_currencies", "_last_at", "_pending", "_positions", "method")
+    __slots__ = (
+        "_applied",
+        "_conflicts",
+        "_currencies",
+        "_last_at",
+        "_pending",
+        "_positions",
+        "method",
+    )
 
     def __init__(self, method: CostMethod | str, splits: Iterable[Split] = ()) -> None:
         """An empty ledger under ``method``, with ``splits`` to apply as entries reach them."""
         self.method = _method(method)
         self._positions: dict[_Key, _Position] = {}
         self._currencies: dict[tuple[str, str], Currency] = {}
+        self._conflicts: dict[tuple[str, str], CurrencyConflict] = {}
         self._applied = 0
         self._pending: list[Split] = sorted(splits, key=_by_effect)
         self._last_at: datetime | None = None
@@ -382,8 +420,7 @@ class LotLedger:
     def build(
         cls, trades: Iterable[Trade], method: CostMethod | str, splits: Iterable[Split] = ()
     ) -> LotLedger:
-        """Apply ``trades`` (any order: they are sorted) and ``splits`` under ``method``.
-        A trade in another currency than its instrument's earlier trades is ``InvalidInput``."""
+        """Apply ``trades`` (any order: they are sorted) and ``splits`` under ``method``."""
         return cls.from_entries(map(ledger_entry, _in_execution_order(trades)), method, splits)
 
     @classmethod
@@ -402,9 +439,9 @@ class LotLedger:
         trade id, as ``TradeRepository.ledger_entries`` reads them; they are not sorted here)
         and no earlier than the last entry this ledger applied: an entry earlier than the one
         before it is a ``ValueError``. A split takes effect before the first entry at or after
-        its instant. A trade in another currency than its instrument's earlier trades is
-        ``InvalidInput`` (the ledger is then half-extended: drop it). Returns the ledger
-        itself, so that calls chain."""
+        its instant. A trade in another currency than its instrument's earlier trades puts the
+        instrument in conflict and is not applied. Returns the ledger itself, so that calls
+        chain."""
         method = self.method
         positions = self._positions
         currencies = self._currencies
@@ -433,12 +470,8 @@ class LotLedger:
                             account, *_instrument_of(currencies, symbol, exchange, code), method
                         )
                     if code != position.currency.code:
-                        raise InvalidInput(
-                            f"A trade at {at.isoformat()} is in {code}, but "
-                            f"{position.instrument} trades in {position.currency}.",
-                            code="currency_mismatch",
-                            field="price",
-                        )
+                        self._conflict(position, code, at)
+                        continue
                     if buys:
                         position.apply(1, quantity, quantity * price + charges, at)
                     else:
@@ -449,6 +482,14 @@ class LotLedger:
             self._last_at = previous_at
         self._note_last_trades(applied, reached)
         return self
+
+    def _conflict(self, position: _Position, code: str, at: datetime) -> None:
+        """Note that ``position``'s instrument has a trade in ``code`` (the first such only)."""
+        instrument = position.instrument
+        self._conflicts.setdefault(
+            (instrument.symbol, instrument.exchange),
+            CurrencyConflict(instrument, position.currency, Currency(code), at),
+        )
 
     def _note_last_trades(self, entries: Sequence[LedgerEntry], splits: Sequence[Split]) -> None:
         """Give each position its latest entry's price and number, reading the entries
@@ -507,6 +548,10 @@ class LotLedger:
                 for s in self._pending
             ),
             last_executed_at=self._last_at,
+            conflicts=tuple(
+                (c.instrument.symbol, c.instrument.exchange, c.currency.code, c.other.code, c.at)
+                for c in self._conflicts.values()
+            ),
         )
 
     @classmethod
@@ -554,6 +599,11 @@ class LotLedger:
             position.bases.extend(bases)
             position.opened.extend(opened)
             ledger._positions[account, symbol, exchange] = position
+        for symbol, exchange, code, other, at in snapshot.conflicts:
+            instrument, currency = _instrument_of(currencies, symbol, exchange, code)
+            ledger._conflicts[symbol, exchange] = CurrencyConflict(
+                instrument, currency, Currency(other), at
+            )
         ledger._applied = snapshot.entries
         ledger._last_at = snapshot.last_executed_at
         return ledger
@@ -566,6 +616,8 @@ class LotLedger:
             key: position.copy() for key, position in self._positions.items() if key[0] == account
         }
         restricted._currencies = dict(self._currencies)
+        held = {key[1:] for key in restricted._positions}
+        restricted._conflicts = {k: c for k, c in self._conflicts.items() if k in held}
         restricted._applied = self._applied
         restricted._last_at = self._last_at
         return restricted
@@ -638,17 +690,29 @@ class LotLedger:
                 instruments=instruments,
                 account_totals=_totals(positions, by_account=True),
                 totals=_totals(instruments, by_account=False),
+                conflicts=tuple(
+                    sorted(
+                        self._conflicts.values(),
+                        key=lambda c: (c.instrument.exchange, c.instrument.symbol),
+                    )
+                ),
             )
 
     def _settled(self) -> dict[_Key, _Position]:
-        """The positions with the pending splits applied: copies of those they change (a
-        pending split stays pending, for the entries still to come)."""
+        """The positions to read, those of instruments in conflict left out, with the pending
+        splits applied: copies of those they change (a pending split stays pending, for the
+        entries still to come)."""
+        conflicts = self._conflicts
+        if conflicts:
+            positions = {k: p for k, p in self._positions.items() if k[1:] not in conflicts}
+        else:
+            positions = self._positions
         if not self._pending:
-            return self._positions
+            return positions
         split_instruments = {(s.instrument.symbol, s.instrument.exchange) for s in self._pending}
         settled = {
             key: position.copy() if key[1:] in split_instruments else position
-            for key, position in self._positions.items()
+            for key, position in positions.items()
         }
         with localcontext(prec=PRECISION):
             for split in self._pending:

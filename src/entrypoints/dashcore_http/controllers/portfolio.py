@@ -29,6 +29,7 @@ from dashcore_http.authentication import principal
 from dashcore_http.di import inject
 from dashcore_http.schemas.numbers import decimal_string
 from dashcore_http.schemas.trades import (
+    CurrencyConflictView,
     PortfolioLineView,
     PortfolioTotalsView,
     PortfolioView,
@@ -102,6 +103,17 @@ def portfolio_view(report: PortfolioReport) -> PortfolioView:
             for point in report.prices
         ],
         quote_failures=_failures(report.quote_failures),
+        currency_conflicts=[
+            CurrencyConflictView(
+                symbol=conflict.instrument.symbol,
+                exchange=conflict.instrument.exchange,
+                currency=conflict.currency.code,
+                other=conflict.other.code,
+                since=conflict.at,
+                message=conflict.message,
+            )
+            for conflict in portfolio.conflicts
+        ],
     )
 
 

@@ -20,6 +20,7 @@ from dashcore_http.schemas.numbers import DecimalString
 from dashcore_http.schemas.transactions import DecimalInput
 
 __all__ = [
+    "CurrencyConflictView",
     "PortfolioLineView",
     "PortfolioTotalsView",
     "PortfolioView",
@@ -160,6 +161,18 @@ class QuoteFailureView(msgspec.Struct, frozen=True):
     code: str
 
 
+class CurrencyConflictView(msgspec.Struct, frozen=True, kw_only=True):
+    """An instrument left out of the portfolio: its trades are in ``currency`` and, from the
+    trade at ``since``, in ``other``. Correct the manual trades whose currency is wrong."""
+
+    symbol: str
+    exchange: str
+    currency: str
+    other: str
+    since: datetime
+    message: str
+
+
 class PortfolioView(msgspec.Struct, frozen=True, kw_only=True):
     method: Literal["fifo", "lifo", "average"]
     positions: list[PortfolioLineView]
@@ -168,6 +181,7 @@ class PortfolioView(msgspec.Struct, frozen=True, kw_only=True):
     totals: list[PortfolioTotalsView]
     prices: list[PriceView]
     quote_failures: list[QuoteFailureView]
+    currency_conflicts: list[CurrencyConflictView]
 
 
 class QuoteView(msgspec.Struct, frozen=True, kw_only=True):

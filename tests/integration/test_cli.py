@@ -69,7 +69,7 @@ def current_revision(env: dict[str, str]) -> str:
 
 
 def test_migrate_up_current_history_and_down(env: dict[str, str]) -> None:
-    assert current_revision(env) == "base"
+    assert "does not exist" in current_revision(env), "no database file yet: nothing to read"
     up = invoke(env, "migrate", "up")
     assert up.exit_code == 0 and "database at revision" in up.output
     head = current_revision(env)
@@ -287,6 +287,21 @@ def test_a_lost_key_is_named_and_replacing_a_ring_that_seals_secrets_is_counted_
     assert "warning: 6 sealed secret(s) are under keys this ring does not hold" in listed.output
     audit = invoke(env, "audit", "verify")
     assert audit.exit_code == 0 and "intact" in audit.output
+
+
+def test_commands_that_read_the_database_never_create_one_at_a_mistyped_path(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by QA: `audit verify` on a mistyped path created the directory and an empty
+    database, then asked for a migration."""
+    typo = tmp_path / "typo" / "dashcore.db"
+    mistyped = {**env, "DASHCORE_DATABASE_URL": f"sqlite+aiosqlite:///{typo}"}
+    invoke(env, "keys", "generate")
+    for args in (("audit", "verify"), ("migrate", "current"), ("keys", "list")):
+        refused = CliRunner().invoke(cli, list(args), env=mistyped)
+        assert refused.exit_code == 1, refused.output
+        assert f"the database file {typo} does not exist" in refused.output
+    assert not typo.parent.exists()
 
 
 def test_generate_refuses_to_write_a_file_the_environment_overrides(env: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ import click
 
 from dashcore.application.verify_audit_chain import AuditVerification, VerifyAuditChain
 from dashcore_app import Dashcore
-from dashcore_cli.context import load_settings, run
+from dashcore_cli.context import load_settings, require_database, run
 
 __all__ = ["audit"]
 
@@ -19,7 +19,7 @@ def audit() -> None:
 @audit.command()
 def verify() -> None:
     """Exit 0 if every chain verifies; else name the first broken event and exit 1."""
-    settings = load_settings()
+    settings = require_database(load_settings())
 
     async def work() -> AuditVerification:
         async with Dashcore.open(settings) as core, core.scope() as scope:

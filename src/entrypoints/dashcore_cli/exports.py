@@ -30,7 +30,7 @@ from dashcore.domain.time import parse_utc
 from dashcore.ports.users import UserRepository
 from dashcore_app import Dashcore
 from dashcore_app.logging import configure_logging
-from dashcore_cli.context import load_settings, run
+from dashcore_cli.context import load_settings, require_database, run
 from dashcore_cli.progress import follow, progress_stream
 
 __all__ = ["export", "export_transactions"]
@@ -198,7 +198,7 @@ def export(
     output: Path,
 ) -> None:
     """Export a user's transactions to a CSV or JSON file, showing progress."""
-    settings = load_settings()
+    settings = require_database(load_settings())
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// keeps nothing to export")
     if not output.parent.is_dir():

@@ -28,7 +28,7 @@ from dashcore.domain.context import CallerContext
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.vault import SealedSecretRepository
 from dashcore_app import Dashcore, DashcoreScope, Settings
-from dashcore_cli.context import load_settings, run
+from dashcore_cli.context import load_settings, require_database, run
 from dashcore_security import KeyRing, KeyRingError
 from dashcore_security.jwt import DEFAULT_LEEWAY
 from dashcore_security.signing import SigningKeyError, SigningKeyRing
@@ -64,7 +64,7 @@ def _env_ring(value: str) -> KeyRing:
 
 
 async def _in_scope(settings: Settings, work: Callable[[DashcoreScope], Awaitable[T]]) -> T:
-    async with Dashcore.open(settings) as core, core.scope() as scope:
+    async with Dashcore.open(require_database(settings)) as core, core.scope() as scope:
         return await work(scope)
 
 

@@ -8,7 +8,7 @@ import click
 from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dashcore_cli.context import load_settings, run, with_engine
+from dashcore_cli.context import load_settings, require_database, run, with_engine
 from dashcore_sql import migrate as migrations
 
 __all__ = ["migrate"]
@@ -52,7 +52,7 @@ def down(revision: str) -> None:
 @migrate.command("current")
 def current() -> None:
     """Print the revision the database is at."""
-    click.echo(run(with_engine(load_settings(), migrations.current)) or "base")
+    click.echo(run(with_engine(require_database(load_settings()), migrations.current)) or "base")
 
 
 @migrate.command("history")

@@ -22,7 +22,7 @@ from dashcore.domain.errors import NotFound
 from dashcore.ports.providers import ProviderConnectionRepository
 from dashcore_app import Dashcore
 from dashcore_app.logging import configure_logging
-from dashcore_cli.context import load_settings, run
+from dashcore_cli.context import load_settings, require_database, run
 from dashcore_cli.progress import follow, progress_stream, unbounded
 
 __all__ = ["sync", "sync_connection"]
@@ -84,7 +84,7 @@ async def sync_connection(core: Dashcore, connection_id: UUID, *, progress: Text
 @click.argument("connection_id", type=click.UUID)
 def sync(connection_id: UUID) -> None:
     """Sync CONNECTION_ID's accounts, holdings and transactions now, showing progress."""
-    settings = load_settings()
+    settings = require_database(load_settings())
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no connection to sync")
     configure_logging(settings, to_stderr=True)

@@ -15,7 +15,7 @@ from dashcore.application.admin import CreateAdmin
 from dashcore.domain.context import CallerContext
 from dashcore.domain.users import User
 from dashcore_app import Dashcore
-from dashcore_cli.context import load_settings, run
+from dashcore_cli.context import load_settings, require_database, run
 
 __all__ = ["users"]
 
@@ -34,7 +34,7 @@ def users() -> None:
 )
 def create_admin(email: str, password_stdin: bool) -> None:
     """Create a verified administrator, or promote the account that has this address."""
-    settings = load_settings()
+    settings = require_database(load_settings())
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// keeps nothing to log in to")
     if password_stdin:

@@ -8,7 +8,7 @@ from dashcore.domain.jobs import JobId, JobState
 from dashcore.ports.jobs import JobQueue
 from dashcore_app import Dashcore
 from dashcore_app.logging import configure_logging
-from dashcore_cli.context import load_settings, run
+from dashcore_cli.context import load_settings, require_database, run
 from dashcore_worker.runner import serve_worker
 
 __all__ = ["jobs", "worker"]
@@ -34,7 +34,7 @@ def worker(concurrency: int, no_scheduler: bool) -> None:
     runs on one of them, each scheduled tick is enqueued once. SIGTERM or Ctrl-C stops taking
     jobs and exits once the running ones have finished.
     """
-    settings = load_settings()
+    settings = require_database(load_settings())
     configure_logging(settings)
     run(serve_worker(settings, concurrency=concurrency, scheduler=not no_scheduler))
 

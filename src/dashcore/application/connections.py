@@ -42,6 +42,7 @@ from dashcore.application.notifications import Notifications
 from dashcore.application.secrets import SecretKeeper
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.connections import (
+    CREDENTIALS_UNREADABLE,
     ConnectionError_,
     ConnectionScope,
     ConnectionStatus,
@@ -729,10 +730,7 @@ class RefreshConnections:
         await self._uow.rollback()
         locked = await self._connections.lock(connection.id)
         if locked is not None and locked.status is not ConnectionStatus.DISCONNECTED:
-            problem = ConnectionError_(
-                "credentials_unreadable", "The stored credentials could not be opened."
-            )
-            await self._connections.save(locked.failed(self._clock.now(), problem))
+            await self._connections.save(locked.failed(self._clock.now(), CREDENTIALS_UNREADABLE))
         await self._audit.record(
             "provider_credentials_unreadable",
             caller=caller,

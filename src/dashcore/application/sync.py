@@ -68,11 +68,17 @@ from dashcore.domain.aggregation import (
     SyncTrigger,
 )
 from dashcore.domain.audit import AuditOutcome
-from dashcore.domain.connections import ConnectionError_, ConnectionStatus, ProviderConnection
+from dashcore.domain.connections import (
+    CREDENTIALS_UNREADABLE,
+    ConnectionError_,
+    ConnectionStatus,
+    ProviderConnection,
+)
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
     Conflict,
     DashcoreError,
+    DecryptionFailed,
     DependencyUnavailable,
     IntegrityError,
     NotFound,
@@ -437,6 +443,8 @@ class RunSync:
         await _not_refreshed_by(self._store.accounts, failed, now)
         if reauth:
             await self._needs_reauth(failed.connection_id, error, now)
+        elif isinstance(error, DecryptionFailed):
+            await self._credentials_unreadable(failed.connection_id, now)
         await self._uow.commit()
         return failed
 
@@ -452,6 +460,22 @@ class RunSync:
             outcome=AuditOutcome.FAILURE,
             target=f"connection:{connection_id}",
             metadata={"provider": connection.provider, "reason": error.code},
+        )
+
+    async def _credentials_unreadable(self, connection_id: UUID, now: datetime) -> None:
+        """Credentials that fail to open cannot work again by themselves: the connection fails
+        closed (``error``, as a refresh leaves it), so it no longer reads ``connected``, and it
+        is audited for the alerting that watches the audit log (a lost vault key shows here)."""
+        connection = await self._connections.lock(connection_id)
+        if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
+            return
+        await self._connections.save(connection.failed(now, CREDENTIALS_UNREADABLE))
+        await self._audit.record(
+            "provider_credentials_unreadable",
+            caller=SYSTEM,
+            outcome=AuditOutcome.FAILURE,
+            target=f"connection:{connection_id}",
+            metadata={"provider": connection.provider},
         )
 
     async def _checkpoint(self, progress: _Progress) -> None:

@@ -40,6 +40,7 @@ from dashcore.domain.time import ensure_utc
 
 __all__ = [
     "CREDENTIALS_EXPIRED",
+    "CREDENTIALS_UNREADABLE",
     "IST",
     "PENDING_AUTHORIZATION_TTL",
     "RETURN_TO_PATTERN",
@@ -158,6 +159,12 @@ CREDENTIALS_EXPIRED = ConnectionError_(
     "credentials_expired", "The provider login has ended: sign in at the provider again."
 )
 """Why a connection past its credentials' end needs a new login."""
+CREDENTIALS_UNREADABLE = ConnectionError_(
+    "credentials_unreadable",
+    "The stored credentials could not be opened: connect this account at the provider again.",
+)
+"""Why a connection whose sealed credentials fail to open (tampered with, moved, or sealed under
+a vault key the ring no longer holds) fails closed."""
 
 
 @dataclass(frozen=True, slots=True)

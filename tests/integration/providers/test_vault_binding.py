@@ -14,6 +14,7 @@ from dashcore.ports.clock import Clock
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.vault import SealedSecretRepository
 from dashcore_app.brokers import BrokerSandboxes
+from tests.integration.accounts_support import request_sync, run_sync
 from tests.integration.identity.conftest import Served
 from tests.integration.identity.support import Mailbox, audit_actions
 from tests.integration.providers.support import (
@@ -73,3 +74,25 @@ async def test_a_ciphertext_moved_to_another_connection_fails_to_decrypt(
     assert failed_closed["last_error"]["code"] == "credentials_unreadable"
     assert (await audit_actions(served.core)).count("provider_credentials_unreadable") == 1
     assert await stored_credentials(served.core, alices) == alice_credentials
+
+
+async def test_a_sync_on_credentials_that_fail_to_open_fails_the_connection_closed(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """Found by QA (a vault key lost): syncs failed with decryption_failed while the
+    connection still read `connected`. It now reads `error`, as after a refresh, and is
+    audited."""
+    alice = await signed_up(served, mailbox, "alice@example.com")
+    bob = await signed_up(served, mailbox, "bob@example.com")
+    alices = await connect_redirect(served.client, alice, "schwab")
+    bobs = await connect_redirect(served.client, bob, "schwab")
+    await _move_ciphertext(served, alices, bobs)
+
+    run = await request_sync(served, bob, bobs)
+    finished = await run_sync(served, bob, run["id"])
+
+    assert (finished["status"], finished["error"]["code"]) == ("failed", "decryption_failed")
+    failed_closed = await status(served.client, bob, bobs)
+    assert failed_closed["status"] == "error"
+    assert failed_closed["last_error"]["code"] == "credentials_unreadable"
+    assert (await audit_actions(served.core)).count("provider_credentials_unreadable") == 1

@@ -1,6 +1,7 @@
 """AES-256-GCM vault and key ring (security.md CRYPTO-1, CRYPTO-2)."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from hypothesis import strategies as st
 
 from dashcore.domain.errors import DecryptionFailed
 from dashcore.domain.secrets import SecretContext
-from dashcore_security import AesGcmVault, KeyRing, KeyRingError
+from dashcore_security import AesGcmVault, KeyRing, KeyRingError, VaultKey
+from dashcore_security.files import b64url
 
 HERE = SecretContext("sealed_secrets", "row-1", "user:1/totp_seed")
 RING = KeyRing.generate()
@@ -123,3 +125,14 @@ def test_a_key_id_given_twice_is_refused() -> None:
 def test_key_material_never_shows_in_repr() -> None:
     ring = KeyRing.generate()
     assert ring.active.material.hex() not in repr(ring) + repr(ring.active)
+
+
+@pytest.mark.parametrize("kid", ["a b", "a=b", "", "k" * 65, "k\x07"])
+def test_a_key_id_is_printable_ascii_without_space_comma_or_equals(kid: str) -> None:
+    with pytest.raises(KeyRingError, match="invalid key id"):
+        VaultKey(kid, bytes(32), datetime.now(UTC))
+
+
+def test_a_key_that_is_not_base64url_is_named() -> None:
+    with pytest.raises(KeyRingError, match="key 'second' is not valid base64url"):
+        KeyRing.from_env_value(f"first={b64url(bytes(32))},second=not*base64")

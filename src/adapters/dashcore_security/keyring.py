@@ -31,11 +31,11 @@ class KeyRingError(ValueError):
     """The key ring is missing, malformed or would be left unusable by a change."""
 
 
-def _unb64(text: str) -> bytes:
+def _unb64(text: str, kid: str) -> bytes:
     try:
         return from_b64url(text)
     except ValueError as exc:
-        raise KeyRingError("a key is not valid base64url") from exc
+        raise KeyRingError(f"key {kid!r} is not valid base64url") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +46,13 @@ class VaultKey:
     development: bool = False
 
     def __post_init__(self) -> None:
-        if not self.id or not self.id.isascii() or len(self.id) > 64 or "," in self.id:
-            raise KeyRingError(f"invalid key id {self.id!r}")
+        kid = self.id
+        if not (0 < len(kid) <= 64 and kid.isascii() and kid.isprintable()) or set(kid) & set(
+            " ,="
+        ):
+            raise KeyRingError(
+                f"invalid key id {kid!r}: 1-64 printable ASCII characters, no space, comma or ="
+            )
         if len(self.material) != KEY_BYTES:
             raise KeyRingError(f"key {self.id} must be {KEY_BYTES} bytes, not {len(self.material)}")
 
@@ -111,7 +116,7 @@ class KeyRing:
                 raise KeyRingError("each key must be written kid=base64url")
             if kid in keys:
                 raise KeyRingError(f"key {kid!r} is given twice")
-            keys[kid] = VaultKey(kid, _unb64(material), datetime.fromtimestamp(0, UTC))
+            keys[kid] = VaultKey(kid, _unb64(material, kid), datetime.fromtimestamp(0, UTC))
         return cls(entries[0].partition("=")[0], keys)
 
     def to_env_value(self) -> str:
@@ -128,7 +133,7 @@ class KeyRing:
             keys = {
                 item["id"]: VaultKey(
                     item["id"],
-                    _unb64(item["key"]),
+                    _unb64(item["key"], item["id"]),
                     datetime.fromisoformat(item["created_at"]),
                     bool(item.get("development", whole_ring)),
                 )

@@ -47,11 +47,11 @@ class SigningKeyError(ValueError):
     """The signing key ring is missing, malformed or would be left unusable by a change."""
 
 
-def _unb64(text: str) -> bytes:
+def _unb64(text: str, kid: str) -> bytes:
     try:
         return from_b64url(text)
     except ValueError as exc:
-        raise SigningKeyError("a key is not valid base64url") from exc
+        raise SigningKeyError(f"key {kid!r} is not valid base64url") from exc
 
 
 def _aware(value: datetime, what: str) -> datetime:
@@ -175,7 +175,7 @@ class SigningKeyRing:
             seed, at, retire = rest.partition("@")
             keys[kid] = SigningKey(
                 kid,
-                _unb64(seed),
+                _unb64(seed, kid),
                 datetime.fromtimestamp(0, UTC),
                 _parse_instant(retire) if at else None,
             )
@@ -201,7 +201,7 @@ class SigningKeyRing:
             keys = {
                 item["id"]: SigningKey(
                     item["id"],
-                    _unb64(item["key"]),
+                    _unb64(item["key"], item["id"]),
                     datetime.fromisoformat(item["created_at"]),
                     _parse_instant(item["retire_after"]) if item.get("retire_after") else None,
                     bool(item.get("development", whole_ring)),

@@ -42,9 +42,10 @@ class AesGcmVault(Vault):
 
     def open(self, ciphertext: bytes, context: SecretContext) -> bytes:
         encoded_kid, nonce, sealed = self._split(ciphertext)
-        cipher = self._ciphers.get(encoded_kid.decode("ascii", "replace"))
+        kid = encoded_kid.decode("ascii", "replace")
+        cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise DecryptionFailed("The secret was sealed under a key that is not in the ring.")
+            raise DecryptionFailed(f"The secret was sealed under key {kid!r}, not in the ring.")
         try:
             return cipher.decrypt(nonce, sealed, self._aad(encoded_kid, context))
         except InvalidTag as exc:

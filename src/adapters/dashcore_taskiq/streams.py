@@ -54,6 +54,14 @@ __all__ = ["CONSUMER_GROUP", "RedisScheduleTicks", "redis_broker"]
 
 CONSUMER_GROUP = "dashcore-workers"
 _RECLAIM_LOCK_SECONDS = 30.0
+_READ_BLOCK_MS = 2000
+"""How long one read of the stream waits for a job (XREADGROUP BLOCK)."""
+_READ_TIMEOUT_SECONDS = _READ_BLOCK_MS / 1000 + 10
+"""The longest a worker's connection waits for Redis's answer. A read whose task is cancelled
+at stop (the receiver's prefetcher drops its pending read) could otherwise wait forever: seen
+in a full test run, the cancellation was lost inside redis-py's read and the connection waited
+for an answer that never came, so the worker never stopped. Redis answers a blocked read
+within ``_READ_BLOCK_MS``, so only such a read ever reaches this timeout."""
 
 
 class _DeletingStreamBroker(RedisStreamBroker):
@@ -85,6 +93,8 @@ def redis_broker(
         consumer_group_name=CONSUMER_GROUP,
         consumer_id="0",
         xread_count=1,
+        xread_block=_READ_BLOCK_MS,
+        socket_timeout=_READ_TIMEOUT_SECONDS,
         idle_timeout=redeliver_after_seconds * 1000,
         unacknowledged_lock_timeout=_RECLAIM_LOCK_SECONDS,
         retry=_once_more_on_a_new_connection(),

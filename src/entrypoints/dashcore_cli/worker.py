@@ -34,7 +34,9 @@ def worker(concurrency: int, no_scheduler: bool) -> None:
     runs on one of them, each scheduled tick is enqueued once. SIGTERM or Ctrl-C stops taking
     jobs and exits once the running ones have finished.
     """
-    settings = require_database(load_settings())
+    settings = load_settings()
+    if settings.redis_url is not None:  # without, the worker says it needs Redis first
+        require_database(settings)
     configure_logging(settings)
     run(serve_worker(settings, concurrency=concurrency, scheduler=not no_scheduler))
 

@@ -24,8 +24,9 @@ Rules:
 - Disconnecting revokes at the provider where it can (a failure there is recorded, not fatal),
   then deletes the credentials.
 - No transaction is open while a provider answers (code exchange, key login, refresh,
-  revocation): a slow provider must never hold database locks (on SQLite, every transaction
-  holds the database's single write lock), so each call comes after a commit or a rollback.
+  revocation), nor while a refresh waits for another one's lock: a slow provider or a waiter
+  must never hold database locks (on SQLite, every transaction holds the database's single
+  write lock), so each comes after a commit or a rollback.
 """
 
 from __future__ import annotations
@@ -640,7 +641,13 @@ class RefreshConnections:
         self, connection_id: UUID, caller: CallerContext, *, force: bool = False
     ) -> ProviderConnection:
         """Refresh if less than 5 minutes are left (or ``force``). Single flight: whoever
-        holds the lock refreshes; a waiter finds the result."""
+        holds the lock refreshes; a waiter finds the result.
+
+        Ends the caller's transaction first (callers come with reads only): a waiter must not
+        hold one, since on SQLite every transaction holds the database's write lock, which the
+        lock's holder needs to store the new credentials. Found by QA: two refreshes at once
+        waited on each other until SQLite gave up (one 503 after 5 s, other users stalled)."""
+        await self._uow.rollback()
         key = f"connection-refresh:{connection_id}"
         token = await self._lock.acquire(
             key, ttl_seconds=REFRESH_LOCK_TTL, wait_seconds=REFRESH_LOCK_WAIT

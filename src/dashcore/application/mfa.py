@@ -207,7 +207,15 @@ class TotpEnrolment:
     async def disable(
         self, user_id: UUID, caller: CallerContext, *, by_administrator: bool = False
     ) -> None:
-        """Turn the factor off (pending or active) and forget its secret and codes."""
+        """Turn the factor off (pending or active) and forget its secret and codes. An
+        administrator resets another account's factor (a lost phone), never their own: their own
+        goes off through the owner's route, which asks a step-up with the factor itself."""
+        if by_administrator and caller.actor == f"user:{user_id}":
+            raise Conflict(
+                "Administrators turn their own authenticator app off as its owner "
+                "(DELETE /api/v1/auth/mfa/totp, after a step-up with the app), not by a reset.",
+                code="cannot_reset_own_mfa",
+            )
         user = await self._user(user_id)
         factor = await self._factors.lock(user_id)
         if factor is None:

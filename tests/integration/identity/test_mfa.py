@@ -292,6 +292,13 @@ async def test_an_administrator_turns_a_lost_phone_off_with_an_audit_row(
     path = f"{API}/admin/users/{member_id}/mfa"
 
     assert (await client.delete(path, headers=member.headers)).status_code == 403
+    mailbox.clock.advance(seconds=301)  # removing a factor asks the administrator's step-up
+    stale = await client.delete(path, headers=admin.headers)
+    assert (stale.status_code, stale.json()["code"]) == (401, "step_up_required")
+    admin = await log_in(client, "root@example.org", NEW_PASSWORD)
+    admin_id = (await client.get(f"{API}/auth/me", headers=admin.headers)).json()["id"]
+    own = await client.delete(f"{API}/admin/users/{admin_id}/mfa", headers=admin.headers)
+    assert (own.status_code, own.json()["code"]) == (409, "cannot_reset_own_mfa")
     assert (await client.delete(path, headers=admin.headers)).status_code == 204
     assert (await audit_actions(core)).count("admin_mfa_reset") == 1
     notice = await mailbox.wait_for("lost-phone@example.org", "totp_disabled")

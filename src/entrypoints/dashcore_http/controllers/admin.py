@@ -18,8 +18,9 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from dashcore.application.admin import MAX_PAGE, ListUsers, ManageUser
 from dashcore.application.mfa import TotpEnrolment
 from dashcore.application.order_limits import ManageOrderLimits
+from dashcore.application.step_up import StepUpGate
 from dashcore.domain.users import User
-from dashcore_http.authentication import require_admin
+from dashcore_http.authentication import recently_authenticated, require_admin
 from dashcore_http.caller import caller_of
 from dashcore_http.di import inject
 from dashcore_http.openapi_problems import ADMIN_ONLY, problems
@@ -145,7 +146,12 @@ class AdminUsersController(Controller):
         status_code=204,
         summary="Reset the account's second factor (lost phone)",
         responses=problems(
-            ADMIN_ONLY | {404: "`user_not_found`, `mfa_not_enabled`: the account has no app"}
+            ADMIN_ONLY
+            | {
+                401: "`step_up_required`: the administrator authenticated too long ago",
+                404: "`user_not_found`, `mfa_not_enabled`: the account has no app",
+                409: "`cannot_reset_own_mfa`: an administrator's own app goes off as its owner",
+            }
         ),
     )
     @inject
@@ -154,9 +160,13 @@ class AdminUsersController(Controller):
         user_id: FromPath[UUID],
         request: Request[Any, Any, Any],
         enrolment: FromDishka[TotpEnrolment],
+        gate: FromDishka[StepUpGate],
     ) -> None:
         """Turns the authenticator app off and voids the recovery codes; audited
-        (``admin_mfa_reset``) and mailed to the owner. 404 ``mfa_not_enabled`` if there is none."""
+        (``admin_mfa_reset``) and mailed to the owner. Removing a second factor is sensitive
+        (STEP-1): the administrator steps up first, as for their own. 404 ``mfa_not_enabled``
+        if there is none; 409 ``cannot_reset_own_mfa`` for the administrator's own account."""
+        await recently_authenticated(request, gate)
         await enrolment.disable(user_id, caller_of(request), by_administrator=True)
 
     @get(

@@ -309,7 +309,9 @@ ALLOWED: dict[str, frozenset[ConnectionStatus]] = {
     # A refresh result only lands on a connection that holds credentials and is refreshing.
     "refreshed": frozenset({S.REFRESHING}),
     "needs_reauth": frozenset({S.CONNECTED, S.REFRESHING, S.ERROR}),
-    "failed": frozenset({S.PENDING, S.CONNECTED, S.REFRESHING, S.NEEDS_REAUTH}),
+    # A failure on a failed connection records the newer reason (found by QA: a second wrong
+    # key answered 409 invalid_connection_transition instead of the provider's refusal).
+    "failed": frozenset({S.PENDING, S.CONNECTED, S.REFRESHING, S.NEEDS_REAUTH, S.ERROR}),
     "disconnected": frozenset(set(S) - {S.DISCONNECTED}),
 }
 

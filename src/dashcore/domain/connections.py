@@ -36,6 +36,7 @@ from typing import Protocol
 from uuid import UUID
 
 from dashcore.domain.errors import Conflict, InvalidInput
+from dashcore.domain.mfa import parse_one_time_code
 from dashcore.domain.time import ensure_utc
 
 __all__ = [
@@ -136,6 +137,7 @@ _TRANSITIONS: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
         {
             ConnectionStatus.CONNECTED,
             ConnectionStatus.NEEDS_REAUTH,
+            ConnectionStatus.ERROR,  # another failed authorization: the newer reason
             ConnectionStatus.DISCONNECTED,
         }
     ),
@@ -537,6 +539,8 @@ class KeyCredentials:
                 code="invalid_credentials",
                 field="api_secret",
             )
+        if self.totp_code is not None:  # a typo never reaches the provider (nor fails a login)
+            parse_one_time_code(self.totp_code, field="totp_code")
 
 
 # --------------------------------------------------------------------- pending authorizations

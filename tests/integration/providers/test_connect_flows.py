@@ -21,6 +21,7 @@ from dashcore_brokers.sandbox.tokens import GrantKind
 from tests.integration.identity.conftest import Backend, Served, postgres_redis_backend
 from tests.integration.identity.support import API, Account, Mailbox
 from tests.integration.providers.support import (
+    TokenCalls,
     consent,
     create,
     is_live,
@@ -187,3 +188,57 @@ async def test_groww_refuses_a_wrong_secret_and_stays_pending(
     current = await status(client, account, connection_id)
     assert current["status"] == "pending"
     assert current["last_error"]["code"] == "invalid_credentials"
+
+
+async def test_a_connected_groww_key_refused_twice_says_so_twice(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """Found by QA: the second wrong secret on a connection the first had put in `error`
+    answered 409 invalid_connection_transition, naming no field and keeping the old reason."""
+    client = served.client
+    account = await signed_up(served, mailbox, "groww-twice@example.com")
+    connection_id = await create(client, account, "groww")
+    path = f"{API}/providers/{connection_id}/authorization"
+    connected = await client.post(
+        path,
+        json={"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET},
+        headers=account.headers,
+    )
+    assert connected.status_code == 200, connected.text
+    for wrong in ("typo", "typo2"):
+        refused = await client.post(
+            path, json={"api_key": GROWW_API_KEY, "api_secret": wrong}, headers=account.headers
+        )
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_credentials")
+        current = await status(client, account, connection_id)
+        assert (current["status"], current["last_error"]["code"]) == (
+            "error",
+            "invalid_credentials",
+        )
+    repaired = await client.post(
+        path,
+        json={"api_key": GROWW_API_KEY, "api_secret": GROWW_API_SECRET},
+        headers=account.headers,
+    )
+    assert repaired.status_code == 200, repaired.text
+    assert (await status(client, account, connection_id))["status"] == "connected"
+
+
+@pytest.mark.parametrize("typo", ["abcdef", "12345", " 123456", "１２３４５６"])
+async def test_a_malformed_groww_totp_code_is_refused_here_and_never_sent(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes, typo: str
+) -> None:
+    """Found by QA: a typed-wrong code reached Groww and put a working connection in error."""
+    client = served.client
+    account = await signed_up(served, mailbox, f"groww-typo-{len(typo)}@example.com")
+    connection_id = await create(client, account, "groww")
+    calls = TokenCalls.watch(sandboxes.apps["groww"], "groww")
+    refused = await client.post(
+        f"{API}/providers/{connection_id}/authorization",
+        json={"api_key": GROWW_API_KEY, "totp_code": typo},
+        headers=account.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["totp_code"]
+    assert calls.count == 0
+    assert (await status(client, account, connection_id))["last_error"] is None

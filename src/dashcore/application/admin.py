@@ -10,7 +10,10 @@ Rules:
 - Every change is audited with the admin as the actor.
 - ``CreateAdmin`` (the ``dashcore users create-admin`` command) creates a verified admin
   account, or promotes an existing account, with a password checked like any new one (local
-  policy, then the breach check).
+  policy, then the breach check). Promoting sets the password as a reset would: every session of
+  the account ends (a holder of an old session must not become an administrator at its next
+  refresh), mailed reset links die, and the owner is told the password changed. It is the
+  operator's way in, so a disabled account it names is enabled again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.breached_passwords import BreachedPasswordCheck
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
+from dashcore.application.passwords import set_password
 from dashcore.application.sessions import Sessions
 from dashcore.domain.context import CallerContext
 from dashcore.domain.email import Email
@@ -117,13 +121,15 @@ class ManageUser:
     async def revoke_plan(self, user_id: UUID, caller: CallerContext) -> User:
         user = await self._load(user_id)
         previous = user.plan
+        if previous is None:  # nothing to revoke: nothing changes, nothing is audited
+            return user
         user.revoke_plan(self._clock.now())
         await self._users.save(user)
         await self._audit.record(
             "admin_plan_revoked",
             caller=caller,
             target=f"user:{user.id}",
-            metadata={"plan": previous or ""},
+            metadata={"plan": previous},
         )
         await self._uow.commit()
         return user
@@ -136,6 +142,9 @@ class CreateAdmin:
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         breaches: BreachedPasswordCheck,
+        sessions: Sessions,
+        email_tokens: EmailTokens,
+        notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -145,6 +154,9 @@ class CreateAdmin:
         self._hasher = hasher
         self._policy = policy
         self._breaches = breaches
+        self._sessions = sessions
+        self._email_tokens = email_tokens
+        self._notifications = notifications
         self._audit = audit
         self._uow = uow
         self._clock = clock
@@ -171,10 +183,20 @@ class CreateAdmin:
             user.promote_to_admin(now)
             await self._users.add(user)
         else:
-            user.change_password(password_hash, now)
-            user.mark_verified(now)
-            user.promote_to_admin(now)
-            await self._users.save(user)
+            await self._promote(user, password_hash, caller)
         await self._audit.record("admin_created", caller=caller, target=f"user:{user.id}")
         await self._uow.commit()
         return user
+
+    async def _promote(self, user: User, password_hash: str, caller: CallerContext) -> None:
+        now = self._clock.now()
+        user.mark_verified(now)
+        user.promote_to_admin(now)
+        if user.status is UserStatus.DISABLED:
+            user.enable(now)
+            await self._audit.record("admin_user_enabled", caller=caller, target=f"user:{user.id}")
+        await set_password(user, password_hash, self._users, self._email_tokens, self._clock)
+        await self._sessions.end_all(
+            user.id, reason=RevocationReason.PASSWORD_CHANGED, caller=caller
+        )
+        await self._notifications.password_changed(user.email, at=now)

@@ -162,7 +162,7 @@ class CompletePasswordReset:
         password_hash = await self._hasher.hash(password)
         user = await self._email_tokens.redeem(token, TokenPurpose.PASSWORD_RESET, self._users)
         caller = caller.with_actor(f"user:{user.id}")
-        await _set_password(user, password_hash, self._users, self._email_tokens, self._clock)
+        await set_password(user, password_hash, self._users, self._email_tokens, self._clock)
         await self._sessions.end_all(
             user.id, reason=RevocationReason.PASSWORD_CHANGED, caller=caller
         )
@@ -240,7 +240,7 @@ class ChangePassword:
         )
         password_hash = await self._hasher.hash(password)
         user = await self._users.get(user_id) or user  # as stored now, not as before hashing
-        await _set_password(user, password_hash, self._users, self._email_tokens, self._clock)
+        await set_password(user, password_hash, self._users, self._email_tokens, self._clock)
         await self._sessions.end_all(
             user.id,
             reason=RevocationReason.PASSWORD_CHANGED,
@@ -252,10 +252,11 @@ class ChangePassword:
         await self._uow.commit()
 
 
-async def _set_password(
+async def set_password(
     user: User, password_hash: str, users: UserRepository, email_tokens: EmailTokens, clock: Clock
 ) -> None:
-    """Store the new hash, clear the lockout and void every outstanding reset token."""
+    """Store the new hash, clear the lockout and void every outstanding reset token (a reset,
+    a change, and an operator's ``create-admin`` on an existing account alike)."""
     user.change_password(password_hash, clock.now())
     await users.save(user)
     await email_tokens.void(user, TokenPurpose.PASSWORD_RESET)

@@ -14,7 +14,14 @@ from dashcore_http import create_app
 from dashcore_http.di import CONTAINER_STATE_KEY
 from dashcore_http.entitlements import requires_plan
 from tests.integration.conftest import _Lifespan
-from tests.integration.identity.support import API, PASSWORD, Mailbox, log_in, signed_up
+from tests.integration.identity.support import (
+    API,
+    PASSWORD,
+    Mailbox,
+    audit_actions,
+    log_in,
+    signed_up,
+)
 
 NEW_PASSWORD = "a completely different passphrase"
 
@@ -311,8 +318,12 @@ async def test_a_plan_guard_follows_grants_and_revocations_at_once(
             )
             assert grant.status_code == 200
             assert (await client.get(f"{API}/reports", headers=member.headers)).status_code == 200
-            await client.delete(f"{API}/admin/users/{me.json()['id']}/plan", headers=admin.headers)
+            plan = f"{API}/admin/users/{me.json()['id']}/plan"
+            revoked = await client.delete(plan, headers=admin.headers)
             assert (await client.get(f"{API}/reports", headers=member.headers)).status_code == 403
+            again = await client.delete(plan, headers=admin.headers)  # no plan: nothing changes
+            assert again.json() == revoked.json()
+            assert (await audit_actions(core)).count("admin_plan_revoked") == 1
             assert (await client.get(f"{API}/reports", headers=admin.headers)).status_code == 200
             assert (await client.get(f"{API}/reports")).status_code == 401
 

@@ -796,6 +796,15 @@ async def test_only_admins_set_limits_and_users_read_their_own(
     )
     assert twice.status_code == 422, twice.text
     assert [e["field"] for e in twice.json()["errors"]] == ["limits[1].currency"]
+    for item in ({"currency": "XXX", "max_order_value": "1"}, {"max_order_value": "1"}):
+        refused = await served.client.put(
+            f"{API}/admin/users/{user_id}/order-limits",
+            json={"limits": [{"currency": "INR"}, item]},
+            headers=admin.headers,
+        )
+        assert refused.status_code == 422, refused.text
+        fields = [e["field"] for e in refused.json()["errors"]]
+        assert fields == ["limits[1].currency"], refused.text
 
 
 async def test_a_user_lowers_their_own_limit_but_cannot_raise_it(

@@ -252,7 +252,10 @@ def _field_problems(extra: Any) -> tuple[FieldProblem, ...]:
         )
         named = _FIELD_IN_MESSAGE.search(message)
         key = str(item.get("key", ""))
-        field = named[1] if named else ("body" if key == "data" else key)
+        if named:  # a missing field, named in the message; inside an object, with its path
+            field = named[1] if key in ("", "data") else f"{key}.{named[1]}"
+        else:
+            field = "body" if key == "data" else key
         problems.append(FieldProblem(field, message))
     return tuple(problems)
 

@@ -61,7 +61,10 @@ def order_limits_of(update: OrderLimitsUpdate) -> OrderLimits:
     by_currency: dict[Currency, CurrencyLimits] = {}
     for index, item in enumerate(update.limits):
         at = f"limits[{index}]"
-        currency = Currency.issued(item.currency)
+        try:
+            currency = Currency.issued(item.currency)
+        except InvalidInput as error:
+            raise InvalidInput(error.message, field=f"{at}.currency") from error
         if currency in by_currency:
             raise InvalidInput(f"{currency} is listed twice.", field=f"{at}.currency")
         amounts: dict[str, Decimal | None] = {}

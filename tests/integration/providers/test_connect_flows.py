@@ -224,6 +224,22 @@ async def test_a_connected_groww_key_refused_twice_says_so_twice(
     assert (await status(client, account, connection_id))["status"] == "connected"
 
 
+async def test_a_secret_without_its_key_is_refused_naming_the_key(
+    served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes
+) -> None:
+    """Found by QA: {"api_secret": "x"} answered 409 credentials_required ("send the
+    credentials instead"), though credentials were sent, one missing."""
+    client = served.client
+    account = await signed_up(served, mailbox, "groww-keyless@example.com")
+    connection_id = await create(client, account, "groww")
+    for body in ({"api_secret": "x"}, {"totp_code": "123456"}):
+        refused = await client.post(
+            f"{API}/providers/{connection_id}/authorization", json=body, headers=account.headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == ["api_key"]
+
+
 @pytest.mark.parametrize("typo", ["abcdef", "12345", " 123456", "１２３４５６"])
 async def test_a_malformed_groww_totp_code_is_refused_here_and_never_sent(
     served: Served, mailbox: Mailbox, sandboxes: BrokerSandboxes, typo: str

@@ -274,9 +274,9 @@ class ProvidersController(Controller):
         so they need a recent sign-in (step-up) as adding a connection does."""
         claims, caller = principal(request), caller_of(request)
         body = data
-        if body.api_key is not None:
+        if any(given is not None for given in (body.api_key, body.api_secret, body.totp_code)):
             await recently_authenticated(request, gate)
-            key = KeyCredentials(body.api_key, body.api_secret, body.totp_code)
+            key = KeyCredentials(body.api_key or "", body.api_secret, body.totp_code)
             connected = await authorization.submit_key_credentials(
                 claims.subject, connection_id, key, caller
             )

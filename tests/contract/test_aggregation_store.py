@@ -337,6 +337,13 @@ async def test_accounts_reached_elsewhere_are_the_user_s_others_of_the_provider(
         assert await r.accounts.reached_elsewhere(second.connection, wanted) == [held]
         assert await r.accounts.reached_elsewhere(second.connection, set()) == []
         assert await r.accounts.reached_elsewhere(first.connection, {"ACC-3"}) == [own]
+        taken = held.handed_over(second.connection.id, NOW)  # a take-over from a disconnected
+        await r.accounts.save(taken)
+        await r.uow.commit()
+    async with repos(backend) as r:
+        assert await r.accounts.reached_elsewhere(second.connection, wanted) == []
+        assert await r.accounts.list_for_connection(second.connection.id) == [taken, own]
+        assert await r.accounts.get(held.id) == taken
 
 
 async def test_save_rewrites_only_the_owner_s_account(backend: Backend) -> None:

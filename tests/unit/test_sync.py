@@ -63,7 +63,7 @@ from dashcore_memory.aggregation import (
     MemoryTransactionRepository,
 )
 from dashcore_memory.connections import MemoryProviderConnectionRepository
-from tests.unit.connections_world import ConnectionsWorld, open_world
+from tests.unit.connections_world import CALLER, ConnectionsWorld, open_world
 from tests.unit.watched_uow import WatchedUnitOfWork
 
 SCHWAB_LEDGER = "/trader/v1/accounts/*/transactions"
@@ -348,6 +348,31 @@ async def test_a_second_connection_to_the_same_login_stores_nothing_twice(
     assert str(schwab.id) in refused.error.message
     assert await world.accounts(again) == []
     assert (await world.accounts(schwab), await world.rows(ada)) == (accounts, rows)
+
+
+async def test_a_new_connection_takes_over_the_accounts_of_a_disconnected_one(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """A disconnected connection is final: connecting the same login anew must not lose the
+    accounts' history (it was deleted before it could sync) nor count it twice."""
+    await world.sync(ada, schwab)
+    accounts, rows = await world.accounts(schwab), await world.rows(ada)
+    await world.connections.authorization(world.connections.uow()).disconnect(
+        ada.id, schwab.id, CALLER
+    )
+    again = await world.connections.connect(ada, "schwab")
+    world.clock.advance(hours=1)
+
+    run = await world.sync(ada, again)
+
+    assert run.status is SyncRunStatus.SUCCEEDED, run.error
+    taken = await world.accounts(again)
+    assert [a.id for a in taken] == [a.id for a in accounts]
+    assert [a.created_at for a in taken] == [a.created_at for a in accounts]
+    assert await world.accounts(schwab) == []
+    assert await world.rows(ada) == rows, "nothing stored twice, nothing lost"
+    (event,) = world.connections.audit("provider_accounts_taken_over")
+    assert event.metadata["from_connections"] == str(schwab.id)
 
 
 # -- faults leave the data intact ---------------------------------------------------------------

@@ -18,7 +18,9 @@ Rules:
   time and count its cash and transactions twice. A sync that finds a new account already held
   by another of the person's connections to that provider fails with
   ``account_connected_elsewhere`` (naming that connection) and writes nothing: authorize that
-  connection again, or delete it, then sync.
+  connection again, or delete it, then sync. A *disconnected* connection (final: it cannot be
+  authorized again) is the exception: the new connection takes its accounts over, with their
+  ids and history, and the take-over is audited (``provider_accounts_taken_over``).
 - **Incremental.** Provider ledger cursors belong to the window a provider opened for one read
   (Schwab's start and end dates, Kite's trading day), so they cannot resume a later sync: each
   sync reads the provider's current window from its start, and only rows that are new or changed
@@ -519,9 +521,11 @@ class RunSync:
             account.provider_account_id: account
             for account in await self._store.accounts.list_for_connection(connection.id)
         }
-        await self._refuse_accounts_held_elsewhere(
+        for taken in await self._take_over_or_refuse(
             connection, {a.provider_account_id for a in listed} - known.keys()
-        )
+        ):
+            assert taken.provider_account_id is not None  # a synced account
+            known[taken.provider_account_id] = taken
         now = self._clock.now()
         if not listed and any(kept.closed_at is None for kept in known.values()):
             progress.flag(f"The provider listed no accounts where {len(known)} are stored.")
@@ -551,18 +555,43 @@ class RunSync:
         await self._checkpoint(progress)
         return stored
 
-    async def _refuse_accounts_held_elsewhere(
+    async def _take_over_or_refuse(
         self, connection: ProviderConnection, new_ids: set[str]
-    ) -> None:
+    ) -> list[StoredAccount]:
+        """The accounts among ``new_ids`` that ``connection`` takes over from the person's
+        disconnected connections to the same login; ``Conflict`` if another connection that
+        is not disconnected holds one (it would be counted twice)."""
         held = await self._store.accounts.reached_elsewhere(connection, new_ids)
-        if held:
-            other = held[0].connection_id
-            raise Conflict(
-                f"This {connection.provider} login is already connected as your connection "
-                f"{other}: authorize that connection again (or delete it) instead of syncing a "
-                "second one, which would count its accounts twice.",
-                code="account_connected_elsewhere",
-            )
+        owners: dict[UUID, ProviderConnection | None] = {}
+        for account in held:
+            assert account.connection_id is not None  # a synced account
+            if account.connection_id not in owners:
+                owners[account.connection_id] = await self._connections.get(account.connection_id)
+        for other, owner in owners.items():
+            if owner is not None and owner.status is not ConnectionStatus.DISCONNECTED:
+                raise Conflict(
+                    f"This {connection.provider} login is already connected as your "
+                    f"connection {other}: authorize that connection again (or delete it) "
+                    "instead of syncing a second one, which would count its accounts twice.",
+                    code="account_connected_elsewhere",
+                )
+        if not held:
+            return []
+        now = self._clock.now()
+        taken = [account.handed_over(connection.id, now) for account in held]
+        for account in taken:
+            await self._store.accounts.save(account)
+        await self._audit.record(
+            "provider_accounts_taken_over",
+            caller=SYSTEM,
+            target=f"connection:{connection.id}",
+            metadata={
+                "provider": connection.provider,
+                "from_connections": ",".join(str(other) for other in owners),
+                "accounts": len(taken),
+            },
+        )
+        return taken
 
     async def _account(
         self, progress: _Progress, account: StoredAccount, reader: AccountReader

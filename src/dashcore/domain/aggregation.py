@@ -273,6 +273,12 @@ class StoredAccount:
             updated_at=now,
         )
 
+    def handed_over(self, connection_id: UUID, now: datetime) -> StoredAccount:
+        """The account, with its id and history, now reached through ``connection_id``: a new
+        connection to the same broker login takes over from a disconnected one."""
+        self.ensure_synced()
+        return replace(self, connection_id=connection_id, updated_at=now)
+
     def sync_started(self, now: datetime) -> StoredAccount:
         self.ensure_synced()
         return replace(self, sync_status=SyncStatus.SYNCING, updated_at=now)

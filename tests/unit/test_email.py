@@ -50,3 +50,42 @@ def test_invalid_addresses_are_refused(address: str) -> None:
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=30))
 def test_case_variants_map_to_the_same_key(local: str) -> None:
     assert Email(f"{local.upper()}@Example.org").key == Email(f"{local}@example.ORG").key
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "attacker@evil.example,ceo@bank.example",
+        "x<attacker@evil.example>",
+        '"ceo@bank.example"<attacker@evil.example>',
+        "a(comment)@evil.com",
+        "a@b.com@c.com",
+        "a@@b.com",
+        "a@[10.0.0.1]",
+        "a@-x-.com",
+        "a@x_y.com",
+        ".a@example.org",
+        "a.@example.org",
+        "a..b@example.org",
+        "a@example.123",
+    ],
+)
+def test_an_address_a_person_gives_is_one_plain_mailbox(address: str) -> None:
+    """Found by QA: such strings were stored as one account while the mailer delivered to
+    another mailbox parsed out of them."""
+    with pytest.raises(InvalidInput) as raised:
+        Email.given(address)
+    assert raised.value.errors[0].field == "email"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Mike.Smith+tag@Example.ORG",
+        "o'brien@example.co.uk",
+        "user@bücher.example",
+        "ｍike@example.org.",
+    ],
+)
+def test_plain_addresses_are_given_as_they_are(address: str) -> None:
+    assert Email.given(address).value == address

@@ -165,7 +165,7 @@ class CreateAdmin:
     async def __call__(self, address: str, password: str, caller: CallerContext) -> User:
         """A verified admin with this address and password; an existing account with the
         address is promoted and gets the new password."""
-        email = Email(address)
+        email = Email.given(address)
         new_password = self._policy.check(password)
         await self._breaches.refuse_breached(new_password, caller, purpose="admin_creation")
         password_hash = await self._hasher.hash(new_password)

@@ -138,7 +138,7 @@ class ChangeEmail:
     async def __call__(
         self, user_id: UUID, *, new_email: str, current_password: str, caller: CallerContext
     ) -> User:
-        email = Email(new_email)
+        email = Email.given(new_email)
         user = await _current(self._users, user_id)
         await self._current_password.check(
             user,

@@ -96,7 +96,7 @@ class RegisterUser:
     async def __call__(self, registration: Registration, caller: CallerContext) -> None:
         """Create an unverified account and mail its verification link — or, if the address
         is taken, mail its owner instead. Returns nothing either way (ENUM-1)."""
-        email = Email(registration.email)
+        email = Email.given(registration.email)
         password = self._policy.check(registration.password)
         await self._breaches.refuse_breached(password, caller, purpose="registration")
         password_hash = await self._hasher.hash(password)

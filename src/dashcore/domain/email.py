@@ -4,12 +4,21 @@ An address is stored exactly as the user typed it (mail goes only to that stored
 carries a *canonical key* used for uniqueness and look-up: NFKC, then ``casefold()``, with the
 domain IDNA-normalised. Case and width variants (``MIKE@EXAMPLE.ORG``, fullwidth ``ｍike``) share
 one key. Control, format (bidi) characters and whitespace are refused; at most 254 octets.
+
+An address a person gives (sign-up, an email change, ``create-admin``) and every address mail
+is sent to must also be *one plain mailbox* (:meth:`Email.given`): a local part without the
+characters that make an address a list, a display name or a comment (``, < > ( ) [ ] : ; @ \
+"``) or stray dots, and a domain of host-name labels. Found by QA: ``attacker@evil.example,
+ceo@bank.example`` was stored as one account while the SMTP library mailed its verification to
+the first address, so a stranger verified an address naming another's mailbox.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Self
 
 from dashcore.domain.errors import InvalidInput
 
@@ -17,6 +26,8 @@ __all__ = ["Email", "canonical_email_key"]
 
 _MAX_OCTETS = 254
 _MAX_LOCAL_OCTETS = 64
+_LIST_OR_NAME_CHARACTERS = frozenset(',<>()[]:;@\\"')
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 
 
 def _refuse(message: str) -> InvalidInput:
@@ -65,6 +76,24 @@ class Email:
         if len(local.encode("utf-8")) > _MAX_LOCAL_OCTETS:
             raise _refuse("The part before @ is longer than 64 octets.")
         object.__setattr__(self, "key", canonical_email_key(text))
+
+    @classmethod
+    def given(cls, address: str) -> Self:
+        """An address as a person gives it, or as mail goes to it: one plain mailbox (see the
+        module's rules), else ``InvalidInput`` naming ``email``."""
+        email = cls(address)
+        local = email.value.rpartition("@")[0]
+        if (
+            set(local) & _LIST_OR_NAME_CHARACTERS
+            or local.startswith(".")
+            or local.endswith(".")
+            or ".." in local
+        ):
+            raise _refuse("The address must be one plain address, such as name@example.org.")
+        labels = email.key.rpartition("@")[2].split(".")
+        if not all(_HOST_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+            raise _refuse("The domain of the address is not valid.")
+        return email
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Email) and other.key == self.key

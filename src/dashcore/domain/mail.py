@@ -85,7 +85,7 @@ def _refuse_line_breaks(value: str, field_name: str) -> None:
 def _check_recipient(to: str) -> None:
     _refuse_line_breaks(to, "to")
     try:
-        Email(to)
+        Email.given(to)
     except InvalidInput as exc:
         raise InvalidInput(exc.message, code="invalid_recipient", field="to") from exc
 

@@ -318,6 +318,7 @@ class World:
             PasswordPolicy(shipped_common_passwords()),
             self.breach_check(uow),
             self.notifications(uow),
+            self.limiter,
             self.audit(uow),
             uow,
             self.clock,

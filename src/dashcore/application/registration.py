@@ -4,6 +4,11 @@ Rules:
 - Registering answers the same way whether or not the address already has an account (no
   enumeration oracle, ENUM-1): the existing owner gets an "already registered" mail instead of
   a second account, and the password is hashed either way so timing matches.
+- An account nobody has verified yet belongs to nobody: registering its address again replaces
+  its password (and display name) and mails a new verification link, voiding the earlier ones,
+  within the resend cap. Found by QA: a stranger who registered someone's address first kept
+  their password, and once the owner verified from their inbox, the stranger could sign in to
+  an account verified as the owner's. Now the owner's own sign-up takes the account back.
 - The password passes the local policy, then the breach check (:class:`BreachedPasswordCheck`),
   before the address is looked up, so the answer and its timing do not depend on the address.
 - A new account is unverified and cannot log in until the emailed token is presented.
@@ -77,6 +82,7 @@ class RegisterUser:
         policy: PasswordPolicy,
         breaches: BreachedPasswordCheck,
         notifications: Notifications,
+        limiter: RateLimiter,
         audit: AuditTrail,
         uow: UnitOfWork,
         clock: Clock,
@@ -88,6 +94,7 @@ class RegisterUser:
         self._policy = policy
         self._breaches = breaches
         self._notifications = notifications
+        self._limiter = limiter
         self._audit = audit
         self._uow = uow
         self._clock = clock
@@ -119,7 +126,9 @@ class RegisterUser:
                     raise
                 await self._uow.rollback()
                 existing = await self._users.get_by_email_key(email.key)
-        if existing is not None:
+        if existing is not None and existing.is_unclaimed:
+            await self._register_again(existing, registration, password_hash, caller)
+        elif existing is not None:
             await self._notifications.already_registered(existing.email)
             await self._audit.record(
                 "authn_register_existing",
@@ -128,6 +137,32 @@ class RegisterUser:
                 target=f"user:{existing.id}",
             )
             await self._uow.commit()
+
+    async def _register_again(
+        self, user: User, registration: Registration, password_hash: str, caller: CallerContext
+    ) -> None:
+        """The unverified account takes this registration's password; a new link is mailed
+        (within the resend cap, so sign-ups cannot bomb an inbox)."""
+        if not (await self._limiter.hit(VERIFICATION_ACCOUNT_POLICY, str(user.id))).allowed:
+            await self._audit.record(
+                "authn_register_existing",
+                caller=caller,
+                outcome=AuditOutcome.FAILURE,
+                target=f"user:{user.id}",
+                metadata={"reason": "rate_limited"},
+            )
+            await self._uow.commit()
+            return
+        now = self._clock.now()
+        user.change_password(password_hash, now)
+        user.rename(registration.display_name, now)
+        await self._users.save(user)
+        token = await self._email_tokens.issue(user, TokenPurpose.VERIFY_EMAIL)
+        await self._notifications.verification(
+            user.email, token.secret, expires_at=token.expires_at
+        )
+        await self._audit.record("user_registered_again", caller=caller, target=f"user:{user.id}")
+        await self._uow.commit()
 
     async def _create(self, user: User, caller: CallerContext) -> None:
         await self._users.add(user)

@@ -186,6 +186,12 @@ class User:
         self.status = UserStatus.DISABLED
         self.updated_at = now
 
+    @property
+    def is_unclaimed(self) -> bool:
+        """Registered but never verified (and not disabled): nobody has proven the address,
+        so a new registration of it may take the account over."""
+        return not self.verified and self.status is UserStatus.ACTIVE
+
     def enable(self, now: datetime) -> None:
         self.status = UserStatus.ACTIVE
         self.updated_at = now

@@ -157,6 +157,8 @@ async def test_registering_a_taken_address_answers_the_same_and_mails_the_owner(
     first = await client.post(
         f"{API}/auth/register", json={"email": "mike@example.org", "password": PASSWORD}
     )
+    token = await mailbox.token("mike@example.org", "verification")
+    assert (await client.post(f"{API}/auth/verify-email", json={"token": token})).status_code == 200
     again = await client.post(
         f"{API}/auth/register", json={"email": "ＭＩＫＥ@EXAMPLE.ORG", "password": PASSWORD}
     )
@@ -165,6 +167,37 @@ async def test_registering_a_taken_address_answers_the_same_and_mails_the_owner(
     notice = await mailbox.wait_for("mike@example.org", "already_registered")
     assert notice.to == "mike@example.org"
     assert mailbox.mailer.to("ＭＩＫＥ@EXAMPLE.ORG") == []
+
+
+async def test_the_owner_s_sign_up_takes_back_an_address_a_stranger_registered_first(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """Found by QA: the stranger's password stayed, and once the owner verified from their
+    inbox, the stranger signed in to an account verified as the owner's."""
+    stranger_password = "a stranger's long enough passphrase"
+    await client.post(
+        f"{API}/auth/register", json={"email": "victim@example.org", "password": stranger_password}
+    )
+    first_link = await mailbox.token("victim@example.org", "verification")
+    owners = await client.post(
+        f"{API}/auth/register", json={"email": "victim@example.org", "password": PASSWORD}
+    )
+    assert owners.status_code == 201
+    # the owner's sign-up mails a new link, not "already registered"
+    latest = await mailbox.token("victim@example.org", "verification", count=2)
+    stale = await client.post(f"{API}/auth/verify-email", json={"token": first_link})
+    assert stale.json()["code"] == "invalid_token", "the earlier link died with the new sign-up"
+    assert (
+        await client.post(f"{API}/auth/verify-email", json={"token": latest})
+    ).status_code == 200
+    owner = await client.post(
+        f"{API}/auth/login", json={"email": "victim@example.org", "password": PASSWORD}
+    )
+    assert owner.status_code == 200, owner.text
+    stranger = await client.post(
+        f"{API}/auth/login", json={"email": "victim@example.org", "password": stranger_password}
+    )
+    assert stranger.status_code == 401
 
 
 async def test_a_verification_token_works_once(client: httpx.AsyncClient, mailbox: Mailbox) -> None:

@@ -111,6 +111,8 @@ class BearerAuthentication:
         self._revocations = revocations
 
     async def __call__(self, request: Request[Any, Any, Any]) -> None:
+        if request.method == "OPTIONS":  # Litestar's own answer (Allow): no data, as /docs says
+            return
         if not request.route_handler.opt.get("public") and request.scope.get("user") is None:
             self.authenticate(request.scope)
         self._queries.check(request)

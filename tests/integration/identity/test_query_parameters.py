@@ -81,3 +81,13 @@ async def test_a_single_valued_parameter_given_twice_is_refused_naming_it(
         f"{API}/orders?status=filled&status=rejected&limit=5", headers=ada.headers
     )
     assert listed.status_code == 200, "a list parameter repeats freely"
+
+
+async def test_an_options_request_is_answered_with_the_methods_without_a_token(
+    client: httpx.AsyncClient,
+) -> None:
+    """Found by QA: a preflight to a public route (CORS off) answered 401 invalid_token."""
+    for path in (f"{API}/auth/login", f"{API}/orders"):
+        answered = await client.options(path)
+        assert answered.status_code == 204, answered.text
+        assert "GET" in answered.headers["allow"] or "POST" in answered.headers["allow"]

@@ -291,6 +291,7 @@ async def test_jwks_publishes_the_verification_keys(client: httpx.AsyncClient) -
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/jwk-set+json"
+    assert response.headers["vary"] == "Origin", "cacheable: its CORS headers vary by origin"
     keys = response.json()["keys"]
     assert keys
     assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key for key in keys)

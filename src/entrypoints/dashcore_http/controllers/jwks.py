@@ -39,5 +39,8 @@ class JwksController(Controller):
         return Response(
             verifier.jwks(),
             media_type=JWK_SET,
-            headers={"Cache-Control": "public, max-age=300"},
+            # Vary on every answer: with CORS on, an allowed origin's answer carries
+            # Access-Control-Allow-Origin and another's does not, and a shared cache must not
+            # hand one to the other (found by QA: only the allowed origin's said Vary).
+            headers={"Cache-Control": "public, max-age=300", "Vary": "Origin"},
         )

@@ -5,7 +5,6 @@ hand-computed profit and loss of each cost method, valuation at a connected brok
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -14,17 +13,13 @@ import pytest
 
 from dashcore.domain.instruments import InstrumentKey
 from dashcore.domain.money import Money
-from dashcore.domain.orders import OrderSide
-from dashcore.domain.trades import Trade, TradeSource, TradeType
-from dashcore.ports.trades import TradeRepository
-from dashcore.ports.uow import UnitOfWork
 from dashcore_app.brokers import BrokerSandboxes
 from dashcore_http.schemas.numbers import DECIMAL_PATTERN
 from tests.integration.identity.conftest import Served, mailbox, served
 from tests.integration.identity.support import API, Account, Mailbox
 from tests.integration.providers.conftest import sandboxes
 from tests.integration.providers.support import connect_redirect, problem_code, signed_up
-from tests.integration.trades_support import backend, post_trade
+from tests.integration.trades_support import add_broker_fill, backend, post_trade
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 __all__ = ["backend", "mailbox", "sandboxes", "served"]
@@ -202,24 +197,16 @@ async def test_an_instrument_in_two_currencies_is_set_aside_until_the_manual_tra
         served.client, owner, symbol="RELIANCE", currency="USD", executed_at="2026-01-01T10:00:00Z"
     )
     await post_trade(served.client, owner, symbol="TCS", account="IRA")
-    me = await served.client.get(f"{API}/auth/me", headers=owner.headers)
-    fill = Trade(
+    await add_broker_fill(
+        served,
+        owner,
         id=UUID("01966f3c-0000-7000-8000-0000000000f2"),
-        user_id=UUID(me.json()["id"]),
-        account="2f1c5a3e-6d2b-5e7a-9c41-0b8d7e6f5a4c",
         instrument=InstrumentKey("RELIANCE", "NSE"),
-        side=OrderSide.BUY,
         quantity=Decimal(1),
         price=Money.of("2900", "INR"),
         charges=Money.of("0", "INR"),
-        type=TradeType.EQUITY,
-        executed_at=datetime(2026, 1, 2, 4, 0, tzinfo=UTC),
-        source=TradeSource.BROKER_FILL,
         broker_trade_id="KITE-T-9",
     )
-    async with served.core() as scope:
-        await (await scope.get(TradeRepository)).add(fill)
-        await (await scope.get(UnitOfWork)).commit()
 
     for params in ({}, {"account": "IRA"}):
         body = await portfolio(served, owner, method="fifo", **params)

@@ -4,22 +4,20 @@ read-only broker fills, keyset pages and filters, and the audit trail."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from uuid import UUID
 
 import pytest
 
-from dashcore.domain.instruments import InstrumentKey
-from dashcore.domain.money import Money
-from dashcore.domain.orders import OrderSide
-from dashcore.domain.trades import Trade, TradeSource, TradeType
-from dashcore.ports.trades import TradeRepository
-from dashcore.ports.uow import UnitOfWork
 from tests.integration.identity.conftest import Served, mailbox, served
 from tests.integration.identity.support import Account, Mailbox, audit_actions
 from tests.integration.providers.support import problem_code, signed_up
-from tests.integration.trades_support import TRADES, backend, post_trade, trade_body
+from tests.integration.trades_support import (
+    TRADES,
+    add_broker_fill,
+    backend,
+    post_trade,
+    trade_body,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 __all__ = ["backend", "mailbox", "served"]
@@ -236,24 +234,7 @@ async def test_trades_need_a_signed_in_user(served: Served) -> None:
 async def test_a_broker_fill_reads_as_read_only_and_cannot_be_changed(
     served: Served, owner: Account
 ) -> None:
-    me = await served.client.get("/api/v1/auth/me", headers=owner.headers)
-    fill = Trade(
-        id=UUID("01966f3c-0000-7000-8000-0000000000f1"),
-        user_id=UUID(me.json()["id"]),
-        account="2f1c5a3e-6d2b-5e7a-9c41-0b8d7e6f5a4c",
-        instrument=InstrumentKey("INFY", "NSE"),
-        side=OrderSide.BUY,
-        quantity=Decimal(3),
-        price=Money.of("1500.00", "INR"),
-        charges=Money.of("0.45", "INR"),
-        type=TradeType.EQUITY,
-        executed_at=datetime(2026, 1, 2, 4, 0, tzinfo=UTC),
-        source=TradeSource.BROKER_FILL,
-        broker_trade_id="KITE-T-1",
-    )
-    async with served.core() as scope:
-        await (await scope.get(TradeRepository)).add(fill)
-        await (await scope.get(UnitOfWork)).commit()
+    fill = await add_broker_fill(served, owner)
     url = f"{TRADES}/{fill.id}"
 
     shown = await served.client.get(url, headers=owner.headers)

@@ -89,6 +89,7 @@ __all__ = [
     "ReauthWarnings",
     "RefreshConnections",
     "RefreshRound",
+    "fail_closed_unreadable",
 ]
 
 CREDENTIALS_PURPOSE = "credentials"
@@ -96,6 +97,31 @@ REFRESH_LOCK_TTL = 60.0
 REFRESH_LOCK_WAIT = 35.0
 REFRESH_AHEAD = timedelta(minutes=5)
 """Refresh when less than this is left (OAUTH-3)."""
+
+
+async def fail_closed_unreadable(
+    connections: ProviderConnectionRepository,
+    audit: AuditTrail,
+    connection_id: UUID,
+    caller: CallerContext,
+    now: datetime,
+) -> None:
+    """Sealed credentials that fail to open (tampered with, moved, or sealed under a vault key
+    the ring no longer holds, CRYPTO-1) cannot work again by themselves: the connection fails
+    closed (``error``, nothing sent to the provider; a disconnected one stays as it is) and it
+    is audited for the alerting that watches the audit log. Joins the caller's transaction."""
+    locked = await connections.lock(connection_id)
+    if locked is None:
+        return
+    if locked.status is not ConnectionStatus.DISCONNECTED:
+        await connections.save(locked.failed(now, CREDENTIALS_UNREADABLE))
+    await audit.record(
+        "provider_credentials_unreadable",
+        caller=caller,
+        outcome=AuditOutcome.FAILURE,
+        target=f"connection:{connection_id}",
+        metadata={"provider": locked.provider},
+    )
 
 
 def _not_found() -> NotFound:
@@ -731,19 +757,9 @@ class RefreshConnections:
         return refreshed
 
     async def _unreadable(self, connection: ProviderConnection, caller: CallerContext) -> None:
-        """Sealed credentials that fail to open were tampered with or moved (CRYPTO-1): the
-        connection fails closed (``error``, nothing sent to the provider) and it is audited
-        for the alerting that watches the audit log."""
         await self._uow.rollback()
-        locked = await self._connections.lock(connection.id)
-        if locked is not None and locked.status is not ConnectionStatus.DISCONNECTED:
-            await self._connections.save(locked.failed(self._clock.now(), CREDENTIALS_UNREADABLE))
-        await self._audit.record(
-            "provider_credentials_unreadable",
-            caller=caller,
-            outcome=AuditOutcome.FAILURE,
-            target=f"connection:{connection.id}",
-            metadata={"provider": connection.provider},
+        await fail_closed_unreadable(
+            self._connections, self._audit, connection.id, caller, self._clock.now()
         )
         await self._uow.commit()
 

@@ -55,7 +55,11 @@ from typing import TypeVar
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
-from dashcore.application.connections import CredentialStore, RefreshConnections
+from dashcore.application.connections import (
+    CredentialStore,
+    RefreshConnections,
+    fail_closed_unreadable,
+)
 from dashcore.domain.aggregation import (
     RawPayload,
     StoredAccount,
@@ -71,7 +75,6 @@ from dashcore.domain.aggregation import (
 )
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.connections import (
-    CREDENTIALS_UNREADABLE,
     ConnectionError_,
     ConnectionStatus,
     ProviderConnection,
@@ -445,8 +448,10 @@ class RunSync:
         await _not_refreshed_by(self._store.accounts, failed, now)
         if reauth:
             await self._needs_reauth(failed.connection_id, error, now)
-        elif isinstance(error, DecryptionFailed):
-            await self._credentials_unreadable(failed.connection_id, now)
+        elif isinstance(error, DecryptionFailed):  # as a refresh that met them would
+            await fail_closed_unreadable(
+                self._connections, self._audit, failed.connection_id, SYSTEM, now
+            )
         await self._uow.commit()
         return failed
 
@@ -462,22 +467,6 @@ class RunSync:
             outcome=AuditOutcome.FAILURE,
             target=f"connection:{connection_id}",
             metadata={"provider": connection.provider, "reason": error.code},
-        )
-
-    async def _credentials_unreadable(self, connection_id: UUID, now: datetime) -> None:
-        """Credentials that fail to open cannot work again by themselves: the connection fails
-        closed (``error``, as a refresh leaves it), so it no longer reads ``connected``, and it
-        is audited for the alerting that watches the audit log (a lost vault key shows here)."""
-        connection = await self._connections.lock(connection_id)
-        if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
-            return
-        await self._connections.save(connection.failed(now, CREDENTIALS_UNREADABLE))
-        await self._audit.record(
-            "provider_credentials_unreadable",
-            caller=SYSTEM,
-            outcome=AuditOutcome.FAILURE,
-            target=f"connection:{connection_id}",
-            metadata={"provider": connection.provider},
         )
 
     async def _checkpoint(self, progress: _Progress) -> None:

@@ -118,3 +118,22 @@ async def test_the_webhook_documents_its_json_body(openapi_paths: dict[str, Any]
     assert body["required"] is True
     assert set(body["content"]) == {"application/json"}
     assert body["content"]["application/json"]["schema"]["type"] == "object"
+
+
+async def test_every_operation_with_a_body_lists_the_too_large_answer(
+    openapi_paths: dict[str, Any],
+) -> None:
+    """Found by QA: 413 is a real answer (a 70 KB sign-up) that no operation listed."""
+    with_body = [
+        (path, method)
+        for path, item in openapi_paths.items()
+        if path.startswith("/api/v1/")
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert with_body
+    assert [
+        (path, method)
+        for path, method in with_body
+        if "413" not in openapi_paths[path][method]["responses"]
+    ] == []

@@ -14,7 +14,7 @@ added here, once, to every API route that does not declare that status itself:
 - 400 — a body or parameter that cannot be read (not JSON, a JSON number for an amount);
 - 401 — no valid access token (not on public routes);
 - 404 — on a route with path parameters: no such item (another user's is not found either);
-- 415 — on a route that takes a body: not ``application/json``;
+- 413 and 415 — on a route that takes a body: too large, or not ``application/json``;
 - 422 — input that does not fit, each field named;
 - 429 — a rate limit (``Retry-After``, ``RateLimit`` fields);
 - 500 — an unexpected error (quote the ``request_id``);
@@ -52,7 +52,10 @@ _EVERYWHERE: Final = {
 }
 _PROTECTED: Final = {401: "No valid access token (missing, expired or revoked)"}
 _WITH_PATH_PARAMETERS: Final = {404: "No such item (another user's is not found either)"}
-_WITH_BODY: Final = {415: "The body is not application/json"}
+_WITH_BODY: Final = {
+    413: "The body is larger than `DASHCORE_MAX_BODY_BYTES` (`request_too_large`)",
+    415: "The body is not application/json",
+}
 
 
 def _problem(description: str) -> ResponseSpec:

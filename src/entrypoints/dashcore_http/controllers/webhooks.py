@@ -94,6 +94,7 @@ class WebhooksController(Controller):
         responses={
             400: ResponseSpec(Problem, description="The body cannot be read"),
             401: ResponseSpec(Problem, description="The delivery does not verify"),
+            413: ResponseSpec(Problem, description="Larger than the app's body limit"),
             415: ResponseSpec(Problem, description="Not application/json, or encoded"),
             503: ResponseSpec(Problem, description="The database is down: deliver again"),
         },

@@ -47,9 +47,8 @@ class VaultKey:
 
     def __post_init__(self) -> None:
         kid = self.id
-        if not (0 < len(kid) <= 64 and kid.isascii() and kid.isprintable()) or set(kid) & set(
-            " ,="
-        ):
+        printable = 0 < len(kid) <= 64 and kid.isascii() and kid.isprintable()
+        if not printable or set(kid) & set(" ,="):
             raise KeyRingError(
                 f"invalid key id {kid!r}: 1-64 printable ASCII characters, no space, comma or ="
             )

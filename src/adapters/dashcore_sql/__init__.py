@@ -5,7 +5,7 @@ Build an engine once per process (``create_engine``), migrate it (``upgrade``), 
 """
 
 from dashcore_sql.audit import ChainHeads, SqlAuditLog
-from dashcore_sql.engine import COMMAND_TIMEOUT, create_engine, normalize_url
+from dashcore_sql.engine import COMMAND_TIMEOUT, create_engine, normalize_url, sqlite_file
 from dashcore_sql.migrate import current, downgrade, history, upgrade
 from dashcore_sql.probe import SqlDatabaseProbe
 from dashcore_sql.secrets import SqlSealedSecretRepository
@@ -28,6 +28,7 @@ __all__ = [
     "history",
     "metadata",
     "normalize_url",
+    "sqlite_file",
     "unit_of_work",
     "upgrade",
 ]

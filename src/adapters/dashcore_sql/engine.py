@@ -49,6 +49,7 @@ __all__ = [
     "create_engine",
     "first_round_trip",
     "normalize_url",
+    "sqlite_file",
 ]
 
 CONNECT_TIMEOUT = 5.0
@@ -142,10 +143,22 @@ async def first_round_trip(
             raise
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file an SQLite URL names (``None``: another database, an in-memory one, or a
+    ``file:`` URI that SQLite resolves itself)."""
+    target = make_url(url)
+    database = target.database
+    if target.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
-    database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        _create_private(Path(database))
+    path = sqlite_file(url)
+    if path is not None:
+        _create_private(path)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": CONNECT_TIMEOUT})
     event.listen(engine.sync_engine, "do_connect", _connect_in_one_trip)
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)

@@ -74,11 +74,7 @@ from dashcore.domain.aggregation import (
     SyncTrigger,
 )
 from dashcore.domain.audit import AuditOutcome
-from dashcore.domain.connections import (
-    ConnectionError_,
-    ConnectionStatus,
-    ProviderConnection,
-)
+from dashcore.domain.connections import ConnectionError_, ConnectionStatus, ProviderConnection
 from dashcore.domain.context import CallerContext
 from dashcore.domain.errors import (
     Conflict,
@@ -551,6 +547,8 @@ class RunSync:
         disconnected connections to the same login; ``Conflict`` if another connection that
         is not disconnected holds one (it would be counted twice)."""
         held = await self._store.accounts.reached_elsewhere(connection, new_ids)
+        if not held:
+            return []
         owners: dict[UUID, ProviderConnection | None] = {}
         for account in held:
             assert account.connection_id is not None  # a synced account
@@ -564,8 +562,6 @@ class RunSync:
                     "instead of syncing a second one, which would count its accounts twice.",
                     code="account_connected_elsewhere",
                 )
-        if not held:
-            return []
         now = self._clock.now()
         taken = [account.handed_over(connection.id, now) for account in held]
         for account in taken:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.errors import DashcoreError
 from dashcore_app import Settings, SettingsError, StartupError
-from dashcore_sql import COMMAND_TIMEOUT, create_engine
+from dashcore_sql import COMMAND_TIMEOUT, create_engine, sqlite_file
 
 __all__ = ["load_settings", "open_engine", "require_database", "run", "with_engine"]
 
@@ -31,13 +29,12 @@ def require_database(settings: Settings) -> Settings:
     """``settings``, after checking that an SQLite database file exists: a command that reads
     the database must not create an empty one at a mistyped path (only ``migrate up`` and
     ``serve`` create it). Other databases answer for themselves when connected to."""
-    if settings.uses_sqlite:
-        path = make_url(settings.database_url).database
-        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
-            raise click.ClickException(
-                f"the database file {path} does not exist: check DASHCORE_DATABASE_URL or "
-                "DASHCORE_DATA_DIR, or create it with `dashcore migrate up`"
-            )
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        raise click.ClickException(
+            f"the database file {path} does not exist: check DASHCORE_DATABASE_URL or "
+            "DASHCORE_DATA_DIR, or create it with `dashcore migrate up`"
+        )
     return settings
 
 

@@ -101,8 +101,12 @@ class Notifications:
             "Confirm your email address",
             "Welcome to dashcore.",
             "",
-            "Open this link within an hour to confirm your email address:",
+            "Open this link within an hour and enter the password you chose to confirm your",
+            "email address:",
             link,
+            "",
+            "If the password you chose is not accepted, someone signed up with this address",
+            "after you: sign up again to set your password and get a new link.",
             expires_at=expires_at,
         )
 

@@ -29,11 +29,10 @@ from typing import NoReturn
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.notifications import Notifications
-from dashcore.application.registration import email_fingerprint
 from dashcore.application.sign_in import LoginResult, SignIn, SignInRequest
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
-from dashcore.domain.email import canonical_email_key
+from dashcore.domain.email import canonical_email_key, email_fingerprint
 from dashcore.domain.errors import AuthenticationFailed, InvalidInput, RateLimited
 from dashcore.domain.mfa import (
     AMR_EMAIL_OTP,

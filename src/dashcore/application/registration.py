@@ -11,7 +11,15 @@ Rules:
   an account verified as the owner's. Now the owner's own sign-up takes the account back.
 - The password passes the local policy, then the breach check (:class:`BreachedPasswordCheck`),
   before the address is looked up, so the answer and its timing do not depend on the address.
-- A new account is unverified and cannot log in until the emailed token is presented.
+- A new account is unverified and cannot log in until the emailed token is presented
+  **with the account's password**: the inbox proves the address, the password proves that the
+  person at the inbox chose the password now in force. Found by QA: since a new sign-up
+  replaces an unverified account's password, a stranger signing up after the owner had their
+  password confirmed when the owner opened the newest link. A wrong password leaves the link
+  usable, counts against the account's lockout (LOCK-1), is audited
+  (``user_email_verification_refused``) and is ``Forbidden`` ``wrong_password``; the owner
+  signs up again to take the account back. An email change's link needs no password (its
+  owner proved it when asking for the change).
 - Verification tokens: 32 random bytes, stored as SHA-256, single use, 1 h, bound to the
   address they were sent to; a resend voids the earlier ones. Resending never reveals whether the
   address exists (the HTTP layer answers before it runs, so not by its timing either: ENUM-1);
@@ -23,17 +31,17 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from dashcore.application.audit_trail import AuditTrail
 from dashcore.application.breached_passwords import BreachedPasswordCheck
+from dashcore.application.current_password import CurrentPassword
 from dashcore.application.email_tokens import EmailTokens
 from dashcore.application.notifications import Notifications
 from dashcore.domain.audit import AuditOutcome
 from dashcore.domain.context import CallerContext
-from dashcore.domain.email import Email
+from dashcore.domain.email import Email, email_fingerprint
 from dashcore.domain.email_tokens import TokenPurpose
 from dashcore.domain.errors import Conflict, InvalidInput
 from dashcore.domain.passwords import PasswordPolicy
@@ -53,17 +61,10 @@ __all__ = [
     "ResendVerification",
     "VerifyEmail",
     "audit_nothing_sent",
-    "email_fingerprint",
 ]
 
 
 VERIFICATION_ACCOUNT_POLICY = RatePolicy(name="verification_account", limit=3, window=3600)
-
-
-def email_fingerprint(key: str) -> str:
-    """A short, non-reversible label of a canonical address for audit metadata about
-    accounts that may not exist (the raw text might be a password typed in the wrong field)."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +178,15 @@ class RegisterUser:
 
 
 class VerifyEmail:
-    """Redeems a mailed token: a registration's (the account becomes verified) or an email
-    change's (the account switches to the proven address and the old address is told)."""
+    """Redeems a mailed token: a registration's, with the account's password (the account
+    becomes verified), or an email change's (the account switches to the proven address and
+    the old address is told)."""
 
     def __init__(
         self,
         users: UserRepository,
         email_tokens: EmailTokens,
+        current_password: CurrentPassword,
         notifications: Notifications,
         audit: AuditTrail,
         uow: UnitOfWork,
@@ -191,12 +194,23 @@ class VerifyEmail:
     ) -> None:
         self._users = users
         self._email_tokens = email_tokens
+        self._current_password = current_password
         self._notifications = notifications
         self._audit = audit
         self._uow = uow
         self._clock = clock
 
-    async def __call__(self, token: str, caller: CallerContext) -> User:
+    async def __call__(self, token: str, caller: CallerContext, password: str | None) -> User:
+        """``password`` is required for a registration's link and ignored for an email
+        change's (see the module's rules)."""
+        try:
+            _, unverified = await self._email_tokens.peek(
+                token, TokenPurpose.VERIFY_EMAIL, self._users
+            )
+        except InvalidInput:
+            unverified = None
+        if unverified is not None:
+            await self._confirm_password(unverified, password, caller)
         now = self._clock.now()
         try:
             user = await self._email_tokens.redeem(token, TokenPurpose.VERIFY_EMAIL, self._users)
@@ -215,6 +229,23 @@ class VerifyEmail:
         )
         await self._uow.commit()
         return user
+
+    async def _confirm_password(
+        self, user: User, password: str | None, caller: CallerContext
+    ) -> None:
+        if password is None:
+            raise InvalidInput("Enter the password you chose when you signed up.", field="password")
+        await self._current_password.check(
+            user,
+            password,
+            caller,
+            failure_action="user_email_verification_refused",
+            message=(
+                "This link confirms a sign-up made with another password. If you did not "
+                "make it, sign up again with this address: that sets your password and mails "
+                "you a new link."
+            ),
+        )
 
     async def _refuse_a_taken_address(
         self, user: User, caller: CallerContext, now: datetime

@@ -15,6 +15,7 @@ the first address, so a stranger verified an address naming another's mailbox.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Self
 
 from dashcore.domain.errors import InvalidInput
 
-__all__ = ["Email", "canonical_email_key"]
+__all__ = ["Email", "canonical_email_key", "email_fingerprint"]
 
 _MAX_OCTETS = 254
 _MAX_LOCAL_OCTETS = 64
@@ -56,6 +57,12 @@ def canonical_email_key(address: str) -> str:
     normalized = unicodedata.normalize("NFKC", address).casefold()
     local, _, domain = normalized.rpartition("@")
     return f"{local}@{_idna_domain(domain)}"
+
+
+def email_fingerprint(key: str) -> str:
+    """A short, non-reversible label of a canonical address for audit metadata about
+    accounts that may not exist (the raw text might be a password typed in the wrong field)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

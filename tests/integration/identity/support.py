@@ -67,6 +67,17 @@ class Account:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
+async def verify(
+    client: httpx.AsyncClient, token: str, password: str = PASSWORD, *, status: int = 200
+) -> httpx.Response:
+    """``POST /auth/verify-email`` with a sign-up's token and its password; asserts ``status``."""
+    response = await client.post(
+        f"{API}/auth/verify-email", json={"token": token, "password": password}
+    )
+    assert response.status_code == status, response.text
+    return response
+
+
 async def register_and_verify(
     client: httpx.AsyncClient, mailbox: Mailbox, email: str, password: str = PASSWORD
 ) -> None:
@@ -74,9 +85,7 @@ async def register_and_verify(
         f"{API}/auth/register", json={"email": email, "password": password}
     )
     assert response.status_code == 201, response.text
-    token = await mailbox.token(email, "verification")
-    response = await client.post(f"{API}/auth/verify-email", json={"token": token})
-    assert response.status_code == 200, response.text
+    await verify(client, await mailbox.token(email, "verification"), password)
 
 
 async def log_in(

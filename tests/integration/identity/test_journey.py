@@ -21,6 +21,7 @@ from tests.integration.identity.support import (
     log_in,
     register_and_verify,
     signed_up,
+    verify,
 )
 
 BACKENDS = [
@@ -157,8 +158,7 @@ async def test_registering_a_taken_address_answers_the_same_and_mails_the_owner(
     first = await client.post(
         f"{API}/auth/register", json={"email": "mike@example.org", "password": PASSWORD}
     )
-    token = await mailbox.token("mike@example.org", "verification")
-    assert (await client.post(f"{API}/auth/verify-email", json={"token": token})).status_code == 200
+    await verify(client, await mailbox.token("mike@example.org", "verification"))
     again = await client.post(
         f"{API}/auth/register", json={"email": "ＭＩＫＥ@EXAMPLE.ORG", "password": PASSWORD}
     )
@@ -185,11 +185,9 @@ async def test_the_owner_s_sign_up_takes_back_an_address_a_stranger_registered_f
     assert owners.status_code == 201
     # the owner's sign-up mails a new link, not "already registered"
     latest = await mailbox.token("victim@example.org", "verification", count=2)
-    stale = await client.post(f"{API}/auth/verify-email", json={"token": first_link})
+    stale = await verify(client, first_link, stranger_password, status=422)
     assert stale.json()["code"] == "invalid_token", "the earlier link died with the new sign-up"
-    assert (
-        await client.post(f"{API}/auth/verify-email", json={"token": latest})
-    ).status_code == 200
+    await verify(client, latest)
     owner = await client.post(
         f"{API}/auth/login", json={"email": "victim@example.org", "password": PASSWORD}
     )
@@ -200,14 +198,78 @@ async def test_the_owner_s_sign_up_takes_back_an_address_a_stranger_registered_f
     assert stranger.status_code == 401
 
 
+async def test_a_sign_up_s_link_needs_the_password_chosen_at_sign_up(
+    client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
+) -> None:
+    """The inbox proves the address, the password that its holder chose the password in
+    force. A wrong one is audited, counts like a wrong login and leaves the link usable."""
+    await client.post(
+        f"{API}/auth/register", json={"email": "careful@example.org", "password": PASSWORD}
+    )
+    token = await mailbox.token("careful@example.org", "verification")
+    missing = await client.post(f"{API}/auth/verify-email", json={"token": token})
+    assert missing.status_code == 422
+    assert [e["field"] for e in missing.json()["errors"]] == ["password"]
+    wrong = await verify(client, token, "not the password chosen at all", status=403)
+    assert wrong.json()["code"] == "wrong_password"
+    await verify(client, token)
+    await log_in(client, "careful@example.org")
+    async with core() as scope:
+        records = [r.event async for r in (await scope.get(AuditLog)).records()]
+    refused = [e for e in records if e.action == "user_email_verification_refused"]
+    assert [(str(e.outcome), e.metadata["reason"]) for e in refused] == [
+        ("failure", "wrong_password")
+    ]
+
+
+async def test_wrong_passwords_at_a_sign_up_s_link_lock_the_account_like_wrong_logins(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await client.post(
+        f"{API}/auth/register", json={"email": "guessed@example.org", "password": PASSWORD}
+    )
+    token = await mailbox.token("guessed@example.org", "verification")
+    for attempt in range(5):
+        await verify(client, token, f"guess number {attempt} is wrong", status=403)
+    locked = await verify(client, token, status=429)
+    assert locked.json()["code"] == "account_locked"
+    assert int(locked.headers["retry-after"]) > 0
+
+
+async def test_a_stranger_signing_up_after_the_owner_cannot_get_their_password_confirmed(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    """Found by QA: a sign-up replaces an unverified account's password, so a stranger who
+    signed up after the owner had their password confirmed when the owner opened the newest
+    link, and could sign in to the owner's verified account."""
+    stranger_password = "a stranger's long enough passphrase"
+    await client.post(
+        f"{API}/auth/register", json={"email": "owner@example.org", "password": PASSWORD}
+    )
+    await client.post(
+        f"{API}/auth/register", json={"email": "owner@example.org", "password": stranger_password}
+    )
+    newest = await mailbox.token("owner@example.org", "verification", count=2)
+    refused = await verify(client, newest, PASSWORD, status=403)
+    assert "sign up again" in refused.json()["detail"]
+    await client.post(
+        f"{API}/auth/register", json={"email": "owner@example.org", "password": PASSWORD}
+    )
+    await verify(client, await mailbox.token("owner@example.org", "verification", count=3))
+    await log_in(client, "owner@example.org")
+    stranger = await client.post(
+        f"{API}/auth/login", json={"email": "owner@example.org", "password": stranger_password}
+    )
+    assert stranger.status_code == 401
+
+
 async def test_a_verification_token_works_once(client: httpx.AsyncClient, mailbox: Mailbox) -> None:
     await client.post(
         f"{API}/auth/register", json={"email": "once@example.org", "password": PASSWORD}
     )
     token = await mailbox.token("once@example.org", "verification")
-    assert (await client.post(f"{API}/auth/verify-email", json={"token": token})).status_code == 200
-    replay = await client.post(f"{API}/auth/verify-email", json={"token": token})
-    assert replay.status_code == 422
+    await verify(client, token)
+    replay = await verify(client, token, status=422)
     assert replay.json()["code"] == "invalid_token"
 
 
@@ -225,10 +287,8 @@ async def test_resending_answers_the_same_whether_or_not_the_address_exists(
     assert known.json() == unknown.json()
     first = await mailbox.token("late@example.org", "verification", count=1)
     second = await mailbox.token("late@example.org", "verification", count=2)
-    stale = await client.post(f"{API}/auth/verify-email", json={"token": first})
-    assert stale.status_code == 422
-    fresh = await client.post(f"{API}/auth/verify-email", json={"token": second})
-    assert fresh.status_code == 200
+    await verify(client, first, status=422)
+    await verify(client, second)
 
 
 async def test_resends_to_one_account_stop_at_three_an_hour_and_every_one_is_audited(

@@ -266,7 +266,10 @@ async def test_an_address_taken_before_the_change_is_proven_drops_the_change(
     )
     assert registered.status_code == 201
     own = await mailbox.token("contested@example.org", "verification", count=2)
-    assert (await client.post(f"{API}/auth/verify-email", json={"token": own})).status_code == 200
+    verified = await client.post(
+        f"{API}/auth/verify-email", json={"token": own, "password": PASSWORD}
+    )
+    assert verified.status_code == 200
 
     late = await client.post(f"{API}/auth/verify-email", json={"token": change})
 

@@ -46,7 +46,9 @@ async def signed_up(served: Served, mailbox: Mailbox, email: str) -> Account:
     async with served.core() as scope:
         await (await scope.get(DeliverOutbox))()
     token = await mailbox.token(email, "verification")
-    verified = await client.post(f"{API}/auth/verify-email", json={"token": token})
+    verified = await client.post(
+        f"{API}/auth/verify-email", json={"token": token, "password": PASSWORD}
+    )
     assert verified.status_code == 200, verified.text
     return await log_in(client, email)
 

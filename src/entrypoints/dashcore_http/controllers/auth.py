@@ -125,7 +125,13 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Prove an address",
         responses=problems(
-            {409: "`email_taken`: another account took the new address; the change is dropped"}
+            {
+                403: "`wrong_password`: not the password of the sign-up this link confirms "
+                "(the link stays usable)",
+                409: "`email_taken`: another account took the new address; the change is dropped",
+                429: "`account_locked` (too many wrong passwords; see `Retry-After`), or too "
+                "many requests",
+            }
         ),
     )
     @inject
@@ -135,7 +141,9 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         verify: FromDishka[VerifyEmail],
     ) -> VerifiedResponse:
-        await verify(data.token, caller_of(request))
+        """A registration's link needs the password chosen at sign-up; an email change's link
+        needs no password."""
+        await verify(data.token, caller_of(request), data.password)
         return VerifiedResponse()
 
     @post(

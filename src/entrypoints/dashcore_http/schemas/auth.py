@@ -52,7 +52,11 @@ class EmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class VerifyEmailRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``password`` is the one chosen at sign-up: required to confirm a registration, not
+    needed for an email change's link."""
+
     token: TokenText
+    password: PasswordText | None = None
 
 
 class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -76,6 +76,30 @@ def serve(server_env: dict[str, str], tmp_path: Path) -> Iterator[Starter]:
                 process.kill()
 
 
+# The libraries that only the extras install (postgres, redis, mail, worker).
+EXTRAS_ONLY = ("asyncpg", "redis", "aiosmtplib", "boto3", "taskiq_redis")
+
+
+def test_the_base_install_serves_the_embedded_default(
+    serve: Starter, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by QA: ``pip install dashcore`` (no extras) could not even run ``dashcore --help``:
+    the app imported pyotp (then in an extra) and the rate limiter imported redis. Each
+    extra-only library is shadowed here by a package that fails to import."""
+    shadows = tmp_path / "not-installed"
+    for module in EXTRAS_ONLY:
+        (shadows / module).mkdir(parents=True)
+        (shadows / module / "__init__.py").write_text(
+            f"raise ImportError('{module} comes with an extra, not the base install')\n"
+        )
+    path = [str(shadows), *filter(None, [server_env.get("PYTHONPATH")])]
+    port = free_port()
+    process = serve("--port", str(port), env={**server_env, "PYTHONPATH": os.pathsep.join(path)})
+    ready = wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok"}
+
+
 def test_first_start_creates_keys_migrates_and_is_ready(serve: Starter, tmp_path: Path) -> None:
     port = free_port()
     process = serve("--port", str(port))

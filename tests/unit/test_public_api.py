@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import dashcore
 from dashcore.domain import errors
@@ -45,3 +47,13 @@ def test_the_core_imports_without_any_third_party_package() -> None:
         check=True,
     )
     assert completed.stdout.strip() == ""
+
+
+def test_every_shipped_package_says_it_is_typed() -> None:
+    """Found by QA: without ``py.typed`` (PEP 561), ``mypy --strict`` in a service that
+    embeds dashcore treats every dashcore import as untyped."""
+    root = Path(__file__).resolve().parents[2]
+    wheel = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    packages = wheel["targets"]["wheel"]["packages"]
+    assert packages
+    assert [p for p in packages if not (root / p / "py.typed").is_file()] == []

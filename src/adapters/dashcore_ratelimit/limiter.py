@@ -31,21 +31,20 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import ConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from dashcore.domain.errors import InvalidInput
 from dashcore.domain.ratelimit import RateDecision, RatePolicy
 from dashcore.ports.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
 
 __all__ = ["LimitsRateLimiter", "NoRateLimits"]
 
@@ -55,7 +54,6 @@ _LIMITS_SCHEMES: Final = {
     "rediss": "async+rediss",
     "unix": "async+redis+unix",
 }
-_STORE_ERRORS: Final = (RedisError, OSError, TimeoutError)
 
 _log = structlog.get_logger("dashcore_ratelimit")
 
@@ -113,25 +111,6 @@ class _Counters:
         )
 
 
-def _redis_counters(
-    uri: str, scheme: str, *, key_prefix: str, timeout: float
-) -> tuple[_Counters, ConnectionPool]:
-    pool = ConnectionPool.from_url(
-        uri,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
-    options: dict[str, Any] = {"connection_pool": pool}
-    storage = RedisStorage(
-        _LIMITS_SCHEMES[scheme] + uri[len(scheme) :],
-        implementation="redispy",
-        key_prefix=key_prefix.rstrip(":"),
-        **options,
-    )
-    return _Counters(storage), pool
-
-
 class LimitsRateLimiter(RateLimiter):
     """Moving-window limits in memory or on Redis, with an in-process fallback for Redis.
 
@@ -159,10 +138,17 @@ class LimitsRateLimiter(RateLimiter):
             raise ValueError("fallback_divisor is a positive integer.")
         self._shared: _Counters | None = None
         self._pool: ConnectionPool | None = None
+        self._store_errors: tuple[type[BaseException], ...] = ()
         if scheme in _LIMITS_SCHEMES:
-            self._shared, self._pool = _redis_counters(
-                storage_uri, scheme, key_prefix=key_prefix, timeout=timeout
+            from dashcore_ratelimit.redis_store import STORE_ERRORS, redis_storage
+
+            storage, self._pool = redis_storage(
+                storage_uri,
+                _LIMITS_SCHEMES[scheme] + storage_uri[len(scheme) :],
+                key_prefix=key_prefix,
+                timeout=timeout,
             )
+            self._shared, self._store_errors = _Counters(storage), STORE_ERRORS
         self._local = _Counters(MemoryStorage(), fallback_divisor if self._shared else 1)
         self._timeout = timeout
         self._probe_interval = probe_interval
@@ -202,7 +188,7 @@ class LimitsRateLimiter(RateLimiter):
         try:
             async with asyncio.timeout(self._timeout):
                 result = await action(shared)
-        except _STORE_ERRORS as error:
+        except self._store_errors as error:
             self._went_down(error)
             return await action(self._local)
         if self._down:

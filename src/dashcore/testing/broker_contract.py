@@ -19,6 +19,10 @@ machine over place / modify / cancel / price moves), dead credentials surfacing 
 ``NotSupported`` before the broker is contacted, and orders found again by their client
 reference, also after the answer to a placement was lost. Each failure says what is wrong.
 
+Every session is opened the way sync opens it, ``gateway.session(credentials,
+recorder=...)``: an adapter whose ``session`` does not take the ``recorder`` keyword fails
+every test at once, instead of every sync in production.
+
 Tests are ``async`` (pytest-asyncio; the class is marked ``asyncio``). Class attributes tune the
 cost: ``listing_size`` items are seeded per listing (more than the adapter's page size), the
 lifecycle runs ``lifecycle_examples`` runs of up to ``lifecycle_steps`` steps.
@@ -47,14 +51,14 @@ from dashcore.domain.orders import (
     Validity,
 )
 from dashcore.domain.portfolio import Account, Balance, Page
-from dashcore.ports.brokers import BrokerGateway, BrokerSession
+from dashcore.ports.brokers import BrokerGateway, BrokerSession, PayloadRecorder
 from dashcore.testing.control import SandboxControl
 from dashcore.testing.desk import Desk
 from dashcore.testing.inspection import inexact_values, read_listing
 from dashcore.testing.lifecycle import OrderWatch, status_problems
 from dashcore.testing.stateful import run_lifecycle
 
-__all__ = ["BrokerContract"]
+__all__ = ["BrokerContract", "RecordedPayloads"]
 
 _ACCEPTED_ON_PLACE = frozenset({OrderStatus.SUBMITTED, OrderStatus.OPEN})
 _AFTER_CANCEL = frozenset({OrderStatus.CANCEL_REQUESTED, OrderStatus.CANCELLED})
@@ -141,6 +145,16 @@ def _same_order(order: Order, request: OrderRequest, client_reference: ClientRef
     )
 
 
+class RecordedPayloads(PayloadRecorder):
+    """The contract's :class:`PayloadRecorder`: keeps what the session hands it."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[object, object]] = []
+
+    def record(self, kind: str, body: bytes) -> None:
+        self.records.append((kind, body))
+
+
 class BrokerContract:
     """Subclass and supply the ``gateway``, ``credentials`` and ``control`` fixtures."""
 
@@ -151,11 +165,20 @@ class BrokerContract:
     lifecycle_steps: ClassVar[int] = 10
 
     @pytest.fixture
+    def contract_payloads(self) -> RecordedPayloads:
+        return RecordedPayloads()
+
+    @pytest.fixture
     def contract_desk(
-        self, gateway: BrokerGateway, credentials: ProviderCredentials, control: SandboxControl
+        self,
+        gateway: BrokerGateway,
+        credentials: ProviderCredentials,
+        control: SandboxControl,
+        contract_payloads: RecordedPayloads,
     ) -> Desk:
         """The adapter's session on the working credentials, with the sandbox's control."""
-        return Desk(gateway.session(credentials), gateway.capabilities, control)
+        session = gateway.session(credentials, recorder=contract_payloads)
+        return Desk(session, gateway.capabilities, control)
 
     # ------------------------------------------------------------------- listings
 
@@ -214,6 +237,28 @@ class BrokerContract:
             returned.append((listing.name, await listing.all(desk)))
         problems = [problem for name, value in returned for problem in inexact_values(value, name)]
         assert not problems, "inexact values:\n" + "\n".join(problems)
+
+    async def test_recorded_payloads_are_raw_bodies_named_by_path(
+        self, contract_desk: Desk, contract_payloads: RecordedPayloads
+    ) -> None:
+        """An adapter that reads over HTTP hands each successful read's raw body to the
+        session's recorder (``dashcore_brokers.http.record``), named by the request path
+        without its query; sync keeps them so that normalized data can be derived again after
+        a mapper fix. An adapter with no wire format records nothing."""
+        desk = contract_desk
+        if desk.declares(Operation.ACCOUNTS):
+            await desk.session.accounts.accounts()
+        for listing in self._declared_listings(desk):
+            await listing.all(desk)
+        malformed = [
+            (kind, type(body).__name__)
+            for kind, body in contract_payloads.records
+            if not (isinstance(kind, str) and kind.startswith("/") and "?" not in kind)
+            or not isinstance(body, bytes)
+        ]
+        assert not malformed, (
+            f"the recorder takes (path without query, raw body bytes); got {malformed[:3]}"
+        )
 
     # ------------------------------------------------------------------- statuses
 

@@ -37,7 +37,7 @@ from dashcore.domain.errors import Conflict, InvalidInput
 from dashcore.domain.orders import Order, OrderChange, OrderRequest, OrderStatus, OrderType
 from dashcore.testing.desk import Desk
 from dashcore.testing.inspection import read_listing
-from dashcore.testing.lifecycle import OrderWatch, status_problems
+from dashcore.testing.lifecycle import OrderWatch
 
 __all__ = ["run_lifecycle"]
 
@@ -87,7 +87,11 @@ class _Lifecycle(RuleBasedStateMachine):
 
     @initialize(target=orders)
     def place_resting(self) -> str:
-        """Every run starts with an order far from the price, which only a cancel ends."""
+        """Every run starts at the base price (the sandbox outlives a run, and hypothesis
+        replays a failing run to shrink it: a price left by an earlier run made the replay
+        take another path, reported as a "flaky" strategy instead of the adapter's fault)
+        with an order far from the price, which only a cancel ends."""
+        self.run(self.desk.control.set_price(self.desk.control.instrument, self.base))
         return self.placed(self.run(self.desk.resting()))
 
     @rule(target=orders, marketable=st.booleans(), ticks=st.integers(1, 12))
@@ -187,7 +191,10 @@ class _Lifecycle(RuleBasedStateMachine):
         )
 
     def refresh(self, context: str) -> None:
-        """Re-read every order this run placed and check each sighting."""
+        """Re-read every order this run placed and check each sighting. Orders of earlier
+        runs in the listing are left alone (``test_every_order_has_a_normalized_status``
+        checks every listed order): which of them are there depends on the sandbox's history,
+        and a check of them would make a replayed run fail at another step."""
         desk = self.desk
         account = desk.account_id
         orders = desk.session.orders
@@ -202,9 +209,6 @@ class _Lifecycle(RuleBasedStateMachine):
             for order in listed:
                 if order.provider_order_id in self.requests:
                     self.watch.observe(order, f"listed {context}")
-                else:
-                    problems = status_problems(order, f"listed {context}")
-                    assert not problems, "; ".join(problems)
         if desk.declares(Operation.GET_ORDER):
             for order_id in self.watch.order_ids:
                 self.watch.observe(self.run(orders.get(account, order_id)), f"read {context}")

@@ -15,7 +15,7 @@ from dashcore.domain.capabilities import Operation
 from dashcore.domain.connections import ProviderCredentials
 from dashcore.domain.orders import OrderStatus
 from dashcore.domain.portfolio import Holding, Page
-from dashcore.ports.brokers import BrokerSession
+from dashcore.ports.brokers import BrokerSession, PayloadRecorder
 
 from .exchange import Wire
 from .gateway import (
@@ -64,5 +64,7 @@ class BrokenSession(ExampleSession):
 
 
 class BrokenGateway(ExampleGateway):
-    def session(self, credentials: ProviderCredentials) -> BrokerSession:
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> BrokerSession:
         return BrokenSession(Connection(self._exchange, credentials))

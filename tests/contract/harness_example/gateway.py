@@ -59,6 +59,7 @@ from dashcore.ports.brokers import (
     BrokerGateway,
     BrokerSession,
     OrderGateway,
+    PayloadRecorder,
     QuoteReader,
 )
 
@@ -351,5 +352,10 @@ class ExampleGateway(BrokerGateway):
     def capabilities(self) -> CapabilityMap:
         return CAPABILITIES
 
-    def session(self, credentials: ProviderCredentials) -> BrokerSession:
+    def session(
+        self, credentials: ProviderCredentials, *, recorder: PayloadRecorder | None = None
+    ) -> BrokerSession:
+        """The example's broker has no wire format, so nothing goes to ``recorder``; an
+        adapter over HTTP hands it each successful read's raw body
+        (``dashcore_brokers.http.record``)."""
         return ExampleSession(Connection(self._exchange, credentials))

@@ -11,6 +11,8 @@ import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from dashcore.domain.errors import DependencyUnavailable
 from dashcore.domain.secrecy import REDACTED
@@ -128,6 +130,20 @@ def test_standard_library_lines_get_the_same_treatment(render: Callable[[], list
     assert "abc123" not in line
     assert "zyxwvutsrqponm" not in line
     assert "state=ok" in line
+
+
+async def test_sql_parameters_stay_out_of_the_log_at_debug(
+    render: Callable[[], list[str]],
+) -> None:
+    """Found by QA: at DEBUG, aiosqlite logged every call with its parameters (password
+    hashes, OTP digests, PKCE verifiers) and SQLAlchemy's engine every statement's."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sql_text("select :hash"), {"hash": "$argon2id$v=19$planted"})
+    finally:
+        await engine.dispose()
+    assert not [line for line in render() if "planted" in line]
 
 
 @pytest.mark.parametrize(

@@ -51,10 +51,21 @@ _SECRET_TEXT: Final = re.compile(
 # Written by our own processors, never by a caller: nothing to scrub.
 _OWN_FIELDS: Final = frozenset({"timestamp", "level"})
 _FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "granian", "_granian", "litestar")
-# Replaced by the one canonical ``http_request`` line of dashcore_http; httpx and httpcore
-# log every outgoing URL at INFO, and some brokers put credentials in the query string (Kite's
-# logout): the broker adapters log what matters themselves, without queries.
-_SILENCED_ACCESS_LOGGERS: Final = ("uvicorn.access", "granian.access", "httpx", "httpcore")
+# Kept at WARNING whatever the level. The access logs are replaced by the one canonical
+# ``http_request`` line of dashcore_http. httpx and httpcore log every outgoing URL at INFO,
+# and some brokers put credentials in the query string (Kite's logout): the broker adapters log
+# what matters themselves, without queries. At DEBUG, aiosqlite logs every call with its
+# parameters and SQLAlchemy's engine every statement's (found by QA: password hashes, OTP
+# digests, PKCE verifiers and raw webhook bodies in the log), in a tuple's repr that no
+# pattern can scrub reliably.
+_SILENCED_LOGGERS: Final = (
+    "uvicorn.access",
+    "granian.access",
+    "httpx",
+    "httpcore",
+    "aiosqlite",
+    "sqlalchemy.engine",
+)
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -216,7 +227,7 @@ def configure_logging(settings: Settings, *, to_stderr: bool = False) -> None:
     root.setLevel(level)
     for name in _FOREIGN_LOGGERS:
         _adopt(logging.getLogger(name), level)
-    for name in _SILENCED_ACCESS_LOGGERS:
+    for name in _SILENCED_LOGGERS:
         _adopt(logging.getLogger(name), logging.WARNING)
 
 

@@ -4,6 +4,10 @@ Rules:
 - Registering answers the same way whether or not the address already has an account (no
   enumeration oracle, ENUM-1): the existing owner gets an "already registered" mail instead of
   a second account, and the password is hashed either way so timing matches.
+- Mail that anonymous requests cause to one account (sign-ups of its address, verification
+  resends) is capped at ``verification_account``, 3 an hour; beyond it nothing is sent and the
+  request is audited ``rate_limited``. Found by QA: the "already registered" notice had no cap,
+  so sign-ups from many addresses (10 an hour each) could flood a verified user's inbox.
 - An account nobody has verified yet belongs to nobody: registering its address again replaces
   its password (and display name) and mails a new verification link, voiding the earlier ones,
   within the resend cap. Found by QA: a stranger who registered someone's address first kept
@@ -127,9 +131,20 @@ class RegisterUser:
                     raise
                 await self._uow.rollback()
                 existing = await self._users.get_by_email_key(email.key)
-        if existing is not None and existing.is_unclaimed:
+        if existing is None:
+            return
+        if not (await self._limiter.hit(VERIFICATION_ACCOUNT_POLICY, str(existing.id))).allowed:
+            await self._audit.record(
+                "authn_register_existing",
+                caller=caller,
+                outcome=AuditOutcome.FAILURE,
+                target=f"user:{existing.id}",
+                metadata={"reason": "rate_limited"},
+            )
+            await self._uow.commit()
+        elif existing.is_unclaimed:
             await self._register_again(existing, registration, password_hash, caller)
-        elif existing is not None:
+        else:
             await self._notifications.already_registered(existing.email)
             await self._audit.record(
                 "authn_register_existing",
@@ -142,18 +157,7 @@ class RegisterUser:
     async def _register_again(
         self, user: User, registration: Registration, password_hash: str, caller: CallerContext
     ) -> None:
-        """The unverified account takes this registration's password; a new link is mailed
-        (within the resend cap, so sign-ups cannot bomb an inbox)."""
-        if not (await self._limiter.hit(VERIFICATION_ACCOUNT_POLICY, str(user.id))).allowed:
-            await self._audit.record(
-                "authn_register_existing",
-                caller=caller,
-                outcome=AuditOutcome.FAILURE,
-                target=f"user:{user.id}",
-                metadata={"reason": "rate_limited"},
-            )
-            await self._uow.commit()
-            return
+        """The unverified account takes this registration's password; a new link is mailed."""
         now = self._clock.now()
         user.change_password(password_hash, now)
         user.rename(registration.display_name, now)

@@ -169,6 +169,27 @@ async def test_registering_a_taken_address_answers_the_same_and_mails_the_owner(
     assert mailbox.mailer.to("ＭＩＫＥ@EXAMPLE.ORG") == []
 
 
+async def test_sign_ups_of_a_taken_address_mail_its_owner_at_most_three_times_an_hour(
+    client: httpx.AsyncClient, mailbox: Mailbox, core: AsyncContainer
+) -> None:
+    """Found by QA: the "already registered" notice had no cap of its own, so sign-ups from
+    many client addresses could flood a verified user's inbox."""
+    await register_and_verify(client, mailbox, "flooded@example.org")
+    for _ in range(5):
+        again = await client.post(
+            f"{API}/auth/register", json={"email": "flooded@example.org", "password": PASSWORD}
+        )
+        assert again.status_code == 201
+    await mailbox.wait_for("flooded@example.org", "already_registered", count=3)
+    async with core() as scope:
+        records = [r.event async for r in (await scope.get(AuditLog)).records()]
+    refused = [e for e in records if e.action == "authn_register_existing"]
+    assert [e.metadata.get("reason") for e in refused] == [None] * 3 + ["rate_limited"] * 2
+    await asyncio.sleep(1.2)  # the outbox's next tick would have sent a fourth
+    notices = [m for m in mailbox.mailer.to("flooded@example.org") if m.template != "verification"]
+    assert len(notices) == 3
+
+
 async def test_the_owner_s_sign_up_takes_back_an_address_a_stranger_registered_first(
     client: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:

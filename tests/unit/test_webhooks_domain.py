@@ -463,10 +463,28 @@ def test_the_kite_checksum_does_not_cover_the_status_so_the_event_is_only_a_hint
     assert forged.broker_order_id == "220303000308932"
 
 
+def test_a_captured_kite_checksum_does_not_verify_another_split_of_its_fields() -> None:
+    """Found by QA: the checksum hashes order_id + order_timestamp with no separator, so
+    moving digits from the id to the timestamp kept it valid for a new order id."""
+    original = kite_postback()
+    shifted = {
+        **original,
+        "order_id": "2203030003089",
+        "order_timestamp": "32" + str(original["order_timestamp"]),
+    }
+    assert refusal("zerodha", {}, encoded(shifted)) == "kite_checksum_missing"
+
+
 @pytest.mark.parametrize(
     "changes",
-    [{"order_id": "\ud800"}, {"order_timestamp": "09:24\n"}, {"order_id": 220303000308932}],
-    ids=["lone-surrogate", "control-character", "number"],
+    [
+        {"order_id": "\ud800"},
+        {"order_timestamp": "09:24\n"},
+        {"order_id": 220303000308932},
+        {"order_id": "ORD-1"},
+        {"order_timestamp": "09:24:25"},
+    ],
+    ids=["lone-surrogate", "control-character", "number", "not-digits", "time-only"],
 )
 def test_a_kite_postback_whose_checked_fields_are_not_text_is_refused(
     changes: dict[str, object],

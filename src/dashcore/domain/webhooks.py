@@ -99,6 +99,12 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9_:-]{1,128}", re.ASCII)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _HEX_MAC = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _KIND = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
+# Kite's checksum hashes order_id + order_timestamp with no separator, so it is only unique
+# while each part has its one shape: digits, then Kite's "2022-03-03 09:24:25". Found by QA:
+# with any text accepted, a captured checksum also verified "2203030003089" with the
+# timestamp "322022-03-03 09:24:25", a new order id and a new dedupe key.
+_KITE_ORDER_ID = re.compile(r"[0-9]{1,32}", re.ASCII)
+_KITE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
 _FIELD_MAX = 128
 MAX_EVENT_ID = 3 * _FIELD_MAX + 2
 """The longest dedupe key: three Kite fields and their separators."""
@@ -357,8 +363,8 @@ class WebhookPolicy:
         if not (
             isinstance(order_id, str)
             and isinstance(order_timestamp, str)
-            and _text(order_id)
-            and _text(order_timestamp)
+            and _KITE_ORDER_ID.fullmatch(order_id)
+            and _KITE_TIMESTAMP.fullmatch(order_timestamp)
             and isinstance(checksum, str)
             and _HEX_MAC.fullmatch(checksum)
         ):

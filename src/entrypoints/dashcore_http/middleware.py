@@ -17,8 +17,8 @@ Rules:
   the app as http, though the browser spoke https (a browser ignores the header over http).
   :func:`served_over_https` tells handlers the same (the state cookie's ``Secure`` flag).
 - Each request produces exactly one ``http_request`` line at INFO: method, path (never the query
-  string, which may hold secrets; a path segment that is a secret, such as the token of
-  ``/api/v1/password-resets/{token}``, is logged as ``{token}``), status, duration_ms, client,
+  string, which may hold secrets; a reset token sent in the path by a client of the old
+  ``/api/v1/password-resets/{token}`` routes is logged as ``{token}``), status, duration_ms, client,
   user_agent (request_id from context). Successful health probes (``/health``,
   ``/health/ready``) are the exception: load balancers and orchestrators poll them every few
   seconds, so their lines are DEBUG-only; a failing probe (status >= 400) is logged like any
@@ -39,9 +39,9 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from dashcore_app.logging import request_id_var
-from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body
+from dashcore_http.problems import PROBLEM_MEDIA_TYPE, internal_error_body, shown_path
 
-__all__ = ["RequestContextMiddleware", "loggable_path", "request_ids", "served_over_https"]
+__all__ = ["RequestContextMiddleware", "request_ids", "served_over_https"]
 
 HTTPS_STATE_KEY: Final = "served_over_https"
 
@@ -88,17 +88,6 @@ def request_ids() -> Iterator[str]:
     """
     first = (1 << 63 | int.from_bytes(os.urandom(8))) << 64
     return map("%x".__mod__, itertools.count(first))
-
-
-_SECRET_SEGMENT_PREFIXES: Final = ("/api/v1/password-resets/",)
-
-
-def loggable_path(path: str) -> str:
-    """``path`` with a secret segment (a reset token in the URL) replaced by ``{token}``."""
-    for prefix in _SECRET_SEGMENT_PREFIXES:
-        if path.startswith(prefix) and len(path) > len(prefix):
-            return prefix + "{token}"
-    return path
 
 
 class RequestContextMiddleware:
@@ -171,7 +160,7 @@ class RequestContextMiddleware:
         except Exception as error:
             _log.error("unhandled_exception", exc_info=error)
             if not status:
-                await self._internal_error(send_with_headers, path, request_id)
+                await self._internal_error(send_with_headers, shown_path(path), request_id)
             status = status or 500
         finally:
             if self._log_requests and (
@@ -188,7 +177,7 @@ class RequestContextMiddleware:
         _log.info(
             "http_request",
             method=scope["method"],
-            path=loggable_path(scope["path"]),
+            path=shown_path(scope["path"]),
             status=status,
             duration_ms=round(seconds * 1000, 3),
             client=client[0] if client else None,

@@ -87,9 +87,25 @@ __all__ = [
     "internal_error_body",
     "problem_response",
     "request_id_of",
+    "shown_path",
 ]
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+
+# Reset tokens travel in bodies, but a client written for the old ``/password-resets/{token}``
+# routes still sends them in the path (and gets a 404): below this prefix, every segment but
+# the routes' own is shown as ``{token}``.
+_RESET_PREFIX: Final = "/api/v1/password-resets/"
+_RESET_ROUTES: Final = frozenset({"", "check", "complete"})
+
+
+def shown_path(path: str) -> str:
+    """The request path as the request log and problem bodies (``instance``) show it: a secret
+    segment (a reset token in the URL) replaced by ``{token}``."""
+    if path.startswith(_RESET_PREFIX) and path[len(_RESET_PREFIX) :] not in _RESET_ROUTES:
+        return _RESET_PREFIX + "{token}"
+    return path
+
 
 DOMAIN_STATUS: Final[Mapping[type[DashcoreError], HTTPStatus]] = {
     InvalidInput: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -162,7 +178,7 @@ def problem_response(
         status=status,
         detail=detail,
         code=code,
-        instance=request.scope["path"],
+        instance=shown_path(request.scope["path"]),
         request_id=request_id_of(request.scope),
         **extensions,
     )

@@ -252,25 +252,27 @@ async def test_a_password_reset_needs_the_second_factor_and_logs_nobody_in(
     account, app = await _with_totp(client, mailbox, email)
     await client.post(f"{API}/password-resets", json={"email": email})
     token = await mailbox.token(email, "password_reset")
-    checked = await client.get(f"{API}/password-resets/{token}")
+    checked = await client.post(f"{API}/password-resets/check", json={"token": token})
     assert checked.json() == {"status": "valid", "second_factor_required": True}
 
-    link = f"{API}/password-resets/{token}"
-    bare = await client.patch(link, json={"password": NEW_PASSWORD})
+    link = f"{API}/password-resets/complete"
+    bare = await client.post(link, json={"token": token, "password": NEW_PASSWORD})
     assert (bare.status_code, bare.json()["code"]) == (403, "second_factor_required")
-    wrong = await client.patch(
-        link, json={"password": NEW_PASSWORD, "code": app.wrong_code(mailbox.clock)}
+    wrong = await client.post(
+        link, json={"token": token, "password": NEW_PASSWORD, "code": app.wrong_code(mailbox.clock)}
     )
     assert (wrong.status_code, wrong.json()["code"]) == (403, "wrong_code")
-    malformed = await client.patch(link, json={"password": NEW_PASSWORD, "code": "１２３４５６"})
+    malformed = await client.post(
+        link, json={"token": token, "password": NEW_PASSWORD, "code": "１２３４５６"}
+    )
     assert (malformed.status_code, malformed.json()["code"]) == (422, "invalid_code")
     refused = await client.post(
         f"{API}/auth/login", json={"email": email, "password": NEW_PASSWORD}
     )
     assert refused.status_code == 401  # nothing refused above changed the password
 
-    done = await client.patch(
-        link, json={"password": NEW_PASSWORD, "code": app.code(mailbox.clock)}
+    done = await client.post(
+        link, json={"token": token, "password": NEW_PASSWORD, "code": app.code(mailbox.clock)}
     )
     assert done.status_code == 200
     assert "token" not in done.text

@@ -36,17 +36,25 @@ async def test_reset_ends_every_session_and_needs_the_new_password(
     assert asked.json() == unknown.json()
 
     token = await mailbox.token("forgetful@example.org", "password_reset")
-    assert (await client.get(f"{API}/password-resets/{token}")).status_code == 200
-    done = await client.patch(f"{API}/password-resets/{token}", json={"password": NEW_PASSWORD})
+    assert (
+        await client.post(f"{API}/password-resets/check", json={"token": token})
+    ).status_code == 200
+    done = await client.post(
+        f"{API}/password-resets/complete", json={"token": token, "password": NEW_PASSWORD}
+    )
     assert done.status_code == 200
     assert "access_token" not in done.text
 
     assert (await client.get(f"{API}/auth/me", headers=account.headers)).status_code == 401
     stale = await client.post(f"{API}/auth/refresh", json={"refresh_token": account.refresh_token})
     assert stale.status_code == 401
-    replay = await client.patch(f"{API}/password-resets/{token}", json={"password": PASSWORD})
+    replay = await client.post(
+        f"{API}/password-resets/complete", json={"token": token, "password": PASSWORD}
+    )
     assert replay.status_code == 422
-    assert (await client.get(f"{API}/password-resets/{token}")).status_code == 422
+    assert (
+        await client.post(f"{API}/password-resets/check", json={"token": token})
+    ).status_code == 422
     failed = await client.post(
         f"{API}/auth/login", json={"email": "forgetful@example.org", "password": PASSWORD}
     )
@@ -67,7 +75,9 @@ async def test_a_reset_link_dies_when_the_password_changes_another_way(
         headers=account.headers,
     )
     assert changed.status_code == 204
-    dead = await client.patch(f"{API}/password-resets/{token}", json={"password": PASSWORD})
+    dead = await client.post(
+        f"{API}/password-resets/complete", json={"token": token, "password": PASSWORD}
+    )
     assert dead.status_code == 422
 
 
@@ -147,7 +157,9 @@ async def test_a_dead_link_is_named_before_the_password_is_judged(
 ) -> None:
     """The person must not fix their password only to learn the link was dead all along."""
     for password in ("short", "passwordpassword", NEW_PASSWORD):
-        dead = await client.patch(f"{API}/password-resets/not-a-token", json={"password": password})
+        dead = await client.post(
+            f"{API}/password-resets/complete", json={"token": "not-a-token", "password": password}
+        )
         assert (dead.status_code, dead.json()["code"]) == (422, "invalid_token"), password
 
 
@@ -166,11 +178,13 @@ async def test_links_mailed_before_an_account_is_disabled_never_act_on_it(
     member_id = {u["email"]: u["id"] for u in listed.json()["items"]}["shared@example.org"]
 
     await client.post(f"{API}/admin/users/{member_id}/disable", headers=admin.headers)
-    checked = await client.get(f"{API}/password-resets/{token}")
-    used = await client.patch(f"{API}/password-resets/{token}", json={"password": NEW_PASSWORD})
+    checked = await client.post(f"{API}/password-resets/check", json={"token": token})
+    used = await client.post(
+        f"{API}/password-resets/complete", json={"token": token, "password": NEW_PASSWORD}
+    )
     await client.post(f"{API}/admin/users/{member_id}/enable", headers=admin.headers)
-    after_enabling = await client.patch(
-        f"{API}/password-resets/{token}", json={"password": NEW_PASSWORD}
+    after_enabling = await client.post(
+        f"{API}/password-resets/complete", json={"token": token, "password": NEW_PASSWORD}
     )
 
     for response in (checked, used, after_enabling):
@@ -331,19 +345,29 @@ async def test_a_plan_guard_follows_grants_and_revocations_at_once(
             assert (await client.get(f"{API}/reports")).status_code == 401
 
 
-async def test_a_reset_token_in_the_path_never_reaches_the_request_log(
+async def test_a_reset_token_never_reaches_a_url_or_the_request_log(
     client: httpx.AsyncClient, mailbox: Mailbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Found by QA: ``/password-resets/{token}`` put live tokens into every proxy's access
+    log and into problem bodies' ``instance``. The token now travels in bodies; a client of
+    the old routes still gets its token masked in our log (and a 404)."""
     await signed_up(client, mailbox, "logged@example.org")
     await client.post(f"{API}/password-resets", json={"email": "logged@example.org"})
     token = await mailbox.token("logged@example.org", "password_reset")
     capsys.readouterr()
-    assert (await client.get(f"{API}/password-resets/{token}")).status_code == 200
-    assert (await client.get(f"{API}/password-resets/not-a-real-token")).status_code == 422
+    checked = await client.post(f"{API}/password-resets/check", json={"token": token})
+    assert checked.status_code == 200
+    dead = await client.post(f"{API}/password-resets/check", json={"token": "not-a-real-token"})
+    assert dead.status_code == 422
+    assert "not-a-real-token" not in dead.text
+    old_route = await client.patch(f"{API}/password-resets/{token}", json={"password": "x"})
+    assert old_route.status_code in (404, 405)
+    assert token not in old_route.text
     server_lines = [
         line for line in capsys.readouterr().out.splitlines() if '"logger":"httpx"' not in line
     ]  # the test's own HTTP client logs its URLs; the server's lines are what matters
     logged = "\n".join(server_lines)
     assert token not in logged
     assert "not-a-real-token" not in logged
-    assert logged.count('"path":"/api/v1/password-resets/{token}"') == 2
+    assert logged.count('"path":"/api/v1/password-resets/check"') == 2
+    assert logged.count('"path":"/api/v1/password-resets/{token}"') == 1

@@ -2,9 +2,11 @@
 
 Asking for a reset always answers 202 with the same body, at once: the work runs after the
 answer (:mod:`dashcore_http.after_response`), so its timing tells nothing either (ENUM-1); a
-malformed address is a 422 before anything. The token in the path is never
-logged (the request log masks it) and the pages that carry it send ``Referrer-Policy:
-no-referrer`` (every dashcore response does).
+malformed address is a 422 before anything. The mailed token travels in request bodies
+(``check``, ``complete``), never in a URL: found by QA, ``/password-resets/{token}`` put live
+tokens into every proxy's and load balancer's access log, and into problem bodies'
+``instance`` (SESS-2: tokens never go into URLs). Every dashcore response sends
+``Referrer-Policy: no-referrer``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from dishka import FromDishka
-from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar import Controller, Request, Response, post
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from dashcore.application.passwords import (
     ChangePassword,
@@ -32,9 +34,10 @@ from dashcore_http.openapi_problems import STEP_UP, problems
 from dashcore_http.schemas.auth import (
     Accepted,
     EmailRequest,
-    NewPassword,
     PasswordChange,
     PasswordChanged,
+    ResetCompletion,
+    ResetToken,
     ResetTokenState,
 )
 
@@ -57,37 +60,43 @@ class PasswordResetController(Controller):
     ) -> Response[Accepted]:
         return accepted_for_any_address(request, data.email, RequestPasswordReset)
 
-    @get("/{token:str}", opt=PUBLIC, security=ANONYMOUS, summary="Is this reset link still valid?")
+    @post(
+        "/check",
+        opt=PUBLIC,
+        security=ANONYMOUS,
+        status_code=HTTP_200_OK,
+        summary="Is this reset link still valid?",
+    )
     @inject
     async def check_reset(
         self,
-        token: FromPath[str],
+        data: JSONBody[ResetToken],
         request: Request[Any, Any, Any],
         check: FromDishka[CheckPasswordReset],
     ) -> ResetTokenState:
-        """``second_factor_required``: completing needs the authenticator app's code (or a
-        recovery code) too."""
-        return ResetTokenState(second_factor_required=await check(token))
+        """Does not use the token up. ``second_factor_required``: completing needs the
+        authenticator app's code (or a recovery code) too."""
+        return ResetTokenState(second_factor_required=await check(data.token))
 
-    @patch(
-        "/{token:str}",
+    @post(
+        "/complete",
         opt=PUBLIC,
         security=ANONYMOUS,
+        status_code=HTTP_200_OK,
         summary="Set a new password with a reset link",
         responses=problems({403: "`second_factor_required`, `wrong_code`"}),
     )
     @inject
     async def complete_reset(
         self,
-        token: FromPath[str],
-        data: JSONBody[NewPassword],
+        data: JSONBody[ResetCompletion],
         request: Request[Any, Any, Any],
         complete: FromDishka[CompletePasswordReset],
     ) -> PasswordChanged:
         """Ends every session and logs nobody in: sign in again with the new password. An
         account with an authenticator app also needs ``code`` or ``recovery_code`` (RESET-2)."""
         await complete(
-            token,
+            data.token,
             data.password,
             caller_of(request),
             second_factor=optional_second_factor(data.code, data.recovery_code),

@@ -17,13 +17,14 @@ __all__ = [
     "Accepted",
     "EmailRequest",
     "LoginRequest",
-    "NewPassword",
     "PasswordChange",
     "PasswordChanged",
     "Profile",
     "ProfileUpdate",
     "RefreshRequest",
     "RegisterRequest",
+    "ResetCompletion",
+    "ResetToken",
     "ResetTokenState",
     "SessionView",
     "TokenResponse",
@@ -134,9 +135,17 @@ class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     new_password: PasswordText
 
 
-class NewPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class ResetToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A mailed reset token, in the body: a token in the URL would be written to every proxy's
+    and load balancer's access log on the way."""
+
+    token: TokenText
+
+
+class ResetCompletion(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """With an authenticator app on the account, also ``code`` or ``recovery_code``."""
 
+    token: TokenText
     password: PasswordText
     code: CodeText | None = None
     recovery_code: CodeText | None = None

@@ -5,6 +5,7 @@ store on memory and the local file system (whole files or nothing, safe keys onl
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -371,6 +372,38 @@ async def test_local_files_are_private_and_leave_no_temporary_file(tmp_path: Pat
     assert sorted(path.name for path in directory.iterdir()) == ["k.csv"]
     assert (directory / "k.csv").stat().st_mode & 0o777 == 0o600
     assert directory.stat().st_mode & 0o777 == 0o700
+
+
+async def test_what_an_unfinished_write_left_is_discarded_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """A worker killed mid-export leaves its temporary file (found by QA: up to the whole
+    partial export, for ever); the cleanup, in another process, discards it by key."""
+    directory = tmp_path / "exports"
+    files = LocalExportFileStore(directory)
+    await files.write("k.csv", chunks(b"the finished file"))
+    halfway = [asyncio.Event(), asyncio.Event()]
+
+    async def never_ends(written: asyncio.Event) -> AsyncIterator[bytes]:
+        yield b"half of it"
+        written.set()  # the first chunk is in the temporary file
+        await asyncio.Event().wait()
+
+    writes = [
+        asyncio.create_task(files.write(key, never_ends(written)))
+        for key, written in zip(("k.csv", "j.csv"), halfway, strict=True)
+    ]
+    await asyncio.gather(*(written.wait() for written in halfway))
+
+    cleaner = LocalExportFileStore(directory)
+    assert await cleaner.discard_partial("k.csv") == 1
+    assert await cleaner.discard_partial("k.csv") == 0
+    assert await read_all(cleaner, "k.csv") == b"the finished file"
+    assert [p.name.startswith(".j.csv.") for p in directory.glob("*.part")] == [True]
+    assert await MemoryExportFileStore().discard_partial("k.csv") == 0
+    for write in writes:
+        write.cancel()
+    await asyncio.gather(*writes, return_exceptions=True)
 
 
 async def test_an_unwritable_directory_is_a_dependency_failure(tmp_path: Path) -> None:

@@ -75,6 +75,7 @@ class ObservedFiles(MemoryExportFileStore):
         self._world = world
         self.seen: list[int] = []
         self.writes = 0
+        self.discarded: list[str] = []
         self.between_chunks: list[object] = []
 
     async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
@@ -90,6 +91,10 @@ class ObservedFiles(MemoryExportFileStore):
                     self.between_chunks.clear()
 
         return await super().write(key, observed())
+
+    async def discard_partial(self, key: str) -> int:
+        self.discarded.append(key)
+        return await super().discard_partial(key)
 
 
 class BrokenStream(TransactionStream):
@@ -481,6 +486,7 @@ async def test_the_cleanup_fails_stale_exports_and_deletes_expired_ones(
         gone = await world.committed(export_id)
         assert gone.error is not None and gone.error.code == "stale_export"
     assert (await world.committed(fresh.id)).status is ExportStatus.QUEUED
+    assert world.files.discarded == [f"{stuck_queued.id}.csv", f"{stuck_running.id}.csv"]
 
     world.clock.set(T0 + world.policy.retention)
     assert await world.clean()() == ExportCleanup(stale=1, expired=1)

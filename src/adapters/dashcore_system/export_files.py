@@ -6,8 +6,9 @@
   reaches the file system.
 - Writing goes to a hidden temporary file in the same directory, flushed to disk, then
   renamed over the key: readers see the whole new file or none; a failed write removes its
-  temporary file. Files are private to the server's user (0600, directory 0700): they hold
-  people's financial history.
+  temporary file, and one whose process was killed leaves it until the export is given up
+  (:meth:`LocalExportFileStore.discard_partial`). Files are private to the server's user
+  (0600, directory 0700): they hold people's financial history.
 - Blocking file calls run in worker threads, a chunk at a time, so the event loop never waits
   on the disk and memory stays bounded by one chunk.
 - Every process that serves downloads must see the directory the workers write to: one
@@ -49,7 +50,7 @@ class LocalExportFileStore(ExportFileStore):
 
     async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         target = self._path(key)
-        temporary = self._directory / f".{key}.{secrets.token_hex(8)}.part"
+        temporary = self._directory / f"{_partial_prefix(key)}{secrets.token_hex(8)}.part"
         try:
             handle = await asyncio.to_thread(_create_private, temporary)
         except OSError as error:
@@ -106,6 +107,28 @@ class LocalExportFileStore(ExportFileStore):
         except OSError as error:
             raise _storage_failed(error) from error
         return True
+
+    async def discard_partial(self, key: str) -> int:
+        """Remove the temporary files of writes of ``key`` that never ended (found by QA: a
+        worker killed mid-export left up to the whole partial file, financial history, for
+        ever)."""
+        pattern = f"{_partial_prefix(check_file_key(key))}*.part"
+        try:
+            return await asyncio.to_thread(_remove_matching, self._directory, pattern)
+        except OSError as error:
+            raise _storage_failed(error) from error
+
+
+def _partial_prefix(key: str) -> str:
+    return f".{key}."
+
+
+def _remove_matching(directory: Path, pattern: str) -> int:
+    removed = 0
+    for path in directory.glob(pattern):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _create_private(path: Path) -> BinaryIO:

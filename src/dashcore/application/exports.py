@@ -11,7 +11,8 @@ Rules:
   export with the reason and raises it.
 - **Once.** The job runs only a *queued* export, claimed under its row lock: a duplicate
   delivery finds it running or finished and does nothing. An export whose worker died (no
-  heartbeat for ``stale_after``) is failed ``stale_export`` by the cleanup.
+  heartbeat for ``stale_after``) is failed ``stale_export`` by the cleanup, which also removes
+  what its unfinished write left in the file store.
 - **Constant memory.** Rows stream from one consistent snapshot of the store, oldest first,
   ``batch_size`` at a time; they are encoded as they arrive and handed to the file store in
   chunks of about ``chunk_bytes``; totals per period are summed as the rows go by (only the
@@ -458,6 +459,7 @@ class CleanExports:
                 continue
             await self._exports.save(export.failed(now, failure, keep=self._policy.retention))
             await self._uow.commit()
+            await self._files.discard_partial(export_file_key(export))
             failed += 1
         return failed
 

@@ -79,3 +79,8 @@ class ExportFileStore(Protocol):
     async def delete(self, key: str) -> bool:
         """Remove the file; ``False`` when there was none."""
         ...
+
+    async def discard_partial(self, key: str) -> int:
+        """Remove what writes of ``key`` that never ended left behind (their process was
+        killed mid-write); how many pieces were removed. The file itself, if any, stays."""
+        ...

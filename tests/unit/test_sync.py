@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from dashcore.application.sync import (
@@ -413,6 +414,36 @@ async def test_a_provider_failing_mid_sync_leaves_the_previous_data_and_fails_th
     assert await world.store(world.uow()).balances.get(account.id) == balance
     assert await world.rows(ada) == rows
     assert (await world.stored_connection(schwab)).status is ConnectionStatus.CONNECTED
+
+
+async def test_a_connection_disconnected_mid_sync_ends_the_run_and_nothing_more_is_written(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """Found by QA: a run went on writing, and ended ``succeeded``, after its owner had
+    disconnected the connection."""
+    more_ledger(world)
+    recorder = world.connections.recorders["schwab"]
+    send = recorder.handle_async_request
+
+    async def disconnecting(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/transactions"):
+            uow = world.uow()
+            connections = MemoryProviderConnectionRepository(uow)
+            stored = await connections.lock(schwab.id)
+            assert stored is not None
+            await connections.save(stored.disconnected(world.clock.now()))
+            await uow.commit()
+        return await send(request)
+
+    recorder.handle_async_request = disconnecting  # type: ignore[method-assign]
+    try:
+        run = await world.sync(ada, schwab)
+    finally:
+        del recorder.handle_async_request
+
+    assert run.status is SyncRunStatus.FAILED
+    assert run.error is not None and run.error.code == "connection_disconnected"
+    assert await world.rows(ada) == [], "the ledger read after the disconnect was not written"
 
 
 async def test_credentials_refused_mid_sync_need_a_new_login(

@@ -467,10 +467,26 @@ class RunSync:
 
     async def _checkpoint(self, progress: _Progress) -> None:
         """Save the counts so far with a heartbeat, and commit."""
+        await self._still_connected(progress.run.connection_id)
         progress.run = progress.run.progressed(progress.counts, self._clock.now())
         await self._store.runs.save(progress.run)
         await progress.payloads.store(self._store.payloads)
         await self._uow.commit()
+
+    async def _still_connected(self, connection_id: UUID) -> None:
+        """Before each commit: a connection disconnected (or removed) since the run started
+        ends the run, and what it read since its last commit is not written. Found by QA: a
+        run went on writing, and ended ``succeeded``, after its owner had disconnected the
+        connection. A read without a lock: a disconnect that commits just after it lets at
+        most this one batch through."""
+        connection = await self._connections.get(connection_id)
+        if connection is None:
+            raise _connection_not_found()
+        if connection.status is ConnectionStatus.DISCONNECTED:
+            raise Conflict(
+                "The connection was disconnected during the sync; nothing more was written.",
+                code="connection_disconnected",
+            )
 
     async def _sync(self, progress: _Progress) -> SyncRun:
         connection = await self._connections.get(progress.run.connection_id)
@@ -489,6 +505,7 @@ class RunSync:
         reader = auth.gateway.session(credentials, recorder=recorder).accounts
         for account in await self._accounts(progress, connection, reader):
             await self._account(progress, account, reader)
+        await self._still_connected(progress.run.connection_id)
         now = self._clock.now()
         progress.run = progress.run.progressed(progress.counts, now).succeeded(now)
         await self._store.runs.save(progress.run)

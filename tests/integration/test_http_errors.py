@@ -186,6 +186,29 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, body: bytes) -> 
     problem(response, 400, "malformed_body")
 
 
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        (b'{"symbol": "X", "quantity": 1, "symbol": "Y"}', "symbol"),
+        (
+            b'{"symbol": "X", "quantity": 1, "legs": [{"symbol": "A", "ratio": 1, "ratio": 2}]}',
+            "ratio",
+        ),
+        (b'{"symbol": "X", "quantity": 1, "sym\\u0062ol": "Y"}', "symbol"),
+    ],
+    ids=["top-level", "nested", "escaped"],
+)
+async def test_a_member_named_twice_is_400(
+    client: httpx.AsyncClient, body: bytes, name: str
+) -> None:
+    """Found by QA: the last value won, so a proxy or firewall reading the first one checked
+    another request than the one acted on (security reference b.8)."""
+    response = await client.post(
+        "/test/orders", content=body, headers={"content-type": "application/json"}
+    )
+    assert repr(name) in problem(response, 400, "duplicate_member")["detail"]
+
+
 async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient) -> None:
     body = b"[" * 10_000 + b"]" * 10_000
     response = await client.post(

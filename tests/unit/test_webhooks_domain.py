@@ -358,6 +358,15 @@ def test_a_signed_body_without_a_readable_kind_is_malformed(body: bytes) -> None
     assert refused.value.code == "malformed_webhook"
 
 
+def test_a_signed_body_that_names_a_member_twice_is_malformed() -> None:
+    """Which of two values a reader takes is the parser's choice: refused, not guessed."""
+    body = b'{"type": "order.filled", "order_id": "1", "order_id": "2"}'
+    with pytest.raises(BadRequest) as refused:
+        POLICY.verify("schwab", signed_headers(body), body, NOW)
+    assert refused.value.code == "malformed_webhook"
+    assert "'order_id'" in refused.value.message
+
+
 def test_an_event_need_not_be_about_an_order() -> None:
     body = b'{"type": "account.linked"}'
     delivery = POLICY.verify("groww", signed_headers(body), body, NOW)

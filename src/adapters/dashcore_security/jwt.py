@@ -42,6 +42,7 @@ from uuid import UUID
 from jwt import PyJWS
 
 from dashcore.domain.errors import AuthenticationFailed, InvalidInput
+from dashcore.domain.json_members import DuplicateMember, unique_members
 from dashcore.domain.tokens import AccessClaims
 from dashcore.ports.clock import Clock
 from dashcore.ports.tokens import AccessTokenIssuer, AccessTokenVerifier
@@ -94,13 +95,6 @@ def _segment_bytes(segment: str) -> bytes:
     return data
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        _reject("duplicate_member")
-    return result
-
-
 def _no_constants(name: str) -> NoReturn:
     _reject(f"json_constant_{name}")
 
@@ -109,7 +103,9 @@ def _strict_object(data: bytes, part: str) -> dict[str, Any]:
     """Strict JSON: UTF-8 only (no BOM), unique member names, no NaN/Infinity, an object."""
     try:
         text = data.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=unique_members, parse_constant=_no_constants)
+    except DuplicateMember:
+        _reject("duplicate_member")
     except (ValueError, RecursionError):
         _reject(f"{part}_not_json")
     if not isinstance(value, dict):

@@ -52,6 +52,7 @@ from uuid import UUID
 
 from dashcore.domain.connections import parse_provider_key
 from dashcore.domain.errors import AuthenticationFailed, BadRequest
+from dashcore.domain.json_members import DuplicateMember, unique_members
 from dashcore.domain.time import ensure_utc
 
 __all__ = [
@@ -403,7 +404,9 @@ def _upstox(body: bytes) -> Delivery:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
+        document = json.loads(body, object_pairs_hook=unique_members)
+    except DuplicateMember as error:
+        raise _malformed(str(error)) from error
     except (ValueError, RecursionError) as error:
         raise _malformed("The body is not JSON.") from error
     if not isinstance(document, dict):

@@ -12,6 +12,7 @@ from dashcore.domain.email import Email
 from dashcore.domain.errors import (
     AuditChainBroken,
     AuthenticationFailed,
+    BadRequest,
     Conflict,
     DashcoreError,
     DecryptionFailed,
@@ -21,10 +22,13 @@ from dashcore.domain.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
+    NotSupported,
+    OrderLimitExceeded,
     OrderStateUnknown,
     ProviderUnavailable,
     RateLimited,
     ReauthRequired,
+    StepUpRequired,
 )
 from dashcore.domain.money import Currency, Money
 
@@ -38,6 +42,7 @@ __all__ = [
     "AuditEvent",
     "AuditOutcome",
     "AuthenticationFailed",
+    "BadRequest",
     "CallerContext",
     "Conflict",
     "Currency",
@@ -51,9 +56,12 @@ __all__ = [
     "InvalidInput",
     "Money",
     "NotFound",
+    "NotSupported",
+    "OrderLimitExceeded",
     "OrderStateUnknown",
     "ProviderUnavailable",
     "RateLimited",
     "ReauthRequired",
+    "StepUpRequired",
     "__version__",
 ]

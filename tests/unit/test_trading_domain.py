@@ -112,6 +112,26 @@ def fill(trade_id: str, quantity: int) -> Fill:
     return Fill(trade_id, "240310000000001", Decimal(quantity), Money.of("1500", "INR"), NOW)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("quantity", 1.5), ("quantity", True), ("limit_price", 1500.05), ("stop_price", "1500")],
+)
+def test_a_draft_s_numbers_must_be_decimals(field: str, value: object) -> None:
+    """Found by QA: a float quantity from an embedding service was an AttributeError."""
+    with pytest.raises(InvalidInput) as refused:
+        draft(**{field: value})
+    assert [error.field for error in refused.value.errors] == [field]
+
+
+def test_a_draft_s_whole_numbers_become_decimals() -> None:
+    made = draft(quantity=10, limit_price=1500, stop_price=None)
+    assert (made.quantity, made.limit_price) == (Decimal(10), Decimal(1500))
+    assert type(made.quantity) is Decimal
+    assert (
+        made.canonical() == draft(quantity=Decimal("10.0"), limit_price=Decimal(1500)).canonical()
+    )
+
+
 # -- client references ---------------------------------------------------------------------
 
 

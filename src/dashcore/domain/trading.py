@@ -170,6 +170,20 @@ class OrderDraft:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        """Quantities and prices are ``Decimal`` (an ``int`` becomes one); anything else, a
+        ``float`` above all, is ``InvalidInput`` naming the field. Found by QA: a float
+        quantity from an embedding service failed with an ``AttributeError``."""
+        for name in ("quantity", "limit_price", "stop_price"):
+            value = getattr(self, name)
+            if (value is None and name != "quantity") or isinstance(value, Decimal):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInput(
+                    "Quantities and prices are Decimal values (a float is inexact).", field=name
+                )
+            object.__setattr__(self, name, Decimal(value))
+
     def canonical(self) -> dict[str, str | None]:
         """The draft as canonical JSON values: numbers normalized (``10`` and ``10.00`` are the
         same order), absent prices as ``None``. A number out of the input range

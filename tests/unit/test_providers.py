@@ -40,3 +40,10 @@ def test_a_missing_extra_is_named_at_start(
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(StartupError, match=extra.replace("[", r"\[").replace("]", r"\]")):
         providers_for(settings)
+
+
+def test_settings_without_a_database_url_are_refused_with_the_fix() -> None:
+    """Found by QA: ``Dashcore.open(Settings(...))`` without a database URL failed with
+    SQLAlchemy's "Could not parse SQLAlchemy URL"."""
+    with pytest.raises(StartupError, match=r"Settings\.from_env\(\)"):
+        providers_for(Settings())

@@ -244,6 +244,11 @@ class UseCaseProvider(Provider):
 
 def providers_for(settings: Settings) -> list[Provider]:
     """The adapter set the settings ask for: SQLite/PostgreSQL or memory; Redis or not."""
+    if not settings.database_url:
+        raise StartupError(
+            "No database URL: give Settings a database_url, or build them with "
+            "Settings.from_env(), which puts the embedded SQLite file in data_dir"
+        )
     providers: list[Provider] = [
         CoreProvider(),
         SecurityProvider(),

@@ -57,6 +57,7 @@ async def notify(call: Callable[[Notifications], Awaitable[OutboxEntry]]) -> Sen
 
 TEMPLATES: dict[str, tuple[Callable[[Notifications], Awaitable[OutboxEntry]], Email]] = {
     "verification": (lambda n: n.verification(MIKE, TOKEN, expires_at=UNTIL), MIKE),
+    "confirm_new_email": (lambda n: n.confirm_new_email(NEW, TOKEN, expires_at=UNTIL), NEW),
     "already_registered": (lambda n: n.already_registered(MIKE), MIKE),
     "password_reset": (lambda n: n.password_reset(MIKE, TOKEN, expires_at=UNTIL), MIKE),
     "login_code": (lambda n: n.login_code(MIKE, CODE, expires_at=UNTIL), MIKE),
@@ -88,7 +89,12 @@ async def test_a_mail_with_a_link_or_code_expires_with_it_and_a_notification_nev
     template: str,
 ) -> None:
     sent = await notify(TEMPLATES[template][0])
-    carries_a_secret = template in ("verification", "password_reset", "login_code")
+    carries_a_secret = template in (
+        "verification",
+        "confirm_new_email",
+        "password_reset",
+        "login_code",
+    )
     assert sent.entry.expires_at == (UNTIL if carries_a_secret else None)
 
 
@@ -111,7 +117,12 @@ async def test_every_link_starts_with_the_configured_base(template: str) -> None
 async def test_the_body_has_no_secret_besides_its_one_link_or_code(template: str) -> None:
     sent = await notify(TEMPLATES[template][0])
     found = SECRET_LIKE.findall(sent.body.text)
-    expected = {"verification": [TOKEN], "password_reset": [TOKEN], "login_code": [CODE]}
+    expected = {
+        "verification": [TOKEN],
+        "confirm_new_email": [TOKEN],
+        "password_reset": [TOKEN],
+        "login_code": [CODE],
+    }
     assert found == expected.get(template, [])
 
 

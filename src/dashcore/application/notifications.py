@@ -110,6 +110,27 @@ class Notifications:
             expires_at=expires_at,
         )
 
+    async def confirm_new_email(
+        self, to: Email, token: str, *, expires_at: datetime
+    ) -> OutboxEntry:
+        """To the address an account asked to move to: its link completes the change (at
+        ``/verify-email``, which needs no password for it). Found by QA: the change sent the
+        sign-up mail ("Welcome", "enter the password you chose")."""
+        link = self.link("/verify-email", token)
+        return await self._send(
+            to,
+            "confirm_new_email",
+            "Confirm your new email address",
+            "Someone, hopefully you, asked to make this the email address of a dashcore account.",
+            "",
+            "Open this link within an hour to confirm it:",
+            link,
+            "",
+            "Until then the account keeps its old address. If you did not ask for this, ignore",
+            "this mail: nothing changes.",
+            expires_at=expires_at,
+        )
+
     async def already_registered(self, to: Email) -> OutboxEntry:
         """Sent instead of creating a second account for a registered address (ENUM-1)."""
         return await self._send(

@@ -152,7 +152,9 @@ class ChangeEmail:
         await self._users.save(user)
         if await self._users.get_by_email_key(email.key) is None:
             token = await self._email_tokens.issue(user, TokenPurpose.CHANGE_EMAIL)
-            await self._notifications.verification(email, token.secret, expires_at=token.expires_at)
+            await self._notifications.confirm_new_email(
+                email, token.secret, expires_at=token.expires_at
+            )
         await self._audit.record(
             "user_email_change_requested", caller=caller, target=f"user:{user.id}"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,6 +42,7 @@ from dashcore.domain.exports import (
     ExportPeriod,
     ExportRequest,
     ExportStatus,
+    export_file_key,
 )
 from dashcore.domain.users import Role, User
 from dashcore.ports.aggregation import TransactionStream
@@ -76,7 +77,8 @@ class ObservedFiles(MemoryExportFileStore):
         self.seen: list[int] = []
         self.writes = 0
         self.discarded: list[str] = []
-        self.between_chunks: list[object] = []
+        self.between_chunks: list[Callable[[UUID], Awaitable[None]]] = []
+        """Run once, with the export's id, after the first chunk the next write is handed."""
 
     async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         self.writes += 1
@@ -84,17 +86,21 @@ class ObservedFiles(MemoryExportFileStore):
         async def observed() -> AsyncIterator[bytes]:
             async for chunk in chunks:
                 yield chunk
-                export = await self._world.committed(UUID(key.split(".")[0]))
+                export = await self._world.committed(UUID(key[:36]))
                 self.seen.append(export.rows_read)
                 if self.between_chunks:
-                    await self._world.give_up(export.id)
-                    self.between_chunks.clear()
+                    step = self.between_chunks.pop()
+                    await step(export.id)
 
         return await super().write(key, observed())
 
     async def discard_partial(self, key: str) -> int:
         self.discarded.append(key)
         return await super().discard_partial(key)
+
+    def stored(self, export_id: UUID) -> list[str]:
+        """The keys of the files kept for ``export_id`` (any attempt)."""
+        return [key for key in self._files if key.startswith(str(export_id))]
 
 
 class BrokenStream(TransactionStream):
@@ -316,7 +322,7 @@ async def test_raw_rows_in_csv_are_every_matching_row_oldest_first(world: Export
     ]
     assert (done.rows_estimated, done.rows_read, done.row_count) == (4, 4, 4)
     assert done.byte_size == len(data)
-    assert done.file_key == f"{export.id}.csv"
+    assert done.file_key == export_file_key(done)
     assert (done.started_at, done.finished_at) == (T0, T0)
 
 
@@ -384,7 +390,7 @@ async def test_a_store_that_fails_midway_fails_the_export_and_leaves_no_file(
     assert failed is not None and failed.status is ExportStatus.FAILED
     assert failed.error == ExportFailure("dependency_unavailable", "The database is unavailable.")
     assert failed.rows_read == 2
-    assert await world.files.size(f"{export.id}.csv") is None
+    assert world.files.stored(export.id) == []
     with pytest.raises(Conflict) as refused:
         await world.file_of(failed)
     assert refused.value.code == "export_failed"
@@ -412,11 +418,65 @@ async def test_an_export_given_up_while_it_runs_stops_without_a_file() -> None:
         account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(4)]
     )
     export = await world.requested()
-    world.files.between_chunks.append("give up after the first chunk")
+    world.files.between_chunks.append(world.give_up)
     ended = await world.run_export()(export.id)
     assert ended is not None and ended.status is ExportStatus.FAILED
     assert ended.error is not None and ended.error.code == "stale_export"
-    assert await world.files.size(f"{export.id}.csv") is None
+    assert world.files.stored(export.id) == []
+
+
+async def test_a_job_delivered_again_takes_over_an_export_whose_worker_died(
+    world: ExportsWorld,
+) -> None:
+    """Found by QA: a killed worker's export stayed ``running`` until the cleanup gave it up
+    (15 minutes and more), and the job delivered again ended ``succeeded`` doing nothing."""
+    account = await world.store.synced()
+    await world.store.synced_transactions(
+        account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(3)]
+    )
+    export = await world.requested()
+    uow = world.uow()
+    dead = export.started(world.clock.now(), 3)
+    await MemoryExportRepository(uow).save(dead.progressed(1, world.clock.now()))
+    await uow.commit()
+
+    world.clock.advance(world.policy.takeover_after - timedelta(seconds=1))
+    alive = await world.run_export()(export.id)
+    assert alive is not None and alive.status is ExportStatus.RUNNING, "a recent heartbeat"
+    assert alive.started_at == dead.started_at
+
+    world.clock.advance(seconds=2)
+    done = await world.run_export()(export.id)
+    assert done is not None and done.status is ExportStatus.SUCCEEDED
+    assert done.started_at == world.clock.now() and done.row_count == 3
+    assert world.files.discarded == [export_file_key(dead)], "the dead attempt's leftovers"
+    assert world.files.stored(export.id) == [done.file_key]
+
+
+async def test_an_attempt_that_was_taken_over_stops_and_leaves_the_new_file_alone() -> None:
+    """A worker that was slow, not dead: its export was taken over meanwhile. At its next
+    heartbeat it stops; the new attempt's file, finished by then, stays the export's."""
+    world = ExportsWorld(policy=ExportPolicy(progress_every=1, chunk_bytes=1))
+    await world.user()
+    account = await world.store.synced()
+    await world.store.synced_transactions(
+        account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(4)]
+    )
+    export = await world.requested()
+    taken_over: list[Export | None] = []
+
+    async def take_over(export_id: UUID) -> None:
+        world.clock.advance(world.policy.takeover_after + timedelta(seconds=1))
+        taken_over.append(await world.run_export()(export_id))
+
+    world.files.between_chunks.append(take_over)
+    slow = await world.run_export()(export.id)
+
+    (new,) = taken_over
+    assert new is not None and new.status is ExportStatus.SUCCEEDED and new.row_count == 4
+    assert slow == new, "the slow attempt returns the export as the new one left it"
+    assert world.files.stored(export.id) == [new.file_key]
+    assert await world.committed(export.id) == new
 
 
 # -- reading and downloading -------------------------------------------------------------------
@@ -456,8 +516,9 @@ async def test_the_file_opens_once_ready_until_it_expires_and_is_audited(
 
 async def test_a_lost_file_is_reported_as_missing(world: ExportsWorld) -> None:
     export = await world.requested()
-    await world.run_export()(export.id)
-    await world.files.delete(f"{export.id}.csv")
+    done = await world.run_export()(export.id)
+    assert done is not None and done.file_key is not None
+    await world.files.delete(done.file_key)
     with pytest.raises(NotFound) as missing:
         await world.open_file()(OWNER, export.id, CALLER)
     assert missing.value.code == "export_file_missing"
@@ -486,10 +547,10 @@ async def test_the_cleanup_fails_stale_exports_and_deletes_expired_ones(
         gone = await world.committed(export_id)
         assert gone.error is not None and gone.error.code == "stale_export"
     assert (await world.committed(fresh.id)).status is ExportStatus.QUEUED
-    assert world.files.discarded == [f"{stuck_queued.id}.csv", f"{stuck_running.id}.csv"]
+    assert world.files.discarded == [export_file_key(running)], "the queued one wrote nothing"
 
     world.clock.set(T0 + world.policy.retention)
     assert await world.clean()() == ExportCleanup(stale=1, expired=1)
     assert await MemoryExportRepository(world.uow()).get(finished.id) is None
-    assert await world.files.size(f"{finished.id}.csv") is None
+    assert world.files.stored(finished.id) == []
     assert await world.clean()() == ExportCleanup(stale=0, expired=0)

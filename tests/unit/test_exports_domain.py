@@ -313,22 +313,28 @@ def test_the_file_is_downloadable_only_once_succeeded_and_until_it_expires() -> 
     with pytest.raises(Conflict) as refused:
         failed.downloadable_file(JAN)
     codes.append(refused.value.code)
-    done = export.started(JAN, 1).succeeded(
-        JAN, row_count=1, byte_size=1, file_key=export_file_key(export), keep=KEEP
+    running = export.started(JAN, 1)
+    done = running.succeeded(
+        JAN, row_count=1, byte_size=1, file_key=export_file_key(running), keep=KEEP
     )
-    assert done.downloadable_file(JAN + KEEP - timedelta(microseconds=1)) == f"{export.id}.csv"
+    assert done.downloadable_file(JAN + KEEP - timedelta(microseconds=1)) == done.file_key
     with pytest.raises(Conflict) as expired:
         done.downloadable_file(JAN + KEEP)
     codes.append(expired.value.code)
     assert codes == ["export_not_ready", "export_not_ready", "export_failed", "export_expired"]
 
 
-def test_file_keys_are_made_from_the_id_and_checked() -> None:
-    key = export_file_key(
-        Export.queued(UUID(int=7), USER_ID, request(format=ExportFormat.JSON), JAN)
-    )
-    assert key == "00000000-0000-0000-0000-000000000007.json"
+def test_file_keys_are_made_from_the_id_and_the_attempt_and_checked() -> None:
+    queued_export = Export.queued(UUID(int=7), USER_ID, request(format=ExportFormat.JSON), JAN)
+    with pytest.raises(ValueError, match="never started"):
+        export_file_key(queued_export)
+    first = queued_export.started(JAN + timedelta(microseconds=5), 1)
+    key = export_file_key(first)
+    assert key == f"00000000-0000-0000-0000-000000000007-{int(JAN.timestamp())}000005.json"
     assert check_file_key(key) == key
+    again = first.restarted(JAN + timedelta(minutes=3), 1)
+    assert export_file_key(again) != key, "a taken-over export writes a file of its own"
+    assert not again.same_attempt(first) and first.same_attempt(first)
     for bad in ("../x.csv", "x/y", ".x", "", "x.c.csv"):
         with pytest.raises(InvalidInput):
             check_file_key(bad)

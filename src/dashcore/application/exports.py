@@ -9,18 +9,28 @@ Rules:
 - **In the background.** A request records a ``queued`` export and enqueues the ``run_export``
   job; the caller follows it with ``GetExport``. A request that could not be queued fails its
   export with the reason and raises it.
-- **Once.** The job runs only a *queued* export, claimed under its row lock: a duplicate
-  delivery finds it running or finished and does nothing. An export whose worker died (no
-  heartbeat for ``stale_after``) is failed ``stale_export`` by the cleanup, which also removes
-  what its unfinished write left in the file store.
+- **Once.** The job runs a *queued* export, claimed under its row lock: a duplicate delivery
+  finds it running or finished and does nothing. A running export whose heartbeat is older
+  than ``takeover_after`` (2 minutes; heartbeats come every ``progress_every`` rows, within a
+  second or so) lost its worker: a delivery of its job, the one the job queue makes again
+  after the worker was killed, takes it over and starts it again from the first row, as a new
+  attempt (a new ``started_at``). Each attempt writes a file of its own
+  (:func:`~dashcore.domain.exports.export_file_key`) and stops at its next heartbeat once it is
+  no longer the export's attempt, so a slow worker that was not dead after all neither
+  replaces nor deletes the new attempt's file. Found by QA: a killed worker's export stayed
+  ``running`` until the cleanup, and its job ended ``succeeded`` having done nothing. An export
+  nobody takes over (no job queue that delivers again, such as the in-process one) is failed
+  ``stale_export`` by the cleanup once its heartbeat is ``stale_after`` old. Taking over and
+  the cleanup both remove what the dead attempt's unfinished write left in the file store.
 - **Constant memory.** Rows stream from one consistent snapshot of the store, oldest first,
   ``batch_size`` at a time; they are encoded as they arrive and handed to the file store in
   chunks of about ``chunk_bytes``; totals per period are summed as the rows go by (only the
   current period is held). Nothing grows with the number of rows.
 - **Progress.** ``rows_estimated`` is the count of matching rows when the export starts;
   ``rows_read`` and the heartbeat are saved every ``progress_every`` rows.
-- **Files** are named by export id; a failed or abandoned export leaves no file. A finished
-  export (its file, or its failure) is kept for ``retention``, then the cleanup deletes both.
+- **Files** are named by export id and attempt; a failed or abandoned attempt leaves no file.
+  A finished export (its file, or its failure) is kept for ``retention``, then the cleanup
+  deletes both.
 - Asking for an export and downloading its file are audited.
 """
 
@@ -28,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from dashcore.application.accounts import owned_account
@@ -88,6 +98,10 @@ class ExportPolicy:
     """How long a finished export (its file, or its failure) is kept."""
     stale_after: timedelta = timedelta(minutes=15)
     """An active export without a heartbeat for this long is dead (``stale_export``)."""
+    takeover_after: timedelta = timedelta(minutes=2)
+    """A running export without a heartbeat for this long is taken over by its job delivered
+    again (its worker was killed); shorter than ``stale_after``, so that the redelivery
+    (``DASHCORE_JOBS_REDELIVER_AFTER``) finds it before the cleanup gives it up."""
     progress_every: int = 2000
     """Rows between two saves of the progress (and heartbeats)."""
     batch_size: int = 1000
@@ -98,6 +112,8 @@ class ExportPolicy:
     def __post_init__(self) -> None:
         if self.retention <= timedelta(0) or self.stale_after <= timedelta(0):
             raise ValueError("an export policy needs a positive retention and stale age")
+        if not timedelta(0) < self.takeover_after < self.stale_after:
+            raise ValueError("an export is taken over before it is given up as stale")
         if min(self.progress_every, self.batch_size, self.chunk_bytes) < 1:
             raise ValueError("progress, batch and chunk sizes are positive")
 
@@ -232,16 +248,23 @@ class RunExport:
     async def __call__(self, export_id: UUID) -> Export | None:
         """The export as it ended (or as another worker left it); ``None`` for an unknown id."""
         export = await self._exports.lock(export_id)
-        if export is None or export.status is not ExportStatus.QUEUED:
+        now = self._clock.now()
+        abandoned = export is not None and self._abandoned(export, now)
+        if export is None or not (export.status is ExportStatus.QUEUED or abandoned):
             await self._uow.rollback()
             return export
         estimated = await self._counter.count_transactions(
             export.user_id, export.request.transactions
         )
-        progress = _Progress(export.started(self._clock.now(), estimated))
+        if abandoned:
+            progress = _Progress(export.restarted(now, estimated))
+        else:
+            progress = _Progress(export.started(now, estimated))
         await self._exports.save(progress.export)
         await self._uow.commit()
-        key = export_file_key(export)
+        if abandoned:
+            await self._files.discard_partial(export_file_key(export))
+        key = export_file_key(progress.export)
         try:
             size = await self._files.write(key, self._encoded(progress))
         except _Abandoned:
@@ -282,9 +305,24 @@ class RunExport:
         chunks.add(writer.end())
         yield chunks.take()
 
+    def _abandoned(self, export: Export, now: datetime) -> bool:
+        """A running export whose worker stopped beating ``takeover_after`` ago: a job
+        delivered again (its worker was killed) takes it over from the first row."""
+        return (
+            export.status is ExportStatus.RUNNING
+            and export.heartbeat_at <= now - self._policy.takeover_after
+        )
+
+    def _still_ours(self, progress: _Progress, current: Export | None) -> bool:
+        return (
+            current is not None
+            and current.status is ExportStatus.RUNNING
+            and current.same_attempt(progress.export)
+        )
+
     async def _heartbeat(self, progress: _Progress) -> None:
         current = await self._exports.lock(progress.export.id)
-        if current is None or current.status is not ExportStatus.RUNNING:
+        if current is None or not self._still_ours(progress, current):
             await self._uow.rollback()
             raise _Abandoned
         progress.export = current.progressed(progress.rows_read, self._clock.now())
@@ -293,9 +331,9 @@ class RunExport:
 
     async def _finish(self, progress: _Progress, key: str, size: int) -> Export | None:
         current = await self._exports.lock(progress.export.id)
-        if current is None or current.status is not ExportStatus.RUNNING:
+        if current is None or not self._still_ours(progress, current):
             await self._uow.rollback()
-            await self._files.delete(key)
+            await self._files.delete(key)  # this attempt's own file (export_file_key)
             return current
         now = self._clock.now()
         finished = current.progressed(progress.rows_read, now).succeeded(
@@ -312,7 +350,7 @@ class RunExport:
     async def _fail(self, progress: _Progress, failure: ExportFailure) -> Export | None:
         await self._uow.rollback()
         current = await self._exports.lock(progress.export.id)
-        if current is None or current.status is not ExportStatus.RUNNING:
+        if current is None or not self._still_ours(progress, current):
             await self._uow.rollback()
             return current
         now = self._clock.now()
@@ -459,7 +497,8 @@ class CleanExports:
                 continue
             await self._exports.save(export.failed(now, failure, keep=self._policy.retention))
             await self._uow.commit()
-            await self._files.discard_partial(export_file_key(export))
+            if export.started_at is not None:
+                await self._files.discard_partial(export_file_key(export))
             failed += 1
         return failed
 

@@ -57,6 +57,7 @@ LATEST_EXPORT_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_EXPORT_ACCOUNTS = 100
 FAILURE_MESSAGE_MAX = 500
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FILE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}(\.[a-z0-9]{1,8})?", re.ASCII)
 _EXACT = Context(prec=200, traps=[Inexact, Overflow])
 """Sums never round: 200 significant digits hold any realistic total, and an inexact one would
@@ -345,6 +346,22 @@ class Export:
             rows_estimated=estimated,
         )
 
+    def restarted(self, now: datetime, estimated: int) -> Export:
+        """Running again from the first row, as a new attempt (a new ``started_at``): the
+        worker of the previous attempt died. Only a running export restarts."""
+        if self.status is not ExportStatus.RUNNING:
+            raise Conflict(
+                f"A {self.status} export cannot restart.", code="invalid_export_transition"
+            )
+        return replace(
+            self, started_at=now, heartbeat_at=now, rows_read=0, rows_estimated=estimated
+        )
+
+    def same_attempt(self, other: Export) -> bool:
+        """Whether ``other`` is this export in the same attempt (started at the same
+        instant): a worker whose attempt was taken over must stop."""
+        return self.id == other.id and self.started_at == other.started_at
+
     def progressed(self, rows_read: int, now: datetime) -> Export:
         """Rows read so far, and a heartbeat (only while running)."""
         if self.status is not ExportStatus.RUNNING:
@@ -399,8 +416,15 @@ class Export:
 
 
 def export_file_key(export: Export) -> str:
-    """The name of an export's file: its id and the format's extension (``<uuid>.csv``)."""
-    return f"{export.id}.{export.request.format.extension}"
+    """The name of the file an attempt of an export writes: the export's id, the attempt's
+    start in microseconds since the epoch, and the format's extension
+    (``<uuid>-1795393519000000.csv``). Two attempts never write one file, so one that lost
+    its export to a takeover cannot replace or delete the other's."""
+    if export.started_at is None:
+        raise ValueError("an export that never started has no file")
+    started = export.started_at - _EPOCH
+    micros = (started.days * 86_400 + started.seconds) * 1_000_000 + started.microseconds
+    return f"{export.id}-{micros}.{export.request.format.extension}"
 
 
 def check_file_key(key: str) -> str:

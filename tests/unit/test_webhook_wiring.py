@@ -40,7 +40,8 @@ from dashcore.domain.webhooks import (
 from dashcore.ports.jobs import JobQueue
 from dashcore.ports.ratelimit import RateLimiter
 from dashcore.testing import FakeClock
-from dashcore_app.settings import Settings, SettingsError
+from dashcore_app.brokers import check_provider_settings
+from dashcore_app.settings import Settings, SettingsError, StartupError
 from dashcore_app.webhooks import RefreshOrderOnHint, webhook_policy
 from dashcore_brokers.sandbox.credentials import KITE_API_SECRET
 from dashcore_brokers.sandbox.faults import FaultKind
@@ -73,6 +74,32 @@ def test_webhooks_are_off_by_default() -> None:
     assert webhook_policy(settings).secrets.labelled() == ()
 
 
+def test_kite_postbacks_verify_with_the_secret_the_kite_gateway_uses() -> None:
+    """Found by QA: with Kite sandboxed and no secret set, the gateway used the sandbox's own
+    pair, the webhook policy no secret at all, so the sandbox's postbacks never verified."""
+    sandboxed = webhook_policy(Settings.from_env({}, now=NOW))
+    assert sandboxed.kite_api_secret == KITE_API_SECRET
+    real = Settings.from_env(
+        {
+            "DASHCORE_BROKER_SANDBOXES": "false",
+            "DASHCORE_PROVIDER_ZERODHA_CLIENT_ID": "kite-key",
+            "DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET": "kite-secret",
+        },
+        now=NOW,
+    )
+    assert webhook_policy(real).kite_api_secret == "kite-secret"
+    unconfigured = Settings.from_env({"DASHCORE_BROKER_SANDBOXES": "false"}, now=NOW)
+    assert webhook_policy(unconfigured).kite_api_secret is None
+
+
+def test_half_of_a_sandboxed_provider_s_client_pair_is_refused_at_start() -> None:
+    """Found by QA: the missing half fell back to the sandbox's own, a pair Kite's sandbox
+    refused at the first login (422), with nothing said at start-up."""
+    half = Settings.from_env({"DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET": "mine"}, now=NOW)
+    with pytest.raises(StartupError, match="DASHCORE_PROVIDER_ZERODHA_CLIENT_ID and"):
+        check_provider_settings(half)
+
+
 def test_secrets_and_tolerance_are_read() -> None:
     settings = Settings.from_env(
         {
@@ -80,6 +107,7 @@ def test_secrets_and_tolerance_are_read() -> None:
             "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS": f" {OLDER} , ",
             "DASHCORE_BROKER_WEBHOOK_ADDITIONAL_SECRETS_UNTIL": "2026-06-02T14:30:00+05:30",
             "DASHCORE_WEBHOOK_TOLERANCE_SECONDS": "60",
+            "DASHCORE_BROKER_SANDBOXES": "false",
             "DASHCORE_PROVIDER_ZERODHA_CLIENT_SECRET": "kite-secret",
         },
         now=NOW,

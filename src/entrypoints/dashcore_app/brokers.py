@@ -67,6 +67,7 @@ __all__ = [
     "callback_url",
     "check_provider_settings",
     "discover_plugins",
+    "provider_config",
 ]
 
 PLUGIN_GROUP = "dashcore.providers"
@@ -151,6 +152,16 @@ def _configure(
     plugin: ProviderPlugin, settings: Settings, sandbox_url: str | None
 ) -> ProviderConfig | None:
     options = settings.provider_options.get(plugin.key, {})
+    if sandbox_url is not None and bool(options.get("client_id")) != bool(
+        options.get("client_secret")
+    ):
+        # Found by QA: the missing half fell back to the sandbox's own, a pair the sandbox
+        # refuses (Kite: 422 at the first login), with nothing said at start-up.
+        prefix = f"DASHCORE_PROVIDER_{plugin.key.upper()}"
+        raise StartupError(
+            f"{prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET go together: set both, or neither "
+            "to use the sandbox's own pair"
+        )
     config = plugin.default_config(
         client_id=options.get("client_id", ""),
         client_secret=options.get("client_secret", ""),
@@ -177,12 +188,25 @@ def _configure(
 
 def check_provider_settings(settings: Settings) -> None:
     """``StartupError`` naming the variable if a provider's settings are refused (a broker URL
-    that is not https): found when the process starts, not by the first job that needs the
-    provider. Sandboxed providers are judged as the registry will build them."""
-    public = settings.public_base_url.rstrip("/")
+    that is not https, half a client id and secret pair for a sandbox): found when the process
+    starts, not by the first job that needs the provider. Sandboxed providers are judged as the
+    registry will build them."""
     for key, plugin in discover_plugins().items():
-        sandboxed = settings.broker_sandboxes and key in SANDBOX_KEYS
-        _configure(plugin, settings, f"{public}{SANDBOX_PATH}/{key}" if sandboxed else None)
+        _configure(plugin, settings, _sandbox_url(settings, key))
+
+
+def provider_config(settings: Settings, key: str) -> ProviderConfig | None:
+    """The configuration the registry builds for provider ``key`` (the sandbox's own client id
+    and secret when it is sandboxed and none are set); ``None`` when no such provider is
+    installed."""
+    plugin = discover_plugins().get(key)
+    return None if plugin is None else _configure(plugin, settings, _sandbox_url(settings, key))
+
+
+def _sandbox_url(settings: Settings, key: str) -> str | None:
+    if not (settings.broker_sandboxes and key in SANDBOX_KEYS):
+        return None
+    return f"{settings.public_base_url.rstrip('/')}{SANDBOX_PATH}/{key}"
 
 
 class BrokersProvider(Provider):

@@ -27,6 +27,7 @@ from dashcore.domain.webhooks import KITE_PROVIDER, WebhookPolicy, WebhookSecret
 from dashcore.ports.clock import Clock
 from dashcore.ports.uow import UnitOfWork
 from dashcore.ports.webhooks import OrderUpdateHints, WebhookEventRepository
+from dashcore_app.brokers import provider_config
 from dashcore_app.settings import Settings
 from dashcore_memory.webhooks import MemoryWebhookEventRepository
 from dashcore_sql.webhooks import SqlWebhookEventRepository
@@ -57,11 +58,13 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
         tuple(secret.encode() for secret in settings.broker_webhook_additional_secrets),
         settings.broker_webhook_additional_secrets_until,
     )
-    kite = settings.provider_options.get(KITE_PROVIDER, {})
+    # The secret the Kite gateway itself uses: the configured one, or the sandbox's own when
+    # Kite is sandboxed (found by QA: the sandbox's postbacks could never verify).
+    kite = provider_config(settings, KITE_PROVIDER)
     return WebhookPolicy(
         secrets,
         timedelta(seconds=settings.webhook_tolerance_seconds),
-        kite_api_secret=kite.get("client_secret"),
+        kite_api_secret=(kite.client_secret or None) if kite is not None else None,
         retention=timedelta(days=settings.webhook_retention_days),
     )
 

@@ -494,6 +494,23 @@ async def test_a_filled_order_can_be_neither_modified_nor_cancelled(trader: Trad
         assert problem_code(refused) == "order_not_changeable"
 
 
+async def test_an_order_that_filled_meanwhile_is_409_and_reads_filled_at_once(
+    trader: Trader, sandboxes: BrokerSandboxes
+) -> None:
+    """Found by QA: the broker's refusal came back (Kite's as a 422), and the order still
+    read ``open`` until the next poll."""
+    order = (await trader.place(trader.order())).json()
+    assert order["status"] == "open"
+    sandboxes.apps["upstox"].exchange.set_price("INFY", Decimal("1399.00"))
+    refused = await trader.client.patch(
+        f"{ORDERS}/{order['id']}", json={"quantity": "12"}, headers=trader.account.headers
+    )
+    assert refused.status_code == 409, refused.text
+    assert problem_code(refused) == "order_not_open"
+    now = (await trader.get(order["id"])).json()
+    assert (now["status"], now["filled_quantity"], now["quantity"]) == ("filled", "10", "10")
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 

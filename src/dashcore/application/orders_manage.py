@@ -186,6 +186,8 @@ class ModifyOrder:
                 await self._release_room(trader, order, held)
             if isinstance(error, ReauthRequired):
                 await self._live.refused(order, error)
+            elif isinstance(error, Conflict) and error.code == "order_not_open":
+                await self._catch_up(trader, order, session, broker_id)
             raise
         report = await self._live.with_fills(order, session, report)
         return await self._journal.change(
@@ -194,6 +196,24 @@ class ModifyOrder:
             lambda o, now: o.modified(change, report, now, estimated_value=value),
             action="order_modified",
             metadata={"previous_broker_order_id": broker_id},
+        )
+
+    async def _catch_up(
+        self, trader: Trader, order: PlacedOrder, session: BrokerSession, broker_id: str
+    ) -> None:
+        """The broker says the order ended meanwhile (filled, cancelled): record how, as a
+        poll would, so that the refusal's 409 and the order read next agree. Found by QA: the
+        order read ``open`` until the next poll. Best effort: a broker that does not answer
+        leaves it to the poll."""
+        try:
+            report = await session.orders.get(order.account_id, broker_id)
+            report = await self._live.with_fills(order, session, report)
+        except (ProviderUnavailable, RateLimited, OrderStateUnknown, NotFound):
+            return
+        await self._journal.change(
+            order.id,
+            trader.context,
+            lambda o, now: o.observed(report, now, asked_at_version=order.version),
         )
 
     async def _hold_room(

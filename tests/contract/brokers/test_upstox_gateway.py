@@ -304,8 +304,9 @@ async def test_limit_order_rests_is_modified_then_cancelled(upstox: Upstox) -> N
     assert query(sent.url) == {"order_id": placed.provider_order_id}
     with pytest.raises(Conflict):
         await orders.cancel(ACCOUNT, placed.provider_order_id)
-    with pytest.raises(InvalidInput):
-        await orders.modify(ACCOUNT, placed.provider_order_id, OrderChange(stop_price=Decimal(1)))
+    with pytest.raises(Conflict) as final:
+        await orders.modify(ACCOUNT, placed.provider_order_id, OrderChange(quantity=Decimal(3)))
+    assert final.value.code == "order_not_open", "as Groww and Schwab answer"
 
 
 async def test_a_refused_modify_says_upstoxs_reason(upstox: Upstox) -> None:

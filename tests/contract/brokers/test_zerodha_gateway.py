@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from dashcore.domain.capabilities import ClientReference, Operation
 from dashcore.domain.connections import ProviderCredentials
 from dashcore.domain.errors import (
+    Conflict,
     IntegrityError,
     InvalidInput,
     NotFound,
@@ -405,6 +406,11 @@ async def test_limit_order_rests_is_modified_then_cancelled(kite: Kite) -> None:
     with pytest.raises(InvalidInput) as refused:
         await kite.broker.orders.cancel(ACCOUNT, placed.provider_order_id)
     assert refused.value.code == "order_refused"
+    with pytest.raises(Conflict) as final:
+        await kite.broker.orders.modify(
+            ACCOUNT, placed.provider_order_id, OrderChange(quantity=Decimal(5))
+        )
+    assert final.value.code == "order_not_open", "found by QA: Kite's own 422 before"
 
 
 async def test_a_modification_naming_a_price_the_type_lacks_is_refused(kite: Kite) -> None:

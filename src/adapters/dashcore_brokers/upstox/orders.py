@@ -28,6 +28,7 @@ import structlog
 
 from dashcore.domain.capabilities import Operation
 from dashcore.domain.errors import (
+    Conflict,
     InvalidInput,
     OrderStateUnknown,
     ProviderUnavailable,
@@ -133,6 +134,8 @@ class UpstoxOrderGateway(OrderGateway):
     async def modify(self, account_id: str, order_id: str, change: OrderChange) -> Order:
         self._calls.check(Operation.MODIFY_ORDER, account_id)
         current = await self.get(account_id, order_id)
+        if current.status.is_final:
+            raise Conflict(f"The order is already {current.status}.", code="order_not_open")
         if change.limit_price is not None and not current.type.needs_limit_price:
             raise InvalidInput(f"A {current.type} order has no limit price.", field="limit_price")
         if change.stop_price is not None and not current.type.needs_stop_price:

@@ -37,6 +37,7 @@ import structlog
 from dashcore.domain.capabilities import CapabilityMap, ClientReference, Operation
 from dashcore.domain.connections import IST, ProviderCredentials
 from dashcore.domain.errors import (
+    Conflict,
     InvalidInput,
     NotFound,
     OrderStateUnknown,
@@ -294,7 +295,11 @@ class KiteOrders(OrderGateway):
         self._caps.require(Operation.MODIFY_ORDER, PROVIDER)
         account_id = self._api.account(account_id)
         current = await self._snapshot(order_id)
-        kind = normalize_order(current, account_id, Instruments()).type
+        normalized = normalize_order(current, account_id, Instruments())
+        if normalized.status.is_final:
+            # Found by QA: Kite answers its OrderException (422 order_refused) instead.
+            raise Conflict(f"The order is already {normalized.status}.", code="order_not_open")
+        kind = normalized.type
         form = {"order_type": current.order_type}
         if change.quantity is not None:
             form["quantity"] = _quantity_text(change.quantity)

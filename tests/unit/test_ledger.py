@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from itertools import count
 from typing import Any
 from uuid import UUID
@@ -323,6 +323,34 @@ def test_a_reverse_split_that_leaves_thirds_keeps_them() -> None:
     (lot,) = ledger.open_lots(MANUAL_ACCOUNT, AAPL)
     assert lot.quantity == Decimal("3." + "3" * QUOTIENT_PLACES)
     assert lot.cost_basis == money(30)
+
+
+@pytest.mark.parametrize("method", list(CostMethod))
+@pytest.mark.parametrize(
+    ("bought", "held"),
+    [
+        ((1, 1, 1), "1"),
+        ((1, 2), "1"),
+        ((1, 1), "0.66666666666666666666666666666666666666666666666667"),
+    ],
+)
+def test_a_reverse_split_holds_the_split_of_the_whole_position_in_every_method(
+    method: CostMethod, bought: tuple[int, ...], held: str
+) -> None:
+    """Found by QA: three lots of 1 split 1:3 held 0.999…9 (the sum of three rounded
+    thirds) under FIFO and LIFO, 1 under the average method, as a broker would report."""
+    trades = [buy(quantity, 10, step=step) for step, quantity in enumerate(bought, start=1)]
+    split = Split(AAPL, 1, 3, at(len(bought) + 1))
+    ledger = LotLedger.build(trades, method, [split])
+    line = only(ledger.valued_at({AAPL: money(30)}))
+    assert str(line.quantity) == held
+    with localcontext() as exact:
+        exact.prec = 200  # the test's own sum, exact
+        lots = ledger.open_lots(MANUAL_ACCOUNT, AAPL)
+        assert sum(lot.quantity for lot in lots) == line.quantity
+    assert line.cost_basis == money(10 * sum(bought))
+    if held == "1":
+        assert (line.market_value, line.unrealized_pnl) == (money(30), money(0))
 
 
 @pytest.mark.parametrize("method", list(CostMethod))

@@ -29,10 +29,10 @@ from dashcore_sql.upserts import conflict_insert
 __all__ = ["SqlLedgerSnapshots"]
 
 _snapshots = ledger_snapshots.c
-_FORMAT: Final = b"\x02"
+_FORMAT: Final = b"\x03"
 """The first byte of every state this version writes; change it when the snapshot changes, or
-the ledger's arithmetic (2: quotients at fixed places), so that no stored ledger resumes with
-figures the ledger would no longer compute."""
+the ledger's arithmetic (2: quotients at fixed places; 3: a split keeps the position's exact
+total), so that no stored ledger resumes with figures the ledger would no longer compute."""
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(LedgerSnapshot)
 

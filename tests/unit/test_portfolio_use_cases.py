@@ -339,6 +339,20 @@ async def test_quotes_in_the_order_asked_with_what_no_connection_quotes(desk: De
     assert report.failures == ()
 
 
+async def test_a_provider_whose_login_ended_is_a_failure_not_a_missing_symbol(
+    desk: Desk,
+) -> None:
+    """Found by QA: with the only connection's login over, a symbol read as nobody quoting
+    it, with nothing that said to log in again."""
+    connection = await desk.orders.connect(desk.user, "zerodha", trade=False)
+    expiry = connection.credential_expiry
+    assert expiry is not None
+    desk.orders.clock.set(expiry.ends_at)
+    report = await desk.quotes()(desk.user.id, ["NSE:INFY"])
+    assert (report.quotes, report.missing) == ((), (INFY,))
+    assert report.failures == (QuoteFailure("zerodha", "reauth_required"),)
+
+
 async def test_without_a_usable_connection_everything_is_missing(desk: Desk) -> None:
     report = await desk.quotes()(desk.user.id, ["NSE:INFY"])
     assert (report.quotes, report.missing, report.failures) == ((), (INFY,), ())

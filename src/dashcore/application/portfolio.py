@@ -64,11 +64,13 @@ from dashcore.application.orders import BrokerAccess
 from dashcore.application.trades import broker_account_label
 from dashcore.domain.aggregation import AccountSource
 from dashcore.domain.capabilities import Operation
+from dashcore.domain.connections import ConnectionStatus
 from dashcore.domain.errors import (
     BadRequest,
     DashcoreError,
     DependencyUnavailable,
     InvalidInput,
+    ReauthRequired,
 )
 from dashcore.domain.instruments import (
     Instrument,
@@ -114,6 +116,7 @@ __all__ = [
 
 MAX_SYMBOLS: Final = 50
 _UNKNOWN_CURRENCY: Final = Currency("XXX")
+_NOT_LOGGED_IN: Final = frozenset({ConnectionStatus.PENDING, ConnectionStatus.DISCONNECTED})
 """ISO 4217's "no currency": an instrument asked of a quote port before its currency is known
 (the price the provider gives carries the currency)."""
 _HOLDINGS_PAGE: Final = 500
@@ -179,9 +182,14 @@ class LatestPrices:
         now = self._clock.now()
         sessions: dict[str, BrokerSession] = {}
         failures: list[QuoteFailure] = []
+        stale: set[str] = set()
         for connection in await self._connections.list_for_user(user_id):
             provider = connection.provider
-            if provider in sessions or not connection.is_usable(now):
+            if provider in sessions:
+                continue
+            if not connection.is_usable(now):
+                if connection.status not in _NOT_LOGGED_IN and self._quotes(provider):
+                    stale.add(provider)
                 continue
             try:
                 if not self._access.gateway(provider).capabilities.supports(Operation.QUOTES):
@@ -189,8 +197,21 @@ class LatestPrices:
                 sessions[provider] = await self._access.session(provider, connection.id)
             except DashcoreError as error:
                 failures.append(QuoteFailure(provider, error.code))
+        # A provider reached only through connections whose login ended (or failed) is a
+        # failure the user can act on (log in again), not a symbol nobody quotes. Found by QA:
+        # an expired login and an unknown symbol read the same.
+        asked = set(sessions) | {failure.provider for failure in failures}
+        failures.extend(
+            QuoteFailure(provider, ReauthRequired.code) for provider in sorted(stale - asked)
+        )
         await self._uow.rollback()
         return QuoteSources(tuple(sessions.items()), tuple(failures))
+
+    def _quotes(self, provider: str) -> bool:
+        try:
+            return self._access.gateway(provider).capabilities.supports(Operation.QUOTES)
+        except DashcoreError:  # a provider this server no longer offers
+            return False
 
     async def quote(
         self, sources: QuoteSources, wanted: Mapping[InstrumentKey, Currency | None]

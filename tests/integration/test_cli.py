@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,18 @@ def test_migrate_down_takes_relative_steps_and_refuses_impossible_targets_in_one
         assert refused.exception is None or isinstance(refused.exception, SystemExit)
         assert "Error: cannot migrate to" in refused.output
     assert current_revision(env) == "base"
+
+
+def test_keys_generate_makes_every_directory_it_creates_private(tmp_path: Path) -> None:
+    """Found by QA: on a new data directory, ``keys generate`` made ``var/`` 0755 around its
+    0700 ``var/keys``; the database later created there sat in a directory others could
+    enter."""
+    data = tmp_path / "new" / "var"
+    env = {"DASHCORE_DATA_DIR": str(data), "DASHCORE_ENV": "development"}
+    assert invoke(env, "keys", "generate").exit_code == 0
+    assert invoke(env, "keys", "signing", "generate").exit_code == 0
+    for made in (tmp_path / "new", data, data / "keys"):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
 
 
 def test_rotate_reencrypt_then_remove_the_old_key(env: dict[str, str]) -> None:

@@ -170,6 +170,89 @@ def test_serve_refuses_what_would_fail_later_before_it_listens(
     assert said in completed.stderr
 
 
+def test_production_serve_creates_no_database(server_env: dict[str, str], tmp_path: Path) -> None:
+    """Found by QA: production serve on SQLite made an empty database file and listened,
+    every job then failing as not migrated; only `dashcore migrate up` creates it there."""
+    keys = tmp_path / "var" / "keys"
+    KeyRing.generate().save(keys / "vault.json")
+    SigningKeyRing.generate().save(keys / "signing.json")
+    completed = subprocess.run(
+        [*DASHCORE, "serve", "--port", str(free_port())],
+        env={
+            **server_env,
+            "DASHCORE_ENV": "production",
+            "DASHCORE_MAILER": "smtp",
+            "DASHCORE_BROKER_SANDBOXES": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 1
+    assert "dashcore migrate up" in completed.stderr
+    assert list((tmp_path / "var").glob("dashcore.db*")) == []
+
+
+def test_serve_that_cannot_listen_prepares_nothing(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by QA: the data directory, development keys and the database were made before
+    the port was found busy."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        completed = subprocess.run(
+            [*DASHCORE, "serve", "--port", str(port)],
+            env=server_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert completed.returncode != 0
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "extra"),
+    [
+        ({"DASHCORE_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}, "postgres"),
+        ({"DASHCORE_REDIS_URL": "redis://127.0.0.1:1/0"}, "redis"),
+        ({"DASHCORE_MAILER": "smtp"}, "mail"),
+    ],
+)
+def test_a_configured_adapter_without_its_extra_is_refused_with_the_fix(
+    server_env: dict[str, str], tmp_path: Path, env: dict[str, str], extra: str
+) -> None:
+    """Found by QA: a base install configured for PostgreSQL or Redis died with a traceback
+    (Redis: in the server's worker, after start-up), and one configured for SMTP started and
+    could send no mail."""
+    # The extras' libraries are installed here: hide them from the start-up check.
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, importlib.util, runpy\n"
+            f"hidden = {EXTRAS_ONLY!r}\n"
+            "real = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda name, package=None: (\n"
+            "    None if name.split('.')[0] in hidden else real(name, package))\n"
+            "sys.argv = ['dashcore', 'serve', '--port', sys.argv[1]]\n"
+            "runpy.run_module('dashcore_cli', run_name='__main__')\n",
+            str(free_port()),
+        ],
+        env={**server_env, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert f"pip install 'dashcore[{extra}]'" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 def test_production_warns_while_an_allowed_development_key_is_active(
     server_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,7 +28,7 @@ def from_b64url(text: str) -> bytes:
 def write_private_json(path: Path, document: Any) -> None:
     """Write ``document`` to ``path`` with mode 0600 (directory 0700), atomically: a crash
     leaves the old file, never half a new one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_directories(path.parent)
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -36,3 +36,15 @@ def write_private_json(path: Path, document: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def _private_directories(directory: Path) -> None:
+    """``directory`` and each missing ancestor, every one made 0700. (``mkdir(parents=True,
+    mode=0o700)`` gives the ancestors it makes the default mode: found by QA, ``dashcore keys
+    generate`` on a new data directory made ``var/`` 0755 around its 0700 ``var/keys``.)"""
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for made in reversed(missing):
+        made.mkdir(mode=0o700, exist_ok=True)

@@ -55,7 +55,7 @@ from dashcore_app.identity import IdentityProvider, InProcessSessionsProvider
 from dashcore_app.jobs import JobsProvider
 from dashcore_app.keys import load_key_ring
 from dashcore_app.mfa import MfaProvider
-from dashcore_app.settings import Settings, StartupError
+from dashcore_app.settings import MailerKind, Settings, StartupError
 from dashcore_app.trades import trades_providers
 from dashcore_app.trading import trading_providers
 from dashcore_app.webhooks import webhook_providers
@@ -109,7 +109,12 @@ from dashcore_sql.users import (
 )
 from dashcore_system import SystemClock, Uuid7Generator
 
-__all__ = ["build_container", "providers_for"]
+__all__ = [
+    "build_container",
+    "providers_for",
+    "require_configured_extras",
+    "require_database_extra",
+]
 
 
 class CoreProvider(Provider):
@@ -249,6 +254,7 @@ def providers_for(settings: Settings) -> list[Provider]:
             "No database URL: give Settings a database_url, or build them with "
             "Settings.from_env(), which puts the embedded SQLite file in data_dir"
         )
+    require_configured_extras(settings)
     providers: list[Provider] = [
         CoreProvider(),
         SecurityProvider(),
@@ -266,16 +272,35 @@ def providers_for(settings: Settings) -> list[Provider]:
         *trades_providers(settings),
         *webhook_providers(settings),
     ]
-    if settings.database_url.startswith("postgresql"):
-        require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")
     if settings.redis_url:
-        require_extra("redis", "redis", "DASHCORE_REDIS_URL is set")
         from dashcore_app.redis_provider import RedisProvider  # only with the redis extra
 
         providers.append(RedisProvider())
     else:
         providers.append(InProcessSessionsProvider())
     return providers
+
+
+def require_database_extra(settings: Settings) -> None:
+    """The configured database's driver is installed (``StartupError`` with the fix)."""
+    if settings.database_url.startswith("postgresql"):
+        require_extra("asyncpg", "postgres", "DASHCORE_DATABASE_URL is a PostgreSQL URL")
+
+
+def require_configured_extras(settings: Settings) -> None:
+    """Every library the configured adapters need is installed; else a ``StartupError`` with
+    the ``pip install`` line that fixes it, before anything is built. Found by QA: a base
+    install configured for PostgreSQL or Redis died with a traceback (for Redis, in the
+    server's worker process after start-up), and one configured for SMTP started and could
+    send no mail."""
+    require_database_extra(settings)
+    if settings.redis_url:
+        require_extra("redis", "redis", "DASHCORE_REDIS_URL is set")
+        require_extra("taskiq_redis", "worker", "DASHCORE_REDIS_URL is set (jobs go through it)")
+    if settings.mailer is MailerKind.SMTP:
+        require_extra("aiosmtplib", "mail", "DASHCORE_MAILER is smtp")
+    elif settings.mailer is MailerKind.SES:
+        require_extra("boto3", "mail", "DASHCORE_MAILER is ses")
 
 
 def require_extra(module: str, extra: str, because: str) -> None:

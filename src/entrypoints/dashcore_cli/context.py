@@ -11,9 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dashcore.domain.errors import DashcoreError
 from dashcore_app import Settings, SettingsError, StartupError
+from dashcore_app.providers import require_configured_extras, require_database_extra
 from dashcore_sql import COMMAND_TIMEOUT, create_engine, sqlite_file
 
-__all__ = ["load_settings", "open_engine", "require_database", "run", "with_engine"]
+__all__ = [
+    "load_settings",
+    "open_engine",
+    "require_database",
+    "require_extras",
+    "run",
+    "with_engine",
+]
 
 T = TypeVar("T")
 
@@ -23,6 +31,16 @@ def load_settings() -> Settings:
         return Settings.from_env()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def require_extras(settings: Settings) -> Settings:
+    """``settings``, after checking that every configured adapter's library is installed
+    (a missing extra is the ``pip install`` line that fixes it, not a traceback)."""
+    try:
+        require_configured_extras(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return settings
 
 
 def require_database(settings: Settings) -> Settings:
@@ -65,6 +83,10 @@ def open_engine(
     ``dashcore_sql.create_engine``)."""
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no schema to manage")
+    try:
+        require_database_extra(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
     return create_engine(settings.database_url, command_timeout=command_timeout)
 
 

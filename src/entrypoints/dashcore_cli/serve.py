@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dashcore_app import Settings, StartupError, ensure_development_keys, load_key_ring
 from dashcore_app.brokers import check_provider_settings
 from dashcore_app.keys import load_signing_key_ring
-from dashcore_cli.context import load_settings, run, with_engine
+from dashcore_cli.context import load_settings, require_database, require_extras, run, with_engine
 from dashcore_cli.tls import ensure_self_signed
 from dashcore_sql import migrate as migrations
 
@@ -58,7 +58,7 @@ def serve(
     tls_self_signed: bool,
 ) -> None:
     """Start the API server."""
-    settings = load_settings()
+    settings = require_extras(load_settings())
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     if tls_self_signed and tls_cert is not None:
@@ -69,17 +69,24 @@ def serve(
             "rate limits and the schedules live in each process, so the processes would "
             "disagree about who is signed in and run every schedule once each"
         )
+    bind_host, bind_port = host or settings.host, port or settings.port
     if tls_self_signed:
         if settings.is_production:
             raise click.UsageError("--tls-self-signed is for development, not production")
         tls_cert, tls_key = ensure_self_signed(settings.data_dir / "tls", host or settings.host)
-    if not settings.is_production:
-        prepare_embedded_default(settings)
-    run_checks(settings)
-    bind_host, bind_port = host or settings.host, port or settings.port
+    # The address and the certificate first: a serve that cannot listen must not create keys
+    # and a database on the way (found by QA).
     if tls_cert is not None and tls_key is not None:
         check_tls(tls_cert, tls_key)
     check_listen(bind_host, bind_port)
+    if settings.is_production:
+        run_checks(settings)
+        # Production never creates its database: `dashcore migrate up` does (found by QA: an
+        # empty SQLite file was made, and every job then failed as not migrated).
+        require_database(settings)
+    else:
+        prepare_embedded_default(settings)
+        run_checks(settings)
     scheme = "https" if tls_cert else "http"
     shown_host = "localhost" if bind_host in {"127.0.0.1", "0.0.0.0", "::"} else bind_host  # noqa: S104
     base = f"{scheme}://{shown_host}:{bind_port}"

@@ -8,7 +8,7 @@ from dashcore.domain.jobs import JobId, JobState
 from dashcore.ports.jobs import JobQueue
 from dashcore_app import Dashcore
 from dashcore_app.logging import configure_logging
-from dashcore_cli.context import load_settings, require_database, run
+from dashcore_cli.context import load_settings, require_database, require_extras, run
 from dashcore_worker.runner import serve_worker
 
 __all__ = ["jobs", "worker"]
@@ -36,7 +36,7 @@ def worker(concurrency: int, no_scheduler: bool) -> None:
     """
     settings = load_settings()
     if settings.redis_url is not None:  # without, the worker says it needs Redis first
-        require_database(settings)
+        require_database(require_extras(settings))
     configure_logging(settings)
     run(serve_worker(settings, concurrency=concurrency, scheduler=not no_scheduler))
 

@@ -66,7 +66,7 @@ async def test_the_email_change_mail_expires_with_its_token(world: World) -> Non
     )
     requested_at = world.clock.now()
     await change(user.id, new_email="ada@example.net", current_password=PASSWORD, caller=CALLER)
-    [mail] = world.mails("verification")
+    [mail] = world.mails("confirm_new_email")
     assert mail.recipient == Email("ada@example.net").value
     assert mail.expires_at == requested_at + TokenPurpose.CHANGE_EMAIL.default_ttl
 

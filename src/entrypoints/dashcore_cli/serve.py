@@ -74,17 +74,16 @@ def serve(
         if settings.is_production:
             raise click.UsageError("--tls-self-signed is for development, not production")
         tls_cert, tls_key = ensure_self_signed(settings.data_dir / "tls", host or settings.host)
-    # The address and the certificate first: a serve that cannot listen must not create keys
-    # and a database on the way (found by QA).
-    if tls_cert is not None and tls_key is not None:
-        check_tls(tls_cert, tls_key)
-    check_listen(bind_host, bind_port)
     if settings.is_production:
         run_checks(settings)
         # Production never creates its database: `dashcore migrate up` does (found by QA: an
         # empty SQLite file was made, and every job then failed as not migrated).
         require_database(settings)
+        _check_address(bind_host, bind_port, tls_cert, tls_key)
     else:
+        # The address first: a serve that cannot listen must not make the data directory,
+        # keys and a database on the way (found by QA).
+        _check_address(bind_host, bind_port, tls_cert, tls_key)
         prepare_embedded_default(settings)
         run_checks(settings)
     scheme = "https" if tls_cert else "http"
@@ -109,6 +108,13 @@ def serve(
         ssl_cert=tls_cert,
         ssl_key=tls_key,
     ).serve()
+
+
+def _check_address(host: str, port: int, tls_cert: Path | None, tls_key: Path | None) -> None:
+    """The certificate pair reads and matches, and the address is free to listen on."""
+    if tls_cert is not None and tls_key is not None:
+        check_tls(tls_cert, tls_key)
+    check_listen(host, port)
 
 
 def run_checks(settings: Settings) -> None:

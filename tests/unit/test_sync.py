@@ -49,7 +49,7 @@ from dashcore.ports.jobs import JobQueue
 from dashcore.ports.providers import RefreshLock
 from dashcore.testing import FakeClock
 from dashcore_brokers.http import HttpPolicy, RateLimit, RetryPolicy
-from dashcore_brokers.sandbox.exchange.model import SimAccount, SimTransaction
+from dashcore_brokers.sandbox.exchange.model import OrderKind, Side, SimAccount, SimTransaction
 from dashcore_brokers.sandbox.exchange.seed import US_ACCOUNT_ID
 from dashcore_brokers.sandbox.faults import FaultKind, FaultRule
 from dashcore_brokers.sandbox.lifetimes import SCHWAB_ACCESS_TOKEN_LIFETIME
@@ -503,6 +503,36 @@ async def test_holdings_that_suddenly_go_empty_are_kept_and_the_sync_is_suspicio
         SyncStatus.SUSPICIOUS,
         world.clock.now(),
     )
+
+
+async def test_holdings_sold_out_since_the_last_sync_are_believed_gone(
+    world: SyncWorld, ada: User, schwab: ProviderConnection
+) -> None:
+    """Found by QA: after selling everything, each sync kept the old holdings while the
+    balance took the sale's cash (the money counted twice), and the account stayed
+    ``suspicious`` for ever. A sale in the same sync's ledger explains the empty list."""
+    await world.sync(ada, schwab)
+    account = await world.account(schwab)
+    assert await world.holdings(account)
+    world.clock.advance(hours=1)
+    exchange = world.connections.sandboxes["schwab"].exchange
+    for holding in list(world.ledger().holdings.values()):
+        sold = exchange.place(
+            US_ACCOUNT_ID,
+            symbol=holding.instrument.symbol,
+            side=Side.SELL,
+            quantity=holding.quantity,
+            kind=OrderKind.MARKET,
+        )
+        assert sold.status.name == "FILLED", sold
+    exchange.end_of_day()
+    assert not world.ledger().holdings
+
+    run = await world.sync(ada, schwab)
+
+    assert run.status is SyncRunStatus.SUCCEEDED and not run.is_suspicious, run.suspicious
+    assert await world.holdings(account) == {}
+    assert (await world.account(schwab)).sync_status is SyncStatus.OK
 
 
 async def test_an_account_that_never_had_holdings_is_not_suspicious(

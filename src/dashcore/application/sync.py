@@ -51,7 +51,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import zip_longest
-from typing import TypeVar
+from typing import Final, TypeVar
 from uuid import UUID
 
 from dashcore.application.audit_trail import AuditTrail
@@ -86,7 +86,7 @@ from dashcore.domain.errors import (
     NotSupported,
     ReauthRequired,
 )
-from dashcore.domain.portfolio import Page, Transaction
+from dashcore.domain.portfolio import ActivityType, Page, Transaction
 from dashcore.ports.aggregation import (
     BalanceRepository,
     HoldingRepository,
@@ -343,6 +343,26 @@ class _LedgerRead:
 
     seen: dict[str, StoredTransaction] = field(default_factory=dict)
     oldest: datetime | None = None
+
+
+_DATED_TRADES_SLACK: Final = timedelta(days=1)
+"""How far before the last sync a sale may be dated and still be new: some brokers date
+trades without a time (Upstox: midnight, India time)."""
+
+
+def _sold_out(account: StoredAccount, ledger: _LedgerRead) -> bool:
+    """Whether the ledger read in this sync shows a sale since the account's last sync: then
+    a provider that lists no holdings where some are stored is believed (the account was sold
+    out), not doubted. Found by QA: after selling everything, every sync kept the old holdings
+    while the balance took the sale's cash, counting the money twice, and the account stayed
+    ``suspicious`` for ever."""
+    if account.last_synced_at is None:
+        return False
+    since = account.last_synced_at - _DATED_TRADES_SLACK
+    return any(
+        row.activity is ActivityType.SELL and row.occurred_at >= since
+        for row in ledger.seen.values()
+    )
 
 
 class RunSync:
@@ -611,7 +631,7 @@ class RunSync:
         suspicious = False
         if held is not None:
             stored = await self._store.holdings.count(account.id)
-            if not held and stored:
+            if not held and stored and not _sold_out(account, ledger):
                 suspicious = True
                 progress.flag(
                     f"Account {account.id}: the provider listed no holdings where {stored} are "

@@ -21,6 +21,7 @@ from dashcore.domain.context import CallerContext
 from dashcore.domain.sessions import SessionId, SessionPolicy
 from dashcore.testing.ids import SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
+from dashcore_memory.mfa import MemoryLoginChallengeRepository
 from dashcore_redis.client import create_redis
 from dashcore_redis.revocations import RedisRevocationList
 from dashcore_redis.sessions import RedisSessionStore
@@ -44,6 +45,7 @@ def _sessions(url: str, prefix: str) -> tuple[Sessions, RedisSessionStore, Redis
         uow,
         AuditTrail(MemoryAuditLog(uow), clock, SequentialIds()),
         clock,
+        challenges=MemoryLoginChallengeRepository(uow),
         policy=SessionPolicy(),
         access_token_lifetime=timedelta(minutes=10),
     )

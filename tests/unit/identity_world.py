@@ -172,6 +172,7 @@ class World:
             uow,
             self.audit(uow),
             self.clock,
+            challenges=MemoryLoginChallengeRepository(uow),
             policy=SessionPolicy(),
             access_token_lifetime=timedelta(minutes=10),
         )

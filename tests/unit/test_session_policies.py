@@ -29,6 +29,7 @@ from dashcore.domain.sessions import (
 from dashcore.testing.clock import FakeClock
 from dashcore.testing.ids import SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
+from dashcore_memory.mfa import MemoryLoginChallengeRepository
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -163,6 +164,7 @@ async def _present_ancestor(rotations: int, depth: int, delay: int) -> None:
         uow,
         AuditTrail(MemoryAuditLog(uow), clock, SequentialIds()),
         clock,
+        challenges=MemoryLoginChallengeRepository(uow),
         policy=POLICY,
         access_token_lifetime=timedelta(minutes=10),
     )

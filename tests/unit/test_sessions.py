@@ -28,6 +28,7 @@ from dashcore.domain.sessions import (
 from dashcore.testing.clock import FakeClock
 from dashcore.testing.ids import SequentialIds
 from dashcore_memory import MemoryAuditLog, MemoryDatabase, MemoryUnitOfWork
+from dashcore_memory.mfa import MemoryLoginChallengeRepository
 from dashcore_memory.sessions import MemoryRevocationList, MemorySessionStore
 from dashcore_security.jwt import DEFAULT_LEEWAY
 
@@ -65,6 +66,7 @@ class World:
             uow,
             AuditTrail(MemoryAuditLog(uow), self.clock, SequentialIds()),
             self.clock,
+            challenges=MemoryLoginChallengeRepository(uow),
             policy=policy or SessionPolicy(),
             access_token_lifetime=ACCESS_TOKEN_LIFETIME,
             access_token_leeway=DEFAULT_LEEWAY,
@@ -446,6 +448,7 @@ def test_the_access_token_lifetime_must_be_positive(world: World) -> None:
             world.uow,
             AuditTrail(MemoryAuditLog(world.uow), world.clock, SequentialIds()),
             world.clock,
+            challenges=MemoryLoginChallengeRepository(world.uow),
             policy=SessionPolicy(),
             access_token_lifetime=timedelta(0),
         )

@@ -51,6 +51,7 @@ from dashcore.domain.users import LockoutPolicy
 from dashcore.ports.clock import Clock
 from dashcore.ports.ids import IdGenerator
 from dashcore.ports.mail import Mailer, Outbox
+from dashcore.ports.mfa import LoginChallengeRepository
 from dashcore.ports.passwords import BreachedPasswords, PasswordHasher
 from dashcore.ports.providers import RefreshLock
 from dashcore.ports.ratelimit import RateLimiter
@@ -221,6 +222,7 @@ class IdentityProvider(Provider):
         audit: AuditTrail,
         clock: Clock,
         settings: Settings,
+        challenges: LoginChallengeRepository,
     ) -> Sessions:
         return Sessions(
             store,
@@ -229,6 +231,7 @@ class IdentityProvider(Provider):
             uow,
             audit,
             clock,
+            challenges=challenges,
             policy=session_policy(settings),
             access_token_lifetime=timedelta(seconds=settings.access_token_ttl),
             access_token_leeway=DEFAULT_LEEWAY,

@@ -283,6 +283,27 @@ async def test_a_password_reset_needs_the_second_factor_and_logs_nobody_in(
     await mfa_token(client, email, NEW_PASSWORD)  # the app is still asked for
 
 
+async def test_a_sign_in_half_done_with_the_old_password_ends_with_the_reset(
+    client: httpx.AsyncClient, mailbox: ClockedMailbox
+) -> None:
+    """Found by QA: an ``mfa_token`` taken with the old password still completed a sign-in
+    after a password reset (and after a change, or a disable and enable): the password step
+    it proves is no longer true."""
+    email = "half@example.org"
+    _, app = await _with_totp(client, mailbox, email)
+    pending = await mfa_token(client, email)
+    await client.post(f"{API}/password-resets", json={"email": email})
+    token = await mailbox.token(email, "password_reset")
+    done = await client.post(
+        f"{API}/password-resets/complete",
+        json={"token": token, "password": NEW_PASSWORD, "code": app.code(mailbox.clock)},
+    )
+    assert done.status_code == 200, done.text
+    mailbox.clock.advance(seconds=30)  # a code of the next step: not a replay
+    late = await _verify(client, pending, code=app.code(mailbox.clock))
+    assert (late.status_code, late.json()["code"]) == (401, "invalid_mfa_token")
+
+
 async def test_an_administrator_turns_a_lost_phone_off_with_an_audit_row(
     client: httpx.AsyncClient, mailbox: ClockedMailbox, core: AsyncContainer
 ) -> None:

@@ -68,6 +68,7 @@ TEMPLATES: dict[str, tuple[Callable[[Notifications], Awaitable[OutboxEntry]], Em
     "password_changed": (lambda n: n.password_changed(MIKE, at=AT), MIKE),
     "email_changed": (lambda n: n.email_changed(MIKE, NEW, at=AT), MIKE),
     "refresh_token_reuse": (lambda n: n.refresh_token_reuse(MIKE, at=AT), MIKE),
+    "recovery_codes_replaced": (lambda n: n.recovery_codes_replaced(MIKE, at=AT), MIKE),
     "account_disabled": (lambda n: n.account_disabled(MIKE, at=AT), MIKE),
 }
 

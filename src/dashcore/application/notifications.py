@@ -244,6 +244,15 @@ class Notifications:
             "Your password alone now signs you in. Turn two-step sign-in on again soon.",
         )
 
+    async def recovery_codes_replaced(self, to: Email, *, at: datetime) -> OutboxEntry:
+        return await self._send(
+            to,
+            "recovery_codes_replaced",
+            "New recovery codes for your dashcore account",
+            f"On {_when(at)} a new set of recovery codes was made for your account.",
+            "The codes you had before no longer work.",
+        )
+
     async def recovery_code_used(self, to: Email, *, at: datetime, remaining: int) -> OutboxEntry:
         return await self._send(
             to,

@@ -138,6 +138,8 @@ async def test_enrol_confirm_and_sign_in_with_the_app_then_with_a_recovery_code(
     assert regenerated.status_code == 201
     assert not set(regenerated.json()["recovery_codes"]) & set(codes)
     assert (await audit.added())["authn_recovery_codes_regenerated"] == 1
+    notice = await mailbox.wait_for(email, "recovery_codes_replaced")
+    assert "no longer work" in notice.body.text
     old = await client.post(
         f"{API}/auth/step-up", json={"recovery_code": codes[0]}, headers=signed_in.headers
     )

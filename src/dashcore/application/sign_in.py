@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import NoReturn
+from uuid import UUID
 
 from dashcore.application.access import AccessTokens, IssuedTokens
 from dashcore.application.audit_trail import AuditTrail
@@ -206,16 +207,18 @@ class CompleteMfaLogin:
         challenge = await self._sign_in.challenges.count_attempt(handle_hash, self._clock.now())
         user = None if challenge is None else await self._users.get(challenge.user_id)
         if challenge is None or challenge.kind is not ChallengeKind.SECOND_FACTOR or user is None:
-            await self._refuse(caller, "invalid_challenge")
+            await self._refuse(
+                caller, "invalid_challenge", None if challenge is None else challenge.user_id
+            )
         if not user.can_log_in:
-            await self._refuse(caller, "account_cannot_log_in")
+            await self._refuse(caller, "account_cannot_log_in", user.id)
         await self._uow.commit()  # the attempt counts even if what follows fails
         caller = caller.with_actor(f"user:{user.id}")
         kind = await self._sign_in.second_factors.verify(user, proof, caller, purpose="login")
         if kind is None:
             raise AuthenticationFailed("The code is not valid.", code="invalid_code")
         if not await self._sign_in.challenges.consume(handle_hash, self._clock.now()):
-            await self._refuse(caller, "challenge_already_used")
+            await self._refuse(caller, "challenge_already_used", user.id)
         request = SignInRequest(
             user,
             second_factor_amr(challenge.amr, str(kind)),
@@ -224,12 +227,15 @@ class CompleteMfaLogin:
         )
         return await self._sign_in.start_session(request, caller)
 
-    async def _refuse(self, caller: CallerContext, reason: str) -> NoReturn:
+    async def _refuse(self, caller: CallerContext, reason: str, user_id: UUID | None) -> NoReturn:
+        """Audited against the account when the challenge names one (found by QA: these
+        rows had neither actor nor target)."""
         await self._uow.rollback()
         await self._audit.record(
             "authn_login_fail",
             caller=caller,
             outcome=AuditOutcome.FAILURE,
+            target=None if user_id is None else f"user:{user_id}",
             metadata={"reason": reason, "step": "second_factor"},
         )
         await self._uow.commit()

@@ -23,6 +23,7 @@ from dishka import AsyncContainer
 
 from dashcore.application.admin import CreateAdmin
 from dashcore.domain.context import SYSTEM
+from dashcore.ports.audit import AuditLog
 from tests.integration.identity.support import (
     API,
     PASSWORD,
@@ -304,6 +305,27 @@ async def test_a_sign_in_half_done_with_the_old_password_ends_with_the_reset(
     mailbox.clock.advance(seconds=30)  # a code of the next step: not a replay
     late = await _verify(client, pending, code=app.code(mailbox.clock))
     assert (late.status_code, late.json()["code"]) == (401, "invalid_mfa_token")
+
+
+async def test_a_refused_second_step_is_audited_against_its_account(
+    client: httpx.AsyncClient, mailbox: ClockedMailbox, core: AsyncContainer
+) -> None:
+    """Found by QA: the refusals of ``mfa/verify`` were audited with neither actor nor target,
+    though the challenge names the account (here an emailed code's challenge passed as the
+    second step's token)."""
+    account, app = await _with_totp(client, mailbox, "named@example.org")
+    member_id = (await client.get(f"{API}/auth/me", headers=account.headers)).json()["id"]
+    sent = await client.post(f"{API}/auth/otp-challenges", json={"email": "named@example.org"})
+    refused = await _verify(client, sent.json()["challenge_id"], code=app.code(mailbox.clock))
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_mfa_token")
+    async with core() as scope:
+        records = [r.event async for r in (await scope.get(AuditLog)).records()]
+    (failure,) = [
+        e
+        for e in records
+        if e.action == "authn_login_fail" and e.metadata.get("step") == "second_factor"
+    ]
+    assert failure.target == f"user:{member_id}"
 
 
 async def test_an_administrator_turns_a_lost_phone_off_with_an_audit_row(

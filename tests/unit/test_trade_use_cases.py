@@ -443,6 +443,23 @@ async def test_a_trade_links_only_an_order_of_its_instrument_and_side(
         ]
 
 
+async def test_a_trade_cannot_link_an_order_whose_fills_the_broker_reported(
+    world: World, owner: User
+) -> None:
+    """Found by QA: a manual trade linked to a filled order was stored beside the broker fill
+    of the same execution, doubling the position."""
+    order = filled_order(owner, fill("T-1", "3", None))
+    uow = world.uow()
+    await MemoryOrderRepository(uow).add(order)
+    await uow.commit()
+    with pytest.raises(InvalidInput) as refused:
+        await trades(world, world.uow()).record(
+            owner.id, details(order_id=order.id, quantity=Decimal(3)), CALLER
+        )
+    assert [error.field for error in refused.value.errors] == ["order_id"]
+    assert "count them twice" in refused.value.message
+
+
 async def test_a_trade_links_only_its_users_own_orders(
     world: World, owner: User, other: User
 ) -> None:

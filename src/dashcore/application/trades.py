@@ -267,7 +267,8 @@ class Trades:
     """Recording, reading, changing and deleting a user's trades. A trade's ``order_id`` names
     one of its user's own orders: another user's order and an order that does not exist are
     refused alike (422 naming ``order_id``), so the answer tells nobody which ids exist; an order
-    of another instrument or side is refused too (a fill is of what was ordered)."""
+    of another instrument or side is refused too (a fill is of what was ordered), and so is one
+    whose fills the broker reported (they are trades already)."""
 
     def __init__(
         self,
@@ -383,6 +384,14 @@ class Trades:
             raise InvalidInput(
                 f"This order is a {request.side} of {ordered}; the trade is a {trade.side} of "
                 f"{trade.instrument}.",
+                field="order_id",
+            )
+        if order.filled_quantity > 0 or order.fills:
+            # Found by QA: a manual trade of 2 linked to a filled order of 2 put 4 in the
+            # portfolio, beside the broker fill recorded for the same execution.
+            raise InvalidInput(
+                "The broker reported fills of this order; they are recorded as trades of their "
+                "own, so this trade would count them twice.",
                 field="order_id",
             )
 

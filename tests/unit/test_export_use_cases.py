@@ -103,6 +103,18 @@ class ObservedFiles(MemoryExportFileStore):
         return [key for key in self._files if key.startswith(str(export_id))]
 
 
+async def exporting_rows(count: int, *, progress_every: int) -> tuple[ExportsWorld, Export]:
+    """A world whose user has ``count`` synced transactions, a day apart, and one queued
+    export of them; progress saved every ``progress_every`` rows, a chunk per row."""
+    world = ExportsWorld(policy=ExportPolicy(progress_every=progress_every, chunk_bytes=1))
+    await world.user()
+    account = await world.store.synced()
+    await world.store.synced_transactions(
+        account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(count)]
+    )
+    return world, await world.requested()
+
+
 class BrokenStream(TransactionStream):
     """Gives ``good`` rows of the real stream, then fails with ``error``."""
 
@@ -354,13 +366,7 @@ async def test_an_empty_export_succeeds_with_only_a_header(world: ExportsWorld) 
 
 
 async def test_progress_is_saved_every_n_rows_while_the_file_is_written() -> None:
-    world = ExportsWorld(policy=ExportPolicy(progress_every=2, chunk_bytes=1))
-    await world.user()
-    account = await world.store.synced()
-    await world.store.synced_transactions(
-        account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(5)]
-    )
-    export = await world.requested()
+    world, export = await exporting_rows(5, progress_every=2)
     world.clock.advance(seconds=30)
     done = await world.run_export()(export.id)
     # one chunk per row, then the end; each seen as committed right after it was handed over
@@ -411,13 +417,7 @@ async def test_an_unexpected_error_fails_the_export_safely_and_propagates(
 
 
 async def test_an_export_given_up_while_it_runs_stops_without_a_file() -> None:
-    world = ExportsWorld(policy=ExportPolicy(progress_every=1, chunk_bytes=1))
-    await world.user()
-    account = await world.store.synced()
-    await world.store.synced_transactions(
-        account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(4)]
-    )
-    export = await world.requested()
+    world, export = await exporting_rows(4, progress_every=1)
     world.files.between_chunks.append(world.give_up)
     ended = await world.run_export()(export.id)
     assert ended is not None and ended.status is ExportStatus.FAILED
@@ -456,13 +456,7 @@ async def test_a_job_delivered_again_takes_over_an_export_whose_worker_died(
 async def test_an_attempt_that_was_taken_over_stops_and_leaves_the_new_file_alone() -> None:
     """A worker that was slow, not dead: its export was taken over meanwhile. At its next
     heartbeat it stops; the new attempt's file, finished by then, stays the export's."""
-    world = ExportsWorld(policy=ExportPolicy(progress_every=1, chunk_bytes=1))
-    await world.user()
-    account = await world.store.synced()
-    await world.store.synced_transactions(
-        account, [(f"T-{n}", JAN + timedelta(days=n), "1.00") for n in range(4)]
-    )
-    export = await world.requested()
+    world, export = await exporting_rows(4, progress_every=1)
     taken_over: list[Export | None] = []
 
     async def take_over(export_id: UUID) -> None:

@@ -256,10 +256,8 @@ class RunExport:
         estimated = await self._counter.count_transactions(
             export.user_id, export.request.transactions
         )
-        if abandoned:
-            progress = _Progress(export.restarted(now, estimated))
-        else:
-            progress = _Progress(export.started(now, estimated))
+        start = export.restarted if abandoned else export.started
+        progress = _Progress(start(now, estimated))
         await self._exports.save(progress.export)
         await self._uow.commit()
         if abandoned:

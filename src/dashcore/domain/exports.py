@@ -58,6 +58,7 @@ MAX_EXPORT_ACCOUNTS = 100
 FAILURE_MESSAGE_MAX = 500
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _FILE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}(\.[a-z0-9]{1,8})?", re.ASCII)
 _EXACT = Context(prec=200, traps=[Inexact, Overflow])
 """Sums never round: 200 significant digits hold any realistic total, and an inexact one would
@@ -422,8 +423,7 @@ def export_file_key(export: Export) -> str:
     its export to a takeover cannot replace or delete the other's."""
     if export.started_at is None:
         raise ValueError("an export that never started has no file")
-    started = export.started_at - _EPOCH
-    micros = (started.days * 86_400 + started.seconds) * 1_000_000 + started.microseconds
+    micros = (export.started_at - _EPOCH) // _MICROSECOND
     return f"{export.id}-{micros}.{export.request.format.extension}"
 
 

@@ -387,7 +387,7 @@ class _Position:
         for index, size in enumerate(sizes):
             sizes[index] = _quotient(size * numerator, denominator)
         held = _quotient(self.held * numerator, denominator)
-        sizes[-1] = (sizes[-1] + (held - sum(sizes, _ZERO))).normalize() + _ZERO
+        sizes[-1] = _plain(sizes[-1] + (held - sum(sizes, _ZERO)))
         self.held = held
         self.last_price = _quotient(self.last_price * denominator, numerator)
 
@@ -817,9 +817,14 @@ def _method(method: CostMethod | str) -> CostMethod:
 def _quotient(dividend: Decimal, divisor: Decimal | int) -> Decimal:
     """``dividend / divisor`` in the current context, rounded half-even to
     :data:`QUOTIENT_PLACES` places, without trailing zeros (``1950 / 3`` is ``650``)."""
+    return _plain((dividend / divisor).quantize(_QUOTIENT_UNIT))
+
+
+def _plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and with an exponent of at most 0."""
     # normalize() drops trailing zeros but writes 650 as 6.5E+2; adding 0 brings the exponent
     # back to at most 0 (an exact sum takes the smaller exponent)
-    return (dividend / divisor).quantize(_QUOTIENT_UNIT).normalize() + _ZERO
+    return value.normalize() + _ZERO
 
 
 def _restated(price: Decimal, at: datetime, key: _Key, splits: Sequence[Split]) -> Decimal:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -33,13 +34,20 @@ def load_settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextlib.contextmanager
+def _as_cli_error() -> Iterator[None]:
+    """A ``StartupError`` (a misconfiguration, with its fix) as a one-line CLI error."""
+    try:
+        yield
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def require_extras(settings: Settings) -> Settings:
     """``settings``, after checking that every configured adapter's library is installed
     (a missing extra is the ``pip install`` line that fixes it, not a traceback)."""
-    try:
+    with _as_cli_error():
         require_configured_extras(settings)
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from exc
     return settings
 
 
@@ -61,9 +69,8 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     the worker's jobs hop to the database driver as requests do); configuration and domain
     errors become clean CLI errors."""
     try:
-        return _on_the_servers_loop(coroutine)
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from exc
+        with _as_cli_error():
+            return _on_the_servers_loop(coroutine)
     except DashcoreError as exc:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
 
@@ -83,10 +90,8 @@ def open_engine(
     ``dashcore_sql.create_engine``)."""
     if settings.uses_memory_database:
         raise click.ClickException("DASHCORE_DATABASE_URL=memory:// has no schema to manage")
-    try:
+    with _as_cli_error():
         require_database_extra(settings)
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from exc
     return create_engine(settings.database_url, command_timeout=command_timeout)
 
 

@@ -77,13 +77,7 @@ def trade_view(trade: Trade) -> TradeView:
 
 
 def _details(data: TradeCreate) -> TradeDetails:
-    numbers = decimal_inputs(
-        quantity=data.quantity,
-        price=data.price,
-        brokerage_charge=data.brokerage_charge,
-        mtf_charge=data.mtf_charge,
-        capital_used=data.capital_used,
-    )
+    numbers = decimal_inputs(**{name: getattr(data, name) for name in _DECIMAL_FIELDS})
     quantity, price, charge = numbers["quantity"], numbers["price"], numbers["brokerage_charge"]
     assert quantity is not None and price is not None and charge is not None  # required
     return TradeDetails(
